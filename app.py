@@ -1,0 +1,69 @@
+"""The Chalice app: its routes, authorizer and middleware, each handing off to chalicelib.
+
+Read it as the API's table of contents; the code behind each line lives in chalicelib/web/api.py.
+"""
+
+from chalice import Chalice
+
+from chalicelib.auth.authorizer import CognitoAuthorizer, PLACEHOLDER_USER_POOL_ARN
+from chalicelib.web import api, middleware
+
+app = Chalice(app_name="tasks-api")
+
+# The stack replaces the placeholder with its user pool (cloudformation/). Locally the app
+# verifies every token itself (chalicelib/auth), since chalice local does not.
+cognito = CognitoAuthorizer("CognitoAuthorizer", provider_arns=[PLACEHOLDER_USER_POOL_ARN])
+
+# Bodies are parsed as JSON whatever their Content-Type (non-JSON is a 400 problem); without this
+# Chalice would answer anything but application/json with its own 415.
+ANY = ["*/*"]
+
+
+@app.middleware("http")
+def http_middleware(event, get_response):
+    return middleware.handle(event, get_response, app.routes)
+
+
+@app.route("/health", methods=["GET"], content_types=ANY)
+def health():
+    return api.health()
+
+
+@app.route("/openapi.json", methods=["GET"], content_types=ANY)
+def openapi():
+    return api.openapi_document(app.routes)
+
+
+@app.route("/me", methods=["GET"], authorizer=cognito, content_types=ANY)
+def get_me():
+    return api.get_me()
+
+
+@app.route("/me", methods=["PATCH"], authorizer=cognito, content_types=ANY)
+def patch_me():
+    return api.patch_me(app.current_request)
+
+
+@app.route("/items", methods=["GET"], authorizer=cognito, content_types=ANY)
+def list_items():
+    return api.list_items(app.current_request)
+
+
+@app.route("/items", methods=["POST"], authorizer=cognito, content_types=ANY)
+def create_item():
+    return api.create_item(app.current_request)
+
+
+@app.route("/items/{item_id}", methods=["GET"], authorizer=cognito, content_types=ANY)
+def get_item(item_id):
+    return api.get_item(item_id)
+
+
+@app.route("/items/{item_id}", methods=["PATCH"], authorizer=cognito, content_types=ANY)
+def patch_item(item_id):
+    return api.patch_item(app.current_request, item_id)
+
+
+@app.route("/items/{item_id}", methods=["DELETE"], authorizer=cognito, content_types=ANY)
+def delete_item(item_id):
+    return api.delete_item(app.current_request, item_id)

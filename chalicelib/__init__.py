@@ -1,0 +1,1 @@
+"""Everything app.py imports: settings, web plumbing, auth, the tasks domain and its storage."""

@@ -1,0 +1,104 @@
+"""The one exception family: domain and storage errors, each knowing its problem status and code.
+
+Adapters translate their storage errors into these at their boundary; chalicelib/web/problems.py
+is the one place that renders them as RFC 9457 problem responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    status = 500
+    code = "internal_error"
+    title = "Internal Server Error"
+
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class InvalidJson(AppError):
+    status, code, title = 400, "invalid_json", "Request body is not valid JSON"
+
+
+class ValidationFailed(AppError):
+    status, code, title = 400, "validation_error", "Validation failed"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> "ValidationFailed":
+        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class BadRequest(AppError):
+    status, code, title = 400, "bad_request", "Bad Request"
+
+
+class InvalidCursor(AppError):
+    status, code, title = 400, "invalid_cursor", "Invalid cursor"
+
+
+class Unauthorized(AppError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "A valid bearer token is required",
+                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class NotFound(AppError):
+    status, code, title = 404, "not_found", "Not Found"
+
+
+class MethodNotAllowed(AppError):
+    status, code, title = 405, "method_not_allowed", "Method Not Allowed"
+
+
+class PreconditionFailed(AppError):
+    status, code, title = 412, "precondition_failed", "Precondition Failed"
+
+
+class PayloadTooLarge(AppError):
+    status, code, title = 413, "payload_too_large", "Payload Too Large"
+
+
+class UnsupportedMediaType(AppError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
+
+
+class IdempotencyConflict(AppError):
+    status, code, title = 422, "idempotency_conflict", "Idempotency key reused with a different body"
+
+
+class FeatureDisabled(AppError):
+    status, code, title = 503, "feature_disabled", "Feature disabled"
+
+
+class StoreUnavailable(AppError):
+    """The store is throttling or unreachable; the request changed nothing and may be retried."""
+
+    status, code, title = 503, "service_unavailable", "Service temporarily unavailable"
+
+
+# --- storage outcomes the domain interprets (never rendered as they are) -------------------------
+
+
+class ConditionFailed(AppError):
+    """A conditional write did not hold. ``existing`` is the record as stored (None when absent)."""
+
+    status, code, title = 409, "conflict", "Conflict"
+
+    def __init__(self, existing: dict[str, Any] | None = None, *, index: int = 0) -> None:
+        super().__init__("A write condition did not hold")
+        self.existing = existing
+        self.index = index
+
+
+class TransactionConflict(AppError):
+    """Another transaction touched the same records at the same moment; safe to retry."""
+
+    status, code, title = 409, "conflict", "Conflict"

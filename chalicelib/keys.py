@@ -1,0 +1,39 @@
+"""Every key string of the single table is built here; adapters and services never format keys.
+
+Layout (docs/DESIGN.md): a user's data lives in partition ``USER#<sub>``; GSI1 serves the status
+filter with ``GSI1PK = USER#<sub>#STATUS#<status>`` and ``GSI1SK = ITEM#<id>``.
+"""
+
+from __future__ import annotations
+
+from chalicelib.store.base import IndexKey, Key
+
+ITEM_PREFIX = "ITEM#"
+PROFILE_SK = "METADATA"
+STATS_SK = "STATS"
+# DynamoDB's TTL attribute (epoch seconds); the SQLite adapter honours the same name.
+TTL_ATTRIBUTE = "expires_at"
+
+
+def user_pk(sub: str) -> str:
+    return f"USER#{sub}"
+
+
+def profile_key(sub: str) -> Key:
+    return Key(user_pk(sub), PROFILE_SK)
+
+
+def item_key(sub: str, item_id: str) -> Key:
+    return Key(user_pk(sub), ITEM_PREFIX + item_id)
+
+
+def status_partition(sub: str, status: str) -> str:
+    return f"{user_pk(sub)}#STATUS#{status}"
+
+
+def item_index_key(sub: str, item_id: str, status: str) -> IndexKey:
+    return IndexKey(status_partition(sub, status), ITEM_PREFIX + item_id)
+
+
+def idempotency_key(sub: str, key: str) -> Key:
+    return Key(user_pk(sub), f"IDEMPOTENCY#{key}")

@@ -1,0 +1,119 @@
+"""The app's configuration: one frozen Settings, read from the environment once.
+
+No other module reads ``os.environ``; docs/API.md (Configuration) lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Mapping
+
+APP_VERSION = "0.1.0"
+
+# The local development issuer (chalicelib/auth/local_issuer.py) signs tokens with these values.
+LOCAL_ISSUER = "http://localhost/local-dev-issuer"
+LOCAL_CLIENT_ID = "local-dev-client"
+
+
+class ConfigError(ValueError):
+    """A configuration value is unusable; raised when Settings are built, never per request."""
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    stage: str = "local"
+    data_dir: str = ".data"
+    store: str = "sqlite"
+    sqlite_path: str = ".data/app.db"
+    table_name: str | None = None
+    dynamodb_endpoint_url: str | None = None
+    aws_region: str | None = None
+    queue: str = "local"
+    activity_queue_url: str | None = None
+    auth_issuer: str = LOCAL_ISSUER
+    auth_client_ids: tuple[str, ...] = (LOCAL_CLIENT_ID,)
+    auth_jwks_url: str = ""
+    auth_is_local: bool = True
+    assistant_provider: str = "offline"
+    bedrock_model_id: str = "amazon.nova-micro-v1:0"
+    cors_allow_origins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    log_format: str = "json"
+    cursor_secret: bytes = field(default=b"", repr=False)
+    # Set by the Lambda runtime; API Gateway's authorizer claims are trusted only there.
+    in_lambda: bool = False
+    function_name: str | None = None
+    version: str = APP_VERSION
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        stage = (env.get("APP_STAGE") or "local").strip() or "local"
+        data_dir = env.get("DATA_DIR") or ".data"
+        table_name = env.get("TABLE_NAME") or None
+        store = _choice(env, "STORE", "dynamodb" if table_name else "sqlite", ("sqlite", "dynamodb"))
+        if store == "dynamodb" and not table_name:
+            raise ConfigError("STORE=dynamodb needs TABLE_NAME")
+        queue_url = env.get("ACTIVITY_QUEUE_URL") or None
+        queue = _choice(env, "QUEUE", "sqs" if queue_url else "local", ("local", "sqs"))
+        issuer = (env.get("AUTH_ISSUER") or "").strip().rstrip("/")
+        auth_is_local = not issuer
+        if auth_is_local:
+            issuer = LOCAL_ISSUER
+            default_jwks = "file://" + os.path.abspath(os.path.join(data_dir, "issuer", "jwks.json"))
+            client_ids = _csv(env.get("AUTH_CLIENT_IDS")) or (LOCAL_CLIENT_ID,)
+        else:
+            default_jwks = issuer + "/.well-known/jwks.json"
+            client_ids = _csv(env.get("AUTH_CLIENT_IDS"))
+            if not client_ids:
+                raise ConfigError("AUTH_ISSUER is set, so AUTH_CLIENT_IDS must list the allowed clients")
+        log_format = _choice(env, "LOG_FORMAT", "text" if stage == "local" else "json", ("json", "text"))
+        secret = env.get("CURSOR_SECRET") or ""
+        # Without a configured secret the cursor key is derived from the deployment's identity:
+        # cursors stay tamper-evident and bound to caller and filter, but a determined caller
+        # could forge one for their own partition (which exposes nothing). Set CURSOR_SECRET in
+        # production to make them unforgeable.
+        cursor_key = (secret or f"cursor|{stage}|{issuer}|{table_name or ''}").encode()
+        return cls(
+            stage=stage,
+            data_dir=data_dir,
+            store=store,
+            sqlite_path=env.get("SQLITE_PATH") or os.path.join(data_dir, "app.db"),
+            table_name=table_name,
+            dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
+            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            queue=queue,
+            activity_queue_url=queue_url,
+            auth_issuer=issuer,
+            auth_client_ids=client_ids,
+            auth_jwks_url=env.get("AUTH_JWKS_URL") or default_jwks,
+            auth_is_local=auth_is_local,
+            assistant_provider=_choice(env, "ASSISTANT_PROVIDER", "offline", ("offline", "bedrock", "off")),
+            bedrock_model_id=env.get("BEDROCK_MODEL_ID") or cls.bedrock_model_id,
+            cors_allow_origins=_csv(env.get("CORS_ALLOW_ORIGINS")),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            log_format=log_format,
+            cursor_secret=cursor_key,
+            in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+            function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

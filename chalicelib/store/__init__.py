@@ -1,0 +1,1 @@
+"""Storage: the single-table port (base.py) and its adapters (sqlite.py, dynamodb.py)."""

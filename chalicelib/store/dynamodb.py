@@ -1,0 +1,330 @@
+"""The cloud store adapter: the single-table port on DynamoDB, one request per port call
+(conditional writes return the stored record on failure, so no call needs a second read)."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Sequence
+
+from chalicelib.errors import ConditionFailed, StoreUnavailable, TransactionConflict
+from chalicelib.keys import TTL_ATTRIBUTE
+from chalicelib.store.base import (Absent, AbsentOrExpired, Condition, Delete, Exists, IndexKey, Key,
+                                   Page, Put, Record, Update, VersionIs)
+
+PK, SK, GSI1PK, GSI1SK = "PK", "SK", "GSI1PK", "GSI1SK"
+GSI1 = "GSI1"
+KEY_ATTRIBUTES = frozenset((PK, SK, GSI1PK, GSI1SK))
+
+# Error codes meaning "throttled or briefly unable": the request changed nothing and may be retried.
+_UNAVAILABLE_CODES = frozenset((
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionInProgressException",
+))
+_UNAVAILABLE_REASONS = frozenset(("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"))
+
+
+class DynamoDBStore:
+    """The store port on one DynamoDB table (``PK``/``SK``, GSI ``GSI1``, TTL on ``expires_at``)."""
+
+    def __init__(self, table_name: str, *, endpoint_url: str | None = None, region: str | None = None) -> None:
+        self.table_name = table_name
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The low-level botocore client, built on first use (boto3 costs cold start otherwise)."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._build_client()
+                client = self._client
+        return client
+
+    def _build_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            # Well inside API Gateway's 29 s, even after the retries.
+            connect_timeout=2, read_timeout=5,
+            retries={"mode": "standard", "max_attempts": 3},
+            # The local server runs requests on threads; Lambda needs only one connection.
+            max_pool_connections=32,
+        )
+        # A session of its own: boto3's default session is shared module state and not thread-safe.
+        return boto3.session.Session().client("dynamodb", region_name=self.region,
+                                              endpoint_url=self.endpoint_url, config=config)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def get(self, key: Key) -> Record | None:
+        response = self._call("get_item", TableName=self.table_name, Key=_key(key), ConsistentRead=True)
+        item = response.get("Item")
+        return None if item is None else _record(item)
+
+    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False,
+              after: str | None = None) -> Page:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        pk, sk = (GSI1PK, GSI1SK) if index else (PK, SK)
+        names = {"#pk": pk}
+        values: dict[str, Any] = {":pk": {"S": partition}}
+        if after is not None and not after.startswith(prefix) and after > prefix:
+            after = None  # above every string with the prefix: no bound at all
+        if after is not None:
+            # "SK < after" reads newest first from just below ``after``; the first record without the
+            # prefix means the prefix's range is exhausted, so at most one extra record is read.
+            condition = "#pk = :pk AND #sk < :after"
+            names["#sk"] = sk
+            values[":after"] = {"S": after}
+        elif prefix:
+            condition = "#pk = :pk AND begins_with(#sk, :prefix)"
+            names["#sk"] = sk
+            values[":prefix"] = {"S": prefix}
+        else:
+            condition = "#pk = :pk"
+        params: dict[str, Any] = dict(TableName=self.table_name, KeyConditionExpression=condition,
+                                      ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                                      ScanIndexForward=False, Limit=limit + 1)
+        if index:
+            params["IndexName"] = GSI1  # a GSI offers eventual consistency only
+        else:
+            params["ConsistentRead"] = True
+        response = self._call("query", **params)
+        items = response.get("Items", [])
+        matching = []
+        for item in items:
+            if not item[sk]["S"].startswith(prefix):
+                return Page([_record(i) for i in matching[:limit]], more=len(matching) > limit)
+            matching.append(item)
+        # A response cut short by DynamoDB's 1 MB page size carries LastEvaluatedKey: more may follow.
+        more = len(matching) > limit or "LastEvaluatedKey" in response
+        return Page([_record(i) for i in matching[:limit]], more=more)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def put(self, op: Put) -> None:
+        self._call("put_item", **self._put_params(op))
+
+    def update(self, op: Update) -> Record:
+        _check_disjoint(op)
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        assignments: list[str] = []
+        for n, (name, value) in enumerate(op.set.items()):
+            names[f"#s{n}"] = _attribute_name(name)
+            values[f":s{n}"] = _serialize(value)
+            assignments.append(f"#s{n} = :s{n}")
+        for n, (name, value) in enumerate(op.set_if_absent.items()):
+            names[f"#d{n}"] = _attribute_name(name)
+            values[f":d{n}"] = _serialize(value)
+            assignments.append(f"#d{n} = if_not_exists(#d{n}, :d{n})")
+        if op.index is not None:
+            names.update({"#gpk": GSI1PK, "#gsk": GSI1SK})
+            values.update({":gpk": {"S": op.index.pk}, ":gsk": {"S": op.index.sk}})
+            assignments.append("#gpk = :gpk, #gsk = :gsk")
+        increments: list[str] = []
+        for n, (name, amount) in enumerate(op.add.items()):
+            names[f"#a{n}"] = _attribute_name(name)
+            values[f":a{n}"] = _serialize(amount)
+            increments.append(f"#a{n} :a{n}")  # ADD treats a missing number as 0
+        clauses = []
+        if assignments:
+            clauses.append("SET " + ", ".join(assignments))
+        if increments:
+            clauses.append("ADD " + ", ".join(increments))
+        params: dict[str, Any] = dict(TableName=self.table_name, Key=_key(op.key), ReturnValues="ALL_NEW")
+        if clauses:
+            params["UpdateExpression"] = " ".join(clauses)
+        _add_condition(params, op.condition, names, values)
+        response = self._call("update_item", **params)
+        return _record(response.get("Attributes", {}))
+
+    def delete(self, op: Delete) -> Record | None:
+        params: dict[str, Any] = dict(TableName=self.table_name, Key=_key(op.key), ReturnValues="ALL_OLD")
+        _add_condition(params, op.condition, {}, {})
+        response = self._call("delete_item", **params)
+        old = response.get("Attributes")
+        return None if not old else _record(old)
+
+    def transact(self, ops: Sequence[Put]) -> None:
+        if len({op.key for op in ops}) != len(ops):
+            raise ValueError("a transaction cannot include two operations on the same key")
+        if not ops:
+            return
+        items = [{"Put": self._put_params(op)} for op in ops]
+        self._call("transact_write_items", TransactItems=items)
+
+    def _put_params(self, op: Put) -> dict[str, Any]:
+        item = {_attribute_name(name): _serialize(value) for name, value in op.attrs.items()}
+        item.update(_key(op.key))
+        if op.index is not None:
+            item.update(_index_key(op.index))
+        params: dict[str, Any] = dict(TableName=self.table_name, Item=item)
+        _add_condition(params, op.condition, {}, {})
+        return params
+
+    # --- schema --------------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create the table on a local endpoint (DynamoDB Local). Against AWS the stack owns it."""
+        if not self.endpoint_url:
+            return
+        client = self.client
+        try:
+            client.describe_table(TableName=self.table_name)
+        except client.exceptions.ResourceNotFoundException:
+            try:
+                client.create_table(
+                    TableName=self.table_name,
+                    BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
+                                          for name in (PK, SK, GSI1PK, GSI1SK)],
+                    KeySchema=[{"AttributeName": PK, "KeyType": "HASH"},
+                               {"AttributeName": SK, "KeyType": "RANGE"}],
+                    GlobalSecondaryIndexes=[{
+                        "IndexName": GSI1,
+                        "KeySchema": [{"AttributeName": GSI1PK, "KeyType": "HASH"},
+                                      {"AttributeName": GSI1SK, "KeyType": "RANGE"}],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }],
+                )
+            except client.exceptions.ResourceInUseException:
+                pass  # another process created it first
+            client.get_waiter("table_exists").wait(TableName=self.table_name,
+                                                   WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        from botocore.exceptions import ClientError
+
+        try:
+            client.update_time_to_live(TableName=self.table_name, TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+        except ClientError as exc:
+            if "already enabled" not in str(exc):
+                raise
+
+    # --- errors --------------------------------------------------------------------------------
+
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+        try:
+            return getattr(self.client, operation)(**params)
+        except ClientError as exc:
+            translated = _translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+        except (ConnectionError, HTTPClientError) as exc:
+            raise StoreUnavailable("the database is unreachable; retry the request") from exc
+
+
+def _translate(exc: Any) -> Exception | None:
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        item = exc.response.get("Item")
+        return ConditionFailed(existing=_record(item) if item else None)
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons") or []
+        codes = [reason.get("Code") for reason in reasons]
+        for position, reason in enumerate(reasons):
+            if reason.get("Code") == "ConditionalCheckFailed":
+                item = reason.get("Item")
+                return ConditionFailed(existing=_record(item) if item else None, index=position)
+        if "TransactionConflict" in codes:
+            return TransactionConflict("another request is changing the same records")
+        if _UNAVAILABLE_REASONS.intersection(codes):
+            return StoreUnavailable("the database is throttling requests; retry the request")
+        return None
+    if code == "TransactionConflictException":
+        return TransactionConflict("another request is changing the same records")
+    if code in _UNAVAILABLE_CODES:
+        return StoreUnavailable("the database is throttling requests; retry the request")
+    return None
+
+
+# --- conditions and serialization -----------------------------------------------------------
+
+
+def _add_condition(params: dict[str, Any], condition: Condition | None, names: dict[str, str],
+                   values: dict[str, Any]) -> None:
+    if condition is not None:
+        names = {**names, "#cpk": PK}
+        if isinstance(condition, Absent):
+            expression = "attribute_not_exists(#cpk)"
+        elif isinstance(condition, AbsentOrExpired):
+            expression = "attribute_not_exists(#cpk) OR #cttl < :cnow"
+            names["#cttl"] = TTL_ATTRIBUTE
+            values = {**values, ":cnow": {"N": str(condition.now)}}
+        elif isinstance(condition, Exists):
+            expression = "attribute_exists(#cpk)"
+        elif isinstance(condition, VersionIs):
+            expression = "attribute_exists(#cpk) AND #cversion = :cversion"
+            names["#cversion"] = "version"
+            values = {**values, ":cversion": {"N": str(condition.version)}}
+        else:
+            raise TypeError(f"unknown condition {condition!r}")
+        params["ConditionExpression"] = expression
+        # The stored record comes back with the failure: callers never need a second read.
+        params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    if names:
+        params["ExpressionAttributeNames"] = names
+    if values:
+        params["ExpressionAttributeValues"] = values
+
+
+def _check_disjoint(op: Update) -> None:
+    # DynamoDB would reject overlapping paths with a ValidationException; say so plainly instead.
+    seen: set[str] = set()
+    for names in (op.set, op.set_if_absent, op.add):
+        overlap = seen & names.keys()
+        if overlap:
+            raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
+        seen |= names.keys()
+
+
+def _attribute_name(name: str) -> str:
+    if name in KEY_ATTRIBUTES:
+        raise ValueError(f"{name!r} is a key attribute of the table, not a record attribute")
+    return name
+
+
+def _key(key: Key) -> dict[str, Any]:
+    return {PK: {"S": key.pk}, SK: {"S": key.sk}}
+
+
+def _index_key(index: IndexKey) -> dict[str, Any]:
+    return {GSI1PK: {"S": index.pk}, GSI1SK: {"S": index.sk}}
+
+
+@lru_cache(maxsize=1)
+def _codec() -> tuple[Any, Any]:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def _serialize(value: Any) -> dict[str, Any]:
+    return _codec()[0].serialize(value)
+
+
+def _record(item: dict[str, Any]) -> Record:
+    deserialize = _codec()[1].deserialize
+    return {name: _plain(deserialize(value)) for name, value in item.items() if name not in KEY_ATTRIBUTES}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; records hold ints."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {name: _plain(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value

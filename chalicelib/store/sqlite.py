@@ -1,0 +1,306 @@
+"""The embedded store adapter: the single-table port on a SQLite file, with DynamoDB's conditional
+semantics, so local runs behave like the cloud (one table keyed (pk, sk), a sparse GSI1 index)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from typing import Any, Iterator, Sequence
+
+from chalicelib.errors import ConditionFailed, StoreUnavailable
+from chalicelib.keys import TTL_ATTRIBUTE
+from chalicelib.store.base import (Absent, AbsentOrExpired, Condition, Delete, Exists, Key, Page, Put,
+                                   Record, Update, VersionIs)
+
+BUSY_TIMEOUT_SECONDS = 5.0
+# Connections kept open for reuse; a burst beyond this opens (and then closes) extra ones.
+MAX_IDLE_CONNECTIONS = 8
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS records (
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        gsi1pk TEXT,
+        gsi1sk TEXT,
+        expires_at INTEGER,
+        data TEXT NOT NULL,
+        PRIMARY KEY (pk, sk)
+    ) WITHOUT ROWID""",
+    # Partial, like a sparse GSI: records without an index key cost the index nothing.
+    "CREATE INDEX IF NOT EXISTS records_gsi1 ON records (gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL",
+)
+
+_UPSERT = ("INSERT OR REPLACE INTO records (pk, sk, gsi1pk, gsi1sk, expires_at, data) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
+
+# SQLite primary result codes that mean "the database is busy or unreachable", not "our SQL is wrong".
+_UNAVAILABLE_CODES = {5: "SQLITE_BUSY", 6: "SQLITE_LOCKED", 8: "SQLITE_READONLY", 10: "SQLITE_IOERR",
+                      13: "SQLITE_FULL", 14: "SQLITE_CANTOPEN", 15: "SQLITE_PROTOCOL"}
+
+
+class _Row:
+    __slots__ = ("record", "expires_at", "gsi1pk", "gsi1sk")
+
+    def __init__(self, data: str, expires_at: int | None, gsi1pk: str | None, gsi1sk: str | None) -> None:
+        self.record: Record = json.loads(data)
+        self.expires_at = expires_at
+        self.gsi1pk = gsi1pk
+        self.gsi1sk = gsi1sk
+
+
+class SQLiteStore:
+    """The store port on one SQLite file; safe to share between threads and processes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._schema_ready = False
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def get(self, key: Key) -> Record | None:
+        with self._translated(), self._connection() as conn:
+            row = _read(conn, key)
+        return None if row is None else row.record
+
+    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False,
+              after: str | None = None) -> Page:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        pk, sk = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+        where, params = [f"{pk} = ?"], [partition]
+        if prefix:
+            where.append(f"{sk} >= ?")
+            params.append(prefix)
+        upper = _prefix_upper_bound(prefix)
+        if after is not None and (upper is None or after < upper):
+            upper = after
+        if upper is not None:
+            where.append(f"{sk} < ?")
+            params.append(upper)
+        # Bounds on the key columns (never a filter on the JSON) keep the cost at limit+1 rows,
+        # however large the partition is.
+        sql = f"SELECT data FROM records WHERE {' AND '.join(where)} ORDER BY {sk} DESC LIMIT ?"
+        with self._translated(), self._connection() as conn:
+            rows = conn.execute(sql, (*params, limit + 1)).fetchall()
+        records = [json.loads(data) for (data,) in rows]
+        return Page(records[:limit], more=len(records) > limit)
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def put(self, op: Put) -> None:
+        with self._translated(), self._transaction() as conn:
+            if op.condition is not None:
+                _check(op.condition, _read(conn, op.key))
+            _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
+                   op.index.sk if op.index else None)
+
+    def update(self, op: Update) -> Record:
+        _check_disjoint(op)
+        with self._translated(), self._transaction() as conn:
+            row = _read(conn, op.key)
+            if op.condition is not None:
+                _check(op.condition, row)
+            record: Record = dict(row.record) if row else {}
+            record.update(op.set)
+            for name, value in op.set_if_absent.items():
+                record.setdefault(name, value)
+            for name, amount in op.add.items():
+                current = record.get(name, 0)
+                if not _is_int(current):
+                    raise ValueError(f"cannot add to {name!r}: it is not a number")
+                record[name] = current + amount
+            if op.index is not None:
+                gsi1pk, gsi1sk = op.index.pk, op.index.sk
+            else:
+                gsi1pk, gsi1sk = (row.gsi1pk, row.gsi1sk) if row else (None, None)
+            _write(conn, op.key, record, gsi1pk, gsi1sk)
+        return record
+
+    def delete(self, op: Delete) -> Record | None:
+        with self._translated(), self._transaction() as conn:
+            row = _read(conn, op.key)
+            if op.condition is not None:
+                _check(op.condition, row)
+            if row is None:
+                return None
+            conn.execute("DELETE FROM records WHERE pk = ? AND sk = ?", (op.key.pk, op.key.sk))
+        return row.record
+
+    def transact(self, ops: Sequence[Put]) -> None:
+        if len({op.key for op in ops}) != len(ops):
+            # DynamoDB rejects a transaction that touches one item twice; so do we.
+            raise ValueError("a transaction cannot include two operations on the same key")
+        if not ops:
+            return
+        with self._translated(), self._transaction() as conn:
+            # Every condition is judged against the state before the transaction, as in DynamoDB.
+            for position, op in enumerate(ops):
+                if op.condition is not None:
+                    _check(op.condition, _read(conn, op.key), index=position)
+            for op in ops:
+                _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
+                       op.index.sk if op.index else None)
+
+    # --- schema and connections ----------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        with self._translated(), self._connection():
+            pass  # the first connection creates the schema
+
+    def close(self) -> None:
+        """Close the idle connections (the store stays usable; it reopens on demand)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so the check and the write share
+        # one write lock; timeout is SQLite's busy_timeout, so contending writers wait their turn.
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            # In WAL mode NORMAL never corrupts the file; a power cut may lose the last commits,
+            # an acceptable trade for the embedded store.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if not self._schema_ready:
+                self._create_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if self._schema_ready:
+                return
+            # WAL persists in the file: readers never block the writer, nor the writer them.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._schema_ready = True
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            self._release(conn)
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:  # a failed COMMIT leaves one open; never hand it to the next caller
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            conn.close()
+            return
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # some errors (SQLITE_FULL, ...) have rolled back already
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            busy = code is not None and (code & 0xFF) in _UNAVAILABLE_CODES
+            if busy or "locked" in str(exc) or "busy" in str(exc):
+                raise StoreUnavailable("the database is busy; retry the request") from exc
+            raise
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _read(conn: sqlite3.Connection, key: Key) -> _Row | None:
+    found = conn.execute("SELECT data, expires_at, gsi1pk, gsi1sk FROM records WHERE pk = ? AND sk = ?",
+                         (key.pk, key.sk)).fetchone()
+    return None if found is None else _Row(*found)
+
+
+def _write(conn: sqlite3.Connection, key: Key, record: Record, gsi1pk: str | None,
+           gsi1sk: str | None) -> None:
+    expires_at = record.get(TTL_ATTRIBUTE)
+    # Like DynamoDB's TTL, only a number counts as an expiry time.
+    ttl = expires_at if _is_int(expires_at) else None
+    data = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    conn.execute(_UPSERT, (key.pk, key.sk, gsi1pk, gsi1sk, ttl, data))
+
+
+def _check(condition: Condition, row: _Row | None, *, index: int = 0) -> None:
+    if isinstance(condition, Absent):
+        holds = row is None
+    elif isinstance(condition, AbsentOrExpired):
+        holds = row is None or (row.expires_at is not None and row.expires_at < condition.now)
+    elif isinstance(condition, Exists):
+        holds = row is not None
+    elif isinstance(condition, VersionIs):
+        version = row.record.get("version") if row else None
+        holds = _is_int(version) and version == condition.version
+    else:
+        raise TypeError(f"unknown condition {condition!r}")
+    if not holds:
+        raise ConditionFailed(existing=None if row is None else row.record, index=index)
+
+
+def _check_disjoint(op: Update) -> None:
+    # DynamoDB refuses overlapping paths in one update expression; refusing here too keeps both alike.
+    seen: set[str] = set()
+    for names in (op.set, op.set_if_absent, op.add):
+        overlap = seen & names.keys()
+        if overlap:
+            raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
+        seen |= names.keys()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: no bound).
+
+    SQLite compares TEXT bytewise (UTF-8), which orders like code points, so bumping the last code
+    point gives a tight exclusive bound and the query stays a range on the key.
+    """
+    chars = list(prefix)
+    while chars:
+        point = ord(chars.pop()) + 1
+        if 0xD800 <= point <= 0xDFFF:  # surrogates cannot be encoded; skip to the next scalar value
+            point = 0xE000
+        if point <= 0x10FFFF:
+            return "".join(chars) + chr(point)
+    return None

@@ -1,0 +1,34 @@
+"""Time-sortable, URL-safe ids (ULID layout: 48-bit milliseconds + 80 random bits, Crockford base32).
+
+Within one process ids are strictly increasing even inside the same millisecond, so "newer sorts
+later" holds for a burst of creates; across processes same-millisecond ids order arbitrarily.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last = 0
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, rem = divmod(value, 32)
+        chars.append(_ALPHABET[rem])
+    return "".join(reversed(chars))
+
+
+def new_id(now_ms: int | None = None) -> str:
+    global _last
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    candidate = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        if candidate <= _last:
+            candidate = _last + 1
+        _last = candidate
+    return _encode(candidate, 26)

@@ -1,0 +1,158 @@
+"""Items use-cases: create (optionally idempotent), read, list by page, patch and delete with
+optimistic concurrency. One store request per call on the normal path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from msgspec import UNSET
+
+from chalicelib import keys
+from chalicelib.errors import (ConditionFailed, IdempotencyConflict, NotFound, PreconditionFailed,
+                               StoreUnavailable, TransactionConflict)
+from chalicelib.store.base import (Absent, AbsentOrExpired, Delete, Exists, Put, Store, Update,
+                                   VersionIs)
+from chalicelib.tasks.clock import Clock, rfc3339, system_clock
+from chalicelib.tasks.ids import new_id
+from chalicelib.tasks.schemas import ItemCreate, ItemPatch, as_date_string
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+_MAX_TRANSACTION_ATTEMPTS = 8
+ANY_VERSION = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    item: dict[str, Any]
+    replayed: bool
+
+
+def body_fingerprint(body: Any) -> str:
+    """A hash of the parsed JSON body: key order and whitespace do not change it."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _is_item_id(item_id: str) -> bool:
+    return bool(_ID.fullmatch(item_id))
+
+
+class ItemService:
+    def __init__(self, store: Store, clock: Clock = system_clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def create(self, sub: str, data: ItemCreate, *, idempotency_key: str | None = None,
+               fingerprint: str | None = None) -> Created:
+        now = self._clock()
+        stamp = rfc3339(now)
+        item_id = new_id(int(now * 1000))
+        item = {
+            "id": item_id,
+            "title": data.title,
+            "notes": data.notes,
+            "status": data.status,
+            "due": as_date_string(data.due),
+            "tags": list(data.tags),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "version": 1,
+        }
+        put_item = Put(keys.item_key(sub, item_id), item, index=keys.item_index_key(sub, item_id, data.status),
+                       condition=Absent())
+        if idempotency_key is None:
+            self._store.put(put_item)
+            return Created(item, replayed=False)
+        record = {"fingerprint": fingerprint, "status": 201, "item": item, "created_at": stamp,
+                  keys.TTL_ATTRIBUTE: int(now) + IDEMPOTENCY_TTL_SECONDS}
+        put_record = Put(keys.idempotency_key(sub, idempotency_key), record,
+                         condition=AbsentOrExpired(int(now)))
+        return self._create_once(put_record, put_item, fingerprint)
+
+    def _create_once(self, put_record: Put, put_item: Put, fingerprint: str | None) -> Created:
+        for attempt in range(_MAX_TRANSACTION_ATTEMPTS):
+            try:
+                self._store.transact([put_record, put_item])
+                return Created(put_item.attrs, replayed=False)
+            except ConditionFailed as failed:
+                existing = failed.existing
+                if failed.index != 0 or existing is None:
+                    raise
+                if existing.get("fingerprint") != fingerprint:
+                    raise IdempotencyConflict(
+                        "this Idempotency-Key was used with a different request body") from None
+                return Created(existing["item"], replayed=True)
+            except TransactionConflict:
+                # A concurrent repeat holds the same key; once it commits we replay its result.
+                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+        raise StoreUnavailable("too much contention on this Idempotency-Key; retry the request")
+
+    def get(self, sub: str, item_id: str) -> dict[str, Any]:
+        record = self._store.get(keys.item_key(sub, item_id)) if _is_item_id(item_id) else None
+        if record is None:
+            raise NotFound("no such item")
+        return record
+
+    def list(self, sub: str, *, limit: int, status: str | None = None,
+             after_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page newest first, and the id to continue after (None on the last page)."""
+        if status is None:
+            partition = keys.user_pk(sub)
+            after = keys.item_key(sub, after_id).sk if after_id else None
+        else:
+            partition = keys.status_partition(sub, status)
+            after = keys.item_index_key(sub, after_id, status).sk if after_id else None
+        page = self._store.query(partition, keys.ITEM_PREFIX, limit=limit, index=status is not None,
+                                 after=after)
+        next_after = page.records[-1]["id"] if page.more and page.records else None
+        return page.records, next_after
+
+    def patch(self, sub: str, item_id: str, changes: ItemPatch, *,
+              if_match: int | str | None = None) -> dict[str, Any]:
+        if not _is_item_id(item_id):
+            raise NotFound("no such item")
+        values: dict[str, Any] = {}
+        for name in changes.__struct_fields__:
+            value = getattr(changes, name)
+            if value is not UNSET:
+                values[name] = as_date_string(value) if name == "due" else value
+        values["updated_at"] = rfc3339(self._clock())
+        status = values.get("status")
+        index = keys.item_index_key(sub, item_id, status) if status else None
+        try:
+            return self._store.update(Update(keys.item_key(sub, item_id), set=values, add={"version": 1},
+                                             index=index, condition=_condition(if_match)))
+        except ConditionFailed as failed:
+            raise _missing_or_stale(failed) from None
+
+    def delete(self, sub: str, item_id: str, *, if_match: int | str | None = None) -> dict[str, Any]:
+        if not _is_item_id(item_id):
+            raise NotFound("no such item")
+        try:
+            old = self._store.delete(Delete(keys.item_key(sub, item_id), condition=_condition(if_match)))
+        except ConditionFailed as failed:
+            raise _missing_or_stale(failed) from None
+        if old is None:
+            raise NotFound("no such item")
+        return old
+
+
+def _condition(if_match: int | str | None) -> Exists | VersionIs:
+    if isinstance(if_match, int):
+        return VersionIs(if_match)
+    return Exists()
+
+
+def _missing_or_stale(failed: ConditionFailed) -> Exception:
+    if failed.existing is None:
+        return NotFound("no such item")
+    return PreconditionFailed(f"the item is at version {failed.existing.get('version')}; "
+                              "fetch it again and retry with its ETag")
+

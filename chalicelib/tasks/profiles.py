@@ -1,0 +1,32 @@
+"""Profile use-cases: the caller's profile, created on first use, in one store request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import keys
+from chalicelib.store.base import Store, Update
+from chalicelib.tasks.clock import Clock, rfc3339, system_clock
+
+_PUBLIC = ("sub", "username", "email", "display_name", "created_at", "last_seen_at")
+
+
+class ProfileService:
+    def __init__(self, store: Store, clock: Clock = system_clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def touch(self, sub: str, username: str, email: str | None, *, display_name: str | None = None) -> dict[str, Any]:
+        """Upsert the profile (one conditional-free UpdateItem) and return it.
+
+        ``username`` and ``email`` follow the token that made the request; ``display_name``
+        defaults to the user name on creation and changes only when given.
+        """
+        now = rfc3339(self._clock())
+        changes: dict[str, Any] = {"username": username, "email": email, "last_seen_at": now}
+        if display_name is not None:
+            changes["display_name"] = display_name
+        defaults = {"sub": sub, "created_at": now, "display_name": username}
+        defaults = {k: v for k, v in defaults.items() if k not in changes}
+        record = self._store.update(Update(keys.profile_key(sub), set=changes, set_if_absent=defaults))
+        return {name: record.get(name) for name in _PUBLIC}

@@ -1,0 +1,113 @@
+"""Route handlers: parse the request, call a service, render the response. app.py's views call these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Request, Response
+
+from chalicelib import compose
+from chalicelib.settings import get_settings
+from chalicelib.web import context, cursor
+from chalicelib.web import http
+from chalicelib.web.problems import endpoint
+
+
+def _caller() -> Any:
+    return context.current().caller
+
+
+def _schemas() -> Any:
+    # msgspec and the schemas load on the first route that validates, not at import.
+    from chalicelib.tasks import schemas
+
+    return schemas
+
+
+@endpoint
+def health() -> Response:
+    settings = get_settings()
+    return http.json_response({"status": "ok", "version": settings.version, "stage": settings.stage})
+
+
+@endpoint
+def openapi_document(routes: Any) -> Response:
+    from chalicelib.web.openapi import document
+
+    return http.json_response(document(routes))
+
+
+@endpoint
+def get_me() -> Response:
+    caller = _caller()
+    return http.json_response(compose.get_profiles().touch(caller.sub, caller.username, caller.email))
+
+
+@endpoint
+def patch_me(request: Request) -> Response:
+    schemas = _schemas()
+    changes = schemas.validate(schemas.ProfilePatch, http.json_body(request.raw_body))
+    caller = _caller()
+    profile = compose.get_profiles().touch(caller.sub, caller.username, caller.email,
+                                           display_name=changes.display_name)
+    return http.json_response(profile)
+
+
+def _list_scope(sub: str, status: str | None) -> str:
+    return f"items|{sub}|{status or ''}"
+
+
+@endpoint
+def list_items(request: Request) -> Response:
+    schemas = _schemas()
+    params = request.query_params or {}
+    limit = http.query_limit(params)
+    status = http.query_choice(params, "status", schemas.STATUSES)
+    sub = _caller().sub
+    secret = get_settings().cursor_secret
+    given = params.get("cursor")
+    after_id = cursor.decode(secret, _list_scope(sub, status), given) if given is not None else None
+    items, next_after = compose.get_items().list(sub, limit=limit, status=status, after_id=after_id)
+    next_cursor = cursor.encode(secret, _list_scope(sub, status), next_after) if next_after else None
+    return http.json_response({"items": items, "next_cursor": next_cursor})
+
+
+@endpoint
+def create_item(request: Request) -> Response:
+    schemas = _schemas()
+    key = http.idempotency_key(request.headers)
+    body = http.json_body(request.raw_body)
+    data = schemas.validate(schemas.ItemCreate, body)
+    fingerprint = None
+    if key is not None:
+        from chalicelib.tasks.items import body_fingerprint
+
+        fingerprint = body_fingerprint(body)
+    created = compose.get_items().create(_caller().sub, data, idempotency_key=key, fingerprint=fingerprint)
+    item = created.item
+    headers = {"Location": f"/items/{item['id']}", "ETag": http.etag(item["version"])}
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return http.json_response(item, status=201, headers=headers)
+
+
+@endpoint
+def get_item(item_id: str) -> Response:
+    item = compose.get_items().get(_caller().sub, item_id)
+    return http.json_response(item, headers={"ETag": http.etag(item["version"])})
+
+
+@endpoint
+def patch_item(request: Request, item_id: str) -> Response:
+    schemas = _schemas()
+    condition = http.if_match(request.headers)
+    changes = schemas.validate(schemas.ItemPatch, http.json_body(request.raw_body), require_any=True)
+    item = compose.get_items().patch(_caller().sub, item_id, changes, if_match=condition)
+    return http.json_response(item, headers={"ETag": http.etag(item["version"])})
+
+
+@endpoint
+def delete_item(request: Request, item_id: str) -> Response:
+    condition = http.if_match(request.headers)
+    compose.get_items().delete(_caller().sub, item_id, if_match=condition)
+    return http.no_content()

@@ -1,0 +1,97 @@
+"""Request parsing for the edge: request ids, JSON bodies within the size limit, conditional and
+idempotency headers, query parameters, and JSON responses with ETags."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any, Mapping
+
+from chalice.app import Response
+
+from chalicelib.errors import InvalidJson, PayloadTooLarge, ValidationFailed
+
+MAX_BODY_BYTES = 64 * 1024
+_TOKEN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_IF_MATCH = re.compile(r'"([1-9][0-9]{0,17})"')
+ANY_VERSION = "*"
+
+
+def request_id(headers: Mapping[str, str]) -> str:
+    given = headers.get("x-request-id")
+    if given and _TOKEN.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def json_body(raw: bytes | None) -> Any:
+    """The parsed body; 413 past the limit, 400 invalid_json when empty or not JSON."""
+    raw = raw or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        raise InvalidJson("a JSON object body is required")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidJson("the body is not valid UTF-8 JSON") from exc
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's parser accepts them unless told otherwise.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def if_match(headers: Mapping[str, str]) -> int | str | None:
+    """None when absent, ``"*"`` for any version, else the version number from ``"<n>"``."""
+    value = headers.get("if-match")
+    if value is None:
+        return None
+    value = value.strip()
+    if value == ANY_VERSION:
+        return ANY_VERSION
+    match = _IF_MATCH.fullmatch(value)
+    if not match:
+        raise ValidationFailed.field("If-Match", 'must be "<version>" (a quoted integer) or *')
+    return int(match.group(1))
+
+
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("idempotency-key")
+    if value is None:
+        return None
+    if not _TOKEN.fullmatch(value):
+        raise ValidationFailed.field("Idempotency-Key", "must be 1-128 characters of [A-Za-z0-9._:-]")
+    return value
+
+
+def query_limit(params: Mapping[str, str] | None, default: int = 20, maximum: int = 100) -> int:
+    raw = (params or {}).get("limit")
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= maximum:
+        raise ValidationFailed.field("limit", f"must be an integer from 1 to {maximum}")
+    return int(raw)
+
+
+def query_choice(params: Mapping[str, str] | None, name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = (params or {}).get(name)
+    if raw is None:
+        return None
+    if raw not in allowed:
+        raise ValidationFailed.field(name, "must be one of " + ", ".join(allowed))
+    return raw
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def no_content(headers: dict[str, str] | None = None) -> Response:
+    return Response(body="", status_code=204, headers=headers or {})

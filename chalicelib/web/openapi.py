@@ -1,0 +1,137 @@
+"""openapi.json, generated from the app's route table and the same msgspec schemas that validate.
+
+Each route's operation lists every status it can answer; a test checks this table covers exactly
+the routes app.py declares, so a new route cannot ship undocumented.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Mapping
+
+from chalicelib.settings import get_settings
+
+_PROBLEM = "application/problem+json"
+
+# status -> description, for the problem responses shared by many operations
+_ERRORS = {
+    400: "Invalid request: `invalid_json`, `validation_error` (with `errors`) or `invalid_cursor`",
+    401: "Missing or invalid bearer token (`unauthorized`), with `WWW-Authenticate: Bearer`",
+    404: "No such item for this caller (`not_found`)",
+    412: "`If-Match` names a stale version (`precondition_failed`)",
+    413: "Body larger than 64 KiB (`payload_too_large`)",
+    422: "`Idempotency-Key` reused with a different body (`idempotency_conflict`)",
+    500: "A bug (`internal_error`); carries only the request id",
+    503: "Store throttled or unreachable (`service_unavailable`); nothing changed, retry later",
+}
+
+_ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "An item id; any other string answers 404"}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+             "schema": {"type": "string", "pattern": r'^(\*|"[1-9][0-9]{0,17}")$'},
+             "description": 'The item\'s ETag (`"<version>"`) or `*`'}
+_IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                "description": "Repeat-safe create: the same key and body within 24 h returns the first 201"}
+_REQUEST_ID = {"name": "X-Request-Id", "in": "header", "required": False,
+               "schema": {"type": "string"},
+               "description": "Echoed when it is 1-128 characters of [A-Za-z0-9._:-]; otherwise one is generated"}
+_LIST_PARAMS = [
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
+                                                                     "maximum": 100, "default": 20}},
+    {"name": "status", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": ["todo", "in_progress", "done"]}},
+    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "`next_cursor` of the previous page, unchanged"},
+]
+
+# (path, method) -> operation facts; responses: status -> schema name (None for no body)
+OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/health", "GET"): {"summary": "Liveness and version", "public": True,
+                         "ok": {200: "Health"}, "errors": []},
+    ("/openapi.json", "GET"): {"summary": "This document", "public": True,
+                               "ok": {200: None}, "errors": []},
+    ("/me", "GET"): {"summary": "The caller's profile (created on first use)",
+                     "ok": {200: "Profile"}, "errors": [503]},
+    ("/me", "PATCH"): {"summary": "Change the display name", "body": "ProfilePatch",
+                       "ok": {200: "Profile"}, "errors": [400, 413, 503]},
+    ("/items", "GET"): {"summary": "The caller's items, newest first", "params": _LIST_PARAMS,
+                        "ok": {200: "ItemPage"}, "errors": [400, 503]},
+    ("/items", "POST"): {"summary": "Create an item", "body": "ItemCreate", "params": [_IDEMPOTENCY],
+                         "ok": {201: "Item"}, "errors": [400, 413, 422, 503]},
+    ("/items/{item_id}", "GET"): {"summary": "One item", "params": [_ITEM_ID],
+                                  "ok": {200: "Item"}, "errors": [404, 503]},
+    ("/items/{item_id}", "PATCH"): {"summary": "Change an item", "body": "ItemPatch",
+                                    "params": [_ITEM_ID, _IF_MATCH], "ok": {200: "Item"},
+                                    "errors": [400, 404, 412, 413, 503]},
+    ("/items/{item_id}", "DELETE"): {"summary": "Delete an item", "params": [_ITEM_ID, _IF_MATCH],
+                                     "ok": {204: None}, "errors": [400, 404, 412, 503]},
+}
+
+
+def _ok_response(status: int, schema: str | None, path: str) -> dict[str, Any]:
+    if schema is None and status == 204:
+        return {"description": "No content"}
+    if schema is None:
+        return {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}
+    response: dict[str, Any] = {"description": "OK",
+                                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+    if schema == "Item":
+        response["headers"] = {"ETag": {"schema": {"type": "string"}, "description": '"<version>"'}}
+        if status == 201:
+            response["headers"]["Location"] = {"schema": {"type": "string"}}
+    return response
+
+
+def _operation(path: str, method: str, facts: dict[str, Any]) -> dict[str, Any]:
+    problem = {_PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    responses: dict[str, Any] = {str(s): _ok_response(s, schema, path) for s, schema in facts["ok"].items()}
+    statuses = list(facts["errors"]) + [500]
+    if not facts.get("public"):
+        statuses.append(401)
+    for status in sorted(set(statuses)):
+        responses[str(status)] = {"description": _ERRORS[status], "content": problem}
+    operation: dict[str, Any] = {
+        "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '').replace('.', '_')}",
+        "summary": facts["summary"],
+        "parameters": [_REQUEST_ID, *facts.get("params", [])],
+        "responses": responses,
+    }
+    if facts.get("public"):
+        operation["security"] = []
+    if "body" in facts:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{facts['body']}"}}}}
+    return operation
+
+
+@lru_cache(maxsize=1)
+def _document(route_keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    from chalicelib.tasks.schemas import json_schema_components
+
+    _, components = json_schema_components()
+    paths: dict[str, Any] = {}
+    for path, method in route_keys:
+        facts = OPERATIONS.get((path, method))
+        if facts is None:
+            raise LookupError(f"{method} {path} has no OpenAPI description")
+        paths.setdefault(path, {})[method.lower()] = _operation(path, method, facts)
+    settings = get_settings()
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tasks API", "version": settings.version,
+                 "description": "Per-user tasks. Errors are RFC 9457 problem documents."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                           "description": "A Cognito (or Cognito-shaped) access or ID token"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    keys = tuple(sorted((path, method) for path, methods in routes.items() for method in methods))
+    return _document(keys)

@@ -1,0 +1,60 @@
+"""The one place that turns errors into RFC 9457 problem responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, TypeVar
+
+from chalice.app import Response
+
+from chalicelib.errors import AppError
+from chalicelib.web import context
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("tasks.web")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def render(error: AppError) -> Response:
+    state = context.current()
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": error.title,
+        "status": error.status,
+        "code": error.code,
+        "detail": error.detail,
+        "request_id": state.request_id,
+    }
+    if error.errors:
+        body["errors"] = error.errors
+    headers = {"Content-Type": PROBLEM_JSON, **error.headers}
+    return Response(body=json.dumps(body), status_code=error.status, headers=headers)
+
+
+def internal_error() -> Response:
+    # Never the exception's message or type: the log has the trace, the client only the request id.
+    return render(AppError("An internal error occurred; quote the request id when reporting it."))
+
+
+def endpoint(func: F) -> F:
+    """Wrap a handler so domain errors become problems and anything else a logged 500.
+
+    Chalice catches view exceptions before middleware sees them, so the mapping happens here.
+    """
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AppError as error:
+            if error.status >= 500 and error.code == "internal_error":
+                log.exception("unhandled error")
+            return render(error)
+        except Exception:
+            log.exception("unhandled exception")
+            return internal_error()
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper  # type: ignore[return-value]

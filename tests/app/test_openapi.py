@@ -1,0 +1,59 @@
+"""openapi.json: generated from the route table and the validating schemas, complete and truthful."""
+
+from __future__ import annotations
+
+from tests.app.conftest import assert_problem
+
+
+def test_openapi_is_public_and_documents_every_route(api):
+    from app import app
+
+    reply = api.get("/openapi.json", user=None)
+    assert reply.status == 200
+    doc = reply.json
+    assert doc["openapi"].startswith("3.")
+    declared = {(path, method.lower()) for path, methods in app.routes.items() for method in methods}
+    documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    assert documented == declared
+
+
+def test_openapi_request_schemas_are_the_validating_ones(api):
+    doc = api.get("/openapi.json", user=None).json
+    create = doc["components"]["schemas"]["ItemCreate"]
+    assert create["required"] == ["title"]
+    assert create["properties"]["title"]["maxLength"] == 200
+    assert create["properties"]["tags"]["maxItems"] == 10
+    assert set(create["properties"]) == {"title", "notes", "status", "due", "tags"}
+
+
+def test_protected_operations_document_401_and_the_bearer_scheme(api):
+    doc = api.get("/openapi.json", user=None).json
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            public = op.get("security") == []
+            assert ("401" in op["responses"]) != public, (method, path)
+            assert "500" in op["responses"]
+
+
+def test_documented_statuses_include_those_the_route_really_answers(api):
+    doc = api.get("/openapi.json", user=None).json
+    item = api.create()
+    observed = {
+        ("/items/{item_id}", "patch"): api.patch(f"/items/{item['id']}", {"title": "x"},
+                                                  headers={"If-Match": '"9"'}).status,
+        ("/items", "post"): api.post("/items", {"title": ""}).status,
+        ("/items/{item_id}", "get"): api.get("/items/nope").status,
+        ("/items", "get"): api.get("/items?limit=0").status,
+    }
+    for (path, method), status in observed.items():
+        assert str(status) in doc["paths"][path][method]["responses"]
+
+
+def test_an_undocumented_route_fails_loudly():
+    import pytest
+
+    from chalicelib.web.openapi import document
+
+    with pytest.raises(LookupError):
+        document({"/secret": {"GET": object()}})

@@ -1,0 +1,1 @@
+"""Tests of chalicelib.auth: the verifier, the local issuer and the authorizer."""

@@ -1,0 +1,1 @@
+"""Test helpers shared across suites (DynamoDB Local, request counting)."""
