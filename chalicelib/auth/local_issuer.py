@@ -26,7 +26,7 @@ from jwt.algorithms import RSAAlgorithm
 from chalicelib.settings import LOCAL_ISSUER, ConfigError, Settings, get_settings
 
 __all__ = ["OMIT", "LocalIssuerDisabled", "LocalKey", "build_claims", "ensure_keys", "issuer_dir",
-           "jwks_url", "main", "mint", "sub_for"]
+           "jwks_url", "main", "mint", "sub_for", "thumbprint"]
 
 PRIVATE_KEY_FILE = "private_key.pem"
 JWKS_FILE = "jwks.json"
@@ -164,12 +164,15 @@ def _create_exclusive(path: str, pem: bytes) -> None:
 
 def _local_key(private_key: rsa.RSAPrivateKey) -> LocalKey:
     public = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
-    # RFC 7638 thumbprint: stable for the key, different for any other key.
-    canonical = json.dumps({"e": public["e"], "kty": "RSA", "n": public["n"]},
-                           separators=(",", ":"), sort_keys=True)
-    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    kid = thumbprint(public)
     jwk = {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": public["n"], "e": public["e"]}
     return LocalKey(private_key=private_key, kid=kid, jwks={"keys": [jwk]})
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of an RSA JWK: stable for the key, distinct for any other."""
+    canonical = json.dumps({"e": jwk["e"], "kty": "RSA", "n": jwk["n"]}, separators=(",", ":"), sort_keys=True)
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
 def _write_jwks(directory: str, jwks: dict[str, Any]) -> None:

@@ -116,8 +116,10 @@ class TokenVerifier:
         now = self._clock()
         exp = _timestamp(claims, "exp")
         iat = _timestamp(claims, "iat")
-        if exp is None or iat is None:
-            raise Unauthorized("token lacks exp or iat")
+        if exp is None:
+            raise Unauthorized("token exp is invalid")
+        if iat is None:
+            raise Unauthorized("token iat is invalid")
         if now >= exp + self.leeway:
             raise Unauthorized("token expired")
         if iat > now + self.leeway:

@@ -53,7 +53,9 @@ class DynamoDBStore:
         config = Config(
             # Well inside API Gateway's 29 s, even after the retries.
             connect_timeout=2, read_timeout=5,
-            retries={"mode": "standard", "max_attempts": 3},
+            # Standard mode retries throttling and network errors with jittered backoff; attempts
+            # default to 3 and follow AWS_MAX_ATTEMPTS when an operator sets it.
+            retries={"mode": "standard"},
             # The local server runs requests on threads; Lambda needs only one connection.
             max_pool_connections=32,
         )

@@ -73,24 +73,18 @@ class SQLiteStore:
               after: str | None = None) -> Page:
         if limit < 0:
             raise ValueError("limit must not be negative")
-        pk, sk = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
-        where, params = [f"{pk} = ?"], [partition]
-        if prefix:
-            where.append(f"{sk} >= ?")
-            params.append(prefix)
-        upper = _prefix_upper_bound(prefix)
-        if after is not None and (upper is None or after < upper):
-            upper = after
-        if upper is not None:
-            where.append(f"{sk} < ?")
-            params.append(upper)
-        # Bounds on the key columns (never a filter on the JSON) keep the cost at limit+1 rows,
-        # however large the partition is.
-        sql = f"SELECT data FROM records WHERE {' AND '.join(where)} ORDER BY {sk} DESC LIMIT ?"
+        sql, params = _query_sql(partition, prefix, limit=limit, index=index, after=after)
         with self._translated(), self._connection() as conn:
-            rows = conn.execute(sql, (*params, limit + 1)).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         records = [json.loads(data) for (data,) in rows]
         return Page(records[:limit], more=len(records) > limit)
+
+    def query_plan(self, partition: str, prefix: str, *, limit: int, index: bool = False,
+                   after: str | None = None) -> list[str]:
+        """SQLite's EXPLAIN QUERY PLAN for the statement ``query`` runs with these arguments."""
+        sql, params = _query_sql(partition, prefix, limit=limit, index=index, after=after)
+        with self._translated(), self._connection() as conn:
+            return [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -243,6 +237,25 @@ class SQLiteStore:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _query_sql(partition: str, prefix: str, *, limit: int, index: bool,
+               after: str | None) -> tuple[str, tuple[Any, ...]]:
+    pk, sk = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+    where, params = [f"{pk} = ?"], [partition]
+    if prefix:
+        where.append(f"{sk} >= ?")
+        params.append(prefix)
+    upper = _prefix_upper_bound(prefix)
+    if after is not None and (upper is None or after < upper):
+        upper = after
+    if upper is not None:
+        where.append(f"{sk} < ?")
+        params.append(upper)
+    # Only bounds on key columns (never a filter on the JSON): SQLite reads at most limit+1 rows of
+    # the primary key or the index, however large the partition is.
+    sql = f"SELECT data FROM records WHERE {' AND '.join(where)} ORDER BY {sk} DESC LIMIT ?"
+    return sql, (*params, limit + 1)
 
 
 def _read(conn: sqlite3.Connection, key: Key) -> _Row | None:

@@ -8,7 +8,7 @@ from chalice.app import Request, Response
 
 from chalicelib import compose
 from chalicelib.settings import get_settings
-from chalicelib.web import context, cursor
+from chalicelib.web import context
 from chalicelib.web import http
 from chalicelib.web.problems import endpoint
 
@@ -59,6 +59,8 @@ def _list_scope(sub: str, status: str | None) -> str:
 
 @endpoint
 def list_items(request: Request) -> Response:
+    from chalicelib.web import cursor
+
     schemas = _schemas()
     params = request.query_params or {}
     limit = http.query_limit(params)

@@ -4,8 +4,8 @@ idempotency headers, query parameters, and JSON responses with ETags."""
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from typing import Any, Mapping
 
 from chalice.app import Response
@@ -22,7 +22,8 @@ def request_id(headers: Mapping[str, str]) -> str:
     given = headers.get("x-request-id")
     if given and _TOKEN.fullmatch(given):
         return given
-    return uuid.uuid4().hex
+    # 128 random bits, hex: as unique as a UUID4 without importing uuid on the cold path.
+    return os.urandom(16).hex()
 
 
 def json_body(raw: bytes | None) -> Any:

@@ -108,7 +108,7 @@ def make_token(auth_settings, issuer_key) -> Callable[..., str]:
         body = payload if payload is not None else build_claims(username, settings=auth_settings, **claims)
         jose = {"alg": alg, "typ": "JWT", "kid": issuer_key.kid if kid is None else kid, **(header or {})}
         jose = {name: value for name, value in jose.items() if value is not OMIT}
-        if alg == "none":
+        if isinstance(alg, str) and alg.lower() == "none":
             return encode_jws(jose, body)
         if alg.startswith("HS"):
             secret = public_pem(issuer_key.private_key) if key is None else key

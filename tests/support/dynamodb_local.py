@@ -86,7 +86,7 @@ def running_dynamodb_local(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[s
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(jar))
     try:
         probe = local_client(endpoint, connect_timeout=0.5, read_timeout=2,
-                             retries={"mode": "standard", "max_attempts": 1})
+                             retries={"mode": "standard", "total_max_attempts": 1})
         deadline = time.monotonic() + timeout
         while not _answers(probe):
             if process.poll() is not None or time.monotonic() > deadline:

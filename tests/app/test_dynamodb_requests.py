@@ -1,0 +1,145 @@
+"""DynamoDB requests per HTTP request, counted on DynamoDB Local: one per read route, at most one per write,
+none for what is rejected before storage (health, 400s, 401s)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib import compose
+from tests.app.conftest import Reply
+from tests.conftest import use_dynamodb
+from tests.support.dynamodb_local import count_requests
+
+MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # well formed, so only storage can say it is absent
+
+
+@pytest.fixture(autouse=True)
+def on_dynamodb(env, dynamodb_endpoint, monkeypatch) -> None:
+    use_dynamodb(env, dynamodb_endpoint, monkeypatch)
+
+
+@pytest.fixture
+def counted(api):
+    """``counted(method, path, body, **kw) -> (reply, DynamoDB requests it cost)``."""
+    api.get("/items?limit=1")  # builds the store (and its table) and loads the keys: not per-request work
+
+    def run(method: str, path: str, body: Any = None, **kw: Any) -> tuple[Reply, int]:
+        client = compose.get_store().client
+        with count_requests(client) as count:
+            reply = api.call(method, path, body, **kw)
+        return reply, count.total
+
+    return run
+
+
+def _costs(counted, method: str, path: str, body: Any = None, *, status: int, **kw: Any) -> int:
+    reply, requests = counted(method, path, body, **kw)
+    assert reply.status == status, (reply.status, reply.body)
+    return requests
+
+
+# --- reads: exactly one --------------------------------------------------------------------------
+
+
+def test_health_costs_no_dynamodb_request(counted):
+    assert _costs(counted, "GET", "/health", user=None, status=200) == 0
+
+
+def test_reading_the_profile_costs_one_request_first_time_and_after(counted):
+    assert _costs(counted, "GET", "/me", status=200) == 1
+    assert _costs(counted, "GET", "/me", status=200) == 1
+
+
+def test_listing_costs_one_request_with_or_without_filter_and_cursor(counted, api):
+    for n in range(3):
+        api.create(f"item {n}", status="done")
+    api.create("todo")
+    assert _costs(counted, "GET", "/items", status=200) == 1
+    assert _costs(counted, "GET", "/items?status=done", status=200) == 1
+    reply, requests = counted("GET", "/items?limit=1")
+    assert requests == 1 and reply.json["next_cursor"]
+    assert _costs(counted, "GET", f"/items?limit=1&cursor={reply.json['next_cursor']}", status=200) == 1
+    filtered = api.get("/items?status=done&limit=1").json["next_cursor"]
+    assert _costs(counted, "GET", f"/items?status=done&limit=1&cursor={filtered}", status=200) == 1
+
+
+def test_reading_an_item_costs_one_request_found_or_not(counted, api):
+    item = api.create()
+    assert _costs(counted, "GET", f"/items/{item['id']}", status=200) == 1
+    assert _costs(counted, "GET", f"/items/{MISSING_ID}", status=404) == 1
+    assert _costs(counted, "GET", "/items/not-an-id", status=404) <= 1
+
+
+# --- writes: at most one, whatever the outcome ---------------------------------------------------
+
+
+def test_changing_the_profile_costs_one_request(counted):
+    assert _costs(counted, "PATCH", "/me", {"display_name": "Al"}, status=200) == 1
+
+
+def test_creating_an_item_costs_one_request(counted):
+    assert _costs(counted, "POST", "/items", {"title": "plain"}, status=201) == 1
+
+
+def test_idempotent_create_first_time_replay_and_conflict_each_cost_one_request(counted):
+    key = {"Idempotency-Key": "count-me"}
+    assert _costs(counted, "POST", "/items", {"title": "once"}, headers=key, status=201) == 1
+    assert _costs(counted, "POST", "/items", {"title": "once"}, headers=key, status=201) == 1
+    assert _costs(counted, "POST", "/items", {"title": "other"}, headers=key, status=422) == 1
+
+
+def test_patching_an_item_costs_one_request_on_success_stale_and_missing(counted, api):
+    item = api.create()
+    path = f"/items/{item['id']}"
+    assert _costs(counted, "PATCH", path, {"title": "v2"}, headers={"If-Match": '"1"'}, status=200) == 1
+    assert _costs(counted, "PATCH", path, {"title": "v3"}, status=200) == 1
+    assert _costs(counted, "PATCH", path, {"title": "stale"}, headers={"If-Match": '"1"'}, status=412) == 1
+    assert _costs(counted, "PATCH", f"/items/{MISSING_ID}", {"title": "x"}, status=404) == 1
+    assert _costs(counted, "PATCH", "/items/not-an-id", {"title": "x"}, status=404) <= 1
+
+
+def test_deleting_an_item_costs_one_request_on_success_stale_and_missing(counted, api):
+    item = api.create()
+    path = f"/items/{item['id']}"
+    assert _costs(counted, "DELETE", path, headers={"If-Match": '"7"'}, status=412) == 1
+    assert _costs(counted, "DELETE", path, headers={"If-Match": '"1"'}, status=204) == 1
+    assert _costs(counted, "DELETE", path, status=404) == 1
+    assert _costs(counted, "DELETE", f"/items/{MISSING_ID}", headers={"If-Match": "*"}, status=404) == 1
+    assert _costs(counted, "DELETE", "/items/not-an-id", status=404) <= 1
+
+
+# --- rejected before storage: none ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path, body, headers", [
+    ("PATCH", "/me", {"display_name": ""}, {}),
+    ("PATCH", "/me", {"display_name": "ok", "sub": "someone-else"}, {}),
+    ("POST", "/items", {"title": "   "}, {}),
+    ("POST", "/items", {"title": "ok"}, {"Idempotency-Key": "has space"}),
+    ("POST", "/items", [1, 2], {}),
+    ("GET", "/items?limit=0", None, {}),
+    ("GET", "/items?status=later", None, {}),
+    ("GET", "/items?cursor=forged.cursor", None, {}),
+    ("PATCH", f"/items/{MISSING_ID}", {}, {}),
+    ("PATCH", f"/items/{MISSING_ID}", {"title": "x"}, {"If-Match": "1"}),
+    ("DELETE", f"/items/{MISSING_ID}", None, {"If-Match": "W/\"1\""}),
+])
+def test_a_400_costs_no_request(counted, method, path, body, headers):
+    assert _costs(counted, method, path, body, headers=headers, status=400) == 0
+
+
+def test_a_body_that_is_not_json_costs_no_request(counted):
+    reply, requests = counted("POST", "/items", raw=b"{not json")
+    assert reply.status == 400 and requests == 0
+
+
+def test_a_401_costs_no_request(counted):
+    routes = [("GET", "/me", None), ("PATCH", "/me", {"display_name": "x"}), ("GET", "/items", None),
+              ("POST", "/items", {"title": "x"}), ("GET", f"/items/{MISSING_ID}", None),
+              ("PATCH", f"/items/{MISSING_ID}", {"title": "x"}), ("DELETE", f"/items/{MISSING_ID}", None)]
+    for authorization in (None, "Bearer garbage", "Basic YWxpY2U6cHc="):
+        headers = {"Authorization": authorization} if authorization else {}
+        for method, path, body in routes:
+            assert _costs(counted, method, path, body, user=None, headers=headers, status=401) == 0, (method, path)

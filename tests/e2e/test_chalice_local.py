@@ -1,0 +1,332 @@
+"""End to end: a real `chalice local` process driven over HTTP with tokens from the local issuer's CLI,
+the way a developer uses the API in their first minutes."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.app.conftest import Reply
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(sys.executable).parent  # the virtualenv's bin, not resolved past its symlinks
+START_TIMEOUT = 30.0
+RACERS = 20
+
+# No proxy from the developer's environment may sit between the tests and 127.0.0.1.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _clean_env(data_dir: Path) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", str(data_dir)),
+            "DATA_DIR": str(data_dir), "SQLITE_PATH": str(data_dir / "app.db")}
+
+
+class LocalServer:
+    """`chalice local` on a free port over one data directory; restartable on the same data."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.env = _clean_env(data_dir)
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+        self._log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.port = _free_port()
+        self._log = tempfile.TemporaryFile()
+        command = [str(BIN_DIR / "chalice"), "local", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--stage", "dev", "--no-autoreload"]
+        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdout=self._log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                if call(self, "GET", "/health", timeout=1).status == 200:
+                    return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                output = self.output()
+                self.stop()
+                pytest.fail(f"chalice local did not answer GET /health within {START_TIMEOUT:.0f} s "
+                            f"(exit code {self.process.returncode}); its output:\n{output}")
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def call(server: LocalServer, method: str, path: str, body: Any = None, *, token: str | None = None,
+         headers: dict[str, str] | None = None, raw: bytes | None = None, timeout: float = 10) -> Reply:
+    sent = {"Content-Type": "application/json"}
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    sent.update(headers or {})
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(server.url + path, data=data, method=method, headers=sent)
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            return Reply(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Reply(error.code, dict(error.headers), error.read())
+
+
+def mint_with_cli(username: str, data_dir: Path) -> str:
+    """A token from the documented command, exactly as a developer gets one."""
+    result = subprocess.run([sys.executable, "-m", "chalicelib.auth.local_issuer", username], cwd=REPO_ROOT,
+                            env=_clean_env(data_dir), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def assert_problem(reply: Reply, status: int, code: str) -> dict[str, Any]:
+    assert reply.status == status, (reply.status, reply.body)
+    assert reply.header("Content-Type") == "application/problem+json"
+    problem = reply.json
+    assert problem["status"] == status and problem["code"] == code
+    assert problem["request_id"] == reply.header("X-Request-Id")
+    return problem
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[LocalServer]:
+    local = LocalServer(tmp_path_factory.mktemp("e2e") / ".data")
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(server) -> str:
+    return mint_with_cli("alice", server.data_dir)
+
+
+@pytest.fixture(scope="module")
+def bob(server) -> str:
+    return mint_with_cli("bob", server.data_dir)
+
+
+def _create(server: LocalServer, token: str, title: str, **fields: Any) -> dict[str, Any]:
+    reply = call(server, "POST", "/items", {"title": title, **fields}, token=token)
+    assert reply.status == 201, reply.body
+    return reply.json
+
+
+# --- the edge ------------------------------------------------------------------------------------
+
+
+def test_health_answers_without_a_token(server):
+    reply = call(server, "GET", "/health")
+    assert reply.status == 200
+    assert reply.json == {"status": "ok", "version": reply.json["version"], "stage": "local"}
+    assert reply.header("X-Request-Id")
+
+
+def test_a_missing_token_is_a_401_problem_with_a_bearer_challenge(server):
+    reply = call(server, "GET", "/items")
+    assert_problem(reply, 401, "unauthorized")
+    assert reply.header("WWW-Authenticate").startswith("Bearer")
+
+
+def test_a_garbage_bearer_token_is_a_401_problem_not_a_dropped_connection(server):
+    # chalice local's own Cognito authorizer would crash on this and close the connection.
+    for value in ("Bearer garbage", "Bearer a.b", "Bearer ...", "bearer x.y.z"):
+        reply = call(server, "GET", "/me", headers={"Authorization": value})
+        assert_problem(reply, 401, "unauthorized")
+        assert reply.header("WWW-Authenticate").startswith("Bearer")
+
+
+def test_a_token_signed_by_another_key_is_a_401_problem(server, tmp_path):
+    foreign = mint_with_cli("alice", tmp_path / "another-machine")
+    assert_problem(call(server, "GET", "/me", token=foreign), 401, "unauthorized")
+
+
+def test_an_oversized_unauthenticated_request_is_401_not_413(server):
+    assert_problem(call(server, "POST", "/items", raw=b"x" * (70 * 1024)), 401, "unauthorized")
+
+
+def test_a_sane_request_id_is_echoed_and_an_insane_one_replaced(server, alice):
+    assert call(server, "GET", "/me", token=alice, headers={"X-Request-Id": "trace-42.a:b"}) \
+        .header("X-Request-Id") == "trace-42.a:b"
+    generated = call(server, "GET", "/me", token=alice, headers={"X-Request-Id": "no spaces"}).header("X-Request-Id")
+    assert generated and generated != "no spaces"
+    problem = call(server, "GET", "/items/nope", token=alice, headers={"X-Request-Id": "req-404"})
+    assert problem.header("X-Request-Id") == "req-404" and problem.json["request_id"] == "req-404"
+
+
+def test_a_body_over_64_kib_is_413(server, alice):
+    raw = json.dumps({"title": "big", "notes": "x" * (64 * 1024)}).encode()
+    assert_problem(call(server, "POST", "/items", raw=raw, token=alice), 413, "payload_too_large")
+
+
+# --- the profile and items -----------------------------------------------------------------------
+
+
+def test_profile_is_created_on_first_read_and_its_display_name_changes(server, alice):
+    me = call(server, "GET", "/me", token=alice)
+    assert me.status == 200
+    assert me.json["username"] == "alice" and me.json["display_name"] == "alice" and me.json["email"] is None
+    patched = call(server, "PATCH", "/me", {"display_name": "  Alice A.  "}, token=alice)
+    assert patched.status == 200 and patched.json["display_name"] == "Alice A."
+    again = call(server, "GET", "/me", token=alice).json
+    assert again["display_name"] == "Alice A." and again["sub"] == me.json["sub"]
+    assert again["created_at"] == me.json["created_at"]
+
+
+def test_the_whole_item_lifecycle_over_http(server, alice, bob):
+    # Create idempotently, twice: one item.
+    headers = {"Idempotency-Key": "e2e-lifecycle-1"}
+    first = call(server, "POST", "/items", {"title": "Water plants", "tags": ["home"]}, token=alice, headers=headers)
+    second = call(server, "POST", "/items", {"tags": ["home"], "title": "Water plants"}, token=alice, headers=headers)
+    assert first.status == second.status == 201
+    assert second.json == first.json
+    item = first.json
+    path = f"/items/{item['id']}"
+    assert first.header("Location") == path and first.header("ETag") == '"1"'
+
+    # Read, patch with If-Match, then a stale If-Match.
+    read = call(server, "GET", path, token=alice)
+    assert read.status == 200 and read.json == item and read.header("ETag") == '"1"'
+    assert_problem(call(server, "GET", path, token=bob), 404, "not_found")
+    patched = call(server, "PATCH", path, {"status": "done"}, token=alice, headers={"If-Match": '"1"'})
+    assert patched.status == 200 and patched.json["version"] == 2 and patched.header("ETag") == '"2"'
+    assert_problem(call(server, "PATCH", path, {"title": "stale"}, token=alice, headers={"If-Match": '"1"'}),
+                   412, "precondition_failed")
+    assert call(server, "GET", path, token=alice).json == patched.json
+
+    # List with a status filter, page by page.
+    done = [item["id"]] + [_create(server, alice, f"done {n}", status="done")["id"] for n in range(4)]
+    _create(server, alice, "still todo")
+    seen, cursor = [], None
+    while True:
+        query = "/items?status=done&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = call(server, "GET", query, token=alice)
+        assert page.status == 200, page.body
+        assert len(page.json["items"]) <= 2 and all(i["status"] == "done" for i in page.json["items"])
+        seen += [i["id"] for i in page.json["items"]]
+        cursor = page.json["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(done, reverse=True)
+    assert_problem(call(server, "GET", "/items?status=done&cursor=tampered.x", token=alice), 400, "invalid_cursor")
+    assert call(server, "GET", "/items", token=bob).json == {"items": [], "next_cursor": None}
+
+    # Delete, then it is gone.
+    deleted = call(server, "DELETE", path, token=alice, headers={"If-Match": '"2"'})
+    assert deleted.status == 204 and deleted.body == b""
+    assert_problem(call(server, "GET", path, token=alice), 404, "not_found")
+    assert_problem(call(server, "DELETE", path, token=alice), 404, "not_found")
+
+
+# --- concurrency over real connections -----------------------------------------------------------
+
+
+def _send_together(server: LocalServer, requests: list[tuple[str, str, bytes, dict[str, str]]]) -> list[Reply]:
+    """Open every connection first (chalice local's listen backlog is 5), then send all at once."""
+    connections = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=30) for _ in requests]
+    for connection in connections:
+        connection.connect()
+    barrier = threading.Barrier(len(requests))
+
+    def send(index: int) -> Reply:
+        method, path, body, headers = requests[index]
+        connection = connections[index]
+        barrier.wait(timeout=10)
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return Reply(response.status, dict(response.getheaders()), response.read())
+
+    try:
+        with ThreadPoolExecutor(len(requests)) as pool:
+            return list(pool.map(send, range(len(requests))))
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_twenty_concurrent_patches_with_one_if_match_over_http_let_exactly_one_win(server, alice):
+    item = _create(server, alice, "Contested over HTTP")
+    path = f"/items/{item['id']}"
+    headers = {"Authorization": f"Bearer {alice}", "Content-Type": "application/json", "If-Match": '"1"'}
+    replies = _send_together(server, [("PATCH", path, json.dumps({"notes": f"writer {n}"}).encode(), headers)
+                                      for n in range(RACERS)])
+
+    assert sorted(r.status for r in replies) == [200] + [412] * (RACERS - 1), [r.body for r in replies]
+    winner = next(r for r in replies if r.status == 200)
+    assert call(server, "GET", path, token=alice).json == winner.json and winner.json["version"] == 2
+
+
+def test_concurrent_requests_on_the_threaded_server_each_see_their_own_request(server, alice, bob):
+    # chalice local serves each connection on its own thread, all on one app object.
+    tokens = [alice if n % 2 else bob for n in range(RACERS)]
+    items = [_create(server, token, f"item {n}") for n, token in enumerate(tokens)]
+    requests = [("PATCH", f"/items/{item['id']}", json.dumps({"notes": f"note for {n}"}).encode(),
+                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                  "X-Request-Id": f"own-{n}"})
+                for n, (item, token) in enumerate(zip(items, tokens))]
+    replies = _send_together(server, requests)
+
+    assert [r.status for r in replies] == [200] * RACERS, [r.body for r in replies]
+    assert [r.header("X-Request-Id") for r in replies] == [f"own-{n}" for n in range(RACERS)]
+    assert [r.json["notes"] for r in replies] == [f"note for {n}" for n in range(RACERS)]
+    for n, (item, token) in enumerate(zip(items, tokens)):
+        assert call(server, "GET", f"/items/{item['id']}", token=token).json["notes"] == f"note for {n}"
+
+
+# --- durability ------------------------------------------------------------------------------------
+
+
+def test_data_survives_a_server_restart_on_the_same_data_dir(server, alice):
+    item = _create(server, alice, "Remember me", due="2027-01-31")
+    server.restart()
+    assert call(server, "GET", f"/items/{item['id']}", token=alice).json == item
+    fresh_token = mint_with_cli("alice", server.data_dir)
+    assert call(server, "GET", f"/items/{item['id']}", token=fresh_token).json == item

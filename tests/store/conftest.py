@@ -1,0 +1,65 @@
+"""Fixtures for the store contract suite: a ``store`` on each adapter and a fresh partition per test.
+
+The DynamoDB adapter shares one table for the session (creating a table costs more than the test),
+so tests isolate themselves by partition: every key they write derives from the ``pk`` fixture.
+``dynamodb_endpoint`` (the session's DynamoDB Local) comes from tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Iterator
+
+import pytest
+
+LOCAL_AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                 "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def unique_table_name() -> str:
+    return f"store-contract-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def local_aws_env() -> Iterator[None]:
+    """Dummy credentials for DynamoDB Local; the adapter reads them through the default chain."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in LOCAL_AWS_ENV.items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="session")
+def shared_dynamodb_store(dynamodb_endpoint, local_aws_env):
+    from chalicelib.store.dynamodb import DynamoDBStore
+
+    store = DynamoDBStore(unique_table_name(), endpoint_url=dynamodb_endpoint)
+    store.ensure_schema()
+    yield store
+    store.client.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path):
+    from chalicelib.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(str(tmp_path / "data" / "store.db"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def dynamodb_store(shared_dynamodb_store):
+    return shared_dynamodb_store
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request):
+    """The same contract, once per adapter."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def pk() -> str:
+    """A partition no other test touches."""
+    return f"USER#{uuid.uuid4().hex}"
