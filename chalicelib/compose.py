@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=1)
 def get_store() -> "Store":
     settings = get_settings()
+    if settings.store == "off":
+        from chalicelib.errors import FeatureDisabled
+
+        raise FeatureDisabled("the tasks table is not enabled in this deployment")
     if settings.store == "dynamodb":
         from chalicelib.store.dynamodb import DynamoDBStore
 

@@ -66,7 +66,9 @@ class Settings:
         stage = (env.get("APP_STAGE") or "local").strip() or "local"
         data_dir = env.get("DATA_DIR") or ".data"
         table_name = env.get("TABLE_NAME") or None
-        store = _choice(env, "STORE", "dynamodb" if table_name else "sqlite", ("sqlite", "dynamodb"))
+        # "off" is how a deployment without the tasks table says so: the routes that need it
+        # answer 503 feature_disabled instead of failing.
+        store = _choice(env, "STORE", "dynamodb" if table_name else "sqlite", ("sqlite", "dynamodb", "off"))
         if store == "dynamodb" and not table_name:
             raise ConfigError("STORE=dynamodb needs TABLE_NAME")
         queue_url = env.get("ACTIVITY_QUEUE_URL") or None

@@ -81,3 +81,16 @@ def test_responses_never_expose_storage_internals(api):
     for text in texts:
         for internal in ("PK", "SK", "GSI1", "USER#", "ITEM#", "expires_at", "fingerprint"):
             assert internal not in text
+
+
+def test_with_the_store_switched_off_data_routes_answer_503_feature_disabled(api, env):
+    env(STORE="off")
+    assert api.get("/health", user=None).status == 200
+    for method, path, body in (("GET", "/me", None), ("GET", "/items", None), ("POST", "/items", {"title": "x"}),
+                               ("GET", "/items/01ARZ3NDEKTSV4RRFFQ69G5FAV", None)):
+        assert_problem(api.call(method, path, body), 503, "feature_disabled")
+
+
+def test_with_the_store_switched_off_authentication_still_comes_first(api, env):
+    env(STORE="off")
+    assert_problem(api.get("/items", user=None), 401, "unauthorized")
