@@ -1,8 +1,5 @@
-"""The routes' Cognito authorizer: identical to Chalice's in the deployed API, transparent locally.
-
-Deployed, API Gateway verifies the token against the user pool; locally the app verifies it itself
-(chalicelib.auth.authenticate), which this class makes possible (see CognitoAuthorizer).
-"""
+"""The routes' Cognito authorizer: API Gateway's Cognito authorizer when deployed, out of the way locally
+(where chalicelib.auth.authenticate verifies every token itself)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ from typing import Any
 
 from chalice.app import Authorizer
 
-__all__ = ["CognitoAuthorizer", "PLACEHOLDER_USER_POOL_ARN"]
+__all__ = ["CognitoAuthorizer", "PLACEHOLDER_USER_POOL_ARN", "silence_local_mode_warning"]
 
 # Stands in for the stack's user pool ARN in what `chalice package` emits; the CloudFormation
 # post-processor replaces it with the real pool (created, or given by parameter).
@@ -60,13 +57,18 @@ class CognitoAuthorizer(Authorizer):
         return scoped
 
 
-# Chalice's local gateway warns "<class> is not a supported in local mode. All requests ... will be
-# authorized" for every request to a route with this authorizer. Admitting the request is exactly
-# what this class wants (the app verifies the token next), so the warning is noise in every
-# `chalice local` log. Only that message, for this class, from chalice.local, is silenced.
-warnings.filterwarnings(
-    "ignore",
-    message=re.escape(CognitoAuthorizer.__name__) + r" is not (a )?supported in local mode",
-    category=UserWarning,
-    module=r"chalice\.local",
-)
+def silence_local_mode_warning() -> None:
+    """Chalice's local gateway warns "<class> is not a supported in local mode. All requests ... will
+    be authorized" on every request to a route with this authorizer. Admitting the request is exactly
+    what this class wants (the app verifies the token next), so the warning is only noise in every
+    `chalice local` log. Only that message, for this class, raised from chalice.local, is silenced.
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message=re.escape(CognitoAuthorizer.__name__) + r" is not (a )?supported in local mode",
+        category=UserWarning,
+        module=r"chalice\.local",
+    )
+
+
+silence_local_mode_warning()

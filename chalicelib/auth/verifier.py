@@ -53,6 +53,8 @@ _PYJWT_OPTIONS = {
 
 
 class TokenVerifier:
+    """One issuer's verifier; its key cache lives as long as the instance (see ``get_verifier``)."""
+
     def __init__(self, issuer: str, client_ids: tuple[str, ...] | list[str], jwks_url: str, *,
                  leeway: float = MAX_LEEWAY, clock: Callable[[], float] = time.time,
                  fetch: Fetch | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -216,3 +217,43 @@ def test_twenty_threads_deleting_one_version_through_the_service_let_exactly_one
     assert all(isinstance(e, (PreconditionFailed, NotFound)) for e in errors), errors
     with pytest.raises(NotFound):
         items.get("svc-user", item["id"])
+
+
+# --- one app object served by many threads, as `chalice local` does ---------------------------------
+
+
+def test_twenty_threads_serving_one_app_each_see_their_own_request(env, api):
+    # chalice local's ThreadingMixIn server runs each connection on a thread, one LocalGateway per
+    # connection, all on the one app object; a request must never be answered with another's body.
+    from chalice.config import Config
+    from chalice.local import LocalGateway
+
+    from app import app
+
+    attempts = 5
+    users = [f"user-{n % 4}" for n in range(RACERS)]
+    items = [api.create(f"item {n}", user=user)["id"] for n, user in enumerate(users)]
+    tokens = [api.token(user) for user in users]
+
+    def patch_own_item(n: int, attempt: int) -> tuple[int, dict[str, Any]]:
+        gateway = LocalGateway(app, Config.create())
+        response = gateway.handle_request(
+            method="PATCH", path=f"/items/{items[n]}", body=json.dumps({"notes": f"{n}/{attempt}"}).encode(),
+            headers={"authorization": f"Bearer {tokens[n]}", "content-type": "application/json"})
+        return response["statusCode"], json.loads(response["body"])
+
+    mixed_up = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, so an unsafe interleaving shows every run
+    try:
+        for attempt in range(attempts):
+            for n, (kind, result) in enumerate(_race_threads(lambda n: patch_own_item(n, attempt))):
+                assert kind == "ok", result
+                status, body = result
+                if status != 200 or body.get("notes") != f"{n}/{attempt}":
+                    mixed_up.append((n, status, body.get("notes")))
+    finally:
+        sys.setswitchinterval(interval)
+    assert mixed_up == [], f"{len(mixed_up)} of {attempts * RACERS} requests were served another request's body"
+    for n, user in enumerate(users):
+        assert api.get(f"/items/{items[n]}", user=user).json["notes"] == f"{n}/{attempts - 1}"

@@ -1,9 +1,9 @@
-"""Token fixtures: a local issuer on a temporary data dir, a foreign RSA key, and token factories that
-can mint anything (any claims, header, algorithm or key), for the verifier's and the HTTP attack suites.
+"""Token fixtures for the verifier's and the HTTP attack suites: a local issuer on a temporary data dir,
+a foreign RSA key, and ``make_token``, which mints anything (any claims, header, algorithm or key).
 
-To use them elsewhere, list ``tests.auth.conftest`` in the root conftest's ``pytest_plugins`` and
-override ``auth_settings`` (e.g. with ``get_settings()`` after the ``env`` fixture) so that
-``make_token`` mints for the app's own configuration.
+Elsewhere: ``from tests.auth.conftest import auth_settings, issuer_key, make_token, other_key  # noqa``
+in that conftest, overriding ``auth_settings`` there (e.g. ``get_settings()`` after ``env``) so
+tokens are minted for the app's own configuration and data dir.
 """
 
 from __future__ import annotations

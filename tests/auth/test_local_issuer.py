@@ -176,7 +176,7 @@ print(mint(sys.argv[3], settings=settings))
 
 
 def test_concurrent_first_use_in_processes_ends_with_one_key_pair_verifying_every_token(settings):
-    start = time.time() + 2.0  # all processes have imported everything by then, then race
+    start = time.time() + 1.5  # all processes have imported everything by then, then race
     users = [f"user{n}" for n in range(4)]
     racers = [subprocess.Popen([sys.executable, "-c", RACER, settings.data_dir, str(start), user], cwd=REPO,
                                env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -270,10 +270,18 @@ def test_the_whole_item_lifecycle_over_http(server, alice, bob):
 
 
 def _send_together(server: LocalServer, requests: list[tuple[str, str, bytes, dict[str, str]]]) -> list[Reply]:
-    """Open every connection first (chalice local's listen backlog is 5), then send all at once."""
+    """Open every connection first, then send all at once over them.
+
+    chalice local listens with a backlog of 5, so 20 quick connects overflow it and some SYNs are dropped
+    (retried a second later). Each connection therefore answers a GET /health first: it is then accepted
+    and kept alive (HTTP/1.1) by its own server thread before the next one opens.
+    """
     connections = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=30) for _ in requests]
     for connection in connections:
-        connection.connect()
+        connection.request("GET", "/health")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200 and not response.will_close
     barrier = threading.Barrier(len(requests))
 
     def send(index: int) -> Reply:
