@@ -41,17 +41,17 @@ def get_me():
 
 @app.route("/me", methods=["PATCH"], authorizer=cognito, content_types=ANY)
 def patch_me():
-    return api.patch_me(app.current_request)
+    return api.patch_me()
 
 
 @app.route("/items", methods=["GET"], authorizer=cognito, content_types=ANY)
 def list_items():
-    return api.list_items(app.current_request)
+    return api.list_items()
 
 
 @app.route("/items", methods=["POST"], authorizer=cognito, content_types=ANY)
 def create_item():
-    return api.create_item(app.current_request)
+    return api.create_item()
 
 
 @app.route("/items/{item_id}", methods=["GET"], authorizer=cognito, content_types=ANY)
@@ -61,9 +61,9 @@ def get_item(item_id):
 
 @app.route("/items/{item_id}", methods=["PATCH"], authorizer=cognito, content_types=ANY)
 def patch_item(item_id):
-    return api.patch_item(app.current_request, item_id)
+    return api.patch_item(item_id)
 
 
 @app.route("/items/{item_id}", methods=["DELETE"], authorizer=cognito, content_types=ANY)
 def delete_item(item_id):
-    return api.delete_item(app.current_request, item_id)
+    return api.delete_item(item_id)

@@ -180,8 +180,9 @@ class DynamoDBStore:
             return
         client = self.client
         try:
-            client.describe_table(TableName=self.table_name)
+            state = client.describe_table(TableName=self.table_name)["Table"]["TableStatus"]
         except client.exceptions.ResourceNotFoundException:
+            state = "MISSING"
             try:
                 client.create_table(
                     TableName=self.table_name,
@@ -199,6 +200,7 @@ class DynamoDBStore:
                 )
             except client.exceptions.ResourceInUseException:
                 pass  # another process created it first
+        if state != "ACTIVE":
             client.get_waiter("table_exists").wait(TableName=self.table_name,
                                                    WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         from botocore.exceptions import ClientError

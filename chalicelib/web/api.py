@@ -17,6 +17,10 @@ def _caller() -> Any:
     return context.current().caller
 
 
+def _request() -> Request:
+    return context.current().request
+
+
 def _schemas() -> Any:
     # msgspec and the schemas load on the first route that validates, not at import.
     from chalicelib.tasks import schemas
@@ -44,7 +48,8 @@ def get_me() -> Response:
 
 
 @endpoint
-def patch_me(request: Request) -> Response:
+def patch_me() -> Response:
+    request = _request()
     schemas = _schemas()
     changes = schemas.validate(schemas.ProfilePatch, http.json_body(request.raw_body))
     caller = _caller()
@@ -58,9 +63,10 @@ def _list_scope(sub: str, status: str | None) -> str:
 
 
 @endpoint
-def list_items(request: Request) -> Response:
+def list_items() -> Response:
     from chalicelib.web import cursor
 
+    request = _request()
     schemas = _schemas()
     params = request.query_params or {}
     limit = http.query_limit(params)
@@ -75,7 +81,8 @@ def list_items(request: Request) -> Response:
 
 
 @endpoint
-def create_item(request: Request) -> Response:
+def create_item() -> Response:
+    request = _request()
     schemas = _schemas()
     key = http.idempotency_key(request.headers)
     body = http.json_body(request.raw_body)
@@ -100,7 +107,8 @@ def get_item(item_id: str) -> Response:
 
 
 @endpoint
-def patch_item(request: Request, item_id: str) -> Response:
+def patch_item(item_id: str) -> Response:
+    request = _request()
     schemas = _schemas()
     condition = http.if_match(request.headers)
     changes = schemas.validate(schemas.ItemPatch, http.json_body(request.raw_body), require_any=True)
@@ -109,7 +117,8 @@ def patch_item(request: Request, item_id: str) -> Response:
 
 
 @endpoint
-def delete_item(request: Request, item_id: str) -> Response:
+def delete_item(item_id: str) -> Response:
+    request = _request()
     condition = http.if_match(request.headers)
     compose.get_items().delete(_caller().sub, item_id, if_match=condition)
     return http.no_content()

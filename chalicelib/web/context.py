@@ -12,11 +12,14 @@ _current: ContextVar["RequestState"] = ContextVar("request_state")
 @dataclass(slots=True)
 class RequestState:
     request_id: str
+    # The request this state belongs to. Handlers read it here, not from Chalice's
+    # app.current_request, which is one attribute shared by every thread of `chalice local`.
+    request: Any = None
     caller: Any = None  # chalicelib.auth.Caller once authenticated
 
 
-def begin(request_id: str) -> RequestState:
-    state = RequestState(request_id)
+def begin(request_id: str, request: Any = None) -> RequestState:
+    state = RequestState(request_id, request)
     _current.set(state)
     return state
 

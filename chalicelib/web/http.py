@@ -34,7 +34,9 @@ def json_body(raw: bytes | None) -> Any:
     if not raw.strip():
         raise InvalidJson("a JSON object body is required")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate ("\ud800") is not text
+        return value
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InvalidJson("the body is not valid UTF-8 JSON") from exc
 

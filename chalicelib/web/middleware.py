@@ -19,7 +19,7 @@ _CHALICE_ERRORS: dict[int, type[AppError]] = {405: MethodNotAllowed, 415: Unsupp
 
 
 def handle(request: Request, get_response: Callable[[Request], Response], routes: Mapping[str, Any]) -> Response:
-    state = context.begin(http.request_id(request.headers))
+    state = context.begin(http.request_id(request.headers), request)
     try:
         if _needs_auth(request, routes):
             from chalicelib.auth import authenticate

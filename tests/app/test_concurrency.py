@@ -1,8 +1,8 @@
-"""Races on both store adapters: of 20 simultaneous conditional writes exactly one wins; 20 idempotent creates make one item.
+"""Races on both adapters: of 20 simultaneous conditional writes exactly one wins; 20 idempotent creates make one item.
 
-HTTP races run in 20 worker processes, each with its own app and test client (like 20 Lambda instances on one table),
-because in one process Chalice shares `app.current_request` between threads and its test client swaps `os.environ`
-per request; the services are also raced by 20 threads sharing one store, as `chalice local`'s threaded server does.
+HTTP races run in 20 worker processes, an app each (like 20 Lambda instances on one table): within one process threads
+share `app.current_request` (the last test shows the damage) and Chalice's test client swaps `os.environ` per request.
+The services are also raced on 20 threads sharing one store, as `chalice local` shares it.
 """
 
 from __future__ import annotations

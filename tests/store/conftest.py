@@ -8,33 +8,32 @@ so tests isolate themselves by partition: every key they write derives from the 
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
 
 import pytest
+
+from tests.support.dynamodb_local import unique_table_name
 
 LOCAL_AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                  "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def unique_table_name() -> str:
-    return f"store-contract-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture(scope="session")
-def local_aws_env() -> Iterator[None]:
+@pytest.fixture
+def local_aws_env(monkeypatch) -> None:
     """Dummy credentials for DynamoDB Local; the adapter reads them through the default chain."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in LOCAL_AWS_ENV.items():
-            patch.setenv(name, value)
-        yield
+    for name, value in LOCAL_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="session")
-def shared_dynamodb_store(dynamodb_endpoint, local_aws_env):
+def shared_dynamodb_store(dynamodb_endpoint):
     from chalicelib.store.dynamodb import DynamoDBStore
 
     store = DynamoDBStore(unique_table_name(), endpoint_url=dynamodb_endpoint)
-    store.ensure_schema()
+    # The client resolves credentials once, when it is built, so the variables need not outlive this.
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in LOCAL_AWS_ENV.items():
+            patch.setenv(name, value)
+        store.ensure_schema()
     yield store
     store.client.close()
 

