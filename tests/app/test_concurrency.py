@@ -75,7 +75,7 @@ def workers():
     """20 processes forked from a clean, preloaded fork server, and the barrier they share."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["app", "chalice.test", "chalicelib.auth.verifier", "chalicelib.tasks.items",
-                                    "chalicelib.store.sqlite", "chalicelib.store.dynamodb", "boto3"])
+                                    "chalicelib.store.sqlite", "chalicelib.store.dynamodb", "boto3", __name__])
     barrier = context.Barrier(RACERS)
     pool = context.Pool(RACERS, initializer=_start_worker, initargs=(barrier,))
     try:
