@@ -28,6 +28,14 @@ _MAX_TRANSACTION_ATTEMPTS = 8
 ANY_VERSION = "*"
 
 
+# The public shape of an item, in the order responses list it (DynamoDB returns attributes unordered).
+ITEM_FIELDS = ("id", "title", "notes", "status", "due", "tags", "created_at", "updated_at", "version")
+
+
+def public_item(record: dict[str, Any]) -> dict[str, Any]:
+    return {name: record.get(name) for name in ITEM_FIELDS}
+
+
 @dataclass(frozen=True, slots=True)
 class Created:
     item: dict[str, Any]
@@ -88,7 +96,7 @@ class ItemService:
                 if existing.get("fingerprint") != fingerprint:
                     raise IdempotencyConflict(
                         "this Idempotency-Key was used with a different request body") from None
-                return Created(existing["item"], replayed=True)
+                return Created(public_item(existing["item"]), replayed=True)
             except TransactionConflict:
                 # A concurrent repeat holds the same key; once it commits we replay its result.
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
@@ -98,7 +106,7 @@ class ItemService:
         record = self._store.get(keys.item_key(sub, item_id)) if _is_item_id(item_id) else None
         if record is None:
             raise NotFound("no such item")
-        return record
+        return public_item(record)
 
     def list(self, sub: str, *, limit: int, status: str | None = None,
              after_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
@@ -112,7 +120,7 @@ class ItemService:
         page = self._store.query(partition, keys.ITEM_PREFIX, limit=limit, index=status is not None,
                                  after=after)
         next_after = page.records[-1]["id"] if page.more and page.records else None
-        return page.records, next_after
+        return [public_item(record) for record in page.records], next_after
 
     def patch(self, sub: str, item_id: str, changes: ItemPatch, *,
               if_match: int | str | None = None) -> dict[str, Any]:
@@ -127,10 +135,11 @@ class ItemService:
         status = values.get("status")
         index = keys.item_index_key(sub, item_id, status) if status else None
         try:
-            return self._store.update(Update(keys.item_key(sub, item_id), set=values, add={"version": 1},
+            updated = self._store.update(Update(keys.item_key(sub, item_id), set=values, add={"version": 1},
                                              index=index, condition=_condition(if_match)))
         except ConditionFailed as failed:
             raise _missing_or_stale(failed) from None
+        return public_item(updated)
 
     def delete(self, sub: str, item_id: str, *, if_match: int | str | None = None) -> dict[str, Any]:
         if not _is_item_id(item_id):

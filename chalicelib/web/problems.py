@@ -30,7 +30,8 @@ def render(error: AppError) -> Response:
     if error.errors:
         body["errors"] = error.errors
     headers = {"Content-Type": PROBLEM_JSON, **error.headers}
-    return Response(body=json.dumps(body), status_code=error.status, headers=headers)
+    return Response(body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=error.status,
+                    headers=headers)
 
 
 def internal_error() -> Response:

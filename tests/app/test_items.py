@@ -32,6 +32,15 @@ def test_created_item_reads_back_with_etag(api):
     assert reply.header("ETag") == '"1"'
 
 
+def test_items_list_their_fields_in_one_stable_order(api):
+    order = ["id", "title", "notes", "status", "due", "tags", "created_at", "updated_at", "version"]
+    item = api.create("Ordered")
+    assert list(item) == order
+    assert list(api.get(f"/items/{item['id']}").json) == order
+    assert list(api.get("/items").json["items"][0]) == order
+    assert list(api.patch(f"/items/{item['id']}", {"notes": "n"}).json) == order
+
+
 def test_ids_sort_by_creation_time(api):
     ids = [api.create(f"t{i}")["id"] for i in range(5)]
     assert ids == sorted(ids)
