@@ -87,6 +87,16 @@ class Update:
     index: IndexKey | None = None
     condition: Condition | None = None
 
+    def __post_init__(self) -> None:
+        # DynamoDB refuses an attribute named in two clauses of one update; refusing it here, for
+        # every adapter, keeps them alike.
+        seen: set[str] = set()
+        for names in (self.set, self.set_if_absent, self.add):
+            overlap = seen & names.keys()
+            if overlap:
+                raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
+            seen |= names.keys()
+
 
 @dataclass(frozen=True, slots=True)
 class Delete:

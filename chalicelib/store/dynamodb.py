@@ -115,7 +115,6 @@ class DynamoDBStore:
         self._call("put_item", **self._put_params(op))
 
     def update(self, op: Update) -> Record:
-        _check_disjoint(op)
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         assignments: list[str] = []
@@ -281,16 +280,6 @@ def _add_condition(params: dict[str, Any], condition: Condition | None, names: d
         params["ExpressionAttributeNames"] = names
     if values:
         params["ExpressionAttributeValues"] = values
-
-
-def _check_disjoint(op: Update) -> None:
-    # DynamoDB would reject overlapping paths with a ValidationException; say so plainly instead.
-    seen: set[str] = set()
-    for names in (op.set, op.set_if_absent, op.add):
-        overlap = seen & names.keys()
-        if overlap:
-            raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
-        seen |= names.keys()
 
 
 def _attribute_name(name: str) -> str:

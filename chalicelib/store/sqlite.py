@@ -96,7 +96,6 @@ class SQLiteStore:
                    op.index.sk if op.index else None)
 
     def update(self, op: Update) -> Record:
-        _check_disjoint(op)
         with self._translated(), self._transaction() as conn:
             row = _read(conn, op.key)
             if op.condition is not None:
@@ -287,16 +286,6 @@ def _check(condition: Condition, row: _Row | None, *, index: int = 0) -> None:
         raise TypeError(f"unknown condition {condition!r}")
     if not holds:
         raise ConditionFailed(existing=None if row is None else row.record, index=index)
-
-
-def _check_disjoint(op: Update) -> None:
-    # DynamoDB refuses overlapping paths in one update expression; refusing here too keeps both alike.
-    seen: set[str] = set()
-    for names in (op.set, op.set_if_absent, op.add):
-        overlap = seen & names.keys()
-        if overlap:
-            raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
-        seen |= names.keys()
 
 
 def _is_int(value: Any) -> bool:

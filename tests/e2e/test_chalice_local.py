@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.app.conftest import Reply
+from tests.app.conftest import Reply, assert_problem
 
 pytestmark = pytest.mark.e2e
 
@@ -123,15 +123,6 @@ def mint_with_cli(username: str, data_dir: Path) -> str:
                             env=_clean_env(data_dir), capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
-
-
-def assert_problem(reply: Reply, status: int, code: str) -> dict[str, Any]:
-    assert reply.status == status, (reply.status, reply.body)
-    assert reply.header("Content-Type") == "application/problem+json"
-    problem = reply.json
-    assert problem["status"] == status and problem["code"] == code
-    assert problem["request_id"] == reply.header("X-Request-Id")
-    return problem
 
 
 @pytest.fixture(scope="module")
