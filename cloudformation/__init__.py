@@ -1,0 +1,1 @@
+"""The CloudFormation post-processor: `chalice package` output in, a deployable SAM template out."""

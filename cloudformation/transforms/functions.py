@@ -1,0 +1,60 @@
+"""What every function shares: the app's settings as environment variables (stage, JSON logs, the
+cursor key, the assistant and CORS), memory, active tracing and tags."""
+
+from __future__ import annotations
+
+from chalicelib.settings import Settings
+from cloudformation.template import (Template, add_condition, add_parameter, checkov_skip, clone, environment,
+                                     functions)
+
+BEDROCK_ENABLED = "BedrockEnabled"
+
+CHECKOV_SKIPS = {
+    "CKV_AWS_116": "No asynchronous invocations: API Gateway invokes synchronously and SQS consumers are "
+                   "redriven by the queue's own dead-letter queue.",
+    "CKV_AWS_117": "The functions call only AWS public endpoints; a VPC would add NAT or endpoint charges that "
+                   "break the storage-only idle cost and gain no isolation here.",
+    "CKV_AWS_115": "Concurrency is bounded by the API stage's throttling; reserving it would take capacity from "
+                   "the account pool.",
+    "CKV_AWS_173": "Lambda encrypts environment variables at rest with its service key; they hold names and "
+                   "the per-stack cursor key only, not worth a $1/month customer managed key.",
+}
+
+
+def transform(template: Template) -> Template:
+    out = clone(template)
+    add_parameter(out, "AppStage", Type="String", Default="prod", AllowedPattern="^[a-z][a-z0-9-]{0,15}$",
+                  Description="APP_STAGE: reported by /health and in every log line")
+    add_parameter(out, "LogLevel", Type="String", Default="INFO",
+                  AllowedValues=["DEBUG", "INFO", "WARNING", "ERROR"], Description="LOG_LEVEL")
+    add_parameter(out, "FunctionMemorySize", Type="Number", Default=512, MinValue=128, MaxValue=10240,
+                  Description="MB per function; CPU scales with it, and so does cold-start time")
+    add_parameter(out, "AssistantProvider", Type="String", Default="offline",
+                  AllowedValues=["offline", "bedrock", "off"],
+                  Description="ASSISTANT_PROVIDER: off answers 503 feature_disabled; bedrock grants InvokeModel")
+    add_parameter(out, "BedrockModelId", Type="String", Default=Settings().bedrock_model_id,
+                  Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region")
+    add_parameter(out, "CorsAllowOrigins", Type="String", Default="",
+                  Description="CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)")
+    add_condition(out, BEDROCK_ENABLED, {"Fn::Equals": [{"Ref": "AssistantProvider"}, "bedrock"]})
+    for _, function in functions(out):
+        props = function["Properties"]
+        props["MemorySize"] = {"Ref": "FunctionMemorySize"}
+        props["Tracing"] = "Active"
+        for check, why in CHECKOV_SKIPS.items():
+            checkov_skip(function, check, why)
+        props.setdefault("Tags", {})["app"] = "tasks-api"
+        environment(function).update({
+            "APP_STAGE": {"Ref": "AppStage"},
+            # The metric filters (observability) match the JSON `level` field.
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": {"Ref": "LogLevel"},
+            # One random value per stack (the stack id's UUID), unknown to API callers, free: it keys
+            # the cursors' MAC. Anyone allowed to read the stack or the function's configuration can
+            # read it too; a cursor is bound to its caller, so a forged one reaches only their own data.
+            "CURSOR_SECRET": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+            "ASSISTANT_PROVIDER": {"Ref": "AssistantProvider"},
+            "BEDROCK_MODEL_ID": {"Ref": "BedrockModelId"},
+            "CORS_ALLOW_ORIGINS": {"Ref": "CorsAllowOrigins"},
+        })
+    return out

@@ -1,0 +1,104 @@
+"""Least privilege: Chalice's one ``DefaultRole`` (logs on ``arn:*:logs:*:*:*``, SQS on ``*``) becomes
+one role per function granting only what that function's code paths use, on exact ARNs: its own log
+group, the table and index, the queue it sends to or reads, the assistant's model. X-Ray's write
+actions are the one ``*`` resource: AWS offers no resource-level permission for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudformation.template import NO_VALUE, Template, add_resource, clone, functions, resources
+from cloudformation.transforms.functions import BEDROCK_ENABLED
+from cloudformation.transforms.observability import log_group
+from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, ENABLED as SQS_ENABLED, consumers
+from cloudformation.transforms.streaming import FUNCTION as STREAM_HANDLER
+from cloudformation.transforms.tables import TASKS, table_arns
+
+# The DynamoDB adapter's requests (chalicelib/store/dynamodb.py); a transaction of puts needs PutItem.
+TABLE_READ = ("dynamodb:GetItem", "dynamodb:Query")
+TABLE_WRITE = TABLE_READ + ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+SQS_SEND = ("sqs:SendMessage",)
+# What Lambda's event source mapping calls with the function's role.
+SQS_RECEIVE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# Converse and ConverseStream are authorised as InvokeModel and InvokeModelWithResponseStream.
+BEDROCK = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
+XRAY = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+MODEL_ARN = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${BedrockModelId}"}
+
+
+@dataclass(frozen=True)
+class Needs:
+    table: tuple[str, ...] = ()
+    send_activity: bool = False
+    receive: tuple[str, ...] = ()
+    bedrock: bool = False
+
+
+# Who needs what, by function. The API serves every route (items, profile, buffered assistant) and
+# emits activity events; the stream only reads the caller's items for the assistant's context.
+NEEDS = {
+    "APIHandler": Needs(table=TABLE_WRITE, send_activity=True, bedrock=True),
+    STREAM_HANDLER: Needs(table=TABLE_READ, bedrock=True),
+}
+# Consumers, by the queue they read: activity updates STATS and ACTIVITY# records; the dead-letter
+# consumer only logs and counts.
+CONSUMER_NEEDS = {
+    ACTIVITY_QUEUE: Needs(table=TABLE_WRITE, receive=(ACTIVITY_QUEUE,)),
+    DEAD_LETTER_QUEUE: Needs(receive=(DEAD_LETTER_QUEUE,)),
+}
+
+
+def _when(condition: str, statement: dict) -> dict:
+    return {"Fn::If": [condition, statement, NO_VALUE]}
+
+
+def statements(name: str, needs: Needs) -> list:
+    found = [
+        {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": list(LOGS),
+         "Resource": {"Fn::GetAtt": [log_group(name), "Arn"]}},
+        {"Sid": "Tracing", "Effect": "Allow", "Action": list(XRAY), "Resource": "*"},
+    ]
+    if needs.table:
+        index = "dynamodb:Query" in needs.table
+        found.append(_when(TASKS.condition, {"Sid": "TasksTable", "Effect": "Allow", "Action": list(needs.table),
+                                             "Resource": table_arns(TASKS, index=index)}))
+    if needs.send_activity:
+        found.append(_when(SQS_ENABLED, {"Sid": "SendActivity", "Effect": "Allow", "Action": list(SQS_SEND),
+                                         "Resource": {"Fn::GetAtt": [ACTIVITY_QUEUE, "Arn"]}}))
+    for queue in needs.receive:
+        # A consumer exists only with its queue (queues.py), so no condition is needed here.
+        found.append({"Sid": f"Receive{queue}", "Effect": "Allow", "Action": list(SQS_RECEIVE),
+                      "Resource": {"Fn::GetAtt": [queue, "Arn"]}})
+    if needs.bedrock:
+        found.append(_when(BEDROCK_ENABLED, {"Sid": "AssistantModel", "Effect": "Allow", "Action": list(BEDROCK),
+                                             "Resource": MODEL_ARN}))
+    return found
+
+
+def transform(template: Template) -> Template:
+    out = clone(template)
+    resources(out).pop("DefaultRole", None)
+    consumed = consumers(out)
+    for name, function in list(functions(out)):
+        needs = CONSUMER_NEEDS[consumed[name]] if name in consumed else NEEDS.get(name, Needs())
+        role = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]},
+                "Policies": [{"PolicyName": f"{name}Policy",
+                              "PolicyDocument": {"Version": "2012-10-17", "Statement": statements(name, needs)}}],
+                "Tags": [{"Key": "app", "Value": "tasks-api"}],
+            },
+        }
+        if function.get("Condition"):
+            role["Condition"] = function["Condition"]
+        add_resource(out, f"{name}Role", role)
+        function["Properties"]["Role"] = {"Fn::GetAtt": [f"{name}Role", "Arn"]}
+    leftovers = [n for n, r in resources(out).items()
+                 if "DefaultRole" in repr(r.get("Properties", {}))]
+    if leftovers:
+        raise ValueError(f"resources still use Chalice's DefaultRole: {leftovers}")
+    return out

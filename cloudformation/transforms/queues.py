@@ -1,0 +1,88 @@
+"""The activity queue and its dead-letter queue behind ``EnableSqsIntegration``, and the wiring of
+Chalice's ``@app.on_sqs_message`` consumers to them with partial batch responses.
+
+Chalice's decorator takes a literal queue name; the names below are the contract with app.py: a
+consumer of ``activity`` reads the activity queue, one of ``activity-dlq`` its dead letters.
+"""
+
+from __future__ import annotations
+
+from cloudformation.template import (Template, add_condition, add_output, add_parameter, add_resource, clone,
+                                     environment, functions)
+
+ENABLED = "SqsEnabled"
+ACTIVITY_QUEUE = "ActivityQueue"
+DEAD_LETTER_QUEUE = "ActivityDeadLetterQueue"
+QUEUE_BY_CHALICE_NAME = {"activity": ACTIVITY_QUEUE, "activity-dlq": DEAD_LETTER_QUEUE}
+# AWS's guidance for an SQS event source: visibility timeout at least six times the function timeout.
+VISIBILITY_FACTOR = 6
+
+
+def _queue_name(queue: object) -> str:
+    # Chalice writes arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:<name> in an Fn::Sub.
+    text = queue.get("Fn::Sub") if isinstance(queue, dict) else queue
+    if not isinstance(text, str):
+        raise ValueError(f"unrecognised SQS queue reference {queue!r}")
+    return text.rsplit(":", 1)[-1]
+
+
+def consumers(template: Template) -> dict[str, str]:
+    """Function name -> the queue resource it consumes (after this transform ran)."""
+    found = {}
+    for name, function in functions(template):
+        for event in function["Properties"].get("Events", {}).values():
+            if event.get("Type") == "SQS":
+                found[name] = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+    return found
+
+
+def transform(template: Template) -> Template:
+    out = clone(template)
+    add_parameter(out, "EnableSqsIntegration", Type="String", Default="true", AllowedValues=["true", "false"],
+                  Description="Create the activity queue, its DLQ and their consumers (false: no queue, QUEUE=local)")
+    add_parameter(out, "ActivityMaxReceiveCount", Type="Number", Default=5, MinValue=1, MaxValue=1000,
+                  Description="Receives of a message before it moves to the dead-letter queue")
+    add_condition(out, ENABLED, {"Fn::Equals": [{"Ref": "EnableSqsIntegration"}, "true"]})
+    longest = 60
+    for name, function in functions(out):
+        events = function["Properties"].get("Events", {})
+        sqs_events = [e for e in events.values() if e.get("Type") == "SQS"]
+        for event in sqs_events:
+            chalice_name = _queue_name(event["Properties"]["Queue"])
+            if chalice_name not in QUEUE_BY_CHALICE_NAME:
+                raise ValueError(f"{name} consumes queue {chalice_name!r}, which the stack does not create "
+                                 f"(known: {', '.join(QUEUE_BY_CHALICE_NAME)})")
+            event["Properties"]["Queue"] = {"Fn::GetAtt": [QUEUE_BY_CHALICE_NAME[chalice_name], "Arn"]}
+            # One poison message must not fail its batch: the consumer reports batchItemFailures.
+            event["Properties"]["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+        if sqs_events:
+            function["Condition"] = ENABLED  # a consumer without its queue has nothing to do
+            longest = max(longest, int(function["Properties"].get("Timeout", 60)))
+    encrypted = {"SqsManagedSseEnabled": True}
+    sse_skip = {"Metadata": {"checkov": {"skip": [{
+        "id": "CKV_AWS_27", "comment": "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); the "
+                                       "check recognises only KMS keys, which cost per request and per month."}]}}}
+    add_resource(out, DEAD_LETTER_QUEUE, {
+        "Type": "AWS::SQS::Queue", "Condition": ENABLED, **sse_skip,
+        "Properties": {**encrypted, "MessageRetentionPeriod": 1209600},  # 14 days to inspect and redrive
+    })
+    add_resource(out, ACTIVITY_QUEUE, {
+        "Type": "AWS::SQS::Queue", "Condition": ENABLED, **sse_skip,
+        "Properties": {
+            **encrypted,
+            "VisibilityTimeout": VISIBILITY_FACTOR * longest,
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]},
+                              "maxReceiveCount": {"Ref": "ActivityMaxReceiveCount"}},
+        },
+    })
+    for _, function in functions(out):
+        if function.get("Condition") == ENABLED:  # a consumer: the queue exists whenever it does
+            environment(function).update({"QUEUE": "sqs", "ACTIVITY_QUEUE_URL": {"Ref": ACTIVITY_QUEUE}})
+            continue
+        environment(function).update({
+            "QUEUE": {"Fn::If": [ENABLED, "sqs", "local"]},
+            "ACTIVITY_QUEUE_URL": {"Fn::If": [ENABLED, {"Ref": ACTIVITY_QUEUE}, ""]},
+        })
+    add_output(out, "ActivityQueueUrl", {"Ref": ACTIVITY_QUEUE}, ENABLED)
+    add_output(out, "ActivityDeadLetterQueueUrl", {"Ref": DEAD_LETTER_QUEUE}, ENABLED)
+    return out

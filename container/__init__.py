@@ -1,0 +1,1 @@
+"""The Lambda container image: its Dockerfile and the assembly of its build context."""

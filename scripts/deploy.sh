@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Deploy the stack: bootstrap the ECR repository, build and push the image, deploy the template.
+# Needs `make package` first (make deploy runs it), the AWS CLI v2 and docker buildx.
+#
+#   scripts/deploy.sh [--dry-run] [--stack NAME] [--region REGION] [--arch arm64|x86_64] [--tag TAG]
+#                     [--repository NAME] [Key=Value ...]
+#
+# Key=Value pairs are stack parameters (README "Deploy to AWS"), e.g. EnableSqsIntegration=false
+# AlarmEmail=ops@example.com. --dry-run prints every command and runs none (values that only AWS
+# knows, such as the account id, appear as <placeholders>).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DRY_RUN=0
+STACK="${STACK_NAME:-tasks-api}"
+REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+ARCH="${ARCH:-arm64}"
+TAG="${IMAGE_TAG:-}"
+REPOSITORY="${ECR_REPOSITORY:-}"
+DIST="${DIST:-dist}"
+PARAMETERS=()
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+while (($#)); do
+  case "$1" in
+    --dry-run) DRY_RUN=1 ;;
+    --stack) STACK="$2"; shift ;;
+    --region) REGION="$2"; shift ;;
+    --arch) ARCH="$2"; shift ;;
+    --tag) TAG="$2"; shift ;;
+    --repository) REPOSITORY="$2"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *=*) PARAMETERS+=("$1") ;;
+    *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+case "$ARCH" in arm64|x86_64) ;; *) echo "--arch must be arm64 or x86_64" >&2; exit 2 ;; esac
+[[ -n "$REGION" ]] || { echo "set --region or AWS_REGION" >&2; exit 2; }
+REPOSITORY="${REPOSITORY:-$STACK}"
+# A tag per build (the repository's tags are immutable); the stack pins the pushed digest anyway.
+TAG="${TAG:-$(git rev-parse --short HEAD 2>/dev/null || echo build)-$(date -u +%Y%m%d%H%M%S)}"
+PLATFORM="linux/$([[ "$ARCH" == arm64 ]] && echo arm64 || echo amd64)"
+
+for needed in "$DIST/template.yaml" "$DIST/image/Dockerfile"; do
+  [[ -e "$needed" ]] || { echo "$needed is missing: run make package first" >&2; exit 1; }
+done
+
+exec 3>&1  # the commands a capture prints go to the real stdout, in order
+run() {  # print the command; run it unless this is a dry run
+  printf '+ %s\n' "$*"
+  ((DRY_RUN)) || "$@"
+}
+
+capture() {  # run a command for its output; a dry run prints it and yields the placeholder
+  local placeholder="$1"; shift
+  printf '+ %s\n' "$*" >&3
+  if ((DRY_RUN)); then echo "$placeholder"; else "$@"; fi
+}
+
+run aws cloudformation deploy --region "$REGION" --stack-name "$STACK-bootstrap" \
+  --template-file cloudformation/bootstrap.yaml --parameter-overrides "RepositoryName=$REPOSITORY" \
+  --no-fail-on-empty-changeset
+
+REPOSITORY_URI=$(capture "<account>.dkr.ecr.$REGION.amazonaws.com/$REPOSITORY" \
+  aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK-bootstrap" \
+  --query "Stacks[0].Outputs[?OutputKey=='RepositoryUri'].OutputValue" --output text)
+REGISTRY="${REPOSITORY_URI%%/*}"
+
+printf '+ %s | %s\n' "aws ecr get-login-password --region $REGION" \
+  "docker login --username AWS --password-stdin $REGISTRY"
+((DRY_RUN)) || aws ecr get-login-password --region "$REGION" | docker login --username AWS --password-stdin "$REGISTRY"
+
+# --provenance=false: Lambda accepts a single-platform image manifest, not an attestation index.
+run docker buildx build --platform "$PLATFORM" --build-arg "ARCH=$ARCH" --provenance=false \
+  --tag "$REPOSITORY_URI:$TAG" --push "$DIST/image"
+
+DIGEST=$(capture "sha256:<digest>" \
+  aws ecr describe-images --region "$REGION" --repository-name "$REPOSITORY" --image-ids "imageTag=$TAG" \
+  --query "imageDetails[0].imageDigest" --output text)
+
+run aws cloudformation deploy --region "$REGION" --stack-name "$STACK" \
+  --template-file "$DIST/template.yaml" \
+  --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
+  --no-fail-on-empty-changeset \
+  --tags app=tasks-api \
+  --parameter-overrides "ImageUri=$REPOSITORY_URI@$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}"
+
+run aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK" \
+  --query "Stacks[0].Outputs" --output table

@@ -1,0 +1,36 @@
+"""A small Chalice app with every shape the post-processor handles: a public and a protected route
+(the placeholder Cognito ARN), the streaming route, and consumers of the activity queue and its DLQ.
+
+The real app grows these as their issues land; the golden files pin what the transforms do to them."""
+
+from chalice import Chalice, CognitoUserPoolAuthorizer
+
+app = Chalice(app_name="fixture")
+cognito = CognitoUserPoolAuthorizer(
+    "CognitoAuthorizer",
+    provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_PLACEHOLDER"])
+
+
+@app.route("/health")
+def health():
+    return {"status": "ok"}
+
+
+@app.route("/items", methods=["GET"], authorizer=cognito)
+def items():
+    return {"items": []}
+
+
+@app.route("/assistant/stream", methods=["POST"], authorizer=cognito)
+def assistant_stream():
+    return {}
+
+
+@app.on_sqs_message(queue="activity", batch_size=10)
+def on_activity(event):
+    return None
+
+
+@app.on_sqs_message(queue="activity-dlq", batch_size=10)
+def on_dead_letter(event):
+    return None

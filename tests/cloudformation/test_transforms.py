@@ -1,0 +1,181 @@
+"""One focused test per transform, on its golden input (the previous step's golden output)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
+from chalicelib.keys import TTL_ATTRIBUTE
+from cloudformation.template import functions, resources
+from cloudformation.transforms import (api, cognito, functions as shared, iam, image, observability, queues,
+                                       streaming, tables)
+from tests.cloudformation.test_golden import STEPS, golden
+
+
+def input_of(transform) -> dict:
+    number = next(n for n, _, step in STEPS if step is transform)
+    return golden(number - 1)
+
+
+def paths(template: dict) -> dict:
+    return template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+
+
+def test_image_packages_every_function_with_its_handler_as_the_image_command():
+    before = dict(functions(input_of(image.transform)))
+    out = image.transform(input_of(image.transform))
+    for name, function in functions(out):
+        props = function["Properties"]
+        assert props["PackageType"] == "Image" and props["ImageUri"] == {"Ref": "ImageUri"}
+        assert props["ImageConfig"] == {"Command": [before[name]["Properties"]["Handler"]]}
+        assert props["Architectures"] == [{"Ref": "Architecture"}]
+        assert not {"Runtime", "Handler", "CodeUri"} & set(props)
+    assert out["Parameters"]["Architecture"]["Default"] == "arm64"
+
+
+def test_streaming_points_the_stream_route_at_its_own_function_with_stream_transfer_mode():
+    out = streaming.transform(input_of(streaming.transform))
+    integration = paths(out)["/assistant/stream"]["post"]["x-amazon-apigateway-integration"]
+    assert integration["responseTransferMode"] == "STREAM"
+    assert integration["type"] == "aws_proxy"
+    assert integration["uri"]["Fn::Sub"].endswith(
+        "/2021-11-15/functions/${AssistantStreamHandler.Arn}/response-streaming-invocations")
+    function = out["Resources"]["AssistantStreamHandler"]["Properties"]
+    assert function["ImageConfig"]["EntryPoint"][-2:] == ["-m", "chalicelib.streaming"]
+    assert function["Timeout"] * 1000 >= integration["timeoutInMillis"] > 29_000
+    permission = out["Resources"]["AssistantStreamHandlerInvokePermission"]["Properties"]
+    assert permission["SourceArn"]["Fn::Sub"].endswith("/*/POST/assistant/stream")
+
+
+def test_streaming_adds_a_protected_placeholder_route_when_chalice_emitted_none():
+    template = input_of(streaming.transform)
+    del paths(template)["/assistant/stream"]
+    method = paths(streaming.transform(template))["/assistant/stream"]["post"]
+    assert method["security"] == [{"CognitoAuthorizer": []}]
+    assert method["x-amazon-apigateway-integration"]["responseTransferMode"] == "STREAM"
+
+
+def test_shared_settings_give_every_function_json_logs_and_a_per_stack_cursor_key():
+    out = shared.transform(input_of(shared.transform))
+    for _, function in functions(out):
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["LOG_FORMAT"] == "json"
+        assert variables["CURSOR_SECRET"] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+        assert function["Properties"]["Tracing"] == "Active"
+        assert {s["id"] for s in function["Metadata"]["checkov"]["skip"]} == set(shared.CHECKOV_SKIPS)
+
+
+def test_cognito_replaces_the_placeholder_pool_and_requires_the_api_scope_on_protected_routes():
+    out = cognito.transform(input_of(cognito.transform))
+    assert PLACEHOLDER_USER_POOL_ARN not in json.dumps(out)
+    definition = out["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    authorizer = definition["securityDefinitions"]["CognitoAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["providerARNs"] == [cognito.POOL_ARN]
+    assert definition["paths"]["/items"]["get"]["security"] == [{"CognitoAuthorizer": [cognito.SCOPE]}]
+    assert "security" not in definition["paths"]["/health"]["get"]
+    assert out["Resources"]["UserPoolClient"]["Properties"]["AllowedOAuthScopes"][-1] == "tasks-api/api"
+    for _, function in functions(out):
+        assert {"AUTH_ISSUER", "AUTH_CLIENT_IDS"} <= set(function["Properties"]["Environment"]["Variables"])
+
+
+def test_cognito_refuses_a_template_without_the_placeholder_authorizer():
+    template = input_of(cognito.transform)
+    del template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["securityDefinitions"]
+    with pytest.raises(ValueError, match="placeholder"):
+        cognito.transform(template)
+
+
+def test_tables_create_the_single_table_behind_its_flag_and_tell_the_app():
+    out = tables.transform(input_of(tables.transform))
+    table = out["Resources"]["TasksTable"]
+    assert table["Condition"] == "TasksTableEnabled" and table["DeletionPolicy"] == "Retain"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert [k["AttributeName"] for k in props["KeySchema"]] == ["PK", "SK"]
+    assert props["GlobalSecondaryIndexes"][0]["IndexName"] == "GSI1"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] and props["PointInTimeRecoverySpecification"]
+    for _, function in functions(out):
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["STORE"] == {"Fn::If": ["TasksTableEnabled", "dynamodb", "off"]}
+        assert variables["TABLE_NAME"] == {"Fn::If": ["TasksTableEnabled", {"Ref": "TasksTable"}, ""]}
+
+
+def test_queues_wire_each_consumer_to_its_queue_with_partial_batch_responses():
+    out = queues.transform(input_of(queues.transform))
+    assert queues.consumers(out) == {"OnActivity": "ActivityQueue", "OnDeadLetter": "ActivityDeadLetterQueue"}
+    for name in ("OnActivity", "OnDeadLetter"):
+        function = out["Resources"][name]
+        assert function["Condition"] == "SqsEnabled"
+        for event in function["Properties"]["Events"].values():
+            assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = out["Resources"]["ActivityQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "ActivityMaxReceiveCount"}
+    assert queue["SqsManagedSseEnabled"] and queue["VisibilityTimeout"] >= 6 * 60
+
+
+def test_queues_refuse_a_consumer_of_a_queue_the_stack_does_not_create():
+    template = input_of(queues.transform)
+    event = template["Resources"]["OnActivity"]["Properties"]["Events"]["OnActivitySqsEventSource"]
+    event["Properties"]["Queue"] = {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:other"}
+    with pytest.raises(ValueError, match="other"):
+        queues.transform(template)
+
+
+def test_observability_gives_every_function_a_30_day_log_group_and_alarms():
+    out = observability.transform(input_of(observability.transform))
+    for name, function in functions(out):
+        assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": f"{name}LogGroup"}}
+        assert out["Resources"][f"{name}LogGroup"]["Properties"]["RetentionInDays"] == 30
+        for alarm in ("Errors", "Throttles", "Duration"):
+            assert out["Resources"][f"{name}{alarm}Alarm"].get("Condition") == function.get("Condition")
+    assert out["Resources"]["DeadLetterQueueDepthAlarm"]["Properties"]["Threshold"] == 0
+    body, variables = out["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([A-Za-z0-9:]+)\}", body))
+    assert names <= set(variables) | {"AWS::Region", "AWS::StackName", "BedrockModelId"}
+    titles = [w["properties"]["title"] for w in json.loads(body)["widgets"]]
+    for service in ("Lambda", "API", "Bedrock", "DynamoDB", "queue", "App"):
+        assert any(service in title for title in titles), service
+
+
+def test_iam_gives_each_function_its_own_role_with_only_what_it_needs():
+    out = iam.transform(input_of(iam.transform))
+    assert "DefaultRole" not in out["Resources"]
+
+    def actions(name):
+        found = set()
+        for statement in out["Resources"][f"{name}Role"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+            statement = statement["Fn::If"][1] if "Fn::If" in statement else statement
+            found.update(statement["Action"])
+        return found
+
+    assert {"dynamodb:PutItem", "sqs:SendMessage", "bedrock:InvokeModel"} <= actions("APIHandler")
+    assert {a for a in actions("AssistantStreamHandler") if a.startswith("dynamodb:")} == set(iam.TABLE_READ)
+    assert not {a for a in actions("OnDeadLetter") if a.startswith(("dynamodb:", "bedrock:"))}
+    for name, function in functions(out):
+        assert function["Properties"]["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
+
+
+def test_api_makes_the_stage_regional_throttled_traced_and_logged_with_problem_errors():
+    out = api.transform(input_of(api.transform))
+    props = out["Resources"]["RestAPI"]["Properties"]
+    assert props["EndpointConfiguration"] == {"Type": "REGIONAL"} and props["TracingEnabled"] is True
+    assert props["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert props["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert json.loads(props["AccessLogSetting"]["Format"])["requestId"] == "$context.requestId"
+    unauthorized = props["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]["UNAUTHORIZED"]
+    assert unauthorized["responseParameters"]["gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
+    assert json.loads(unauthorized["responseTemplates"]["application/json"])["code"] == "unauthorized"
+    assert out["Resources"]["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == 30
+    assert "ApiGatewayAccountReady" in out["Resources"]["RestAPI"]["DependsOn"]
+
+
+def test_every_resource_the_pipeline_adds_is_named_once():
+    # add_resource refuses duplicates; this pins that the final template kept every function's set.
+    out = golden(len(STEPS))
+    for name, _ in functions(out):
+        for suffix in ("Role", "LogGroup", "ErrorsAlarm", "AppErrorsFilter"):
+            assert f"{name}{suffix}" in resources(out)

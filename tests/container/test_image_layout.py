@@ -1,0 +1,148 @@
+"""The image's /var/task, assembled as the Dockerfile assembles it (the same build context, pip
+install --target from its runtime requirements, bytecode compiled), imported by a Python that sees
+only that directory and the standard library, answers GET /health: nothing dev-only is needed."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from container.context import APP_ENTRIES, assemble
+from tests.container.conftest import REPORT
+
+PROJECT = Path(__file__).resolve().parents[2]
+DOCKERFILE = PROJECT / "container" / "Dockerfile"
+# What the chalice CLI pulls in and the Lambda image must not carry.
+CLI_ONLY = ("click", "yaml", "inquirer", "blessed", "botocore", "boto3", "pip", "setuptools", "wheel", "jmespath")
+MANYLINUX = {"x86_64": "manylinux2014_x86_64", "aarch64": "manylinux2014_aarch64", "arm64": "manylinux2014_aarch64"}
+
+PROBE = r"""
+import json, sys, sysconfig, time
+task = sys.argv[1]
+sys.path.insert(0, task)
+started = time.perf_counter()
+import app as entry
+imported = time.perf_counter() - started
+
+class Context:
+    function_name = "layout-test"
+    aws_request_id = "layout-request"
+    memory_limit_in_mb = 512
+    def get_remaining_time_in_millis(self):
+        return 30000
+
+response = entry.app(json.loads(sys.argv[2]), Context())
+stdlib = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]})
+outside = sorted(name for name, module in sys.modules.items()
+                 if getattr(module, "__file__", None)
+                 and not module.__file__.startswith((task,) + stdlib))
+print(json.dumps({"response": response, "outside": outside, "modules": sorted(sys.modules),
+                  "import_ms": round(imported * 1000, 1), "path": sys.path}))
+"""
+
+
+def health_event() -> dict:
+    return {
+        "resource": "/health", "path": "/health", "httpMethod": "GET",
+        "headers": {"Host": "example.execute-api.us-east-1.amazonaws.com", "X-Request-Id": "layout-1"},
+        "multiValueHeaders": {"Host": ["example.execute-api.us-east-1.amazonaws.com"],
+                              "X-Request-Id": ["layout-1"]},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
+        "stageVariables": None, "body": None, "isBase64Encoded": False,
+        "requestContext": {"resourcePath": "/health", "httpMethod": "GET", "path": "/api/health", "stage": "api",
+                           "requestId": "gw-1", "identity": {"sourceIp": "203.0.113.9"}},
+    }
+
+
+def pip_install(requirements: Path, target: Path, machine: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(target),
+         "--platform", MANYLINUX[machine], "--implementation", "cp",
+         "--python-version", f"{sys.version_info.major}.{sys.version_info.minor}", "--only-binary=:all:",
+         *extra, "-r", str(requirements)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory) -> Path:
+    """/var/task as the Dockerfile builds it, for this machine's architecture."""
+    root = tmp_path_factory.mktemp("image")
+    context = assemble(root / "context")
+    task = root / "task"
+    installed = pip_install(context / "requirements.txt", task, platform.machine())
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    shutil.rmtree(task / "bin", ignore_errors=True)
+    for entry in ("chalice", "chalicelib"):
+        shutil.copytree(context / entry, task / entry)
+    shutil.copy2(context / "app.py", task / "app.py")
+    compiled = subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+                               "unchecked-hash", str(task)], capture_output=True, text=True, timeout=300)
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+    size = sum(f.stat().st_size for f in task.rglob("*") if f.is_file())
+    REPORT["image layout (/var/task)"] = (f"{size / 1024 / 1024:.1f} MiB in "
+                                          f"{sum(1 for _ in task.rglob('*.py'))} .py files, "
+                                          f"{platform.machine()}")
+    return task
+
+
+def probe(task: Path, tmp_path: Path) -> dict:
+    # The deployed environment, minus AWS: no PYTHONPATH, no virtualenv, no site-packages (-I -S).
+    env = {"APP_STAGE": "prod", "LOG_FORMAT": "json", "STORE": "dynamodb", "TABLE_NAME": "tasks",
+           "AUTH_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example",
+           "AUTH_CLIENT_IDS": "client", "AWS_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "layout-test",
+           "LANG": "C.UTF-8"}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, str(task), json.dumps(health_event())],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_the_image_answers_health_with_only_its_own_files_and_the_standard_library(layout, tmp_path):
+    seen = probe(layout, tmp_path)
+    response = seen["response"]
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"])["status"] == "ok"
+    assert seen["outside"] == [], f"modules from outside the image: {seen['outside']}"
+    assert not [p for p in seen["path"] if "site-packages" in p or ".venv" in p]
+    loaded_top = {name.split(".")[0] for name in seen["modules"]}
+    assert not loaded_top & {"pytest", "hypothesis", "boto3", "botocore", "yaml", "click"}
+    REPORT["image import of app.py"] = f"{seen['import_ms']} ms (this machine, warm disk)"
+
+
+def test_the_image_carries_only_chalices_runtime_module_and_no_cli_dependencies(layout):
+    top = {p.name.split("-")[0].lower() for p in layout.iterdir()}
+    assert not top & set(CLI_ONLY), top & set(CLI_ONLY)
+    assert sorted(p.name for p in (layout / "chalice").iterdir() if p.suffix == ".py") == ["__init__.py", "app.py"]
+
+
+def test_every_module_in_the_image_has_bytecode_compiled_at_build_time(layout):
+    missing = [str(py.relative_to(layout)) for py in layout.rglob("*.py")
+               if not list(py.parent.glob(f"__pycache__/{py.stem}.cpython-3*.pyc"))]
+    assert missing == []
+
+
+def test_the_runtime_requirements_have_wheels_for_both_lambda_architectures(tmp_path):
+    context = assemble(tmp_path / "context")
+    for machine in ("x86_64", "aarch64"):
+        resolved = pip_install(context / "requirements.txt", tmp_path / machine, machine, "--dry-run")
+        assert resolved.returncode == 0, (machine, resolved.stderr[-2000:])
+
+
+def test_the_dockerfile_copies_exactly_the_assembled_context_onto_the_tested_python():
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    copied = {source.rstrip("/") for source in re.findall(r"^COPY (?!--from)(\S+) ", text, re.M)}
+    assert copied == set(APP_ENTRIES)
+    assert re.search(rf"^ARG PYTHON_VERSION={sys.version_info.major}\.{sys.version_info.minor}$", text, re.M)
+    assert re.search(r"^ARG ARCH=arm64$", text, re.M)
+    assert "FROM public.ecr.aws/lambda/python:${PYTHON_VERSION}-${ARCH}" in text
+    assert "--invalidation-mode unchecked-hash" in text
+    final = text.split("FROM public.ecr.aws/lambda/python:${PYTHON_VERSION}-${ARCH}", 1)[1]
+    assert final.index("/build/deps/") < final.index("/build/app/"), "dependencies must be the earlier layer"
+    assert text.rstrip().endswith('CMD ["app.app"]')
+    assert (PROJECT / "container" / ".dockerignore").exists()
