@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.settings import Settings
     from chalicelib.store.base import Store
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
@@ -24,6 +25,18 @@ def get_store() -> "Store":
         from chalicelib.errors import FeatureDisabled
 
         raise FeatureDisabled("the tasks table is not enabled in this deployment")
+    if settings.tracing:
+        # X-Ray (Lambda with tracing active only): botocore is patched before any client is built.
+        from chalicelib.observability import tracing
+
+        tracing.activate(settings)
+    store = _build_store(settings)
+    if settings.tracing:
+        store = tracing.traced_store(store, settings)
+    return store
+
+
+def _build_store(settings: "Settings") -> "Store":
     if settings.store == "dynamodb":
         from chalicelib.store.dynamodb import DynamoDBStore
 

@@ -6,6 +6,7 @@ No other module reads ``os.environ``; docs/API.md (Configuration) lists every va
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping
@@ -15,6 +16,8 @@ APP_VERSION = "0.1.0"
 # The local development issuer (chalicelib/auth/local_issuer.py) signs tokens with these values.
 LOCAL_ISSUER = "http://localhost/local-dev-issuer"
 LOCAL_CLIENT_ID = "local-dev-client"
+DEFAULT_METRICS_NAMESPACE = "TasksApi"
+DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
 
 
 class ConfigError(ValueError):
@@ -25,6 +28,11 @@ def _csv(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# CloudWatch namespaces: 1-255 of these characters, and the AWS/ prefix is reserved.
+_NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -50,10 +58,18 @@ class Settings:
     auth_jwks_url: str = ""
     auth_is_local: bool = True
     assistant_provider: str = "offline"
-    bedrock_model_id: str = "amazon.nova-micro-v1:0"
+    bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
     cors_allow_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
     log_format: str = "json"
+    # Observability (chalicelib/observability, docs/OPERATIONS.md). ``observability`` off turns all of
+    # it off (no log configuration, access log, metrics or tracing): for measuring its cost only.
+    observability: bool = True
+    metrics: str = "off"
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+    # X-Ray: active only inside Lambda when the runtime announces a daemon and a trace header.
+    tracing: bool = False
+    xray_daemon_address: str | None = None
     cursor_secret: bytes = field(default=b"", repr=False)
     # Set by the Lambda runtime; API Gateway's authorizer claims are trusted only there.
     in_lambda: bool = False
@@ -85,6 +101,21 @@ class Settings:
             if not client_ids:
                 raise ConfigError("AUTH_ISSUER is set, so AUTH_CLIENT_IDS must list the allowed clients")
         log_format = _choice(env, "LOG_FORMAT", "text" if stage == "local" else "json", ("json", "text"))
+        log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}")
+        in_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+        observability = _choice(env, "OBSERVABILITY", "on", ("on", "off")) == "on"
+        metrics = _choice(env, "METRICS", "emf" if in_lambda else "off", ("emf", "off"))
+        namespace = (env.get("METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE).strip()
+        if not _NAMESPACE.fullmatch(namespace) or namespace.upper().startswith("AWS/"):
+            raise ConfigError(f"METRICS_NAMESPACE must be 1-255 of [A-Za-z0-9._/#: -] and not AWS/..., "
+                              f"got {namespace!r}")
+        xray_daemon = env.get("AWS_XRAY_DAEMON_ADDRESS") or None
+        # Lambda sets both variables for traced functions (the trace header per invocation; Settings
+        # are built during the first one). TRACING=off skips the SDK even then.
+        tracing = (_choice(env, "TRACING", "auto", ("auto", "off")) == "auto" and in_lambda
+                   and xray_daemon is not None and bool(env.get("_X_AMZN_TRACE_ID")))
         secret = env.get("CURSOR_SECRET") or ""
         # Without a configured secret the cursor key is derived from the deployment's identity:
         # cursors stay tamper-evident and bound to caller and filter, but a determined caller
@@ -106,12 +137,17 @@ class Settings:
             auth_jwks_url=env.get("AUTH_JWKS_URL") or default_jwks,
             auth_is_local=auth_is_local,
             assistant_provider=_choice(env, "ASSISTANT_PROVIDER", "offline", ("offline", "bedrock", "off")),
-            bedrock_model_id=env.get("BEDROCK_MODEL_ID") or cls.bedrock_model_id,
+            bedrock_model_id=env.get("BEDROCK_MODEL_ID") or DEFAULT_BEDROCK_MODEL_ID,
             cors_allow_origins=_csv(env.get("CORS_ALLOW_ORIGINS")),
-            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            log_level=log_level,
             log_format=log_format,
+            observability=observability,
+            metrics=metrics if observability else "off",
+            metrics_namespace=namespace,
+            tracing=tracing and observability,
+            xray_daemon_address=xray_daemon,
             cursor_secret=cursor_key,
-            in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+            in_lambda=in_lambda,
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
         )
 

@@ -19,23 +19,28 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 # Entries the Dockerfile copies from the context (tests/container checks the Dockerfile agrees).
-APP_ENTRIES = ("requirements.txt", "chalice", "chalicelib", "app.py")
+APP_ENTRIES = ("requirements.txt", "requirements-nodeps.txt", "chalice", "chalicelib", "app.py")
+# Installed without their dependencies: what they need beyond what requirements.txt pins (botocore)
+# is in the Lambda base image, and pip --target would otherwise vendor a second copy (~40 MiB).
+WITHOUT_DEPENDENCIES = frozenset({"aws-xray-sdk"})
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)")
 
 
-def runtime_requirements(text: str) -> tuple[str, str]:
-    """The requirements minus chalice, and the chalice version they pin."""
-    kept, chalice_version = [], ""
+def runtime_requirements(text: str) -> tuple[str, str, str]:
+    """(requirements installed with their dependencies, those installed without, the chalice pin);
+    chalice itself is in neither: the image carries only its runtime module."""
+    kept, bare, chalice_version = [], [], ""
     for line in text.splitlines():
         match = _REQUIREMENT.match(line)
-        if match and match.group(1).lower() == "chalice":
-            chalice_version = match.group(2)
+        name = match.group(1).lower() if match else ""
+        if name == "chalice":
+            chalice_version = match.group(2)  # type: ignore[union-attr]
             continue
-        kept.append(line)
+        (bare if name in WITHOUT_DEPENDENCIES else kept).append(line)
     if not chalice_version:
         raise ValueError("requirements.txt must pin chalice (chalice==X.Y.Z)")
-    return "\n".join(kept).strip() + "\n", chalice_version
+    return "\n".join(kept).strip() + "\n", "\n".join(bare).strip() + "\n", chalice_version
 
 
 def chalice_runtime_files() -> dict[str, Path]:
@@ -52,13 +57,14 @@ def assemble(target: Path, project: Path = PROJECT) -> Path:
             raise ValueError(f"{target} is not empty and not an image context: refusing to replace it")
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    requirements, pinned = runtime_requirements((project / "requirements.txt").read_text(encoding="utf-8"))
+    requirements, bare, pinned = runtime_requirements((project / "requirements.txt").read_text(encoding="utf-8"))
     import chalice
 
     if chalice.__version__ != pinned:
         raise RuntimeError(f"the installed chalice is {chalice.__version__}, requirements.txt pins {pinned}: "
                            "reinstall the virtualenv before packaging")
     (target / "requirements.txt").write_text(requirements, encoding="utf-8")
+    (target / "requirements-nodeps.txt").write_text(bare, encoding="utf-8")
     (target / "chalice").mkdir()
     for name, source in chalice_runtime_files().items():
         shutil.copy2(source, target / "chalice" / name)

@@ -1,4 +1,5 @@
-"""Per-request state (request id, caller) shared by the middleware and the handlers of one request."""
+"""Per-request state (request id, caller, Lambda context) shared by the middleware and the handlers of
+one request."""
 
 from __future__ import annotations
 
@@ -16,10 +17,15 @@ class RequestState:
     # app.current_request, which is one attribute shared by every thread of `chalice local`.
     request: Any = None
     caller: Any = None  # chalicelib.auth.Caller once authenticated
+    # The Lambda context of this invocation (Chalice keeps it on the Request, per request; its
+    # app.lambda_context is one attribute shared by every thread of `chalice local`).
+    lambda_context: Any = None
+    # Set when an unhandled exception was reported (logged once) while serving this request.
+    unhandled: bool = False
 
 
 def begin(request_id: str, request: Any = None) -> RequestState:
-    state = RequestState(request_id, request)
+    state = RequestState(request_id, request, lambda_context=getattr(request, "lambda_context", None))
     _current.set(state)
     return state
 

@@ -1,10 +1,9 @@
-"""The HTTP middleware: request id, authentication before anything else, and problem responses for
-what Chalice itself answers (405, 415, its own 500)."""
+"""The HTTP middleware: request id, authentication before anything else, problem responses for what
+Chalice itself answers (405, 415, its own 500), and observability (log fields, access log, metrics)."""
 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any, Callable, Mapping
 
 from chalice.app import Request, Response
@@ -13,27 +12,57 @@ from chalicelib.errors import AppError, BadRequest, MethodNotAllowed, Unsupporte
 from chalicelib.settings import get_settings
 from chalicelib.web import context, http, problems
 
-log = logging.getLogger("tasks.web")
-
 _CHALICE_ERRORS: dict[int, type[AppError]] = {405: MethodNotAllowed, 415: UnsupportedMediaType}
 
 
 def handle(request: Request, get_response: Callable[[Request], Response], routes: Mapping[str, Any]) -> Response:
     state = context.begin(http.request_id(request.headers), request)
+    observed = _observe(state, request)
+    try:
+        response = _respond(request, get_response, routes, state, observed)
+    except BaseException:
+        # Past every handler here: Chalice's own last-resort handler logs it (marked unhandled).
+        if observed is not None:
+            observed.finish(500, unhandled=True)
+        raise
+    if observed is not None:
+        observed.finish(response.status_code, unhandled=state.unhandled,
+                        replayed=response.headers.get("Idempotent-Replayed") == "true")
+    return response
+
+
+def _respond(request: Request, get_response: Callable[[Request], Response], routes: Mapping[str, Any],
+             state: context.RequestState, observed: Any) -> Response:
     try:
         if _needs_auth(request, routes):
             from chalicelib.auth import authenticate
 
             state.caller = authenticate(request.headers, request.context, get_settings())
+            if observed is not None:
+                observed.identify(state.caller.sub)
         response = get_response(request)
-        response = _as_problem(response)
+        response = _as_problem(response, state)
     except AppError as error:
         response = problems.render(error)
     except Exception:
-        log.exception("unhandled exception")
+        problems.log_unhandled()
         response = problems.internal_error()
     response.headers["X-Request-Id"] = state.request_id
     return response
+
+
+def _observe(state: context.RequestState, request: Request) -> Any:
+    try:
+        settings = get_settings()
+    except Exception:
+        return None  # unusable configuration: the request's own handling reports it as a 500 problem
+    if not settings.observability:
+        return None
+    # Loaded on the first request, not at `import app` (and never with OBSERVABILITY=off).
+    from chalicelib.observability.invocation import begin_api_request
+
+    return begin_api_request(settings, request_id=state.request_id, request_context=request.context,
+                             lambda_context=state.lambda_context)
 
 
 def _needs_auth(request: Request, routes: Mapping[str, Any]) -> bool:
@@ -42,7 +71,7 @@ def _needs_auth(request: Request, routes: Mapping[str, Any]) -> bool:
     return entry is not None and entry.authorizer is not None
 
 
-def _as_problem(response: Response) -> Response:
+def _as_problem(response: Response, state: context.RequestState) -> Response:
     """Chalice answers some requests itself with its own JSON shape; give them the problem shape."""
     if response.status_code < 400:
         return response
@@ -50,6 +79,9 @@ def _as_problem(response: Response) -> Response:
     if content_type.startswith(problems.PROBLEM_JSON):
         return response
     if response.status_code >= 500:
+        # Chalice caught an exception itself and has logged it with its trace (chalicelib/observability
+        # marks that line unhandled): count it, log nothing more.
+        state.unhandled = True
         return problems.internal_error()
     error_class = _CHALICE_ERRORS.get(response.status_code)
     error = (error_class or BadRequest)(_chalice_message(response))

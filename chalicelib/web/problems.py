@@ -13,6 +13,9 @@ from chalicelib.web import context
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("tasks.web")
+# The marker of the one line reporting an unhandled exception; chalicelib/observability/logs.py's
+# UNHANDLED_FILTER_PATTERN matches it (kept here too so `import app` loads no observability code).
+UNHANDLED = {"error": "unhandled"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +42,13 @@ def internal_error() -> Response:
     return render(AppError("An internal error occurred; quote the request id when reporting it."))
 
 
+def log_unhandled(message: str = "unhandled exception") -> None:
+    """Report the exception being handled: once, at ERROR, with its trace and the unhandled marker;
+    the request's metrics count it. Call it from an ``except`` block, and log that exception nowhere else."""
+    log.error(message, exc_info=True, extra=UNHANDLED)
+    context.current().unhandled = True
+
+
 def endpoint(func: F) -> F:
     """Wrap a handler so domain errors become problems and anything else a logged 500.
 
@@ -50,10 +60,10 @@ def endpoint(func: F) -> F:
             return func(*args, **kwargs)
         except AppError as error:
             if error.status >= 500 and error.code == "internal_error":
-                log.exception("unhandled error")
+                log_unhandled("unhandled error")
             return render(error)
         except Exception:
-            log.exception("unhandled exception")
+            log_unhandled()
             return internal_error()
 
     wrapper.__name__ = func.__name__

@@ -4,6 +4,7 @@ cursor key, the assistant and CORS), memory, active tracing and tags."""
 from __future__ import annotations
 
 from chalicelib.settings import Settings
+from cloudformation.transforms.observability import APP_NAMESPACE
 from cloudformation.template import (Template, add_condition, add_parameter, checkov_skip, clone, environment,
                                      functions)
 
@@ -56,5 +57,7 @@ def transform(template: Template) -> Template:
             "ASSISTANT_PROVIDER": {"Ref": "AssistantProvider"},
             "BEDROCK_MODEL_ID": {"Ref": "BedrockModelId"},
             "CORS_ALLOW_ORIGINS": {"Ref": "CorsAllowOrigins"},
+            # EMF metrics land where the alarms and the dashboard read (observability.APP_NAMESPACE).
+            "METRICS_NAMESPACE": APP_NAMESPACE,
         })
     return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.observability.logs import ERROR_FILTER_PATTERN
 from cloudformation.template import (Template, add_condition, add_output, add_parameter, add_resource, clone,
                                      functions, the_api, with_condition)
 from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, ENABLED as SQS_ENABLED
@@ -16,8 +17,9 @@ RETENTION_DAYS = 30
 TOPIC = "AlarmTopic"
 APP_NAMESPACE = {"Fn::Sub": "TasksApi/${AWS::StackName}"}
 APP_NAMESPACE_TEXT = "TasksApi/${AWS::StackName}"
-# The app logs one JSON object per line (LOG_FORMAT=json); an error is `"level": "ERROR"`.
-APP_ERROR_PATTERN = '{ $.level = "ERROR" }'
+# The app logs one JSON object per line (LOG_FORMAT=json); the pattern is the code's own, so the two
+# cannot drift (tests/observability renders a real error line and matches it).
+APP_ERROR_PATTERN = ERROR_FILTER_PATTERN
 # What the Lambda runtime prints when an exception escapes the handler or the process dies.
 UNHANDLED_PATTERN = ('?"[ERROR]" ?"Task timed out" ?"Runtime.ExitError" ?"Runtime.ImportModuleError" '
                      '?"Runtime.HandlerNotFound" ?"Runtime.Unknown"')

@@ -1,0 +1,66 @@
+"""Request-id correlation across asynchronous hops: stamp the current request id on an outgoing event
+and its message attributes; on the consumer side, read it back and log under it."""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+from chalicelib.observability import logs
+
+BODY_FIELD = "request_id"         # in the event's JSON body
+MESSAGE_ATTRIBUTE = "request_id"  # SQS message attribute (String)
+# The same shape docs/API.md allows for X-Request-Id: anything else read from a message is dropped.
+_SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def current_request_id() -> str | None:
+    """The request id of the request (or message) being handled, if any."""
+    value = logs.current_fields().get("request_id")
+    return value if isinstance(value, str) and _SANE.fullmatch(value) else None
+
+
+def stamp(event: Mapping[str, Any], request_id: str | None = None) -> dict[str, Any]:
+    """A copy of an outgoing event body carrying the request id (the current one by default)."""
+    request_id = request_id or current_request_id()
+    stamped = dict(event)
+    if request_id:
+        stamped[BODY_FIELD] = request_id
+    return stamped
+
+
+def message_attributes(request_id: str | None = None,
+                       attributes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """SQS ``SendMessage`` ``MessageAttributes`` carrying the request id (the current one by default)."""
+    request_id = request_id or current_request_id()
+    merged = dict(attributes or {})
+    if request_id:
+        merged[MESSAGE_ATTRIBUTE] = {"DataType": "String", "StringValue": request_id}
+    return merged
+
+
+def request_id_of(record: Mapping[str, Any]) -> str | None:
+    """The request id an SQS record (Lambda event shape) carries: its message attribute, else its
+    body's field; None when absent or not a sane id."""
+    attribute = (record.get("messageAttributes") or {}).get(MESSAGE_ATTRIBUTE) or {}
+    value = attribute.get("stringValue") if isinstance(attribute, Mapping) else None
+    if not value:
+        try:
+            body = json.loads(record.get("body") or "")
+        except (TypeError, ValueError):
+            body = None
+        value = body.get(BODY_FIELD) if isinstance(body, dict) else None
+    return value if isinstance(value, str) and _SANE.fullmatch(value) else None
+
+
+@contextmanager
+def bound(request_id: str | None, **fields: Any) -> Iterator[None]:
+    """Log under ``request_id`` (and ``fields``, e.g. a message id) inside the block: what a consumer
+    does per record so its lines join the API request's lines."""
+    token = logs.bind(**{**logs.current_fields(), **fields, "request_id": request_id})
+    try:
+        yield
+    finally:
+        logs.reset(token)

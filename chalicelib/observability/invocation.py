@@ -1,0 +1,99 @@
+"""One observed invocation: log fields, cold start and the metrics collector; for an API request also
+the access-log line and the request metrics."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from contextvars import Token
+from typing import Any, Mapping
+
+from chalicelib.observability import logs, metrics
+
+access_log = logging.getLogger(logs.ACCESS_LOGGER)
+
+# Lambda runs one invocation at a time per process, so the first one counted is the cold start;
+# next() on a count is atomic, so `chalice local`'s threads cannot both see 0.
+_invocations = itertools.count()
+
+
+def _cold_start() -> bool:
+    return next(_invocations) == 0
+
+
+class Invocation:
+    """Begun with ``begin()``, ended with ``end()`` (which writes the EMF line)."""
+
+    __slots__ = ("settings", "started", "_log_token", "_metrics_token")
+
+    def __init__(self, settings: Any, log_token: Token, metrics_token: Token | None) -> None:
+        self.settings = settings
+        self.started = time.perf_counter()
+        self._log_token = log_token
+        self._metrics_token = metrics_token
+
+    def identify(self, sub: str) -> None:
+        """The caller is known: later lines carry their pseudonym (never the sub itself)."""
+        logs.add(user=logs.pseudonym(sub, self.settings.cursor_secret))
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 2)
+
+    def end(self) -> None:
+        metrics.flush(self._metrics_token)
+        logs.reset(self._log_token)
+
+
+def begin(settings: Any, *, service: str, request_id: str | None, lambda_context: Any = None,
+          **fields: Any) -> Invocation:
+    """Configure logging (once), bind this invocation's log fields and start its metrics."""
+    return _start(Invocation, settings, service, request_id, lambda_context, fields)
+
+
+def _start(kind: type, settings: Any, service: str, request_id: str | None, lambda_context: Any,
+           fields: dict[str, Any]) -> Any:
+    logs.configure(settings)
+    log_token = logs.bind(
+        request_id=request_id,
+        lambda_request_id=getattr(lambda_context, "aws_request_id", None),
+        function_name=getattr(lambda_context, "function_name", None) or settings.function_name,
+        cold_start=_cold_start(),
+        **fields,
+    )
+    metrics_token = metrics.begin(settings, service)
+    metrics.prop("request_id", request_id)
+    return kind(settings, log_token, metrics_token)
+
+
+class ApiRequest(Invocation):
+    __slots__ = ("route", "method")
+
+    def finish(self, status: int, *, unhandled: bool = False, replayed: bool = False) -> None:
+        """After the response: the request metrics, the access-log line, the EMF line."""
+        latency_ms = self.elapsed_ms()
+        metrics.dimension(metrics.STATUS_CLASS, f"{status // 100}xx")
+        metrics.count(metrics.REQUESTS)
+        metrics.observe(metrics.LATENCY, latency_ms)
+        # Explicit zeros: each counter's Average over a period is then a rate.
+        metrics.count(metrics.ERRORS_5XX, 1 if status >= 500 else 0)
+        metrics.count(metrics.UNHANDLED_EXCEPTIONS, 1 if unhandled else 0)
+        metrics.count(metrics.PRECONDITION_FAILED, 1 if status == 412 else 0)
+        metrics.count(metrics.IDEMPOTENT_REPLAYS, 1 if replayed else 0)
+        level = logging.WARNING if status >= 500 else logging.INFO
+        access_log.log(level, "%s %s %s", self.method, self.route, status,
+                       extra={"status": status, "latency_ms": latency_ms})
+        self.end()
+
+
+def begin_api_request(settings: Any, *, request_id: str, request_context: Mapping[str, Any] | None,
+                      lambda_context: Any = None) -> ApiRequest:
+    """Begin observing one API Gateway REST request (Chalice's request context)."""
+    context = request_context or {}
+    route = context.get("resourcePath") or "unknown"
+    method = context.get("httpMethod") or "-"
+    request: ApiRequest = _start(ApiRequest, settings, metrics.API, request_id, lambda_context,
+                                 {"apigw_request_id": context.get("requestId"), "route": route, "method": method})
+    request.route, request.method = route, method
+    metrics.dimension(metrics.ROUTE, f"{method} {route}")
+    return request

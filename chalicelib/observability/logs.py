@@ -1,0 +1,215 @@
+"""Structured logs: one JSON object per line (readable text locally) carrying the current request's
+fields, configured once from Settings; never a token, a body, a header or a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from contextvars import ContextVar, Token
+from functools import lru_cache
+from typing import Any, Mapping
+
+# CloudWatch Logs filter patterns the lines below satisfy (tests/observability renders real lines and
+# matches them). The stack's metric filters should take these constants rather than copies.
+ERROR_FILTER_PATTERN = '{ $.level = "ERROR" }'
+UNHANDLED_FILTER_PATTERN = '{ $.error = "unhandled" }'
+# ``extra=`` of the one ERROR line that reports an unhandled exception (with its trace).
+UNHANDLED = {"error": "unhandled"}
+
+APP_LOGGER = "tasks"               # the app's loggers: tasks.web, tasks.access, ...
+ACCESS_LOGGER = "tasks.access"     # one line per API request, after the response
+CHALICE_LOGGER = "tasks-api"       # Chalice's own app.log (the app_name in app.py)
+
+# Fields of the current request (or message), in output order; a missing or None field is left out.
+CONTEXT_FIELDS = ("request_id", "apigw_request_id", "lambda_request_id", "route", "method", "function_name",
+                  "cold_start", "user")
+PSEUDONYM_LABEL = b"tasks-api/log-user-pseudonym/v1"
+PSEUDONYM_HEX_CHARS = 16
+
+_EMPTY: Mapping[str, Any] = {}
+_fields: ContextVar[Mapping[str, Any]] = ContextVar("log_fields", default=_EMPTY)
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
+_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+# --- the current request's fields ----------------------------------------------------------------
+
+
+def bind(**fields: Any) -> Token:
+    """Make ``fields`` the log context (replacing any); ``reset(token)`` restores the previous one."""
+    return _fields.set(fields)
+
+
+def add(**fields: Any) -> None:
+    """Add fields to the current log context (e.g. the user once authenticated)."""
+    _fields.set({**_fields.get(), **fields})
+
+
+def reset(token: Token) -> None:
+    _fields.reset(token)
+
+
+def current_fields() -> Mapping[str, Any]:
+    return _fields.get()
+
+
+def pseudonym(sub: str, secret: bytes) -> str:
+    """A stable, keyed pseudonym of a user id: the same sub gives the same value in every line, but
+    the value does not reveal the sub to anyone without the key (derived from CURSOR_SECRET)."""
+    import hashlib
+    import hmac
+
+    return hmac.new(_pseudonym_key(secret), sub.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
+
+
+@lru_cache(maxsize=4)
+def _pseudonym_key(secret: bytes) -> bytes:
+    import hashlib
+    import hmac
+
+    # A key of its own (a distinct label), so a log pseudonym is never a cursor MAC and vice versa.
+    return hmac.new(secret, PSEUDONYM_LABEL, hashlib.sha256).digest()
+
+
+# --- formatters ----------------------------------------------------------------------------------
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {name: value for name, value in record.__dict__.items()
+            if name not in _RECORD_ATTRIBUTES and not name.startswith("_") and value is not None}
+
+
+def _exception_type(record: logging.LogRecord) -> str | None:
+    if not record.exc_info or record.exc_info[0] is None:
+        return None
+    kind = record.exc_info[0]
+    module = getattr(kind, "__module__", "builtins")
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: timestamp (RFC 3339, UTC, Z), level, message, logger, the context
+    fields, the record's extras, and ``exc_type`` / ``stack`` for an exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        line: dict[str, Any] = {
+            "timestamp": f"{seconds}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        context = _fields.get()
+        for name in CONTEXT_FIELDS:
+            value = context.get(name)
+            if value is not None:
+                line[name] = value
+        for name, value in context.items():
+            if name not in line and value is not None:
+                line[name] = value
+        for name, value in _extras(record).items():
+            line.setdefault(name, value)
+        exc_type = _exception_type(record)
+        stack = self.formatException(record.exc_info) if record.exc_info else ""
+        if record.stack_info:
+            stack = f"{stack}\n{self.formatStack(record.stack_info)}".strip()
+        if exc_type:
+            line["exc_type"] = exc_type
+        if stack:
+            line["stack"] = stack
+        # ASCII-only: whatever stdout's encoding, a line is always written whole.
+        return json.dumps(line, ensure_ascii=True, default=str, separators=(",", ":"))
+
+
+class TextFormatter(logging.Formatter):
+    """For people reading a terminal: ``12:00:01.234 INFO  tasks.access [request id] message k=v``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        context = _fields.get()
+        extras = {**{k: v for k, v in context.items() if k in ("user",) and v is not None}, **_extras(record)}
+        text = (f"{clock}.{int(record.msecs):03d} {record.levelname:<7} {record.name} "
+                f"[{context.get('request_id') or '-'}] {record.getMessage()}")
+        if extras:
+            text += " " + " ".join(f"{name}={value}" for name, value in extras.items())
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            text += "\n" + self.formatStack(record.stack_info)
+        return text
+
+
+class StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a record arrives: Lambda ships stdout to CloudWatch
+    Logs, and a test capturing stdout sees every line."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler assigns it; stdout is looked up per record
+        pass
+
+
+class _ChaliceUnhandled(logging.Filter):
+    """Chalice logs an exception it caught itself ("Caught exception for path ...") with its trace:
+    that line is the one report of an unhandled exception, so it carries the same marker."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.exc_info:
+            record.error = UNHANDLED["error"]
+        return True
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+_configured: tuple[str, str, bool] | None = None
+_configure_lock = threading.Lock()
+
+
+def configure(settings: Any) -> None:
+    """Install the formatter chosen by Settings on the root logger; cheap and idempotent, so every
+    invocation may call it (it changes something only when the settings did)."""
+    global _configured
+    key = (settings.log_level, settings.log_format, settings.in_lambda)
+    if _configured == key:
+        return
+    with _configure_lock:
+        if _configured == key:
+            return
+        root = logging.getLogger()
+        handler = next((h for h in root.handlers if isinstance(h, StdoutHandler)), None)
+        if handler is None:
+            handler = StdoutHandler()
+            root.addHandler(handler)
+        if settings.in_lambda:
+            # The Lambda runtime puts its own text handler on the root logger: every line would be
+            # written twice, once as "[LEVEL] ..." text.
+            for other in [h for h in root.handlers if h is not handler]:
+                root.removeHandler(other)
+        handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+        level = getattr(logging, settings.log_level)
+        # LOG_LEVEL is the app's; libraries stay at WARNING or above even at DEBUG (botocore's debug
+        # lines carry request bodies and headers).
+        logging.getLogger(APP_LOGGER).setLevel(level)
+        root.setLevel(max(level, logging.WARNING))
+        chalice_log = logging.getLogger(CHALICE_LOGGER)
+        for own in list(chalice_log.handlers):  # Chalice's plain-text stdout handler
+            chalice_log.removeHandler(own)
+        chalice_log.propagate = True
+        if not any(isinstance(f, _ChaliceUnhandled) for f in chalice_log.filters):
+            chalice_log.addFilter(_ChaliceUnhandled())
+        _configured = key
+
+
+def log_unhandled(logger: logging.Logger, message: str = "unhandled exception") -> None:
+    """Report the exception being handled: once, at ERROR, with its trace and the unhandled marker.
+    Call it from an ``except`` block; whoever catches must not log the same exception again."""
+    logger.error(message, exc_info=True, extra=UNHANDLED)

@@ -1,0 +1,183 @@
+"""CloudWatch Embedded Metric Format: every metric name in one place, a per-invocation collector, and
+one EMF JSON line on stdout per invocation (CloudWatch Logs extracts the metrics from it)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextvars import ContextVar, Token
+from typing import Any
+
+COUNT = "Count"
+MILLISECONDS = "Milliseconds"
+
+# Dimensions: few values each (never a user, item or request id).
+SERVICE = "Service"          # which code path: "api" now; "activity", "dead-letters", "assistant-stream" later
+ROUTE = "Route"              # "GET /items/{item_id}": the route template, never the path
+STATUS_CLASS = "StatusClass"  # "2xx", "4xx", "5xx"
+PROVIDER = "Provider"        # assistant provider: "offline", "bedrock"
+
+API = "api"
+ACTIVITY = "activity"
+DEAD_LETTERS = "dead-letters"
+ASSISTANT_STREAM = "assistant-stream"
+
+EMF_MAX_VALUES = 100  # values per metric in one document (the specification's limit)
+
+
+class Metric:
+    """A metric's name, unit and dimension sets. Each set is one EMF DimensionSet; () publishes the
+    metric without dimensions too (what an alarm on the bare metric name reads)."""
+
+    __slots__ = ("name", "unit", "dimensions")
+
+    # A plain class, not a dataclass: this module loads on the first request, where codegen costs.
+    def __init__(self, name: str, unit: str, dimensions: tuple[tuple[str, ...], ...]) -> None:
+        self.name = name
+        self.unit = unit
+        self.dimensions = dimensions
+
+    def __repr__(self) -> str:
+        return f"Metric({self.name!r}, {self.unit!r}, {self.dimensions!r})"
+
+
+# --- emitted by the API function (chalicelib/web/middleware.py) ----------------------------------
+REQUESTS = Metric("Requests", COUNT, ((SERVICE, ROUTE, STATUS_CLASS),))
+LATENCY = Metric("Latency", MILLISECONDS, ((SERVICE, ROUTE),))
+ERRORS_5XX = Metric("Errors5xx", COUNT, ((SERVICE,),))
+UNHANDLED_EXCEPTIONS = Metric("UnhandledExceptions", COUNT, ((SERVICE,), ()))
+IDEMPOTENT_REPLAYS = Metric("IdempotentReplays", COUNT, ((SERVICE,),))
+PRECONDITION_FAILED = Metric("PreconditionFailed", COUNT, ((SERVICE,),))
+
+# --- declared for the paths still to come (activity queue, its DLQ, the assistant) ----------------
+ENQUEUE_FAILURES = Metric("EnqueueFailures", COUNT, ((SERVICE,), ()))
+DEAD_LETTER_MESSAGES = Metric("DeadLetterMessages", COUNT, ((SERVICE,), ()))
+ASSISTANT_INPUT_TOKENS = Metric("AssistantInputTokens", COUNT, ((SERVICE, PROVIDER),))
+ASSISTANT_OUTPUT_TOKENS = Metric("AssistantOutputTokens", COUNT, ((SERVICE, PROVIDER),))
+TIME_TO_FIRST_TOKEN = Metric("TimeToFirstToken", MILLISECONDS, ((SERVICE, PROVIDER),))
+PROVIDER_THROTTLES = Metric("ProviderThrottles", COUNT, ((SERVICE, PROVIDER),))
+
+API_METRICS = (REQUESTS, LATENCY, ERRORS_5XX, UNHANDLED_EXCEPTIONS, IDEMPOTENT_REPLAYS, PRECONDITION_FAILED)
+PENDING_METRICS = (ENQUEUE_FAILURES, DEAD_LETTER_MESSAGES, ASSISTANT_INPUT_TOKENS, ASSISTANT_OUTPUT_TOKENS,
+                   TIME_TO_FIRST_TOKEN, PROVIDER_THROTTLES)
+ALL_METRICS = API_METRICS + PENDING_METRICS
+
+
+class Collector:
+    """The metrics of one invocation; ``document()`` renders them as one EMF document."""
+
+    __slots__ = ("namespace", "dimensions", "properties", "_counts", "_values")
+
+    def __init__(self, namespace: str, service: str) -> None:
+        self.namespace = namespace
+        self.dimensions: dict[str, str] = {SERVICE: service}
+        self.properties: dict[str, Any] = {}  # searchable, not dimensions (e.g. request_id)
+        self._counts: dict[Metric, float] = {}
+        self._values: dict[Metric, list[float]] = {}
+
+    def count(self, metric: Metric, amount: float = 1) -> None:
+        """Add to a counter; ``amount=0`` records an explicit zero (so Average is a rate)."""
+        self._counts[metric] = self._counts.get(metric, 0) + amount
+
+    def observe(self, metric: Metric, value: float) -> None:
+        """Record one sample of a distribution (latency, time to first token)."""
+        self._values.setdefault(metric, []).append(value)
+
+    def document(self, timestamp_ms: int | None = None) -> dict[str, Any] | None:
+        """The EMF document, or None when nothing was recorded (see ``_layout`` for its directives)."""
+        recorded: dict[Metric, Any] = dict(self._counts)
+        for metric, values in self._values.items():
+            values = values[:EMF_MAX_VALUES]
+            recorded[metric] = values[0] if len(values) == 1 else values
+        directives, used, kept = _layout(self.namespace, tuple(recorded), frozenset(self.dimensions))
+        if not directives:
+            return None
+        document: dict[str, Any] = {"_aws": {
+            "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
+            "CloudWatchMetrics": directives,
+        }}
+        document.update({name: value for name, value in self.dimensions.items() if name in used})
+        document.update({metric.name: value for metric, value in recorded.items() if metric in kept})
+        for name, value in self.properties.items():
+            document.setdefault(name, value)
+        return document
+
+
+_Layout = tuple[list[dict[str, Any]], frozenset[str], frozenset[Metric]]
+_LAYOUTS: dict[tuple[Any, ...], _Layout] = {}
+
+
+def _layout(namespace: str, recorded: tuple[Metric, ...], given: frozenset[str]) -> _Layout:
+    """The ``CloudWatchMetrics`` directives for these metrics and dimensions, the dimension names they
+    use and the metrics they keep. Metrics sharing dimension sets share a directive; a set naming a dimension never given
+    is left out. An invocation of a path records the same metrics as the last one, so it is cached
+    (the result is shared: read-only)."""
+    key = (namespace, recorded, given)
+    cached = _LAYOUTS.get(key)
+    if cached is not None:
+        return cached
+    grouped: dict[tuple[tuple[str, ...], ...], list[Metric]] = {}
+    for metric in recorded:
+        sets = tuple(s for s in metric.dimensions if all(name in given for name in s))
+        if sets:
+            grouped.setdefault(sets, []).append(metric)
+    directives = [{"Namespace": namespace,
+                   "Dimensions": [list(dimension_set) for dimension_set in sets],
+                   "Metrics": [{"Name": metric.name, "Unit": metric.unit} for metric in metrics]}
+                  for sets, metrics in grouped.items()]
+    used = frozenset(name for sets in grouped for dimension_set in sets for name in dimension_set)
+    layout = (directives, used, frozenset(metric for metrics in grouped.values() for metric in metrics))
+    if len(_LAYOUTS) < 256:
+        _LAYOUTS[key] = layout
+    return layout
+
+
+_current: ContextVar[Collector | None] = ContextVar("metrics_collector", default=None)
+
+
+def begin(settings: Any, service: str) -> Token | None:
+    """Start collecting for one invocation (None, and nothing collected, when METRICS=off)."""
+    if settings.metrics != "emf":
+        return None
+    return _current.set(Collector(settings.metrics_namespace, service))
+
+
+def current() -> Collector | None:
+    return _current.get()
+
+
+def dimension(name: str, value: str) -> None:
+    collector = _current.get()
+    if collector is not None:
+        collector.dimensions[name] = value
+
+
+def prop(name: str, value: Any) -> None:
+    collector = _current.get()
+    if collector is not None and value is not None:
+        collector.properties[name] = value
+
+
+def count(metric: Metric, amount: float = 1) -> None:
+    collector = _current.get()
+    if collector is not None:
+        collector.count(metric, amount)
+
+
+def observe(metric: Metric, value: float) -> None:
+    collector = _current.get()
+    if collector is not None:
+        collector.observe(metric, value)
+
+
+def flush(token: Token | None) -> None:
+    """Write the invocation's one EMF line to stdout and stop collecting."""
+    if token is None:
+        return
+    collector = _current.get()
+    _current.reset(token)
+    document = collector.document() if collector is not None else None
+    if document is not None:
+        sys.stdout.write(json.dumps(document, separators=(",", ":"), default=str) + "\n")
+        sys.stdout.flush()

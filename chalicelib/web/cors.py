@@ -1,0 +1,41 @@
+"""CORS for the origins in CORS_ALLOW_ORIGINS: preflight answers and the headers of actual responses.
+
+The app owns the allow-list (API Gateway's mock CORS can echo only one fixed origin), so preflights
+reach the API function like any other request; nothing is sent for an origin not on the list.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+# What a browser client of this API sends and needs to read beyond the CORS-safelisted headers.
+ALLOW_HEADERS = "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id"
+EXPOSE_HEADERS = "ETag, Location, X-Request-Id, Idempotent-Replayed"
+MAX_AGE_SECONDS = "600"
+
+
+def _allowed(headers: Mapping[str, str], origins: tuple[str, ...]) -> str | None:
+    origin = headers.get("origin")
+    return origin if origin and origin in origins else None
+
+
+def response_headers(headers: Mapping[str, str], origins: tuple[str, ...]) -> dict[str, str]:
+    """Headers for an actual (non-preflight) response; ``Vary: Origin`` whenever CORS is on."""
+    if not origins:
+        return {}
+    origin = _allowed(headers, origins)
+    if origin is None:
+        return {"Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSE_HEADERS,
+            "Vary": "Origin"}
+
+
+def preflight_headers(headers: Mapping[str, str], origins: tuple[str, ...], methods: Iterable[str]) -> dict[str, str]:
+    """Headers for the answer to an OPTIONS preflight of a resource serving ``methods``."""
+    origin = _allowed(headers, origins)
+    if origin is None:
+        return {"Vary": "Origin"} if origins else {}
+    return {"Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": ", ".join(sorted(set(methods) | {"OPTIONS"})),
+            "Access-Control-Allow-Headers": ALLOW_HEADERS, "Access-Control-Max-Age": MAX_AGE_SECONDS,
+            "Vary": "Origin"}

@@ -1,0 +1,189 @@
+"""Structured logs: one JSON object per line with the request's fields, one access line per request,
+a keyed pseudonym for the user, readable text locally, and never a token, body, header or secret."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+
+import pytest
+
+from chalicelib.observability import logs
+from chalicelib.settings import get_settings
+from tests.app.conftest import assert_problem
+from tests.observability.conftest import claims, rest_event, run_in_lambda
+
+RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+def _expected_pseudonym(sub: str, secret: bytes) -> str:
+    key = hmac.new(secret, b"tasks-api/log-user-pseudonym/v1", hashlib.sha256).digest()
+    return hmac.new(key, sub.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def test_each_line_is_one_json_object_with_the_request_fields(api, observed, captured):
+    reply = api.get(f"/items/{MISSING_ID}", headers={"X-Request-Id": "req-fields-1"})
+    assert reply.status == 404
+    out = captured()
+    assert out.other == [], out.other  # every line parses as JSON
+    [access] = out.access()
+    assert RFC3339_Z.fullmatch(access["timestamp"])
+    assert access["level"] == "INFO" and access["logger"] == "tasks.access"
+    assert access["message"] == "GET /items/{item_id} 404"
+    assert access["request_id"] == "req-fields-1"
+    assert access["route"] == "/items/{item_id}" and access["method"] == "GET"
+    assert access["status"] == 404 and isinstance(access["latency_ms"], (int, float)) and access["latency_ms"] >= 0
+    assert isinstance(access["cold_start"], bool)
+    # The test client runs the app the way `chalice local` does, with a Lambda-shaped context.
+    assert access["lambda_request_id"] and access["function_name"]
+    assert re.fullmatch(r"[0-9a-f]{16}", access["user"])
+
+
+@pytest.fixture(scope="module")
+def lambda_run(tmp_path_factory):
+    """Three invocations of one fresh Lambda process (the runtime's own root handler installed)."""
+    tmp_path = tmp_path_factory.mktemp("lambda")
+    return run_in_lambda(tmp_path, [
+        rest_event("GET", "/health", apigw_request_id="apigw-1"),
+        rest_event("GET", "/items", claims=claims(), apigw_request_id="apigw-2", headers={"X-Request-Id": "given-2"}),
+        rest_event("GET", f"/items/{MISSING_ID}", resource="/items/{item_id}", claims=claims(),
+                   path_parameters={"item_id": MISSING_ID}, apigw_request_id="apigw-3"),
+    ])
+
+
+def test_in_lambda_each_line_carries_the_gateway_and_lambda_ids_and_the_function_name(lambda_run):
+    for n, out in enumerate(lambda_run.invocations):
+        [access] = out.access()
+        assert access["apigw_request_id"] == f"apigw-{n + 1}"
+        assert access["lambda_request_id"] == f"lambda-request-{n}"
+        assert access["function_name"] == "tasks-api-APIHandler"
+        assert access["request_id"] == lambda_run.responses[n]["headers"]["X-Request-Id"]
+    assert lambda_run.invocations[1].access()[0]["request_id"] == "given-2"
+    assert lambda_run.invocations[2].access()[0]["route"] == "/items/{item_id}"
+
+
+def test_cold_start_is_true_on_the_first_invocation_only(lambda_run):
+    assert [out.access()[0]["cold_start"] for out in lambda_run.invocations] == [True, False, False]
+
+
+def test_in_lambda_the_runtimes_own_handler_is_replaced_so_each_line_is_written_once_as_json(lambda_run):
+    for out in lambda_run.invocations:
+        assert out.other == [], out.other  # no "[INFO]\t..." copies from the runtime's text handler
+        assert len(out.access()) == 1
+
+
+def test_the_user_is_a_keyed_pseudonym_of_sub_never_the_sub(api, observed, captured):
+    sub = api.get("/me").json["sub"]
+    api.get("/items")
+    api.get("/me", user="bob")
+    out = captured()
+    alice, bob = out.access()[:2], out.access()[2]
+    expected = _expected_pseudonym(sub, get_settings().cursor_secret)
+    assert [line["user"] for line in alice] == [expected, expected]
+    assert bob["user"] != expected
+    assert sub not in out.text
+    assert logs.pseudonym(sub, b"another deployment's secret") != expected
+
+
+def test_a_caller_request_id_is_in_the_access_line_and_the_problem_body(api, observed, captured):
+    reply = api.get(f"/items/{MISSING_ID}", headers={"X-Request-Id": "caller-chosen.id:42"})
+    problem = assert_problem(reply, 404, "not_found")
+    assert problem["request_id"] == "caller-chosen.id:42"
+    [access] = captured().access()
+    assert access["request_id"] == "caller-chosen.id:42"
+
+
+SECRET = "s3cr3t-PAYLOAD-7f9e2c"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_no_token_body_header_or_secret_reaches_any_line_even_at_debug(adapter, env, api, monkeypatch, captured,
+                                                                        log_format, token_for):
+    env(LOG_FORMAT=log_format, LOG_LEVEL="DEBUG", METRICS="emf", CURSOR_SECRET=f"cursor-{SECRET}")
+    token = token_for("alice")
+    headers = {"X-Secret-Header": SECRET}
+    created = api.post("/items", {"title": SECRET, "notes": SECRET, "tags": ["x"]},
+                       headers={**headers, "Idempotency-Key": "k-1"})
+    assert created.status == 201
+    item_id = created.json["id"]
+    api.post("/items", {"title": SECRET, "notes": SECRET, "tags": ["x"]}, headers={**headers, "Idempotency-Key": "k-1"})
+    api.patch(f"/items/{item_id}", {"notes": SECRET}, headers={**headers, "If-Match": '"9"'})      # 412
+    api.patch(f"/items/{item_id}", {"status": SECRET}, headers=headers)                         # 400
+    api.post("/items", raw=b'{"title": "' + SECRET.encode() + b'"', headers=headers)           # invalid JSON
+    api.post("/items", raw=b"x" * (64 * 1024 + 1), headers=headers)                               # 413
+    api.patch("/me", {"display_name": SECRET}, headers=headers)
+    api.get("/items", user=None, headers={"Authorization": f"Bearer {token}x", **headers})        # 401
+    api.get("/items", user=None, headers={"Authorization": f"Bearer {SECRET}", **headers})        # 401
+
+    from chalicelib.tasks.items import ItemService
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("the store exploded")
+
+    monkeypatch.setattr(ItemService, "patch", explode)
+    assert api.patch(f"/items/{item_id}", {"notes": SECRET}, headers=headers).status == 500       # unhandled
+    out = captured()
+    everything = out.text + out.stderr
+    assert len(out.access()) == 10 if log_format == "json" else "tasks.access" in everything
+    assert "ERROR" in everything  # the unhandled exception was logged
+    for secret in (SECRET, token, token.split(".")[2], api.token("alice")):
+        assert secret not in everything
+
+
+def test_the_local_default_is_readable_text_with_the_request_id(api, env, captured):
+    env(APP_STAGE="local")
+    api.get("/health", user=None, headers={"X-Request-Id": "text-1"})
+    out = captured()
+    [line] = [line for line in out.lines() if "tasks.access" in line]
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} INFO +tasks\.access \[text-1\] GET /health 200 status=200 "
+                        r"latency_ms=[0-9.]+", line), line
+    assert out.emf == []  # metrics are off locally
+
+
+def test_debug_is_the_apps_level_only_libraries_stay_at_warning(api, env, captured):
+    env(LOG_LEVEL="DEBUG", LOG_FORMAT="json")
+    api.get("/health", user=None)
+    assert logging.getLogger("tasks").getEffectiveLevel() == logging.DEBUG
+    for library in ("botocore", "urllib3", "jwt", ""):
+        assert logging.getLogger(library).getEffectiveLevel() >= logging.WARNING
+
+
+def test_configuring_again_installs_one_handler_and_routes_chalices_own_log_through_it(api, observed, captured):
+    api.get("/health", user=None)
+    settings = get_settings()
+    logs.configure(settings)
+    logs.configure(settings)
+    root = logging.getLogger()
+    assert sum(isinstance(h, logs.StdoutHandler) for h in root.handlers) == 1
+    chalice_log = logging.getLogger(logs.CHALICE_LOGGER)
+    assert chalice_log.handlers == [] and chalice_log.propagate
+
+
+def test_the_chalice_logger_name_is_the_apps_name():
+    from app import app
+
+    assert app.log.name == logs.CHALICE_LOGGER
+
+
+def test_a_bad_log_level_fails_at_start_up():
+    from chalicelib.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError):
+        Settings.from_env({"LOG_LEVEL": "LOUD"})
+
+
+def test_json_lines_keep_extra_fields_and_escape_everything_to_one_line(observed, captured):
+    logs.configure(get_settings())
+    token = logs.bind(request_id="r-1", route="/x")
+    try:
+        logging.getLogger("tasks.test").warning("two\nlines ü", extra={"message_id": "m-1", "ignored": None})
+    finally:
+        logs.reset(token)
+    [line] = captured().lines()
+    parsed = json.loads(line)
+    assert parsed["message"] == "two\nlines ü" and parsed["message_id"] == "m-1" and "ignored" not in parsed
+    assert parsed["request_id"] == "r-1" and parsed["route"] == "/x" and line.isascii()

@@ -1,0 +1,222 @@
+"""X-Ray: inside Lambda with tracing active the SDK patches botocore and store calls become subsegments
+sent to the daemon; anywhere else the SDK (and, at import, any observability code) is never loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from chalicelib.settings import Settings
+from tests.observability.conftest import PROJECT, claims, lambda_environment, rest_event, run_in_lambda
+
+TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
+PARENT = "53995c3f42cd8ad8"
+TRACE_HEADER = f"Root={TRACE_ROOT};Parent={PARENT};Sampled=1"
+MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+def _python(code: str, env: dict[str, str]) -> str:
+    result = subprocess.run([sys.executable, "-c", code], cwd=str(PROJECT), capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def _local_env(tmp_path, **extra: str) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / ".data"), **extra}
+
+
+def _datagrams(sock: socket.socket, quiet_for: float = 0.5) -> list[bytes]:
+    sock.settimeout(quiet_for)
+    received = []
+    while True:
+        try:
+            received.append(sock.recv(65535))
+        except socket.timeout:
+            return received
+
+
+def test_in_lambda_with_tracing_active_store_calls_are_subsegments_sent_to_the_daemon(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        port = daemon.getsockname()[1]
+        env = lambda_environment(tmp_path, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{port}", _X_AMZN_TRACE_ID=TRACE_HEADER,
+                                 LAMBDA_TASK_ROOT=str(PROJECT), AWS_XRAY_CONTEXT_MISSING="LOG_ERROR")
+        run = run_in_lambda(tmp_path, [
+            rest_event("POST", "/items", body={"title": "traced"}, claims=claims(),
+                       headers={"X-Request-Id": "trace-me-1"}),
+            rest_event("GET", "/items", claims=claims()),
+            rest_event("DELETE", f"/items/{MISSING_ID}", resource="/items/{item_id}", claims=claims(),
+                       path_parameters={"item_id": MISSING_ID}),
+        ], env=env)
+        packets = _datagrams(daemon)
+    assert [r["statusCode"] for r in run.responses] == [201, 200, 404]
+    assert "botocore" in run.patched
+    documents = []
+    for packet in packets:
+        header, _, body = packet.decode().partition("\n")
+        assert json.loads(header) == {"format": "json", "version": 1}
+        documents.append(json.loads(body))
+    by_name = {document["name"]: document for document in documents}
+    assert {"store.put", "store.query", "store.delete"} <= set(by_name), documents
+    for name in ("store.put", "store.query"):
+        subsegment = by_name[name]
+        # Sent on its own (streamed) under the function's segment of this trace.
+        assert subsegment["type"] == "subsegment"
+        assert subsegment["trace_id"] == TRACE_ROOT and subsegment["parent_id"] == PARENT
+        assert subsegment["end_time"] >= subsegment["start_time"]
+        assert subsegment["annotations"]["operation"] == name.split(".")[1]
+    assert by_name["store.put"]["annotations"]["request_id"] == "trace-me-1"
+    assert "fault" not in by_name["store.put"] and "error" not in by_name["store.put"]
+    # A failed condition is how the domain tells 404 / 412 / a replay apart: annotated, not a fault.
+    assert by_name["store.delete"]["annotations"]["condition_failed"] is True
+    assert "fault" not in by_name["store.delete"] and "cause" not in by_name["store.delete"]
+
+
+def test_outside_lambda_the_xray_sdk_is_never_imported_even_with_its_variables_set(tmp_path):
+    code = """
+import sys
+from chalice.test import Client
+from app import app
+from chalicelib.auth.local_issuer import mint
+with Client(app) as client:
+    headers = {"Authorization": "Bearer " + mint("alice"), "Content-Type": "application/json"}
+    assert client.http.post("/items", headers=headers, body=b'{"title": "x"}').status_code == 201
+    assert client.http.get("/items", headers=headers).status_code == 200
+print(sorted(m for m in sys.modules if m.startswith("aws_xray_sdk") or m == "chalicelib.observability.tracing"))
+"""
+    out = _python(code, _local_env(tmp_path, AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:2000", _X_AMZN_TRACE_ID=TRACE_HEADER,
+                                   LAMBDA_TASK_ROOT=str(PROJECT), METRICS="emf"))
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_in_lambda_without_tracing_the_sdk_is_not_imported(tmp_path):
+    run = run_in_lambda(tmp_path, [rest_event("GET", "/items", claims=claims())])
+    assert run.responses[0]["statusCode"] == 200
+    assert not [name for name in run.loaded if name.startswith("aws_xray_sdk")]
+
+
+def test_tracing_off_keeps_the_sdk_out_even_in_a_traced_lambda(tmp_path):
+    env = lambda_environment(tmp_path, AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:9", _X_AMZN_TRACE_ID=TRACE_HEADER,
+                             LAMBDA_TASK_ROOT=str(PROJECT), TRACING="off")
+    run = run_in_lambda(tmp_path, [rest_event("GET", "/items", claims=claims())], env=env)
+    assert run.responses[0]["statusCode"] == 200
+    assert not [name for name in run.loaded if name.startswith("aws_xray_sdk")]
+
+
+@pytest.mark.parametrize("variables,active", [
+    ({}, False),
+    ({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000", "_X_AMZN_TRACE_ID": TRACE_HEADER}, False),  # not Lambda
+    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "_X_AMZN_TRACE_ID": TRACE_HEADER}, False),  # no daemon
+    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}, False),  # no trace
+    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+      "_X_AMZN_TRACE_ID": TRACE_HEADER}, True),
+    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+      "_X_AMZN_TRACE_ID": TRACE_HEADER, "TRACING": "off"}, False),
+    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+      "_X_AMZN_TRACE_ID": TRACE_HEADER, "OBSERVABILITY": "off"}, False),
+])
+def test_tracing_is_active_only_in_lambda_with_a_daemon_and_a_trace_header(variables, active):
+    assert Settings.from_env(variables).tracing is active
+
+
+def test_import_app_loads_no_observability_code(tmp_path):
+    code = "import sys, app; print(sorted(m for m in sys.modules if m.startswith('chalicelib.observability')))"
+    assert _python(code, _local_env(tmp_path)).strip() == "[]"
+
+
+def test_with_observability_off_a_request_loads_none_of_it_and_writes_no_line(tmp_path):
+    env = lambda_environment(tmp_path, OBSERVABILITY="off", AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:9",
+                             _X_AMZN_TRACE_ID=TRACE_HEADER, LAMBDA_TASK_ROOT=str(PROJECT))
+    run = run_in_lambda(tmp_path, [rest_event("GET", "/health")], env=env, runtime_handler=False)
+    assert run.responses[0]["statusCode"] == 200
+    assert run.loaded == []
+    assert run.invocations[0].lines() == []
+
+
+def test_a_traced_store_passes_everything_but_the_operations_through():
+    from chalicelib.observability.tracing import STORE_OPERATIONS, TracedStore
+
+    class Recorder:
+        def __init__(self):
+            self.opened = []
+
+        def begin_subsegment(self, name):
+            self.opened.append(name)
+            return None  # what the SDK returns when there is no segment (context missing)
+
+        def end_subsegment(self):
+            raise AssertionError("nothing to end")
+
+    class Store:
+        table_name = "t"
+
+        def get(self, key):
+            return {"key": key}
+
+        def ensure_schema(self):
+            return "schema"
+
+    recorder = Recorder()
+    traced = TracedStore(Store(), recorder)
+    assert traced.get("k") == {"key": "k"} and traced.table_name == "t" and traced.ensure_schema() == "schema"
+    assert recorder.opened == ["store.get"]
+    assert STORE_OPERATIONS == {"get", "query", "put", "update", "delete", "transact"}
+
+
+def test_patched_botocore_puts_each_dynamodb_request_under_its_store_subsegment(tmp_path, dynamodb_endpoint):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        env = lambda_environment(
+            tmp_path, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}", _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT), STORE="dynamodb", TABLE_NAME=f"traced-{os.urandom(4).hex()}",
+            DYNAMODB_ENDPOINT_URL=dynamodb_endpoint, AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
+        run = run_in_lambda(tmp_path, [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())],
+                            env=env)
+        documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
+    assert run.responses[0]["statusCode"] == 201
+    store_put = next(d for d in documents if d["name"] == "store.put")
+    calls = [d for d in documents if d.get("namespace") == "aws" and d["parent_id"] == store_put["id"]]
+    assert [(d["name"], d["aws"]["operation"]) for d in calls] == [("dynamodb", "PutItem")], documents
+    assert calls[0]["trace_id"] == TRACE_ROOT
+
+
+def test_a_failing_store_call_is_recorded_as_a_fault_on_its_subsegment():
+    from chalicelib.errors import StoreUnavailable
+    from chalicelib.observability.tracing import TracedStore
+
+    class Subsegment:
+        def __init__(self):
+            self.annotations, self.exceptions = {}, []
+
+        def put_annotation(self, key, value):
+            self.annotations[key] = value
+
+        def add_exception(self, exception, stack):
+            self.exceptions.append((exception, stack))
+
+    class Recorder:
+        def __init__(self):
+            self.subsegment, self.ended = Subsegment(), 0
+
+        def begin_subsegment(self, name):
+            return self.subsegment
+
+        def end_subsegment(self):
+            self.ended += 1
+
+    class Store:
+        def put(self, op):
+            raise StoreUnavailable("throttled")
+
+    recorder = Recorder()
+    with pytest.raises(StoreUnavailable):
+        TracedStore(Store(), recorder).put("op")
+    [(exception, stack)] = recorder.subsegment.exceptions
+    assert isinstance(exception, StoreUnavailable) and stack
+    assert recorder.subsegment.annotations["operation"] == "put" and recorder.ended == 1
