@@ -34,6 +34,11 @@ def openapi():
     return api.openapi_document(app.routes)
 
 
+@app.route("/me", methods=["OPTIONS"], content_types=ANY)
+def me_preflight():
+    return api.preflight(app.routes)
+
+
 @app.route("/me", methods=["GET"], authorizer=cognito, content_types=ANY)
 def get_me():
     return api.get_me()
@@ -44,6 +49,11 @@ def patch_me():
     return api.patch_me()
 
 
+@app.route("/items", methods=["OPTIONS"], content_types=ANY)
+def items_preflight():
+    return api.preflight(app.routes)
+
+
 @app.route("/items", methods=["GET"], authorizer=cognito, content_types=ANY)
 def list_items():
     return api.list_items()
@@ -52,6 +62,11 @@ def list_items():
 @app.route("/items", methods=["POST"], authorizer=cognito, content_types=ANY)
 def create_item():
     return api.create_item()
+
+
+@app.route("/items/{item_id}", methods=["OPTIONS"], content_types=ANY)
+def item_preflight(item_id):
+    return api.preflight(app.routes)
 
 
 @app.route("/items/{item_id}", methods=["GET"], authorizer=cognito, content_types=ANY)

@@ -42,6 +42,17 @@ def openapi_document(routes: Any) -> Response:
 
 
 @endpoint
+def preflight(routes: Any) -> Response:
+    """The answer to a browser's CORS preflight for the requested resource (no token needed)."""
+    from chalicelib.web import cors
+
+    request = _request()
+    methods = set(routes.get(request.context.get("resourcePath", ""), {})) - {"OPTIONS"}
+    headers = cors.preflight_headers(request.headers, get_settings().cors_allow_origins, methods)
+    return http.no_content(headers)
+
+
+@endpoint
 def get_me() -> Response:
     caller = _caller()
     return http.json_response(compose.get_profiles().touch(caller.sub, caller.username, caller.email))

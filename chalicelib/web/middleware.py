@@ -10,7 +10,7 @@ from chalice.app import Request, Response
 
 from chalicelib.errors import AppError, BadRequest, MethodNotAllowed, UnsupportedMediaType
 from chalicelib.settings import get_settings
-from chalicelib.web import context, http, problems
+from chalicelib.web import context, cors, http, problems
 
 _CHALICE_ERRORS: dict[int, type[AppError]] = {405: MethodNotAllowed, 415: UnsupportedMediaType}
 
@@ -48,7 +48,16 @@ def _respond(request: Request, get_response: Callable[[Request], Response], rout
         problems.log_unhandled()
         response = problems.internal_error()
     response.headers["X-Request-Id"] = state.request_id
+    if request.method != "OPTIONS":  # a preflight's answer carries its own CORS headers
+        response.headers.update(cors.response_headers(request.headers, _cors_origins()))
     return response
+
+
+def _cors_origins() -> tuple[str, ...]:
+    try:
+        return get_settings().cors_allow_origins
+    except Exception:
+        return ()  # unusable configuration: already answered as a 500 problem, without CORS
 
 
 def _observe(state: context.RequestState, request: Request) -> Any:

@@ -45,12 +45,19 @@ _LIST_PARAMS = [
      "description": "`next_cursor` of the previous page, unchanged"},
 ]
 
+_PREFLIGHT: dict[str, Any] = {
+    "summary": "CORS preflight: the allowed methods and headers for an origin in CORS_ALLOW_ORIGINS",
+    "public": True, "ok": {204: None}, "errors": []}
+
 # (path, method) -> operation facts; responses: status -> schema name (None for no body)
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/health", "GET"): {"summary": "Liveness and version", "public": True,
                          "ok": {200: "Health"}, "errors": []},
     ("/openapi.json", "GET"): {"summary": "This document", "public": True,
                                "ok": {200: None}, "errors": []},
+    ("/me", "OPTIONS"): _PREFLIGHT,
+    ("/items", "OPTIONS"): _PREFLIGHT,
+    ("/items/{item_id}", "OPTIONS"): {**_PREFLIGHT, "params": [_ITEM_ID]},
     ("/me", "GET"): {"summary": "The caller's profile (created on first use)",
                      "ok": {200: "Profile"}, "errors": [503]},
     ("/me", "PATCH"): {"summary": "Change the display name", "body": "ProfilePatch",
