@@ -9,7 +9,7 @@ class LambdaContext:
     """Mirrors awslambdaric's LambdaContext: the same attributes, read from the same variables."""
 
     def __init__(self, timeout_ms: int = 30_000) -> None:
-        self.aws_request_id = _uuid4()
+        self.aws_request_id = uuid4_string()
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "bench")
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         # The runtime hands this over as the environment variable's string, not an int.
@@ -26,7 +26,7 @@ class LambdaContext:
         return max(self._deadline_ms - int(time.time() * 1000), 0)
 
 
-def _uuid4() -> str:
+def uuid4_string() -> str:
     # The uuid module costs a few ms to import; the request id only needs the shape.
     h = bytearray(os.urandom(16))
     h[6] = (h[6] & 0x0F) | 0x40

@@ -1,0 +1,416 @@
+"""Run every figure and print the tables and the verdict lines: ``python -m bench.run [--quick]``.
+A figure is a function ``(Bench) -> None`` listed in FIGURES that adds to ``bench.report``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from bench import harness, size, workload
+from bench.harness import ColdCase, Report, rest_event, run_cold, run_module, summarize
+
+STREAMING_PENDING = "streaming: not yet built (assistant issue)"
+TABLE = "bench-tasks"
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    cold_rounds: int
+    warm_rounds: int
+    warm_per_round: int
+    warm_warmup: int
+    scale_sizes: tuple[int, ...]
+    scale_rounds: int
+    scale_per_round: int
+    seed_budget_s: float
+
+    @classmethod
+    def full(cls) -> "Plan":
+        return cls(False, cold_rounds=21, warm_rounds=20, warm_per_round=500, warm_warmup=500,
+                   scale_sizes=(10, 1_000, 100_000), scale_rounds=20, scale_per_round=30, seed_budget_s=120)
+
+    @classmethod
+    def smoke(cls) -> "Plan":
+        return cls(True, cold_rounds=3, warm_rounds=2, warm_per_round=40, warm_warmup=20,
+                   scale_sizes=(10, 100, 1_000), scale_rounds=2, scale_per_round=5, seed_budget_s=30)
+
+
+@dataclass
+class Bench:
+    plan: Plan
+    report: Report
+    home: str
+    data_dir: str
+    sqlite_path: str
+    endpoint: str | None
+    unavailable: str | None  # why DynamoDB Local is not running, if it is not
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def progress(self, message: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    def deployed_env(self) -> dict[str, str]:
+        return workload.deployed_env(self.home, table=TABLE, endpoint=self.endpoint)
+
+
+# --- figure 1: cold ----------------------------------------------------------------------------
+
+
+HELLO = "anchor: bare Chalice, GET /"
+FLOOR = "anchor: + boto3 client at import, GET /"
+FLOOR_READ = "anchor: + boto3 client at import, GET /item (1 GetItem)"
+HEALTH = "app: GET /health"
+DEPLOYED = "app: GET /items, deployed (DynamoDB, API Gateway claims)"
+EMBEDDED = "app: GET /items, embedded (SQLite, token verified by the app)"
+SHORT = {HELLO: "bare Chalice", FLOOR: "boto3 floor", FLOOR_READ: "boto3 floor + GetItem"}
+
+
+def figure_cold(bench: Bench) -> None:
+    anchors = os.path.join(harness.BENCH_DIR, "anchors")
+    reader_headers, reader_claims = workload.gateway_auth(workload.READER)
+    token = workload.local_token(workload.READER, bench.data_dir)
+    cases = [
+        ColdCase(HELLO, os.path.join(anchors, "hello"), harness.lambda_environment(home=bench.home),
+                 rest_event("GET", "/")),
+        ColdCase(HEALTH, harness.REPO_ROOT, bench.deployed_env(), rest_event("GET", "/health")),
+        ColdCase(EMBEDDED, harness.REPO_ROOT,
+                 workload.embedded_env(bench.home, sqlite_path=bench.sqlite_path, data_dir=bench.data_dir),
+                 rest_event("GET", "/items", headers={"Authorization": f"Bearer {token}"})),
+    ]
+    if bench.endpoint:
+        floor = os.path.join(anchors, "boto3_floor")
+        cases += [
+            ColdCase(FLOOR, floor, bench.deployed_env(), rest_event("GET", "/")),
+            ColdCase(FLOOR_READ, floor, bench.deployed_env(), rest_event("GET", "/item")),
+            ColdCase(DEPLOYED, harness.REPO_ROOT, bench.deployed_env(),
+                     rest_event("GET", "/items", headers=reader_headers, claims=reader_claims)),
+        ]
+    samples = run_cold(cases, bench.plan.cold_rounds, progress=bench.progress)
+    bench.shared["cold_cases"] = {case.name: case for case in cases}
+    bench.shared["cold_samples"] = samples
+    totals = {name: summarize(s.total_ms for s in runs) for name, runs in samples.items()}
+    figure = (f"1 cold: ms from process spawn to first response; median of {bench.plan.cold_rounds} fresh "
+              "processes per case, interleaved")
+    bench.report.table(figure, "case", "total", "IQR", "interp.", "import", "1st call", "modules", "peak RSS",
+                       "anchor", "ratio", "paired IQR")
+
+    spreads: dict[str, str] = {}
+
+    def add(name: str, anchor: str | None) -> float | None:
+        runs = samples[name]
+        total = totals[name]
+        ratio = total.median / totals[anchor].median if anchor else None
+        parts = [summarize(getattr(s, part) for s in runs).median
+                 for part in ("interpreter_ms", "import_ms", "first_ms")]
+        rss = summarize(s.peak_rss_kb for s in runs).median / 1024
+        paired = ""
+        if anchor:
+            # Same round, seconds apart: the spread of these shows how much the load moved the ratio.
+            pairs = summarize(a.total_ms / b.total_ms for a, b in zip(runs, samples[anchor]))
+            paired = f"{pairs.p25:.2f}-{pairs.p75:.2f}"
+            spreads[name] = paired
+        bench.report.row(figure, name, f"{total.median:.1f}", f"{total.p25:.0f}-{total.p75:.0f}",
+                         *(f"{part:.1f}" for part in parts), runs[-1].modules, f"{rss:.0f} MB",
+                         f"{totals[anchor].median:.1f} {SHORT[anchor]}" if anchor else "",
+                         f"{ratio:.2f}x" if ratio else "", paired)
+        return ratio
+
+    add(HELLO, None)
+    health = add(HEALTH, HELLO)
+    bench.report.verdict("cold GET /health", health, 1.3,
+                         f"the bare Chalice anchor (paired ratios IQR {spreads[HEALTH]})")
+    loaded = samples[HEALTH][-1].loaded
+    heavy = [name for name in loaded if name in ("boto3", "botocore", "jwt", "cryptography")]
+    bench.report.check("cold GET /health loads no boto3 and no JWT library", not heavy,
+                       f"it loads {', '.join(heavy)}" if heavy else
+                       f"none of boto3, botocore, jwt, cryptography is loaded (of msgspec, sqlite3: "
+                       f"{', '.join(name for name in loaded if name in ('msgspec', 'sqlite3')) or 'none'})")
+    if bench.endpoint:
+        add(FLOOR, HELLO)
+        add(FLOOR_READ, HELLO)
+        ratio = add(DEPLOYED, FLOOR_READ)
+        bench.report.row(figure, "  (the same against the floor without its GetItem)", "", "", "", "", "", "", "",
+                         f"{totals[FLOOR].median:.1f} {SHORT[FLOOR]}",
+                         f"{totals[DEPLOYED].median / totals[FLOOR].median:.2f}x")
+        bench.report.verdict("cold first GET /items, deployed", ratio, 1.10,
+                             "the Chalice+boto3 floor anchor, client at import and one GetItem "
+                             f"(paired ratios IQR {spreads[DEPLOYED]})")
+        add(EMBEDDED, FLOOR_READ)
+    else:
+        add(EMBEDDED, HELLO)
+        bench.report.note(f"cold deployed GET /items skipped: {bench.unavailable}")
+    bench.report.note("cold: interp. = spawn to the child's first line (interpreter and site start); import = "
+                      "the handler module; 1st call = the first invocation, lazy imports and clients included; "
+                      "paired IQR = quartiles of the per-round ratio to the anchor (the noise on the ratio)")
+
+
+# --- figure 2: warm ----------------------------------------------------------------------------
+
+
+def figure_warm(bench: Bench) -> None:
+    plan = bench.plan
+    result = run_module("bench.warm", {
+        "rounds": plan.warm_rounds, "per_round": plan.warm_per_round, "warmup": plan.warm_warmup,
+        "patch_item_id": bench.shared["patch_item_id"],
+    }, env=workload.warm_env(bench.home, sqlite_path=bench.sqlite_path))
+    summaries = result["summaries"]
+    anchor = summaries["anchor GET /"]
+    calls = plan.warm_rounds * plan.warm_per_round
+    figure = (f"2 warm: us per call in one process, SQLite adapter, API Gateway claims; {calls} calls per case "
+              f"after {plan.warm_warmup} warm-up, interleaved")
+    bench.report.table(figure, "case", "median", "p90", "anchor", "ratio")
+    bench.report.row(figure, HELLO, f"{anchor['median']:.1f}", f"{anchor['p90']:.1f}")
+    for name in ("GET /health", "GET /items", "POST /items", "PATCH /items/{id}"):
+        summary = summaries[name]
+        label = "app: " + name + (f" (page of {result['page_size']})" if name == "GET /items" else "")
+        bench.report.row(figure, label, f"{summary['median']:.1f}", f"{summary['p90']:.1f}",
+                         f"{anchor['median']:.1f} bare Chalice", f"{summary['median'] / anchor['median']:.2f}x")
+    bench.report.row(figure, "peak RSS of that process", f"{result['peak_rss_kb'] / 1024:.0f} MB")
+    bench.report.verdict("warm GET /health overhead", summaries["GET /health"]["median"] / anchor["median"], 1.5,
+                         "the bare Chalice anchor")
+
+
+# --- figure 3: DynamoDB requests and capacity --------------------------------------------------
+
+
+def figure_requests(bench: Bench) -> None:
+    figure = "3 DynamoDB requests and consumed capacity per route: deployed configuration on DynamoDB Local"
+    if not bench.endpoint:
+        bench.report.row(figure, "skipped", bench.unavailable or "")
+        return
+    result = run_module("bench.ddb_requests", {}, env=bench.deployed_env())
+    bench.report.table(figure, "route", "kind", "requests", "capacity units")
+    reads_off, writes_off = [], []
+    for row in result["rows"]:
+        capacity = "not reported" if row["capacity"] is None else f"{row['capacity']:g}"
+        bench.report.row(figure, row["route"], row["kind"], row["requests"], capacity)
+        if row["kind"] in ("read", "none") and row["requests"] != (1 if row["kind"] == "read" else 0):
+            reads_off.append(f"{row['route']}={row['requests']}")
+        if row["kind"] == "write" and row["requests"] > 1:
+            writes_off.append(f"{row['route']}={row['requests']}")
+    bench.report.check("exactly 1 DynamoDB request per read route (0 for /health)", not reads_off,
+                       ", ".join(reads_off) or "every read 1, /health 0")
+    bench.report.check("at most 1 DynamoDB request per write route", not writes_off,
+                       ", ".join(writes_off) or "every write 1")
+    bench.report.note("capacity: DynamoDB Local's figures with ReturnConsumedCapacity=TOTAL added by a botocore "
+                      "hook in the bench; a failed conditional write or transaction reports none")
+
+
+# --- figure 4: scale ---------------------------------------------------------------------------
+
+
+def figure_scale(bench: Bench) -> None:
+    from bench.scale import FILTERED_LIMIT, UNFILTERED_LIMIT
+
+    plan = bench.plan
+    scale_db = os.path.join(bench.home, "scale.db")
+    adapters = [("sqlite", workload.warm_env(bench.home, sqlite_path=scale_db))]
+    if bench.endpoint:
+        adapters.append(("dynamodb", bench.deployed_env()))
+    else:
+        bench.report.note(f"scale on DynamoDB skipped: {bench.unavailable}")
+    figure = "4 scale: first-page latency of GET /items as the caller's partition grows (us per call, median)"
+    bench.report.table(figure, "adapter", "query", "items", "on page", "median", "vs smallest", "vs previous size")
+    for adapter, env in adapters:
+        bench.progress(f"scale on {adapter}: seeding {', '.join(f'{n:,}' for n in plan.scale_sizes)} items")
+        result = run_module("bench.scale", {
+            "adapter": adapter, "sizes": list(plan.scale_sizes), "sqlite_path": scale_db,
+            "endpoint": bench.endpoint, "table": TABLE, "seed_budget_s": plan.seed_budget_s,
+            "rounds": plan.scale_rounds, "per_round": plan.scale_per_round, "warmup": plan.scale_per_round,
+        }, env=env)
+        seeding = result["seeding"]
+        sizes = seeding["sizes"]
+        for kind, query in (("all", f"?limit={UNFILTERED_LIMIT}"),
+                            ("done", f"?status=done&limit={FILTERED_LIMIT} (10% done)")):
+            base = previous = result["summaries"][f"{kind}@{sizes[0]}"]["median"]
+            for size_n in sizes:
+                name = f"{kind}@{size_n}"
+                median = result["summaries"][name]["median"]
+                first = size_n == sizes[0]
+                bench.report.row(figure, adapter, query, f"{size_n:,}", result["held"][name], f"{median:.0f}",
+                                 "" if first else f"{median / base:.2f}x", "" if first else f"{median / previous:.2f}x")
+                previous = median
+            bench.report.verdict(f"{adapter} GET /items{query.split(' ')[0]} first page at {sizes[-1]:,} items",
+                                 result["summaries"][f"{kind}@{sizes[-1]}"]["median"] / base, 1.2,
+                                 f"the same at {sizes[0]} items")
+        seconds = ", ".join(f"{int(n):,} items in {s:.1f} s" for n, s in seeding["seconds"].items())
+        bench.report.note(f"scale {adapter}: seeded {seconds}")
+        if seeding["reduced_from"]:
+            bench.report.note(f"scale {adapter}: LARGEST SIZE REDUCED from {seeding['reduced_from']:,} to "
+                              f"{sizes[-1]:,} items, since seeding would take over {plan.seed_budget_s:.0f} s here")
+        if plan.quick:
+            bench.report.note(f"scale {adapter}: quick mode stops at {sizes[-1]:,} items (a full run: 100,000)")
+    bench.report.note(f"scale: limit={UNFILTERED_LIMIT} makes every page full with a next page at every size, so "
+                      f"only the partition size varies; filtered (limit={FILTERED_LIMIT}) the 10-item partition "
+                      "holds one done item, so only that page has no next cursor to sign")
+
+
+# --- figure 5: streaming -----------------------------------------------------------------------
+
+
+def figure_streaming(bench: Bench) -> None:
+    # The assistant issue adds it: through the streaming runtime and its loopback harness, the time from
+    # the provider's first token to the first SSE event out (target <= 5 ms), and time to first byte
+    # over total time for a 2-second answer.
+    bench.report.verdicts.append(STREAMING_PENDING)
+
+
+# --- figure 6: size ----------------------------------------------------------------------------
+
+
+def figure_size(bench: Bench) -> None:
+    figure = "6 size: what the image adds, and what a cold start imports"
+    bench.report.table(figure, "measure", "value", "anchor", "ratio")
+    try:
+        layout = size.runtime_layout()
+    except Exception as exc:  # noqa: BLE001 (pip needs an index; the other figures stand on their own)
+        bench.report.row(figure, "runtime layout", f"not measured: {str(exc).splitlines()[0][:120]}")
+    else:
+        bench.report.row(figure, "runtime layout", f"{layout.megabytes:.1f} MB, {layout.files} files")
+        for top, megabytes, files in layout.by_top[:6]:
+            bench.report.row(figure, f"  {top}", f"{megabytes:.2f} MB, {files} files")
+        bench.report.note(f"layout = {layout.how}; boto3 comes with the Lambda base image and is not counted")
+    cases, samples = bench.shared["cold_cases"], bench.shared["cold_samples"]
+    app_name, anchor_name = (DEPLOYED, FLOOR_READ) if bench.endpoint else (EMBEDDED, HELLO)
+    app_modules, anchor_modules = samples[app_name][-1].modules, samples[anchor_name][-1].modules
+    bench.report.row(figure, f"modules imported by a cold {app_name.removeprefix('app: ')}", app_modules,
+                     f"{anchor_modules} {SHORT[anchor_name]}", f"{app_modules / anchor_modules:.2f}x")
+    profile = size.import_profile(cases[app_name])
+    bench.report.row(figure, "ten most expensive imports on that path, cumulative under -X importtime",
+                     f"{profile.import_ms:.1f} ms in all")
+    for rank, (module, ms) in enumerate(profile.top, 1):
+        bench.report.row(figure, f"  #{rank} {module}", f"{ms:.1f} ms")
+
+
+FIGURES: list[tuple[str, Callable[[Bench], None]]] = [
+    ("cold", figure_cold),
+    ("warm", figure_warm),
+    ("requests", figure_requests),
+    ("scale", figure_scale),
+    ("streaming", figure_streaming),
+    ("size", figure_size),
+]
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dynamodb_local() -> Iterator[tuple[str | None, str | None]]:
+    """(endpoint, None) with DynamoDB Local running, or (None, reason) when it cannot start."""
+    from tests.support.dynamodb_local import DynamoDBLocalUnavailable, running_dynamodb_local
+
+    try:
+        with running_dynamodb_local(timeout=90) as endpoint:
+            yield endpoint, None
+    except DynamoDBLocalUnavailable as exc:
+        yield None, str(exc).splitlines()[0]
+
+
+def prepare(bench: Bench) -> None:
+    """The reader's partition (a page and more) in the SQLite file and the DynamoDB table."""
+    reader_items = workload.item_puts(workload.READER, workload.READER_ITEMS)
+    workload.seed_sqlite(bench.sqlite_path, reader_items)
+    bench.shared["patch_item_id"] = reader_items[-1].attrs["id"]
+    workload.local_token(workload.READER, bench.data_dir)  # the issuer's keys, before any cold child
+    if bench.endpoint:
+        workload.create_table(bench.endpoint, TABLE)
+        workload.seed_dynamodb(bench.endpoint, TABLE, reader_items)
+
+
+def machine() -> list[str]:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    import chalice
+
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return [f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {model}; "
+            f"Python {platform.python_version()}; chalice {chalice.__version__}; load average {load}",
+            f"code: {revision()}"]
+
+
+def revision() -> str:
+    """The commit measured, and whether the app's files differed from it (read-only git calls)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "--no-optional-locks", *args], cwd=harness.REPO_ROOT,
+                              capture_output=True, text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("log", "-1", "--format=%h %<(60,trunc)%s").rstrip()
+    if not commit:
+        return "not a git checkout"
+    changed = git("status", "--porcelain", "--", "app.py", "chalicelib")
+    return commit + (f" + uncommitted changes to {len(changed.splitlines())} app path(s)" if changed else "")
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def update_doc(path: str, text: str) -> None:
+    """Replace the block between the bench markers of ``path`` with ``text`` as a code block."""
+    with open(path) as doc:
+        content = doc.read()
+    if BEGIN not in content or END not in content:
+        raise SystemExit(f"{path} has no {BEGIN} ... {END} block to update")
+    head, rest = content.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(path, "w") as doc:
+        doc.write(f"{head}{BEGIN}\n```text\n{text.rstrip()}\n```\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run of the harness (under a minute); its figures are not measurements")
+    parser.add_argument("--only", action="append", choices=[name for name, _ in FIGURES],
+                        help="run only this figure (repeatable); cold always runs, others depend on it")
+    parser.add_argument("--update-doc", metavar="PATH",
+                        help="also write the report into PATH's bench block (docs/PERFORMANCE.md)")
+    args = parser.parse_args(argv)
+    plan = Plan.smoke() if args.quick else Plan.full()
+    report = Report(quick=plan.quick)
+    started = time.perf_counter()
+    # Only for this process's own DynamoDB Local clients (seeding); children get their own environment.
+    os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION="us-east-1")
+    header = machine()
+    for line in header:
+        print(line, file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-") as home, dynamodb_local() as (endpoint, unavailable):
+        data_dir = os.path.join(home, ".data")
+        bench = Bench(plan, report, home, data_dir, os.path.join(home, "app.db"), endpoint, unavailable)
+        if unavailable:
+            bench.progress(f"DynamoDB Local unavailable, its figures are skipped: {unavailable}")
+        prepare(bench)
+        selected = set(args.only or []) | {"cold"}
+        for name, figure in FIGURES:
+            if args.only and name not in selected:
+                continue
+            start = time.perf_counter()
+            bench.progress(f"figure {name} ...")
+            figure(bench)
+            bench.progress(f"figure {name} done in {time.perf_counter() - start:.1f} s")
+    elapsed = time.perf_counter() - started
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    text = "\n".join([*header, f"mode: {'quick (smoke run: figures are not measurements)' if plan.quick else 'full'}; "
+                                f"ran in {elapsed:.0f} s; load average at the end {load}", "", report.render()])
+    print(text)
+    if args.update_doc:
+        update_doc(args.update_doc, f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

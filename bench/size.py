@@ -1,0 +1,151 @@
+"""Figure 6: the runtime file layout the image gets (MB, files) and what a cold GET /items imports
+(module count, the ten most expensive imports from ``-X importtime``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+from bench.harness import REPO_ROOT, ColdCase, cold_once
+
+# What `chalice package` ships besides the requirements: the runtime module, not the CLI.
+CHALICE_RUNTIME = ("__init__.py", "app.py")
+
+
+@dataclass(frozen=True)
+class Layout:
+    megabytes: float
+    files: int
+    by_top: list[tuple[str, float, int]]  # (top-level entry, MB, files), largest first
+    how: str
+
+
+def _own_context(target: str) -> None:
+    """The image's build context, for when container/context.py is not there: the requirements less
+    chalice, Chalice's runtime module (as its own packager picks it), app.py and chalicelib."""
+    import chalice
+
+    os.makedirs(os.path.join(target, "chalice"))
+    with open(os.path.join(REPO_ROOT, "requirements.txt")) as source, \
+            open(os.path.join(target, "requirements.txt"), "w") as kept:
+        for line in source:
+            if not re.match(r"\s*chalice\s*==", line, re.IGNORECASE):
+                kept.write(line)
+    for name in CHALICE_RUNTIME:
+        shutil.copy(os.path.join(os.path.dirname(chalice.__file__), name), os.path.join(target, "chalice", name))
+    shutil.copy(os.path.join(REPO_ROOT, "app.py"), target)
+    shutil.copytree(os.path.join(REPO_ROOT, "chalicelib"), os.path.join(target, "chalicelib"),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def _build_context(target: str) -> str:
+    """Assemble the build context with the container's own helper when it exists; say which was used."""
+    try:
+        from container.context import assemble
+    except ImportError:
+        _own_context(target)
+        return "the bench's own copy of the build context"
+    from pathlib import Path
+
+    assemble(Path(target))
+    return "container/context.py's build context"
+
+
+def _tree(root: str) -> tuple[int, int, dict[str, list[int]]]:
+    total_bytes = total_files = 0
+    by_top: dict[str, list[int]] = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            size = os.path.getsize(path)
+            entry = by_top.setdefault(os.path.relpath(path, root).split(os.sep)[0], [0, 0])
+            entry[0] += size
+            entry[1] += 1
+            total_bytes += size
+            total_files += 1
+    return total_bytes, total_files, by_top
+
+
+def _lists_requirements(path: str) -> bool:
+    if not os.path.exists(path):
+        return False
+    with open(path) as requirements:
+        return any(line.split("#", 1)[0].strip() for line in requirements)
+
+
+def runtime_layout() -> Layout:
+    """What the image adds to the Lambda base image, built as container/Dockerfile builds it: the runtime
+    requirements installed with pip --target, the app files beside them, everything byte-compiled."""
+    with tempfile.TemporaryDirectory(prefix="bench-layout-") as work:
+        context, task_root = os.path.join(work, "context"), os.path.join(work, "task")
+        how = _build_context(context)
+        # As the Dockerfile does: requirements-nodeps.txt (when the context has one) goes in without its
+        # dependencies, which the base image provides.
+        for name, flags in (("requirements.txt", []), ("requirements-nodeps.txt", ["--no-deps"])):
+            path = os.path.join(context, name)
+            if not _lists_requirements(path):
+                continue
+            done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                                   "--only-binary=:all:", "--no-compile", *flags, "--target", task_root, "-r", path],
+                                  capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(f"pip install --target failed: {done.stderr.strip()[-1500:]}")
+        shutil.rmtree(os.path.join(task_root, "bin"), ignore_errors=True)  # console scripts: useless in Lambda
+        for entry in ("chalice", "chalicelib", "app.py"):
+            source = os.path.join(context, entry)
+            if os.path.isdir(source):
+                shutil.copytree(source, os.path.join(task_root, entry), dirs_exist_ok=True)
+            else:
+                shutil.copy(source, task_root)
+        # The Dockerfile compiles everything (/var/task is read-only), so the image carries the .pyc files.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+                        "unchecked-hash", task_root], check=True, capture_output=True, timeout=600)
+        total, files, by_top = _tree(task_root)
+    groups = sorted(((top, size / 1e6, count) for top, (size, count) in by_top.items()), key=lambda row: -row[1])
+    return Layout(total / 1e6, files, groups, f"pip install --target of the runtime requirements of {how} "
+                  "(requirements-nodeps.txt with --no-deps), plus chalice's runtime module, app.py and chalicelib, "
+                  "byte-compiled as container/Dockerfile does")
+
+
+@dataclass(frozen=True)
+class ImportProfile:
+    modules: int
+    import_ms: float
+    top: list[tuple[str, float]]  # (module, cumulative ms), the ten most expensive
+
+
+_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+
+
+def parse_importtime(stderr: str, after: str = "lambda_context") -> ImportProfile:
+    """The app's share of ``-X importtime``: every import after the child's own (``after``).
+
+    Lines come in post-order with two spaces of indent per level; an unindented line is an import
+    started by code rather than by another import, so those lines' cumulative times add up to the
+    whole import cost, lazy imports included.
+    """
+    entries = []
+    started = False
+    for line in stderr.splitlines():
+        match = _LINE.match(line)
+        if not match:
+            continue
+        _, cumulative, indent, name = match.groups()
+        if not started:
+            started = name == after and len(indent) == 1
+            continue
+        entries.append((name, int(cumulative) / 1000, (len(indent) - 1) // 2))
+    roots = [(name, ms) for name, ms, depth in entries if depth == 0]
+    return ImportProfile(len(entries), sum(ms for _, ms in roots), sorted(roots, key=lambda r: -r[1])[:10])
+
+
+def import_profile(case: ColdCase) -> ImportProfile:
+    with tempfile.TemporaryDirectory(prefix="bench-importtime-") as workdir:
+        cold_once(case, workdir=workdir)  # bytecode and page cache, as the measured runs had
+        _, stderr = cold_once(case, python_flags=["-X", "importtime"], workdir=workdir)
+    return parse_importtime(stderr)

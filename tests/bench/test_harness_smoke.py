@@ -1,0 +1,87 @@
+"""Smoke test of the benchmark harness: ``python -m bench.run --quick`` runs and reports, and the events it
+builds are what the app accepts. No timing assertions: timings belong to ``make bench``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.harness import REPO_ROOT, LambdaContext, rest_event
+from bench.run import STREAMING_PENDING
+from tests.conftest import SETTINGS_VARIABLES, use_dynamodb
+from tests.support.dynamodb_local import count_requests
+
+
+@pytest.fixture(scope="module")
+def quick_run() -> list[str]:
+    # The bench gives its children their own environments; this keeps the test's settings out of it too.
+    env = {name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES}
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--quick"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout.splitlines()
+
+
+def test_prints_a_table_for_every_measurable_figure(quick_run):
+    titles = [line for line in quick_run if line[:2] in ("1 ", "2 ", "3 ", "4 ", "6 ")]
+    assert [title.split(" ", 1)[0] for title in titles] == ["1", "2", "3", "4", "6"], titles
+
+
+def test_prints_a_verdict_line_for_every_target(quick_run):
+    verdicts = [line for line in quick_run if line.startswith(("PASS  ", "MISS  "))]
+    expected = ["cold GET /health:", "cold GET /health loads no boto3", "cold first GET /items, deployed:",
+                "warm GET /health overhead:", "exactly 1 DynamoDB request per read route",
+                "at most 1 DynamoDB request per write route", "sqlite GET /items?limit=",
+                "sqlite GET /items?status=done", "dynamodb GET /items?limit=", "dynamodb GET /items?status=done"]
+    for name in expected:
+        assert any(line[6:].startswith(name) for line in verdicts), (name, verdicts)
+    ratios = [line for line in verdicts if "(target <=" in line]
+    assert ratios and all("x " in line for line in ratios)
+    assert STREAMING_PENDING in quick_run
+
+
+def test_health_path_loads_neither_boto3_nor_a_jwt_library(quick_run):
+    assert any(line.startswith("PASS  cold GET /health loads no boto3") for line in quick_run)
+
+
+def test_every_read_route_costs_one_dynamodb_request(quick_run):
+    rows = {tuple(line.split()[:3]): line.split()[3] for line in quick_run if len(line.split()) >= 4}
+    assert rows[("GET", "/items", "read")] == "1"
+    assert rows[("GET", "/health", "none")] == "0"
+    assert any(line.startswith("PASS  exactly 1 DynamoDB request per read route") for line in quick_run)
+
+
+# --- in process: the harness's events and context against the app -------------------------------
+
+
+def test_health_event_is_answered_200(env):
+    from app import app
+
+    response = app(rest_event("GET", "/health"), LambdaContext())
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["status"] == "ok"
+
+
+def test_claims_event_lists_items_in_one_request_and_is_trusted_only_in_lambda(env, dynamodb_endpoint,
+                                                                               monkeypatch):
+    from app import app
+    from bench import workload
+    from chalicelib import compose
+
+    use_dynamodb(env, dynamodb_endpoint, monkeypatch)
+    env(AWS_LAMBDA_FUNCTION_NAME="tasks-api-test", AUTH_ISSUER=workload.ISSUER, AUTH_CLIENT_IDS=workload.CLIENT_ID)
+    headers, claims = workload.gateway_auth("smoke")
+    event = rest_event("GET", "/items", headers=headers, claims=claims)
+    assert app(event, LambdaContext())["statusCode"] == 200  # builds the store and its table
+    with count_requests(compose.get_store().client) as count:
+        response = app(event, LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"]) == {"items": [], "next_cursor": None}
+    assert count.total == 1
+    # Without the authorizer's claims the app verifies the (unsigned) bearer token itself, and refuses it.
+    bare = rest_event("GET", "/items", headers=headers)
+    assert app(bare, LambdaContext())["statusCode"] == 401
