@@ -6,8 +6,7 @@ Cheap to import: PyJWT and cryptography load only when a token has to be verifie
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from chalicelib.errors import Unauthorized
 
@@ -21,8 +20,9 @@ __all__ = ["Caller", "authenticate", "caller_from_claims", "MAX_SUB_LENGTH"]
 MAX_SUB_LENGTH = 128
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
+class Caller(NamedTuple):
+    """Who is calling (immutable; a NamedTuple: cheaper to define than a dataclass on the cold path)."""
+
     sub: str
     username: str
     email: str | None

@@ -8,20 +8,22 @@ Every write may carry a Condition; when it does not hold the adapter raises
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence, Union
+import builtins
+from typing import Any, NamedTuple, Protocol, Sequence, Union
 
 Record = dict[str, Any]
 
+# Value types are NamedTuples and slotted classes, not dataclasses: this module is on the cold path of
+# every store-backed route, and defining ten dataclasses costs ~5 ms there (docs/PERFORMANCE.md).
+# Adapters tell conditions apart with isinstance, never with ==.
 
-@dataclass(frozen=True, slots=True)
-class Key:
+
+class Key(NamedTuple):
     pk: str
     sk: str
 
 
-@dataclass(frozen=True, slots=True)
-class IndexKey:
+class IndexKey(NamedTuple):
     """The GSI1 key of a record (the status index)."""
 
     pk: str
@@ -31,25 +33,38 @@ class IndexKey:
 # --- conditions ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Absent:
+class _Marker:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+class Absent(_Marker):
     """The record does not exist (``attribute_not_exists(PK)``)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class AbsentOrExpired:
+
+class Exists(_Marker):
+    """The record exists (``attribute_exists(PK)``)."""
+
+    __slots__ = ()
+
+
+class AbsentOrExpired(NamedTuple):
     """The record does not exist, or its TTL attribute is below ``now`` (epoch seconds)."""
 
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class Exists:
-    """The record exists (``attribute_exists(PK)``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class VersionIs:
+class VersionIs(NamedTuple):
     """The record exists and its ``version`` attribute equals ``version``."""
 
     version: int
@@ -61,8 +76,7 @@ Condition = Union[Absent, AbsentOrExpired, Exists, VersionIs]
 # --- writes ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Put:
+class Put(NamedTuple):
     """Write a whole record (replacing any previous one)."""
 
     key: Key
@@ -71,8 +85,16 @@ class Put:
     condition: Condition | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Update:
+class _UpdateFields(NamedTuple):
+    key: Key
+    set: Record
+    set_if_absent: Record
+    add: dict[str, int]
+    index: IndexKey | None
+    condition: Condition | None
+
+
+class Update(_UpdateFields):
     """Change some attributes of a record and return it as it is afterwards.
 
     ``set`` overwrites, ``set_if_absent`` writes only attributes the record lacks (so an Update
@@ -80,34 +102,31 @@ class Update:
     ``index`` replaces the record's GSI1 key when given.
     """
 
-    key: Key
-    set: Record = field(default_factory=dict)
-    set_if_absent: Record = field(default_factory=dict)
-    add: dict[str, int] = field(default_factory=dict)
-    index: IndexKey | None = None
-    condition: Condition | None = None
+    __slots__ = ()
 
-    def __post_init__(self) -> None:
+    def __new__(cls, key: Key, set: Record | None = None, set_if_absent: Record | None = None,
+                add: dict[str, int] | None = None, index: IndexKey | None = None,
+                condition: Condition | None = None) -> "Update":
+        clauses = (set or {}, set_if_absent or {}, add or {})
         # DynamoDB refuses an attribute named in two clauses of one update; refusing it here, for
         # every adapter, keeps them alike.
-        seen: set[str] = set()
-        for names in (self.set, self.set_if_absent, self.add):
+        seen: builtins.set[str] = builtins.set()  # `set` is the clause here
+        for names in clauses:
             overlap = seen & names.keys()
             if overlap:
                 raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
             seen |= names.keys()
+        return super().__new__(cls, key, *clauses, index, condition)
 
 
-@dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(NamedTuple):
     """Remove a record and return it as it was (None when it was absent and no condition said so)."""
 
     key: Key
     condition: Condition | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
+class Page(NamedTuple):
     """One page of a query, newest (highest sort key) first. ``more`` is True when a later page exists."""
 
     records: list[Record]

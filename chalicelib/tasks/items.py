@@ -8,10 +8,7 @@ import json
 import random
 import re
 import time
-from dataclasses import dataclass
-from typing import Any
-
-from msgspec import UNSET
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chalicelib import keys
 from chalicelib.errors import (ConditionFailed, IdempotencyConflict, NotFound, PreconditionFailed,
@@ -20,12 +17,15 @@ from chalicelib.store.base import (Absent, AbsentOrExpired, Delete, Exists, Put,
                                    VersionIs)
 from chalicelib.tasks.clock import Clock, rfc3339, system_clock
 from chalicelib.tasks.ids import new_id
-from chalicelib.tasks.schemas import ItemCreate, ItemPatch, as_date_string
+
+if TYPE_CHECKING:  # msgspec loads with the first write that validates, not on read routes
+    from chalicelib.tasks.schemas import ItemCreate, ItemPatch
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _MAX_TRANSACTION_ATTEMPTS = 8
 ANY_VERSION = "*"
+STATUSES: tuple[str, ...] = ("todo", "in_progress", "done")
 
 
 # The public shape of an item, in the order responses list it (DynamoDB returns attributes unordered).
@@ -36,10 +36,13 @@ def public_item(record: dict[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in ITEM_FIELDS}
 
 
-@dataclass(frozen=True, slots=True)
-class Created:
+class Created(NamedTuple):
     item: dict[str, Any]
     replayed: bool
+
+
+def _date(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def body_fingerprint(body: Any) -> str:
@@ -67,7 +70,7 @@ class ItemService:
             "title": data.title,
             "notes": data.notes,
             "status": data.status,
-            "due": as_date_string(data.due),
+            "due": _date(data.due),
             "tags": list(data.tags),
             "created_at": stamp,
             "updated_at": stamp,
@@ -126,11 +129,13 @@ class ItemService:
               if_match: int | str | None = None) -> dict[str, Any]:
         if not _is_item_id(item_id):
             raise NotFound("no such item")
+        from msgspec import UNSET
+
         values: dict[str, Any] = {}
         for name in changes.__struct_fields__:
             value = getattr(changes, name)
             if value is not UNSET:
-                values[name] = as_date_string(value) if name == "due" else value
+                values[name] = _date(value) if name == "due" else value
         values["updated_at"] = rfc3339(self._clock())
         status = values.get("status")
         index = keys.item_index_key(sub, item_id, status) if status else None

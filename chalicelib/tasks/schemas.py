@@ -13,9 +13,9 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from chalicelib.errors import ValidationFailed
+from chalicelib.tasks.items import STATUSES
 
-Status = Annotated[Literal["todo", "in_progress", "done"], Meta(description="one of todo, in_progress, done")]
-STATUSES: tuple[str, ...] = ("todo", "in_progress", "done")
+Status = Annotated[Literal[STATUSES], Meta(description="one of " + ", ".join(STATUSES))]
 
 Title = Annotated[str, Meta(min_length=1, max_length=200, description="1-200 characters after trimming")]
 Notes = Annotated[str, Meta(max_length=4000, description="at most 4000 characters")]
@@ -164,7 +164,3 @@ def json_schema_components() -> tuple[dict[str, Any], dict[str, Any]]:
     structs = (ItemCreate, ItemPatch, ProfilePatch, Item, ItemPage, Profile, Health, Problem)
     refs, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     return dict(zip((s.__name__ for s in structs), refs)), components
-
-
-def as_date_string(value: _dt.date | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -78,10 +78,11 @@ def list_items() -> Response:
     from chalicelib.web import cursor
 
     request = _request()
-    schemas = _schemas()
+    from chalicelib.tasks.items import STATUSES
+
     params = request.query_params or {}
     limit = http.query_limit(params)
-    status = http.query_choice(params, "status", schemas.STATUSES)
+    status = http.query_choice(params, "status", STATUSES)
     sub = _caller().sub
     secret = get_settings().cursor_secret
     given = params.get("cursor")
