@@ -16,6 +16,9 @@ from typing import Any, Mapping
 # matches them). The stack's metric filters should take these constants rather than copies.
 ERROR_FILTER_PATTERN = '{ $.level = "ERROR" }'
 UNHANDLED_FILTER_PATTERN = '{ $.error = "unhandled" }'
+# ``extra=`` key whose value (an EMF document) is merged into the line: the access line then is the
+# invocation's EMF document too, one encode and one write per request instead of two.
+EMF_EXTRA = "emf"
 # ``extra=`` of the one ERROR line that reports an unhandled exception (with its trace).
 UNHANDLED = {"error": "unhandled"}
 
@@ -110,8 +113,13 @@ class JsonFormatter(logging.Formatter):
         for name, value in context.items():
             if name not in line and value is not None:
                 line[name] = value
-        for name, value in _extras(record).items():
+        extras = _extras(record)
+        emf = extras.pop(EMF_EXTRA, None)
+        for name, value in extras.items():
             line.setdefault(name, value)
+        if emf:
+            for name, value in emf.items():
+                line.setdefault(name, value)
         exc_type = _exception_type(record)
         stack = self.formatException(record.exc_info) if record.exc_info else ""
         if record.stack_info:

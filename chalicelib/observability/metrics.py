@@ -171,13 +171,22 @@ def observe(metric: Metric, value: float) -> None:
         collector.observe(metric, value)
 
 
-def flush(token: Token | None) -> None:
-    """Write the invocation's one EMF line to stdout and stop collecting."""
+def take(token: Token | None) -> dict[str, Any] | None:
+    """Stop collecting for this invocation and return its EMF document (None if nothing to write)."""
     if token is None:
-        return
+        return None
     collector = _current.get()
     _current.reset(token)
-    document = collector.document() if collector is not None else None
+    return collector.document() if collector is not None else None
+
+
+def write(document: dict[str, Any] | None) -> None:
+    """Write an EMF document as one line on stdout."""
     if document is not None:
         sys.stdout.write(json.dumps(document, separators=(",", ":"), default=str) + "\n")
         sys.stdout.flush()
+
+
+def flush(token: Token | None) -> None:
+    """Write the invocation's one EMF line to stdout and stop collecting."""
+    write(take(token))

@@ -40,12 +40,14 @@ class Output:
             except ValueError:
                 out.other.append(line)
                 continue
-            if isinstance(value, dict) and "_aws" in value:
-                out.emf.append(value)
-            elif isinstance(value, dict) and "level" in value:
-                out.logs.append(value)
-            else:
+            if not isinstance(value, dict) or not ("_aws" in value or "level" in value):
                 out.other.append(line)
+                continue
+            # The access line is the invocation's EMF document too: it counts as both.
+            if "_aws" in value:
+                out.emf.append(value)
+            if "level" in value:
+                out.logs.append(value)
         return out
 
     def lines(self) -> list[str]:
