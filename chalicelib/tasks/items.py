@@ -3,9 +3,6 @@ optimistic concurrency. One store request per call on the normal path."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
 import re
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -47,6 +44,9 @@ def _date(value: Any) -> str | None:
 
 def body_fingerprint(body: Any) -> str:
     """A hash of the parsed JSON body: key order and whitespace do not change it."""
+    import hashlib  # noqa: PLC0415 - create with a key only; read routes never pay for it
+    import json
+
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -102,6 +102,8 @@ class ItemService:
                 return Created(public_item(existing["item"]), replayed=True)
             except TransactionConflict:
                 # A concurrent repeat holds the same key; once it commits we replay its result.
+                import random
+
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
         raise StoreUnavailable("too much contention on this Idempotency-Key; retry the request")
 

@@ -1,5 +1,5 @@
 """Anchor: the bare Chalice app plus a DynamoDB client made at import, the floor of any DynamoDB-backed
-Chalice app; ``/item`` adds the one GetItem such an app cannot answer a read without."""
+Chalice app; ``/items`` adds the one Query a list route cannot answer without, shaped like the app's."""
 
 import os
 
@@ -15,8 +15,12 @@ def index():
     return {"hello": "world"}
 
 
-@app.route("/item")
-def item():
-    found = dynamodb.get_item(TableName=os.environ["TABLE_NAME"],
-                              Key={"PK": {"S": "ANCHOR"}, "SK": {"S": "ANCHOR"}})
-    return {"found": "Item" in found}
+@app.route("/items")
+def items():
+    # The same request the app's GET /items sends: one partition, newest first, a page plus one.
+    found = dynamodb.query(TableName=os.environ["TABLE_NAME"], ConsistentRead=True, ScanIndexForward=False,
+                           KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                           ExpressionAttributeNames={"#pk": "PK", "#sk": "SK"},
+                           ExpressionAttributeValues={":pk": {"S": "USER#anchor"}, ":prefix": {"S": "ITEM#"}},
+                           Limit=21)
+    return {"count": found["Count"]}
