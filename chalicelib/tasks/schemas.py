@@ -163,4 +163,6 @@ def json_schema_components() -> tuple[dict[str, Any], dict[str, Any]]:
     """(schemas by name, components) for openapi.json, from the same structs that validate."""
     structs = (ItemCreate, ItemPatch, ProfilePatch, Item, ItemPage, Profile, Health, Problem)
     refs, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
+    # What validate(require_any=True) enforces beyond the struct: a PATCH names at least one field.
+    components["ItemPatch"]["minProperties"] = 1
     return dict(zip((s.__name__ for s in structs), refs)), components
