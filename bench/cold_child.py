@@ -14,6 +14,8 @@ from lambda_context import LambdaContext  # noqa: E402  (this script's own folde
 WATCHED = ("boto3", "botocore", "jwt", "cryptography", "msgspec", "sqlite3", "urllib.request")
 
 
+# A copy of harness.peak_rss_kb on purpose: this child must not import the harness (its imports would
+# count in the cold figures it measures).
 def peak_rss_kb() -> int:
     with open("/proc/self/status") as status:
         for line in status:

@@ -25,15 +25,13 @@ def get_store() -> "Store":
         from chalicelib.errors import FeatureDisabled
 
         raise FeatureDisabled("the tasks table is not enabled in this deployment")
-    if settings.tracing:
-        # X-Ray (Lambda with tracing active only): botocore is patched before any client is built.
-        from chalicelib.observability import tracing
+    if not settings.tracing:
+        return _build_store(settings)
+    # X-Ray (Lambda with tracing active only): botocore is patched before any client is built.
+    from chalicelib.observability import tracing
 
-        tracing.activate(settings)
-    store = _build_store(settings)
-    if settings.tracing:
-        store = tracing.traced_store(store, settings)
-    return store
+    recorder = tracing.activate(settings)
+    return tracing.TracedStore(_build_store(settings), recorder)
 
 
 def _build_store(settings: "Settings") -> "Store":

@@ -47,7 +47,11 @@ class TracedStore:
         attribute = getattr(self._store, name)
         if name not in STORE_OPERATIONS:
             return attribute
-        return _traced(self._recorder, SUBSEGMENT_PREFIX + name, name, attribute)
+        traced = _traced(self._recorder, SUBSEGMENT_PREFIX + name, name, attribute)
+        # Kept on the instance: __getattr__ runs only on a miss, so later calls cost a dict lookup,
+        # not a new wrapper per store call.
+        setattr(self, name, traced)
+        return traced
 
 
 def _traced(recorder: Any, subsegment_name: str, operation: str, call: Callable[..., Any]) -> Callable[..., Any]:
@@ -76,9 +80,3 @@ def _traced(recorder: Any, subsegment_name: str, operation: str, call: Callable[
 
     traced.__name__ = operation
     return traced
-
-
-def traced_store(store: Any, settings: Any) -> Any:
-    """``store`` with subsegments when tracing is active, else ``store`` itself."""
-    recorder = activate(settings)
-    return store if recorder is None else TracedStore(store, recorder)
