@@ -23,11 +23,13 @@ help:
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON))"; exit 1; }
+	rm -rf $(VENV)  # a half-made virtualenv (interrupted install) is rebuilt, not patched
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 $(STACK_VENV)/.installed: requirements-stack.txt
+	rm -rf $(STACK_VENV)
 	$(PYTHON) -m venv $(STACK_VENV)
 	$(STACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-stack.txt
 	@touch $@

@@ -102,3 +102,9 @@ class TransactionConflict(AppError):
     """Another transaction touched the same records at the same moment; safe to retry."""
 
     status, code, title = 409, "conflict", "Conflict"
+
+
+class QueueUnavailable(AppError):
+    """The activity queue refused or could not take a message (adapters raise it ``from`` the cause)."""
+
+    status, code, title = 503, "service_unavailable", "Service temporarily unavailable"
