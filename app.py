@@ -1,11 +1,13 @@
-"""The Chalice app: its routes, authorizer and middleware, each handing off to chalicelib.
+"""The Chalice app: its routes, authorizer, middleware and queue consumers, each handing off to chalicelib.
 
-Read it as the API's table of contents; the code behind each line lives in chalicelib/web/api.py.
+Read it as the API's table of contents; the code behind each route lives in chalicelib/web/api.py, the
+code behind each consumer in chalicelib/consumers.py.
 """
 
 from chalice import Chalice
 
 from chalicelib.auth.authorizer import CognitoAuthorizer, PLACEHOLDER_USER_POOL_ARN
+from chalicelib import consumers
 from chalicelib.web import api, middleware
 
 app = Chalice(app_name="tasks-api")
@@ -82,3 +84,16 @@ def patch_item(item_id):
 @app.route("/items/{item_id}", methods=["DELETE"], authorizer=cognito, content_types=ANY)
 def delete_item(item_id):
     return api.delete_item(item_id)
+
+
+# The activity queue and its dead letters (cloudformation/transforms/queues.py maps these names to the
+# stack's queues; locally chalicelib/events/local.py delivers to the same functions). Each returns
+# Lambda's partial batch response, so one poison message does not fail its neighbours.
+@app.on_sqs_message(queue="activity", batch_size=10)
+def on_activity(event):
+    return consumers.activity(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="activity-dlq", batch_size=10)
+def on_dead_letter(event):
+    return consumers.dead_letters(event.to_dict(), event.context)

@@ -45,6 +45,9 @@ def deployed_env(home: str, *, table: str, endpoint: str | None) -> dict[str, st
         "APP_STAGE": "prod", "STORE": "dynamodb", "TABLE_NAME": table,
         "AUTH_ISSUER": ISSUER, "AUTH_CLIENT_IDS": CLIENT_ID, "CURSOR_SECRET": CURSOR_SECRET,
         "DATA_DIR": f"{home}/.data",
+        # Deployed, events go to SQS, which has no local stand-in here; the embedded queue instead would
+        # run the consumer's writes inside this process and into the per-route request counts.
+        "QUEUE": "off",
     }
     if endpoint:
         extra["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.events.base import Queue
     from chalicelib.settings import Settings
     from chalicelib.store.base import Store
+    from chalicelib.tasks.activity import ActivityRecorder, ActivitySink
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
 
@@ -50,10 +52,51 @@ def _build_store(settings: "Settings") -> "Store":
 
 
 @lru_cache(maxsize=1)
+def get_queue() -> "Queue":
+    """The activity queue: SQS when deployed with one, else the embedded queue whose worker thread
+    delivers to the same consumers app.py declares (QUEUE=off: none, see get_activity)."""
+    settings = get_settings()
+    if settings.queue == "sqs":
+        if settings.tracing:
+            from chalicelib.observability import tracing
+
+            tracing.activate(settings)  # botocore patched first: SendMessage gets its subsegment
+        from chalicelib.events.sqs import SQSQueue
+
+        return SQSQueue(settings.activity_queue_url or "", region=settings.aws_region)
+    import os
+
+    from chalicelib import consumers
+    from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
+    from chalicelib.events.local import LocalQueue
+
+    return LocalQueue(os.path.join(settings.data_dir, "queue.db"),
+                      {ACTIVITY: consumers.activity, DEAD_LETTERS: consumers.dead_letters})
+
+
+@lru_cache(maxsize=1)
+def get_activity() -> "ActivitySink | None":
+    """Where item changes are announced; None when the deployment has no activity queue."""
+    if get_settings().queue == "off":
+        return None
+    from chalicelib.events.publisher import Publisher
+    from chalicelib.web.context import request_id
+
+    return Publisher(get_queue(), request_id=request_id)
+
+
+@lru_cache(maxsize=1)
+def get_activity_recorder() -> "ActivityRecorder":
+    from chalicelib.tasks.activity import ActivityRecorder
+
+    return ActivityRecorder(get_store())
+
+
+@lru_cache(maxsize=1)
 def get_items() -> "ItemService":
     from chalicelib.tasks.items import ItemService
 
-    return ItemService(get_store())
+    return ItemService(get_store(), activity=get_activity())
 
 
 @lru_cache(maxsize=1)
@@ -64,6 +107,15 @@ def get_profiles() -> "ProfileService":
 
 
 def reset() -> None:
-    """Forget everything built (tests switch settings between cases)."""
-    for cached in (get_items, get_profiles, get_store, get_settings):
+    """Forget everything built (tests switch settings between cases); stops a local queue's worker."""
+    if _CACHED_QUEUE.cache_info().currsize:
+        close = getattr(_CACHED_QUEUE(), "close", None)
+        if close is not None:
+            close()
+    for cached in _CACHED:
         cached.cache_clear()
+
+
+# Taken at import, so a test that replaced one of these functions still gets the real caches cleared.
+_CACHED_QUEUE = get_queue
+_CACHED = (get_items, get_profiles, get_activity, get_activity_recorder, get_queue, get_store, get_settings)

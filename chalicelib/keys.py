@@ -9,6 +9,7 @@ from __future__ import annotations
 from chalicelib.store.base import IndexKey, Key
 
 ITEM_PREFIX = "ITEM#"
+ACTIVITY_PREFIX = "ACTIVITY#"
 PROFILE_SK = "METADATA"
 STATS_SK = "STATS"
 # DynamoDB's TTL attribute (epoch seconds); the SQLite adapter honours the same name.
@@ -33,6 +34,16 @@ def status_partition(sub: str, status: str) -> str:
 
 def item_index_key(sub: str, item_id: str, status: str) -> IndexKey:
     return IndexKey(status_partition(sub, status), ITEM_PREFIX + item_id)
+
+
+def stats_key(sub: str) -> Key:
+    return Key(user_pk(sub), STATS_SK)
+
+
+def activity_key(sub: str, at: str, event_id: str) -> Key:
+    """``ACTIVITY#<at>#<event id>``: newest first by the time of the change; the event id makes a
+    redelivered event land on the same key (its conditional put is then a no-op)."""
+    return Key(user_pk(sub), f"{ACTIVITY_PREFIX}{at}#{event_id}")
 
 
 def idempotency_key(sub: str, key: str) -> Key:

@@ -94,7 +94,10 @@ class Settings(NamedTuple):
         if store == "dynamodb" and not table_name:
             raise ConfigError("STORE=dynamodb needs TABLE_NAME")
         queue_url = env.get("ACTIVITY_QUEUE_URL") or None
-        queue = _choice(env, "QUEUE", "sqs" if queue_url else "local", ("local", "sqs"))
+        # "off": a deployment without the queue (EnableSqsIntegration=false) emits no activity events.
+        queue = _choice(env, "QUEUE", "sqs" if queue_url else "local", ("local", "sqs", "off"))
+        if queue == "sqs" and not queue_url:
+            raise ConfigError("QUEUE=sqs needs ACTIVITY_QUEUE_URL")
         issuer = (env.get("AUTH_ISSUER") or "").strip().rstrip("/")
         auth_is_local = not issuer
         if auth_is_local:

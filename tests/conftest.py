@@ -64,6 +64,17 @@ def adapter(request, env, monkeypatch) -> str:
 
 
 @pytest.fixture
+def recording_queue(env, monkeypatch):
+    """The activity queue replaced by one that records and never delivers (see tests/support/queues.py)."""
+    from tests.support.queues import RecordingQueue
+
+    queue = RecordingQueue()
+    compose.reset()
+    monkeypatch.setattr(compose, "get_queue", lambda: queue)
+    return queue
+
+
+@pytest.fixture
 def client(env):
     from chalice.test import Client
 

@@ -13,7 +13,7 @@ COUNT = "Count"
 MILLISECONDS = "Milliseconds"
 
 # Dimensions: few values each (never a user, item or request id).
-SERVICE = "Service"          # which code path: "api" now; "activity", "dead-letters", "assistant-stream" later
+SERVICE = "Service"          # which code path: "api", "activity", "dead-letters"; "assistant-stream" later
 ROUTE = "Route"              # "GET /items/{item_id}": the route template, never the path
 STATUS_CLASS = "StatusClass"  # "2xx", "4xx", "5xx"
 PROVIDER = "Provider"        # assistant provider: "offline", "bedrock"
@@ -50,18 +50,25 @@ UNHANDLED_EXCEPTIONS = Metric("UnhandledExceptions", COUNT, ((SERVICE,), ()))
 IDEMPOTENT_REPLAYS = Metric("IdempotentReplays", COUNT, ((SERVICE,),))
 PRECONDITION_FAILED = Metric("PreconditionFailed", COUNT, ((SERVICE,),))
 
-# --- declared for the paths still to come (activity queue, its DLQ, the assistant) ----------------
-ENQUEUE_FAILURES = Metric("EnqueueFailures", COUNT, ((SERVICE,), ()))
+# --- emitted around the activity queue (chalicelib/events, chalicelib/consumers.py) ---------------
+ENQUEUE_FAILURES = Metric("EnqueueFailures", COUNT, ((SERVICE,), ()))  # API: a committed change's event not sent
+EVENTS_RECORDED = Metric("EventsRecorded", COUNT, ((SERVICE,),))       # consumer: applied to ACTIVITY#/STATS
+DUPLICATE_EVENTS = Metric("DuplicateEvents", COUNT, ((SERVICE,),))     # consumer: a redelivery, changed nothing
+EVENT_FAILURES = Metric("EventFailures", COUNT, ((SERVICE,), ()))      # consumer: reported back for a retry
+EVENT_AGE = Metric("EventAge", MILLISECONDS, ((SERVICE,),))            # consumer: change -> processed (queue lag)
 DEAD_LETTER_MESSAGES = Metric("DeadLetterMessages", COUNT, ((SERVICE,), ()))
+
+# --- declared for the assistant, still to come -----------------------------------------------------
 ASSISTANT_INPUT_TOKENS = Metric("AssistantInputTokens", COUNT, ((SERVICE, PROVIDER),))
 ASSISTANT_OUTPUT_TOKENS = Metric("AssistantOutputTokens", COUNT, ((SERVICE, PROVIDER),))
 TIME_TO_FIRST_TOKEN = Metric("TimeToFirstToken", MILLISECONDS, ((SERVICE, PROVIDER),))
 PROVIDER_THROTTLES = Metric("ProviderThrottles", COUNT, ((SERVICE, PROVIDER),))
 
-API_METRICS = (REQUESTS, LATENCY, ERRORS_5XX, UNHANDLED_EXCEPTIONS, IDEMPOTENT_REPLAYS, PRECONDITION_FAILED)
-PENDING_METRICS = (ENQUEUE_FAILURES, DEAD_LETTER_MESSAGES, ASSISTANT_INPUT_TOKENS, ASSISTANT_OUTPUT_TOKENS,
-                   TIME_TO_FIRST_TOKEN, PROVIDER_THROTTLES)
-ALL_METRICS = API_METRICS + PENDING_METRICS
+API_METRICS = (REQUESTS, LATENCY, ERRORS_5XX, UNHANDLED_EXCEPTIONS, IDEMPOTENT_REPLAYS, PRECONDITION_FAILED,
+               ENQUEUE_FAILURES)
+CONSUMER_METRICS = (EVENTS_RECORDED, DUPLICATE_EVENTS, EVENT_FAILURES, EVENT_AGE, DEAD_LETTER_MESSAGES)
+PENDING_METRICS = (ASSISTANT_INPUT_TOKENS, ASSISTANT_OUTPUT_TOKENS, TIME_TO_FIRST_TOKEN, PROVIDER_THROTTLES)
+ALL_METRICS = API_METRICS + CONSUMER_METRICS + PENDING_METRICS
 
 
 class Collector:

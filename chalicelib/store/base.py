@@ -92,10 +92,12 @@ class _UpdateFields(NamedTuple):
     add: dict[str, int]
     index: IndexKey | None
     condition: Condition | None
+    returns: str
 
 
 class Update(_UpdateFields):
-    """Change some attributes of a record and return it as it is afterwards.
+    """Change some attributes of a record and return it as it is afterwards (``returns="new"``) or as
+    it was before, None when it did not exist (``returns="old"``; ``after`` derives the new one).
 
     ``set`` overwrites, ``set_if_absent`` writes only attributes the record lacks (so an Update
     without a condition is an upsert), ``add`` increments numbers (a missing one counts as 0).
@@ -106,7 +108,9 @@ class Update(_UpdateFields):
 
     def __new__(cls, key: Key, set: Record | None = None, set_if_absent: Record | None = None,
                 add: dict[str, int] | None = None, index: IndexKey | None = None,
-                condition: Condition | None = None) -> "Update":
+                condition: Condition | None = None, returns: str = "new") -> "Update":
+        if returns not in ("new", "old"):
+            raise ValueError(f"returns must be 'new' or 'old', not {returns!r}")
         clauses = (set or {}, set_if_absent or {}, add or {})
         # DynamoDB refuses an attribute named in two clauses of one update; refusing it here, for
         # every adapter, keeps them alike.
@@ -116,7 +120,20 @@ class Update(_UpdateFields):
             if overlap:
                 raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
             seen |= names.keys()
-        return super().__new__(cls, key, *clauses, index, condition)
+        return super().__new__(cls, key, *clauses, index, condition, returns)
+
+    def after(self, before: Record | None) -> Record:
+        """The record this update makes of ``before`` (None: the record did not exist)."""
+        record: Record = dict(before or {})
+        record.update(self.set)
+        for name, value in self.set_if_absent.items():
+            record.setdefault(name, value)
+        for name, amount in self.add.items():
+            current = record.get(name, 0)
+            if not isinstance(current, int) or isinstance(current, bool):
+                raise ValueError(f"cannot add to {name!r}: it is not a number")
+            record[name] = current + amount
+        return record
 
 
 class Delete(NamedTuple):
@@ -151,16 +168,17 @@ class Store(Protocol):
     def put(self, op: Put) -> None:
         ...
 
-    def update(self, op: Update) -> Record:
-        ...
+    def update(self, op: Update) -> Record | None:
+        """The record after the update, or before it with ``returns="old"`` (None: it did not exist)."""
 
     def delete(self, op: Delete) -> Record | None:
         ...
 
-    def transact(self, ops: Sequence[Put]) -> None:
-        """Write all or nothing. A failed condition raises ConditionFailed with the index of the
-        operation whose condition failed and the record it found there; contention with another
-        transaction raises TransactionConflict."""
+    def transact(self, ops: Sequence[Put | Update]) -> None:
+        """Write all or nothing, each key at most once. Every condition is judged against the state
+        before the transaction; a failed one raises ConditionFailed with the index of its operation
+        and the record it found there; contention with another transaction raises TransactionConflict.
+        An Update here does what ``update`` does, returns nothing, and must change something."""
 
     def ensure_schema(self) -> None:
         """Create the table and indexes when missing (local endpoints only; never against AWS)."""

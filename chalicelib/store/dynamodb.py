@@ -114,7 +114,15 @@ class DynamoDBStore:
     def put(self, op: Put) -> None:
         self._call("put_item", **self._put_params(op))
 
-    def update(self, op: Update) -> Record:
+    def update(self, op: Update) -> Record | None:
+        params = self._update_params(op)
+        params["ReturnValues"] = "ALL_NEW" if op.returns == "new" else "ALL_OLD"
+        attributes = self._call("update_item", **params).get("Attributes")
+        if op.returns == "old":
+            return None if not attributes else _record(attributes)  # no old attributes: an upsert
+        return _record(attributes or {})
+
+    def _update_params(self, op: Update, *, transaction: bool = False) -> dict[str, Any]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         assignments: list[str] = []
@@ -140,12 +148,13 @@ class DynamoDBStore:
             clauses.append("SET " + ", ".join(assignments))
         if increments:
             clauses.append("ADD " + ", ".join(increments))
-        params: dict[str, Any] = dict(TableName=self.table_name, Key=_key(op.key), ReturnValues="ALL_NEW")
+        params: dict[str, Any] = dict(TableName=self.table_name, Key=_key(op.key))
         if clauses:
             params["UpdateExpression"] = " ".join(clauses)
+        elif transaction:
+            raise ValueError("an Update in a transaction must change something")
         _add_condition(params, op.condition, names, values)
-        response = self._call("update_item", **params)
-        return _record(response.get("Attributes", {}))
+        return params
 
     def delete(self, op: Delete) -> Record | None:
         params: dict[str, Any] = dict(TableName=self.table_name, Key=_key(op.key), ReturnValues="ALL_OLD")
@@ -154,12 +163,13 @@ class DynamoDBStore:
         old = response.get("Attributes")
         return None if not old else _record(old)
 
-    def transact(self, ops: Sequence[Put]) -> None:
+    def transact(self, ops: Sequence[Put | Update]) -> None:
         if len({op.key for op in ops}) != len(ops):
             raise ValueError("a transaction cannot include two operations on the same key")
         if not ops:
             return
-        items = [{"Put": self._put_params(op)} for op in ops]
+        items = [{"Update": self._update_params(op, transaction=True)} if isinstance(op, Update)
+                 else {"Put": self._put_params(op)} for op in ops]
         self._call("transact_write_items", TransactItems=items)
 
     def _put_params(self, op: Put) -> dict[str, Any]:

@@ -95,25 +95,14 @@ class SQLiteStore:
             _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
                    op.index.sk if op.index else None)
 
-    def update(self, op: Update) -> Record:
+    def update(self, op: Update) -> Record | None:
         with self._translated(), self._transaction() as conn:
             row = _read(conn, op.key)
             if op.condition is not None:
                 _check(op.condition, row)
-            record: Record = dict(row.record) if row else {}
-            record.update(op.set)
-            for name, value in op.set_if_absent.items():
-                record.setdefault(name, value)
-            for name, amount in op.add.items():
-                current = record.get(name, 0)
-                if not _is_int(current):
-                    raise ValueError(f"cannot add to {name!r}: it is not a number")
-                record[name] = current + amount
-            if op.index is not None:
-                gsi1pk, gsi1sk = op.index.pk, op.index.sk
-            else:
-                gsi1pk, gsi1sk = (row.gsi1pk, row.gsi1sk) if row else (None, None)
-            _write(conn, op.key, record, gsi1pk, gsi1sk)
+            record = _write_update(conn, op, row)
+        if op.returns == "old":
+            return None if row is None else row.record
         return record
 
     def delete(self, op: Delete) -> Record | None:
@@ -126,20 +115,29 @@ class SQLiteStore:
             conn.execute("DELETE FROM records WHERE pk = ? AND sk = ?", (op.key.pk, op.key.sk))
         return row.record
 
-    def transact(self, ops: Sequence[Put]) -> None:
+    def transact(self, ops: Sequence[Put | Update]) -> None:
         if len({op.key for op in ops}) != len(ops):
             # DynamoDB rejects a transaction that touches one item twice; so do we.
             raise ValueError("a transaction cannot include two operations on the same key")
+        if any(isinstance(op, Update) and not (op.set or op.set_if_absent or op.add or op.index)
+               for op in ops):
+            # DynamoDB requires an update expression inside a transaction; so do we.
+            raise ValueError("an Update in a transaction must change something")
         if not ops:
             return
         with self._translated(), self._transaction() as conn:
-            # Every condition is judged against the state before the transaction, as in DynamoDB.
-            for position, op in enumerate(ops):
+            # Every condition is judged against the state before the transaction, as in DynamoDB
+            # (no key appears twice, so each update also starts from that state).
+            rows = [_read(conn, op.key) for op in ops]
+            for position, (op, row) in enumerate(zip(ops, rows)):
                 if op.condition is not None:
-                    _check(op.condition, _read(conn, op.key), index=position)
-            for op in ops:
-                _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
-                       op.index.sk if op.index else None)
+                    _check(op.condition, row, index=position)
+            for op, row in zip(ops, rows):
+                if isinstance(op, Update):
+                    _write_update(conn, op, row)
+                else:
+                    _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
+                           op.index.sk if op.index else None)
 
     # --- schema and connections ----------------------------------------------------------------
 
@@ -270,6 +268,16 @@ def _write(conn: sqlite3.Connection, key: Key, record: Record, gsi1pk: str | Non
     ttl = expires_at if _is_int(expires_at) else None
     data = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
     conn.execute(_UPSERT, (key.pk, key.sk, gsi1pk, gsi1sk, ttl, data))
+
+
+def _write_update(conn: sqlite3.Connection, op: Update, row: _Row | None) -> Record:
+    record = op.after(None if row is None else row.record)
+    if op.index is not None:
+        gsi1pk, gsi1sk = op.index.pk, op.index.sk
+    else:
+        gsi1pk, gsi1sk = (row.gsi1pk, row.gsi1sk) if row else (None, None)
+    _write(conn, op.key, record, gsi1pk, gsi1sk)
+    return record
 
 
 def _check(condition: Condition, row: _Row | None, *, index: int = 0) -> None:

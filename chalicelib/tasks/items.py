@@ -16,6 +16,7 @@ from chalicelib.tasks.clock import Clock, rfc3339, system_clock
 from chalicelib.tasks.ids import new_id
 
 if TYPE_CHECKING:  # msgspec loads with the first write that validates, not on read routes
+    from chalicelib.tasks.activity import ActivitySink
     from chalicelib.tasks.schemas import ItemCreate, ItemPatch
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -56,9 +57,18 @@ def _is_item_id(item_id: str) -> bool:
 
 
 class ItemService:
-    def __init__(self, store: Store, clock: Clock = system_clock) -> None:
+    def __init__(self, store: Store, clock: Clock = system_clock, activity: ActivitySink | None = None) -> None:
         self._store = store
         self._clock = clock
+        # Told of every committed change (never of a rejected one or an idempotent replay); None when
+        # the deployment has no activity queue (QUEUE=off).
+        self._activity = activity
+
+    def _emit(self, kind: str, sub: str, item_id: str, at: str, before: str | None, after: str | None) -> None:
+        if self._activity is not None:
+            from chalicelib.tasks.activity import item_event  # writes only: read routes never load it
+
+            self._activity.publish(item_event(kind, sub, item_id, at, before=before, after=after))
 
     def create(self, sub: str, data: ItemCreate, *, idempotency_key: str | None = None,
                fingerprint: str | None = None) -> Created:
@@ -80,12 +90,16 @@ class ItemService:
                        condition=Absent())
         if idempotency_key is None:
             self._store.put(put_item)
-            return Created(item, replayed=False)
-        record = {"fingerprint": fingerprint, "status": 201, "item": item, "created_at": stamp,
-                  keys.TTL_ATTRIBUTE: int(now) + IDEMPOTENCY_TTL_SECONDS}
-        put_record = Put(keys.idempotency_key(sub, idempotency_key), record,
-                         condition=AbsentOrExpired(int(now)))
-        return self._create_once(put_record, put_item, fingerprint)
+            created = Created(item, replayed=False)
+        else:
+            record = {"fingerprint": fingerprint, "status": 201, "item": item, "created_at": stamp,
+                      keys.TTL_ATTRIBUTE: int(now) + IDEMPOTENCY_TTL_SECONDS}
+            put_record = Put(keys.idempotency_key(sub, idempotency_key), record,
+                             condition=AbsentOrExpired(int(now)))
+            created = self._create_once(put_record, put_item, fingerprint)
+        if not created.replayed:  # a replay changed nothing: its event went out with the original
+            self._emit("item.created", sub, item_id, stamp, None, data.status)
+        return created
 
     def _create_once(self, put_record: Put, put_item: Put, fingerprint: str | None) -> Created:
         for attempt in range(_MAX_TRANSACTION_ATTEMPTS):
@@ -141,11 +155,18 @@ class ItemService:
         values["updated_at"] = rfc3339(self._clock())
         status = values.get("status")
         index = keys.item_index_key(sub, item_id, status) if status else None
+        # The record as it was, so the event knows the status before the change; the item as it is now
+        # follows from it without a second request.
+        update = Update(keys.item_key(sub, item_id), set=values, add={"version": 1}, index=index,
+                        condition=_condition(if_match), returns="old")
         try:
-            updated = self._store.update(Update(keys.item_key(sub, item_id), set=values, add={"version": 1},
-                                             index=index, condition=_condition(if_match)))
+            old = self._store.update(update)
         except ConditionFailed as failed:
             raise _missing_or_stale(failed) from None
+        if old is None:  # unreachable: the condition requires the item to exist
+            raise NotFound("no such item")
+        updated = update.after(old)
+        self._emit("item.updated", sub, item_id, values["updated_at"], old.get("status"), updated.get("status"))
         return public_item(updated)
 
     def delete(self, sub: str, item_id: str, *, if_match: int | str | None = None) -> dict[str, Any]:
@@ -157,6 +178,7 @@ class ItemService:
             raise _missing_or_stale(failed) from None
         if old is None:
             raise NotFound("no such item")
+        self._emit("item.deleted", sub, item_id, rfc3339(self._clock()), old.get("status"), None)
         return old
 
 

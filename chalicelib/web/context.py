@@ -38,3 +38,9 @@ def current() -> RequestState:
     except LookupError:
         # A handler called outside the middleware (a direct unit call): still give it an id.
         return begin("-")
+
+
+def request_id() -> str | None:
+    """The id of the request being served on this thread, or None outside one (a queue worker, a test)."""
+    state = _current.get(None)
+    return state.request_id if state is not None and state.request_id != "-" else None

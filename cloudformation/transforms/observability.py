@@ -1,12 +1,17 @@
 """Observability: a 30-day log group per function, metric filters for application errors and
-unhandled exceptions, alarms (errors, throttles, duration near the timeout, API 5xx rate, DLQ depth)
-published to an SNS topic with an optional e-mail subscription, and one CloudWatch dashboard."""
+unhandled exceptions, alarms (errors, throttles, duration near the timeout, API 5xx rate, activity
+events not enqueued or dead-lettered, DLQ depth) published to an SNS topic with an optional e-mail
+subscription, and one CloudWatch dashboard.
+
+The app's own EMF metrics (chalicelib/observability/metrics.py) land in APP_NAMESPACE; the alarms on
+them read the bare metric name, which the code publishes without dimensions for that purpose."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from chalicelib.observability import metrics
 from chalicelib.observability.logs import ERROR_FILTER_PATTERN
 from cloudformation.template import (Template, add_condition, add_output, add_parameter, add_resource, clone,
                                      functions, the_api, with_condition)
@@ -26,6 +31,10 @@ UNHANDLED_PATTERN = ('?"[ERROR]" ?"Task timed out" ?"Runtime.ExitError" ?"Runtim
 # Duration alarm fires at this share of the function's timeout.
 DURATION_WARNING = 0.8
 API_5XX_RATE = 0.01
+# The app's EMF metrics the alarms and the dashboard read, named by the code's own declarations.
+ENQUEUE_FAILURES = metrics.ENQUEUE_FAILURES.name
+DEAD_LETTER_MESSAGES = metrics.DEAD_LETTER_MESSAGES.name
+ACTIVITY_COUNTS = tuple(m.name for m in (metrics.EVENTS_RECORDED, metrics.DUPLICATE_EVENTS, metrics.EVENT_FAILURES))
 
 LOG_GROUP_SKIPS = [
     {"id": "CKV_AWS_158", "comment": "CloudWatch Logs encrypts at rest by default; a customer managed key costs "
@@ -106,6 +115,7 @@ def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
     api = ["ApiName", "${AWS::StackName}", "Stage", api_stage]
     bedrock = ["ModelId", "${BedrockModelId}"]
     table = ["TableName", "${TableName}"]
+    activity = [metrics.SERVICE, metrics.ACTIVITY]  # the consumer's Service dimension
     widgets = [
         widget("Lambda invocations", lambda_metrics("Invocations", "Sum"), 0, 0),
         widget("Lambda duration p50 / p99", lambda_metrics("Duration", "p50") + lambda_metrics("Duration", "p99"),
@@ -140,6 +150,13 @@ def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
                                    "${DeadLetterQueueName}", {"stat": "Maximum", "label": "dead letters"}]], 8, 18),
         widget("App metrics", [[APP_NAMESPACE_TEXT, "ApplicationErrors", {"stat": "Sum"}],
                                [APP_NAMESPACE_TEXT, "UnhandledExceptions", {"stat": "Sum"}]], 16, 18),
+        widget("Activity events", [[APP_NAMESPACE_TEXT, metric, *activity, {"stat": "Sum"}]
+                                   for metric in ACTIVITY_COUNTS], 0, 24),
+        widget("Activity event age p99", [[APP_NAMESPACE_TEXT, metrics.EVENT_AGE.name, *activity, {"stat": "p99"}]],
+               8, 24),
+        widget("Activity enqueue failures and dead letters",
+               [[APP_NAMESPACE_TEXT, ENQUEUE_FAILURES, {"stat": "Sum"}],
+                [APP_NAMESPACE_TEXT, DEAD_LETTER_MESSAGES, {"stat": "Sum"}]], 16, 24),
     ]
     body = json.dumps({"widgets": widgets}, separators=(",", ":"))
     return {"Type": "AWS::CloudWatch::Dashboard",
@@ -198,6 +215,18 @@ def transform(template: Template) -> Template:
         "An exception escaped a handler, a function timed out or its process died",
         Namespace=APP_NAMESPACE, MetricName="UnhandledExceptions", Statistic="Sum", Period=300,
         ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1))
+    # Fed by the code: the API committed a change but could not send its event (it is lost), and the
+    # dead-letter consumer received events that exhausted their retries.
+    add_resource(out, "EnqueueFailuresAlarm", _alarm(
+        "Activity events were not sent to the queue after their change was committed", SQS_ENABLED,
+        Namespace=APP_NAMESPACE, MetricName=ENQUEUE_FAILURES, Statistic="Sum", Period=300,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1))
+    add_resource(out, "DeadLetterMessagesAlarm", _alarm(
+        "Activity events exhausted their retries and reached the dead-letter consumer", SQS_ENABLED,
+        Namespace=APP_NAMESPACE, MetricName=DEAD_LETTER_MESSAGES, Statistic="Sum", Period=300,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1))
+    # Still needed beside DeadLetterMessages: it fires when the dead-letter consumer itself fails and
+    # the messages stay on the queue, uncounted.
     add_resource(out, "DeadLetterQueueDepthAlarm", _alarm(
         "Activity events reached the dead-letter queue", SQS_ENABLED, Namespace="AWS/SQS",
         MetricName="ApproximateNumberOfMessagesVisible",

@@ -3,12 +3,16 @@ Chalice's ``@app.on_sqs_message`` consumers to them with partial batch responses
 
 Chalice's decorator takes a literal queue name; the names below are the contract with app.py: a
 consumer of ``activity`` reads the activity queue, one of ``activity-dlq`` its dead letters.
+
+Switched off, there is no queue and no consumer, and the other functions get ``QUEUE=off`` without an
+``ACTIVITY_QUEUE_URL``: they emit no activity events. Not ``local``: that embedded queue lives in the
+process, and Lambda recycles containers, so its events would be lost without a trace.
 """
 
 from __future__ import annotations
 
-from cloudformation.template import (Template, add_condition, add_output, add_parameter, add_resource, clone,
-                                     environment, functions)
+from cloudformation.template import (NO_VALUE, Template, add_condition, add_output, add_parameter, add_resource,
+                                     clone, environment, functions)
 
 ENABLED = "SqsEnabled"
 ACTIVITY_QUEUE = "ActivityQueue"
@@ -39,7 +43,7 @@ def consumers(template: Template) -> dict[str, str]:
 def transform(template: Template) -> Template:
     out = clone(template)
     add_parameter(out, "EnableSqsIntegration", Type="String", Default="true", AllowedValues=["true", "false"],
-                  Description="Create the activity queue, its DLQ and their consumers (false: no queue, QUEUE=local)")
+                  Description="Create the activity queue, its DLQ and their consumers (false: QUEUE=off, no events)")
     add_parameter(out, "ActivityMaxReceiveCount", Type="Number", Default=5, MinValue=1, MaxValue=1000,
                   Description="Receives of a message before it moves to the dead-letter queue")
     add_condition(out, ENABLED, {"Fn::Equals": [{"Ref": "EnableSqsIntegration"}, "true"]})
@@ -79,9 +83,10 @@ def transform(template: Template) -> Template:
         if function.get("Condition") == ENABLED:  # a consumer: the queue exists whenever it does
             environment(function).update({"QUEUE": "sqs", "ACTIVITY_QUEUE_URL": {"Ref": ACTIVITY_QUEUE}})
             continue
+        # NoValue drops the variable: the app's settings refuse QUEUE=sqs without a URL and need none for off.
         environment(function).update({
-            "QUEUE": {"Fn::If": [ENABLED, "sqs", "local"]},
-            "ACTIVITY_QUEUE_URL": {"Fn::If": [ENABLED, {"Ref": ACTIVITY_QUEUE}, ""]},
+            "QUEUE": {"Fn::If": [ENABLED, "sqs", "off"]},
+            "ACTIVITY_QUEUE_URL": {"Fn::If": [ENABLED, {"Ref": ACTIVITY_QUEUE}, NO_VALUE]},
         })
     add_output(out, "ActivityQueueUrl", {"Ref": ACTIVITY_QUEUE}, ENABLED)
     add_output(out, "ActivityDeadLetterQueueUrl", {"Ref": DEAD_LETTER_QUEUE}, ENABLED)

@@ -20,6 +20,12 @@ def on_dynamodb(env, dynamodb_endpoint, monkeypatch) -> None:
     use_dynamodb(env, dynamodb_endpoint, monkeypatch)
 
 
+@pytest.fixture(autouse=True)
+def queue(on_dynamodb, recording_queue):
+    # Events are recorded, not consumed: the consumer's writes would land inside the counting window.
+    return recording_queue
+
+
 @pytest.fixture
 def counted(api):
     """``counted(method, path, body, **kw) -> (reply, DynamoDB requests it cost)``."""
@@ -143,3 +149,14 @@ def test_a_401_costs_no_request(counted):
         headers = {"Authorization": authorization} if authorization else {}
         for method, path, body in routes:
             assert _costs(counted, method, path, body, user=None, headers=headers, status=401) == 0, (method, path)
+
+
+def test_an_accepted_write_sends_one_event_and_a_rejected_one_none(counted, api, queue):
+    _, requests = counted("POST", "/items", {"title": "counted"})
+    assert requests == 1 and len(queue.sent) == 1
+    item_id = queue.sent[0][0]["item_id"]
+    assert _costs(counted, "PATCH", f"/items/{item_id}", {"status": "done"}, status=200) == 1
+    assert _costs(counted, "PATCH", f"/items/{item_id}", {"status": "done"}, headers={"If-Match": '"1"'},
+                  status=412) == 1
+    assert _costs(counted, "DELETE", f"/items/{item_id}", status=204) == 1
+    assert [body["type"] for body, _ in queue.sent] == ["item.created", "item.updated", "item.deleted"]

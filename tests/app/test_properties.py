@@ -108,6 +108,13 @@ JSON_BODIES = st.builds(_encode, NEAR_OBJECTS | NEAR_VALID | JSON_VALUES, st.boo
 # --- checks --------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def queue(recording_queue):
+    # Events are recorded, not consumed: "changes nothing" compares the store, and the consumer would
+    # otherwise still be applying the fixture's own create while a case runs.
+    return recording_queue
+
+
 @pytest.fixture
 def item(api) -> dict[str, Any]:
     return api.create("Target of PATCHes")

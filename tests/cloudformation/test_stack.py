@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cloudformation.template import functions
+from cloudformation.transforms import iam
 from tests.cloudformation.conftest import EXISTING_POOL, PROJECT, sam_translate, timed
 
 
@@ -87,15 +88,47 @@ def test_every_translated_log_group_keeps_30_days(translated, which):
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
 
 
-def test_every_translated_event_source_mapping_reports_batch_item_failures(translated):
-    mappings = of_type(translated["fixture"], "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 2
+@pytest.mark.parametrize("which", ["app", "fixture"])
+def test_every_translated_event_source_mapping_reports_batch_item_failures(translated, which):
+    mappings = of_type(translated[which], "AWS::Lambda::EventSourceMapping")
+    assert {m["Properties"]["FunctionName"]["Ref"] for m in mappings.values()} == {"OnActivity", "OnDeadLetter"}
     for mapping in mappings.values():
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping["Condition"] == "SqsEnabled"
-    # The real app grows its consumers with the activity issue; until then it has none.
-    assert all(m["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-               for m in of_type(translated["app"], "AWS::Lambda::EventSourceMapping").values())
+
+
+# --- the activity consumers ----------------------------------------------------------------------
+
+# app.py's consumers, as Chalice names their resources -> (handler, the queue they read).
+CONSUMERS = {
+    "OnActivity": ("app.on_activity", "ActivityQueue"),
+    "OnDeadLetter": ("app.on_dead_letter", "ActivityDeadLetterQueue"),
+}
+
+
+def test_the_built_app_runs_each_consumer_on_its_queue_with_its_own_role(built):
+    resources = built["Resources"]
+    for name, (handler, queue) in CONSUMERS.items():
+        function = resources[name]
+        props = function["Properties"]
+        assert function["Condition"] == "SqsEnabled", name
+        assert props["ImageConfig"] == {"Command": [handler]}, name
+        (event,) = props["Events"].values()
+        assert event["Type"] == "SQS"
+        assert event["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}, name
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
+        variables = props["Environment"]["Variables"]
+        assert variables["QUEUE"] == "sqs" and variables["ACTIVITY_QUEUE_URL"] == {"Ref": "ActivityQueue"}
+        assert props["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, name
+        role = resources[f"{name}Role"]
+        assert role["Condition"] == "SqsEnabled", name
+        statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        assert statements == iam.statements(name, iam.CONSUMER_NEEDS[queue]), name
+    # The activity consumer writes ACTIVITY# and STATS in one transaction (a Put and an Update); the
+    # dead-letter consumer only logs and counts.
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem"} <= _actions(built, "OnActivityRole")
+    assert not {a for a in _actions(built, "OnDeadLetterRole") if a.startswith(("dynamodb:", "bedrock:"))}
+    assert not {a for name in CONSUMERS for a in _actions(built, f"{name}Role") if a == "sqs:SendMessage"}
 
 
 # --- least privilege -----------------------------------------------------------------------------
@@ -115,9 +148,20 @@ def _store_actions() -> set[str]:
     return actions
 
 
+SQS_SENDER = PROJECT / "chalicelib" / "events" / "sqs.py"
+
+
+def _queue_actions() -> set[str]:
+    """The SQS actions the activity sender calls, read from its source (as the store's, above)."""
+    assert SQS_SENDER.exists(), f"{SQS_SENDER} is missing: the API's activity events have no sender"
+    source = SQS_SENDER.read_text(encoding="utf-8")
+    calls = set(re.findall(r"\bsend_message(?:_batch)?\b", source))
+    assert calls, "no send_message call found: has chalicelib/events/sqs.py changed shape?"
+    return {"sqs:SendMessage"}  # SendMessageBatch is authorised as SendMessage
+
+
 # Actions of code paths whose issues are in progress; each names what will need it.
 PENDING = {
-    "sqs:SendMessage": "the activity issue: the API emits item events to the queue",
     "bedrock:InvokeModel": "the assistant issue: Converse (bedrock provider)",
     "bedrock:InvokeModelWithResponseStream": "the assistant issue: ConverseStream (bedrock provider)",
 }
@@ -144,7 +188,7 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(buil
     from cloudformation.template import load
 
     template = built if which == "built" else load(fixture_built_path.read_text(encoding="utf-8"))
-    needed = _store_actions() | SERVICE_NEEDS | set(PENDING)
+    needed = _store_actions() | _queue_actions() | SERVICE_NEEDS | set(PENDING)
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert "DefaultRole" not in roles
     assert {f"{name}Role" for name, _ in functions(template)} <= set(roles)
@@ -170,6 +214,12 @@ def test_the_granted_table_actions_are_exactly_what_the_store_adapter_calls(buil
     assert granted == _store_actions()
 
 
+def test_the_granted_send_actions_are_exactly_what_the_activity_sender_calls(built):
+    api_role = built["Resources"]["APIHandlerRole"]
+    granted = {a for s in statements_of(api_role) for a in s["Action"] if a.startswith("sqs:")}
+    assert granted == _queue_actions()
+
+
 # --- the feature-flag matrix -----------------------------------------------------------------------
 
 def _variables(template: dict, function: str = "APIHandler") -> dict:
@@ -193,7 +243,9 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
         assert any(a.startswith("dynamodb:") for a in _actions(template, "APIHandlerRole")) is table, name
         assert ("ActivityQueue" in resources and "ActivityDeadLetterQueue" in resources) is sqs, name
         assert ("sqs:SendMessage" in _actions(template, "APIHandlerRole")) is sqs, name
-        assert variables["QUEUE"] == ("sqs" if sqs else "local") and bool(variables["ACTIVITY_QUEUE_URL"]) is sqs
+        assert all((consumer in resources) is sqs for consumer in CONSUMERS), name
+        assert variables["QUEUE"] == ("sqs" if sqs else "off"), name
+        assert ("ACTIVITY_QUEUE_URL" in variables) is sqs, name
         bedrock = params["AssistantProvider"] == "bedrock"
         assert ("bedrock:InvokeModel" in _actions(template, "APIHandlerRole")) is bedrock, name
         assert ("bedrock:InvokeModel" in _actions(template, "AssistantStreamHandlerRole")) is bedrock, name
@@ -206,6 +258,19 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
             assert params["UserPoolArn"] == EXISTING_POOL["UserPoolArn"]
         assert ("AlarmEmailSubscription" in resources) is bool(params["AlarmEmail"]), name
         assert ("ApiGatewayAccount" in resources) is (params["ApiGatewayAccountLogging"] == "create"), name
+
+
+def test_with_the_queue_switched_off_the_deployed_settings_load_and_emit_no_events(matrix):
+    from chalicelib.settings import Settings
+
+    for name, (_, template, _) in matrix.items():
+        if "EnableSqsIntegration=false" not in name:
+            continue
+        for function, _ in functions(template):
+            variables = _variables(template, function)
+            queue = {k: variables[k] for k in ("QUEUE", "ACTIVITY_QUEUE_URL") if k in variables}
+            assert queue == {"QUEUE": "off"}, (name, function)
+            assert Settings.from_env(queue).queue == "off"
 
 
 def test_with_the_table_switched_off_the_deployed_settings_make_data_routes_answer_503(matrix, env, auth):

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
 from chalicelib.keys import TTL_ATTRIBUTE
+from chalicelib.observability import metrics
 from cloudformation.template import functions, resources
 from cloudformation.transforms import (api, cognito, functions as shared, iam, image, observability, queues,
                                        streaming, tables)
@@ -18,6 +19,10 @@ from tests.cloudformation.test_golden import STEPS, golden
 def input_of(transform) -> dict:
     number = next(n for n, _, step in STEPS if step is transform)
     return golden(number - 1)
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()  # EnqueueFailures -> ENQUEUE_FAILURES
 
 
 def paths(template: dict) -> dict:
@@ -117,6 +122,20 @@ def test_queues_wire_each_consumer_to_its_queue_with_partial_batch_responses():
     assert queue["SqsManagedSseEnabled"] and queue["VisibilityTimeout"] >= 6 * 60
 
 
+def test_queues_switched_off_tell_the_other_functions_queue_off_without_a_url():
+    out = queues.transform(input_of(queues.transform))
+    consumed = queues.consumers(out)
+    for name, function in functions(out):
+        variables = function["Properties"]["Environment"]["Variables"]
+        if name in consumed:  # exists only with its queue
+            assert variables["QUEUE"] == "sqs" and variables["ACTIVITY_QUEUE_URL"] == {"Ref": "ActivityQueue"}
+            continue
+        # Not "local": an in-process queue inside Lambda loses its events when the container goes.
+        assert variables["QUEUE"] == {"Fn::If": ["SqsEnabled", "sqs", "off"]}, name
+        assert variables["ACTIVITY_QUEUE_URL"] == {"Fn::If": ["SqsEnabled", {"Ref": "ActivityQueue"},
+                                                              {"Ref": "AWS::NoValue"}]}, name
+
+
 def test_queues_refuse_a_consumer_of_a_queue_the_stack_does_not_create():
     template = input_of(queues.transform)
     event = template["Resources"]["OnActivity"]["Properties"]["Events"]["OnActivitySqsEventSource"]
@@ -139,6 +158,39 @@ def test_observability_gives_every_function_a_30_day_log_group_and_alarms():
     titles = [w["properties"]["title"] for w in json.loads(body)["widgets"]]
     for service in ("Lambda", "API", "Bedrock", "DynamoDB", "queue", "App"):
         assert any(service in title for title in titles), service
+
+
+def test_observability_alarms_on_activity_events_not_enqueued_or_dead_lettered():
+    out = observability.transform(input_of(observability.transform))
+    for name, metric in (("EnqueueFailuresAlarm", "EnqueueFailures"),
+                         ("DeadLetterMessagesAlarm", "DeadLetterMessages")):
+        alarm = out["Resources"][name]
+        assert alarm["Condition"] == "SqsEnabled", name
+        props = alarm["Properties"]
+        # The bare metric, which the code publishes too (the dimension set ()).
+        assert props["Namespace"] == observability.APP_NAMESPACE and props["MetricName"] == metric
+        assert "Dimensions" not in props and () in getattr(metrics, snake(metric)).dimensions
+        assert (props["Statistic"], props["Period"], props["ComparisonOperator"], props["Threshold"]) == \
+            ("Sum", 300, "GreaterThanOrEqualToThreshold", 1)
+        assert props["TreatMissingData"] == "notBreaching"  # no events, no data: not an outage
+        assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlarmTopic"}]
+    # Kept: it catches the dead-letter consumer itself failing, when DeadLetterMessages stays silent.
+    assert out["Resources"]["DeadLetterQueueDepthAlarm"]["Condition"] == "SqsEnabled"
+
+
+def test_observability_dashboard_shows_the_activity_path():
+    out = observability.transform(input_of(observability.transform))
+    body, _ = out["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body)["widgets"]
+    shown = {(m[1], tuple(m[2:-1]), m[-1]["stat"]) for w in widgets for m in w["properties"]["metrics"]
+             if m[0] == observability.APP_NAMESPACE_TEXT}
+    activity = ("Service", "activity")
+    assert {("EventsRecorded", activity, "Sum"), ("DuplicateEvents", activity, "Sum"),
+            ("EventFailures", activity, "Sum"), ("EventAge", activity, "p99"),
+            ("EnqueueFailures", (), "Sum"), ("DeadLetterMessages", (), "Sum")} <= shown
+    # The grid stays whole: no two widgets overlap.
+    cells = [(w["x"] + dx, w["y"] + dy) for w in widgets for dx in range(w["width"]) for dy in range(w["height"])]
+    assert len(cells) == len(set(cells))
 
 
 def test_iam_gives_each_function_its_own_role_with_only_what_it_needs():

@@ -80,9 +80,10 @@ class LocalServer:
                             f"(exit code {self.process.returncode}); its output:\n{output}")
             time.sleep(0.1)
 
-    def output(self) -> str:
+    def output(self, tail: int | None = 4000) -> str:
         self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-4000:]
+        text = self._log.read().decode(errors="replace")
+        return text[-tail:] if tail else text
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -255,6 +256,32 @@ def test_the_whole_item_lifecycle_over_http(server, alice, bob):
     assert deleted.status == 204 and deleted.body == b""
     assert_problem(call(server, "GET", path, token=alice), 404, "not_found")
     assert_problem(call(server, "DELETE", path, token=alice), 404, "not_found")
+
+
+def test_changes_reach_the_callers_stats_through_the_embedded_queue_within_five_seconds(server):
+    from chalicelib import keys
+    from chalicelib.auth.local_issuer import sub_for
+    from chalicelib.store.sqlite import SQLiteStore
+
+    carol = mint_with_cli("carol-e2e", server.data_dir)
+    created = [_create(server, carol, f"stats {n}") for n in range(2)]
+    reply = call(server, "PATCH", f"/items/{created[0]['id']}", {"status": "done"}, token=carol,
+                 headers={"X-Request-Id": "e2e-activity-1"})
+    assert reply.status == 200
+    store = SQLiteStore(str(server.data_dir / "app.db"))
+    sub = sub_for("carol-e2e")
+    deadline = time.monotonic() + 5  # API.md: locally, stats reflect a change within 5 seconds
+    stats = None
+    while time.monotonic() < deadline:
+        stats = store.get(keys.stats_key(sub))
+        if stats and stats.get("done") == 1:
+            break
+        time.sleep(0.05)
+    assert stats is not None and {k: stats[k] for k in ("todo", "done", "total")} == {"todo": 1, "done": 1, "total": 2}
+    activity = store.query(keys.user_pk(sub), keys.ACTIVITY_PREFIX, limit=10).records
+    assert sorted(record["type"] for record in activity) == ["item.created", "item.created", "item.updated"]
+    # The consumer ran in the server process and logged under the request's id.
+    assert any("e2e-activity-1" in line and "activity event recorded" in line for line in server.output(tail=None).splitlines())
 
 
 # --- concurrency over real connections -----------------------------------------------------------

@@ -118,7 +118,9 @@ def lambda_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     environment leaks in but PATH)."""
     return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "LANG": "C.UTF-8",
             "AWS_LAMBDA_FUNCTION_NAME": "tasks-api-APIHandler", "AWS_REGION": "us-east-1",
-            "APP_STAGE": "prod", "DATA_DIR": str(tmp_path / ".data"), "STORE": "sqlite", **extra}
+            "APP_STAGE": "prod", "DATA_DIR": str(tmp_path / ".data"), "STORE": "sqlite",
+            # Deployed functions send to SQS or have no queue: never the embedded one (its worker thread).
+            "QUEUE": "off", **extra}
 
 
 def run_in_lambda(tmp_path: Path, events: list[dict[str, Any]], *, runtime_handler: bool = True,

@@ -67,3 +67,89 @@ def test_a_consumer_logs_under_the_request_id_of_the_message(observed, captured)
     first, second = captured().logs
     assert (first["request_id"], first["message_id"], first["message"]) == ("api-request-9", "m-1", "event applied")
     assert "request_id" not in second and "message_id" not in second
+
+
+# --- one request id from the caller to the consumer ------------------------------------------------
+
+
+def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consumers_line(observed, captured,
+                                                                                      monkeypatch, token_for):
+    """Deployed shape: the API sends to SQS (moto stands in for it), Lambda hands the message to the
+    activity consumer (Chalice's test client invokes it with the record SQS produced)."""
+    import boto3
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from app import app
+    from chalicelib.events.base import lambda_record
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="activity")["QueueUrl"]
+        observed(QUEUE="sqs", ACTIVITY_QUEUE_URL=url)
+        token = token_for("alice")
+        with Client(app) as client:
+            captured()
+            reply = client.http.post("/items", body=json.dumps({"title": "secret plans", "notes": "do not log"}),
+                                     headers={"Authorization": f"Bearer {token}", "X-Request-Id": "trace-me-42",
+                                              "Content-Type": "application/json"})
+            assert reply.status_code == 201
+            [access] = captured().access()
+            assert access["request_id"] == "trace-me-42"
+
+            [message] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"],
+                                            AttributeNames=["All"])["Messages"]
+            body = json.loads(message["Body"])
+            assert body["request_id"] == "trace-me-42" and body["type"] == "item.created"
+            assert message["MessageAttributes"]["request_id"] == {"StringValue": "trace-me-42", "DataType": "String"}
+            assert "secret plans" not in message["Body"] and token not in message["Body"]
+
+            record = lambda_record(message["MessageId"], message["Body"], {"request_id": "trace-me-42"}, 1,
+                                   int(message["Attributes"]["SentTimestamp"]),
+                                   "arn:aws:sqs:us-east-1:123456789012:activity", message["ReceiptHandle"])
+            result = client.lambda_.invoke("on_activity", {"Records": [record]}).payload
+            assert result == {"batchItemFailures": []}
+            out = captured()
+    [consumed] = [line for line in out.logs if line["logger"] == "tasks.consumers"]
+    assert (consumed["request_id"], consumed["message_id"]) == ("trace-me-42", message["MessageId"])
+    assert token not in out.text and "secret plans" not in out.text and "do not log" not in out.text
+
+
+def test_with_the_embedded_queue_the_consumers_line_carries_the_callers_request_id(observed, captured, api):
+    from chalicelib import compose
+
+    captured()
+    assert api.post("/items", {"title": "local"}, headers={"X-Request-Id": "local-trace-7"}).status == 201
+    assert compose.get_queue().drain(timeout=20)
+    out = captured()
+    [access] = out.access()
+    [consumed] = [line for line in out.logs if line["logger"] == "tasks.consumers"]
+    assert access["request_id"] == consumed["request_id"] == "local-trace-7"
+    assert consumed["message"] == "activity event recorded"
+
+
+def test_an_event_that_cannot_be_sent_still_answers_the_committed_change_and_is_reported(observed, captured, api,
+                                                                                          monkeypatch):
+    from chalicelib import compose
+    from chalicelib.errors import QueueUnavailable
+
+    queue = compose.get_queue()
+
+    def refuse(body, attributes):
+        raise QueueUnavailable("the queue is down")
+
+    monkeypatch.setattr(queue, "send", refuse)
+    captured()
+    reply = api.post("/items", {"title": "keep me"}, headers={"X-Request-Id": "lost-event-1"})
+    assert reply.status == 201
+    assert api.get(f"/items/{reply.json['id']}").status == 200
+    out = captured()
+    [error] = out.at("ERROR")
+    assert (error["message"], error["request_id"], error["event_type"]) == \
+        ("activity event not enqueued", "lost-event-1", "item.created")
+    assert "keep me" not in out.text
+    access = [line for line in out.access() if line["request_id"] == "lost-event-1"]
+    assert access[0]["EnqueueFailures"] == 1

@@ -16,6 +16,10 @@ from chalicelib.settings import get_settings
 from tests.app.conftest import assert_problem
 from tests.observability.conftest import claims, rest_event, run_in_lambda
 
+# Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
+# the request's (tests/observability/test_correlation.py follows them on purpose).
+pytestmark = pytest.mark.usefixtures("recording_queue")
+
 RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 

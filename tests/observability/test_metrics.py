@@ -10,6 +10,10 @@ from chalicelib.settings import ConfigError, Settings
 from tests.observability import emf
 from tests.observability.conftest import claims, rest_event, run_in_lambda
 
+# Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
+# the request's (tests/observability/test_correlation.py follows them on purpose).
+pytestmark = pytest.mark.usefixtures("recording_queue")
+
 ALLOWED_DIMENSIONS = {metrics.SERVICE, metrics.ROUTE, metrics.STATUS_CLASS, metrics.PROVIDER}
 
 

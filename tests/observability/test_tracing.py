@@ -19,6 +19,9 @@ PARENT = "53995c3f42cd8ad8"
 TRACE_HEADER = f"Root={TRACE_ROOT};Parent={PARENT};Sampled=1"
 MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
+# Events are recorded, not consumed: the consumer's store calls would add subsegments of their own.
+pytestmark = pytest.mark.usefixtures("recording_queue")
+
 
 def _python(code: str, env: dict[str, str]) -> str:
     result = subprocess.run([sys.executable, "-c", code], cwd=str(PROJECT), capture_output=True, text=True,

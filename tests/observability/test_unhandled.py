@@ -17,6 +17,10 @@ from tests.app.conftest import assert_problem
 from tests.observability.conftest import PROJECT, Output
 from tests.observability.filter_pattern import matches
 
+# Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
+# the request's (tests/observability/test_correlation.py follows them on purpose).
+pytestmark = pytest.mark.usefixtures("recording_queue")
+
 MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 STACK_NAME = "test-stack"
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from typing import Callable
 
@@ -293,6 +294,49 @@ def test_update_naming_one_attribute_in_two_clauses_is_rejected(store, pk):
     assert store.get(item(pk, 1)) is None
 
 
+def test_update_returning_old_gives_the_record_before_the_change(store, pk):
+    store.put(Put(item(pk, 1), {"title": "a", "status": "open", "version": 1}))
+
+    old = store.update(Update(item(pk, 1), set={"status": "done"}, add={"version": 1}, returns="old"))
+
+    assert old == {"title": "a", "status": "open", "version": 1}
+    assert store.get(item(pk, 1)) == {"title": "a", "status": "done", "version": 2}
+
+
+def test_update_returning_old_of_a_missing_record_is_none(store, pk):
+    key = Key(pk, "STATS")
+    assert store.update(Update(key, add={"total": 1}, returns="old")) is None
+    assert store.get(key) == {"total": 1}
+
+
+def test_update_returning_old_reports_a_failed_condition_like_any_update(store, pk):
+    store.put(Put(item(pk, 1), {"version": 3}))
+    with pytest.raises(ConditionFailed) as failed:
+        store.update(Update(item(pk, 1), set={"t": "x"}, condition=VersionIs(1), returns="old"))
+    assert failed.value.existing == {"version": 3}
+
+
+@pytest.mark.parametrize("before", [None, {"title": "a", "created_at": "t0", "version": 4, "tags": ["x"]}],
+                         ids=["missing", "stored"])
+def test_update_after_matches_what_the_store_holds(store, pk, before):
+    if before is not None:
+        store.put(Put(item(pk, 1), before, index=IndexKey(status(pk, "open"), "ITEM#0001")))
+    op = Update(item(pk, 1), set={"title": "b", "due": None}, set_if_absent={"created_at": "t1", "notes": ""},
+                add={"version": 1, "edits": 2}, index=IndexKey(status(pk, "done"), "ITEM#0001"),
+                returns="old")
+
+    old = store.update(op)
+
+    assert old == before
+    assert op.after(old) == store.get(item(pk, 1))
+    assert old == before  # after() computes, it never changes what it is given
+
+
+def test_update_with_an_unknown_returns_is_rejected():
+    with pytest.raises(ValueError):
+        Update(Key("USER#a", "METADATA"), set={"t": "x"}, returns="bogus")
+
+
 # --- delete ----------------------------------------------------------------------------------------
 
 
@@ -378,6 +422,93 @@ def test_transact_with_two_puts_on_one_key_is_rejected(store, pk):
 
 def test_transact_of_no_puts_does_nothing(store):
     store.transact([])
+
+
+def record_activity(pk: str, event_id: str, at: str) -> list:
+    """The activity consumer's transaction: the event once, and the counters it moves."""
+    return [Put(Key(pk, f"ACTIVITY#{event_id}"), {"event": event_id}, condition=Absent()),
+            Update(Key(pk, "STATS"), add={"todo": 1, "total": 1}, set={"updated_at": at})]
+
+
+def test_transact_with_update_increments_counters_and_puts_atomically(store, pk):
+    store.put(Put(Key(pk, "STATS"), {"todo": 2, "total": 5, "done": 3, "updated_at": "t0"}))
+
+    store.transact(record_activity(pk, "e1", at="t1"))
+
+    assert store.get(Key(pk, "ACTIVITY#e1")) == {"event": "e1"}
+    assert store.get(Key(pk, "STATS")) == {"todo": 3, "total": 6, "done": 3, "updated_at": "t1"}
+
+
+def test_transact_failed_put_condition_leaves_the_update_unapplied(store, pk):
+    store.transact(record_activity(pk, "e1", at="t1"))
+
+    with pytest.raises(ConditionFailed) as failed:  # the same event, redelivered
+        store.transact(record_activity(pk, "e1", at="t2"))
+
+    assert (failed.value.index, failed.value.existing) == (0, {"event": "e1"})
+    assert store.get(Key(pk, "STATS")) == {"todo": 1, "total": 1, "updated_at": "t1"}
+
+
+@pytest.mark.parametrize("stored, condition", [({"version": 1}, VersionIs(2)), (None, Exists())],
+                         ids=["version-mismatch", "missing"])
+def test_transact_update_condition_failure_reports_its_index_and_record(store, pk, stored, condition):
+    if stored is not None:
+        store.put(Put(item(pk, 2), stored))
+
+    with pytest.raises(ConditionFailed) as failed:
+        store.transact([
+            Put(item(pk, 1), {"title": "a"}, condition=Absent()),
+            Update(item(pk, 2), set={"title": "b"}, add={"version": 1}, condition=condition),
+        ])
+
+    assert (failed.value.index, failed.value.existing) == (1, stored)
+    assert store.get(item(pk, 1)) is None
+    assert store.get(item(pk, 2)) == stored
+
+
+def test_transact_update_upserts_a_missing_record(store, pk):
+    store.transact([
+        Put(item(pk, 1), {"title": "a"}),
+        Update(Key(pk, "STATS"), set={"updated_at": "t1"}, set_if_absent={"created_at": "t1"},
+               add={"total": 1}),
+    ])
+    assert store.get(Key(pk, "STATS")) == {"updated_at": "t1", "created_at": "t1", "total": 1}
+
+
+def test_transact_update_conditions_see_the_state_before_the_transaction(store, pk):
+    store.put(Put(item(pk, 2), {"version": 1}))
+    store.transact([
+        Update(item(pk, 2), add={"version": 1}, condition=VersionIs(1)),
+        Put(item(pk, 1), {"title": "a"}, condition=Absent()),
+    ])
+    assert store.get(item(pk, 2)) == {"version": 2}
+
+
+def test_transact_update_moves_the_record_between_index_partitions(store, pk):
+    store.put(Put(item(pk, 1), {"status": "open"}, index=IndexKey(status(pk, "open"), "ITEM#0001")))
+    store.put(Put(item(pk, 2), {"status": "open"}, index=IndexKey(status(pk, "open"), "ITEM#0002")))
+
+    store.transact([
+        Update(item(pk, 1), set={"status": "done"}, index=IndexKey(status(pk, "done"), "ITEM#0001")),
+        Update(item(pk, 2), set={"title": "kept in its partition"}),
+    ])
+
+    assert store.query(status(pk, "done"), "ITEM#", limit=10, index=True).records == [{"status": "done"}]
+    assert store.query(status(pk, "open"), "ITEM#", limit=10, index=True).records == [
+        {"status": "open", "title": "kept in its partition"}]
+
+
+def test_transact_with_a_put_and_an_update_on_one_key_is_rejected(store, pk):
+    with pytest.raises(ValueError):
+        store.transact([Put(item(pk, 1), {"n": 1}), Update(item(pk, 1), add={"n": 1})])
+    assert store.get(item(pk, 1)) is None
+
+
+def test_transact_with_an_update_that_changes_nothing_is_rejected(store, pk):
+    # DynamoDB needs an update expression inside a transaction; an empty Update has none.
+    with pytest.raises(ValueError):
+        store.transact([Put(item(pk, 1), {"n": 1}), Update(item(pk, 2), condition=Exists())])
+    assert store.get(item(pk, 1)) is None
 
 
 # --- queries ---------------------------------------------------------------------------------------
@@ -560,6 +691,24 @@ def test_concurrent_transactions_on_one_key_let_exactly_one_win(store, pk):
     assert store.query(pk, "ITEM#", limit=20).records == [{"writer": winners[0]}]
 
 
+def test_concurrent_transactions_adding_to_one_counter_never_lose_an_increment(store, pk):
+    def record(i: int) -> None:
+        ops = [Put(Key(pk, f"ACTIVITY#{i}"), {"event": i}, condition=Absent()),
+               Update(Key(pk, "STATS"), add={"n": 1})]
+        for _ in range(100):
+            try:
+                return store.transact(ops)
+            except TransactionConflict:  # retrying is the caller's duty; DynamoDB refuses racing ones
+                time.sleep(0.01)
+        raise AssertionError("still conflicting after 100 attempts")
+
+    outcomes = run_together(10, record)
+
+    assert outcomes == [None] * 10
+    assert store.get(Key(pk, "STATS")) == {"n": 10}
+    assert len(store.query(pk, "ACTIVITY#", limit=20).records) == 10
+
+
 # --- DynamoDB only: one request per call, schema, errors ---------------------------------------------
 
 
@@ -617,6 +766,20 @@ def test_dynamodb_writes_are_one_request_each_even_when_a_condition_fails(dynamo
     one_request(s, "TransactWriteItems", lambda: s.transact(ops))
     failed = one_request(s, "TransactWriteItems", lambda: s.transact(ops))
     assert (failed.index, failed.existing) == (0, {"f": 1})
+
+
+def test_dynamodb_transact_with_an_update_and_update_returning_old_are_one_request_each(dynamodb_store, pk):
+    s = dynamodb_store
+    one_request(s, "TransactWriteItems", lambda: s.transact(record_activity(pk, "e1", at="t1")))
+    failed = one_request(s, "TransactWriteItems", lambda: s.transact([
+        Put(item(pk, 1), {"title": "a"}, condition=Absent()),
+        Update(Key(pk, "STATS"), add={"total": 1}, condition=VersionIs(1)),
+    ]))
+    assert (failed.index, failed.existing) == (1, {"todo": 1, "total": 1, "updated_at": "t1"})
+
+    old = one_request(s, "UpdateItem", lambda: s.update(
+        Update(Key(pk, "STATS"), add={"total": 1}, returns="old")))
+    assert old == {"todo": 1, "total": 1, "updated_at": "t1"}
 
 
 def test_dynamodb_reads_of_the_table_are_strongly_consistent_and_index_reads_use_gsi1(dynamodb_store, pk):

@@ -1,7 +1,8 @@
 """A small Chalice app with every shape the post-processor handles: a public and a protected route
 (the placeholder Cognito ARN), the streaming route, and consumers of the activity queue and its DLQ.
 
-The real app grows these as their issues land; the golden files pin what the transforms do to them."""
+The consumers are the real app's (same names and queues); its stream route lands with the assistant
+issue. The golden files pin what the transforms do to all of them."""
 
 from chalice import Chalice, CognitoUserPoolAuthorizer
 

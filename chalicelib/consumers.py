@@ -1,0 +1,122 @@
+"""The queue consumers behind app.py's ``@app.on_sqs_message`` handlers (and the local queue's worker):
+one Lambda SQS batch in, Lambda's partial batch response out, each record logged under its request id.
+
+Imported by app.py at cold start, so everything beyond the standard library loads on the first batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Callable, Mapping
+
+log = logging.getLogger("tasks.consumers")
+
+# Lambda's SQS partial batch response (the event source mapping has ReportBatchItemFailures).
+FAILURES = "batchItemFailures"
+
+
+def activity(event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+    """Apply each activity event to the caller's ACTIVITY# records and STATS; report the ones that failed."""
+    from chalicelib.observability import metrics
+
+    return _batch(event, lambda_context, metrics.ACTIVITY, _record_activity)
+
+
+def dead_letters(event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+    """Events the activity consumer gave up on: log each once at ERROR and count it for the alarm."""
+    from chalicelib.observability import metrics
+
+    return _batch(event, lambda_context, metrics.DEAD_LETTERS, _report_dead_letter)
+
+
+def _record_activity(record: Mapping[str, Any]) -> None:
+    from chalicelib import compose
+    from chalicelib.observability import metrics
+    from chalicelib.tasks.activity import epoch_of, parse_event
+
+    event = parse_event(_body(record))
+    applied = compose.get_activity_recorder().record(event)
+    metrics.count(metrics.EVENTS_RECORDED if applied else metrics.DUPLICATE_EVENTS)
+    age_ms = max(0.0, time.time() - epoch_of(event["at"]) - int(event["at"][20:23]) / 1000) * 1000
+    metrics.observe(metrics.EVENT_AGE, round(age_ms, 1))
+    log.info("activity event %s", "recorded" if applied else "already recorded (redelivery)",
+             extra={"event_id": event["id"], "event_type": event["type"], "item_id": event["item_id"],
+                    "user": _pseudonym(event["sub"])})
+
+
+def _report_dead_letter(record: Mapping[str, Any]) -> None:
+    from chalicelib.observability import metrics
+
+    try:
+        body = json.loads(record.get("body") or "")
+    except (TypeError, ValueError):
+        body = None  # a poison message: logged and counted all the same
+    body = body if isinstance(body, dict) else {}
+    sub = body.get("sub")
+    # What an operator needs to find the change again; never the body itself.
+    log.error("activity event dead-lettered: its stats and activity record were not applied",
+              extra={"error": "dead_letter", "event_id": body.get("id"), "event_type": body.get("type"),
+                     "item_id": body.get("item_id"), "at": body.get("at"),
+                     "user": _pseudonym(sub) if isinstance(sub, str) else None})
+    metrics.count(metrics.DEAD_LETTER_MESSAGES)
+
+
+def _batch(event: Mapping[str, Any], lambda_context: Any, service: str,
+           process: Callable[[Mapping[str, Any]], None]) -> dict[str, Any]:
+    from chalicelib.errors import AppError
+    from chalicelib.observability import correlation, logs, metrics
+
+    invocation = _begin(service, lambda_context)
+    failed: list[str] = []
+    try:
+        for record in event.get("Records") or ():
+            message_id = record.get("messageId")
+            receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+            with correlation.bound(correlation.request_id_of(record), message_id=message_id, receive_count=receives):
+                try:
+                    process(record)
+                except AppError as error:
+                    # Expected failures (a malformed event, the store throttling): retried by the queue,
+                    # dead-lettered after the redrive limit. The message has no trace worth keeping.
+                    log.warning("message failed; the queue will retry it: %s", error.detail,
+                                extra={"code": error.code})
+                    failed.append(message_id)
+                    metrics.count(metrics.EVENT_FAILURES)
+                except Exception:
+                    logs.log_unhandled(log, "unhandled exception while processing a message")
+                    failed.append(message_id)
+                    metrics.count(metrics.EVENT_FAILURES)
+                    metrics.count(metrics.UNHANDLED_EXCEPTIONS)
+    finally:
+        if invocation is not None:
+            invocation.end()
+    return {FAILURES: [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def _begin(service: str, lambda_context: Any) -> Any:
+    from chalicelib.settings import get_settings
+
+    settings = get_settings()
+    if not settings.observability:
+        return None
+    from chalicelib.observability.invocation import begin
+
+    return begin(settings, service=service, request_id=None, lambda_context=lambda_context)
+
+
+def _body(record: Mapping[str, Any]) -> Any:
+    from chalicelib.tasks.activity import InvalidEvent
+
+    try:
+        return json.loads(record.get("body") or "")
+    except (TypeError, ValueError):
+        raise InvalidEvent("the message body is not JSON") from None
+
+
+def _pseudonym(sub: str) -> str:
+    from chalicelib.observability import logs
+    from chalicelib.settings import get_settings
+
+    return logs.pseudonym(sub, get_settings().cursor_secret)

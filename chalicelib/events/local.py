@@ -1,0 +1,381 @@
+"""The embedded activity queue: durable messages in a SQLite file and a worker thread that delivers them
+to the consumers in Lambda SQS batches, with SQS's visibility, retry and dead-letter semantics."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from typing import Any, Iterator, Mapping, NamedTuple
+
+from chalicelib.errors import QueueUnavailable
+from chalicelib.events.base import ACTIVITY, DEAD_LETTERS, Handler, lambda_record
+
+log = logging.getLogger("tasks.events")
+
+BUSY_TIMEOUT_SECONDS = 5.0
+MAX_IDLE_CONNECTIONS = 4
+# Longest wait before a failed message is offered again, however often it has failed.
+MAX_RETRY_DELAY_SECONDS = 30.0
+# Pause after an unexpected error in the worker loop, so a persistent fault does not spin.
+ERROR_PAUSE_SECONDS = 1.0
+QUEUE_ARN_PREFIX = "arn:aws:sqs:local:000000000000:"
+WORKER_THREAD_NAME = "local-queue-worker"
+QUEUES = (ACTIVITY, DEAD_LETTERS)
+
+_SCHEMA = (
+    # A table name of its own, so the queue may share a file with the store.
+    """CREATE TABLE IF NOT EXISTS queue_messages (
+        id TEXT PRIMARY KEY,
+        queue TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        sent_at INTEGER NOT NULL,
+        visible_at INTEGER NOT NULL,
+        first_received_at INTEGER,
+        receipt TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at)",
+)
+
+
+class _Claimed(NamedTuple):
+    id: str
+    body: str
+    attributes: str
+    receive_count: int
+    sent_at: int
+    first_received_at: int
+    receipt: str
+
+
+class LocalQueue:
+    """The queue port on one SQLite file; safe to share between threads, and between processes (each
+    claim is a write transaction, so no two workers ever hold the same message at once)."""
+
+    def __init__(self, path: str, handlers: Mapping[str, Handler], *, max_receives: int = 5,
+                 batch_size: int = 10, visibility_timeout: float = 30.0, retry_delay: float = 1.0,
+                 poll_interval: float = 0.5) -> None:
+        unknown = set(handlers) - set(QUEUES)
+        if unknown:
+            raise ValueError(f"no such queue: {', '.join(sorted(unknown))}")
+        if max_receives < 1 or batch_size < 1:
+            raise ValueError("max_receives and batch_size must be at least 1")
+        self.path = path
+        self.handlers = dict(handlers)
+        self.max_receives = max_receives
+        self.batch_size = batch_size
+        self.visibility_timeout = visibility_timeout
+        self.retry_delay = retry_delay
+        self.poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._schema_ready = False
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # --- the port ------------------------------------------------------------------------------
+
+    def send(self, body: str, attributes: Mapping[str, str]) -> str:
+        message_id = str(uuid.uuid4())
+        now = _now_ms()
+        try:
+            with self._transaction() as conn:
+                conn.execute(
+                    "INSERT INTO queue_messages (id, queue, body, attributes, sent_at, visible_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (message_id, ACTIVITY, body, json.dumps(dict(attributes)), now, now))
+        except (sqlite3.Error, OSError) as exc:
+            raise QueueUnavailable("the local activity queue could not take the message") from exc
+        self._ensure_worker()
+        self._wake.set()
+        return message_id
+
+    # --- control (tests, the local server) -----------------------------------------------------
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every message that can be delivered has been (nothing left in the activity
+        queue, nor in the dead-letter queue when it has a handler); False if ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        queues = [name for name in QUEUES if name == ACTIVITY or name in self.handlers]
+        self._ensure_worker()
+        self._wake.set()
+        while True:
+            if self._count(queues) == 0:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(0.01, remaining))
+
+    def pending(self, queue: str = ACTIVITY) -> int:
+        """How many messages the queue still stores (visible, in flight or waiting to be retried)."""
+        return self._count([queue])
+
+    def close(self) -> None:
+        """Stop the worker (after its current batch) and close the connections; idempotent. The queue
+        stays usable: the next send or drain starts a worker again."""
+        with self._lock:
+            thread, stop = self._thread, self._stop
+            self._thread = None
+        if thread is not None:
+            stop.set()
+            self._wake.set()
+            if thread is not threading.current_thread():
+                thread.join()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # --- the worker ----------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=WORKER_THREAD_NAME,
+                                            daemon=True)
+            self._thread.start()
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            # Cleared before looking, so a send after the look still cuts the wait short.
+            self._wake.clear()
+            try:
+                wait = self._work_once()
+            except Exception as exc:  # never let the worker die: log, pause, go on
+                log.warning("local queue worker error (%s); retrying", type(exc).__name__,
+                            extra={"error_type": type(exc).__name__, "where": _where(exc)})
+                stop.wait(ERROR_PAUSE_SECONDS)
+                continue
+            if wait > 0:
+                self._wake.wait(wait)
+
+    def _work_once(self) -> float:
+        """Deliver one batch of each queue that has a handler; return how long to wait before looking
+        again (0: there may be more right now)."""
+        worked = False
+        for queue in QUEUES:
+            handler = self.handlers.get(queue)
+            if handler is None:
+                continue
+            moved, batch = self._claim(queue)
+            if moved or batch:
+                worked = True
+            if batch:
+                self._deliver(queue, handler, batch)
+        return 0.0 if worked else self._until_next_visible()
+
+    def _claim(self, queue: str) -> tuple[int, list[_Claimed]]:
+        now = _now_ms()
+        with self._transaction() as conn:
+            moved = 0
+            if queue == ACTIVITY:
+                # SQS's redrive policy: a message received max_receives times goes to the dead-letter
+                # queue (same id, body and attributes) instead of being delivered again.
+                exhausted = [row[0] for row in conn.execute(
+                    "SELECT id FROM queue_messages WHERE queue = ? AND visible_at <= ? AND receive_count >= ?",
+                    (ACTIVITY, now, self.max_receives))]
+                if exhausted:
+                    conn.executemany(
+                        "UPDATE queue_messages SET queue = ?, receive_count = 0, visible_at = ?, "
+                        "first_received_at = NULL, receipt = NULL WHERE id = ?",
+                        [(DEAD_LETTERS, now, message_id) for message_id in exhausted])
+                    moved = len(exhausted)
+                    log.warning("moved %d message(s) to the dead-letter queue after %d receives", moved,
+                                self.max_receives, extra={"queue": ACTIVITY, "message_ids": exhausted})
+            rows = conn.execute(
+                "SELECT id, body, attributes, receive_count, sent_at, first_received_at FROM queue_messages "
+                "WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, rowid LIMIT ?",
+                (queue, now, self.batch_size)).fetchall()
+            # Invisible until the visibility timeout: a worker that dies mid-batch gives them back.
+            hidden_until = now + int(self.visibility_timeout * 1000)
+            batch = []
+            for message_id, body, attributes, receive_count, sent_at, first_received_at in rows:
+                claimed = _Claimed(message_id, body, attributes, receive_count + 1, sent_at,
+                                   now if first_received_at is None else first_received_at, uuid.uuid4().hex)
+                conn.execute(
+                    "UPDATE queue_messages SET receive_count = ?, visible_at = ?, first_received_at = ?, "
+                    "receipt = ? WHERE id = ?",
+                    (claimed.receive_count, hidden_until, claimed.first_received_at, claimed.receipt,
+                     message_id))
+                batch.append(claimed)
+        return moved, batch
+
+    def _deliver(self, queue: str, handler: Handler, batch: list[_Claimed]) -> None:
+        arn = QUEUE_ARN_PREFIX + queue
+        event = {"Records": [
+            lambda_record(m.id, m.body, json.loads(m.attributes), m.receive_count, m.sent_at, arn, m.receipt,
+                          first_received_ms=m.first_received_at)
+            for m in batch]}
+        ids = [m.id for m in batch]
+        try:
+            response = handler(event)
+        except Exception as exc:
+            # Type and place only: an exception's text may quote the message body (user data).
+            log.warning("%s handler raised %s; the whole batch of %d will be retried", queue,
+                        type(exc).__name__, len(batch),
+                        extra={"queue": queue, "message_ids": ids, "error_type": type(exc).__name__,
+                               "where": _where(exc)})
+            failed = set(ids)
+        else:
+            failed = self._failures(queue, response, ids)
+        self._settle(batch, failed)
+
+    def _failures(self, queue: str, response: Any, ids: list[str]) -> set[str]:
+        """The ids a partial batch response reports as failed; all of them when it is malformed, as
+        Lambda treats a response it cannot read as a failure of the whole batch."""
+        if response is None:
+            return set()
+        items = response.get("batchItemFailures") if isinstance(response, Mapping) else response
+        if items is None:  # {} or {"batchItemFailures": None}: a complete success, as in Lambda
+            return set()
+        if not isinstance(items, list) or not all(
+                isinstance(item, Mapping) and isinstance(item.get("itemIdentifier"), str)
+                and item["itemIdentifier"] for item in items):
+            log.warning("%s handler returned a malformed batch response; the whole batch of %d will be "
+                        "retried", queue, len(ids), extra={"queue": queue, "message_ids": ids})
+            return set(ids)
+        reported = {item["itemIdentifier"] for item in items}
+        unknown = reported.difference(ids)
+        if unknown:
+            # Lambda fails the whole batch when a reported id is not in it ("an itemIdentifier value with
+            # a message ID that doesn't exist"), so a handler bug retries rather than loses messages.
+            log.warning("%s handler reported %d failure(s) for messages not in its batch; the whole batch of "
+                        "%d will be retried", queue, len(unknown), len(ids),
+                        extra={"queue": queue, "message_ids": sorted(unknown)})
+            return set(ids)
+        return reported
+
+    def _settle(self, batch: list[_Claimed], failed: set[str]) -> None:
+        now = _now_ms()
+        with self._transaction() as conn:
+            for message in batch:
+                # The receipt guards against settling a message another worker has claimed since
+                # (after our visibility timeout ran out), exactly like an SQS receipt handle.
+                if message.id in failed:
+                    delay = min(MAX_RETRY_DELAY_SECONDS, self.retry_delay * 2 ** (message.receive_count - 1))
+                    conn.execute("UPDATE queue_messages SET visible_at = ?, receipt = NULL "
+                                 "WHERE id = ? AND receipt = ?",
+                                 (now + int(delay * 1000), message.id, message.receipt))
+                else:
+                    conn.execute("DELETE FROM queue_messages WHERE id = ? AND receipt = ?",
+                                 (message.id, message.receipt))
+
+    def _until_next_visible(self) -> float:
+        queues = [name for name in QUEUES if name in self.handlers]
+        if not queues:
+            return self.poll_interval
+        marks = ",".join("?" * len(queues))
+        with self._connection() as conn:
+            (earliest,) = conn.execute(f"SELECT MIN(visible_at) FROM queue_messages WHERE queue IN ({marks})",
+                                       queues).fetchone()
+        if earliest is None:
+            return self.poll_interval
+        # Never longer than the poll interval: another process may send without waking us.
+        return min(self.poll_interval, max(0.0, (earliest - _now_ms()) / 1000))
+
+    def _count(self, queues: list[str]) -> int:
+        marks = ",".join("?" * len(queues))
+        try:
+            with self._connection() as conn:
+                (count,) = conn.execute(f"SELECT COUNT(*) FROM queue_messages WHERE queue IN ({marks})",
+                                        queues).fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise QueueUnavailable("the local activity queue could not be read") from exc
+        return count
+
+    # --- connections ---------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        # Created on first use, not in __init__: building the queue never touches the disk.
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a claim's read and its write
+        # share one write lock; timeout is SQLite's busy timeout, so contending writers take turns.
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if not self._schema_ready:
+                self._create_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            if self._schema_ready:
+                return
+            # WAL: readers (drain, pending) never block a claim, nor a claim them.
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            self._schema_ready = True
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            self._release(conn)
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:  # a failed COMMIT leaves one open; never hand it to the next caller
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            conn.close()
+            return
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _where(exc: BaseException) -> str | None:
+    """``file:line in function`` of the innermost frame an exception passed through (no text of it)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{os.path.basename(code.co_filename)}:{tb.tb_lineno} in {code.co_name}"

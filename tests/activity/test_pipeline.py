@@ -1,0 +1,58 @@
+"""The whole activity path on embedded defaults: item changes through the API, the embedded queue and
+its worker thread, the consumer, and the caller's STATS and ACTIVITY# records (both store adapters)."""
+
+from __future__ import annotations
+
+import json
+
+from chalicelib import compose
+from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
+from chalicelib.events.local import LocalQueue
+from chalicelib import consumers
+from tests.activity.conftest import activity_of, counters
+from tests.observability.conftest import Output
+
+
+def test_item_changes_reach_stats_and_activity_through_the_embedded_queue(adapter, api):
+    created = [api.post("/items", {"title": f"task {n}"}).json for n in range(3)]
+    assert api.patch(f"/items/{created[0]['id']}", {"status": "done"}).status == 200
+    assert api.delete(f"/items/{created[1]['id']}").status == 204
+    assert compose.get_queue().drain(timeout=20)
+    sub = api.get("/me").json["sub"]
+    assert counters(sub) == {"todo": 1, "in_progress": 0, "done": 1, "total": 2}
+    kinds = sorted(record["type"] for record in activity_of(sub))
+    assert kinds == ["item.created"] * 3 + ["item.deleted", "item.updated"]
+
+
+def test_a_message_delivered_twice_is_applied_once(env, api):
+    item = api.post("/items", {"title": "once"}).json
+    queue = compose.get_queue()
+    assert queue.drain(timeout=20)
+    sub = api.get("/me").json["sub"]
+    [record] = activity_of(sub)
+    # At-least-once delivery: the same event arrives again as a new message.
+    event = {"v": 1, "id": record["id"], "type": "item.created", "sub": sub, "item_id": item["id"],
+             "at": record["at"], "status_before": None, "status_after": "todo"}
+    queue.send(json.dumps(event), {})
+    assert queue.drain(timeout=20)
+    assert len(activity_of(sub)) == 1 and counters(sub)["total"] == 1
+
+
+def test_a_poison_message_ends_in_the_dead_letter_consumer_which_logs_and_counts_it(env, tmp_path, capsys):
+    env(LOG_FORMAT="json", METRICS="emf")
+    queue = LocalQueue(str(tmp_path / "queue.db"),
+                       {ACTIVITY: consumers.activity, DEAD_LETTERS: consumers.dead_letters},
+                       max_receives=3, retry_delay=0.01)
+    capsys.readouterr()
+    try:
+        queue.send("{not an event", {"request_id": "poisoned-1"})
+        assert queue.drain(timeout=20)
+    finally:
+        queue.close()
+    out = Output.parse(capsys.readouterr().out)
+    failures = [line for line in out.logs if line.get("code") == "invalid_event"]
+    assert len(failures) == 3 and {line["request_id"] for line in failures} == {"poisoned-1"}
+    [dead] = out.at("ERROR")
+    assert (dead["error"], dead["request_id"]) == ("dead_letter", "poisoned-1")
+    assert sum(doc.get("DeadLetterMessages", 0) for doc in out.emf) == 1
+    assert queue.pending(ACTIVITY) == 0 and queue.pending(DEAD_LETTERS) == 0
