@@ -86,6 +86,28 @@ def delete_item(item_id):
     return api.delete_item(item_id)
 
 
+@app.route("/assistant", methods=["OPTIONS"], content_types=ANY)
+def assistant_preflight():
+    return api.preflight(app.routes)
+
+
+@app.route("/assistant", methods=["POST"], authorizer=cognito, content_types=ANY)
+def ask_assistant():
+    return api.ask_assistant()
+
+
+# Deployed, the stack points this path at the streaming function (chalicelib/streaming), which sends
+# each event as it is produced; here (chalice local, the test client) the same events arrive buffered.
+@app.route("/assistant/stream", methods=["OPTIONS"], content_types=ANY)
+def assistant_stream_preflight():
+    return api.preflight(app.routes)
+
+
+@app.route("/assistant/stream", methods=["POST"], authorizer=cognito, content_types=ANY)
+def stream_assistant():
+    return api.stream_assistant()
+
+
 # The activity queue and its dead letters (cloudformation/transforms/queues.py maps these names to the
 # stack's queues; locally chalicelib/events/local.py delivers to the same functions). Each returns
 # Lambda's partial batch response, so one poison message does not fail its neighbours.

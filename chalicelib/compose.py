@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from chalicelib.events.base import Queue
     from chalicelib.settings import Settings
     from chalicelib.store.base import Store
+    from chalicelib.assistant.base import Provider
+    from chalicelib.assistant.service import AssistantService
     from chalicelib.tasks.activity import ActivityRecorder, ActivitySink
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
@@ -106,6 +108,33 @@ def get_profiles() -> "ProfileService":
     return ProfileService(get_store())
 
 
+@lru_cache(maxsize=1)
+def get_assistant() -> "AssistantService":
+    """The assistant over the caller's items, with the provider Settings name (off: 503 feature_disabled)."""
+    settings = get_settings()
+    if settings.assistant_provider == "off":
+        from chalicelib.errors import FeatureDisabled
+
+        raise FeatureDisabled("the assistant is switched off in this deployment")
+    from chalicelib.assistant.service import AssistantService
+
+    return AssistantService(get_items(), _build_provider(settings))
+
+
+def _build_provider(settings: "Settings") -> "Provider":
+    if settings.assistant_provider == "bedrock":
+        if settings.tracing:
+            from chalicelib.observability import tracing
+
+            tracing.activate(settings)  # botocore patched first: ConverseStream gets its subsegment
+        from chalicelib.assistant.bedrock import BedrockProvider
+
+        return BedrockProvider(settings.bedrock_model_id, region=settings.aws_region)
+    from chalicelib.assistant.offline import OfflineProvider
+
+    return OfflineProvider()
+
+
 def reset() -> None:
     """Forget everything built (tests switch settings between cases); stops a local queue's worker."""
     if _CACHED_QUEUE.cache_info().currsize:
@@ -118,4 +147,5 @@ def reset() -> None:
 
 # Taken at import, so a test that replaced one of these functions still gets the real caches cleared.
 _CACHED_QUEUE = get_queue
-_CACHED = (get_items, get_profiles, get_activity, get_activity_recorder, get_queue, get_store, get_settings)
+_CACHED = (get_assistant, get_items, get_profiles, get_activity, get_activity_recorder, get_queue, get_store,
+           get_settings)

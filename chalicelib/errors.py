@@ -108,3 +108,15 @@ class QueueUnavailable(AppError):
     """The activity queue refused or could not take a message (adapters raise it ``from`` the cause)."""
 
     status, code, title = 503, "service_unavailable", "Service temporarily unavailable"
+
+
+class ProviderThrottled(AppError):
+    """The assistant's model provider throttled the call; the request may be retried later."""
+
+    status, code, title = 503, "provider_throttled", "The assistant is busy"
+
+
+class ProviderUnavailable(AppError):
+    """The assistant's model provider failed or could not be reached."""
+
+    status, code, title = 503, "provider_unavailable", "The assistant is unavailable"

@@ -24,6 +24,7 @@ Tags = Annotated[list[Tag], Meta(max_length=10, description="at most 10 distinct
 Due = Annotated[_dt.date | None, Meta(description="a calendar date YYYY-MM-DD, or null")]
 DisplayName = Annotated[str, Meta(min_length=1, max_length=100, description="1-100 characters after trimming")]
 Timestamp = Annotated[str, Meta(description="RFC 3339 UTC timestamp")]
+Prompt = Annotated[str, Meta(min_length=1, max_length=2000, description="1-2000 characters after trimming")]
 
 
 class ItemCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -44,6 +45,10 @@ class ItemPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class ProfilePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     display_name: DisplayName
+
+
+class AssistantPrompt(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    prompt: Prompt
 
 
 class Item(msgspec.Struct, kw_only=True):
@@ -76,6 +81,18 @@ class Health(msgspec.Struct, kw_only=True):
     status: str
     version: str
     stage: str
+
+
+class AssistantUsage(msgspec.Struct, kw_only=True):
+    input_tokens: int
+    output_tokens: int
+
+
+class AssistantAnswer(msgspec.Struct, kw_only=True):
+    text: str
+    provider: str
+    model: str
+    usage: AssistantUsage
 
 
 class FieldError(msgspec.Struct):
@@ -161,7 +178,8 @@ def _required(struct: type[msgspec.Struct]) -> tuple[str, ...]:
 
 def json_schema_components() -> tuple[dict[str, Any], dict[str, Any]]:
     """(schemas by name, components) for openapi.json, from the same structs that validate."""
-    structs = (ItemCreate, ItemPatch, ProfilePatch, Item, ItemPage, Profile, Health, Problem)
+    structs = (ItemCreate, ItemPatch, ProfilePatch, AssistantPrompt, Item, ItemPage, Profile, AssistantAnswer,
+               Health, Problem)
     refs, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     # What validate(require_any=True) enforces beyond the struct: a PATCH names at least one field.
     components["ItemPatch"]["minProperties"] = 1

@@ -134,3 +134,23 @@ def delete_item(item_id: str) -> Response:
     condition = http.if_match(request.headers)
     compose.get_items().delete(_caller().sub, item_id, if_match=condition)
     return http.no_content()
+
+
+def _prompt() -> str:
+    request = _request()
+    schemas = _schemas()
+    return schemas.validate(schemas.AssistantPrompt, http.json_body(request.raw_body)).prompt
+
+
+@endpoint
+def ask_assistant() -> Response:
+    from chalicelib.web import assistant
+
+    return http.json_response(assistant.answer(_caller().sub, _prompt()))
+
+
+@endpoint
+def stream_assistant() -> Response:
+    from chalicelib.web import assistant
+
+    return assistant.buffered_stream(_caller().sub, _prompt())

@@ -24,6 +24,16 @@ _ERRORS = {
     500: "A bug (`internal_error`); carries only the request id",
     503: "Store throttled or unreachable (`service_unavailable`); nothing changed, retry later",
 }
+# One server-sent event (OpenAPI's per-event schema for text/event-stream): its name and its JSON data.
+_SSE_EVENT: dict[str, Any] = {"oneOf": [
+    {"type": "object", "required": ["event", "data"],
+     "properties": {"event": {"const": name}, "data": {
+         "type": "string", "contentMediaType": "application/json",
+         "contentSchema": {"type": "object", "required": list(fields), "properties": {f: {} for f in fields}}}}}
+    for name, fields in (("token", ("text",)), ("done", ("usage", "provider", "model")), ("error", ("code", "detail")))
+]}
+_ASSISTANT_503 = ("Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
+                  "`provider_unavailable`), or the assistant switched off (`feature_disabled`)")
 
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "An item id; any other string answers 404"}
@@ -73,6 +83,15 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                     "errors": [400, 404, 412, 413, 503]},
     ("/items/{item_id}", "DELETE"): {"summary": "Delete an item", "params": [_ITEM_ID, _IF_MATCH],
                                      "ok": {204: None}, "errors": [400, 404, 412, 503]},
+    ("/assistant", "OPTIONS"): _PREFLIGHT,
+    ("/assistant/stream", "OPTIONS"): _PREFLIGHT,
+    ("/assistant", "POST"): {"summary": "Ask the assistant about your items", "body": "AssistantPrompt",
+                             "ok": {200: "AssistantAnswer"}, "errors": [400, 413, 503],
+                             "descriptions": {503: _ASSISTANT_503}},
+    ("/assistant/stream", "POST"): {"summary": "Ask the assistant; the answer as server-sent events "
+                                               "(`token`..., then one `done`, or one `error`)",
+                                    "body": "AssistantPrompt", "ok": {200: "stream"}, "errors": [400, 413, 503],
+                                    "descriptions": {503: _ASSISTANT_503}},
 }
 
 
@@ -81,6 +100,11 @@ def _ok_response(status: int, schema: str | None, path: str) -> dict[str, Any]:
         return {"description": "No content"}
     if schema is None:
         return {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}
+    if schema == "stream":
+        return {"description": "Server-sent events: `event: token` / `data: {\"text\"}` (many), then one "
+                               "`event: done` / `data: {\"usage\", \"provider\", \"model\"}`, or one "
+                               "`event: error` / `data: {\"code\", \"detail\"}` if it fails after it began",
+                "content": {"text/event-stream": {"schema": _SSE_EVENT}}}
     response: dict[str, Any] = {"description": "OK",
                                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
     if schema == "Item":
@@ -97,7 +121,8 @@ def _operation(path: str, method: str, facts: dict[str, Any]) -> dict[str, Any]:
     if not facts.get("public"):
         statuses.append(401)
     for status in sorted(set(statuses)):
-        responses[str(status)] = {"description": _ERRORS[status], "content": problem}
+        description = facts.get("descriptions", {}).get(status, _ERRORS[status])
+        responses[str(status)] = {"description": description, "content": problem}
     operation: dict[str, Any] = {
         "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '').replace('.', '_')}",
         "summary": facts["summary"],

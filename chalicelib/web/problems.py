@@ -37,9 +37,12 @@ def render(error: AppError) -> Response:
                     headers=headers)
 
 
+INTERNAL_ERROR_DETAIL = "An internal error occurred; quote the request id when reporting it."
+
+
 def internal_error() -> Response:
     # Never the exception's message or type: the log has the trace, the client only the request id.
-    return render(AppError("An internal error occurred; quote the request id when reporting it."))
+    return render(AppError(INTERNAL_ERROR_DETAIL))
 
 
 def log_unhandled(message: str = "unhandled exception") -> None:

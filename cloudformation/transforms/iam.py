@@ -20,8 +20,9 @@ TABLE_WRITE = TABLE_READ + ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb
 SQS_SEND = ("sqs:SendMessage",)
 # What Lambda's event source mapping calls with the function's role.
 SQS_RECEIVE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-# Converse and ConverseStream are authorised as InvokeModel and InvokeModelWithResponseStream.
-BEDROCK = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+# The bedrock provider calls only ConverseStream (the buffered answer consumes the same stream), which
+# is authorised as InvokeModelWithResponseStream; Converse (InvokeModel) is never called.
+BEDROCK = ("bedrock:InvokeModelWithResponseStream",)
 LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 XRAY = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 MODEL_ARN = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${BedrockModelId}"}

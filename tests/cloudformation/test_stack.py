@@ -148,6 +148,7 @@ def _store_actions() -> set[str]:
     return actions
 
 
+BEDROCK_CALLER = PROJECT / "chalicelib" / "assistant" / "bedrock.py"
 SQS_SENDER = PROJECT / "chalicelib" / "events" / "sqs.py"
 
 
@@ -160,11 +161,27 @@ def _queue_actions() -> set[str]:
     return {"sqs:SendMessage"}  # SendMessageBatch is authorised as SendMessage
 
 
+def _model_actions() -> set[str]:
+    """The Bedrock actions the assistant's provider calls, read from its source."""
+    assert BEDROCK_CALLER.exists(), f"{BEDROCK_CALLER} is missing: the assistant has no bedrock provider"
+    calls = set(re.findall(r"\.(converse_stream|converse|invoke_model_with_response_stream|invoke_model)\(",
+                           BEDROCK_CALLER.read_text(encoding="utf-8")))
+    assert calls, "no Bedrock call found: has chalicelib/assistant/bedrock.py changed shape?"
+    # Converse is authorised as InvokeModel, ConverseStream as InvokeModelWithResponseStream.
+    names = {"converse": "InvokeModel", "invoke_model": "InvokeModel",
+             "converse_stream": "InvokeModelWithResponseStream",
+             "invoke_model_with_response_stream": "InvokeModelWithResponseStream"}
+    return {"bedrock:" + names[call] for call in calls}
+
+
+def test_the_granted_model_actions_are_exactly_what_the_provider_calls(built):
+    for role in ("APIHandlerRole", "AssistantStreamHandlerRole"):
+        granted = {a for s in statements_of(built["Resources"][role]) for a in s["Action"] if a.startswith("bedrock:")}
+        assert granted == _model_actions(), role
+
+
 # Actions of code paths whose issues are in progress; each names what will need it.
-PENDING = {
-    "bedrock:InvokeModel": "the assistant issue: Converse (bedrock provider)",
-    "bedrock:InvokeModelWithResponseStream": "the assistant issue: ConverseStream (bedrock provider)",
-}
+PENDING: dict[str, str] = {}
 SERVICE_NEEDS = {
     "logs:CreateLogStream", "logs:PutLogEvents",           # the runtime writes the function's logs
     "xray:PutTraceSegments", "xray:PutTelemetryRecords",   # active tracing
@@ -188,7 +205,7 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(buil
     from cloudformation.template import load
 
     template = built if which == "built" else load(fixture_built_path.read_text(encoding="utf-8"))
-    needed = _store_actions() | _queue_actions() | SERVICE_NEEDS | set(PENDING)
+    needed = _store_actions() | _queue_actions() | _model_actions() | SERVICE_NEEDS | set(PENDING)
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert "DefaultRole" not in roles
     assert {f"{name}Role" for name, _ in functions(template)} <= set(roles)
@@ -247,8 +264,8 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
         assert variables["QUEUE"] == ("sqs" if sqs else "off"), name
         assert ("ACTIVITY_QUEUE_URL" in variables) is sqs, name
         bedrock = params["AssistantProvider"] == "bedrock"
-        assert ("bedrock:InvokeModel" in _actions(template, "APIHandlerRole")) is bedrock, name
-        assert ("bedrock:InvokeModel" in _actions(template, "AssistantStreamHandlerRole")) is bedrock, name
+        assert ("bedrock:InvokeModelWithResponseStream" in _actions(template, "APIHandlerRole")) is bedrock, name
+        assert ("bedrock:InvokeModelWithResponseStream" in _actions(template, "AssistantStreamHandlerRole")) is bedrock, name
         assert variables["ASSISTANT_PROVIDER"] == {"Ref": "AssistantProvider"}
         existing = params["UserPoolArn"] != ""
         assert ("UserPool" in resources) is not existing, name

@@ -56,7 +56,8 @@ def operations(fuzzed_server) -> dict[str, object]:
 # Every operation app.py declares (the openapi tests check the document lists exactly these).
 LABELS = ["GET /health", "GET /openapi.json", "OPTIONS /me", "GET /me", "PATCH /me", "OPTIONS /items",
           "GET /items", "POST /items", "OPTIONS /items/{item_id}", "GET /items/{item_id}",
-          "PATCH /items/{item_id}", "DELETE /items/{item_id}"]
+          "PATCH /items/{item_id}", "DELETE /items/{item_id}", "OPTIONS /assistant", "POST /assistant",
+          "OPTIONS /assistant/stream", "POST /assistant/stream"]
 
 
 @pytest.mark.parametrize("label", LABELS)

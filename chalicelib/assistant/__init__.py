@@ -1,0 +1,1 @@
+"""The assistant: answers about the caller's own items, buffered or as server-sent events."""

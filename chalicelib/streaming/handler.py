@@ -1,0 +1,256 @@
+"""``POST /assistant/stream``: one API Gateway REST event in, API Gateway's streaming response out
+through ``write`` (a JSON prelude, eight NUL bytes, then the body: server-sent events or a problem).
+
+Pure of the Runtime API (chalicelib/streaming/runtime.py speaks it), so tests drive it with any ``write``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from typing import Any, Callable, Iterator, Mapping
+
+from chalicelib.assistant import sse
+from chalicelib.assistant.base import DONE, ERROR, TOKEN
+from chalicelib.auth import authenticate
+from chalicelib.errors import AppError, FeatureDisabled, InvalidJson, ProviderThrottled
+from chalicelib.observability import logs, metrics
+from chalicelib.settings import Settings, get_settings
+from chalicelib.web import context, cors, http, problems
+
+ROUTE = "/assistant/stream"
+METHOD = "POST"
+# API Gateway's streaming format (developerguide/response-transfer-mode-lambda.html): the metadata JSON,
+# then exactly eight NUL bytes, then the body exactly as written.
+DELIMITER = b"\x00" * 8
+# problems.internal_error()'s detail: never the exception's text, the log has the trace.
+INTERNAL_DETAIL = problems.INTERNAL_ERROR_DETAIL
+
+log = logging.getLogger("tasks.streaming")
+access_log = logging.getLogger(logs.ACCESS_LOGGER)
+
+Write = Callable[[bytes], None]
+
+
+class _Disconnected(Exception):
+    """``write`` failed: whoever reads the stream is gone, so nothing more can be said to them."""
+
+
+def handle(event: Mapping[str, Any], lambda_context: Any, write: Write) -> None:
+    """Answer one invocation through ``write`` (each call one chunk, sent at once). Returns normally
+    whatever happens, also when ``write`` raises OSError (the client went away: logged at WARNING)."""
+    started = time.perf_counter()
+    headers = _headers(event.get("headers"))
+    request_id = http.request_id(headers)
+    context.begin(request_id)  # problems.render() takes the request id from here
+    settings = get_settings()
+    request_context = event.get("requestContext")
+    request_context = request_context if isinstance(request_context, Mapping) else {}
+    observed = None
+    if settings.observability:
+        from chalicelib.observability import invocation
+
+        observed = invocation.begin(settings, service=metrics.ASSISTANT_STREAM, request_id=request_id,
+                                    lambda_context=lambda_context, route=ROUTE, method=METHOD,
+                                    apigw_request_id=request_context.get("requestId"))
+    out = _Response(write, started, {"X-Request-Id": request_id,
+                                     **cors.response_headers(headers, settings.cors_allow_origins)})
+    try:
+        _serve(event, headers, request_context, settings, observed, out)
+    finally:
+        _finish(out, settings, observed)
+
+
+def _serve(event: Mapping[str, Any], headers: Mapping[str, str], request_context: Mapping[str, Any],
+           settings: Settings, observed: Any, out: "_Response") -> None:
+    events: Iterator[tuple[str, dict[str, Any]]] | None = None
+    try:
+        try:
+            caller = authenticate(headers, request_context, settings)
+            if observed is not None:
+                observed.identify(caller.sub)
+            prompt = _prompt(event)
+            if settings.assistant_provider == "off":
+                raise FeatureDisabled("the assistant is switched off in this deployment")
+            from chalicelib import compose
+
+            events = iter(compose.get_assistant().events(caller.sub, prompt))
+            out.provider_called = True
+            # The first event decides the status: a provider that fails before answering is an
+            # ordinary problem response, not a 200 whose stream only says "error".
+            first = next(events, None)
+            if first is None:
+                raise RuntimeError("the assistant ended without an event")
+        except AppError as error:
+            out.failed(error)
+            out.problem(problems.render(error))
+            return
+        except Exception:
+            out.unhandled()
+            out.problem(problems.render(AppError(INTERNAL_DETAIL)))
+            return
+        out.start(200, sse.HEADERS)
+        try:
+            item: tuple[str, dict[str, Any]] | None = first
+            while item is not None:
+                out.event(*item)
+                item = next(events, None)
+        except _Disconnected:
+            raise
+        except AppError as error:
+            out.failed(error)
+            out.event(ERROR, {"code": error.code, "detail": error.detail}, error=error.code)
+        except Exception:
+            out.unhandled()
+            out.event(ERROR, {"code": "internal_error", "detail": INTERNAL_DETAIL}, error="internal_error")
+    except _Disconnected:
+        out.client_gone = True
+        log.warning("the client went away; the stream was cut short", extra={"events": out.events})
+    finally:
+        if events is not None:
+            _close(events)
+
+
+def _close(events: Iterator[Any]) -> None:
+    """Stop the generation (a client gone, an error, or the end): the provider's stream is released."""
+    close = getattr(events, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:
+        log.warning("closing the assistant's event stream failed", exc_info=True)
+
+
+class _Response:
+    """What has been written so far, and what the invocation's metrics and access line report."""
+
+    __slots__ = ("_write", "started", "headers", "status", "events", "ttft_ms", "provider", "provider_called",
+                 "throttled", "was_unhandled", "stream_error", "client_gone")
+
+    def __init__(self, write: Write, started: float, headers: dict[str, str]) -> None:
+        self._write = write
+        self.started = started
+        self.headers = headers  # on every response: X-Request-Id, CORS
+        self.status = 0
+        self.events = 0
+        self.ttft_ms: float | None = None
+        self.provider: str | None = None
+        self.provider_called = False
+        self.throttled = False
+        self.was_unhandled = False
+        self.stream_error: str | None = None
+        self.client_gone = False
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._write(data)
+        except OSError as exc:
+            raise _Disconnected() from exc
+
+    def start(self, status: int, headers: Mapping[str, str]) -> None:
+        self.status = status
+        self._send(prelude(status, {**headers, **self.headers}) + DELIMITER)
+
+    def problem(self, rendered: Any) -> None:
+        """A problem response (chalicelib/web/problems.py renders it exactly as the API does)."""
+        self.start(rendered.status_code, rendered.headers)
+        body = rendered.body
+        self._send(body.encode("utf-8") if isinstance(body, str) else body)
+
+    def event(self, name: str, data: dict[str, Any], *, error: str | None = None) -> None:
+        if error is not None:
+            self.stream_error = error
+        self._send(sse.encode(name, data))
+        self.events += 1
+        if name == TOKEN and self.ttft_ms is None:
+            self.ttft_ms = round((time.perf_counter() - self.started) * 1000, 2)
+            metrics.observe(metrics.TIME_TO_FIRST_TOKEN, self.ttft_ms)
+        elif name == DONE:
+            self._done(data)
+
+    def _done(self, data: Mapping[str, Any]) -> None:
+        provider = data.get("provider")
+        if isinstance(provider, str) and provider:
+            self.provider = provider
+        usage = data.get("usage")
+        if isinstance(usage, Mapping):
+            for key, metric in (("input_tokens", metrics.ASSISTANT_INPUT_TOKENS),
+                                ("output_tokens", metrics.ASSISTANT_OUTPUT_TOKENS)):
+                value = usage.get(key)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    metrics.count(metric, value)
+
+    def failed(self, error: AppError) -> None:
+        if isinstance(error, ProviderThrottled):
+            self.throttled = True
+        elif error.status >= 500 and error.code == "internal_error":
+            self.unhandled()  # a bare AppError: a bug reported as one, like problems.endpoint does
+
+    def unhandled(self) -> None:
+        """Report the exception being handled: once, with its trace (call from an ``except`` block)."""
+        logs.log_unhandled(log)
+        self.was_unhandled = True
+
+
+def _finish(out: _Response, settings: Settings, observed: Any) -> None:
+    """The invocation's metrics, its access line, then its one EMF document."""
+    metrics.dimension(metrics.PROVIDER, out.provider or settings.assistant_provider)
+    # Explicit zeros: each counter's Average over a period is then a rate.
+    metrics.count(metrics.UNHANDLED_EXCEPTIONS, 1 if out.was_unhandled else 0)
+    if out.provider_called:
+        metrics.count(metrics.PROVIDER_THROTTLES, 1 if out.throttled else 0)
+    if observed is None:
+        return
+    status = out.status or 500
+    level = logging.WARNING if status >= 500 or out.stream_error or out.client_gone else logging.INFO
+    extra: dict[str, Any] = {"status": status, "latency_ms": round((time.perf_counter() - out.started) * 1000, 2),
+                             "ttft_ms": out.ttft_ms, "events": out.events, "stream_error": out.stream_error}
+    if out.client_gone:
+        extra["client_gone"] = True
+    access_log.log(level, "%s %s %s", METHOD, ROUTE, status, extra=extra)
+    observed.end()
+
+
+# --- the wire format -------------------------------------------------------------------------------
+
+
+def prelude(status: int, headers: Mapping[str, str]) -> bytes:
+    """The metadata API Gateway reads before the body. json.dumps escapes NUL, so the delimiter is
+    the first NUL byte of the stream, as the format requires."""
+    return json.dumps({"statusCode": status, "headers": dict(headers), "cookies": []},
+                      separators=(",", ":")).encode("ascii")
+
+
+# --- the request -----------------------------------------------------------------------------------
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    """The request headers with lower-case names (API Gateway keeps the client's spelling)."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {name.lower(): value for name, value in raw.items() if isinstance(name, str) and isinstance(value, str)}
+
+
+def _prompt(event: Mapping[str, Any]) -> str:
+    """The validated, trimmed prompt: the API's own rules and problems (chalicelib/web/api.py _prompt),
+    whatever the Content-Type, as on the API function's assistant routes."""
+    body = event.get("body")
+    if body is None:
+        raw = b""
+    elif not isinstance(body, str):
+        raise InvalidJson("the body is not valid UTF-8 JSON")
+    elif event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except ValueError as exc:
+            raise InvalidJson("the body is not valid UTF-8 JSON") from exc
+    else:
+        # surrogatepass: a lone surrogate reaches json_body, which answers invalid_json for it.
+        raw = body.encode("utf-8", "surrogatepass")
+    # msgspec and the schemas load on the first prompt, as on the API's routes.
+    from chalicelib.tasks import schemas
+
+    return schemas.validate(schemas.AssistantPrompt, http.json_body(raw)).prompt
