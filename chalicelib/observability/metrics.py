@@ -13,7 +13,7 @@ COUNT = "Count"
 MILLISECONDS = "Milliseconds"
 
 # Dimensions: few values each (never a user, item or request id).
-SERVICE = "Service"          # which code path: "api", "activity", "dead-letters"; "assistant-stream" later
+SERVICE = "Service"          # which code path: "api", "activity", "dead-letters", "assistant-stream"
 ROUTE = "Route"              # "GET /items/{item_id}": the route template, never the path
 STATUS_CLASS = "StatusClass"  # "2xx", "4xx", "5xx"
 PROVIDER = "Provider"        # assistant provider: "offline", "bedrock"
@@ -58,7 +58,7 @@ EVENT_FAILURES = Metric("EventFailures", COUNT, ((SERVICE,), ()))      # consume
 EVENT_AGE = Metric("EventAge", MILLISECONDS, ((SERVICE,),))            # consumer: change -> processed (queue lag)
 DEAD_LETTER_MESSAGES = Metric("DeadLetterMessages", COUNT, ((SERVICE,), ()))
 
-# --- declared for the assistant, still to come -----------------------------------------------------
+# --- the assistant (chalicelib/web/assistant.py, chalicelib/streaming) -----------------------------
 ASSISTANT_INPUT_TOKENS = Metric("AssistantInputTokens", COUNT, ((SERVICE, PROVIDER),))
 ASSISTANT_OUTPUT_TOKENS = Metric("AssistantOutputTokens", COUNT, ((SERVICE, PROVIDER),))
 TIME_TO_FIRST_TOKEN = Metric("TimeToFirstToken", MILLISECONDS, ((SERVICE, PROVIDER),))
@@ -67,8 +67,8 @@ PROVIDER_THROTTLES = Metric("ProviderThrottles", COUNT, ((SERVICE, PROVIDER),))
 API_METRICS = (REQUESTS, LATENCY, ERRORS_5XX, UNHANDLED_EXCEPTIONS, IDEMPOTENT_REPLAYS, PRECONDITION_FAILED,
                ENQUEUE_FAILURES)
 CONSUMER_METRICS = (EVENTS_RECORDED, DUPLICATE_EVENTS, EVENT_FAILURES, EVENT_AGE, DEAD_LETTER_MESSAGES)
-PENDING_METRICS = (ASSISTANT_INPUT_TOKENS, ASSISTANT_OUTPUT_TOKENS, TIME_TO_FIRST_TOKEN, PROVIDER_THROTTLES)
-ALL_METRICS = API_METRICS + CONSUMER_METRICS + PENDING_METRICS
+ASSISTANT_METRICS = (ASSISTANT_INPUT_TOKENS, ASSISTANT_OUTPUT_TOKENS, TIME_TO_FIRST_TOKEN, PROVIDER_THROTTLES)
+ALL_METRICS = API_METRICS + CONSUMER_METRICS + ASSISTANT_METRICS
 
 
 class Collector:

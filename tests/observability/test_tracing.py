@@ -223,3 +223,26 @@ def test_a_failing_store_call_is_recorded_as_a_fault_on_its_subsegment():
     [(exception, stack)] = recorder.subsegment.exceptions
     assert isinstance(exception, StoreUnavailable) and stack
     assert recorder.subsegment.annotations["operation"] == "put" and recorder.ended == 1
+
+
+def test_patched_botocore_records_the_activity_events_sqs_send_in_the_requests_trace(tmp_path):
+    # Nothing listens on the queue's endpoint: the send fails (the API answers 201 and reports the
+    # lost event), and its SendMessage subsegment is in the request's trace all the same.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon, socket.socket() as closed:
+        daemon.bind(("127.0.0.1", 0))
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        env = lambda_environment(
+            tmp_path, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}", _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT), QUEUE="sqs", ACTIVITY_QUEUE_URL=f"{endpoint}/123456789012/activity",
+            AWS_ENDPOINT_URL_SQS=endpoint, AWS_MAX_ATTEMPTS="1", AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local")
+        run = run_in_lambda(tmp_path, [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())],
+                            env=env)
+        documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
+    assert run.responses[0]["statusCode"] == 201
+    sends = [d for d in documents if d.get("namespace") == "aws" and d.get("aws", {}).get("operation") == "SendMessage"]
+    assert len(sends) == 1, documents
+    assert sends[0]["trace_id"] == TRACE_ROOT and sends[0]["name"] == "sqs"
+    [lost] = [line for line in run.invocations[0].logs if line["message"] == "activity event not enqueued"]
+    assert lost["level"] == "ERROR"
