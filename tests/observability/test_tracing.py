@@ -246,3 +246,25 @@ def test_patched_botocore_records_the_activity_events_sqs_send_in_the_requests_t
     assert sends[0]["trace_id"] == TRACE_ROOT and sends[0]["name"] == "sqs"
     [lost] = [line for line in run.invocations[0].logs if line["message"] == "activity event not enqueued"]
     assert lost["level"] == "ERROR"
+
+
+def test_patched_botocore_records_the_assistants_bedrock_call_in_the_requests_trace(tmp_path):
+    # Nothing listens on Bedrock's endpoint: the caller gets 503 provider_unavailable, and the
+    # ConverseStream subsegment is in the request's trace.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon, socket.socket() as closed:
+        daemon.bind(("127.0.0.1", 0))
+        closed.bind(("127.0.0.1", 0))
+        env = lambda_environment(
+            tmp_path, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}", _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT), ASSISTANT_PROVIDER="bedrock",
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=f"http://127.0.0.1:{closed.getsockname()[1]}", AWS_MAX_ATTEMPTS="1",
+            AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")
+        run = run_in_lambda(tmp_path, [rest_event("POST", "/assistant", body={"prompt": "what first?"},
+                                                  claims=claims())], env=env)
+        documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
+    assert run.responses[0]["statusCode"] == 503
+    assert json.loads(run.responses[0]["body"])["code"] == "provider_unavailable"
+    calls = [d for d in documents if d.get("namespace") == "aws" and d.get("aws", {}).get("operation") == "ConverseStream"]
+    assert len(calls) == 1, documents
+    assert calls[0]["trace_id"] == TRACE_ROOT
+    assert {"store.query"} <= {d["name"] for d in documents}  # the context read, traced as well
