@@ -94,11 +94,22 @@ def get_activity_recorder() -> "ActivityRecorder":
     return ActivityRecorder(get_store())
 
 
+class _DeferredActivity:
+    """The activity sink, built on the first event: read routes never load the queue or its adapter."""
+
+    __slots__ = ()
+
+    def publish(self, event: dict) -> None:
+        sink = get_activity()
+        if sink is not None:
+            sink.publish(event)
+
+
 @lru_cache(maxsize=1)
 def get_items() -> "ItemService":
     from chalicelib.tasks.items import ItemService
 
-    return ItemService(get_store(), activity=get_activity())
+    return ItemService(get_store(), activity=_DeferredActivity())
 
 
 @lru_cache(maxsize=1)
