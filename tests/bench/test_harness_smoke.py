@@ -11,7 +11,6 @@ import sys
 import pytest
 
 from bench.harness import REPO_ROOT, LambdaContext, rest_event
-from bench.run import STREAMING_PENDING
 from tests.conftest import SETTINGS_VARIABLES, use_dynamodb
 from tests.support.dynamodb_local import count_requests
 
@@ -27,8 +26,8 @@ def quick_run() -> list[str]:
 
 
 def test_prints_a_table_for_every_measurable_figure(quick_run):
-    titles = [line for line in quick_run if line[:2] in ("1 ", "2 ", "3 ", "4 ", "6 ")]
-    assert [title.split(" ", 1)[0] for title in titles] == ["1", "2", "3", "4", "6"], titles
+    titles = [line for line in quick_run if line[:2] in ("1 ", "2 ", "3 ", "4 ", "5 ", "6 ")]
+    assert [title.split(" ", 1)[0] for title in titles] == ["1", "2", "3", "4", "5", "6"], titles
 
 
 def test_prints_a_verdict_line_for_every_target(quick_run):
@@ -36,12 +35,21 @@ def test_prints_a_verdict_line_for_every_target(quick_run):
     expected = ["cold GET /health:", "cold GET /health loads no boto3", "cold first GET /items, deployed:",
                 "warm GET /health overhead:", "exactly 1 DynamoDB request per read route",
                 "at most 1 DynamoDB request per write route", "sqlite GET /items?limit=",
-                "sqlite GET /items?status=done", "dynamodb GET /items?limit=", "dynamodb GET /items?status=done"]
+                "sqlite GET /items?status=done", "dynamodb GET /items?limit=", "dynamodb GET /items?status=done",
+                "streaming: first SSE event after the provider's first token:",
+                "streaming: time to first byte over total"]
     for name in expected:
         assert any(line[6:].startswith(name) for line in verdicts), (name, verdicts)
     ratios = [line for line in verdicts if "(target <=" in line]
     assert ratios and all("x " in line for line in ratios)
-    assert STREAMING_PENDING in quick_run
+
+
+def test_streaming_figure_reports_its_rows(quick_run):
+    start = next(n for n, line in enumerate(quick_run) if line.startswith("5 streaming"))
+    rows = quick_run[start + 1:quick_run.index("", start)]
+    for measure in ("time to first byte (", "total (", "time to first byte / total",
+                    "provider's first token to its SSE event received", "every token to its SSE event received"):
+        assert any(row.strip().startswith(measure) for row in rows), (measure, rows)
 
 
 def test_health_path_loads_neither_boto3_nor_a_jwt_library(quick_run):
