@@ -34,13 +34,12 @@ def dead_letters(event: Mapping[str, Any], lambda_context: Any = None) -> dict[s
 def _record_activity(record: Mapping[str, Any]) -> None:
     from chalicelib import compose
     from chalicelib.observability import metrics
-    from chalicelib.tasks.activity import epoch_of, parse_event
+    from chalicelib.tasks.activity import parse_event, seconds_of
 
     event = parse_event(_body(record))
     applied = compose.get_activity_recorder().record(event)
     metrics.count(metrics.EVENTS_RECORDED if applied else metrics.DUPLICATE_EVENTS)
-    age_ms = max(0.0, time.time() - epoch_of(event["at"]) - int(event["at"][20:23]) / 1000) * 1000
-    metrics.observe(metrics.EVENT_AGE, round(age_ms, 1))
+    metrics.observe(metrics.EVENT_AGE, round(max(0.0, time.time() - seconds_of(event["at"])) * 1000, 1))
     log.info("activity event %s", "recorded" if applied else "already recorded (redelivery)",
              extra={"event_id": event["id"], "event_type": event["type"], "item_id": event["item_id"],
                     "user": _pseudonym(event["sub"])})

@@ -86,7 +86,13 @@ def stats_delta(event: Mapping[str, Any]) -> dict[str, int]:
 
 
 def epoch_of(at: str) -> int:
+    """Whole epoch seconds of an event's ``at`` (a TTL)."""
     return calendar.timegm(time.strptime(at[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+def seconds_of(at: str) -> float:
+    """Epoch seconds of an event's ``at``, milliseconds included."""
+    return epoch_of(at) + int(at[20:23]) / 1000
 
 
 class ActivityRecorder:

@@ -123,3 +123,14 @@ def test_a_dead_letter_is_logged_once_at_error_and_counted_without_its_body(lamb
     assert emf.problems(document) == []
     assert (document["Service"], document["DeadLetterMessages"]) == ("dead-letters", 2)
     assert activity_of(SUB) == []  # a dead letter is reported, never applied
+
+
+def test_the_age_of_each_event_is_measured_from_its_change(lambda_client, stdout):
+    import time
+
+    from chalicelib.tasks.clock import rfc3339
+
+    event = item_event(CREATED, SUB, new_id(), rfc3339(time.time() - 2.5), before=None, after="todo")
+    _invoke(lambda_client, "on_activity", sqs_record(event))
+    [document] = stdout().emf
+    assert 2500 <= document["EventAge"] < 60_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.tasks.activity import (CREATED, DELETED, UPDATED, InvalidEvent, epoch_of, item_event, parse_event,
-                                       stats_delta)
+                                       seconds_of, stats_delta)
 
 ITEM = "01JD0000000000000000000000"
 AT = "2026-11-28T10:00:00.123Z"
@@ -51,3 +51,4 @@ def test_an_event_moves_the_counters_of_the_statuses_it_left_and_entered(kind, b
 
 def test_the_time_of_a_change_reads_as_epoch_seconds():
     assert epoch_of("1970-01-02T00:00:01.999Z") == 86401
+    assert seconds_of("1970-01-02T00:00:01.250Z") == 86401.25
