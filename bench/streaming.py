@@ -9,19 +9,17 @@ what ``summarize`` makes of the result; everything timed happens here, on one cl
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import queue
-import socket
 import statistics
-import threading
 import time
-import uuid
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from bench.harness import figure_main, lambda_environment, peak_rss_kb, rest_event
 from bench.workload import CLIENT_ID, CURSOR_SECRET, ISSUER, READER, READER_ITEMS, gateway_auth
+
+if TYPE_CHECKING:
+    from tests.support.runtime_api import Posted
 
 FUNCTION_NAME = "tasks-api-AssistantStreamHandler"
 PROMPT = "What should I do first today?"
@@ -74,128 +72,9 @@ class ClockedProvider:
             yield chunk
 
 
-class Response:
-    """One streamed response as the Runtime API saw it: when /next handed the invocation out, each
-    chunk with its arrival, and when the body ended."""
-
-    def __init__(self) -> None:
-        self.served = 0.0
-        self.chunks: list[tuple[float, bytes]] = []
-        self.ended = 0.0
-        self.trailers: dict[str, str] = {}
-        self.done = threading.Event()
-
-
-class LoopbackRuntimeApi:
-    """Lambda's Runtime API on 127.0.0.1, as much of it as a run of good invocations uses: ``next``
-    hands out the queued events in order, ``response`` reads the chunked body as it arrives, and the
-    error endpoints are recorded (any use of them fails the figure)."""
-
-    def __init__(self) -> None:
-        self.pending: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
-        self.responses: dict[str, Response] = {}
-        self.errors: list[str] = []
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    @property
-    def address(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"{host}:{port}"
-
-    def add(self, event: dict[str, Any]) -> str:
-        request_id = str(uuid.uuid4())
-        self.responses[request_id] = Response()
-        self.pending.put((request_id, json.dumps(event).encode()))
-        return request_id
-
-    def __enter__(self) -> "LoopbackRuntimeApi":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.pending.put(None)
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-    def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
-        api = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # kept alive, as Lambda's Runtime API does
-
-            def setup(self) -> None:
-                super().setup()
-                # As Lambda's own Runtime API (Go's net/http) does. Without it, Nagle holds the body of a
-                # /next answer (written after its headers) until the runtime's delayed ACK: ~40 ms.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                if self.path != "/2018-06-01/runtime/invocation/next":
-                    return self._answer(404)
-                item = api.pending.get()
-                if item is None:
-                    return self._answer(503, b'{"errorMessage": "shutting down"}')
-                request_id, body = item
-                api.responses[request_id].served = time.perf_counter()
-                self._answer(200, body, {
-                    "Content-Type": "application/json", "Lambda-Runtime-Aws-Request-Id": request_id,
-                    "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 300_000),
-                    "Lambda-Runtime-Invoked-Function-Arn":
-                        f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION_NAME}"})
-
-            def do_POST(self) -> None:
-                parts = self.path.split("/")
-                if self.path.endswith("/error"):
-                    self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                    api.errors.append(f"{self.path}: {self.headers.get('Lambda-Runtime-Function-Error-Type')}")
-                    return self._answer(202, b'{"status":"OK"}')
-                if len(parts) != 6 or parts[5] != "response" or parts[4] not in api.responses:
-                    return self._answer(404)
-                response = api.responses[parts[4]]
-                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
-                    api.errors.append(f"{self.path}: not a streamed (chunked) response")
-                    self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                else:
-                    self._read_chunks(response)
-                response.done.set()
-                self._answer(202, b'{"status":"OK"}')
-
-            def _read_chunks(self, response: Response) -> None:
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                    if size == 0:
-                        response.ended = time.perf_counter()
-                        while True:  # trailers, then the blank line
-                            line = self.rfile.readline()
-                            if line in (b"\r\n", b"\n", b""):
-                                return
-                            name, _, value = line.decode("latin-1").partition(":")
-                            response.trailers[name.strip()] = value.strip()
-                    data = self.rfile.read(size)
-                    arrived = time.perf_counter()
-                    self.rfile.read(2)
-                    response.chunks.append((arrived, data))
-
-        return Handler
-
-
-def measure(response: Response, token_times: list[float], tokens: int) -> dict[str, Any]:
-    """One invocation's figures in ms; raises if the response is not the expected stream."""
+def measure(response: Posted, served: float, token_times: list[float], tokens: int) -> dict[str, Any]:
+    """One invocation's figures in ms, from when /next handed it out (``served``); raises if the response
+    is not the expected stream."""
     if not response.done.is_set() or not response.chunks:
         raise RuntimeError("the invocation's response never ended")
     if response.trailers:
@@ -214,7 +93,6 @@ def measure(response: Response, token_times: list[float], tokens: int) -> dict[s
             or not events[-1][1].startswith(b"event: done\n"):
         raise RuntimeError("the event chunks are not one token per chunk then done")
     ms = 1000.0
-    served = response.served
     return {
         "ttfb_ms": (response.chunks[0][0] - served) * ms,
         "first_token_ms": (token_times[0] - served) * ms,
@@ -226,6 +104,8 @@ def measure(response: Response, token_times: list[float], tokens: int) -> dict[s
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     from bench import workload
+    # The tests' stand-in for Lambda's Runtime API: it notes when each chunk of a response arrives.
+    from tests.support.runtime_api import FakeRuntimeApi
 
     # The caller's items, read as the assistant's context (the offline planner answers from them).
     workload.seed_sqlite(spec["sqlite_path"], workload.item_puts(READER, READER_ITEMS))
@@ -236,7 +116,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     compose._build_provider = lambda settings: provider  # get_assistant() builds the service around it
     headers, claims = gateway_auth(READER)
     total = spec["warmup"] + spec["invocations"]
-    with LoopbackRuntimeApi() as api:
+    with FakeRuntimeApi() as api:
         request_ids = [api.add(rest_event("POST", "/assistant/stream", headers=headers, claims=claims,
                                           body={"prompt": PROMPT})) for _ in range(total)]
         # The Runtime API's own variable (runtime.main reads it); Lambda sets it, so does this stand-in.
@@ -244,14 +124,18 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         from chalicelib.streaming import runtime
 
         status = runtime.main(max_invocations=total)
-        if status != 0 or api.errors:
-            raise RuntimeError(f"the runtime exited {status}; error reports: {api.errors}")
-        for request_id in request_ids:
-            api.responses[request_id].done.wait(10)
+        # Any use of the error endpoints, or a response that is not streamed, fails the figure.
+        errors = [f"{posted.path}: {posted.headers.get('Lambda-Runtime-Function-Error-Type')}"
+                  for posted in [*api.init_errors, *api.errors.values()]]
+        errors += [f"{posted.path}: not a streamed (chunked) response" for posted in api.responses.values()
+                   if posted.headers.get("Transfer-Encoding", "").lower() != "chunked"]
+        if status != 0 or errors:
+            raise RuntimeError(f"the runtime exited {status}; error reports: {errors}")
+        responses = [api.wait(api.responses, request_id) for request_id in request_ids]
         if len(provider.calls) != total:
             raise RuntimeError(f"{total} invocations, but the provider was called {len(provider.calls)} times")
-        runs = [measure(api.responses[request_id], times, spec["tokens"])
-                for request_id, times in zip(request_ids, provider.calls)]
+        runs = [measure(response, api.served[request_id], times, spec["tokens"])
+                for request_id, response, times in zip(request_ids, responses, provider.calls)]
     return {"runs": runs[spec["warmup"]:], "warmup_runs": runs[:spec["warmup"]], "tokens": spec["tokens"],
             "delay": spec["delay"], "peak_rss_kb": peak_rss_kb()}
 

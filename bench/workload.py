@@ -106,7 +106,7 @@ def seed_sqlite(path: str, puts: Sequence[Any]) -> None:
     store = adapter.SQLiteStore(path)
     store.ensure_schema()
     # The adapter's private writer: seeded rows are exactly what the app writes, at bulk speed.
-    with store._transaction() as conn:
+    with store._pool.transaction() as conn:
         for op in puts:
             adapter._write(conn, op.key, op.attrs, op.index.pk if op.index else None,
                            op.index.sk if op.index else None)

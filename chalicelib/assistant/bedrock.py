@@ -8,9 +8,9 @@ streams, but nothing here has been run against Bedrock itself.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Iterator
 
+from chalicelib import aws
 from chalicelib.assistant.base import Chunk, Token, Usage
 from chalicelib.errors import AppError, ProviderThrottled, ProviderUnavailable
 
@@ -30,26 +30,13 @@ class BedrockProvider:
     def __init__(self, model_id: str, *, region: str | None = None, endpoint_url: str | None = None,
                  connect_timeout: float = 3.0, read_timeout: float = 60.0, max_attempts: int = 2) -> None:
         self.model = model_id
-        self.region = region
-        self.endpoint_url = endpoint_url
-        self.connect_timeout = connect_timeout
-        # Between two events of the stream, not for the whole answer.
-        self.read_timeout = read_timeout
-        # Total attempts of the initial request (1 = no retry); the stream itself is never retried.
-        self.max_attempts = max_attempts
+        # read_timeout: between two events of the stream, not for the whole answer. max_attempts: of the
+        # initial request (1 = no retry); the stream itself is never retried.
+        self._client_options = {"region": region, "endpoint_url": endpoint_url, "max_attempts": max_attempts,
+                                "connect_timeout": connect_timeout, "read_timeout": read_timeout}
         self._client: Any = None
-        self._client_lock = threading.Lock()
 
-    @property
-    def client(self) -> Any:
-        """The low-level botocore client, built on first use (importing boto3 costs cold start)."""
-        client = self._client
-        if client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._build_client()
-                client = self._client
-        return client
+    client = aws.lazy_client("bedrock-runtime")
 
     def request(self, system: str, prompt: str, *, max_tokens: int) -> dict[str, Any]:
         """The ConverseStream parameters for one answer."""
@@ -97,21 +84,6 @@ class BedrockProvider:
             # Also when the consumer stops early (a client went away): release the connection.
             events.close()
         yield usage or Usage(input_tokens=len(system.split()) + len(prompt.split()), output_tokens=deltas)
-
-    def _build_client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(
-            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-            # Standard mode retries throttling and network errors of the initial request with backoff.
-            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
-            # The local server answers on threads; Lambda needs only one connection.
-            max_pool_connections=32,
-        )
-        # A session of its own: boto3's default session is shared module state and not thread-safe.
-        return boto3.session.Session().client("bedrock-runtime", region_name=self.region,
-                                              endpoint_url=self.endpoint_url, config=config)
 
 
 def _translate(exc: Any) -> AppError:

@@ -3,7 +3,6 @@ to the consumers in Lambda SQS batches, with SQS's visibility, retry and dead-le
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -11,14 +10,14 @@ import sqlite3
 import threading
 import time
 import uuid
-from typing import Any, Iterator, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from chalicelib.errors import QueueUnavailable
 from chalicelib.events.base import ACTIVITY, DEAD_LETTERS, Handler, lambda_record
+from chalicelib.sqlite_pool import SQLitePool
 
 log = logging.getLogger("tasks.events")
 
-BUSY_TIMEOUT_SECONDS = 5.0
 MAX_IDLE_CONNECTIONS = 4
 # Longest wait before a failed message is offered again, however often it has failed.
 MAX_RETRY_DELAY_SECONDS = 30.0
@@ -74,9 +73,9 @@ class LocalQueue:
         self.visibility_timeout = visibility_timeout
         self.retry_delay = retry_delay
         self.poll_interval = poll_interval
+        # make_dirs: the directory is created on first use, so building the queue never touches the disk.
+        self._pool = SQLitePool(path, _SCHEMA, make_dirs=True, max_idle=MAX_IDLE_CONNECTIONS)
         self._lock = threading.Lock()
-        self._idle: list[sqlite3.Connection] = []
-        self._schema_ready = False
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -87,7 +86,7 @@ class LocalQueue:
         message_id = str(uuid.uuid4())
         now = _now_ms()
         try:
-            with self._transaction() as conn:
+            with self._pool.transaction() as conn:
                 conn.execute(
                     "INSERT INTO queue_messages (id, queue, body, attributes, sent_at, visible_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
@@ -130,10 +129,7 @@ class LocalQueue:
             self._wake.set()
             if thread is not threading.current_thread():
                 thread.join()
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
     # --- the worker ----------------------------------------------------------------------------
 
@@ -177,7 +173,7 @@ class LocalQueue:
 
     def _claim(self, queue: str) -> tuple[int, list[_Claimed]]:
         now = _now_ms()
-        with self._transaction() as conn:
+        with self._pool.transaction() as conn:
             moved = 0
             if queue == ACTIVITY:
                 # SQS's redrive policy: a message received max_receives times goes to the dead-letter
@@ -258,7 +254,7 @@ class LocalQueue:
 
     def _settle(self, batch: list[_Claimed], failed: set[str]) -> None:
         now = _now_ms()
-        with self._transaction() as conn:
+        with self._pool.transaction() as conn:
             for message in batch:
                 # The receipt guards against settling a message another worker has claimed since
                 # (after our visibility timeout ran out), exactly like an SQS receipt handle.
@@ -276,7 +272,7 @@ class LocalQueue:
         if not queues:
             return self.poll_interval
         marks = ",".join("?" * len(queues))
-        with self._connection() as conn:
+        with self._pool.connection() as conn:
             (earliest,) = conn.execute(f"SELECT MIN(visible_at) FROM queue_messages WHERE queue IN ({marks})",
                                        queues).fetchone()
         if earliest is None:
@@ -287,83 +283,12 @@ class LocalQueue:
     def _count(self, queues: list[str]) -> int:
         marks = ",".join("?" * len(queues))
         try:
-            with self._connection() as conn:
+            with self._pool.connection() as conn:
                 (count,) = conn.execute(f"SELECT COUNT(*) FROM queue_messages WHERE queue IN ({marks})",
                                         queues).fetchone()
         except (sqlite3.Error, OSError) as exc:
             raise QueueUnavailable("the local activity queue could not be read") from exc
         return count
-
-    # --- connections ---------------------------------------------------------------------------
-
-    def _open(self) -> sqlite3.Connection:
-        # Created on first use, not in __init__: building the queue never touches the disk.
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a claim's read and its write
-        # share one write lock; timeout is SQLite's busy timeout, so contending writers take turns.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                               check_same_thread=False)
-        try:
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if not self._schema_ready:
-                self._create_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
-        with self._lock:
-            if self._schema_ready:
-                return
-            # WAL: readers (drain, pending) never block a claim, nor a claim them.
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            self._schema_ready = True
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._open()
-        try:
-            yield conn
-        finally:
-            self._release(conn)
-
-    def _release(self, conn: sqlite3.Connection) -> None:
-        try:
-            if conn.in_transaction:  # a failed COMMIT leaves one open; never hand it to the next caller
-                conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            conn.close()
-            return
-        with self._lock:
-            if len(self._idle) < MAX_IDLE_CONNECTIONS:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
 
 def _now_ms() -> int:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Sequence
 
+from chalicelib import aws
 from chalicelib.errors import ConditionFailed, StoreUnavailable, TransactionConflict
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.store.base import (Absent, AbsentOrExpired, Condition, Delete, Exists, IndexKey, Key,
@@ -32,36 +32,11 @@ class DynamoDBStore:
         self.table_name = table_name
         self.endpoint_url = endpoint_url
         self.region = region
+        self._client_options = {"region": region, "endpoint_url": endpoint_url}
         self._client: Any = None
-        self._client_lock = threading.Lock()
 
-    @property
-    def client(self) -> Any:
-        """The low-level botocore client, built on first use (boto3 costs cold start otherwise)."""
-        client = self._client
-        if client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._build_client()
-                client = self._client
-        return client
-
-    def _build_client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(
-            # Well inside API Gateway's 29 s, even after the retries.
-            connect_timeout=2, read_timeout=5,
-            # Standard mode retries throttling and network errors with jittered backoff; attempts
-            # default to 3 and follow AWS_MAX_ATTEMPTS when an operator sets it.
-            retries={"mode": "standard"},
-            # The local server runs requests on threads; Lambda needs only one connection.
-            max_pool_connections=32,
-        )
-        # A session of its own: boto3's default session is shared module state and not thread-safe.
-        return boto3.session.Session().client("dynamodb", region_name=self.region,
-                                              endpoint_url=self.endpoint_url, config=config)
+    # Timeouts well inside API Gateway's 29 s, even after the retries.
+    client = aws.lazy_client("dynamodb", connect_timeout=2, read_timeout=5)
 
     # --- reads ---------------------------------------------------------------------------------
 

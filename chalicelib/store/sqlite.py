@@ -7,15 +7,14 @@ import contextlib
 import json
 import os
 import sqlite3
-import threading
 from typing import Any, Iterator, Sequence
 
 from chalicelib.errors import ConditionFailed, StoreUnavailable
 from chalicelib.keys import TTL_ATTRIBUTE
+from chalicelib.sqlite_pool import SQLitePool
 from chalicelib.store.base import (Absent, AbsentOrExpired, Condition, Delete, Exists, Key, Page, Put,
                                    Record, Update, VersionIs)
 
-BUSY_TIMEOUT_SECONDS = 5.0
 # Connections kept open for reuse; a burst beyond this opens (and then closes) extra ones.
 MAX_IDLE_CONNECTIONS = 8
 
@@ -58,14 +57,12 @@ class SQLiteStore:
         self.path = path
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
-        self._lock = threading.Lock()
-        self._idle: list[sqlite3.Connection] = []
-        self._schema_ready = False
+        self._pool = SQLitePool(path, _SCHEMA, max_idle=MAX_IDLE_CONNECTIONS)
 
     # --- reads ---------------------------------------------------------------------------------
 
     def get(self, key: Key) -> Record | None:
-        with self._translated(), self._connection() as conn:
+        with self._translated(), self._pool.connection() as conn:
             row = _read(conn, key)
         return None if row is None else row.record
 
@@ -74,7 +71,7 @@ class SQLiteStore:
         if limit < 0:
             raise ValueError("limit must not be negative")
         sql, params = _query_sql(partition, prefix, limit=limit, index=index, after=after)
-        with self._translated(), self._connection() as conn:
+        with self._translated(), self._pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         records = [json.loads(data) for (data,) in rows]
         return Page(records[:limit], more=len(records) > limit)
@@ -83,20 +80,20 @@ class SQLiteStore:
                    after: str | None = None) -> list[str]:
         """SQLite's EXPLAIN QUERY PLAN for the statement ``query`` runs with these arguments."""
         sql, params = _query_sql(partition, prefix, limit=limit, index=index, after=after)
-        with self._translated(), self._connection() as conn:
+        with self._translated(), self._pool.connection() as conn:
             return [row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
     # --- writes --------------------------------------------------------------------------------
 
     def put(self, op: Put) -> None:
-        with self._translated(), self._transaction() as conn:
+        with self._translated(), self._pool.transaction() as conn:
             if op.condition is not None:
                 _check(op.condition, _read(conn, op.key))
             _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
                    op.index.sk if op.index else None)
 
     def update(self, op: Update) -> Record | None:
-        with self._translated(), self._transaction() as conn:
+        with self._translated(), self._pool.transaction() as conn:
             row = _read(conn, op.key)
             if op.condition is not None:
                 _check(op.condition, row)
@@ -106,7 +103,7 @@ class SQLiteStore:
         return record
 
     def delete(self, op: Delete) -> Record | None:
-        with self._translated(), self._transaction() as conn:
+        with self._translated(), self._pool.transaction() as conn:
             row = _read(conn, op.key)
             if op.condition is not None:
                 _check(op.condition, row)
@@ -125,7 +122,7 @@ class SQLiteStore:
             raise ValueError("an Update in a transaction must change something")
         if not ops:
             return
-        with self._translated(), self._transaction() as conn:
+        with self._translated(), self._pool.transaction() as conn:
             # Every condition is judged against the state before the transaction, as in DynamoDB
             # (no key appears twice, so each update also starts from that state).
             rows = [_read(conn, op.key) for op in ops]
@@ -142,84 +139,12 @@ class SQLiteStore:
     # --- schema and connections ----------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        with self._translated(), self._connection():
+        with self._translated(), self._pool.connection():
             pass  # the first connection creates the schema
 
     def close(self) -> None:
         """Close the idle connections (the store stays usable; it reopens on demand)."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    def _open(self) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so the check and the write share
-        # one write lock; timeout is SQLite's busy_timeout, so contending writers wait their turn.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                               check_same_thread=False)
-        try:
-            # In WAL mode NORMAL never corrupts the file; a power cut may lose the last commits,
-            # an acceptable trade for the embedded store.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if not self._schema_ready:
-                self._create_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
-        with self._lock:
-            if self._schema_ready:
-                return
-            # WAL persists in the file: readers never block the writer, nor the writer them.
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            self._schema_ready = True
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._open()
-        try:
-            yield conn
-        finally:
-            self._release(conn)
-
-    def _release(self, conn: sqlite3.Connection) -> None:
-        try:
-            if conn.in_transaction:  # a failed COMMIT leaves one open; never hand it to the next caller
-                conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            conn.close()
-            return
-        with self._lock:
-            if len(self._idle) < MAX_IDLE_CONNECTIONS:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:  # some errors (SQLITE_FULL, ...) have rolled back already
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        self._pool.close()
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:

@@ -1,1 +1,1 @@
-"""Test helpers shared across suites (DynamoDB Local, request counting)."""
+"""Test helpers shared across suites (DynamoDB Local, request counting, a fake Lambda Runtime API)."""
