@@ -175,13 +175,10 @@ class _Response:
         provider = data.get("provider")
         if isinstance(provider, str) and provider:
             self.provider = provider
-        usage = data.get("usage")
-        if isinstance(usage, Mapping):
-            for key, metric in (("input_tokens", metrics.ASSISTANT_INPUT_TOKENS),
-                                ("output_tokens", metrics.ASSISTANT_OUTPUT_TOKENS)):
-                value = usage.get(key)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    metrics.count(metric, value)
+        # The same counting as the API function's assistant routes (the service's done event).
+        from chalicelib.web.assistant import count_usage
+
+        count_usage(self.provider or "unknown", data["usage"])
 
     def failed(self, error: AppError) -> None:
         if isinstance(error, ProviderThrottled):
