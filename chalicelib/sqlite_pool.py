@@ -7,6 +7,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from typing import Iterator, Sequence
 
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -85,9 +86,7 @@ class SQLitePool:
         with self._lock:
             if self._schema_ready:
                 return
-            # WAL persists in the file: readers never block the writer, nor the writer them.
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for statement in self.schema:
@@ -110,3 +109,23 @@ class SQLitePool:
                 self._idle.append(conn)
                 return
         conn.close()
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it persists in the file: readers never block the writer, nor it them).
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once, without its
+    busy handler, when another process is opening the same new file: so wait our turn here.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)

@@ -4,6 +4,7 @@ plus what only one adapter can show: DynamoDB's one request per call, SQLite's q
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -937,3 +938,36 @@ def test_sqlite_writers_in_separate_processes_wait_for_each_other(tmp_path):
     store = SQLiteStore(path)
     assert store.get(Key("P", "STATS")) == {"count": 100}
     store.close()
+
+
+class _LockedAtFirst:
+    """A connection whose journal-mode switch meets another process opening the same new file."""
+
+    def __init__(self, failures: int, message: str = "database is locked") -> None:
+        self.failures, self.message, self.switched = failures, message, False
+
+    def execute(self, sql: str):
+        if sql == "PRAGMA journal_mode = WAL":
+            if self.failures:
+                self.failures -= 1
+                raise sqlite3.OperationalError(self.message)
+            self.switched = True
+        return self
+
+    def fetchone(self):
+        return ("delete",)
+
+
+def test_switching_a_new_file_to_wal_waits_while_another_process_holds_it():
+    from chalicelib.sqlite_pool import _use_wal
+
+    conn = _LockedAtFirst(failures=3)
+    _use_wal(conn)
+    assert conn.switched
+
+
+def test_switching_to_wal_does_not_retry_other_errors():
+    from chalicelib.sqlite_pool import _use_wal
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _use_wal(_LockedAtFirst(failures=1, message="disk I/O error"))
