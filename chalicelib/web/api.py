@@ -23,7 +23,7 @@ def _request() -> Request:
 
 def _schemas() -> Any:
     # msgspec and the schemas load on the first route that validates, not at import.
-    from chalicelib.tasks import schemas
+    from chalicelib.web import schemas
 
     return schemas
 
@@ -98,7 +98,7 @@ def create_item() -> Response:
     schemas = _schemas()
     key = http.idempotency_key(request.headers)
     body = http.json_body(request.raw_body)
-    data = schemas.validate(schemas.ItemCreate, body)
+    data = schemas.new_item(schemas.validate(schemas.ItemCreate, body))
     fingerprint = None
     if key is not None:
         from chalicelib.tasks.items import body_fingerprint
@@ -123,7 +123,8 @@ def patch_item(item_id: str) -> Response:
     request = _request()
     schemas = _schemas()
     condition = http.if_match(request.headers)
-    changes = schemas.validate(schemas.ItemPatch, http.json_body(request.raw_body), require_any=True)
+    body = schemas.validate(schemas.ItemPatch, http.json_body(request.raw_body), require_any=True)
+    changes = schemas.given_fields(body)
     item = compose.get_items().patch(_caller().sub, item_id, changes, if_match=condition)
     return http.json_response(item, headers={"ETag": http.etag(item["version"])})
 
