@@ -1,5 +1,8 @@
 """The cloud store adapter: the single-table port on DynamoDB, one request per port call
-(conditional writes return the stored record on failure, so no call needs a second read)."""
+(conditional writes return the stored record on failure, so no call needs a second read).
+
+boto3 and botocore load where they are used, with the client (chalicelib/aws.py): importing this costs neither.
+"""
 
 from __future__ import annotations
 
@@ -24,15 +27,13 @@ _UNAVAILABLE_CODES = frozenset((
 _UNAVAILABLE_REASONS = frozenset(("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"))
 
 
-class DynamoDBStore(BaseStore):
+class DynamoDBStore(BaseStore, aws.ClientOwner):
     """The store port on one DynamoDB table (``PK``/``SK``, GSI ``GSI1``, TTL on ``expires_at``)."""
 
     def __init__(self, table_name: str, *, endpoint_url: str | None = None, region: str | None = None) -> None:
         self.table_name = table_name
         self.endpoint_url = endpoint_url
-        self.region = region
-        self._client_options = {"region": region, "endpoint_url": endpoint_url}
-        self._client: Any = None
+        super().__init__(region=region, endpoint_url=endpoint_url)
 
     # Timeouts well inside API Gateway's 29 s, even after the retries.
     client = aws.lazy_client("dynamodb", connect_timeout=2, read_timeout=5)

@@ -108,7 +108,7 @@ class ItemService:
         else:
             record = {"fingerprint": fingerprint, "status": 201, "item": item, "created_at": stamp,
                       keys.TTL_ATTRIBUTE: int(now) + IDEMPOTENCY_TTL_SECONDS}
-            put_record = Put(keys.idempotency_key(sub, idempotency_key), record,
+            put_record = Put(keys.idempotency_record_key(sub, idempotency_key), record,
                              condition=AbsentOrExpired(int(now)))
             created = self._create_once(put_record, put_item, fingerprint)
         if not created.replayed:  # a replay changed nothing: its event went out with the original
