@@ -6,7 +6,7 @@ code behind each consumer in chalicelib/consumers.py.
 
 from chalice import Chalice
 
-from chalicelib.auth.authorizer import CognitoAuthorizer, PLACEHOLDER_USER_POOL_ARN
+from chalicelib.auth.authorizer import CognitoAuthorizer, PLACEHOLDER_USER_POOL_ARN, silence_local_mode_warning
 from chalicelib import consumers
 from chalicelib.web import api, middleware
 
@@ -15,6 +15,9 @@ app = Chalice(app_name="tasks-api")
 # The stack replaces the placeholder with its user pool (cloudformation/). Locally the app
 # verifies every token itself (chalicelib/auth), since chalice local does not.
 cognito = CognitoAuthorizer("CognitoAuthorizer", provider_arns=[PLACEHOLDER_USER_POOL_ARN])
+# `chalice local` warns on every request that it admits this authorizer's requests unverified: the app
+# verifies the token itself, so the program (not the library module, on import) silences that one warning.
+silence_local_mode_warning()
 
 # Bodies are parsed as JSON whatever their Content-Type (non-JSON is a 400 problem); without this
 # Chalice would answer anything but application/json with its own 415.

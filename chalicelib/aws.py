@@ -27,12 +27,20 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
                                           config=built)
 
 
-class lazy_client:
-    """An adapter's ``client`` attribute (``client = aws.lazy_client("sqs")``): the low-level botocore
-    client, built on first use by ``client(service, **defaults, **instance._client_options)``.
+class ClientOwner:
+    """The base of an adapter with a ``client = lazy_client(...)`` attribute: its ``__init__`` calls
+    ``super().__init__(**client_options)`` with the instance's own keywords for ``client`` (region,
+    endpoint_url, timeouts, ...). The built client is kept in ``_client``: None until first use (a test may
+    put a stand-in there)."""
 
-    The client is kept in the instance's ``_client``, which ``__init__`` sets to None (a test may put a
-    stand-in there); ``_client_options`` holds the instance's own keywords for ``client``."""
+    def __init__(self, **client_options: Any) -> None:
+        self._client_options = client_options
+        self._client: Any = None
+
+
+class lazy_client:
+    """A ClientOwner's ``client`` attribute (``client = aws.lazy_client("sqs")``): the low-level botocore
+    client, built on first use by ``client(service, **defaults, **instance._client_options)``."""
 
     def __init__(self, service: str, **defaults: Any) -> None:
         self.service = service
@@ -41,7 +49,11 @@ class lazy_client:
         # contention is rare, and two threads must never both build one (boto3 sessions are not cheap).
         self._lock = threading.Lock()
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+    def __set_name__(self, owner: type, name: str) -> None:
+        if not issubclass(owner, ClientOwner):
+            raise TypeError(f"{owner.__name__}.{name}: a lazy_client belongs to a subclass of aws.ClientOwner")
+
+    def __get__(self, instance: ClientOwner | None, owner: type | None = None) -> Any:
         if instance is None:
             return self
         built = instance._client
@@ -52,5 +64,5 @@ class lazy_client:
                 built = instance._client
         return built
 
-    def __set__(self, instance: Any, value: Any) -> None:
+    def __set__(self, instance: ClientOwner, value: Any) -> None:
         raise AttributeError("client is read-only")

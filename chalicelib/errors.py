@@ -1,7 +1,9 @@
-"""The one exception family: domain and storage errors, each knowing its problem status and code.
+"""The project's exceptions. ``AppError``s are answers: each knows its problem status and code, and
+chalicelib/web/problems.py is the one place that renders them as RFC 9457 problem responses.
+``StoreOutcome``s are what a conditional write or a transaction reports for the domain to interpret; they
+are not answers, so one that escapes a service is a bug (an unhandled 500, logged once), never a status.
 
-Adapters translate their storage errors into these at their boundary; chalicelib/web/problems.py
-is the one place that renders them as RFC 9457 problem responses.
+Adapters translate their storage errors into these at their boundary (``raise ... from exc``).
 """
 
 from __future__ import annotations
@@ -84,13 +86,16 @@ class StoreUnavailable(AppError):
     status, code, title = 503, "service_unavailable", "Service temporarily unavailable"
 
 
-# --- storage outcomes the domain interprets (never rendered as they are) -------------------------
+# --- storage outcomes the domain interprets (never rendered) ----------------------------------------
 
 
-class ConditionFailed(AppError):
-    """A conditional write did not hold. ``existing`` is the record as stored (None when absent)."""
+class StoreOutcome(Exception):
+    """A storage outcome a service decides about (404, 412, a replay, a retry); never an answer itself."""
 
-    status, code, title = 409, "conflict", "Conflict"
+
+class ConditionFailed(StoreOutcome):
+    """A conditional write did not hold. ``existing`` is the record as stored (None when absent); ``index``
+    is the position of the failed operation in a transaction."""
 
     def __init__(self, existing: dict[str, Any] | None = None, *, index: int = 0) -> None:
         super().__init__("A write condition did not hold")
@@ -98,10 +103,8 @@ class ConditionFailed(AppError):
         self.index = index
 
 
-class TransactionConflict(AppError):
+class TransactionConflict(StoreOutcome):
     """Another transaction touched the same records at the same moment; safe to retry."""
-
-    status, code, title = 409, "conflict", "Conflict"
 
 
 class QueueUnavailable(AppError):

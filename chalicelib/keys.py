@@ -46,5 +46,6 @@ def activity_key(sub: str, at: str, event_id: str) -> Key:
     return Key(user_pk(sub), f"{ACTIVITY_PREFIX}{at}#{event_id}")
 
 
-def idempotency_key(sub: str, key: str) -> Key:
+def idempotency_record_key(sub: str, key: str) -> Key:
+    """Where the outcome of a create sent with the Idempotency-Key ``key`` (web/http.idempotency_key) is kept."""
     return Key(user_pk(sub), f"IDEMPOTENCY#{key}")

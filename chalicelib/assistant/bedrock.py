@@ -22,7 +22,7 @@ _STREAM_EXCEPTIONS = ("throttlingException", "internalServerException", "modelSt
                       "validationException", "serviceUnavailableException")
 
 
-class BedrockProvider:
+class BedrockProvider(aws.ClientOwner):
     """The Provider protocol on Bedrock's Converse API; the boto3 client is built on the first call."""
 
     name = "bedrock"
@@ -32,9 +32,8 @@ class BedrockProvider:
         self.model = model_id
         # read_timeout: between two events of the stream, not for the whole answer. max_attempts: of the
         # initial request (1 = no retry); the stream itself is never retried.
-        self._client_options = {"region": region, "endpoint_url": endpoint_url, "max_attempts": max_attempts,
-                                "connect_timeout": connect_timeout, "read_timeout": read_timeout}
-        self._client: Any = None
+        super().__init__(region=region, endpoint_url=endpoint_url, max_attempts=max_attempts,
+                         connect_timeout=connect_timeout, read_timeout=read_timeout)
 
     client = aws.lazy_client("bedrock-runtime")
 

@@ -62,6 +62,8 @@ def silence_local_mode_warning() -> None:
     be authorized" on every request to a route with this authorizer. Admitting the request is exactly
     what this class wants (the app verifies the token next), so the warning is only noise in every
     `chalice local` log. Only that message, for this class, raised from chalice.local, is silenced.
+
+    It changes the process's warning filters, so the program calls it (app.py), never an import of this module.
     """
     warnings.filterwarnings(
         "ignore",
@@ -69,6 +71,3 @@ def silence_local_mode_warning() -> None:
         category=UserWarning,
         module=r"chalice\.local",
     )
-
-
-silence_local_mode_warning()

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from chalicelib import aws
 from chalicelib.errors import QueueUnavailable
 
 
-class SQSQueue:
+class SQSQueue(aws.ClientOwner):
     """The queue port on one SQS queue URL; the boto3 client is built on the first send."""
 
     def __init__(self, url: str, *, region: str | None = None, endpoint_url: str | None = None,
@@ -18,9 +18,8 @@ class SQSQueue:
         self.url = url
         # Enqueueing happens inside an API request: the timeouts stay well inside API Gateway's 29 s.
         # max_attempts None: botocore's standard-mode default (3 attempts, or AWS_MAX_ATTEMPTS when set).
-        self._client_options = {"region": region, "endpoint_url": endpoint_url, "max_attempts": max_attempts,
-                                "connect_timeout": connect_timeout, "read_timeout": read_timeout}
-        self._client: Any = None
+        super().__init__(region=region, endpoint_url=endpoint_url, max_attempts=max_attempts,
+                         connect_timeout=connect_timeout, read_timeout=read_timeout)
 
     client = aws.lazy_client("sqs")
 

@@ -4,6 +4,9 @@ Records are plain dicts of JSON-able attributes (str, int, bool, None, lists and
 key and index attributes are passed beside them and never appear in what an adapter returns.
 Every write may carry a Condition; when it does not hold the adapter raises
 ``errors.ConditionFailed(existing=<the stored record or None>)`` in the same single request.
+
+``BaseStore`` checks every call once, for all adapters: an adapter subclasses it and implements the
+underscored methods, which only ever see operations the port accepted.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ import builtins
 from typing import Any, NamedTuple, Protocol, Sequence, Union
 
 Record = dict[str, Any]
+
+# The table's key and index attributes as the cloud table names them (store/dynamodb.py takes them from
+# here). Keys travel beside records, so no record attribute may take one of these names, on any adapter.
+KEY_ATTRIBUTES = ("PK", "SK", "GSI1PK", "GSI1SK")
 
 # Value types are NamedTuples and slotted classes, not dataclasses: this module is on the cold path of
 # every store-backed route, and defining ten dataclasses costs ~5 ms there (docs/PERFORMANCE.md).
@@ -71,6 +78,7 @@ class VersionIs(NamedTuple):
 
 
 Condition = Union[Absent, AbsentOrExpired, Exists, VersionIs]
+_CONDITIONS = (Absent, AbsentOrExpired, Exists, VersionIs)
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -182,3 +190,93 @@ class Store(Protocol):
 
     def ensure_schema(self) -> None:
         """Create the table and indexes when missing (local endpoints only; never against AWS)."""
+
+
+class BaseStore:
+    """The Store port's checks, written once (a template method per operation): each public method
+    refuses what no adapter may accept with ValueError or TypeError, before any storage request, then
+    calls the adapter's underscored method. Subclasses implement only storage work."""
+
+    __slots__ = ()
+
+    def get(self, key: Key) -> Record | None:
+        return self._get(key)
+
+    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False,
+              after: str | None = None) -> Page:
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        return self._query(partition, prefix, limit=limit, index=index, after=after)
+
+    def put(self, op: Put) -> None:
+        _check_put(op)
+        self._put(op)
+
+    def update(self, op: Update) -> Record | None:
+        _check_update(op)
+        return self._update(op)
+
+    def delete(self, op: Delete) -> Record | None:
+        _check_condition(op.condition)
+        return self._delete(op)
+
+    def transact(self, ops: Sequence[Put | Update]) -> None:
+        if len({op.key for op in ops}) != len(ops):
+            # DynamoDB rejects a transaction that touches one item twice; so does every adapter.
+            raise ValueError("a transaction cannot include two operations on the same key")
+        for op in ops:
+            if isinstance(op, Update):
+                _check_update(op)
+                if not (op.set or op.set_if_absent or op.add or op.index):
+                    # DynamoDB requires an update expression inside a transaction; so does every adapter.
+                    raise ValueError("an Update in a transaction must change something")
+            else:
+                _check_put(op)
+        if ops:
+            self._transact(ops)
+
+    # --- what an adapter implements --------------------------------------------------------------
+
+    def _get(self, key: Key) -> Record | None:
+        raise NotImplementedError
+
+    def _query(self, partition: str, prefix: str, *, limit: int, index: bool, after: str | None) -> Page:
+        raise NotImplementedError
+
+    def _put(self, op: Put) -> None:
+        raise NotImplementedError
+
+    def _update(self, op: Update) -> Record | None:
+        raise NotImplementedError
+
+    def _delete(self, op: Delete) -> Record | None:
+        raise NotImplementedError
+
+    def _transact(self, ops: Sequence[Put | Update]) -> None:
+        """At least one operation, each key once, every Update changing something."""
+        raise NotImplementedError
+
+    def ensure_schema(self) -> None:
+        raise NotImplementedError
+
+
+def _check_condition(condition: Condition | None) -> None:
+    if condition is not None and not isinstance(condition, _CONDITIONS):
+        raise TypeError(f"unknown condition {condition!r}")
+
+
+def _check_names(names: Record) -> None:
+    if not names.keys().isdisjoint(KEY_ATTRIBUTES):
+        reserved = sorted(names.keys() & set(KEY_ATTRIBUTES))
+        raise ValueError(f"{reserved} name key attributes of the table, not record attributes")
+
+
+def _check_put(op: Put) -> None:
+    _check_names(op.attrs)
+    _check_condition(op.condition)
+
+
+def _check_update(op: Update) -> None:
+    for clause in (op.set, op.set_if_absent, op.add):
+        _check_names(clause)
+    _check_condition(op.condition)

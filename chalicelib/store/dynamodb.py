@@ -1,5 +1,8 @@
 """The cloud store adapter: the single-table port on DynamoDB, one request per port call
-(conditional writes return the stored record on failure, so no call needs a second read)."""
+(conditional writes return the stored record on failure, so no call needs a second read).
+
+boto3 and botocore load where they are used, with the client (chalicelib/aws.py): importing this costs neither.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,11 @@ from typing import Any, Sequence
 from chalicelib import aws
 from chalicelib.errors import ConditionFailed, StoreUnavailable, TransactionConflict
 from chalicelib.keys import TTL_ATTRIBUTE
-from chalicelib.store.base import (Absent, AbsentOrExpired, Condition, Delete, Exists, IndexKey, Key,
-                                   Page, Put, Record, Update, VersionIs)
+from chalicelib.store.base import (KEY_ATTRIBUTES, Absent, AbsentOrExpired, BaseStore, Condition, Delete,
+                                   Exists, IndexKey, Key, Page, Put, Record, Update)
 
-PK, SK, GSI1PK, GSI1SK = "PK", "SK", "GSI1PK", "GSI1SK"
+PK, SK, GSI1PK, GSI1SK = KEY_ATTRIBUTES
 GSI1 = "GSI1"
-KEY_ATTRIBUTES = frozenset((PK, SK, GSI1PK, GSI1SK))
 
 # Error codes meaning "throttled or briefly unable": the request changed nothing and may be retried.
 _UNAVAILABLE_CODES = frozenset((
@@ -25,30 +27,25 @@ _UNAVAILABLE_CODES = frozenset((
 _UNAVAILABLE_REASONS = frozenset(("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"))
 
 
-class DynamoDBStore:
+class DynamoDBStore(BaseStore, aws.ClientOwner):
     """The store port on one DynamoDB table (``PK``/``SK``, GSI ``GSI1``, TTL on ``expires_at``)."""
 
     def __init__(self, table_name: str, *, endpoint_url: str | None = None, region: str | None = None) -> None:
         self.table_name = table_name
         self.endpoint_url = endpoint_url
-        self.region = region
-        self._client_options = {"region": region, "endpoint_url": endpoint_url}
-        self._client: Any = None
+        super().__init__(region=region, endpoint_url=endpoint_url)
 
     # Timeouts well inside API Gateway's 29 s, even after the retries.
     client = aws.lazy_client("dynamodb", connect_timeout=2, read_timeout=5)
 
     # --- reads ---------------------------------------------------------------------------------
 
-    def get(self, key: Key) -> Record | None:
+    def _get(self, key: Key) -> Record | None:
         response = self._call("get_item", TableName=self.table_name, Key=_key(key), ConsistentRead=True)
         item = response.get("Item")
         return None if item is None else _record(item)
 
-    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False,
-              after: str | None = None) -> Page:
-        if limit < 0:
-            raise ValueError("limit must not be negative")
+    def _query(self, partition: str, prefix: str, *, limit: int, index: bool, after: str | None) -> Page:
         pk, sk = (GSI1PK, GSI1SK) if index else (PK, SK)
         names = {"#pk": pk}
         values: dict[str, Any] = {":pk": {"S": partition}}
@@ -86,10 +83,10 @@ class DynamoDBStore:
 
     # --- writes --------------------------------------------------------------------------------
 
-    def put(self, op: Put) -> None:
+    def _put(self, op: Put) -> None:
         self._call("put_item", **self._put_params(op))
 
-    def update(self, op: Update) -> Record | None:
+    def _update(self, op: Update) -> Record | None:
         params = self._update_params(op)
         params["ReturnValues"] = "ALL_NEW" if op.returns == "new" else "ALL_OLD"
         attributes = self._call("update_item", **params).get("Attributes")
@@ -97,16 +94,16 @@ class DynamoDBStore:
             return None if not attributes else _record(attributes)  # no old attributes: an upsert
         return _record(attributes or {})
 
-    def _update_params(self, op: Update, *, transaction: bool = False) -> dict[str, Any]:
+    def _update_params(self, op: Update) -> dict[str, Any]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         assignments: list[str] = []
         for n, (name, value) in enumerate(op.set.items()):
-            names[f"#s{n}"] = _attribute_name(name)
+            names[f"#s{n}"] = name
             values[f":s{n}"] = _serialize(value)
             assignments.append(f"#s{n} = :s{n}")
         for n, (name, value) in enumerate(op.set_if_absent.items()):
-            names[f"#d{n}"] = _attribute_name(name)
+            names[f"#d{n}"] = name
             values[f":d{n}"] = _serialize(value)
             assignments.append(f"#d{n} = if_not_exists(#d{n}, :d{n})")
         if op.index is not None:
@@ -115,7 +112,7 @@ class DynamoDBStore:
             assignments.append("#gpk = :gpk, #gsk = :gsk")
         increments: list[str] = []
         for n, (name, amount) in enumerate(op.add.items()):
-            names[f"#a{n}"] = _attribute_name(name)
+            names[f"#a{n}"] = name
             values[f":a{n}"] = _serialize(amount)
             increments.append(f"#a{n} :a{n}")  # ADD treats a missing number as 0
         clauses = []
@@ -126,29 +123,23 @@ class DynamoDBStore:
         params: dict[str, Any] = dict(TableName=self.table_name, Key=_key(op.key))
         if clauses:
             params["UpdateExpression"] = " ".join(clauses)
-        elif transaction:
-            raise ValueError("an Update in a transaction must change something")
         _add_condition(params, op.condition, names, values)
         return params
 
-    def delete(self, op: Delete) -> Record | None:
+    def _delete(self, op: Delete) -> Record | None:
         params: dict[str, Any] = dict(TableName=self.table_name, Key=_key(op.key), ReturnValues="ALL_OLD")
         _add_condition(params, op.condition, {}, {})
         response = self._call("delete_item", **params)
         old = response.get("Attributes")
         return None if not old else _record(old)
 
-    def transact(self, ops: Sequence[Put | Update]) -> None:
-        if len({op.key for op in ops}) != len(ops):
-            raise ValueError("a transaction cannot include two operations on the same key")
-        if not ops:
-            return
-        items = [{"Update": self._update_params(op, transaction=True)} if isinstance(op, Update)
+    def _transact(self, ops: Sequence[Put | Update]) -> None:
+        items = [{"Update": self._update_params(op)} if isinstance(op, Update)
                  else {"Put": self._put_params(op)} for op in ops]
         self._call("transact_write_items", TransactItems=items)
 
     def _put_params(self, op: Put) -> dict[str, Any]:
-        item = {_attribute_name(name): _serialize(value) for name, value in op.attrs.items()}
+        item = {name: _serialize(value) for name, value in op.attrs.items()}
         item.update(_key(op.key))
         if op.index is not None:
             item.update(_index_key(op.index))
@@ -252,12 +243,10 @@ def _add_condition(params: dict[str, Any], condition: Condition | None, names: d
             values = {**values, ":cnow": {"N": str(condition.now)}}
         elif isinstance(condition, Exists):
             expression = "attribute_exists(#cpk)"
-        elif isinstance(condition, VersionIs):
+        else:  # VersionIs (the port refused any other condition)
             expression = "attribute_exists(#cpk) AND #cversion = :cversion"
             names["#cversion"] = "version"
             values = {**values, ":cversion": {"N": str(condition.version)}}
-        else:
-            raise TypeError(f"unknown condition {condition!r}")
         params["ConditionExpression"] = expression
         # The stored record comes back with the failure: callers never need a second read.
         params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
@@ -265,12 +254,6 @@ def _add_condition(params: dict[str, Any], condition: Condition | None, names: d
         params["ExpressionAttributeNames"] = names
     if values:
         params["ExpressionAttributeValues"] = values
-
-
-def _attribute_name(name: str) -> str:
-    if name in KEY_ATTRIBUTES:
-        raise ValueError(f"{name!r} is a key attribute of the table, not a record attribute")
-    return name
 
 
 def _key(key: Key) -> dict[str, Any]:

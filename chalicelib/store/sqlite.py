@@ -12,8 +12,8 @@ from typing import Any, Iterator, Sequence
 from chalicelib.errors import ConditionFailed, StoreUnavailable
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.sqlite_pool import SQLitePool
-from chalicelib.store.base import (Absent, AbsentOrExpired, Condition, Delete, Exists, Key, Page, Put,
-                                   Record, Update, VersionIs)
+from chalicelib.store.base import (Absent, AbsentOrExpired, BaseStore, Condition, Delete, Exists, Key, Page,
+                                   Put, Record, Update)
 
 # Connections kept open for reuse; a burst beyond this opens (and then closes) extra ones.
 MAX_IDLE_CONNECTIONS = 8
@@ -50,7 +50,7 @@ class _Row:
         self.gsi1sk = gsi1sk
 
 
-class SQLiteStore:
+class SQLiteStore(BaseStore):
     """The store port on one SQLite file; safe to share between threads and processes."""
 
     def __init__(self, path: str) -> None:
@@ -61,15 +61,12 @@ class SQLiteStore:
 
     # --- reads ---------------------------------------------------------------------------------
 
-    def get(self, key: Key) -> Record | None:
+    def _get(self, key: Key) -> Record | None:
         with self._translated(), self._pool.connection() as conn:
             row = _read(conn, key)
         return None if row is None else row.record
 
-    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False,
-              after: str | None = None) -> Page:
-        if limit < 0:
-            raise ValueError("limit must not be negative")
+    def _query(self, partition: str, prefix: str, *, limit: int, index: bool, after: str | None) -> Page:
         sql, params = _query_sql(partition, prefix, limit=limit, index=index, after=after)
         with self._translated(), self._pool.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
@@ -85,14 +82,14 @@ class SQLiteStore:
 
     # --- writes --------------------------------------------------------------------------------
 
-    def put(self, op: Put) -> None:
+    def _put(self, op: Put) -> None:
         with self._translated(), self._pool.transaction() as conn:
             if op.condition is not None:
                 _check(op.condition, _read(conn, op.key))
             _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
                    op.index.sk if op.index else None)
 
-    def update(self, op: Update) -> Record | None:
+    def _update(self, op: Update) -> Record | None:
         with self._translated(), self._pool.transaction() as conn:
             row = _read(conn, op.key)
             if op.condition is not None:
@@ -102,7 +99,7 @@ class SQLiteStore:
             return None if row is None else row.record
         return record
 
-    def delete(self, op: Delete) -> Record | None:
+    def _delete(self, op: Delete) -> Record | None:
         with self._translated(), self._pool.transaction() as conn:
             row = _read(conn, op.key)
             if op.condition is not None:
@@ -112,16 +109,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM records WHERE pk = ? AND sk = ?", (op.key.pk, op.key.sk))
         return row.record
 
-    def transact(self, ops: Sequence[Put | Update]) -> None:
-        if len({op.key for op in ops}) != len(ops):
-            # DynamoDB rejects a transaction that touches one item twice; so do we.
-            raise ValueError("a transaction cannot include two operations on the same key")
-        if any(isinstance(op, Update) and not (op.set or op.set_if_absent or op.add or op.index)
-               for op in ops):
-            # DynamoDB requires an update expression inside a transaction; so do we.
-            raise ValueError("an Update in a transaction must change something")
-        if not ops:
-            return
+    def _transact(self, ops: Sequence[Put | Update]) -> None:
         with self._translated(), self._pool.transaction() as conn:
             # Every condition is judged against the state before the transaction, as in DynamoDB
             # (no key appears twice, so each update also starts from that state).
@@ -212,11 +200,9 @@ def _check(condition: Condition, row: _Row | None, *, index: int = 0) -> None:
         holds = row is None or (row.expires_at is not None and row.expires_at < condition.now)
     elif isinstance(condition, Exists):
         holds = row is not None
-    elif isinstance(condition, VersionIs):
+    else:  # VersionIs (the port refused any other condition)
         version = row.record.get("version") if row else None
         holds = _is_int(version) and version == condition.version
-    else:
-        raise TypeError(f"unknown condition {condition!r}")
     if not holds:
         raise ConditionFailed(existing=None if row is None else row.record, index=index)
 

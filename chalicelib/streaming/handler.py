@@ -248,6 +248,6 @@ def _prompt(event: Mapping[str, Any]) -> str:
         # surrogatepass: a lone surrogate reaches json_body, which answers invalid_json for it.
         raw = body.encode("utf-8", "surrogatepass")
     # msgspec and the schemas load on the first prompt, as on the API's routes.
-    from chalicelib.tasks import schemas
+    from chalicelib.web import schemas
 
     return schemas.validate(schemas.AssistantPrompt, http.json_body(raw)).prompt

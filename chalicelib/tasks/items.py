@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from datetime import date
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 from chalicelib import keys
 from chalicelib.errors import (ConditionFailed, IdempotencyConflict, NotFound, PreconditionFailed,
@@ -15,9 +16,8 @@ from chalicelib.store.base import (Absent, AbsentOrExpired, Delete, Exists, Put,
 from chalicelib.tasks.clock import Clock, rfc3339, system_clock
 from chalicelib.tasks.ids import new_id
 
-if TYPE_CHECKING:  # msgspec loads with the first write that validates, not on read routes
+if TYPE_CHECKING:
     from chalicelib.tasks.activity import ActivitySink
-    from chalicelib.tasks.schemas import ItemCreate, ItemPatch
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
@@ -32,6 +32,20 @@ ITEM_FIELDS = ("id", "title", "notes", "status", "due", "tags", "created_at", "u
 
 def public_item(record: dict[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in ITEM_FIELDS}
+
+
+class NewItem(NamedTuple):
+    """What a caller gives to create an item; the service adds its id, times and version."""
+
+    title: str
+    notes: str = ""
+    status: str = "todo"
+    due: date | None = None
+    tags: Sequence[str] = ()
+
+
+# The fields a patch may change (the others are the service's own).
+EDITABLE_FIELDS = frozenset(NewItem._fields)
 
 
 class Created(NamedTuple):
@@ -70,7 +84,7 @@ class ItemService:
 
             self._activity.publish(item_event(kind, sub, item_id, at, before=before, after=after))
 
-    def create(self, sub: str, data: ItemCreate, *, idempotency_key: str | None = None,
+    def create(self, sub: str, data: NewItem, *, idempotency_key: str | None = None,
                fingerprint: str | None = None) -> Created:
         now = self._clock()
         stamp = rfc3339(now)
@@ -94,7 +108,7 @@ class ItemService:
         else:
             record = {"fingerprint": fingerprint, "status": 201, "item": item, "created_at": stamp,
                       keys.TTL_ATTRIBUTE: int(now) + IDEMPOTENCY_TTL_SECONDS}
-            put_record = Put(keys.idempotency_key(sub, idempotency_key), record,
+            put_record = Put(keys.idempotency_record_key(sub, idempotency_key), record,
                              condition=AbsentOrExpired(int(now)))
             created = self._create_once(put_record, put_item, fingerprint)
         if not created.replayed:  # a replay changed nothing: its event went out with the original
@@ -141,17 +155,15 @@ class ItemService:
         next_after = page.records[-1]["id"] if page.more and page.records else None
         return [public_item(record) for record in page.records], next_after
 
-    def patch(self, sub: str, item_id: str, changes: ItemPatch, *,
+    def patch(self, sub: str, item_id: str, changes: Mapping[str, Any], *,
               if_match: int | str | None = None) -> dict[str, Any]:
+        """Apply ``changes`` (field: new value, each one of NewItem's fields) to the item."""
+        unknown = changes.keys() - EDITABLE_FIELDS
+        if unknown:
+            raise ValueError(f"not fields a patch may change: {sorted(unknown)}")
         if not _is_item_id(item_id):
             raise NotFound("no such item")
-        from msgspec import UNSET
-
-        values: dict[str, Any] = {}
-        for name in changes.__struct_fields__:
-            value = getattr(changes, name)
-            if value is not UNSET:
-                values[name] = _date(value) if name == "due" else value
+        values = {name: _date(value) if name == "due" else value for name, value in changes.items()}
         values["updated_at"] = rfc3339(self._clock())
         status = values.get("status")
         index = keys.item_index_key(sub, item_id, status) if status else None

@@ -1,4 +1,8 @@
-"""Route handlers: parse the request, call a service, render the response. app.py's views call these."""
+"""Route handlers: parse the request, call a service, render the response. app.py's views call these.
+
+What only some routes need (the schemas and msgspec, openapi, the cursor's hashlib, the items domain, the
+assistant) is imported in those routes: GET /health's cold start loads none of it (docs/PERFORMANCE.md).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ from chalice.app import Request, Response
 
 from chalicelib import compose
 from chalicelib.settings import get_settings
-from chalicelib.web import context
-from chalicelib.web import http
+from chalicelib.web import context, cors, http
 from chalicelib.web.problems import endpoint
 
 
@@ -23,7 +26,7 @@ def _request() -> Request:
 
 def _schemas() -> Any:
     # msgspec and the schemas load on the first route that validates, not at import.
-    from chalicelib.tasks import schemas
+    from chalicelib.web import schemas
 
     return schemas
 
@@ -44,8 +47,6 @@ def openapi_document(routes: Any) -> Response:
 @endpoint
 def preflight(routes: Any) -> Response:
     """The answer to a browser's CORS preflight for the requested resource (no token needed)."""
-    from chalicelib.web import cors
-
     request = _request()
     methods = set(routes.get(request.context.get("resourcePath", ""), {})) - {"OPTIONS"}
     headers = cors.preflight_headers(request.headers, get_settings().cors_allow_origins, methods)
@@ -75,11 +76,10 @@ def _list_scope(sub: str, status: str | None) -> str:
 
 @endpoint
 def list_items() -> Response:
+    from chalicelib.tasks.items import STATUSES
     from chalicelib.web import cursor
 
     request = _request()
-    from chalicelib.tasks.items import STATUSES
-
     params = request.query_params or {}
     limit = http.query_limit(params)
     status = http.query_choice(params, "status", STATUSES)
@@ -98,7 +98,7 @@ def create_item() -> Response:
     schemas = _schemas()
     key = http.idempotency_key(request.headers)
     body = http.json_body(request.raw_body)
-    data = schemas.validate(schemas.ItemCreate, body)
+    data = schemas.new_item(schemas.validate(schemas.ItemCreate, body))
     fingerprint = None
     if key is not None:
         from chalicelib.tasks.items import body_fingerprint
@@ -123,7 +123,8 @@ def patch_item(item_id: str) -> Response:
     request = _request()
     schemas = _schemas()
     condition = http.if_match(request.headers)
-    changes = schemas.validate(schemas.ItemPatch, http.json_body(request.raw_body), require_any=True)
+    body = schemas.validate(schemas.ItemPatch, http.json_body(request.raw_body), require_any=True)
+    changes = schemas.given_fields(body)
     item = compose.get_items().patch(_caller().sub, item_id, changes, if_match=condition)
     return http.json_response(item, headers={"ETag": http.etag(item["version"])})
 

@@ -4,7 +4,7 @@ Chalice itself answers (405, 415, its own 500), and observability (log fields, a
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from chalice.app import Request, Response
 
@@ -15,8 +15,15 @@ from chalicelib.web import context, cors, http, problems
 _CHALICE_ERRORS: dict[int, type[AppError]] = {405: MethodNotAllowed, 415: UnsupportedMediaType}
 
 
-def handle(request: Request, get_response: Callable[[Request], Response], routes: Mapping[str, Any]) -> Response:
-    state = context.begin(http.request_id(request.headers), request)
+class UnroutableEvent(Exception):
+    """An event Chalice built no request for: it routes only API Gateway REST API (payload 1.0) events."""
+
+
+def handle(request: Optional[Request], get_response: Callable[[Request], Response],
+           routes: Mapping[str, Any]) -> Response:
+    """Serve one request. ``request`` is None for an event Chalice cannot route (an HTTP API payload 2.0
+    event, say: a deployment wired to the wrong integration); it is answered as the bug it is."""
+    state = context.begin(http.request_id(request.headers if request is not None else {}), request)
     observed = _observe(state, request)
     try:
         response = _respond(request, get_response, routes, state, observed)
@@ -31,11 +38,16 @@ def handle(request: Request, get_response: Callable[[Request], Response], routes
     return response
 
 
-def _respond(request: Request, get_response: Callable[[Request], Response], routes: Mapping[str, Any],
+def _respond(request: Optional[Request], get_response: Callable[[Request], Response], routes: Mapping[str, Any],
              state: context.RequestState, observed: Any) -> Response:
     try:
+        if request is None:
+            # Raised, not only logged, so that it is reported like any other unhandled error; handing the
+            # event on would get Chalice's own 500, which nobody logs.
+            raise UnroutableEvent("the event has no requestContext.resourcePath: not an API Gateway REST API "
+                                  "(payload 1.0) event; check the integration that invokes this function")
         if _needs_auth(request, routes):
-            from chalicelib.auth import authenticate
+            from chalicelib.auth import authenticate  # routes with the authorizer only: not on GET /health
 
             state.caller = authenticate(request.headers, request.context, get_settings())
             if observed is not None:
@@ -48,7 +60,7 @@ def _respond(request: Request, get_response: Callable[[Request], Response], rout
         problems.log_unhandled()
         response = problems.internal_error()
     response.headers["X-Request-Id"] = state.request_id
-    if request.method != "OPTIONS":  # a preflight's answer carries its own CORS headers
+    if request is not None and request.method != "OPTIONS":  # a preflight's answer carries its own CORS headers
         response.headers.update(cors.response_headers(request.headers, _cors_origins()))
     return response
 
@@ -60,7 +72,7 @@ def _cors_origins() -> tuple[str, ...]:
         return ()  # unusable configuration: already answered as a 500 problem, without CORS
 
 
-def _observe(state: context.RequestState, request: Request) -> Any:
+def _observe(state: context.RequestState, request: Optional[Request]) -> Any:
     try:
         settings = get_settings()
     except Exception:
@@ -70,7 +82,8 @@ def _observe(state: context.RequestState, request: Request) -> Any:
     # Loaded on the first request, not at `import app` (and never with OBSERVABILITY=off).
     from chalicelib.observability.invocation import begin_api_request
 
-    return begin_api_request(settings, request_id=state.request_id, request_context=request.context,
+    return begin_api_request(settings, request_id=state.request_id,
+                             request_context=request.context if request is not None else None,
                              lambda_context=state.lambda_context)
 
 

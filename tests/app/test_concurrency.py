@@ -19,6 +19,7 @@ import pytest
 
 from chalicelib import compose
 from chalicelib.errors import NotFound, PreconditionFailed
+from chalicelib.tasks.items import NewItem, body_fingerprint
 from tests.app.conftest import Reply, assert_problem
 from tests.conftest import SETTINGS_VARIABLES
 
@@ -169,18 +170,11 @@ def _race_threads(call: Callable[[int], Any]) -> list[tuple[str, Any]]:
         return list(pool.map(run, range(RACERS)))
 
 
-def _schemas():
-    from chalicelib.tasks import schemas
-
-    return schemas
-
-
 def test_twenty_threads_patching_one_version_through_the_service_let_exactly_one_win(adapter):
-    schemas, items = _schemas(), compose.get_items()
-    item = items.create("svc-user", schemas.ItemCreate(title="Contested")).item
+    items = compose.get_items()
+    item = items.create("svc-user", NewItem(title="Contested")).item
 
-    outcomes = _race_threads(lambda n: items.patch("svc-user", item["id"], schemas.ItemPatch(notes=f"writer {n}"),
-                                                   if_match=1))
+    outcomes = _race_threads(lambda n: items.patch("svc-user", item["id"], {"notes": f"writer {n}"}, if_match=1))
 
     wins = [result for kind, result in outcomes if kind == "ok"]
     errors = [result for kind, result in outcomes if kind == "error"]
@@ -190,13 +184,14 @@ def test_twenty_threads_patching_one_version_through_the_service_let_exactly_one
 
 
 def test_twenty_threads_creating_with_one_idempotency_key_through_the_service_make_one_item(adapter):
-    from chalicelib.tasks.items import body_fingerprint
+    from chalicelib.web import schemas  # msgspec: loaded by the routes that validate, as here
 
-    schemas, items = _schemas(), compose.get_items()
+    items = compose.get_items()
     body = {"title": "Once", "status": "in_progress"}
+    data = schemas.new_item(schemas.validate(schemas.ItemCreate, body))
 
-    outcomes = _race_threads(lambda n: items.create("svc-user", schemas.validate(schemas.ItemCreate, body),
-                                                    idempotency_key="once", fingerprint=body_fingerprint(body)))
+    outcomes = _race_threads(lambda n: items.create("svc-user", data, idempotency_key="once",
+                                                    fingerprint=body_fingerprint(body)))
 
     assert [kind for kind, _ in outcomes] == ["ok"] * RACERS, [r for k, r in outcomes if k == "error"]
     created = [result for _, result in outcomes]
@@ -207,8 +202,8 @@ def test_twenty_threads_creating_with_one_idempotency_key_through_the_service_ma
 
 
 def test_twenty_threads_deleting_one_version_through_the_service_let_exactly_one_succeed(adapter):
-    schemas, items = _schemas(), compose.get_items()
-    item = items.create("svc-user", schemas.ItemCreate(title="Delete me once")).item
+    items = compose.get_items()
+    item = items.create("svc-user", NewItem(title="Delete me once")).item
 
     outcomes = _race_threads(lambda n: items.delete("svc-user", item["id"], if_match=1))
 

@@ -56,9 +56,9 @@ def items(store):
 
 def add(items: Any, sub: str, title: str, *, status: str = "todo", due: str | None = None,
         tags: Iterable[str] = ()) -> dict[str, Any]:
-    from chalicelib.tasks.schemas import ItemCreate
+    from chalicelib.tasks.items import NewItem
 
-    data = ItemCreate(title=title, status=status, due=date.fromisoformat(due) if due else None, tags=list(tags))
+    data = NewItem(title=title, status=status, due=date.fromisoformat(due) if due else None, tags=list(tags))
     return items.create(sub, data).item
 
 

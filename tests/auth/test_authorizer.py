@@ -145,7 +145,7 @@ def test_local_mode_warning_is_silenced_for_this_class_only():
 
     app = tiny_app(CognitoAuthorizer("Ours", provider_arns=ARNS), SomeOtherAuthorizer())
     with warnings.catch_warnings(record=True) as caught:
-        # See every other warning every time; the module's filter (installed on import) goes on top.
+        # See every other warning every time; the filter app.py installs goes on top.
         warnings.simplefilter("always")
         silence_local_mode_warning()
         with Client(app) as client:
@@ -154,3 +154,23 @@ def test_local_mode_warning_is_silenced_for_this_class_only():
     messages = [str(w.message) for w in caught]
     assert not any("CognitoAuthorizer is not a supported in local mode" in m for m in messages), messages
     assert any("SomeOtherAuthorizer is not a supported in local mode" in m for m in messages), messages
+
+
+FILTERS_AFTER = """
+import sys, warnings
+before = list(warnings.filters)
+import chalicelib.auth.authorizer
+library = list(warnings.filters)
+import app
+added = [f for f in warnings.filters if f not in before]
+print(library == before, [(action, message.pattern if message else None) for action, message, *_ in added])
+"""
+
+
+def test_importing_the_authorizer_changes_no_warning_filter_and_app_silences_only_the_local_mode_one():
+    run = subprocess.run([sys.executable, "-c", FILTERS_AFTER], cwd=REPO, capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "PYTHONWARNINGS": ""})
+    assert run.returncode == 0, run.stderr
+    unchanged, added = run.stdout.strip().split(" ", 1)
+    assert unchanged == "True"
+    assert added == repr([("ignore", "CognitoAuthorizer is not (a )?supported in local mode")])

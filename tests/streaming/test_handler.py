@@ -186,8 +186,8 @@ def test_bad_bodies_are_400_problems_as_on_the_rest_of_the_api(streaming, token_
 
 
 def test_the_same_body_gets_the_same_problem_from_the_buffered_api(streaming, token_for, assistant, invoke):
-    """The schema is the API's own (chalicelib/tasks/schemas.py AssistantPrompt), so the errors match."""
-    from chalicelib.tasks import schemas
+    """The schema is the API's own (chalicelib/web/schemas.py AssistantPrompt), so the errors match."""
+    from chalicelib.web import schemas
     from chalicelib.errors import ValidationFailed
 
     assistant()

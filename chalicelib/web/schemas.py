@@ -1,6 +1,8 @@
-"""Request and response schemas: one declaration validates bodies and generates openapi.json.
+"""The wire schemas: one declaration validates request bodies, generates openapi.json, and turns a valid
+body into the domain's values (the services never see a schema).
 
-msgspec was chosen over pydantic for cold start (README: "Why msgspec"). Bodies are validated field
+msgspec was chosen over pydantic for cold start (README: "Why msgspec"), and this module loads it: import it
+lazily, on the first route that validates (never on GET /health or a read route). Bodies are validated field
 by field so a response names every bad field, not only the first.
 """
 
@@ -13,7 +15,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from chalicelib.errors import ValidationFailed
-from chalicelib.tasks.items import STATUSES
+from chalicelib.tasks.items import STATUSES, NewItem
 
 Status = Annotated[Literal[STATUSES], Meta(description="one of " + ", ".join(STATUSES))]
 
@@ -27,12 +29,16 @@ Timestamp = Annotated[str, Meta(description="RFC 3339 UTC timestamp")]
 Prompt = Annotated[str, Meta(min_length=1, max_length=2000, description="1-2000 characters after trimming")]
 
 
+# A body's defaults are the domain's: an item created through the API is the one the service makes.
+_NEW_ITEM_DEFAULTS = NewItem._field_defaults
+
+
 class ItemCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     title: Title
-    notes: Notes = ""
-    status: Status = "todo"
-    due: Due = None
-    tags: Tags = []
+    notes: Notes = _NEW_ITEM_DEFAULTS["notes"]
+    status: Status = _NEW_ITEM_DEFAULTS["status"]
+    due: Due = _NEW_ITEM_DEFAULTS["due"]
+    tags: Tags = []  # NewItem's empty tuple, as the list JSON has
 
 
 class ItemPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -168,6 +174,16 @@ def validate(struct: type[msgspec.Struct], data: Any, *, require_any: bool = Fal
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise ValidationFailed(detail, errors=errors)
     return struct(**values)
+
+
+def new_item(body: ItemCreate) -> NewItem:
+    """The domain's value for a validated create body."""
+    return NewItem(body.title, body.notes, body.status, body.due, tuple(body.tags))
+
+
+def given_fields(body: msgspec.Struct) -> dict[str, Any]:
+    """The fields a validated body named, with their values (a PATCH changes only these)."""
+    return {name: value for name, value in msgspec.structs.asdict(body).items() if value is not UNSET}
 
 
 def _required(struct: type[msgspec.Struct]) -> tuple[str, ...]:

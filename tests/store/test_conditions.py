@@ -1,0 +1,127 @@
+"""Write conditions, on every kind of write and on each adapter: a condition that fails changes
+nothing and reports the record as stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.errors import ConditionFailed
+from chalicelib.store.base import Absent, AbsentOrExpired, Delete, Exists, Key, Put, Update, VersionIs
+from tests.support.store import NOW, item
+
+
+STATES = {
+    "missing": None,
+    "stored": {"title": "t", "version": 1},
+    "expired": {"title": "t", "version": 1, "expires_at": NOW - 100},
+    "expiring-now": {"title": "t", "version": 1, "expires_at": NOW},
+    "live": {"title": "t", "version": 1, "expires_at": NOW + 100},
+}
+
+
+CONDITIONS = {
+    "absent": (Absent(), {"missing"}),
+    "absent-or-expired": (AbsentOrExpired(NOW), {"missing", "expired"}),
+    "exists": (Exists(), {"stored", "expired", "expiring-now", "live"}),
+    "version-is-1": (VersionIs(1), {"stored", "expired", "expiring-now", "live"}),
+    "version-is-2": (VersionIs(2), set()),
+}
+
+
+MATRIX = [pytest.param(condition, state, state in holds_on,
+                       id=f"{name}-on-{state}-{'holds' if state in holds_on else 'fails'}")
+          for name, (condition, holds_on) in CONDITIONS.items() for state in STATES]
+
+
+def given_state(store, key: Key, state: str) -> dict | None:
+    record = STATES[state]
+    if record is not None:
+        store.put(Put(key, record))
+    return record
+
+
+@pytest.mark.parametrize("condition, state, holds", MATRIX)
+def test_conditional_put_writes_only_when_its_condition_holds(store, pk, condition, state, holds):
+    key = item(pk, 1)
+    before = given_state(store, key, state)
+    replacement = {"title": "new", "version": 2}
+
+    if holds:
+        store.put(Put(key, replacement, condition=condition))
+        assert store.get(key) == replacement
+    else:
+        with pytest.raises(ConditionFailed) as failed:
+            store.put(Put(key, replacement, condition=condition))
+        assert failed.value.existing == before
+        assert store.get(key) == before
+
+
+@pytest.mark.parametrize("condition, state, holds", MATRIX)
+def test_conditional_update_changes_the_record_only_when_its_condition_holds(store, pk, condition, state,
+                                                                              holds):
+    key = item(pk, 1)
+    before = given_state(store, key, state)
+    change = Update(key, set={"title": "new"}, add={"version": 1}, condition=condition)
+
+    if holds:
+        after = store.update(change)
+        expected = {**(before or {}), "title": "new", "version": (before or {}).get("version", 0) + 1}
+        assert after == expected
+        assert store.get(key) == expected
+    else:
+        with pytest.raises(ConditionFailed) as failed:
+            store.update(change)
+        assert failed.value.existing == before
+        assert store.get(key) == before
+
+
+@pytest.mark.parametrize("condition, state, holds", MATRIX)
+def test_conditional_delete_removes_the_record_only_when_its_condition_holds(store, pk, condition, state,
+                                                                              holds):
+    key = item(pk, 1)
+    before = given_state(store, key, state)
+
+    if holds:
+        assert store.delete(Delete(key, condition=condition)) == before
+        assert store.get(key) is None
+    else:
+        with pytest.raises(ConditionFailed) as failed:
+            store.delete(Delete(key, condition=condition))
+        assert failed.value.existing == before
+        assert store.get(key) == before
+
+
+def test_put_with_absent_condition_on_existing_record_raises_condition_failed_with_existing(store, pk):
+    store.put(Put(item(pk, 1), {"title": "first", "version": 1}))
+    with pytest.raises(ConditionFailed) as failed:
+        store.put(Put(item(pk, 1), {"title": "second", "version": 1}, condition=Absent()))
+    assert failed.value.existing == {"title": "first", "version": 1}
+    assert failed.value.index == 0
+
+
+def test_absent_or_expired_lets_an_expired_record_be_overwritten_but_not_a_live_one(store, pk):
+    key = Key(pk, "IDEMPOTENCY#k1")
+    store.put(Put(key, {"fingerprint": "a", "expires_at": 1_000}))
+
+    with pytest.raises(ConditionFailed):
+        store.put(Put(key, {"fingerprint": "b", "expires_at": 2_000}, condition=AbsentOrExpired(999)))
+    store.put(Put(key, {"fingerprint": "b", "expires_at": 2_000}, condition=AbsentOrExpired(1_001)))
+
+    assert store.get(key) == {"fingerprint": "b", "expires_at": 2_000}
+
+
+def test_absent_or_expired_follows_an_expiry_time_set_by_update(store, pk):
+    key = Key(pk, "IDEMPOTENCY#k1")
+    store.put(Put(key, {"fingerprint": "a"}))
+    store.update(Update(key, set={"expires_at": NOW - 1}))
+
+    store.put(Put(key, {"fingerprint": "b"}, condition=AbsentOrExpired(NOW)))
+
+    assert store.get(key) == {"fingerprint": "b"}
+
+
+def test_absent_or_expired_ignores_an_expiry_that_is_not_a_number(store, pk):
+    key = Key(pk, "IDEMPOTENCY#k1")
+    store.put(Put(key, {"expires_at": "100"}))
+    with pytest.raises(ConditionFailed):
+        store.put(Put(key, {"fingerprint": "b"}, condition=AbsentOrExpired(NOW)))
