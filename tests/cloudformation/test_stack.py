@@ -97,6 +97,42 @@ def test_every_translated_event_source_mapping_reports_batch_item_failures(trans
         assert mapping["Condition"] == "SqsEnabled"
 
 
+SQS_DEFAULT_VISIBILITY_TIMEOUT = 30  # seconds, when a queue names none
+LAMBDA_DEFAULT_TIMEOUT = 3
+
+
+@pytest.mark.parametrize("which", ["app", "fixture"])
+def test_every_queue_with_an_event_source_mapping_stays_invisible_six_times_its_consumers_timeout(
+        translated, which):
+    # Lambda refuses to create a mapping on a queue whose visibility timeout is below the function's
+    # timeout (the stack would fail to deploy); AWS advises six times it, plus any batching window.
+    resources = translated[which]["Resources"]
+    mappings = of_type(translated[which], "AWS::Lambda::EventSourceMapping")
+    queues = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings.values()}
+    assert queues >= {"ActivityQueue", "ActivityDeadLetterQueue"}, "not every queue was checked"
+    for name, mapping in mappings.items():
+        props = mapping["Properties"]
+        queue = props["EventSourceArn"]["Fn::GetAtt"][0]
+        assert resources[queue]["Type"] == "AWS::SQS::Queue", name
+        function = resources[props["FunctionName"]["Ref"]]["Properties"]
+        needed = 6 * function.get("Timeout", LAMBDA_DEFAULT_TIMEOUT) + props.get("MaximumBatchingWindowInSeconds", 0)
+        visibility = resources[queue]["Properties"].get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT)
+        assert visibility >= needed, (queue, props["FunctionName"], visibility, needed)
+
+
+# --- timeouts ------------------------------------------------------------------------------------
+
+API_GATEWAY_INTEGRATION_TIMEOUT_MS = 29_000  # REST APIs: API Gateway answers 504 itself after this
+
+
+def test_the_api_function_times_out_before_api_gateway_gives_up_and_its_alarm_fires_before_that(built):
+    resources = built["Resources"]
+    timeout_ms = resources["APIHandler"]["Properties"]["Timeout"] * 1000
+    assert timeout_ms < API_GATEWAY_INTEGRATION_TIMEOUT_MS
+    alarm = resources["APIHandlerDurationAlarm"]["Properties"]
+    assert alarm["MetricName"] == "Duration" and alarm["Threshold"] < timeout_ms
+
+
 # --- the activity consumers ----------------------------------------------------------------------
 
 # app.py's consumers, as Chalice names their resources -> (handler, the queue they read).
