@@ -10,6 +10,11 @@ from cloudformation.template import (Template, add_condition, add_parameter, che
 
 BEDROCK_ENABLED = "BedrockEnabled"
 MODEL_PARAMETER = "BedrockModelId"
+# <provider>.<model>, or a cross-region inference profile: <geography>.<provider>.<model> (us., eu., apac.,
+# global., ...). The IAM grant (iam.py) tells the two apart by that shape, so the stack refuses any other.
+MODEL_ID_PATTERN = r"^([a-z][a-z-]*\.)?[a-z0-9-]+\.[A-Za-z0-9:-]+$"
+MODEL_ID_CONSTRAINT = ("a foundation model id (provider.model) or a cross-region inference profile id "
+                       "(geography.provider.model); not an ARN")
 API_FUNCTION = "APIHandler"
 # API Gateway (REST) stops waiting for its integration after 29 s and answers 504 itself. The API
 # function's timeout (.chalice/config.json, lambda_functions.api_handler) must stay below that, so a slow
@@ -50,7 +55,9 @@ def transform(template: Template) -> Template:
                   AllowedValues=["offline", "bedrock", "off"],
                   Description="ASSISTANT_PROVIDER: off answers 503 feature_disabled; bedrock grants InvokeModel")
     add_parameter(out, MODEL_PARAMETER, Type="String", Default=Settings().bedrock_model_id,
-                  Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region")
+                  AllowedPattern=MODEL_ID_PATTERN, ConstraintDescription=MODEL_ID_CONSTRAINT,
+                  Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region "
+                              "(amazon.nova-micro-v1:0), or a cross-region inference profile id (us.amazon.nova-micro-v1:0)")
     add_parameter(out, "CorsAllowOrigins", Type="String", Default="",
                   Description="CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)")
     add_condition(out, BEDROCK_ENABLED, {"Fn::Equals": [{"Ref": "AssistantProvider"}, "bedrock"]})

@@ -147,10 +147,30 @@ def matrix(built, tmp_path_factory) -> dict[str, tuple[Path, dict]]:
     return rendered
 
 
+# The assistant on Bedrock through an inference profile: the matrix renders the default foundation model.
+PROFILE_MODEL_IDS = ("eu.amazon.nova-micro-v1:0", "global.anthropic.claude-sonnet-4-5-20250929-v1:0")
+
+
 @pytest.fixture(scope="session")
-def lint_targets(built_path, fixture_built_path, matrix) -> list[Path]:
+def profile_renders(built, tmp_path_factory) -> list[Path]:
+    directory = tmp_path_factory.mktemp("profiles")
+    paths = []
+    for model_id in PROFILE_MODEL_IDS:
+        overrides = {"AssistantProvider": "bedrock", "BedrockModelId": model_id}
+        resolved = resolve(built, overrides)
+        resolved.pop("ResolvedParameters")
+        for key, value in overrides.items():
+            resolved["Parameters"][key]["Default"] = value
+        path = directory / f"bedrock_{model_id.split('.')[0]}_profile.yaml"
+        path.write_text(dump(resolved), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def lint_targets(built_path, fixture_built_path, matrix, profile_renders) -> list[Path]:
     return [built_path, fixture_built_path, PROJECT / "cloudformation" / "bootstrap.yaml",
-            *(path for path, _, _ in matrix.values())]
+            *(path for path, _, _ in matrix.values()), *profile_renders]
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ import pytest
 
 from cloudformation.template import functions
 from cloudformation.transforms import iam
-from tests.cloudformation.conftest import EXISTING_POOL, PROJECT, sam_translate, timed
+from tests.cloudformation.conftest import EXISTING_POOL, PROFILE_MODEL_IDS, PROJECT, sam_translate, timed
+from tests.cloudformation.support.resolve import resolve
 
 
 # --- lint ----------------------------------------------------------------------------------------
@@ -21,7 +22,7 @@ def test_cfn_lint_finds_no_error_or_warning_in_any_rendered_template(cfn_lint_re
     findings = [line for line in cfn_lint_result.stdout.splitlines() if line.strip()]
     assert findings == [], "\n".join(findings[:40])
     assert cfn_lint_result.returncode == 0, cfn_lint_result.stderr[-2000:]
-    assert len(lint_targets) == 3 + 24
+    assert len(lint_targets) == 3 + 24 + len(PROFILE_MODEL_IDS)
 
 
 def test_checkov_passes_every_rendered_template(checkov_result):
@@ -228,12 +229,17 @@ ACCOUNT_ROLES = {"ApiGatewayLoggingRole"}
 
 
 def statements_of(role: dict):
+    """Every statement the role may hold, whichever way its conditions (and those in its resources) go."""
     for policy in role["Properties"].get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
-            if "Fn::If" in statement:
-                yield from (s for s in statement["Fn::If"][1:] if s != {"Ref": "AWS::NoValue"})
-            else:
-                yield statement
+            for chosen in (statement["Fn::If"][1:] if "Fn::If" in statement else [statement]):
+                if chosen == {"Ref": "AWS::NoValue"}:
+                    continue
+                resource = chosen["Resource"]
+                if isinstance(resource, dict) and "Fn::If" in resource:
+                    yield from ({**chosen, "Resource": r} for r in resource["Fn::If"][1:])
+                else:
+                    yield chosen
 
 
 @pytest.mark.parametrize("which", ["built", "fixture"])
@@ -257,8 +263,64 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(buil
             targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for target in targets:
                 literal = target if isinstance(target, str) else json.dumps(target)
-                if "*" in literal:
-                    assert all(a.startswith("xray:") for a in actions), (name, statement)
+                if "*" in literal and not all(a.startswith("xray:") for a in actions):
+                    # The one other wildcard: the region of an inference profile's foundation model,
+                    # usable only through that exact profile (AWS extends a profile's regions).
+                    assert ":bedrock:*::foundation-model/${Model}" in literal, (name, statement)
+                    through = statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
+                    assert "*" not in json.dumps(through), (name, statement)
+
+
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012",
+          "AWS::StackName": "tasks", "AWS::URLSuffix": "amazonaws.com"}
+PROFILE_ARN = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/"
+MODEL_GRANTS = {
+    # A foundation model: that model, in the stack's region.
+    "amazon.nova-micro-v1:0": [
+        ("AssistantModel", "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-micro-v1:0", {})],
+    # A geographic profile: the profile here, and its model wherever the profile routes, only through it.
+    "eu.amazon.nova-micro-v1:0": [
+        ("AssistantInferenceProfile", PROFILE_ARN + "eu.amazon.nova-micro-v1:0", {}),
+        ("AssistantModelThroughProfile", "arn:aws:bedrock:*::foundation-model/amazon.nova-micro-v1:0",
+         {"bedrock:InferenceProfileArn": PROFILE_ARN + "eu.amazon.nova-micro-v1:0"})],
+    "us-gov.anthropic.claude-3-haiku-20240307-v1:0": [
+        ("AssistantInferenceProfile", PROFILE_ARN + "us-gov.anthropic.claude-3-haiku-20240307-v1:0", {}),
+        ("AssistantModelThroughProfile", "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+         {"bedrock:InferenceProfileArn": PROFILE_ARN + "us-gov.anthropic.claude-3-haiku-20240307-v1:0"})],
+    # A global profile: the profile and the model here, and the region-less model, only through it.
+    "global.anthropic.claude-sonnet-4-5-20250929-v1:0": [
+        ("AssistantInferenceProfile", PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0", {}),
+        ("AssistantModelThroughProfile",
+         "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+         {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+        ("AssistantGlobalModelThroughProfile", "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+         {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+          "aws:RequestedRegion": "unspecified"})],
+}
+
+
+def _model_grants(template: dict, role: str) -> list[tuple[str, str, dict]]:
+    statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    return [(s["Sid"], s["Resource"], s.get("Condition", {}).get("StringEquals", {}))
+            for s in statements if any(a.startswith("bedrock:") for a in s["Action"])]
+
+
+@pytest.mark.parametrize("model_id", MODEL_GRANTS)
+def test_the_deployed_roles_may_invoke_exactly_the_configured_model_or_inference_profile(built, model_id):
+    deployed = resolve(built, {"AssistantProvider": "bedrock", "BedrockModelId": model_id}, pseudo=PSEUDO)
+    for role in ("APIHandlerRole", "AssistantStreamHandlerRole"):
+        assert _model_grants(deployed, role) == MODEL_GRANTS[model_id], role
+    assert not _model_grants(deployed, "OnActivityRole")
+    off = resolve(built, {"AssistantProvider": "offline", "BedrockModelId": model_id}, pseudo=PSEUDO)
+    assert not _model_grants(off, "APIHandlerRole")
+
+
+def test_the_model_parameter_admits_model_and_profile_ids_and_refuses_what_the_grant_cannot_tell(built):
+    pattern = built["Parameters"]["BedrockModelId"]["AllowedPattern"]
+    assert re.fullmatch(pattern, built["Parameters"]["BedrockModelId"]["Default"])
+    assert all(re.fullmatch(pattern, model_id) for model_id in MODEL_GRANTS)
+    for refused in ("arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-micro-v1:0", "nova", "us.a.b.c"):
+        assert not re.fullmatch(pattern, refused), refused
 
 
 def test_the_granted_table_actions_are_exactly_what_the_store_adapter_calls(built):
