@@ -9,8 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+from chalice.test import Client
 
-from cloudformation.template import functions
+from app import app
+from chalicelib.settings import Settings
+from cloudformation.template import functions, load
 from cloudformation.transforms import iam
 from tests.cloudformation.conftest import EXISTING_POOL, PROFILE_MODEL_IDS, PROJECT, sam_translate, timed
 from tests.cloudformation.support.resolve import resolve
@@ -36,8 +39,6 @@ def test_checkov_passes_every_rendered_template(checkov_result):
 
 
 def test_every_checkov_skip_says_why(built, lint_targets):
-    from cloudformation.template import load
-
     for path in lint_targets:
         for name, resource in load(Path(path).read_text(encoding="utf-8"))["Resources"].items():
             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
@@ -244,8 +245,6 @@ def statements_of(role: dict):
 
 @pytest.mark.parametrize("which", ["built", "fixture"])
 def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(built, fixture_built_path, which):
-    from cloudformation.template import load
-
     template = built if which == "built" else load(fixture_built_path.read_text(encoding="utf-8"))
     needed = _store_actions() | _queue_actions() | _model_actions() | SERVICE_NEEDS | set(PENDING)
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
@@ -376,8 +375,6 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
 
 
 def test_with_the_queue_switched_off_the_deployed_settings_load_and_emit_no_events(matrix):
-    from chalicelib.settings import Settings
-
     for name, (_, template, _) in matrix.items():
         if "EnableSqsIntegration=false" not in name:
             continue
@@ -392,9 +389,6 @@ def test_with_the_table_switched_off_the_deployed_settings_make_data_routes_answ
     _, template, _ = next(v for k, v in matrix.items() if "EnableTasksTable=false" in k)
     variables = _variables(template)
     env(STORE=variables["STORE"], TABLE_NAME=variables["TABLE_NAME"], LOG_FORMAT=variables["LOG_FORMAT"])
-    from chalice.test import Client
-
-    from app import app
 
     with Client(app) as client:
         for method, path in (("GET", "/items"), ("GET", "/me")):
