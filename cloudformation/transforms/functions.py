@@ -57,7 +57,8 @@ def transform(template: Template) -> Template:
     add_parameter(out, MODEL_PARAMETER, Type="String", Default=Settings().bedrock_model_id,
                   AllowedPattern=MODEL_ID_PATTERN, ConstraintDescription=MODEL_ID_CONSTRAINT,
                   Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region "
-                              "(amazon.nova-micro-v1:0), or a cross-region inference profile id (us.amazon.nova-micro-v1:0)")
+                              "(amazon.nova-micro-v1:0), or a cross-region inference profile id "
+                              "(us.amazon.nova-micro-v1:0)")
     add_parameter(out, "CorsAllowOrigins", Type="String", Default="",
                   Description="CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)")
     add_condition(out, BEDROCK_ENABLED, {"Fn::Equals": [{"Ref": "AssistantProvider"}, "bedrock"]})

@@ -48,7 +48,8 @@ MODEL_CONDITIONS = {
     MODEL_IS_PROFILE: {"Fn::Not": [{"Fn::Equals": [{"Fn::Select": [2, _PARTS]}, ""]}]},
     MODEL_IS_GLOBAL_PROFILE: {"Fn::And": [{"Condition": MODEL_IS_PROFILE},
                                           {"Fn::Equals": [{"Fn::Select": [0, _PARTS]}, "global"]}]},
-    GRANT_FOUNDATION_MODEL: {"Fn::And": [{"Condition": BEDROCK_ENABLED}, {"Fn::Not": [{"Condition": MODEL_IS_PROFILE}]}]},
+    GRANT_FOUNDATION_MODEL: {"Fn::And": [{"Condition": BEDROCK_ENABLED},
+                                         {"Fn::Not": [{"Condition": MODEL_IS_PROFILE}]}]},
     GRANT_PROFILE: {"Fn::And": [{"Condition": BEDROCK_ENABLED}, {"Condition": MODEL_IS_PROFILE}]},
     GRANT_GLOBAL_PROFILE: {"Fn::And": [{"Condition": BEDROCK_ENABLED}, {"Condition": MODEL_IS_GLOBAL_PROFILE}]},
 }

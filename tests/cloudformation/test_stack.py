@@ -292,7 +292,8 @@ MODEL_GRANTS = {
         ("AssistantModelThroughProfile",
          "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
          {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
-        ("AssistantGlobalModelThroughProfile", "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ("AssistantGlobalModelThroughProfile",
+         "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
          {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
           "aws:RequestedRegion": "unspecified"})],
 }
