@@ -13,6 +13,7 @@ Template = dict[str, Any]
 FUNCTION = "AWS::Serverless::Function"
 API = "AWS::Serverless::Api"
 NO_VALUE = {"Ref": "AWS::NoValue"}
+LAMBDA_DEFAULT_TIMEOUT = 3  # seconds, when a function names none (Lambda's own default)
 
 
 def load(text: str) -> Template:
@@ -85,6 +86,11 @@ def add_output(template: Template, name: str, value: Any, condition: str | None 
     if condition:
         output["Condition"] = condition
     add(template, "Outputs", name, output)
+
+
+def timeout(function: dict[str, Any]) -> int:
+    """The function's timeout in seconds, as Lambda will apply it."""
+    return int(function.get("Properties", {}).get("Timeout", LAMBDA_DEFAULT_TIMEOUT))
 
 
 def environment(function: dict[str, Any]) -> dict[str, Any]:

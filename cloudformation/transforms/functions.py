@@ -6,9 +6,21 @@ from __future__ import annotations
 from chalicelib.settings import Settings
 from cloudformation.transforms.observability import APP_NAMESPACE
 from cloudformation.template import (Template, add_condition, add_parameter, checkov_skip, clone, environment,
-                                     functions)
+                                     functions, timeout)
 
 BEDROCK_ENABLED = "BedrockEnabled"
+MODEL_PARAMETER = "BedrockModelId"
+# <provider>.<model>, or a cross-region inference profile: <geography>.<provider>.<model> (us., eu., apac.,
+# global., ...). The IAM grant (iam.py) tells the two apart by that shape, so the stack refuses any other.
+MODEL_ID_PATTERN = r"^([a-z][a-z-]*\.)?[a-z0-9-]+\.[A-Za-z0-9:-]+$"
+MODEL_ID_CONSTRAINT = ("a foundation model id (provider.model) or a cross-region inference profile id "
+                       "(geography.provider.model); not an ARN")
+API_FUNCTION = "APIHandler"
+# API Gateway (REST) stops waiting for its integration after 29 s and answers 504 itself. The API
+# function's timeout (.chalice/config.json, lambda_functions.api_handler) must stay below that, so a slow
+# request is stopped by Lambda (logged "Task timed out", counted by the UnhandledExceptions alarm)
+# instead of running on, and perhaps writing, for a caller who already has their 504.
+API_GATEWAY_TIMEOUT_SECONDS = 29
 
 CHECKOV_SKIPS = {
     "CKV_AWS_116": "No asynchronous invocations: API Gateway invokes synchronously and SQS consumers are "
@@ -22,8 +34,17 @@ CHECKOV_SKIPS = {
 }
 
 
+def _check_api_timeout(template: Template) -> None:
+    api = dict(functions(template)).get(API_FUNCTION)
+    if api is not None and timeout(api) >= API_GATEWAY_TIMEOUT_SECONDS:
+        raise ValueError(f"{API_FUNCTION} times out after {timeout(api)} s, but API Gateway gives up after "
+                         f"{API_GATEWAY_TIMEOUT_SECONDS} s: set lambda_functions.api_handler.lambda_timeout "
+                         f"below it in .chalice/config.json")
+
+
 def transform(template: Template) -> Template:
     out = clone(template)
+    _check_api_timeout(out)
     add_parameter(out, "AppStage", Type="String", Default="prod", AllowedPattern="^[a-z][a-z0-9-]{0,15}$",
                   Description="APP_STAGE: reported by /health and in every log line")
     add_parameter(out, "LogLevel", Type="String", Default="INFO",
@@ -33,8 +54,11 @@ def transform(template: Template) -> Template:
     add_parameter(out, "AssistantProvider", Type="String", Default="offline",
                   AllowedValues=["offline", "bedrock", "off"],
                   Description="ASSISTANT_PROVIDER: off answers 503 feature_disabled; bedrock grants InvokeModel")
-    add_parameter(out, "BedrockModelId", Type="String", Default=Settings().bedrock_model_id,
-                  Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region")
+    add_parameter(out, MODEL_PARAMETER, Type="String", Default=Settings().bedrock_model_id,
+                  AllowedPattern=MODEL_ID_PATTERN, ConstraintDescription=MODEL_ID_CONSTRAINT,
+                  Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region "
+                              "(amazon.nova-micro-v1:0), or a cross-region inference profile id "
+                              "(us.amazon.nova-micro-v1:0)")
     add_parameter(out, "CorsAllowOrigins", Type="String", Default="",
                   Description="CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)")
     add_condition(out, BEDROCK_ENABLED, {"Fn::Equals": [{"Ref": "AssistantProvider"}, "bedrock"]})
@@ -55,7 +79,7 @@ def transform(template: Template) -> Template:
             # read it too; a cursor is bound to its caller, so a forged one reaches only their own data.
             "CURSOR_SECRET": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
             "ASSISTANT_PROVIDER": {"Ref": "AssistantProvider"},
-            "BEDROCK_MODEL_ID": {"Ref": "BedrockModelId"},
+            "BEDROCK_MODEL_ID": {"Ref": MODEL_PARAMETER},
             "CORS_ALLOW_ORIGINS": {"Ref": "CorsAllowOrigins"},
             # EMF metrics land where the alarms and the dashboard read (observability.APP_NAMESPACE).
             "METRICS_NAMESPACE": APP_NAMESPACE,

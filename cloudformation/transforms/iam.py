@@ -1,14 +1,15 @@
 """Least privilege: Chalice's one ``DefaultRole`` (logs on ``arn:*:logs:*:*:*``, SQS on ``*``) becomes
 one role per function granting only what that function's code paths use, on exact ARNs: its own log
-group, the table and index, the queue it sends to or reads, the assistant's model. X-Ray's write
-actions are the one ``*`` resource: AWS offers no resource-level permission for them."""
+group, the table and index, the queue it sends to or reads, the assistant's model or inference profile.
+X-Ray's write actions are the one ``*`` resource (AWS offers no resource-level permission for them),
+beside the region of an inference profile's model, usable only through that profile (see below)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cloudformation.template import NO_VALUE, Template, add_resource, clone, functions, resources
-from cloudformation.transforms.functions import BEDROCK_ENABLED
+from cloudformation.template import NO_VALUE, Template, add_condition, add_resource, clone, functions, resources
+from cloudformation.transforms.functions import BEDROCK_ENABLED, MODEL_PARAMETER
 from cloudformation.transforms.observability import log_group
 from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, ENABLED as SQS_ENABLED, consumers
 from cloudformation.transforms.streaming import FUNCTION as STREAM_HANDLER
@@ -25,7 +26,45 @@ SQS_RECEIVE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttribute
 BEDROCK = ("bedrock:InvokeModelWithResponseStream",)
 LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
 XRAY = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
-MODEL_ARN = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${BedrockModelId}"}
+
+# The model grant depends on the BedrockModelId parameter, so CloudFormation decides it (Conditions).
+# A foundation model id (amazon.nova-micro-v1:0) is granted in this region. A cross-region inference
+# profile id (us.amazon.nova-micro-v1:0) needs, per the Bedrock user guide (geographic and global
+# cross-Region inference, IAM policy requirements): the profile in this region and account, and its
+# foundation model in the regions the profile routes to, here allowed only through that very profile
+# (bedrock:InferenceProfileArn). A geographic profile's destination regions are AWS's to extend, so the
+# model's region is `*`; the profile condition bounds it to where that profile routes. A global profile
+# needs the model in this region and the region-less model ARN, which Bedrock requests with
+# aws:RequestedRegion "unspecified".
+MODEL_IS_PROFILE = "BedrockModelIsProfile"
+MODEL_IS_GLOBAL_PROFILE = "BedrockModelIsGlobalProfile"
+GRANT_FOUNDATION_MODEL = "BedrockGrantsFoundationModel"
+GRANT_PROFILE = "BedrockGrantsInferenceProfile"
+GRANT_GLOBAL_PROFILE = "BedrockGrantsGlobalInferenceProfile"
+# Split on "." with two dots appended, so index 2 exists for either shape: "" for provider.model, the
+# model for geography.provider.model (the parameter's AllowedPattern admits only those two).
+_PARTS = {"Fn::Split": [".", {"Fn::Sub": "${" + MODEL_PARAMETER + "}.."}]}
+MODEL_CONDITIONS = {
+    MODEL_IS_PROFILE: {"Fn::Not": [{"Fn::Equals": [{"Fn::Select": [2, _PARTS]}, ""]}]},
+    MODEL_IS_GLOBAL_PROFILE: {"Fn::And": [{"Condition": MODEL_IS_PROFILE},
+                                          {"Fn::Equals": [{"Fn::Select": [0, _PARTS]}, "global"]}]},
+    GRANT_FOUNDATION_MODEL: {"Fn::And": [{"Condition": BEDROCK_ENABLED},
+                                         {"Fn::Not": [{"Condition": MODEL_IS_PROFILE}]}]},
+    GRANT_PROFILE: {"Fn::And": [{"Condition": BEDROCK_ENABLED}, {"Condition": MODEL_IS_PROFILE}]},
+    GRANT_GLOBAL_PROFILE: {"Fn::And": [{"Condition": BEDROCK_ENABLED}, {"Condition": MODEL_IS_GLOBAL_PROFILE}]},
+}
+# The profile's foundation model: the id without its geography prefix.
+_PROFILE_MODEL = {"Model": {"Fn::Join": [".", [{"Fn::Select": [1, _PARTS]}, {"Fn::Select": [2, _PARTS]}]]}}
+MODEL_ARN = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${" + MODEL_PARAMETER + "}"}
+PROFILE_ARN = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${"
+                          + MODEL_PARAMETER + "}"}
+PROFILE_MODEL_ARN = {"Fn::If": [
+    MODEL_IS_GLOBAL_PROFILE,
+    {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${Model}", _PROFILE_MODEL]},
+    {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:*::foundation-model/${Model}", _PROFILE_MODEL]},
+]}
+GLOBAL_MODEL_ARN = {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:::foundation-model/${Model}", _PROFILE_MODEL]}
+THROUGH_PROFILE = {"bedrock:InferenceProfileArn": PROFILE_ARN}
 
 
 @dataclass(frozen=True)
@@ -72,14 +111,31 @@ def statements(name: str, needs: Needs) -> list:
         found.append({"Sid": f"Receive{queue}", "Effect": "Allow", "Action": list(SQS_RECEIVE),
                       "Resource": {"Fn::GetAtt": [queue, "Arn"]}})
     if needs.bedrock:
-        found.append(_when(BEDROCK_ENABLED, {"Sid": "AssistantModel", "Effect": "Allow", "Action": list(BEDROCK),
-                                             "Resource": MODEL_ARN}))
+        found.extend(_model_statements())
     return found
+
+
+def _model_statements() -> list:
+    def allow(sid: str, resource: object, condition: dict | None = None) -> dict:
+        statement = {"Sid": sid, "Effect": "Allow", "Action": list(BEDROCK), "Resource": resource}
+        if condition:
+            statement["Condition"] = {"StringEquals": condition}
+        return statement
+
+    return [
+        _when(GRANT_FOUNDATION_MODEL, allow("AssistantModel", MODEL_ARN)),
+        _when(GRANT_PROFILE, allow("AssistantInferenceProfile", PROFILE_ARN)),
+        _when(GRANT_PROFILE, allow("AssistantModelThroughProfile", PROFILE_MODEL_ARN, THROUGH_PROFILE)),
+        _when(GRANT_GLOBAL_PROFILE, allow("AssistantGlobalModelThroughProfile", GLOBAL_MODEL_ARN,
+                                          {**THROUGH_PROFILE, "aws:RequestedRegion": "unspecified"})),
+    ]
 
 
 def transform(template: Template) -> Template:
     out = clone(template)
     resources(out).pop("DefaultRole", None)
+    for name, condition in MODEL_CONDITIONS.items():
+        add_condition(out, name, condition)
     consumed = consumers(out)
     for name, function in list(functions(out)):
         needs = CONSUMER_NEEDS[consumed[name]] if name in consumed else NEEDS.get(name, Needs())

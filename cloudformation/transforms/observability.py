@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.observability import metrics
 from chalicelib.observability.logs import ERROR_FILTER_PATTERN
 from cloudformation.template import (Template, add_condition, add_output, add_parameter, add_resource, clone,
-                                     functions, the_api, with_condition)
+                                     functions, the_api, timeout, with_condition)
 from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, ENABLED as SQS_ENABLED
 from cloudformation.transforms.tables import TASKS
 
@@ -70,7 +70,7 @@ def _function_alarms(out: Template, name: str, function: dict) -> None:
     add_resource(out, f"{name}ThrottlesAlarm", _alarm(
         f"{name}: invocations were throttled", condition, MetricName="Throttles", Statistic="Sum",
         ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1, **common))
-    timeout_ms = int(function["Properties"].get("Timeout", 3)) * 1000
+    timeout_ms = timeout(function) * 1000
     add_resource(out, f"{name}DurationAlarm", _alarm(
         f"{name}: p99 duration above {int(DURATION_WARNING * 100)}% of the timeout", condition,
         MetricName="Duration", ExtendedStatistic="p99", ComparisonOperator="GreaterThanThreshold",

@@ -12,7 +12,7 @@ process, and Lambda recycles containers, so its events would be lost without a t
 from __future__ import annotations
 
 from cloudformation.template import (NO_VALUE, Template, add_condition, add_output, add_parameter, add_resource,
-                                     clone, environment, functions)
+                                     clone, environment, functions, timeout)
 
 ENABLED = "SqsEnabled"
 ACTIVITY_QUEUE = "ActivityQueue"
@@ -20,6 +20,7 @@ DEAD_LETTER_QUEUE = "ActivityDeadLetterQueue"
 QUEUE_BY_CHALICE_NAME = {"activity": ACTIVITY_QUEUE, "activity-dlq": DEAD_LETTER_QUEUE}
 # AWS's guidance for an SQS event source: visibility timeout at least six times the function timeout.
 VISIBILITY_FACTOR = 6
+BATCHING_WINDOW = "MaximumBatchingWindowInSeconds"
 
 
 def _queue_name(queue: object) -> str:
@@ -40,6 +41,14 @@ def consumers(template: Template) -> dict[str, str]:
     return found
 
 
+def _visibility_timeout(consumed: list[tuple[dict, dict]]) -> int:
+    """What a queue needs for its consumers' event source mappings: Lambda refuses a mapping when the
+    queue's visibility timeout is below the function's timeout, and AWS advises six times it (room
+    for Lambda's retries when the function is throttled), plus any batching window."""
+    return max(VISIBILITY_FACTOR * timeout(function) + int(event["Properties"].get(BATCHING_WINDOW, 0))
+               for function, event in consumed)
+
+
 def transform(template: Template) -> Template:
     out = clone(template)
     add_parameter(out, "EnableSqsIntegration", Type="String", Default="true", AllowedValues=["true", "false"],
@@ -47,7 +56,7 @@ def transform(template: Template) -> Template:
     add_parameter(out, "ActivityMaxReceiveCount", Type="Number", Default=5, MinValue=1, MaxValue=1000,
                   Description="Receives of a message before it moves to the dead-letter queue")
     add_condition(out, ENABLED, {"Fn::Equals": [{"Ref": "EnableSqsIntegration"}, "true"]})
-    longest = 60
+    consumed_by: dict[str, list[tuple[dict, dict]]] = {queue: [] for queue in QUEUE_BY_CHALICE_NAME.values()}
     for name, function in functions(out):
         events = function["Properties"].get("Events", {})
         sqs_events = [e for e in events.values() if e.get("Type") == "SQS"]
@@ -56,25 +65,30 @@ def transform(template: Template) -> Template:
             if chalice_name not in QUEUE_BY_CHALICE_NAME:
                 raise ValueError(f"{name} consumes queue {chalice_name!r}, which the stack does not create "
                                  f"(known: {', '.join(QUEUE_BY_CHALICE_NAME)})")
-            event["Properties"]["Queue"] = {"Fn::GetAtt": [QUEUE_BY_CHALICE_NAME[chalice_name], "Arn"]}
+            queue = QUEUE_BY_CHALICE_NAME[chalice_name]
+            event["Properties"]["Queue"] = {"Fn::GetAtt": [queue, "Arn"]}
             # One poison message must not fail its batch: the consumer reports batchItemFailures.
             event["Properties"]["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+            consumed_by[queue].append((function, event))
         if sqs_events:
             function["Condition"] = ENABLED  # a consumer without its queue has nothing to do
-            longest = max(longest, int(function["Properties"].get("Timeout", 60)))
+    # Each queue's visibility timeout follows its own consumers (a queue without one keeps SQS's default).
+    visibility = {queue: {"VisibilityTimeout": _visibility_timeout(consumed)}
+                  for queue, consumed in consumed_by.items() if consumed}
     encrypted = {"SqsManagedSseEnabled": True}
     sse_skip = {"Metadata": {"checkov": {"skip": [{
         "id": "CKV_AWS_27", "comment": "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); the "
                                        "check recognises only KMS keys, which cost per request and per month."}]}}}
     add_resource(out, DEAD_LETTER_QUEUE, {
         "Type": "AWS::SQS::Queue", "Condition": ENABLED, **sse_skip,
-        "Properties": {**encrypted, "MessageRetentionPeriod": 1209600},  # 14 days to inspect and redrive
+        "Properties": {**encrypted, **visibility.get(DEAD_LETTER_QUEUE, {}),
+                       "MessageRetentionPeriod": 1209600},  # 14 days to inspect and redrive
     })
     add_resource(out, ACTIVITY_QUEUE, {
         "Type": "AWS::SQS::Queue", "Condition": ENABLED, **sse_skip,
         "Properties": {
             **encrypted,
-            "VisibilityTimeout": VISIBILITY_FACTOR * longest,
+            **visibility.get(ACTIVITY_QUEUE, {}),
             "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]},
                               "maxReceiveCount": {"Ref": "ActivityMaxReceiveCount"}},
         },

@@ -1,8 +1,8 @@
 """The streaming assistant: a second function from the same image whose entrypoint is the app's
 Lambda response-streaming runtime, wired to ``POST /assistant/stream`` with ``responseTransferMode: STREAM``.
 
-Until the assistant code lands, Chalice emits no such route: the path is then added here with the
-same Cognito security as every other protected route, so the stack's shape does not change later.
+app.py declares the route (so ``chalice local`` and the tests serve it buffered); should an app not
+declare it, the path is added here with the same Cognito security as every other protected route.
 """
 
 from __future__ import annotations

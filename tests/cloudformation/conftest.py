@@ -17,11 +17,11 @@ import pytest
 
 from cloudformation.build import build
 from cloudformation.template import dump, load
+from tests.cloudformation.support.expected import GOLDEN_OUTPUT, UPDATE
 from tests.cloudformation.support.resolve import resolve
 
 PROJECT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-GOLDEN = HERE / "golden"
 STACK_BIN = PROJECT / ".venv-stack" / "bin"
 TOOL_ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
             # checkov: no calls home (the machine has no route there, and a test must not need one).
@@ -89,6 +89,11 @@ def timed(label: str):
     return _Timer()
 
 
+def pytest_configure(config):
+    if UPDATE and os.environ.get("CI"):
+        raise pytest.UsageError("UPDATE_GOLDEN=1 rewrites the expected templates; it is never set in CI")
+
+
 def pytest_terminal_summary(terminalreporter):
     if TIMINGS:
         terminalreporter.write_line("stack tool timings: " + ", ".join(
@@ -97,7 +102,7 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture(scope="session")
 def chalice_fixture_template(tmp_path_factory) -> dict:
-    """What chalice package emits for tests/cloudformation/fixture_app (the golden files' input)."""
+    """What chalice package emits for tests/cloudformation/fixture_app (the end-to-end golden's input)."""
     project = tmp_path_factory.mktemp("fixture") / "fixture_app"
     shutil.copytree(HERE / "fixture_app", project)
     return chalice_package(project, project.parent / "out")
@@ -124,9 +129,9 @@ def built_path(built, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def fixture_built_path(tmp_path_factory) -> Path:
-    """The fixture app's fully built template (the last golden file): it has SQS consumers."""
+    """The fixture app's fully built template (the end-to-end golden): it has SQS consumers."""
     path = tmp_path_factory.mktemp("fixture-dist") / "template.yaml"
-    shutil.copy(sorted(GOLDEN.glob("[0-9][0-9]_*.yaml"))[-1], path)
+    shutil.copy(GOLDEN_OUTPUT, path)
     return path
 
 
@@ -147,10 +152,30 @@ def matrix(built, tmp_path_factory) -> dict[str, tuple[Path, dict]]:
     return rendered
 
 
+# The assistant on Bedrock through an inference profile: the matrix renders the default foundation model.
+PROFILE_MODEL_IDS = ("eu.amazon.nova-micro-v1:0", "global.anthropic.claude-sonnet-4-5-20250929-v1:0")
+
+
 @pytest.fixture(scope="session")
-def lint_targets(built_path, fixture_built_path, matrix) -> list[Path]:
+def profile_renders(built, tmp_path_factory) -> list[Path]:
+    directory = tmp_path_factory.mktemp("profiles")
+    paths = []
+    for model_id in PROFILE_MODEL_IDS:
+        overrides = {"AssistantProvider": "bedrock", "BedrockModelId": model_id}
+        resolved = resolve(built, overrides)
+        resolved.pop("ResolvedParameters")
+        for key, value in overrides.items():
+            resolved["Parameters"][key]["Default"] = value
+        path = directory / f"bedrock_{model_id.split('.')[0]}_profile.yaml"
+        path.write_text(dump(resolved), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def lint_targets(built_path, fixture_built_path, matrix, profile_renders) -> list[Path]:
     return [built_path, fixture_built_path, PROJECT / "cloudformation" / "bootstrap.yaml",
-            *(path for path, _, _ in matrix.values())]
+            *(path for path, _, _ in matrix.values()), *profile_renders]
 
 
 @pytest.fixture(scope="session")

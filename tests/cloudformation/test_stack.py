@@ -9,10 +9,14 @@ import re
 from pathlib import Path
 
 import pytest
+from chalice.test import Client
 
-from cloudformation.template import functions
+from app import app
+from chalicelib.settings import Settings
+from cloudformation.template import functions, load
 from cloudformation.transforms import iam
-from tests.cloudformation.conftest import EXISTING_POOL, PROJECT, sam_translate, timed
+from tests.cloudformation.conftest import EXISTING_POOL, PROFILE_MODEL_IDS, PROJECT, sam_translate, timed
+from tests.cloudformation.support.resolve import resolve
 
 
 # --- lint ----------------------------------------------------------------------------------------
@@ -21,7 +25,7 @@ def test_cfn_lint_finds_no_error_or_warning_in_any_rendered_template(cfn_lint_re
     findings = [line for line in cfn_lint_result.stdout.splitlines() if line.strip()]
     assert findings == [], "\n".join(findings[:40])
     assert cfn_lint_result.returncode == 0, cfn_lint_result.stderr[-2000:]
-    assert len(lint_targets) == 3 + 24
+    assert len(lint_targets) == 3 + 24 + len(PROFILE_MODEL_IDS)
 
 
 def test_checkov_passes_every_rendered_template(checkov_result):
@@ -35,8 +39,6 @@ def test_checkov_passes_every_rendered_template(checkov_result):
 
 
 def test_every_checkov_skip_says_why(built, lint_targets):
-    from cloudformation.template import load
-
     for path in lint_targets:
         for name, resource in load(Path(path).read_text(encoding="utf-8"))["Resources"].items():
             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
@@ -95,6 +97,42 @@ def test_every_translated_event_source_mapping_reports_batch_item_failures(trans
     for mapping in mappings.values():
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping["Condition"] == "SqsEnabled"
+
+
+SQS_DEFAULT_VISIBILITY_TIMEOUT = 30  # seconds, when a queue names none
+LAMBDA_DEFAULT_TIMEOUT = 3
+
+
+@pytest.mark.parametrize("which", ["app", "fixture"])
+def test_every_queue_with_an_event_source_mapping_stays_invisible_six_times_its_consumers_timeout(
+        translated, which):
+    # Lambda refuses to create a mapping on a queue whose visibility timeout is below the function's
+    # timeout (the stack would fail to deploy); AWS advises six times it, plus any batching window.
+    resources = translated[which]["Resources"]
+    mappings = of_type(translated[which], "AWS::Lambda::EventSourceMapping")
+    queues = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings.values()}
+    assert queues >= {"ActivityQueue", "ActivityDeadLetterQueue"}, "not every queue was checked"
+    for name, mapping in mappings.items():
+        props = mapping["Properties"]
+        queue = props["EventSourceArn"]["Fn::GetAtt"][0]
+        assert resources[queue]["Type"] == "AWS::SQS::Queue", name
+        function = resources[props["FunctionName"]["Ref"]]["Properties"]
+        needed = 6 * function.get("Timeout", LAMBDA_DEFAULT_TIMEOUT) + props.get("MaximumBatchingWindowInSeconds", 0)
+        visibility = resources[queue]["Properties"].get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT)
+        assert visibility >= needed, (queue, props["FunctionName"], visibility, needed)
+
+
+# --- timeouts ------------------------------------------------------------------------------------
+
+API_GATEWAY_INTEGRATION_TIMEOUT_MS = 29_000  # REST APIs: API Gateway answers 504 itself after this
+
+
+def test_the_api_function_times_out_before_api_gateway_gives_up_and_its_alarm_fires_before_that(built):
+    resources = built["Resources"]
+    timeout_ms = resources["APIHandler"]["Properties"]["Timeout"] * 1000
+    assert timeout_ms < API_GATEWAY_INTEGRATION_TIMEOUT_MS
+    alarm = resources["APIHandlerDurationAlarm"]["Properties"]
+    assert alarm["MetricName"] == "Duration" and alarm["Threshold"] < timeout_ms
 
 
 # --- the activity consumers ----------------------------------------------------------------------
@@ -192,18 +230,21 @@ ACCOUNT_ROLES = {"ApiGatewayLoggingRole"}
 
 
 def statements_of(role: dict):
+    """Every statement the role may hold, whichever way its conditions (and those in its resources) go."""
     for policy in role["Properties"].get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
-            if "Fn::If" in statement:
-                yield from (s for s in statement["Fn::If"][1:] if s != {"Ref": "AWS::NoValue"})
-            else:
-                yield statement
+            for chosen in (statement["Fn::If"][1:] if "Fn::If" in statement else [statement]):
+                if chosen == {"Ref": "AWS::NoValue"}:
+                    continue
+                resource = chosen["Resource"]
+                if isinstance(resource, dict) and "Fn::If" in resource:
+                    yield from ({**chosen, "Resource": r} for r in resource["Fn::If"][1:])
+                else:
+                    yield chosen
 
 
 @pytest.mark.parametrize("which", ["built", "fixture"])
 def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(built, fixture_built_path, which):
-    from cloudformation.template import load
-
     template = built if which == "built" else load(fixture_built_path.read_text(encoding="utf-8"))
     needed = _store_actions() | _queue_actions() | _model_actions() | SERVICE_NEEDS | set(PENDING)
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
@@ -221,8 +262,65 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(buil
             targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for target in targets:
                 literal = target if isinstance(target, str) else json.dumps(target)
-                if "*" in literal:
-                    assert all(a.startswith("xray:") for a in actions), (name, statement)
+                if "*" in literal and not all(a.startswith("xray:") for a in actions):
+                    # The one other wildcard: the region of an inference profile's foundation model,
+                    # usable only through that exact profile (AWS extends a profile's regions).
+                    assert ":bedrock:*::foundation-model/${Model}" in literal, (name, statement)
+                    through = statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
+                    assert "*" not in json.dumps(through), (name, statement)
+
+
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012",
+          "AWS::StackName": "tasks", "AWS::URLSuffix": "amazonaws.com"}
+PROFILE_ARN = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/"
+MODEL_GRANTS = {
+    # A foundation model: that model, in the stack's region.
+    "amazon.nova-micro-v1:0": [
+        ("AssistantModel", "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-micro-v1:0", {})],
+    # A geographic profile: the profile here, and its model wherever the profile routes, only through it.
+    "eu.amazon.nova-micro-v1:0": [
+        ("AssistantInferenceProfile", PROFILE_ARN + "eu.amazon.nova-micro-v1:0", {}),
+        ("AssistantModelThroughProfile", "arn:aws:bedrock:*::foundation-model/amazon.nova-micro-v1:0",
+         {"bedrock:InferenceProfileArn": PROFILE_ARN + "eu.amazon.nova-micro-v1:0"})],
+    "us-gov.anthropic.claude-3-haiku-20240307-v1:0": [
+        ("AssistantInferenceProfile", PROFILE_ARN + "us-gov.anthropic.claude-3-haiku-20240307-v1:0", {}),
+        ("AssistantModelThroughProfile", "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+         {"bedrock:InferenceProfileArn": PROFILE_ARN + "us-gov.anthropic.claude-3-haiku-20240307-v1:0"})],
+    # A global profile: the profile and the model here, and the region-less model, only through it.
+    "global.anthropic.claude-sonnet-4-5-20250929-v1:0": [
+        ("AssistantInferenceProfile", PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0", {}),
+        ("AssistantModelThroughProfile",
+         "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+         {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+        ("AssistantGlobalModelThroughProfile",
+         "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+         {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+          "aws:RequestedRegion": "unspecified"})],
+}
+
+
+def _model_grants(template: dict, role: str) -> list[tuple[str, str, dict]]:
+    statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    return [(s["Sid"], s["Resource"], s.get("Condition", {}).get("StringEquals", {}))
+            for s in statements if any(a.startswith("bedrock:") for a in s["Action"])]
+
+
+@pytest.mark.parametrize("model_id", MODEL_GRANTS)
+def test_the_deployed_roles_may_invoke_exactly_the_configured_model_or_inference_profile(built, model_id):
+    deployed = resolve(built, {"AssistantProvider": "bedrock", "BedrockModelId": model_id}, pseudo=PSEUDO)
+    for role in ("APIHandlerRole", "AssistantStreamHandlerRole"):
+        assert _model_grants(deployed, role) == MODEL_GRANTS[model_id], role
+    assert not _model_grants(deployed, "OnActivityRole")
+    off = resolve(built, {"AssistantProvider": "offline", "BedrockModelId": model_id}, pseudo=PSEUDO)
+    assert not _model_grants(off, "APIHandlerRole")
+
+
+def test_the_model_parameter_admits_model_and_profile_ids_and_refuses_what_the_grant_cannot_tell(built):
+    pattern = built["Parameters"]["BedrockModelId"]["AllowedPattern"]
+    assert re.fullmatch(pattern, built["Parameters"]["BedrockModelId"]["Default"])
+    assert all(re.fullmatch(pattern, model_id) for model_id in MODEL_GRANTS)
+    for refused in ("arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-micro-v1:0", "nova", "us.a.b.c"):
+        assert not re.fullmatch(pattern, refused), refused
 
 
 def test_the_granted_table_actions_are_exactly_what_the_store_adapter_calls(built):
@@ -278,8 +376,6 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
 
 
 def test_with_the_queue_switched_off_the_deployed_settings_load_and_emit_no_events(matrix):
-    from chalicelib.settings import Settings
-
     for name, (_, template, _) in matrix.items():
         if "EnableSqsIntegration=false" not in name:
             continue
@@ -294,9 +390,6 @@ def test_with_the_table_switched_off_the_deployed_settings_make_data_routes_answ
     _, template, _ = next(v for k, v in matrix.items() if "EnableTasksTable=false" in k)
     variables = _variables(template)
     env(STORE=variables["STORE"], TABLE_NAME=variables["TABLE_NAME"], LOG_FORMAT=variables["LOG_FORMAT"])
-    from chalice.test import Client
-
-    from app import app
 
     with Client(app) as client:
         for method, path in (("GET", "/items"), ("GET", "/me")):

@@ -1,4 +1,5 @@
-"""One focused test per transform, on its golden input (the previous step's golden output)."""
+"""Focused tests per transform, on its pair's hand-written input (pairs/<transform>/input.yaml): the
+behaviour each one promises, named, beside the whole expected output that test_pairs.py compares."""
 
 from __future__ import annotations
 
@@ -10,15 +11,10 @@ import pytest
 from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.observability import metrics
-from cloudformation.template import functions, resources
+from cloudformation.template import functions
 from cloudformation.transforms import (api, cognito, functions as shared, iam, image, observability, queues,
                                        streaming, tables)
-from tests.cloudformation.test_golden import STEPS, golden
-
-
-def input_of(transform) -> dict:
-    number = next(n for n, _, step in STEPS if step is transform)
-    return golden(number - 1)
+from tests.cloudformation.support.expected import input_of
 
 
 def snake(name: str) -> str:
@@ -73,6 +69,13 @@ def test_shared_settings_give_every_function_json_logs_and_a_per_stack_cursor_ke
         assert {s["id"] for s in function["Metadata"]["checkov"]["skip"]} == set(shared.CHECKOV_SKIPS)
 
 
+def test_shared_settings_refuse_an_api_function_that_outlives_api_gateway():
+    template = input_of(shared.transform)
+    template["Resources"]["APIHandler"]["Properties"]["Timeout"] = 29
+    with pytest.raises(ValueError, match="API Gateway gives up after 29 s"):
+        shared.transform(template)
+
+
 def test_cognito_replaces_the_placeholder_pool_and_requires_the_api_scope_on_protected_routes():
     out = cognito.transform(input_of(cognito.transform))
     assert PLACEHOLDER_USER_POOL_ARN not in json.dumps(out)
@@ -119,7 +122,21 @@ def test_queues_wire_each_consumer_to_its_queue_with_partial_batch_responses():
             assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     queue = out["Resources"]["ActivityQueue"]["Properties"]
     assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "ActivityMaxReceiveCount"}
-    assert queue["SqsManagedSseEnabled"] and queue["VisibilityTimeout"] >= 6 * 60
+    assert queue["SqsManagedSseEnabled"]
+
+
+def test_queues_keep_each_queue_invisible_six_times_its_own_consumers_timeout_plus_their_batching_window():
+    # The input's consumers: OnActivity 60 s, no window; OnDeadLetter 30 s with a 10 s batching window.
+    out = queues.transform(input_of(queues.transform))
+    assert out["Resources"]["ActivityQueue"]["Properties"]["VisibilityTimeout"] == 6 * 60
+    assert out["Resources"]["ActivityDeadLetterQueue"]["Properties"]["VisibilityTimeout"] == 6 * 30 + 10
+
+
+def test_queues_leave_a_queue_without_consumers_at_the_sqs_default():
+    template = input_of(queues.transform)
+    del template["Resources"]["OnDeadLetter"]
+    out = queues.transform(template)
+    assert "VisibilityTimeout" not in out["Resources"]["ActivityDeadLetterQueue"]["Properties"]
 
 
 def test_queues_switched_off_tell_the_other_functions_queue_off_without_a_url():
@@ -223,11 +240,3 @@ def test_api_makes_the_stage_regional_throttled_traced_and_logged_with_problem_e
     assert json.loads(unauthorized["responseTemplates"]["application/json"])["code"] == "unauthorized"
     assert out["Resources"]["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == 30
     assert "ApiGatewayAccountReady" in out["Resources"]["RestAPI"]["DependsOn"]
-
-
-def test_every_resource_the_pipeline_adds_is_named_once():
-    # add_resource refuses duplicates; this pins that the final template kept every function's set.
-    out = golden(len(STEPS))
-    for name, _ in functions(out):
-        for suffix in ("Role", "LogGroup", "ErrorsAlarm", "AppErrorsFilter"):
-            assert f"{name}{suffix}" in resources(out)

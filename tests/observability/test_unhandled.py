@@ -121,7 +121,7 @@ def test_the_filter_patterns_match_the_real_unhandled_line_and_no_other(api, obs
 
 
 def _built_template() -> dict[str, Any]:
-    golden = PROJECT / "tests" / "cloudformation" / "golden" / "00_chalice.yaml"
+    golden = PROJECT / "tests" / "cloudformation" / "golden" / "chalice.yaml"
     if not (PROJECT / "cloudformation" / "build.py").exists() or not golden.exists():
         pytest.fail("no cloudformation/ post-processor in this checkout")
     from cloudformation.build import build

@@ -1,8 +1,8 @@
 """A small Chalice app with every shape the post-processor handles: a public and a protected route
 (the placeholder Cognito ARN), the streaming route, and consumers of the activity queue and its DLQ.
 
-The consumers are the real app's (same names and queues); its stream route lands with the assistant
-issue. The golden files pin what the transforms do to all of them."""
+The consumers are the real app's (same names and queues). The end-to-end golden (golden/) pins what the
+whole pipeline builds from it."""
 
 from chalice import Chalice, CognitoUserPoolAuthorizer
 

@@ -1,14 +1,23 @@
 """Resolve a template's Conditions for one set of parameter values: drop the resources and outputs
 whose condition is false and replace each Fn::If by its chosen branch (AWS::NoValue removed).
 
-Enough of CloudFormation for the flag-matrix tests to ask "with this flag off, is there a table?"."""
+Enough of CloudFormation for the flag-matrix tests to ask "with this flag off, is there a table?".
+Conditions may compare strings built with Ref, Fn::Sub, Fn::Join, Fn::Select and Fn::Split. Given the
+pseudo parameters too (``pseudo={"AWS::Region": ...}``), those functions are also evaluated in the
+resources wherever every input is known, so a test can read an ARN as the deployed stack would."""
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, Mapping
 
 _NO_VALUE = object()
+_STRING_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::Join", "Fn::Select", "Fn::Split")
+
+
+class Unknown(Exception):
+    """The value depends on something only a deployed stack knows (a resource, an unset pseudo parameter)."""
 
 
 def parameter_values(template: dict, overrides: Mapping[str, str]) -> dict[str, str]:
@@ -17,11 +26,46 @@ def parameter_values(template: dict, overrides: Mapping[str, str]) -> dict[str, 
     return values
 
 
+def value(expr: Any, names: Mapping[str, Any]) -> Any:
+    """Evaluate a string-valued expression from parameter (and pseudo parameter) values, or raise Unknown."""
+    if isinstance(expr, (str, int, float)):
+        return expr
+    if isinstance(expr, list):
+        return [value(x, names) for x in expr]
+    if not (isinstance(expr, dict) and len(expr) == 1):
+        raise Unknown(expr)
+    (key, arg), = expr.items()
+    if key == "Ref":
+        if arg not in names:
+            raise Unknown(arg)
+        return names[arg]
+    if key == "Fn::Sub":
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], {k: value(v, names) for k, v in arg[1].items()})
+        scope = {**names, **extra}
+
+        def substitute(match: re.Match) -> str:
+            if match.group(1) not in scope:
+                raise Unknown(match.group(1))
+            return str(scope[match.group(1)])
+
+        return re.sub(r"\$\{([A-Za-z0-9_:]+)\}", substitute, text)
+    if key == "Fn::Join":
+        return str(arg[0]).join(str(v) for v in value(arg[1], names))
+    if key == "Fn::Select":
+        return value(arg[1], names)[int(value(arg[0], names))]
+    if key == "Fn::Split":
+        return str(value(arg[1], names)).split(arg[0])
+    raise Unknown(expr)
+
+
 def _evaluate(expr: Any, conditions: dict, params: Mapping[str, str], memo: dict) -> Any:
     if isinstance(expr, dict) and len(expr) == 1:
         (key, arg), = expr.items()
-        if key == "Ref" and arg in params:
-            return params[arg]
+        if key in _STRING_FUNCTIONS:
+            try:
+                return value(expr, params)
+            except Unknown:
+                return expr
         if key == "Fn::Equals":
             a, b = (_evaluate(x, conditions, params, memo) for x in arg)
             return str(a) == str(b)
@@ -42,12 +86,14 @@ def condition(name: str, conditions: dict, params: Mapping[str, str], memo: dict
     return memo[name]
 
 
-def resolve(template: dict, overrides: Mapping[str, str] | None = None) -> dict:
+def resolve(template: dict, overrides: Mapping[str, str] | None = None,
+            pseudo: Mapping[str, str] | None = None) -> dict:
     out = copy.deepcopy(template)
     params = parameter_values(out, overrides or {})
     conditions = out.get("Conditions", {})
     memo: dict[str, bool] = {}
     truth = {name: condition(name, conditions, params, memo) for name in conditions}
+    names = {**params, **pseudo} if pseudo is not None else None
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
@@ -57,7 +103,13 @@ def resolve(template: dict, overrides: Mapping[str, str] | None = None) -> dict:
             if node == {"Ref": "AWS::NoValue"}:
                 return _NO_VALUE
             kept = {k: walk(v) for k, v in node.items()}
-            return {k: v for k, v in kept.items() if v is not _NO_VALUE}
+            kept = {k: v for k, v in kept.items() if v is not _NO_VALUE}
+            if names is not None and len(kept) == 1 and next(iter(kept)) in _STRING_FUNCTIONS:
+                try:
+                    return value(kept, names)
+                except (Unknown, IndexError):
+                    return kept
+            return kept
         if isinstance(node, list):
             return [v for v in (walk(x) for x in node) if v is not _NO_VALUE]
         return node
