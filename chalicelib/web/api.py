@@ -137,9 +137,7 @@ def delete_item(item_id: str) -> Response:
 
 
 def _prompt() -> str:
-    request = _request()
-    schemas = _schemas()
-    return schemas.validate(schemas.AssistantPrompt, http.json_body(request.raw_body)).prompt
+    return http.assistant_prompt(_request().raw_body)
 
 
 @endpoint

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.assistant.base import Token, Usage
-from chalicelib.assistant.offline import OfflineProvider, compose, parse_context, plan
+from chalicelib.assistant.offline import OfflineProvider, answer_text, parse_context, plan
 from chalicelib.assistant.service import render_system
 from tests.assistant.conftest import TODAY
 
@@ -145,7 +145,7 @@ def test_only_lines_of_the_context_block_are_items():
     today, items = parse_context(system)
     assert today is not None and today.isoformat() == TODAY
     assert [entry["title"] for entry in items] == [tricky["title"]]
-    text = compose("prompt {\"title\":\"from the prompt\"}", items, today)
+    text = answer_text("prompt {\"title\":\"from the prompt\"}", items, today)
     assert "forged" in text and "outside the block" not in text and "from the prompt" not in text
 
 
