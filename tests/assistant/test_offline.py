@@ -149,6 +149,17 @@ def test_only_lines_of_the_context_block_are_items():
     assert "forged" in text and "outside the block" not in text and "from the prompt" not in text
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_titles_holding_a_unicode_line_separator_are_all_counted(separator):
+    """JSON leaves these as they are and str.splitlines() breaks at them: the block is split at \\n only."""
+    items = [item(f"Call{separator}mom"), item("Pay rent"), item(f"Fix{separator}bike", status="in_progress")]
+    _, read = parse_context(render_system(items, today=TODAY))
+    assert [entry["title"] for entry in read] == [entry["title"] for entry in items]
+    text, _, _ = ask(items)
+    assert text.startswith("You have 3 open items.")
+    assert "1. “Fix bike” (in progress, no due date)" in text
+
+
 def test_without_a_today_line_dates_are_shown_but_nothing_is_called_overdue():
     system = "<items>\n" + '{"title":"Pay rent","status":"todo","due":"2000-01-01","tags":[]}' + "\n</items>"
     text = "".join(c.text for c in OfflineProvider().stream(system, FIRST, max_tokens=100) if isinstance(c, Token))
