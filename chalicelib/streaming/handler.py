@@ -18,7 +18,7 @@ from chalicelib.assistant.base import TOKEN
 from chalicelib.assistant.stream import Answer, open_answer, reported_as_bug
 from chalicelib.auth import authenticate
 from chalicelib.errors import AppError, FeatureDisabled, InvalidJson
-from chalicelib.observability import logs, metrics
+from chalicelib.observability import invocation, logs, metrics
 from chalicelib.settings import Settings, get_settings
 from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL
 from chalicelib.web import context, cors, http, problems
@@ -51,8 +51,6 @@ def handle(event: Mapping[str, Any], lambda_context: Any, write: Write) -> None:
     request_context = request_context if isinstance(request_context, Mapping) else {}
     observed = None
     if settings.observability:
-        from chalicelib.observability import invocation
-
         observed = invocation.begin(settings, service=metrics.ASSISTANT_STREAM, request_id=request_id,
                                     lambda_context=lambda_context, route=ROUTE, method=METHOD,
                                     apigw_request_id=request_context.get("requestId"))

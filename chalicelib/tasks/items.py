@@ -131,7 +131,7 @@ class ItemService:
               if_match: int | str | None = None) -> dict[str, Any]:
         if not is_id(item_id):
             raise NotFound("no such item")
-        from msgspec import UNSET  # msgspec: heavy; ``changes`` was validated with it, so it is loaded
+        from msgspec import UNSET  # msgspec (heavy) stays off read routes; validating ``changes`` loaded it
 
         values: dict[str, Any] = {}
         for name in changes.__struct_fields__:
