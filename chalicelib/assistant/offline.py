@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from chalicelib.assistant.base import ITEMS_BEGIN, ITEMS_END, LINE_BREAK, TODAY_LABEL, Chunk, Token, Usage
 from chalicelib.vocabulary import STATUS_DONE, STATUS_IN_PROGRESS, STATUS_TODO
 
-OPEN = (STATUS_IN_PROGRESS, STATUS_TODO)  # the statuses of open items, in the order a tie goes
+OPEN = (STATUS_IN_PROGRESS, STATUS_TODO)  # the statuses of open items; on a tie, in progress goes first
 SHOWN = 5  # items listed in one answer; the rest are counted
 
 _WORD = re.compile(r"\S+\s*")

@@ -58,7 +58,9 @@ EVENT_FAILURES = Metric("EventFailures", COUNT, ((SERVICE,), ()))      # consume
 EVENT_AGE = Metric("EventAge", MILLISECONDS, ((SERVICE,),))            # consumer: change -> processed (queue lag)
 DEAD_LETTER_MESSAGES = Metric("DeadLetterMessages", COUNT, ((SERVICE,), ()))
 
-# --- the assistant (chalicelib/assistant/stream.py, for both its entry points) ----------------------
+# --- the assistant ----------------------------------------------------------------------------------
+# Tokens and throttles: count_usage/count_throttle below, called by chalicelib/assistant/stream.py for both
+# entry points (and by the buffered POST /assistant); the first token: chalicelib/streaming.
 ASSISTANT_INPUT_TOKENS = Metric("AssistantInputTokens", COUNT, ((SERVICE, PROVIDER),))
 ASSISTANT_OUTPUT_TOKENS = Metric("AssistantOutputTokens", COUNT, ((SERVICE, PROVIDER),))
 TIME_TO_FIRST_TOKEN = Metric("TimeToFirstToken", MILLISECONDS, ((SERVICE, PROVIDER),))
