@@ -43,7 +43,10 @@ TOKEN, DONE, ERROR = "token", "done", "error"
 
 # The context block of the system text, written by service.render_system and read back by the
 # offline provider, so every Provider keeps the one ``stream(system, prompt)`` signature. A line
-# ``Today (UTC): YYYY-MM-DD``, then ITEMS_BEGIN, one compact JSON object per item per line (a title
-# can never forge a line or the end marker: JSON escapes its newlines), then ITEMS_END.
+# ``Today (UTC): YYYY-MM-DD``, then ITEMS_BEGIN, one compact JSON object per item per line, then
+# ITEMS_END. Lines end with LINE_BREAK and are split there only: JSON escapes a title's "\n", so a
+# title can never forge a line or the end marker, but it keeps U+0085, U+2028 and U+2029 as they are,
+# where str.splitlines() would break the line too.
 TODAY_LABEL = "Today (UTC): "
 ITEMS_BEGIN, ITEMS_END = "<items>", "</items>"
+LINE_BREAK = "\n"

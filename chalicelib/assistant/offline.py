@@ -2,7 +2,7 @@
 the assistant works (and is testable) on a fresh checkout.
 
 It reads the items from the context block of the system text (base.py: TODAY_LABEL, ITEMS_BEGIN ..
-ITEMS_END, one JSON object per line, written by service.render_system), so it keeps the Provider
+ITEMS_END, one JSON object per LINE_BREAK, written by service.render_system), so it keeps the Provider
 protocol: what it knows is exactly what a model would be shown. It answers a few kinds of question
 by keywords in the prompt (overdue, done, how many/summary, a tag the items carry); anything else
 gets the plan "what to do first": open items ordered by due date (overdue first, then soonest,
@@ -17,9 +17,10 @@ import time
 from datetime import date
 from typing import Any, Iterator
 
-from chalicelib.assistant.base import ITEMS_BEGIN, ITEMS_END, TODAY_LABEL, Chunk, Token, Usage
+from chalicelib.assistant.base import ITEMS_BEGIN, ITEMS_END, LINE_BREAK, TODAY_LABEL, Chunk, Token, Usage
+from chalicelib.vocabulary import STATUS_DONE, STATUS_IN_PROGRESS, STATUS_TODO
 
-OPEN = ("in_progress", "todo")
+OPEN = (STATUS_IN_PROGRESS, STATUS_TODO)  # the statuses of open items; on a tie, in progress goes first
 SHOWN = 5  # items listed in one answer; the rest are counted
 
 _WORD = re.compile(r"\S+\s*")
@@ -34,7 +35,7 @@ def parse_context(system: str) -> tuple[date | None, list[dict[str, Any]]]:
     today: date | None = None
     items: list[dict[str, Any]] = []
     inside = False
-    for line in system.splitlines():
+    for line in system.split(LINE_BREAK):
         if line.startswith(TODAY_LABEL):
             today = _date(line[len(TODAY_LABEL):].strip())
         elif line == ITEMS_BEGIN:
@@ -100,7 +101,7 @@ def plan(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _line(number: int, item: dict[str, Any], today: date | None) -> str:
-    state = "in progress, " if item.get("status") == "in_progress" else ""
+    state = "in progress, " if item.get("status") == STATUS_IN_PROGRESS else ""
     return f"{number}. {_title(item)} ({state}{_due_phrase(_date(item.get('due')), today)})"
 
 
@@ -113,7 +114,7 @@ def _listing(items: list[dict[str, Any]], today: date | None, noun: str = "item"
 
 def _why_first(item: dict[str, Any], today: date | None) -> str:
     due = _date(item.get("due"))
-    in_progress = item.get("status") == "in_progress"
+    in_progress = item.get("status") == STATUS_IN_PROGRESS
     if due is None:
         return "it is already in progress" if in_progress else "it is next on your list"
     phrase = _due_phrase(due, today)
@@ -124,7 +125,7 @@ def _why_first(item: dict[str, Any], today: date | None) -> str:
 
 def _answer_plan(items: list[dict[str, Any]], today: date | None, scope: str) -> str:
     ordered = plan(items)
-    done = sum(1 for item in items if item.get("status") == "done")
+    done = sum(1 for item in items if item.get("status") == STATUS_DONE)
     if not ordered:
         return (f"Everything{scope} is done: you have finished {_plural(done, 'item')}. Nothing is left "
                 "for today; add a new item when something comes up.")
@@ -153,7 +154,7 @@ def _answer_overdue(items: list[dict[str, Any]], today: date | None, scope: str)
 
 
 def _answer_done(items: list[dict[str, Any]], today: date | None, scope: str) -> str:
-    done = [item for item in items if item.get("status") == "done"]
+    done = [item for item in items if item.get("status") == STATUS_DONE]
     ordered = plan(items)
     if not done:
         tail = f" Start with {_title(ordered[0])}." if ordered else ""
@@ -166,9 +167,9 @@ def _answer_done(items: list[dict[str, Any]], today: date | None, scope: str) ->
 
 def _answer_summary(items: list[dict[str, Any]], today: date | None, scope: str) -> str:
     counts = {status: sum(1 for item in items if item.get("status") == status)
-              for status in ("todo", "in_progress", "done")}
-    text = (f"You have {_plural(len(items), 'item')}{scope}: {counts['todo']} to do, "
-            f"{counts['in_progress']} in progress and {counts['done']} done.")
+              for status in (STATUS_TODO, STATUS_IN_PROGRESS, STATUS_DONE)}
+    text = (f"You have {_plural(len(items), 'item')}{scope}: {counts[STATUS_TODO]} to do, "
+            f"{counts[STATUS_IN_PROGRESS]} in progress and {counts[STATUS_DONE]} done.")
     ordered = plan(items)
     overdue = sum(1 for item in ordered if _is_overdue(item, today))
     due_today = sum(1 for item in ordered if today is not None and _date(item.get("due")) == today)
@@ -177,7 +178,7 @@ def _answer_summary(items: list[dict[str, Any]], today: date | None, scope: str)
     return text
 
 
-def compose(prompt: str, items: list[dict[str, Any]], today: date | None) -> str:
+def answer_text(prompt: str, items: list[dict[str, Any]], today: date | None) -> str:
     """The answer's whole text for ``prompt`` about ``items`` (a pure function of its arguments)."""
     if not items:
         return ("You have no items yet, so there is nothing to plan. Create your first item (a title, "
@@ -211,7 +212,7 @@ class OfflineProvider:
 
     def stream(self, system: str, prompt: str, *, max_tokens: int) -> Iterator[Chunk]:
         today, items = parse_context(system)
-        words = _WORD.findall(compose(prompt, items, today))[:max(max_tokens, 0)]
+        words = _WORD.findall(answer_text(prompt, items, today))[:max(max_tokens, 0)]
         for position, word in enumerate(words):
             if self.delay and position:
                 time.sleep(self.delay)

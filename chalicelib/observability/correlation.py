@@ -1,5 +1,6 @@
 """Request-id correlation across asynchronous hops: stamp the current request id on an outgoing event
-and its message attributes; on the consumer side, read it back and log under it."""
+(chalicelib/events/publisher.py also sends it as the MESSAGE_ATTRIBUTE); on the consumer side, read it
+back and log under it."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 from chalicelib.observability import logs
+from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN
 
 BODY_FIELD = "request_id"         # in the event's JSON body
 MESSAGE_ATTRIBUTE = "request_id"  # SQS message attribute (String)
 # The same shape docs/API.md allows for X-Request-Id: anything else read from a message is dropped.
-_SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SANE = re.compile(CLIENT_TOKEN_PATTERN)
 
 
 def current_request_id() -> str | None:
@@ -29,16 +31,6 @@ def stamp(event: Mapping[str, Any], request_id: str | None = None) -> dict[str, 
     if request_id:
         stamped[BODY_FIELD] = request_id
     return stamped
-
-
-def message_attributes(request_id: str | None = None,
-                       attributes: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """SQS ``SendMessage`` ``MessageAttributes`` carrying the request id (the current one by default)."""
-    request_id = request_id or current_request_id()
-    merged = dict(attributes or {})
-    if request_id:
-        merged[MESSAGE_ATTRIBUTE] = {"DataType": "String", "StringValue": request_id}
-    return merged
 
 
 def request_id_of(record: Mapping[str, Any]) -> str | None:

@@ -12,16 +12,15 @@ from contextvars import ContextVar, Token
 from functools import lru_cache
 from typing import Any, Mapping
 
+from chalicelib.vocabulary import UNHANDLED, UNHANDLED_FIELD, UNHANDLED_VALUE
+
 # CloudWatch Logs filter patterns the lines below satisfy (tests/observability renders real lines and
 # matches them). The stack's metric filters should take these constants rather than copies.
 ERROR_FILTER_PATTERN = '{ $.level = "ERROR" }'
-UNHANDLED_FILTER_PATTERN = '{ $.error = "unhandled" }'
+UNHANDLED_FILTER_PATTERN = f'{{ $.{UNHANDLED_FIELD} = "{UNHANDLED_VALUE}" }}'
 # ``extra=`` key whose value (an EMF document) is merged into the line: the access line then is the
 # invocation's EMF document too, one encode and one write per request instead of two.
 EMF_EXTRA = "emf"
-# ``extra=`` of the one ERROR line that reports an unhandled exception (with its trace).
-UNHANDLED = {"error": "unhandled"}
-
 APP_LOGGER = "tasks"               # the app's loggers: tasks.web, tasks.access, ...
 ACCESS_LOGGER = "tasks.access"     # one line per API request, after the response
 CHALICE_LOGGER = "tasks-api"       # Chalice's own app.log (the app_name in app.py)
@@ -62,6 +61,7 @@ def current_fields() -> Mapping[str, Any]:
 def pseudonym(sub: str, secret: bytes) -> str:
     """A stable, keyed pseudonym of a user id: the same sub gives the same value in every line, but
     the value does not reveal the sub to anyone without the key (derived from CURSOR_SECRET)."""
+    # hashlib loads OpenSSL (~2.5 ms): paid once a caller is known, never by GET /health.
     import hashlib
     import hmac
 
@@ -70,7 +70,7 @@ def pseudonym(sub: str, secret: bytes) -> str:
 
 @lru_cache(maxsize=4)
 def _pseudonym_key(secret: bytes) -> bytes:
-    import hashlib
+    import hashlib  # as in pseudonym()
     import hmac
 
     # A key of its own (a distinct label), so a log pseudonym is never a cursor MAC and vice versa.
@@ -172,7 +172,7 @@ class _ChaliceUnhandled(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.ERROR and record.exc_info:
-            record.error = UNHANDLED["error"]
+            setattr(record, UNHANDLED_FIELD, UNHANDLED_VALUE)
         return True
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, Mapping
 
 COUNT = "Count"
 MILLISECONDS = "Milliseconds"
@@ -58,7 +58,9 @@ EVENT_FAILURES = Metric("EventFailures", COUNT, ((SERVICE,), ()))      # consume
 EVENT_AGE = Metric("EventAge", MILLISECONDS, ((SERVICE,),))            # consumer: change -> processed (queue lag)
 DEAD_LETTER_MESSAGES = Metric("DeadLetterMessages", COUNT, ((SERVICE,), ()))
 
-# --- the assistant (chalicelib/web/assistant.py, chalicelib/streaming) -----------------------------
+# --- the assistant ----------------------------------------------------------------------------------
+# Tokens and throttles: count_usage/count_throttle below, called by chalicelib/assistant/stream.py for both
+# entry points (and by the buffered POST /assistant); the first token: chalicelib/streaming.
 ASSISTANT_INPUT_TOKENS = Metric("AssistantInputTokens", COUNT, ((SERVICE, PROVIDER),))
 ASSISTANT_OUTPUT_TOKENS = Metric("AssistantOutputTokens", COUNT, ((SERVICE, PROVIDER),))
 TIME_TO_FIRST_TOKEN = Metric("TimeToFirstToken", MILLISECONDS, ((SERVICE, PROVIDER),))
@@ -176,6 +178,19 @@ def observe(metric: Metric, value: float) -> None:
     collector = _current.get()
     if collector is not None:
         collector.observe(metric, value)
+
+
+def count_usage(provider: str, usage: Mapping[str, int]) -> None:
+    """An answer's tokens (the ``usage`` of its ``done`` event), by provider."""
+    dimension(PROVIDER, provider)
+    count(ASSISTANT_INPUT_TOKENS, usage["input_tokens"])
+    count(ASSISTANT_OUTPUT_TOKENS, usage["output_tokens"])
+
+
+def count_throttle(provider: str) -> None:
+    """One call the model provider throttled (errors.ProviderThrottled), by provider."""
+    dimension(PROVIDER, provider)
+    count(PROVIDER_THROTTLES)
 
 
 def take(token: Token | None) -> dict[str, Any] | None:

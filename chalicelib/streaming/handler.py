@@ -2,6 +2,7 @@
 through ``write`` (a JSON prelude, eight NUL bytes, then the body: server-sent events or a problem).
 
 Pure of the Runtime API (chalicelib/streaming/runtime.py speaks it), so tests drive it with any ``write``.
+What the answer streams is chalicelib/assistant/stream.py's, as on the API function's route.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ import base64
 import json
 import logging
 import time
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 from chalicelib.assistant import sse
-from chalicelib.assistant.base import DONE, ERROR, TOKEN
+from chalicelib.assistant.base import TOKEN
+from chalicelib.assistant.stream import Answer, open_answer, reported_as_bug
 from chalicelib.auth import authenticate
-from chalicelib.errors import AppError, FeatureDisabled, InvalidJson, ProviderThrottled
-from chalicelib.observability import logs, metrics
+from chalicelib.errors import AppError, FeatureDisabled, InvalidJson
+from chalicelib.observability import invocation, logs, metrics
 from chalicelib.settings import Settings, get_settings
+from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL
 from chalicelib.web import context, cors, http, problems
 
 ROUTE = "/assistant/stream"
@@ -25,8 +28,6 @@ METHOD = "POST"
 # API Gateway's streaming format (developerguide/response-transfer-mode-lambda.html): the metadata JSON,
 # then exactly eight NUL bytes, then the body exactly as written.
 DELIMITER = b"\x00" * 8
-# problems.internal_error()'s detail: never the exception's text, the log has the trace.
-INTERNAL_DETAIL = problems.INTERNAL_ERROR_DETAIL
 
 log = logging.getLogger("tasks.streaming")
 access_log = logging.getLogger(logs.ACCESS_LOGGER)
@@ -50,8 +51,6 @@ def handle(event: Mapping[str, Any], lambda_context: Any, write: Write) -> None:
     request_context = request_context if isinstance(request_context, Mapping) else {}
     observed = None
     if settings.observability:
-        from chalicelib.observability import invocation
-
         observed = invocation.begin(settings, service=metrics.ASSISTANT_STREAM, request_id=request_id,
                                     lambda_context=lambda_context, route=ROUTE, method=METHOD,
                                     apigw_request_id=request_context.get("requestId"))
@@ -65,70 +64,48 @@ def handle(event: Mapping[str, Any], lambda_context: Any, write: Write) -> None:
 
 def _serve(event: Mapping[str, Any], headers: Mapping[str, str], request_context: Mapping[str, Any],
            settings: Settings, observed: Any, out: "_Response") -> None:
-    events: Iterator[tuple[str, dict[str, Any]]] | None = None
+    answer: Answer | None = None
     try:
         try:
             caller = authenticate(headers, request_context, settings)
             if observed is not None:
                 observed.identify(caller.sub)
-            prompt = _prompt(event)
+            prompt = http.assistant_prompt(_raw_body(event))
             if settings.assistant_provider == "off":
                 raise FeatureDisabled("the assistant is switched off in this deployment")
             from chalicelib import compose
 
-            events = iter(compose.get_assistant().events(caller.sub, prompt))
+            events = compose.get_assistant().stream(caller.sub, prompt)
             out.provider_called = True
             # The first event decides the status: a provider that fails before answering is an
             # ordinary problem response, not a 200 whose stream only says "error".
-            first = next(events, None)
-            if first is None:
-                raise RuntimeError("the assistant ended without an event")
+            answer = open_answer(events, provider=settings.assistant_provider)
         except AppError as error:
-            out.failed(error)
+            if reported_as_bug(error):
+                out.unhandled()
             out.problem(problems.render(error))
             return
         except Exception:
             out.unhandled()
-            out.problem(problems.render(AppError(INTERNAL_DETAIL)))
+            out.problem(problems.render(AppError(INTERNAL_ERROR_DETAIL)))
             return
         out.start(200, sse.HEADERS)
-        try:
-            item: tuple[str, dict[str, Any]] | None = first
-            while item is not None:
-                out.event(*item)
-                item = next(events, None)
-        except _Disconnected:
-            raise
-        except AppError as error:
-            out.failed(error)
-            out.event(ERROR, {"code": error.code, "detail": error.detail}, error=error.code)
-        except Exception:
-            out.unhandled()
-            out.event(ERROR, {"code": "internal_error", "detail": INTERNAL_DETAIL}, error="internal_error")
+        for name, data in answer:
+            out.event(name, data)
     except _Disconnected:
         out.client_gone = True
         log.warning("the client went away; the stream was cut short", extra={"events": out.events})
     finally:
-        if events is not None:
-            _close(events)
-
-
-def _close(events: Iterator[Any]) -> None:
-    """Stop the generation (a client gone, an error, or the end): the provider's stream is released."""
-    close = getattr(events, "close", None)
-    if close is None:
-        return
-    try:
-        close()
-    except Exception:
-        log.warning("closing the assistant's event stream failed", exc_info=True)
+        if answer is not None:
+            answer.close()
+            out.answered(answer)
 
 
 class _Response:
     """What has been written so far, and what the invocation's metrics and access line report."""
 
     __slots__ = ("_write", "started", "headers", "status", "events", "ttft_ms", "provider", "provider_called",
-                 "throttled", "was_unhandled", "stream_error", "client_gone")
+                 "was_unhandled", "stream_error", "client_gone")
 
     def __init__(self, write: Write, started: float, headers: dict[str, str]) -> None:
         self._write = write
@@ -139,7 +116,6 @@ class _Response:
         self.ttft_ms: float | None = None
         self.provider: str | None = None
         self.provider_called = False
-        self.throttled = False
         self.was_unhandled = False
         self.stream_error: str | None = None
         self.client_gone = False
@@ -160,31 +136,18 @@ class _Response:
         body = rendered.body
         self._send(body.encode("utf-8") if isinstance(body, str) else body)
 
-    def event(self, name: str, data: dict[str, Any], *, error: str | None = None) -> None:
-        if error is not None:
-            self.stream_error = error
+    def event(self, name: str, data: dict[str, Any]) -> None:
         self._send(sse.encode(name, data))
         self.events += 1
         if name == TOKEN and self.ttft_ms is None:
             self.ttft_ms = round((time.perf_counter() - self.started) * 1000, 2)
             metrics.observe(metrics.TIME_TO_FIRST_TOKEN, self.ttft_ms)
-        elif name == DONE:
-            self._done(data)
 
-    def _done(self, data: Mapping[str, Any]) -> None:
-        provider = data.get("provider")
-        if isinstance(provider, str) and provider:
-            self.provider = provider
-        # The same counting as the API function's assistant routes (the service's done event).
-        from chalicelib.web.assistant import count_usage
-
-        count_usage(self.provider or "unknown", data["usage"])
-
-    def failed(self, error: AppError) -> None:
-        if isinstance(error, ProviderThrottled):
-            self.throttled = True
-        elif error.status >= 500 and error.code == "internal_error":
-            self.unhandled()  # a bare AppError: a bug reported as one, like problems.endpoint does
+    def answered(self, answer: Answer) -> None:
+        """What the answer reported (its tokens and throttles it counted itself)."""
+        self.provider = answer.provider
+        self.stream_error = answer.error
+        self.was_unhandled = self.was_unhandled or answer.unhandled
 
     def unhandled(self) -> None:
         """Report the exception being handled: once, with its trace (call from an ``except`` block)."""
@@ -195,10 +158,10 @@ class _Response:
 def _finish(out: _Response, settings: Settings, observed: Any) -> None:
     """The invocation's metrics, its access line, then its one EMF document."""
     metrics.dimension(metrics.PROVIDER, out.provider or settings.assistant_provider)
-    # Explicit zeros: each counter's Average over a period is then a rate.
+    # Explicit zeros: each counter's Average over a period is then a rate (a throttle counted its 1 already).
     metrics.count(metrics.UNHANDLED_EXCEPTIONS, 1 if out.was_unhandled else 0)
     if out.provider_called:
-        metrics.count(metrics.PROVIDER_THROTTLES, 1 if out.throttled else 0)
+        metrics.count(metrics.PROVIDER_THROTTLES, 0)
     if observed is None:
         return
     status = out.status or 500
@@ -231,23 +194,18 @@ def _headers(raw: Any) -> dict[str, str]:
     return {name.lower(): value for name, value in raw.items() if isinstance(name, str) and isinstance(value, str)}
 
 
-def _prompt(event: Mapping[str, Any]) -> str:
-    """The validated, trimmed prompt: the API's own rules and problems (chalicelib/web/api.py _prompt),
-    whatever the Content-Type, as on the API function's assistant routes."""
+def _raw_body(event: Mapping[str, Any]) -> bytes:
+    """The request body as bytes, whatever the Content-Type (as on the API function's assistant routes);
+    http.assistant_prompt then applies the API's own rules and problems."""
     body = event.get("body")
     if body is None:
-        raw = b""
-    elif not isinstance(body, str):
+        return b""
+    if not isinstance(body, str):
         raise InvalidJson("the body is not valid UTF-8 JSON")
-    elif event.get("isBase64Encoded"):
+    if event.get("isBase64Encoded"):
         try:
-            raw = base64.b64decode(body, validate=True)
+            return base64.b64decode(body, validate=True)
         except ValueError as exc:
             raise InvalidJson("the body is not valid UTF-8 JSON") from exc
-    else:
-        # surrogatepass: a lone surrogate reaches json_body, which answers invalid_json for it.
-        raw = body.encode("utf-8", "surrogatepass")
-    # msgspec and the schemas load on the first prompt, as on the API's routes.
-    from chalicelib.web import schemas
-
-    return schemas.validate(schemas.AssistantPrompt, http.json_body(raw)).prompt
+    # surrogatepass: a lone surrogate reaches json_body, which answers invalid_json for it.
+    return body.encode("utf-8", "surrogatepass")

@@ -15,6 +15,8 @@ import traceback
 from http.client import HTTPConnection, HTTPException
 from typing import Any, Callable, NamedTuple
 
+from chalicelib.vocabulary import UNHANDLED
+
 API = "/2018-06-01/runtime"
 # Lambda's response streaming (lambda/latest/dg/runtimes-custom.html, "Implementing response streaming
 # in a custom runtime"): this mode header, a chunked body, errors after the first byte as trailers.
@@ -204,9 +206,9 @@ def serve_one(client: RuntimeClient, handler: Handler, function_name: str | None
     try:
         handler(event, context, stream.write)
     except Exception as exc:
-        # The handler answers every failure itself; reaching here is a bug in it. The marker is
-        # logs.UNHANDLED's, so the unhandled-exception filter counts it.
-        log.error("the streaming handler failed", exc_info=True, extra={"error": "unhandled"})
+        # The handler answers every failure itself; reaching here is a bug in it. The marker makes the
+        # unhandled-exception filter count it.
+        log.error("the streaming handler failed", exc_info=True, extra=UNHANDLED)
         if stream.broken:
             return
         if stream.started:

@@ -3,26 +3,23 @@ event into an ``ACTIVITY#`` record and the ``STATS`` counters exactly once, howe
 
 from __future__ import annotations
 
-import calendar
 import re
-import time
+from datetime import datetime, timezone
 from typing import Any, Mapping, Protocol
 
 from chalicelib import keys
-from chalicelib.errors import AppError, ConditionFailed, StoreUnavailable, TransactionConflict
+from chalicelib.errors import AppError, ConditionFailed
 from chalicelib.store.base import Absent, Put, Store, Update
 from chalicelib.tasks.clock import Clock, rfc3339, system_clock
-from chalicelib.tasks.ids import new_id
+from chalicelib.tasks.ids import ID_PATTERN, new_id
+from chalicelib.tasks.retry import retry_on_conflict
+from chalicelib.vocabulary import EVENT_TYPES, ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED, STATUSES
 
 SCHEMA_VERSION = 1
-CREATED, UPDATED, DELETED = "item.created", "item.updated", "item.deleted"
-EVENT_TYPES = (CREATED, UPDATED, DELETED)
-STATUSES = ("todo", "in_progress", "done")
 # API.md: GET /activity shows the last 30 days; DynamoDB's TTL (and the SQLite adapter) drop the rest.
 ACTIVITY_TTL_SECONDS = 30 * 24 * 3600
 EVENT_FIELDS = ("id", "type", "item_id", "at")  # what an ACTIVITY# record keeps (API.md's event shape)
 _MAX_TRANSACTION_ATTEMPTS = 5
-_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 _SUB = re.compile(r"[^#\s]{1,128}")
 
@@ -58,12 +55,12 @@ def parse_event(body: Any) -> dict[str, Any]:
     kind = body.get("type")
     if kind not in EVENT_TYPES:
         raise InvalidEvent("unknown event type")
-    for name, pattern in (("id", _ULID), ("item_id", _ULID), ("at", _AT), ("sub", _SUB)):
+    for name, pattern in (("id", ID_PATTERN), ("item_id", ID_PATTERN), ("at", _AT), ("sub", _SUB)):
         value = body.get(name)
         if not isinstance(value, str) or not pattern.fullmatch(value):
             raise InvalidEvent(f"missing or malformed {name!r}")
     before, after = body.get("status_before"), body.get("status_after")
-    expected = {CREATED: (False, True), UPDATED: (True, True), DELETED: (True, False)}[kind]
+    expected = {ITEM_CREATED: (False, True), ITEM_UPDATED: (True, True), ITEM_DELETED: (True, False)}[kind]
     for value, present in zip((before, after), expected):
         if (value in STATUSES) != present or (not present and value is not None):
             raise InvalidEvent(f"status_before/status_after do not fit {kind}")
@@ -87,7 +84,9 @@ def stats_delta(event: Mapping[str, Any]) -> dict[str, int]:
 
 def epoch_of(at: str) -> int:
     """Whole epoch seconds of an event's ``at`` (a TTL)."""
-    return calendar.timegm(time.strptime(at[:19], "%Y-%m-%dT%H:%M:%S"))
+    # fromisoformat, not strptime: ItemService imports this module, and strptime would load calendar
+    # and locale (~1 ms) on every route's cold path.
+    return int(datetime.fromisoformat(at[:19]).replace(tzinfo=timezone.utc).timestamp())
 
 
 def seconds_of(at: str) -> float:
@@ -114,17 +113,12 @@ class ActivityRecorder:
             counters = dict.fromkeys(STATUSES + ("total",), 0)
             ops.append(Update(keys.stats_key(sub), set={"updated_at": rfc3339(self._clock())},
                               add={name: delta.get(name, 0) for name in counters}))
-        for attempt in range(_MAX_TRANSACTION_ATTEMPTS):
-            try:
-                self._store.transact(ops)
-                return True
-            except ConditionFailed as failed:
-                if failed.index == 0:
-                    return False
-                raise
-            except TransactionConflict:
-                # Another event of the same user is updating STATS right now: take turns.
-                import random
-
-                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-        raise StoreUnavailable("STATS stayed contended; the event will be retried")
+        try:
+            # A conflict: another event of the same user is updating STATS right now; take turns.
+            retry_on_conflict(lambda: self._store.transact(ops), attempts=_MAX_TRANSACTION_ATTEMPTS,
+                              exhausted="STATS stayed contended; the event will be retried")
+        except ConditionFailed as failed:
+            if failed.index == 0:
+                return False
+            raise
+        return True

@@ -7,10 +7,14 @@ later" holds for a burst of creates; across processes same-millisecond ids order
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ID_LENGTH = 26
+# Any id new_id() makes, and nothing it cannot: items and events are told apart from other strings by it.
+ID_PATTERN = re.compile(f"[{_ALPHABET}]{{{ID_LENGTH}}}")
 _lock = threading.Lock()
 _last = 0
 
@@ -31,4 +35,9 @@ def new_id(now_ms: int | None = None) -> str:
         if candidate <= _last:
             candidate = _last + 1
         _last = candidate
-    return _encode(candidate, 26)
+    return _encode(candidate, ID_LENGTH)
+
+
+def is_id(value: object) -> bool:
+    """True for a string shaped like an id (whether or not anything has it)."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None

@@ -3,27 +3,22 @@ optimistic concurrency. One store request per call on the normal path."""
 
 from __future__ import annotations
 
-import re
-import time
+import json
 from datetime import date
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from chalicelib import keys
-from chalicelib.errors import (ConditionFailed, IdempotencyConflict, NotFound, PreconditionFailed,
-                               StoreUnavailable, TransactionConflict)
+from chalicelib.errors import ConditionFailed, IdempotencyConflict, NotFound, PreconditionFailed
 from chalicelib.store.base import (Absent, AbsentOrExpired, Delete, Exists, Put, Store, Update,
                                    VersionIs)
+from chalicelib.tasks.activity import ActivitySink, item_event
 from chalicelib.tasks.clock import Clock, rfc3339, system_clock
-from chalicelib.tasks.ids import new_id
-
-if TYPE_CHECKING:
-    from chalicelib.tasks.activity import ActivitySink
+from chalicelib.tasks.ids import is_id, new_id
+from chalicelib.tasks.retry import retry_on_conflict
+from chalicelib.vocabulary import DEFAULT_STATUS, ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _MAX_TRANSACTION_ATTEMPTS = 8
-ANY_VERSION = "*"
-STATUSES: tuple[str, ...] = ("todo", "in_progress", "done")
 
 
 # The public shape of an item, in the order responses list it (DynamoDB returns attributes unordered).
@@ -39,7 +34,7 @@ class NewItem(NamedTuple):
 
     title: str
     notes: str = ""
-    status: str = "todo"
+    status: str = DEFAULT_STATUS
     due: date | None = None
     tags: Sequence[str] = ()
 
@@ -59,15 +54,10 @@ def _date(value: Any) -> str | None:
 
 def body_fingerprint(body: Any) -> str:
     """A hash of the parsed JSON body: key order and whitespace do not change it."""
-    import hashlib  # noqa: PLC0415 - create with a key only; read routes never pay for it
-    import json
+    import hashlib  # noqa: PLC0415 - ~2.5 ms (OpenSSL): creates with a key only, read routes never pay for it
 
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _is_item_id(item_id: str) -> bool:
-    return bool(_ID.fullmatch(item_id))
 
 
 class ItemService:
@@ -80,8 +70,6 @@ class ItemService:
 
     def _emit(self, kind: str, sub: str, item_id: str, at: str, before: str | None, after: str | None) -> None:
         if self._activity is not None:
-            from chalicelib.tasks.activity import item_event  # writes only: read routes never load it
-
             self._activity.publish(item_event(kind, sub, item_id, at, before=before, after=after))
 
     def create(self, sub: str, data: NewItem, *, idempotency_key: str | None = None,
@@ -112,31 +100,26 @@ class ItemService:
                              condition=AbsentOrExpired(int(now)))
             created = self._create_once(put_record, put_item, fingerprint)
         if not created.replayed:  # a replay changed nothing: its event went out with the original
-            self._emit("item.created", sub, item_id, stamp, None, data.status)
+            self._emit(ITEM_CREATED, sub, item_id, stamp, None, data.status)
         return created
 
     def _create_once(self, put_record: Put, put_item: Put, fingerprint: str | None) -> Created:
-        for attempt in range(_MAX_TRANSACTION_ATTEMPTS):
-            try:
-                self._store.transact([put_record, put_item])
-                return Created(put_item.attrs, replayed=False)
-            except ConditionFailed as failed:
-                existing = failed.existing
-                if failed.index != 0 or existing is None:
-                    raise
-                if existing.get("fingerprint") != fingerprint:
-                    raise IdempotencyConflict(
-                        "this Idempotency-Key was used with a different request body") from None
-                return Created(public_item(existing["item"]), replayed=True)
-            except TransactionConflict:
-                # A concurrent repeat holds the same key; once it commits we replay its result.
-                import random
-
-                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-        raise StoreUnavailable("too much contention on this Idempotency-Key; retry the request")
+        try:
+            # A conflict: a concurrent repeat holds the same key; once it commits, its result is replayed.
+            retry_on_conflict(lambda: self._store.transact([put_record, put_item]),
+                              attempts=_MAX_TRANSACTION_ATTEMPTS,
+                              exhausted="too much contention on this Idempotency-Key; retry the request")
+        except ConditionFailed as failed:
+            existing = failed.existing
+            if failed.index != 0 or existing is None:
+                raise
+            if existing.get("fingerprint") != fingerprint:
+                raise IdempotencyConflict("this Idempotency-Key was used with a different request body") from None
+            return Created(public_item(existing["item"]), replayed=True)
+        return Created(put_item.attrs, replayed=False)
 
     def get(self, sub: str, item_id: str) -> dict[str, Any]:
-        record = self._store.get(keys.item_key(sub, item_id)) if _is_item_id(item_id) else None
+        record = self._store.get(keys.item_key(sub, item_id)) if is_id(item_id) else None
         if record is None:
             raise NotFound("no such item")
         return public_item(record)
@@ -161,7 +144,7 @@ class ItemService:
         unknown = changes.keys() - EDITABLE_FIELDS
         if unknown:
             raise ValueError(f"not fields a patch may change: {sorted(unknown)}")
-        if not _is_item_id(item_id):
+        if not is_id(item_id):
             raise NotFound("no such item")
         values = {name: _date(value) if name == "due" else value for name, value in changes.items()}
         values["updated_at"] = rfc3339(self._clock())
@@ -175,26 +158,26 @@ class ItemService:
             old = self._store.update(update)
         except ConditionFailed as failed:
             raise _missing_or_stale(failed) from None
-        if old is None:  # unreachable: the condition requires the item to exist
-            raise NotFound("no such item")
+        # Both conditions require the item: a missing one raised ConditionFailed (the Store port's rule).
+        assert old is not None
         updated = update.after(old)
-        self._emit("item.updated", sub, item_id, values["updated_at"], old.get("status"), updated.get("status"))
+        self._emit(ITEM_UPDATED, sub, item_id, values["updated_at"], old.get("status"), updated.get("status"))
         return public_item(updated)
 
     def delete(self, sub: str, item_id: str, *, if_match: int | str | None = None) -> dict[str, Any]:
-        if not _is_item_id(item_id):
+        if not is_id(item_id):
             raise NotFound("no such item")
         try:
             old = self._store.delete(Delete(keys.item_key(sub, item_id), condition=_condition(if_match)))
         except ConditionFailed as failed:
             raise _missing_or_stale(failed) from None
-        if old is None:
-            raise NotFound("no such item")
-        self._emit("item.deleted", sub, item_id, rfc3339(self._clock()), old.get("status"), None)
+        assert old is not None  # as in patch: the condition requires the item
+        self._emit(ITEM_DELETED, sub, item_id, rfc3339(self._clock()), old.get("status"), None)
         return old
 
 
 def _condition(if_match: int | str | None) -> Exists | VersionIs:
+    """Either way the item must exist; ``*`` (or no If-Match) accepts any version of it."""
     if isinstance(if_match, int):
         return VersionIs(if_match)
     return Exists()

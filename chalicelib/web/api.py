@@ -13,6 +13,7 @@ from chalice.app import Request, Response
 from chalicelib import compose
 from chalicelib.settings import get_settings
 from chalicelib.web import context, cors, http
+from chalicelib.vocabulary import STATUSES
 from chalicelib.web.problems import endpoint
 
 
@@ -76,7 +77,6 @@ def _list_scope(sub: str, status: str | None) -> str:
 
 @endpoint
 def list_items() -> Response:
-    from chalicelib.tasks.items import STATUSES
     from chalicelib.web import cursor
 
     request = _request()
@@ -138,9 +138,7 @@ def delete_item(item_id: str) -> Response:
 
 
 def _prompt() -> str:
-    request = _request()
-    schemas = _schemas()
-    return schemas.validate(schemas.AssistantPrompt, http.json_body(request.raw_body)).prompt
+    return http.assistant_prompt(_request().raw_body)
 
 
 @endpoint

@@ -1,5 +1,5 @@
-"""Request parsing for the edge: request ids, JSON bodies within the size limit, conditional and
-idempotency headers, query parameters, and JSON responses with ETags."""
+"""Request parsing for the edge: request ids, JSON bodies within the size limit (the assistant's prompt
+among them), conditional and idempotency headers, query parameters, and JSON responses with ETags."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any, Mapping
 from chalice.app import Response
 
 from chalicelib.errors import InvalidJson, PayloadTooLarge, ValidationFailed
+from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN, CLIENT_TOKEN_RULE
 
 MAX_BODY_BYTES = 64 * 1024
-_TOKEN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_TOKEN = re.compile(CLIENT_TOKEN_PATTERN)
 _IF_MATCH = re.compile(r'"([1-9][0-9]{0,17})"')
 ANY_VERSION = "*"
 
@@ -41,6 +42,14 @@ def json_body(raw: bytes | None) -> Any:
         raise InvalidJson("the body is not valid UTF-8 JSON") from exc
 
 
+def assistant_prompt(raw: bytes | None) -> str:
+    """The prompt of an assistant request body, validated and trimmed (both assistant entry points)."""
+    # The schemas load msgspec (heavy): on the first prompt, as on the other routes that validate.
+    from chalicelib.web import schemas
+
+    return schemas.validate(schemas.AssistantPrompt, json_body(raw)).prompt
+
+
 def _reject_constant(name: str) -> Any:
     # NaN and Infinity are not JSON; Python's parser accepts them unless told otherwise.
     raise ValueError(f"{name} is not valid JSON")
@@ -65,7 +74,7 @@ def idempotency_key(headers: Mapping[str, str]) -> str | None:
     if value is None:
         return None
     if not _TOKEN.fullmatch(value):
-        raise ValidationFailed.field("Idempotency-Key", "must be 1-128 characters of [A-Za-z0-9._:-]")
+        raise ValidationFailed.field("Idempotency-Key", f"must be {CLIENT_TOKEN_RULE}")
     return value
 
 

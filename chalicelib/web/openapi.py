@@ -9,7 +9,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Mapping
 
+from chalicelib.assistant.base import DONE, ERROR, TOKEN
 from chalicelib.settings import get_settings
+from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN, CLIENT_TOKEN_RULE, STATUSES
 
 _PROBLEM = "application/problem+json"
 
@@ -30,7 +32,7 @@ _SSE_EVENT: dict[str, Any] = {"oneOf": [
      "properties": {"event": {"const": name}, "data": {
          "type": "string", "contentMediaType": "application/json",
          "contentSchema": {"type": "object", "required": list(fields), "properties": {f: {} for f in fields}}}}}
-    for name, fields in (("token", ("text",)), ("done", ("usage", "provider", "model")), ("error", ("code", "detail")))
+    for name, fields in ((TOKEN, ("text",)), (DONE, ("usage", "provider", "model")), (ERROR, ("code", "detail")))
 ]}
 _ASSISTANT_503 = ("Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
                   "`provider_unavailable`), or the assistant switched off (`feature_disabled`)")
@@ -41,16 +43,16 @@ _IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
              "schema": {"type": "string", "pattern": r'^(\*|"[1-9][0-9]{0,17}")$'},
              "description": 'The item\'s ETag (`"<version>"`) or `*`'}
 _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                "schema": {"type": "string", "pattern": f"^{CLIENT_TOKEN_PATTERN}$"},
                 "description": "Repeat-safe create: the same key and body within 24 h returns the first 201"}
 _REQUEST_ID = {"name": "X-Request-Id", "in": "header", "required": False,
                "schema": {"type": "string"},
-               "description": "Echoed when it is 1-128 characters of [A-Za-z0-9._:-]; otherwise one is generated"}
+               "description": f"Echoed when it is {CLIENT_TOKEN_RULE}; otherwise one is generated"}
 _LIST_PARAMS = [
     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
                                                                      "maximum": 100, "default": 20}},
     {"name": "status", "in": "query", "required": False,
-     "schema": {"type": "string", "enum": ["todo", "in_progress", "done"]}},
+     "schema": {"type": "string", "enum": list(STATUSES)}},
     {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
      "description": "`next_cursor` of the previous page, unchanged"},
 ]
@@ -139,6 +141,7 @@ def _operation(path: str, method: str, facts: dict[str, Any]) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _document(route_keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    # The schemas load msgspec (heavy); only the first GET /openapi.json pays for it.
     from chalicelib.web.schemas import json_schema_components
 
     _, components = json_schema_components()

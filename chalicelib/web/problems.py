@@ -9,13 +9,11 @@ from typing import Any, Callable, TypeVar
 from chalice.app import Response
 
 from chalicelib.errors import AppError
+from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL, UNHANDLED
 from chalicelib.web import context
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("tasks.web")
-# The marker of the one line reporting an unhandled exception; chalicelib/observability/logs.py's
-# UNHANDLED_FILTER_PATTERN matches it (kept here too so `import app` loads no observability code).
-UNHANDLED = {"error": "unhandled"}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,9 +33,6 @@ def render(error: AppError) -> Response:
     headers = {"Content-Type": PROBLEM_JSON, **error.headers}
     return Response(body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=error.status,
                     headers=headers)
-
-
-INTERNAL_ERROR_DETAIL = "An internal error occurred; quote the request id when reporting it."
 
 
 def internal_error() -> Response:

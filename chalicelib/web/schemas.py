@@ -15,7 +15,8 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from chalicelib.errors import ValidationFailed
-from chalicelib.tasks.items import STATUSES, NewItem
+from chalicelib.tasks.items import NewItem
+from chalicelib.vocabulary import MAX_PROMPT_CHARS, PROMPT_RULE, STATUSES
 
 Status = Annotated[Literal[STATUSES], Meta(description="one of " + ", ".join(STATUSES))]
 
@@ -26,7 +27,7 @@ Tags = Annotated[list[Tag], Meta(max_length=10, description="at most 10 distinct
 Due = Annotated[_dt.date | None, Meta(description="a calendar date YYYY-MM-DD, or null")]
 DisplayName = Annotated[str, Meta(min_length=1, max_length=100, description="1-100 characters after trimming")]
 Timestamp = Annotated[str, Meta(description="RFC 3339 UTC timestamp")]
-Prompt = Annotated[str, Meta(min_length=1, max_length=2000, description="1-2000 characters after trimming")]
+Prompt = Annotated[str, Meta(min_length=1, max_length=MAX_PROMPT_CHARS, description=PROMPT_RULE)]
 
 
 # A body's defaults are the domain's: an item created through the API is the one the service makes.

@@ -10,8 +10,9 @@ import pytest
 
 from chalicelib import compose
 from chalicelib.observability import logs
-from chalicelib.tasks.activity import CREATED, item_event
+from chalicelib.tasks.activity import item_event
 from chalicelib.tasks.ids import new_id
+from chalicelib.vocabulary import ITEM_CREATED
 from tests.activity.conftest import activity_of, counters, sqs_record
 from tests.observability import emf
 from tests.observability.conftest import Output
@@ -46,7 +47,7 @@ def _invoke(lambda_client, name: str, *records: dict) -> dict:
 
 
 def _created(**kw) -> dict:
-    return item_event(CREATED, SUB, new_id(), AT, before=None, after="todo", **kw)
+    return item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="todo", **kw)
 
 
 def test_a_batch_is_applied_and_reports_no_failures(lambda_client, stdout):
@@ -130,7 +131,7 @@ def test_the_age_of_each_event_is_measured_from_its_change(lambda_client, stdout
 
     from chalicelib.tasks.clock import rfc3339
 
-    event = item_event(CREATED, SUB, new_id(), rfc3339(time.time() - 2.5), before=None, after="todo")
+    event = item_event(ITEM_CREATED, SUB, new_id(), rfc3339(time.time() - 2.5), before=None, after="todo")
     _invoke(lambda_client, "on_activity", sqs_record(event))
     [document] = stdout().emf
     assert 2500 <= document["EventAge"] < 60_000

@@ -4,31 +4,32 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.tasks.activity import (CREATED, DELETED, UPDATED, InvalidEvent, epoch_of, item_event, parse_event,
+from chalicelib.tasks.activity import (InvalidEvent, epoch_of, item_event, parse_event,
                                        seconds_of, stats_delta)
+from chalicelib.vocabulary import ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
 
 ITEM = "01JD0000000000000000000000"
 AT = "2026-11-28T10:00:00.123Z"
 
 
 def test_an_announced_event_parses_back_unchanged():
-    event = item_event(UPDATED, "alice-sub", ITEM, AT, before="todo", after="done")
+    event = item_event(ITEM_UPDATED, "alice-sub", ITEM, AT, before="todo", after="done")
     assert parse_event(event) == event
     assert set(event) == {"v", "id", "type", "sub", "item_id", "at", "status_before", "status_after"}
 
 
 def test_each_event_gets_its_own_id():
-    first, second = (item_event(CREATED, "s", ITEM, AT, before=None, after="todo") for _ in range(2))
+    first, second = (item_event(ITEM_CREATED, "s", ITEM, AT, before=None, after="todo") for _ in range(2))
     assert first["id"] != second["id"]
 
 
 @pytest.mark.parametrize("change", [
     {"v": 2}, {"v": None}, {"type": "item.archived"}, {"id": "not-a-ulid"}, {"item_id": 42}, {"at": "yesterday"},
     {"at": "2026-11-28T10:00:00Z"}, {"sub": "has#hash"}, {"sub": ""}, {"status_before": None},
-    {"status_after": "doing"}, {"status_before": "todo", "type": CREATED},
+    {"status_after": "doing"}, {"status_before": "todo", "type": ITEM_CREATED},
 ])
 def test_a_malformed_event_is_refused_by_name(change):
-    event = {**item_event(UPDATED, "alice-sub", ITEM, AT, before="todo", after="done"), **change}
+    event = {**item_event(ITEM_UPDATED, "alice-sub", ITEM, AT, before="todo", after="done"), **change}
     with pytest.raises(InvalidEvent):
         parse_event(event)
 
@@ -40,10 +41,10 @@ def test_a_body_that_is_not_an_object_is_refused(body):
 
 
 @pytest.mark.parametrize("kind,before,after,delta", [
-    (CREATED, None, "todo", {"todo": 1, "total": 1}),
-    (UPDATED, "todo", "done", {"todo": -1, "done": 1}),
-    (UPDATED, "done", "done", {}),
-    (DELETED, "in_progress", None, {"in_progress": -1, "total": -1}),
+    (ITEM_CREATED, None, "todo", {"todo": 1, "total": 1}),
+    (ITEM_UPDATED, "todo", "done", {"todo": -1, "done": 1}),
+    (ITEM_UPDATED, "done", "done", {}),
+    (ITEM_DELETED, "in_progress", None, {"in_progress": -1, "total": -1}),
 ])
 def test_an_event_moves_the_counters_of_the_statuses_it_left_and_entered(kind, before, after, delta):
     assert stats_delta({"status_before": before, "status_after": after}) == delta

@@ -7,9 +7,10 @@ import random
 import threading
 
 from chalicelib import compose
-from chalicelib.tasks.activity import (ACTIVITY_TTL_SECONDS, CREATED, DELETED, UPDATED, ActivityRecorder,
+from chalicelib.tasks.activity import (ACTIVITY_TTL_SECONDS, ActivityRecorder,
                                        epoch_of, item_event)
 from chalicelib.tasks.ids import new_id
+from chalicelib.vocabulary import ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
 from tests.activity.conftest import activity_of, counters, stats_of
 
 SUB = "sub-alice"
@@ -21,18 +22,18 @@ def _recorder() -> ActivityRecorder:
 
 
 def test_an_event_appends_one_activity_record_and_moves_the_counters(adapter):
-    event = item_event(CREATED, SUB, new_id(), AT, before=None, after="todo")
+    event = item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="todo")
     assert _recorder().record(event) is True
     [record] = activity_of(SUB)
     assert {k: record[k] for k in ("id", "type", "item_id", "at")} == \
-        {"id": event["id"], "type": CREATED, "item_id": event["item_id"], "at": AT}
+        {"id": event["id"], "type": ITEM_CREATED, "item_id": event["item_id"], "at": AT}
     assert record["expires_at"] == epoch_of(AT) + ACTIVITY_TTL_SECONDS
     assert counters(SUB) == {"todo": 1, "in_progress": 0, "done": 0, "total": 1}
     assert stats_of(SUB)["updated_at"] == "2027-01-15T08:00:00.000Z"
 
 
 def test_a_redelivered_event_changes_nothing(adapter):
-    event = item_event(CREATED, SUB, new_id(), AT, before=None, after="done")
+    event = item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="done")
     recorder = _recorder()
     assert recorder.record(event) is True
     assert recorder.record(event) is False
@@ -44,11 +45,11 @@ def test_a_redelivered_event_changes_nothing(adapter):
 def test_events_in_any_order_reach_the_same_stats(adapter):
     first, second = new_id(), new_id()
     events = [
-        item_event(CREATED, SUB, first, "2026-11-28T10:00:00.000Z", before=None, after="todo"),
-        item_event(UPDATED, SUB, first, "2026-11-28T10:00:01.000Z", before="todo", after="in_progress"),
-        item_event(UPDATED, SUB, first, "2026-11-28T10:00:02.000Z", before="in_progress", after="done"),
-        item_event(CREATED, SUB, second, "2026-11-28T10:00:03.000Z", before=None, after="todo"),
-        item_event(DELETED, SUB, second, "2026-11-28T10:00:04.000Z", before="todo", after=None),
+        item_event(ITEM_CREATED, SUB, first, "2026-11-28T10:00:00.000Z", before=None, after="todo"),
+        item_event(ITEM_UPDATED, SUB, first, "2026-11-28T10:00:01.000Z", before="todo", after="in_progress"),
+        item_event(ITEM_UPDATED, SUB, first, "2026-11-28T10:00:02.000Z", before="in_progress", after="done"),
+        item_event(ITEM_CREATED, SUB, second, "2026-11-28T10:00:03.000Z", before=None, after="todo"),
+        item_event(ITEM_DELETED, SUB, second, "2026-11-28T10:00:04.000Z", before="todo", after=None),
     ]
     random.Random(7).shuffle(events)
     recorder = _recorder()
@@ -60,7 +61,7 @@ def test_events_in_any_order_reach_the_same_stats(adapter):
 
 
 def test_an_update_without_a_status_change_is_recorded_but_leaves_stats_alone(adapter):
-    event = item_event(UPDATED, SUB, new_id(), AT, before="todo", after="todo")
+    event = item_event(ITEM_UPDATED, SUB, new_id(), AT, before="todo", after="todo")
     assert _recorder().record(event) is True
     assert len(activity_of(SUB)) == 1
     assert stats_of(SUB) is None
@@ -68,14 +69,14 @@ def test_an_update_without_a_status_change_is_recorded_but_leaves_stats_alone(ad
 
 def test_users_have_their_own_activity_and_stats(adapter):
     recorder = _recorder()
-    recorder.record(item_event(CREATED, "sub-bob", new_id(), AT, before=None, after="todo"))
+    recorder.record(item_event(ITEM_CREATED, "sub-bob", new_id(), AT, before=None, after="todo"))
     assert activity_of(SUB) == [] and stats_of(SUB) is None
     assert counters("sub-bob")["total"] == 1
 
 
 def test_concurrent_events_of_one_user_are_all_counted(adapter):
     recorder = _recorder()
-    events = [item_event(CREATED, SUB, new_id(), AT, before=None, after="todo") for _ in range(12)]
+    events = [item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="todo") for _ in range(12)]
     errors: list[BaseException] = []
 
     def apply(event):

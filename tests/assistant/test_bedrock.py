@@ -212,11 +212,11 @@ def test_the_client_is_built_once(bedrock):
     assert bedrock.client is bedrock.client
 
 
-def test_constructing_the_provider_and_the_service_imports_no_boto3():
+def test_constructing_the_provider_and_the_service_imports_no_boto3_and_the_stream_core_no_chalice():
     code = (
         "import sys\n"
         "from chalicelib.assistant.bedrock import BedrockProvider\n"
-        "from chalicelib.assistant import offline, service, sse\n"
+        "from chalicelib.assistant import offline, service, sse, stream\n"
         "provider = BedrockProvider('amazon.nova-micro-v1:0', region='us-east-1')\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'chalice', 'sqlite3'))\n"
         "print(','.join(loaded))\n"

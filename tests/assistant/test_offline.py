@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.assistant.base import Token, Usage
-from chalicelib.assistant.offline import OfflineProvider, compose, parse_context, plan
+from chalicelib.assistant.offline import OfflineProvider, answer_text, parse_context, plan
 from chalicelib.assistant.service import render_system
 from tests.assistant.conftest import TODAY
 
@@ -145,8 +145,19 @@ def test_only_lines_of_the_context_block_are_items():
     today, items = parse_context(system)
     assert today is not None and today.isoformat() == TODAY
     assert [entry["title"] for entry in items] == [tricky["title"]]
-    text = compose("prompt {\"title\":\"from the prompt\"}", items, today)
+    text = answer_text("prompt {\"title\":\"from the prompt\"}", items, today)
     assert "forged" in text and "outside the block" not in text and "from the prompt" not in text
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\u0085"])
+def test_titles_holding_a_unicode_line_separator_are_all_counted(separator):
+    """JSON leaves these as they are and str.splitlines() breaks at them: the block is split at \\n only."""
+    items = [item(f"Call{separator}mom"), item("Pay rent"), item(f"Fix{separator}bike", status="in_progress")]
+    _, read = parse_context(render_system(items, today=TODAY))
+    assert [entry["title"] for entry in read] == [entry["title"] for entry in items]
+    text, _, _ = ask(items)
+    assert text.startswith("You have 3 open items.")
+    assert "1. “Fix bike” (in progress, no due date)" in text
 
 
 def test_without_a_today_line_dates_are_shown_but_nothing_is_called_overdue():

@@ -53,7 +53,7 @@ def test_the_context_is_read_with_one_store_request(items, store):
     for n in range(3):
         add(items, ALICE, f"Task {n}")
     store.calls.clear()
-    list(service(items).events(ALICE, FIRST))
+    list(service(items).stream(ALICE, FIRST))
     assert store.calls == ["query"]
     service(items).answer(ALICE, FIRST)
     assert store.calls == ["query", "query"]
@@ -97,7 +97,7 @@ def test_the_context_is_capped_at_context_items_and_says_that_more_exist(items, 
 
 def test_events_are_tokens_then_exactly_one_done(items):
     add(items, ALICE, "Pay rent", due="2026-11-25")
-    events = list(service(items).events(ALICE, FIRST))
+    events = list(service(items).stream(ALICE, FIRST))
     kinds = [kind for kind, _ in events]
     assert kinds[-1] == DONE and kinds.count(DONE) == 1 and set(kinds[:-1]) == {TOKEN} and len(kinds) > 5
     assert all(set(data) == {"text"} and data["text"] for kind, data in events[:-1])
@@ -110,7 +110,7 @@ def test_events_are_tokens_then_exactly_one_done(items):
 def test_answer_is_the_joined_text_with_provider_model_and_usage(items):
     add(items, ALICE, "Call mom", due=TODAY)
     add(items, ALICE, "Pay rent", due="2026-11-25")
-    events = list(service(items).events(ALICE, FIRST))
+    events = list(service(items).stream(ALICE, FIRST))
     answer = service(items).answer(ALICE, FIRST)
     assert list(answer) == ["text", "provider", "model", "usage"]
     assert answer["text"] == "".join(data["text"] for kind, data in events if kind == TOKEN)
@@ -133,7 +133,7 @@ def test_max_tokens_reaches_the_provider(items):
 
 def test_nothing_is_read_until_the_first_event_is_pulled(items, store):
     store.calls.clear()
-    events = service(items).events(ALICE, FIRST)
+    events = service(items).stream(ALICE, FIRST)
     assert store.calls == []
     next(events)
     assert store.calls == ["query"]
@@ -143,13 +143,13 @@ def test_nothing_is_read_until_the_first_event_is_pulled(items, store):
 def test_a_prompt_outside_the_api_limits_is_refused_before_any_read(items, store, prompt):
     store.calls.clear()
     with pytest.raises(ValidationFailed):
-        next(service(items).events(ALICE, prompt))
+        next(service(items).stream(ALICE, prompt))
     assert store.calls == []
 
 
 @pytest.mark.parametrize("error", [ProviderThrottled("busy"), ProviderUnavailable("down")])
 def test_provider_errors_before_the_first_token_propagate_unchanged(items, error):
-    events = service(items, Scripted(error)).events(ALICE, FIRST)
+    events = service(items, Scripted(error)).stream(ALICE, FIRST)
     with pytest.raises(type(error)) as raised:
         next(events)
     assert raised.value is error
@@ -157,7 +157,7 @@ def test_provider_errors_before_the_first_token_propagate_unchanged(items, error
 
 @pytest.mark.parametrize("error", [ProviderThrottled("busy"), ProviderUnavailable("down")])
 def test_provider_errors_mid_answer_propagate_unchanged_after_the_tokens_before_them(items, error):
-    events = service(items, Scripted(Token("Start "), Token("with "), error)).events(ALICE, FIRST)
+    events = service(items, Scripted(Token("Start "), Token("with "), error)).stream(ALICE, FIRST)
     assert [next(events), next(events)] == [(TOKEN, {"text": "Start "}), (TOKEN, {"text": "with "})]
     with pytest.raises(type(error)) as raised:
         next(events)
@@ -179,21 +179,21 @@ def test_stopping_early_ends_the_providers_stream_at_once(items):
             finally:
                 ended.append(True)
 
-    events = service(items, Endless()).events(ALICE, FIRST)
+    events = service(items, Endless()).stream(ALICE, FIRST)
     assert next(events) == (TOKEN, {"text": "more "})
     events.close()
     assert ended == [True]
 
 
 def test_usage_and_identity_come_from_the_provider(items):
-    events = list(service(items, Scripted(Token("Hi"), Token(""), Usage(40, 2))).events(ALICE, FIRST))
+    events = list(service(items, Scripted(Token("Hi"), Token(""), Usage(40, 2))).stream(ALICE, FIRST))
     assert events == [(TOKEN, {"text": "Hi"}),
                       (DONE, {"usage": {"input_tokens": 40, "output_tokens": 2}, "provider": "scripted",
                               "model": "scripted-1"})]
 
 
 def test_a_provider_that_omits_usage_still_ends_with_done(items):
-    events = list(service(items, Scripted(Token("a"), Token("b"))).events(ALICE, FIRST))
+    events = list(service(items, Scripted(Token("a"), Token("b"))).stream(ALICE, FIRST))
     assert events[-1] == (DONE, {"usage": {"input_tokens": 0, "output_tokens": 2}, "provider": "scripted",
                                  "model": "scripted-1"})
 

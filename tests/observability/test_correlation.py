@@ -1,5 +1,6 @@
 """Correlation seams for the asynchronous paths: the request id being served goes onto an outgoing event
-and its SQS message attribute, and a consumer logs under the id a message carries."""
+(tests/events checks the SQS message attribute the publisher adds), and a consumer logs under the id a
+message carries."""
 
 from __future__ import annotations
 
@@ -21,21 +22,17 @@ def test_inside_a_request_the_current_request_id_is_the_callers(api, monkeypatch
     def spying():
         seen["request_id"] = correlation.current_request_id()
         seen["event"] = correlation.stamp({"type": "item.created", "item_id": "i-1"})
-        seen["attributes"] = correlation.message_attributes()
         return original()
 
     monkeypatch.setattr(handlers, "health", spying)
     api.get("/health", user=None, headers={"X-Request-Id": "enqueue-me-1"})
     assert seen["request_id"] == "enqueue-me-1"
     assert seen["event"] == {"type": "item.created", "item_id": "i-1", "request_id": "enqueue-me-1"}
-    assert seen["attributes"] == {"request_id": {"DataType": "String", "StringValue": "enqueue-me-1"}}
     assert correlation.current_request_id() is None  # the request is over: nothing lingers
 
 
 def test_outside_any_request_nothing_is_stamped():
     assert correlation.stamp({"type": "x"}) == {"type": "x"}
-    assert correlation.message_attributes(attributes={"k": {"DataType": "String", "StringValue": "v"}}) == \
-        {"k": {"DataType": "String", "StringValue": "v"}}
 
 
 def _record(attributes: dict | None = None, body: object = "{}") -> dict:

@@ -97,8 +97,10 @@ def test_an_ordinary_error_response_is_not_an_error_line(api, observed, captured
     assert [document["UnhandledExceptions"] for document in out.emf] == [0, 0]
 
 
-def test_the_code_and_the_web_edge_mark_unhandled_lines_the_same_way():
-    assert problems.UNHANDLED == logs.UNHANDLED
+def test_the_code_and_the_web_edge_mark_unhandled_lines_the_way_the_filter_pattern_counts():
+    for marker in (problems.UNHANDLED, logs.UNHANDLED):
+        assert matches(logs.UNHANDLED_FILTER_PATTERN, json.dumps({"level": "ERROR", **marker}))
+    assert not matches(logs.UNHANDLED_FILTER_PATTERN, json.dumps({"level": "ERROR", "error": "handled"}))
 
 
 def _forced_unhandled_output(api, monkeypatch, captured) -> Output:

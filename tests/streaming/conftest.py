@@ -20,7 +20,7 @@ PROMPT = "what should I do first today?"
 
 
 class FakeAssistant:
-    """An AssistantService double: ``events(sub, prompt)`` yields tokens (``delay`` seconds apart), then
+    """An AssistantService double: ``stream(sub, prompt)`` yields tokens (``delay`` seconds apart), then
     done; ``fail_at`` raises ``error`` instead of the event with that index."""
 
     def __init__(self, tokens: tuple[str, ...] = ("Water ", "the ", "plants."), *, delay: float = 0.0,
@@ -37,7 +37,7 @@ class FakeAssistant:
         self.closed = False
         self.finished = False
 
-    def events(self, sub: str, prompt: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def stream(self, sub: str, prompt: str) -> Iterator[tuple[str, dict[str, Any]]]:
         import os
 
         self.calls.append((sub, prompt))

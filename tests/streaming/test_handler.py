@@ -337,3 +337,26 @@ def test_an_app_error_subclass_keeps_its_own_problem(streaming, token_for, assis
     assistant(fail_at=0, error=Teapot("short and stout"))
     streamed, _ = invoke(stream_event(token=token_for()))
     assert streamed.status == 418 and streamed.problem()["detail"] == "short and stout"
+
+
+# --- what it is built from -----------------------------------------------------------------------------
+
+
+def test_the_streaming_function_uses_the_assistants_core_and_only_generic_web_helpers():
+    """What it streams is chalicelib/assistant/stream.py's; of the API function's web package it takes only
+    request parsing, CORS, the request state and problem rendering, never a route's own module."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "chalicelib" / "streaming"
+    imported: set[str] = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    web = {name for name in imported if name.startswith("chalicelib.web.")}
+    assert web == {"chalicelib.web.context", "chalicelib.web.cors", "chalicelib.web.http", "chalicelib.web.problems"}
+    assert "chalicelib.assistant.stream" in imported

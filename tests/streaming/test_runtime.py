@@ -141,6 +141,24 @@ def test_a_handler_bug_before_any_byte_goes_to_the_error_endpoint(lambda_env, mo
     assert request_id not in lambda_env.responses
 
 
+def test_a_handler_bug_is_logged_once_with_the_marker_the_unhandled_metric_filter_counts(lambda_env, capsys):
+    from chalicelib.observability import logs
+    from chalicelib.settings import get_settings
+    from tests.observability.filter_pattern import matches
+
+    def broken(event, context, write):
+        raise RuntimeError("a bug")
+
+    logs.configure(get_settings())
+    request_id = lambda_env.add(stream_event())
+    capsys.readouterr()
+    runtime.serve_one(runtime.RuntimeClient(lambda_env.address), broken, "tasks-api-AssistantStreamHandler")
+    lambda_env.wait(lambda_env.errors, request_id)
+    [line] = Output.parse(capsys.readouterr().out).at("ERROR")
+    assert matches(logs.UNHANDLED_FILTER_PATTERN, json.dumps(line))
+    assert line["exc_type"] == "RuntimeError" and "a bug" in line["stack"]
+
+
 def test_a_configuration_error_is_reported_as_an_init_error(lambda_env, streaming):
     streaming(LOG_LEVEL="LOUD")
     assert runtime.main(max_invocations=1) == 1

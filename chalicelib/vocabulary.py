@@ -1,0 +1,46 @@
+"""The words more than one module speaks, each written once: item statuses, activity event types, what a
+client may choose as a request id or idempotency key, the prompt limit, the detail a client gets for a
+bug and the unhandled-error log marker.
+
+Standard library only and nothing computed at import beyond a few strings, so every path (the cold one
+included) imports it at the top. tests/test_vocabulary.py fails when one of these literals is written
+anywhere else in chalicelib/.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+# --- items (docs/API.md "Items") ---------------------------------------------------------------------
+STATUS_TODO = "todo"
+STATUS_IN_PROGRESS = "in_progress"
+STATUS_DONE = "done"
+STATUSES = (STATUS_TODO, STATUS_IN_PROGRESS, STATUS_DONE)  # in the order the API lists them
+DEFAULT_STATUS = STATUS_TODO  # of an item created without one
+
+# --- activity events: what ItemService emits for each committed change --------------------------------
+ITEM_CREATED = "item.created"
+ITEM_UPDATED = "item.updated"
+ITEM_DELETED = "item.deleted"
+EVENT_TYPES = (ITEM_CREATED, ITEM_UPDATED, ITEM_DELETED)
+
+# --- tokens a client chooses: X-Request-Id and Idempotency-Key (docs/API.md) --------------------------
+# A request id read back from a queue message must fit the same shape (observability/correlation.py).
+_TOKEN_CHARACTERS = "A-Za-z0-9._:-"
+_TOKEN_MAX = 128
+CLIENT_TOKEN_PATTERN = f"[{_TOKEN_CHARACTERS}]{{1,{_TOKEN_MAX}}}"
+CLIENT_TOKEN_RULE = f"1-{_TOKEN_MAX} characters of [{_TOKEN_CHARACTERS}]"
+
+# --- the assistant ------------------------------------------------------------------------------------
+MAX_PROMPT_CHARS = 2000  # of a prompt, after trimming
+PROMPT_RULE = f"1-{MAX_PROMPT_CHARS} characters after trimming"
+
+# --- what a client sees of a bug: a 500 problem's (or an ``error`` event's) detail, never the exception --
+INTERNAL_ERROR_DETAIL = "An internal error occurred; quote the request id when reporting it."
+
+# --- logs ---------------------------------------------------------------------------------------------
+# The one ERROR line that reports an unhandled exception carries this field (the stack's metric filter,
+# observability/logs.py's UNHANDLED_FILTER_PATTERN, counts those lines).
+UNHANDLED_FIELD = "error"
+UNHANDLED_VALUE = "unhandled"
+UNHANDLED = MappingProxyType({UNHANDLED_FIELD: UNHANDLED_VALUE})  # ``extra=`` of that line
