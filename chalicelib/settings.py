@@ -1,6 +1,8 @@
 """The app's configuration: one frozen Settings, read from the environment once.
 
-No other module reads ``os.environ``; docs/API.md (Configuration) lists every variable.
+No other module reads its configuration from ``os.environ`` (the streaming runtime reads Lambda's
+``AWS_LAMBDA_RUNTIME_API`` and sets ``_X_AMZN_TRACE_ID`` per invocation); docs/CONFIGURATION.md lists
+every variable.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 #   scripts/deploy.sh [--dry-run] [--stack NAME] [--region REGION] [--arch arm64|x86_64] [--tag TAG]
 #                     [--repository NAME] [Key=Value ...]
 #
-# Key=Value pairs are stack parameters (README "Deploy to AWS"), e.g. EnableSqsIntegration=false
+# Key=Value pairs are stack parameters (docs/DEPLOY.md "Stack parameters"), e.g. EnableSqsIntegration=false
 # AlarmEmail=ops@example.com. --dry-run prints every command and runs none (values that only AWS
 # knows, such as the account id, appear as <placeholders>).
 set -euo pipefail

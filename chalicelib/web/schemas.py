@@ -1,8 +1,8 @@
 """The wire schemas: one declaration validates request bodies, generates openapi.json, and turns a valid
 body into the domain's values (the services never see a schema).
 
-msgspec was chosen over pydantic for cold start (README: "Why msgspec"), and this module loads it: import it
-lazily, on the first route that validates (never on GET /health or a read route). Bodies are validated field
+msgspec was chosen over pydantic for cold start (docs/DESIGN.md, "Choices"), and this module loads it: import
+it lazily, on the first route that validates (never on GET /health or a read route). Bodies are validated field
 by field so a response names every bad field, not only the first.
 """
 
