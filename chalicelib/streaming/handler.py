@@ -74,9 +74,9 @@ def _serve(event: Mapping[str, Any], headers: Mapping[str, str], request_context
             prompt = _prompt(event)
             if settings.assistant_provider == "off":
                 raise FeatureDisabled("the assistant is switched off in this deployment")
-            from chalicelib import compose
+            from chalicelib import wiring
 
-            events = iter(compose.get_assistant().events(caller.sub, prompt))
+            events = iter(wiring.services().assistant.events(caller.sub, prompt))
             out.provider_called = True
             # The first event decides the status: a provider that fails before answering is an
             # ordinary problem response, not a 200 whose stream only says "error".

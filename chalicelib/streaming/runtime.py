@@ -15,6 +15,8 @@ import traceback
 from http.client import HTTPConnection, HTTPException
 from typing import Any, Callable, NamedTuple
 
+from chalicelib.settings import Settings
+
 API = "/2018-06-01/runtime"
 # Lambda's response streaming (lambda/latest/dg/runtimes-custom.html, "Implementing response streaming
 # in a custom runtime"): this mode header, a chunked body, errors after the first byte as trailers.
@@ -230,9 +232,10 @@ def main(max_invocations: int | None = None) -> int:
     # The Runtime API's own protocol, not app configuration: the one variable read here.
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     try:
-        from chalicelib.settings import get_settings
-
-        settings = get_settings()
+        # The init phase's own copy. The process's settings, and with them whether to trace, are read
+        # during the first invocation, once serve_one has exported its trace header (before any exists,
+        # Settings.tracing is always off, and no invocation would ever be traced), as in the API function.
+        settings = Settings.from_env()
         if settings.observability:
             from chalicelib.observability import logs
 

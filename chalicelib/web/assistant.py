@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from chalice.app import Response
 
-from chalicelib import compose
+from chalicelib import wiring
 from chalicelib.errors import AppError, ProviderThrottled
 
 log = logging.getLogger("tasks.assistant")
@@ -18,7 +18,7 @@ log = logging.getLogger("tasks.assistant")
 
 def answer(sub: str, prompt: str) -> dict[str, Any]:
     try:
-        result = compose.get_assistant().answer(sub, prompt)
+        result = wiring.services().assistant.answer(sub, prompt)
     except ProviderThrottled:
         _count_throttle()
         raise
@@ -29,7 +29,7 @@ def answer(sub: str, prompt: str) -> dict[str, Any]:
 def buffered_stream(sub: str, prompt: str) -> Response:
     from chalicelib.assistant import sse
 
-    events = compose.get_assistant().events(sub, prompt)
+    events = wiring.services().assistant.events(sub, prompt)
     try:
         # Failures before the stream began are ordinary problem responses (docs/API.md).
         first = next(events)

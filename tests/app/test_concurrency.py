@@ -17,17 +17,16 @@ from typing import Any, Callable
 
 import pytest
 
-from chalicelib import compose
+from chalicelib import wiring
 from chalicelib.errors import NotFound, PreconditionFailed
-from tests.app.conftest import Reply, assert_problem
-from tests.conftest import SETTINGS_VARIABLES
+from tests.support.api import Reply, assert_problem
+from tests.support.environment import FAKE_AWS, SETTINGS_VARIABLES
 
 RACERS = 20
 BARRIER_TIMEOUT = 30.0
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # What a worker copies from the test's environment (the adapter's settings and DynamoDB Local's dummy credentials).
-FORWARDED_VARIABLES = SETTINGS_VARIABLES + ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                                            "AWS_REGION")
+FORWARDED_VARIABLES = SETTINGS_VARIABLES + tuple(FAKE_AWS) + ("AWS_REGION",)
 
 Request = tuple[str, str, dict[str, str], bytes]  # method, path, headers, body
 
@@ -54,7 +53,7 @@ def _call_in_worker(environment: dict[str, str], warm_up: Request, request: Requ
         for name in FORWARDED_VARIABLES:
             os.environ.pop(name, None)
         os.environ.update(environment)
-        compose.reset()
+        wiring.reset()
         from chalice.test import Client
 
         from app import app
@@ -176,7 +175,7 @@ def _schemas():
 
 
 def test_twenty_threads_patching_one_version_through_the_service_let_exactly_one_win(adapter):
-    schemas, items = _schemas(), compose.get_items()
+    schemas, items = _schemas(), wiring.services().items
     item = items.create("svc-user", schemas.ItemCreate(title="Contested")).item
 
     outcomes = _race_threads(lambda n: items.patch("svc-user", item["id"], schemas.ItemPatch(notes=f"writer {n}"),
@@ -192,7 +191,7 @@ def test_twenty_threads_patching_one_version_through_the_service_let_exactly_one
 def test_twenty_threads_creating_with_one_idempotency_key_through_the_service_make_one_item(adapter):
     from chalicelib.tasks.items import body_fingerprint
 
-    schemas, items = _schemas(), compose.get_items()
+    schemas, items = _schemas(), wiring.services().items
     body = {"title": "Once", "status": "in_progress"}
 
     outcomes = _race_threads(lambda n: items.create("svc-user", schemas.validate(schemas.ItemCreate, body),
@@ -207,7 +206,7 @@ def test_twenty_threads_creating_with_one_idempotency_key_through_the_service_ma
 
 
 def test_twenty_threads_deleting_one_version_through_the_service_let_exactly_one_succeed(adapter):
-    schemas, items = _schemas(), compose.get_items()
+    schemas, items = _schemas(), wiring.services().items
     item = items.create("svc-user", schemas.ItemCreate(title="Delete me once")).item
 
     outcomes = _race_threads(lambda n: items.delete("svc-user", item["id"], if_match=1))

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.app.conftest import assert_problem
+from tests.support.api import assert_problem
 
 
 def test_health_is_public_and_reports_version_and_stage(api):

@@ -13,8 +13,8 @@ import pytest
 
 from chalicelib.observability import logs
 from chalicelib.settings import get_settings
-from tests.app.conftest import assert_problem
-from tests.observability.conftest import claims, rest_event, run_in_lambda
+from tests.support.api import assert_problem
+from tests.support.invoke import claims, rest_event, run_in_lambda
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
 # the request's (tests/observability/test_correlation.py follows them on purpose).

@@ -13,8 +13,9 @@ from chalice.app import Response
 
 from chalicelib.observability import logs
 from chalicelib.web import problems
-from tests.app.conftest import assert_problem
-from tests.observability.conftest import PROJECT, Output
+from tests.support.api import assert_problem
+from tests.support.invoke import PROJECT
+from tests.support.output import Output
 from tests.observability.filter_pattern import matches
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with

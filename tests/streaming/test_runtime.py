@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.streaming import runtime
-from tests.observability.conftest import Output
-from tests.streaming.conftest import PROMPT, stream_event
+from tests.support.output import Output
+from tests.support.streaming import PROMPT, stream_event
 
 PROJECT = Path(__file__).resolve().parents[2]
 
