@@ -4,6 +4,7 @@ over both store adapters (SQLite file; DynamoDB Local). Helpers live in tests/su
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterator
 
 import pytest
@@ -72,6 +73,35 @@ def token_for(env) -> Callable[..., str]:
         return mint(username, **claims)
 
     return make
+
+
+# --- tokens of any shape for ``auth_settings`` (tests/auth/conftest.py: its own; tests/app/test_auth_http.py:
+# the app's), signed by its issuer's key or by another (tests/support/tokens.py) -------------------------
+
+
+@pytest.fixture
+def issuer_key(auth_settings):
+    """The local issuer's key pair for ``auth_settings`` (made on first use)."""
+    from chalicelib.auth.local_issuer import ensure_keys, issuer_dir
+
+    return ensure_keys(issuer_dir(auth_settings.data_dir))
+
+
+@pytest.fixture(scope="session")
+def other_key():
+    """An RSA key the issuer never published: signatures made with it must never verify."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def make_token(auth_settings, issuer_key) -> Callable[..., str]:
+    """``make_token(username="alice", *, alg="RS256", kid=<issuer kid>, key=<issuer key>, header=None,
+    payload=None, **claims)``: see ``forge`` in tests/support/tokens.py."""
+    from tests.support.tokens import forge
+
+    return functools.partial(forge, auth_settings, issuer_key)
 
 
 @pytest.fixture

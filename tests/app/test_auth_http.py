@@ -9,7 +9,6 @@ import pytest
 
 from chalicelib.auth.local_issuer import OMIT
 from tests.support.api import assert_problem
-from tests.support.tokens import issuer_key, make_token, other_key  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -107,9 +107,9 @@ def test_switched_off_features_are_503_problems_unless_a_replacement_is_handed_i
 
     off = wiring.Services(_settings(tmp_path, STORE="off", ASSISTANT_PROVIDER="off"))
     with pytest.raises(FeatureDisabled):
-        off.store
+        _ = off.store
     with pytest.raises(FeatureDisabled):
-        off.assistant
+        _ = off.assistant
     fake_store = object()
     assert wiring.Services(_settings(tmp_path, STORE="off"), store=fake_store).store is fake_store
 

@@ -1,5 +1,5 @@
 """Fixtures for the verifier's suite: a local issuer on a temporary data dir (``auth_settings``), the
-token fixtures of tests/support/tokens.py for it, a clock and a counting JWKS fetch."""
+token fixtures of tests/conftest.py for it, a clock and a counting JWKS fetch."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from chalicelib.auth.verifier import TokenVerifier
 from chalicelib.settings import Settings
 from tests.support.tokens import CountingFetch, FakeClock, encode_jws
-from tests.support.tokens import issuer_key, make_token, other_key  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="session")

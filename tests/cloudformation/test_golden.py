@@ -15,7 +15,7 @@ import pytest
 
 from cloudformation.build import PIPELINE
 from cloudformation.template import dump, load
-from tests.cloudformation.conftest import GOLDEN
+from tests.cloudformation.support.stack import GOLDEN
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 STEPS = [(n + 1, step.__module__.rsplit(".", 1)[-1], step) for n, step in enumerate(PIPELINE)]

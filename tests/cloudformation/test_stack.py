@@ -12,7 +12,7 @@ import pytest
 
 from cloudformation.template import functions
 from cloudformation.transforms import iam
-from tests.cloudformation.conftest import EXISTING_POOL, PROJECT, sam_translate, timed
+from tests.cloudformation.support.stack import EXISTING_POOL, PROJECT, sam_translate, timed
 
 
 # --- lint ----------------------------------------------------------------------------------------

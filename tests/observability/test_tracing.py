@@ -91,7 +91,8 @@ with Client(app) as client:
     headers = {"Authorization": "Bearer " + mint("alice"), "Content-Type": "application/json"}
     assert client.http.post("/items", headers=headers, body=b'{"title": "x"}').status_code == 201
     assert client.http.get("/items", headers=headers).status_code == 200
-print("loaded:", sorted(m for m in sys.modules if m.startswith("aws_xray_sdk") or m == "chalicelib.observability.tracing"))
+print("loaded:", sorted(m for m in sys.modules
+                        if m.startswith("aws_xray_sdk") or m == "chalicelib.observability.tracing"))
 """
     out = _python(code, _local_env(tmp_path, AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:2000", _X_AMZN_TRACE_ID=TRACE_HEADER,
                                    LAMBDA_TASK_ROOT=str(PROJECT), METRICS="emf"))

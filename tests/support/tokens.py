@@ -1,6 +1,6 @@
-"""Token helpers: compact JWS from raw parts (attack tokens included), a JWKS fetch that counts, a clock
-that moves when told, and the fixtures that mint tokens for ``auth_settings`` (tests/auth/conftest.py
-defines it for a data dir of its own; tests/app/test_auth_http.py as the app's settings)."""
+"""Token helpers: compact JWS from raw parts (attack tokens included), tokens of any shape signed as the
+local issuer would or wouldn't, a JWKS fetch that counts, and a clock that moves when told (the
+``make_token`` fixture of tests/conftest.py calls ``forge``)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import hmac
 import json
 from typing import Any, Callable
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import get_default_algorithms
 
-from chalicelib.auth.local_issuer import OMIT, LocalKey, build_claims, ensure_keys, issuer_dir
+from chalicelib.auth.local_issuer import OMIT, LocalKey, build_claims
 
 
 def b64url(data: bytes) -> str:
@@ -66,22 +65,11 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture
-def issuer_key(auth_settings) -> LocalKey:
-    """The local issuer's key pair for ``auth_settings`` (made on first use)."""
-    return ensure_keys(issuer_dir(auth_settings.data_dir))
-
-
-@pytest.fixture(scope="session")
-def other_key() -> rsa.RSAPrivateKey:
-    """An RSA key the issuer never published: signatures made with it must never verify."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-def make_token(auth_settings, issuer_key) -> Callable[..., str]:
-    """``make_token(username="alice", *, alg="RS256", kid=<issuer kid>, key=<issuer key>, header=None,
-    payload=None, **claims)``.
+def forge(auth_settings: Any, issuer_key: LocalKey, username: str = "alice", /, *, alg: str = "RS256",
+          kid: Any = None, key: Any = None, header: dict[str, Any] | None = None,
+          payload: dict[str, Any] | bytes | None = None, **claims: Any) -> str:
+    """A token for ``username`` as the issuer of ``auth_settings`` (key pair ``issuer_key``) would sign it,
+    or any variation of it.
 
     Claims are Cognito-shaped (``build_claims``: ``token_use=``, ``ttl=``, ``sub=``, ``email=``,
     ``now=``, any claim by name, ``OMIT`` to drop one; ``payload=`` replaces them wholesale).
@@ -89,21 +77,15 @@ def make_token(auth_settings, issuer_key) -> Callable[..., str]:
     key for RS*/PS*, the HMAC secret for HS* (default: the issuer's public key PEM, the classic
     algorithm-confusion attack), ignored for ``none``.
     """
-
-    def make(username: str = "alice", /, *, alg: str = "RS256", kid: Any = None, key: Any = None,
-             header: dict[str, Any] | None = None, payload: dict[str, Any] | bytes | None = None,
-             **claims: Any) -> str:
-        body = payload if payload is not None else build_claims(username, settings=auth_settings, **claims)
-        jose = {"alg": alg, "typ": "JWT", "kid": issuer_key.kid if kid is None else kid, **(header or {})}
-        jose = {name: value for name, value in jose.items() if value is not OMIT}
-        if isinstance(alg, str) and alg.lower() == "none":
-            return encode_jws(jose, body)
-        if alg.startswith("HS"):
-            secret = public_pem(issuer_key.private_key) if key is None else key
-            digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
-            return encode_jws(jose, body, lambda data: hmac.new(secret, data, digest).digest())
-        algorithm = get_default_algorithms()[alg]
-        signer = issuer_key.private_key if key is None else key
-        return encode_jws(jose, body, lambda data: algorithm.sign(data, signer))
-
-    return make
+    body = payload if payload is not None else build_claims(username, settings=auth_settings, **claims)
+    jose = {"alg": alg, "typ": "JWT", "kid": issuer_key.kid if kid is None else kid, **(header or {})}
+    jose = {name: value for name, value in jose.items() if value is not OMIT}
+    if isinstance(alg, str) and alg.lower() == "none":
+        return encode_jws(jose, body)
+    if alg.startswith("HS"):
+        secret = public_pem(issuer_key.private_key) if key is None else key
+        digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+        return encode_jws(jose, body, lambda data: hmac.new(secret, data, digest).digest())
+    algorithm = get_default_algorithms()[alg]
+    signer = issuer_key.private_key if key is None else key
+    return encode_jws(jose, body, lambda data: algorithm.sign(data, signer))
