@@ -44,7 +44,8 @@ class Services:
                  consumers: Mapping[str, Consumer] | None = None) -> None:
         self._settings = settings
         self._clock = clock
-        self._consumers = dict(consumers or {})
+        # None: the ones app.py declared, looked up when the queue is built (app.py may be imported later).
+        self._consumers = consumers
         given = {"store": store, "queue": queue, "activity_recorder": activity_recorder, "provider": provider,
                  "assistant": assistant}
         self._built: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
@@ -136,7 +137,8 @@ class Services:
             return SQSQueue(settings.activity_queue_url or "", region=settings.aws_region)
         from chalicelib.events.local import LocalQueue
 
-        handlers: dict[str, Handler] = {name: self._deliver_to(consumer) for name, consumer in self._consumers.items()}
+        consumers = _consumers if self._consumers is None else self._consumers
+        handlers: dict[str, Handler] = {name: self._deliver_to(consumer) for name, consumer in consumers.items()}
         return LocalQueue(os.path.join(settings.data_dir, "queue.db"), handlers)
 
     def _deliver_to(self, consumer: Consumer) -> "Handler":
@@ -258,8 +260,7 @@ def bootstrap(settings: Settings | None = None, *, store: "Store | None" = None,
     everything else is built from ``settings`` (default: the process's) on first use."""
     global _current
     fresh = Services(settings, store=store, queue=queue, activity=activity, activity_recorder=activity_recorder,
-                     provider=provider, assistant=assistant, clock=clock,
-                     consumers=_consumers if consumers is None else consumers)
+                     provider=provider, assistant=assistant, clock=clock, consumers=consumers)
     with _lock:
         previous, _current = _current, fresh
     if previous is not None:
@@ -275,7 +276,7 @@ def services() -> Services:
         return current
     with _lock:
         if _current is None:
-            _current = Services(consumers=_consumers)
+            _current = Services()
         return _current
 
 

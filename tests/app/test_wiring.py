@@ -183,3 +183,15 @@ def test_health_loads_no_adapter_and_a_read_route_never_loads_the_queue(tmp_path
     # The first write announces its change: only then is the embedded queue built.
     assert write[:2] == ["POST /items", 201]
     assert {"chalicelib.events.local", "chalicelib.events.publisher"} <= set(write[2]), write
+
+
+def test_services_built_before_app_py_is_imported_still_deliver_to_the_consumers_it_declares(tmp_path):
+    code = ("from chalicelib import wiring\n"
+            "services = wiring.services()\n"
+            "import app\n"
+            "print('queues:', sorted(services.queue.handlers))\n"
+            "services.close()\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=str(PROJECT), capture_output=True, text=True,
+                            timeout=60, env={"PATH": "", "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / ".data")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "queues: ['activity', 'activity-dlq']" in result.stdout.splitlines()
