@@ -65,7 +65,7 @@ def patch_me() -> Response:
     changes = schemas.validate(schemas.ProfilePatch, http.json_body(request.raw_body))
     caller = _caller()
     profile = wiring.services().profiles.touch(caller.sub, caller.username, caller.email,
-                                           display_name=changes.display_name)
+                                               display_name=changes.display_name)
     return http.json_response(profile)
 
 
