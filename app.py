@@ -1,16 +1,21 @@
 """The Chalice app: its routes, authorizer, middleware and queue consumers, each handing off to chalicelib.
 
 Read it as the API's table of contents; the code behind each route lives in chalicelib/web/api.py, the
-code behind each consumer in chalicelib/consumers.py.
+code behind each consumer in chalicelib/consumers.py, and chalicelib/wiring.py builds what both use.
 """
 
 from chalice import Chalice
 
+from chalicelib import consumers, wiring
 from chalicelib.auth.authorizer import CognitoAuthorizer, PLACEHOLDER_USER_POOL_ARN, silence_local_mode_warning
-from chalicelib import consumers
+from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
 from chalicelib.web import api, middleware
 
 app = Chalice(app_name="tasks-api")
+
+# The queue consumers: Lambda invokes them from SQS (the handlers at the end of this file); without SQS
+# the embedded queue (chalicelib/events/local.py) delivers to the same functions.
+wiring.declare_consumers({ACTIVITY: consumers.activity, DEAD_LETTERS: consumers.dead_letters})
 
 # The stack replaces the placeholder with its user pool (cloudformation/). Locally the app
 # verifies every token itself (chalicelib/auth), since chalice local does not.
@@ -112,13 +117,13 @@ def stream_assistant():
 
 
 # The activity queue and its dead letters (cloudformation/transforms/queues.py maps these names to the
-# stack's queues; locally chalicelib/events/local.py delivers to the same functions). Each returns
-# Lambda's partial batch response, so one poison message does not fail its neighbours.
-@app.on_sqs_message(queue="activity", batch_size=10)
+# stack's queues). Each returns Lambda's partial batch response, so one poison message does not fail
+# its neighbours.
+@app.on_sqs_message(queue=ACTIVITY, batch_size=10)
 def on_activity(event):
-    return consumers.activity(event.to_dict(), event.context)
+    return consumers.activity(wiring.services(), event.to_dict(), event.context)
 
 
-@app.on_sqs_message(queue="activity-dlq", batch_size=10)
+@app.on_sqs_message(queue=DEAD_LETTERS, batch_size=10)
 def on_dead_letter(event):
-    return consumers.dead_letters(event.to_dict(), event.context)
+    return consumers.dead_letters(wiring.services(), event.to_dict(), event.context)

@@ -42,7 +42,7 @@ class Meter:
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     from app import app
-    from chalicelib import compose
+    from chalicelib import wiring
 
     headers, claims = gateway_auth(USER)
 
@@ -56,7 +56,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     # Not per-request work: the first call builds the store and its client.
     call("GET", "/items")
-    meter = Meter(compose.get_store().client)
+    meter = Meter(wiring.services().store.client)
     rows: list[dict[str, Any]] = []
 
     def measure(label: str, kind: str, expect: int, **kw: Any) -> dict[str, Any]:

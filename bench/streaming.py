@@ -109,11 +109,11 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     # The caller's items, read as the assistant's context (the offline planner answers from them).
     workload.seed_sqlite(spec["sqlite_path"], workload.item_puts(READER, READER_ITEMS))
-    from chalicelib import compose
+    from chalicelib import wiring
     from chalicelib.assistant.offline import OfflineProvider
 
     provider = ClockedProvider(OfflineProvider(delay=spec["delay"]), spec["tokens"], warmup=spec["warmup"])
-    compose._build_provider = lambda settings: provider  # get_assistant() builds the service around it
+    wiring.bootstrap(provider=provider)  # the assistant service is built around it
     headers, claims = gateway_auth(READER)
     total = spec["warmup"] + spec["invocations"]
     with FakeRuntimeApi() as api:

@@ -1,7 +1,9 @@
-"""The queue consumers behind app.py's ``@app.on_sqs_message`` handlers (and the local queue's worker):
-one Lambda SQS batch in, Lambda's partial batch response out, each record logged under its request id.
+"""The queue consumers app.py declares (``@app.on_sqs_message``; the embedded queue's worker delivers
+to the same functions): one Lambda SQS batch in, Lambda's partial batch response out, each record logged
+under its request id. Each is handed the services it works with (chalicelib/wiring.py).
 
-Imported by app.py at cold start, so everything beyond the standard library loads on the first batch.
+Imported by app.py at cold start, so everything beyond the standard library loads on the first batch
+(``import app`` loads no observability code).
 """
 
 from __future__ import annotations
@@ -9,7 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from chalicelib.settings import Settings
+    from chalicelib.tasks.activity import ActivityRecorder
 
 log = logging.getLogger("tasks.consumers")
 
@@ -17,35 +23,50 @@ log = logging.getLogger("tasks.consumers")
 FAILURES = "batchItemFailures"
 
 
-def activity(event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+class Services(Protocol):
+    """What the consumers use of the composition root's services."""
+
+    @property
+    def settings(self) -> "Settings": ...
+
+    @property
+    def activity_recorder(self) -> "ActivityRecorder": ...
+
+
+def activity(services: Services, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
     """Apply each activity event to the caller's ACTIVITY# records and STATS; report the ones that failed."""
     from chalicelib.observability import metrics
 
-    return _batch(event, lambda_context, metrics.ACTIVITY, _record_activity)
+    def record(message: Mapping[str, Any]) -> None:
+        _record_activity(services, message)
+
+    return _batch(services, event, lambda_context, metrics.ACTIVITY, record)
 
 
-def dead_letters(event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+def dead_letters(services: Services, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
     """Events the activity consumer gave up on: log each once at ERROR and count it for the alarm."""
     from chalicelib.observability import metrics
 
-    return _batch(event, lambda_context, metrics.DEAD_LETTERS, _report_dead_letter)
+    def report(message: Mapping[str, Any]) -> None:
+        _report_dead_letter(services, message)
+
+    return _batch(services, event, lambda_context, metrics.DEAD_LETTERS, report)
 
 
-def _record_activity(record: Mapping[str, Any]) -> None:
-    from chalicelib import compose
+def _record_activity(services: Services, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
     from chalicelib.tasks.activity import parse_event, seconds_of
 
     event = parse_event(_body(record))
-    applied = compose.get_activity_recorder().record(event)
+    applied = services.activity_recorder.record(event)
     metrics.count(metrics.EVENTS_RECORDED if applied else metrics.DUPLICATE_EVENTS)
     metrics.observe(metrics.EVENT_AGE, round(max(0.0, time.time() - seconds_of(event["at"])) * 1000, 1))
     log.info("activity event %s", "recorded" if applied else "already recorded (redelivery)",
              extra={"event_id": event["id"], "event_type": event["type"], "item_id": event["item_id"],
-                    "user": _pseudonym(event["sub"])})
+                    "user": _pseudonym(services, event["sub"])})
 
 
-def _report_dead_letter(record: Mapping[str, Any]) -> None:
+def _report_dead_letter(services: Services, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
 
     try:
@@ -58,16 +79,16 @@ def _report_dead_letter(record: Mapping[str, Any]) -> None:
     log.error("activity event dead-lettered: its stats and activity record were not applied",
               extra={"error": "dead_letter", "event_id": body.get("id"), "event_type": body.get("type"),
                      "item_id": body.get("item_id"), "at": body.get("at"),
-                     "user": _pseudonym(sub) if isinstance(sub, str) else None})
+                     "user": _pseudonym(services, sub) if isinstance(sub, str) else None})
     metrics.count(metrics.DEAD_LETTER_MESSAGES)
 
 
-def _batch(event: Mapping[str, Any], lambda_context: Any, service: str,
+def _batch(services: Services, event: Mapping[str, Any], lambda_context: Any, service: str,
            process: Callable[[Mapping[str, Any]], None]) -> dict[str, Any]:
     from chalicelib.errors import AppError
     from chalicelib.observability import correlation, logs, metrics
 
-    invocation = _begin(service, lambda_context)
+    invocation = _begin(services.settings, service, lambda_context)
     failed: list[str] = []
     try:
         for record in event.get("Records") or ():
@@ -94,10 +115,7 @@ def _batch(event: Mapping[str, Any], lambda_context: Any, service: str,
     return {FAILURES: [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-def _begin(service: str, lambda_context: Any) -> Any:
-    from chalicelib.settings import get_settings
-
-    settings = get_settings()
+def _begin(settings: "Settings", service: str, lambda_context: Any) -> Any:
     if not settings.observability:
         return None
     from chalicelib.observability.invocation import begin
@@ -114,8 +132,7 @@ def _body(record: Mapping[str, Any]) -> Any:
         raise InvalidEvent("the message body is not JSON") from None
 
 
-def _pseudonym(sub: str) -> str:
+def _pseudonym(services: Services, sub: str) -> str:
     from chalicelib.observability import logs
-    from chalicelib.settings import get_settings
 
-    return logs.pseudonym(sub, get_settings().cursor_secret)
+    return logs.pseudonym(sub, services.settings.cursor_secret)

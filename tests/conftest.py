@@ -1,24 +1,16 @@
-"""Shared fixtures: an isolated environment per test, the app's test client, real local tokens,
-and the app parametrized over both store adapters (SQLite file; DynamoDB Local)."""
+"""Shared fixtures: an isolated environment per test (with fake AWS credentials), the app's services with
+the replacements a test installs, the app's test client, real local tokens, and the app parametrized
+over both store adapters (SQLite file; DynamoDB Local). Helpers live in tests/support/."""
 
 from __future__ import annotations
 
-import os
-import uuid
+import functools
 from typing import Callable, Iterator
 
 import pytest
 
-from chalicelib import compose
-
-# Every variable Settings reads; each test starts from none of them.
-SETTINGS_VARIABLES = (
-    "APP_STAGE", "STORE", "SQLITE_PATH", "TABLE_NAME", "DYNAMODB_ENDPOINT_URL", "QUEUE",
-    "ACTIVITY_QUEUE_URL", "AUTH_ISSUER", "AUTH_CLIENT_IDS", "AUTH_JWKS_URL", "ASSISTANT_PROVIDER",
-    "BEDROCK_MODEL_ID", "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "LOG_FORMAT", "CURSOR_SECRET", "DATA_DIR",
-    "AWS_LAMBDA_FUNCTION_NAME", "OBSERVABILITY", "METRICS", "METRICS_NAMESPACE", "TRACING", "AWS_XRAY_DAEMON_ADDRESS",
-    "_X_AMZN_TRACE_ID",
-)
+from tests.support.api import Api
+from tests.support.environment import Environment, use_dynamodb, use_fake_aws
 
 
 @pytest.fixture(scope="session")
@@ -30,47 +22,35 @@ def dynamodb_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch) -> Callable[..., None]:
-    """Start from a clean environment on a temporary data dir; call it to set more variables."""
-    for name in SETTINGS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / ".data"))
-    compose.reset()
-
-    def configure(**variables: str) -> None:
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        compose.reset()
-
-    yield configure
-    compose.reset()
+def fake_aws(monkeypatch, tmp_path) -> None:
+    """Fake AWS credentials and no machine AWS configuration (``env`` includes this)."""
+    use_fake_aws(monkeypatch, tmp_path)
 
 
-def use_dynamodb(configure: Callable[..., None], endpoint: str, monkeypatch) -> str:
-    table = f"tasks-{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    configure(STORE="dynamodb", TABLE_NAME=table, DYNAMODB_ENDPOINT_URL=endpoint)
-    return table
+@pytest.fixture
+def env(tmp_path, monkeypatch) -> Iterator[Environment]:
+    """Start from a clean environment on a temporary data dir; call it to set more variables, and
+    ``env.install(queue=..., provider=..., ...)`` to hand the app replacements (tests/support/environment.py)."""
+    environment = Environment(monkeypatch, tmp_path)
+    yield environment
+    environment.close()
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
-def adapter(request, env, monkeypatch) -> str:
+def adapter(request, env) -> str:
     """Runs the test once on each store adapter, through the whole app."""
     if request.param == "dynamodb":
-        use_dynamodb(env, request.getfixturevalue("dynamodb_endpoint"), monkeypatch)
+        use_dynamodb(env, request.getfixturevalue("dynamodb_endpoint"))
     return request.param
 
 
 @pytest.fixture
-def recording_queue(env, monkeypatch):
+def recording_queue(env):
     """The activity queue replaced by one that records and never delivers (see tests/support/queues.py)."""
     from tests.support.queues import RecordingQueue
 
     queue = RecordingQueue()
-    compose.reset()
-    monkeypatch.setattr(compose, "get_queue", lambda: queue)
+    env.install(queue=queue)
     return queue
 
 
@@ -95,9 +75,44 @@ def token_for(env) -> Callable[..., str]:
     return make
 
 
+# --- tokens of any shape for ``auth_settings`` (tests/auth/conftest.py: its own; tests/app/test_auth_http.py:
+# the app's), signed by its issuer's key or by another (tests/support/tokens.py) -------------------------
+
+
+@pytest.fixture
+def issuer_key(auth_settings):
+    """The local issuer's key pair for ``auth_settings`` (made on first use)."""
+    from chalicelib.auth.local_issuer import ensure_keys, issuer_dir
+
+    return ensure_keys(issuer_dir(auth_settings.data_dir))
+
+
+@pytest.fixture(scope="session")
+def other_key():
+    """An RSA key the issuer never published: signatures made with it must never verify."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def make_token(auth_settings, issuer_key) -> Callable[..., str]:
+    """``make_token(username="alice", *, alg="RS256", kid=<issuer kid>, key=<issuer key>, header=None,
+    payload=None, **claims)``: see ``forge`` in tests/support/tokens.py."""
+    from tests.support.tokens import forge
+
+    return functools.partial(forge, auth_settings, issuer_key)
+
+
 @pytest.fixture
 def auth(token_for) -> Callable[..., dict[str, str]]:
     def headers(username: str = "alice", **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token_for(username)}", **extra}
 
     return headers
+
+
+@pytest.fixture
+def api(client, token_for) -> Api:
+    """The JSON-speaking test client (tests/support/api.py), calling as alice unless told otherwise."""
+    return Api(client, token_for)

@@ -20,7 +20,8 @@ _lock = threading.Lock()
 
 def activate(settings: Any) -> Any:
     """Import and configure the X-Ray SDK once and patch botocore (its DynamoDB, SQS and Bedrock calls
-    become subsegments and carry the trace header). Returns the recorder, or None when not tracing."""
+    become subsegments and carry the trace header). Returns the recorder, or None when not tracing.
+    Called by the composition root only (chalicelib/wiring.py), before it builds any AWS client."""
     global _recorder
     if not settings.tracing:
         return None

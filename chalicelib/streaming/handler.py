@@ -73,9 +73,9 @@ def _serve(event: Mapping[str, Any], headers: Mapping[str, str], request_context
             prompt = http.assistant_prompt(_raw_body(event))
             if settings.assistant_provider == "off":
                 raise FeatureDisabled("the assistant is switched off in this deployment")
-            from chalicelib import compose
+            from chalicelib import wiring
 
-            events = compose.get_assistant().stream(caller.sub, prompt)
+            events = wiring.services().assistant.stream(caller.sub, prompt)
             out.provider_called = True
             # The first event decides the status: a provider that fails before answering is an
             # ordinary problem response, not a 200 whose stream only says "error".

@@ -15,6 +15,7 @@ import traceback
 from http.client import HTTPConnection, HTTPException
 from typing import Any, Callable, NamedTuple
 
+from chalicelib.settings import Settings
 from chalicelib.vocabulary import UNHANDLED
 
 API = "/2018-06-01/runtime"
@@ -227,26 +228,31 @@ def serve_one(client: RuntimeClient, handler: Handler, function_name: str | None
     stream.finish()
 
 
-def main(max_invocations: int | None = None) -> int:
-    """Serve invocations until the environment ends (or ``max_invocations``, for tests); the exit status."""
+def main(max_invocations: int | None = None, handler: Handler | None = None) -> int:
+    """Serve invocations until the environment ends (or ``max_invocations``, for tests) with ``handler``
+    (default: chalicelib/streaming/handler.py's); the exit status."""
     # The Runtime API's own protocol, not app configuration: the one variable read here.
     client = RuntimeClient(os.environ["AWS_LAMBDA_RUNTIME_API"])
     try:
-        from chalicelib.settings import get_settings
-
-        settings = get_settings()
+        # The init phase's own copy. The process's settings, and with them whether to trace, are read
+        # during the first invocation, once serve_one has exported its trace header (before any exists,
+        # Settings.tracing is always off, and no invocation would ever be traced), as in the API function.
+        settings = Settings.from_env()
         if settings.observability:
             from chalicelib.observability import logs
 
             logs.configure(settings)
-        # Imported during init (Lambda's init phase), not on the first request.
-        from chalicelib.streaming.handler import handle
+        if handler is None:
+            # Imported during init (Lambda's init phase), not on the first request.
+            from chalicelib.streaming.handler import handle
+
+            handler = handle
     except Exception as exc:
         log.error("the streaming runtime could not start", exc_info=True)
         client.init_error(exc)
         return 1
     served = 0
     while max_invocations is None or served < max_invocations:
-        serve_one(client, handle, settings.function_name)
+        serve_one(client, handler, settings.function_name)
         served += 1
     return 0

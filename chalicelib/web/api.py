@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib import compose
+from chalicelib import wiring
 from chalicelib.settings import get_settings
 from chalicelib.web import context, cors, http
 from chalicelib.vocabulary import STATUSES
@@ -57,7 +57,7 @@ def preflight(routes: Any) -> Response:
 @endpoint
 def get_me() -> Response:
     caller = _caller()
-    return http.json_response(compose.get_profiles().touch(caller.sub, caller.username, caller.email))
+    return http.json_response(wiring.services().profiles.touch(caller.sub, caller.username, caller.email))
 
 
 @endpoint
@@ -66,8 +66,8 @@ def patch_me() -> Response:
     schemas = _schemas()
     changes = schemas.validate(schemas.ProfilePatch, http.json_body(request.raw_body))
     caller = _caller()
-    profile = compose.get_profiles().touch(caller.sub, caller.username, caller.email,
-                                           display_name=changes.display_name)
+    profile = wiring.services().profiles.touch(caller.sub, caller.username, caller.email,
+                                               display_name=changes.display_name)
     return http.json_response(profile)
 
 
@@ -87,7 +87,7 @@ def list_items() -> Response:
     secret = get_settings().cursor_secret
     given = params.get("cursor")
     after_id = cursor.decode(secret, _list_scope(sub, status), given) if given is not None else None
-    items, next_after = compose.get_items().list(sub, limit=limit, status=status, after_id=after_id)
+    items, next_after = wiring.services().items.list(sub, limit=limit, status=status, after_id=after_id)
     next_cursor = cursor.encode(secret, _list_scope(sub, status), next_after) if next_after else None
     return http.json_response({"items": items, "next_cursor": next_cursor})
 
@@ -104,7 +104,7 @@ def create_item() -> Response:
         from chalicelib.tasks.items import body_fingerprint
 
         fingerprint = body_fingerprint(body)
-    created = compose.get_items().create(_caller().sub, data, idempotency_key=key, fingerprint=fingerprint)
+    created = wiring.services().items.create(_caller().sub, data, idempotency_key=key, fingerprint=fingerprint)
     item = created.item
     headers = {"Location": f"/items/{item['id']}", "ETag": http.etag(item["version"])}
     if created.replayed:
@@ -114,7 +114,7 @@ def create_item() -> Response:
 
 @endpoint
 def get_item(item_id: str) -> Response:
-    item = compose.get_items().get(_caller().sub, item_id)
+    item = wiring.services().items.get(_caller().sub, item_id)
     return http.json_response(item, headers={"ETag": http.etag(item["version"])})
 
 
@@ -125,7 +125,7 @@ def patch_item(item_id: str) -> Response:
     condition = http.if_match(request.headers)
     body = schemas.validate(schemas.ItemPatch, http.json_body(request.raw_body), require_any=True)
     changes = schemas.given_fields(body)
-    item = compose.get_items().patch(_caller().sub, item_id, changes, if_match=condition)
+    item = wiring.services().items.patch(_caller().sub, item_id, changes, if_match=condition)
     return http.json_response(item, headers={"ETag": http.etag(item["version"])})
 
 
@@ -133,7 +133,7 @@ def patch_item(item_id: str) -> Response:
 def delete_item(item_id: str) -> Response:
     request = _request()
     condition = http.if_match(request.headers)
-    compose.get_items().delete(_caller().sub, item_id, if_match=condition)
+    wiring.services().items.delete(_caller().sub, item_id, if_match=condition)
     return http.no_content()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib import compose
+from chalicelib import wiring
 from chalicelib.assistant import sse
 from chalicelib.assistant.stream import open_answer
 from chalicelib.errors import ProviderThrottled
@@ -19,7 +19,7 @@ from chalicelib.web import context
 
 def answer(sub: str, prompt: str) -> dict[str, Any]:
     try:
-        result = compose.get_assistant().answer(sub, prompt)
+        result = wiring.services().assistant.answer(sub, prompt)
     except ProviderThrottled:
         metrics.count_throttle(get_settings().assistant_provider)
         raise
@@ -29,7 +29,7 @@ def answer(sub: str, prompt: str) -> dict[str, Any]:
 
 def buffered_stream(sub: str, prompt: str) -> Response:
     # Failures before the stream began propagate: ordinary problem responses (docs/API.md).
-    events = compose.get_assistant().stream(sub, prompt)
+    events = wiring.services().assistant.stream(sub, prompt)
     with open_answer(events, provider=get_settings().assistant_provider) as answer:
         body = b"".join(sse.encode(name, data) for name, data in answer)
     if answer.unhandled:

@@ -8,14 +8,14 @@ import json
 
 import pytest
 
-from chalicelib import compose
+from chalicelib import wiring
 from chalicelib.observability import logs
 from chalicelib.tasks.activity import item_event
 from chalicelib.tasks.ids import new_id
 from chalicelib.vocabulary import ITEM_CREATED
-from tests.activity.conftest import activity_of, counters, sqs_record
+from tests.support.activity import activity_of, counters, sqs_record
 from tests.observability import emf
-from tests.observability.conftest import Output
+from tests.support.output import Output
 
 SUB = "sub-carol"
 AT = "2026-11-28T10:00:00.000Z"
@@ -87,13 +87,12 @@ def test_a_redelivered_message_is_counted_as_a_duplicate_and_changes_nothing(lam
     assert out.logs[-1]["receive_count"] == "2"
 
 
-def test_an_unhandled_exception_fails_its_message_and_is_reported_once(lambda_client, stdout, monkeypatch):
+def test_an_unhandled_exception_fails_its_message_and_is_reported_once(env, lambda_client, stdout):
     class Broken:
         def record(self, event):
             raise RuntimeError("disk on fire")
 
-    compose.reset()
-    monkeypatch.setattr(compose, "get_activity_recorder", lambda: Broken())
+    env.install(activity_recorder=Broken())
     reply = _invoke(lambda_client, "on_activity", sqs_record(_created(), message_id="m-x", request_id="req-x"))
     assert reply == {"batchItemFailures": [{"itemIdentifier": "m-x"}]}
     out = stdout()
@@ -117,7 +116,7 @@ def test_a_dead_letter_is_logged_once_at_error_and_counted_without_its_body(lamb
     first, second = out.at("ERROR")
     assert (first["error"], first["event_id"], first["item_id"], first["request_id"]) == \
         ("dead_letter", event["id"], event["item_id"], "req-dl")
-    assert first["user"] == logs.pseudonym(SUB, compose.get_settings().cursor_secret)
+    assert first["user"] == logs.pseudonym(SUB, wiring.services().settings.cursor_secret)
     assert second["message_id"] == "dl-2" and second["error"] == "dead_letter"
     assert SUB not in out.text and "garbage that is not json" not in out.text
     [document] = out.emf

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import compose
+from chalicelib import wiring
 
 
 def _create(api, **fields):
@@ -70,5 +70,5 @@ def test_events_carry_the_owner_so_the_consumer_writes_to_their_partition(adapte
 @pytest.mark.parametrize("queue", ["off"])
 def test_without_a_queue_writes_still_work_and_nothing_is_announced(env, api, queue):
     env(QUEUE=queue)
-    assert compose.get_activity() is None
+    assert wiring.services().activity is None
     assert api.post("/items", {"title": "quiet"}).status == 201

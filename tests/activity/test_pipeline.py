@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import json
 
-from chalicelib import compose
+from chalicelib import wiring
 from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
 from chalicelib.events.local import LocalQueue
 from chalicelib import consumers
-from tests.activity.conftest import activity_of, counters
-from tests.observability.conftest import Output
+from tests.support.activity import activity_of, counters
+from tests.support.output import Output
 
 
 def test_item_changes_reach_stats_and_activity_through_the_embedded_queue(adapter, api):
     created = [api.post("/items", {"title": f"task {n}"}).json for n in range(3)]
     assert api.patch(f"/items/{created[0]['id']}", {"status": "done"}).status == 200
     assert api.delete(f"/items/{created[1]['id']}").status == 204
-    assert compose.get_queue().drain(timeout=20)
+    assert wiring.services().queue.drain(timeout=20)
     sub = api.get("/me").json["sub"]
     assert counters(sub) == {"todo": 1, "in_progress": 0, "done": 1, "total": 2}
     kinds = sorted(record["type"] for record in activity_of(sub))
@@ -26,7 +26,7 @@ def test_item_changes_reach_stats_and_activity_through_the_embedded_queue(adapte
 
 def test_a_message_delivered_twice_is_applied_once(env, api):
     item = api.post("/items", {"title": "once"}).json
-    queue = compose.get_queue()
+    queue = wiring.services().queue
     assert queue.drain(timeout=20)
     sub = api.get("/me").json["sub"]
     [record] = activity_of(sub)
@@ -40,8 +40,10 @@ def test_a_message_delivered_twice_is_applied_once(env, api):
 
 def test_a_poison_message_ends_in_the_dead_letter_consumer_which_logs_and_counts_it(env, tmp_path, capsys):
     env(LOG_FORMAT="json", METRICS="emf")
+    services = wiring.services()
     queue = LocalQueue(str(tmp_path / "queue.db"),
-                       {ACTIVITY: consumers.activity, DEAD_LETTERS: consumers.dead_letters},
+                       {ACTIVITY: lambda event: consumers.activity(services, event),
+                        DEAD_LETTERS: lambda event: consumers.dead_letters(services, event)},
                        max_receives=3, retry_delay=0.01)
     capsys.readouterr()
     try:

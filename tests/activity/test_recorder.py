@@ -6,19 +6,19 @@ from __future__ import annotations
 import random
 import threading
 
-from chalicelib import compose
+from chalicelib import wiring
 from chalicelib.tasks.activity import (ACTIVITY_TTL_SECONDS, ActivityRecorder,
                                        epoch_of, item_event)
 from chalicelib.tasks.ids import new_id
 from chalicelib.vocabulary import ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
-from tests.activity.conftest import activity_of, counters, stats_of
+from tests.support.activity import activity_of, counters, stats_of
 
 SUB = "sub-alice"
 AT = "2026-11-28T10:00:00.000Z"
 
 
 def _recorder() -> ActivityRecorder:
-    return ActivityRecorder(compose.get_store(), clock=lambda: 1_800_000_000.0)
+    return ActivityRecorder(wiring.services().store, clock=lambda: 1_800_000_000.0)
 
 
 def test_an_event_appends_one_activity_record_and_moves_the_counters(adapter):

@@ -9,11 +9,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from chalicelib import compose
 from chalicelib.assistant.base import Token, Usage
 from chalicelib.errors import ProviderThrottled, ProviderUnavailable
-from tests.app.conftest import assert_problem
-from tests.observability.conftest import Output
+from tests.support.api import assert_problem
+from tests.support.output import Output
 
 
 def events_of(body: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -46,10 +45,9 @@ class ScriptedProvider:
 
 
 @pytest.fixture
-def provider(env, monkeypatch):
+def provider(env):
     def install(provider: Any) -> None:
-        compose.reset()
-        monkeypatch.setattr(compose, "_build_provider", lambda settings: provider)
+        env.install(provider=provider)
 
     return install
 

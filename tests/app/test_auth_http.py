@@ -8,8 +8,7 @@ import time
 import pytest
 
 from chalicelib.auth.local_issuer import OMIT
-from tests.app.conftest import assert_problem
-from tests.auth.conftest import issuer_key, make_token, other_key  # noqa: F401  (fixtures)
+from tests.support.api import assert_problem
 
 
 @pytest.fixture

@@ -17,18 +17,17 @@ from typing import Any, Callable
 
 import pytest
 
-from chalicelib import compose
+from chalicelib import wiring
 from chalicelib.errors import NotFound, PreconditionFailed
 from chalicelib.tasks.items import NewItem, body_fingerprint
-from tests.app.conftest import Reply, assert_problem
-from tests.conftest import SETTINGS_VARIABLES
+from tests.support.api import Reply, assert_problem
+from tests.support.environment import FAKE_AWS, SETTINGS_VARIABLES
 
 RACERS = 20
 BARRIER_TIMEOUT = 30.0
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # What a worker copies from the test's environment (the adapter's settings and DynamoDB Local's dummy credentials).
-FORWARDED_VARIABLES = SETTINGS_VARIABLES + ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                                            "AWS_REGION")
+FORWARDED_VARIABLES = SETTINGS_VARIABLES + tuple(FAKE_AWS) + ("AWS_REGION",)
 
 Request = tuple[str, str, dict[str, str], bytes]  # method, path, headers, body
 
@@ -55,7 +54,7 @@ def _call_in_worker(environment: dict[str, str], warm_up: Request, request: Requ
         for name in FORWARDED_VARIABLES:
             os.environ.pop(name, None)
         os.environ.update(environment)
-        compose.reset()
+        wiring.reset()
         from chalice.test import Client
 
         from app import app
@@ -171,7 +170,7 @@ def _race_threads(call: Callable[[int], Any]) -> list[tuple[str, Any]]:
 
 
 def test_twenty_threads_patching_one_version_through_the_service_let_exactly_one_win(adapter):
-    items = compose.get_items()
+    items = wiring.services().items
     item = items.create("svc-user", NewItem(title="Contested")).item
 
     outcomes = _race_threads(lambda n: items.patch("svc-user", item["id"], {"notes": f"writer {n}"}, if_match=1))
@@ -186,7 +185,7 @@ def test_twenty_threads_patching_one_version_through_the_service_let_exactly_one
 def test_twenty_threads_creating_with_one_idempotency_key_through_the_service_make_one_item(adapter):
     from chalicelib.web import schemas  # msgspec: loaded by the routes that validate, as here
 
-    items = compose.get_items()
+    items = wiring.services().items
     body = {"title": "Once", "status": "in_progress"}
     data = schemas.new_item(schemas.validate(schemas.ItemCreate, body))
 
@@ -202,7 +201,7 @@ def test_twenty_threads_creating_with_one_idempotency_key_through_the_service_ma
 
 
 def test_twenty_threads_deleting_one_version_through_the_service_let_exactly_one_succeed(adapter):
-    items = compose.get_items()
+    items = wiring.services().items
     item = items.create("svc-user", NewItem(title="Delete me once")).item
 
     outcomes = _race_threads(lambda n: items.delete("svc-user", item["id"], if_match=1))

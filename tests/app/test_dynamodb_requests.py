@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib import compose
-from tests.app.conftest import Reply
-from tests.conftest import use_dynamodb
+from chalicelib import wiring
+from tests.support.api import Reply
+from tests.support.environment import use_dynamodb
 from tests.support.dynamodb_local import count_requests
 
 MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # well formed, so only storage can say it is absent
 
 
 @pytest.fixture(autouse=True)
-def on_dynamodb(env, dynamodb_endpoint, monkeypatch) -> None:
-    use_dynamodb(env, dynamodb_endpoint, monkeypatch)
+def on_dynamodb(env, dynamodb_endpoint) -> None:
+    use_dynamodb(env, dynamodb_endpoint)
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def counted(api):
     api.get("/items?limit=1")  # builds the store (and its table) and loads the keys: not per-request work
 
     def run(method: str, path: str, body: Any = None, **kw: Any) -> tuple[Reply, int]:
-        client = compose.get_store().client
+        client = wiring.services().store.client
         with count_requests(client) as count:
             reply = api.call(method, path, body, **kw)
         return reply, count.total

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.app.conftest import assert_problem
+from tests.support.api import assert_problem
 
 
 def test_health_is_public_and_reports_version_and_stage(api):
@@ -58,13 +58,10 @@ def test_an_unsupported_method_is_a_405_problem_with_allow(api):
     assert "GET" in reply.header("Allow") and "POST" in reply.header("Allow")
 
 
-def test_an_unhandled_exception_is_a_500_problem_with_only_the_request_id(api, monkeypatch, caplog):
-    from chalicelib.tasks.items import ItemService
+def test_an_unhandled_exception_is_a_500_problem_with_only_the_request_id(env, api, caplog):
+    from tests.support.faults import fail_store
 
-    def explode(*args, **kwargs):
-        raise RuntimeError("secret internals: table=tasks, key=USER#abc")
-
-    monkeypatch.setattr(ItemService, "get", explode)
+    fail_store(env, RuntimeError("secret internals: table=tasks, key=USER#abc"), "get")
     reply = api.get("/items/01ARZ3NDEKTSV4RRFFQ69G5FAV")
     problem = assert_problem(reply, 500, "internal_error")
     text = reply.body.decode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.app.conftest import assert_problem
 
 
 def test_openapi_is_public_and_documents_every_route(api):

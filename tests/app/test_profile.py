@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app.conftest import assert_problem
+from tests.support.api import assert_problem
 
 # Each behaviour holds on both store adapters (SQLite file and DynamoDB Local).
 pytestmark = pytest.mark.usefixtures("adapter")

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import compose, keys
+from chalicelib import keys, wiring
 from chalicelib.auth.local_issuer import sub_for
-from tests.app.conftest import Reply
+from tests.support.api import Reply
 
 STATUSES = ("todo", "in_progress", "done")
 SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -122,7 +122,7 @@ def item(api) -> dict[str, Any]:
 
 def _snapshot(user: str = "alice") -> list[Any]:
     """Everything the caller has in storage: the partition (profile, items, idempotency records) and the index."""
-    store, sub = compose.get_store(), sub_for(user)
+    store, sub = wiring.services().store, sub_for(user)
     partitions = [store.query(keys.user_pk(sub), "", limit=100_000).records]
     partitions += [store.query(keys.status_partition(sub, s), keys.ITEM_PREFIX, limit=100_000, index=True).records
                    for s in STATUSES]

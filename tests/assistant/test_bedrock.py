@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib.assistant.base import Token, Usage
 from chalicelib.errors import ProviderThrottled, ProviderUnavailable
-from tests.assistant.conftest import answer_events, event, exception
+from tests.support.assistant import answer_events, event, exception
 
 SYSTEM = "You answer about these items.\n<items>\n{\"title\":\"Pay rent\"}\n</items>"
 PROMPT = "what should I do first today?"
@@ -145,7 +145,7 @@ def test_error_messages_never_quote_the_prompt(bedrock, aws, no_backoff):
     assert secret not in str(raised.value)
 
 
-def test_an_unreachable_endpoint_is_provider_unavailable(aws_dummy):
+def test_an_unreachable_endpoint_is_provider_unavailable(fake_aws):
     from chalicelib.assistant.bedrock import BedrockProvider
 
     with socket.socket() as probe:  # a port nothing listens on
@@ -173,7 +173,7 @@ class _ParsedEvents:
 
 @pytest.mark.parametrize("code, error", [("throttlingException", ProviderThrottled),
                                          ("modelStreamErrorException", ProviderUnavailable)])
-def test_modeled_exception_members_in_a_parsed_stream_are_translated_too(aws_dummy, code, error):
+def test_modeled_exception_members_in_a_parsed_stream_are_translated_too(fake_aws, code, error):
     from chalicelib.assistant.bedrock import BedrockProvider
 
     events = _ParsedEvents([{"contentBlockDelta": {"delta": {"text": "a"}, "contentBlockIndex": 0}},

@@ -10,7 +10,7 @@ import pytest
 from chalicelib.assistant.base import Token, Usage
 from chalicelib.assistant.offline import OfflineProvider, answer_text, parse_context, plan
 from chalicelib.assistant.service import render_system
-from tests.assistant.conftest import TODAY
+from tests.support.assistant import TODAY
 
 FIRST = "what should I do first today?"
 _ids = iter(range(10_000))

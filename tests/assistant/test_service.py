@@ -11,7 +11,7 @@ from chalicelib.assistant.base import DONE, ITEMS_BEGIN, ITEMS_END, TOKEN, Token
 from chalicelib.assistant.offline import OfflineProvider
 from chalicelib.assistant.service import AssistantService, render_system
 from chalicelib.errors import ProviderThrottled, ProviderUnavailable, ValidationFailed
-from tests.assistant.conftest import TODAY, add, fixed_clock
+from tests.support.assistant import TODAY, add, fixed_clock
 
 ALICE, BOB = "sub-alice", "sub-bob"
 FIRST = "what should I do first today?"

@@ -1,124 +1,21 @@
-"""Token fixtures for the verifier's and the HTTP attack suites: a local issuer on a temporary data dir,
-a foreign RSA key, and ``make_token``, which mints anything (any claims, header, algorithm or key).
-
-Elsewhere: ``from tests.auth.conftest import auth_settings, issuer_key, make_token, other_key  # noqa``
-in that conftest, overriding ``auth_settings`` there (e.g. ``get_settings()`` after ``env``) so
-tokens are minted for the app's own configuration and data dir.
-"""
+"""Fixtures for the verifier's suite: a local issuer on a temporary data dir (``auth_settings``), the
+token fixtures of tests/conftest.py for it, a clock and a counting JWKS fetch."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 from typing import Any, Callable
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import get_default_algorithms
 
-from chalicelib.auth.local_issuer import OMIT, LocalKey, build_claims, ensure_keys, issuer_dir
 from chalicelib.auth.verifier import TokenVerifier
 from chalicelib.settings import Settings
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def encode_jws(header: dict[str, Any] | bytes, payload: dict[str, Any] | bytes,
-               sign: Callable[[bytes], bytes] | bytes | None = None) -> str:
-    """A compact JWS from raw parts; unlike ``jwt.encode`` it refuses nothing (attack tokens)."""
-    raw_header = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
-    raw_payload = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
-    signing_input = f"{b64url(raw_header)}.{b64url(raw_payload)}".encode()
-    if callable(sign):
-        signature = sign(signing_input)
-    else:
-        signature = sign or b""
-    return f"{signing_input.decode()}.{b64url(signature)}"
-
-
-def public_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-class CountingFetch:
-    """A JWKS fetch that counts its calls (and can be told to fail)."""
-
-    def __init__(self, document: Any) -> None:
-        self.document = document
-        self.calls = 0
-        self.error: Exception | None = None
-
-    def __call__(self, url: str) -> Any:
-        self.calls += 1
-        if self.error is not None:
-            raise self.error
-        return self.document
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.tokens import CountingFetch, FakeClock, encode_jws
 
 
 @pytest.fixture(scope="session")
 def auth_settings(tmp_path_factory) -> Settings:
     """Settings of a local setup on its own data dir (the local issuer, its default client id)."""
     return Settings.from_env({"DATA_DIR": str(tmp_path_factory.mktemp("auth") / ".data")})
-
-
-@pytest.fixture
-def issuer_key(auth_settings) -> LocalKey:
-    """The local issuer's key pair for ``auth_settings`` (made on first use)."""
-    return ensure_keys(issuer_dir(auth_settings.data_dir))
-
-
-@pytest.fixture(scope="session")
-def other_key() -> rsa.RSAPrivateKey:
-    """An RSA key the issuer never published: signatures made with it must never verify."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-def make_token(auth_settings, issuer_key) -> Callable[..., str]:
-    """``make_token(username="alice", *, alg="RS256", kid=<issuer kid>, key=<issuer key>, header=None,
-    payload=None, **claims)``.
-
-    Claims are Cognito-shaped (``build_claims``: ``token_use=``, ``ttl=``, ``sub=``, ``email=``,
-    ``now=``, any claim by name, ``OMIT`` to drop one; ``payload=`` replaces them wholesale).
-    ``kid=OMIT`` drops the kid; ``header=`` adds or overrides header fields. ``key`` is an RSA private
-    key for RS*/PS*, the HMAC secret for HS* (default: the issuer's public key PEM, the classic
-    algorithm-confusion attack), ignored for ``none``.
-    """
-
-    def make(username: str = "alice", /, *, alg: str = "RS256", kid: Any = None, key: Any = None,
-             header: dict[str, Any] | None = None, payload: dict[str, Any] | bytes | None = None,
-             **claims: Any) -> str:
-        body = payload if payload is not None else build_claims(username, settings=auth_settings, **claims)
-        jose = {"alg": alg, "typ": "JWT", "kid": issuer_key.kid if kid is None else kid, **(header or {})}
-        jose = {name: value for name, value in jose.items() if value is not OMIT}
-        if isinstance(alg, str) and alg.lower() == "none":
-            return encode_jws(jose, body)
-        if alg.startswith("HS"):
-            secret = public_pem(issuer_key.private_key) if key is None else key
-            digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
-            return encode_jws(jose, body, lambda data: hmac.new(secret, data, digest).digest())
-        algorithm = get_default_algorithms()[alg]
-        signer = issuer_key.private_key if key is None else key
-        return encode_jws(jose, body, lambda data: algorithm.sign(data, signer))
-
-    return make
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from chalicelib.auth.verifier import REFETCH_INTERVAL, TokenVerifier, get_verifi
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER, ConfigError, Settings
 
-from .conftest import CountingFetch, FakeClock, encode_jws
+from tests.support.tokens import CountingFetch, encode_jws
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from bench.harness import REPO_ROOT, LambdaContext, rest_event
-from tests.conftest import SETTINGS_VARIABLES, use_dynamodb
+from tests.support.environment import SETTINGS_VARIABLES, use_dynamodb
 from tests.support.dynamodb_local import count_requests
 
 
@@ -74,18 +74,17 @@ def test_health_event_is_answered_200(env):
     assert json.loads(response["body"])["status"] == "ok"
 
 
-def test_claims_event_lists_items_in_one_request_and_is_trusted_only_in_lambda(env, dynamodb_endpoint,
-                                                                               monkeypatch):
+def test_claims_event_lists_items_in_one_request_and_is_trusted_only_in_lambda(env, dynamodb_endpoint):
     from app import app
     from bench import workload
-    from chalicelib import compose
+    from chalicelib import wiring
 
-    use_dynamodb(env, dynamodb_endpoint, monkeypatch)
+    use_dynamodb(env, dynamodb_endpoint)
     env(AWS_LAMBDA_FUNCTION_NAME="tasks-api-test", AUTH_ISSUER=workload.ISSUER, AUTH_CLIENT_IDS=workload.CLIENT_ID)
     headers, claims = workload.gateway_auth("smoke")
     event = rest_event("GET", "/items", headers=headers, claims=claims)
     assert app(event, LambdaContext())["statusCode"] == 200  # builds the store and its table
-    with count_requests(compose.get_store().client) as count:
+    with count_requests(wiring.services().store.client) as count:
         response = app(event, LambdaContext())
     assert response["statusCode"] == 200, response["body"]
     assert json.loads(response["body"]) == {"items": [], "next_cursor": None}

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.cloudformation.conftest import PROJECT
+from tests.cloudformation.support.stack import PROJECT
 
 SCRIPT = PROJECT / "scripts" / "deploy.sh"
 

@@ -15,8 +15,8 @@ from app import app
 from chalicelib.settings import Settings
 from cloudformation.template import functions, load
 from cloudformation.transforms import iam
-from tests.cloudformation.conftest import EXISTING_POOL, PROFILE_MODEL_IDS, PROJECT, sam_translate, timed
 from tests.cloudformation.support.resolve import resolve
+from tests.cloudformation.support.stack import EXISTING_POOL, PROFILE_MODEL_IDS, PROJECT, sam_translate, timed
 
 
 # --- lint ----------------------------------------------------------------------------------------

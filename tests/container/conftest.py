@@ -1,6 +1,6 @@
 """Reports the image layout's size at the end of the run (see test_image_layout.py)."""
 
-REPORT: dict[str, str] = {}
+from tests.support.reports import REPORT
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from container.context import APP_ENTRIES, assemble
-from tests.container.conftest import REPORT
+from tests.support.reports import REPORT
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT / "container" / "Dockerfile"

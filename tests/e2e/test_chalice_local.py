@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.app.conftest import Reply, assert_problem
+from tests.support.api import Reply, assert_problem
 
 pytestmark = pytest.mark.e2e
 

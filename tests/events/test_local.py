@@ -17,7 +17,7 @@ from chalicelib.errors import QueueUnavailable
 from chalicelib.events import local
 from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
 from chalicelib.events.local import LocalQueue
-from tests.events.conftest import Recorder
+from tests.support.queues import Recorder
 
 REQUEST_ID = {"request_id": "req-123"}
 

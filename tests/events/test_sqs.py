@@ -20,7 +20,7 @@ BODY = '{"type":"item.created","title":"call alice about the secret plan"}'
 
 
 @pytest.fixture
-def queue_url(aws_env):
+def queue_url(fake_aws):
     with mock_aws():
         client = boto3.session.Session().client("sqs", region_name="us-east-1")
         yield client.create_queue(QueueName="activity")["QueueUrl"]
@@ -65,7 +65,7 @@ def test_importing_and_constructing_the_adapters_does_not_import_boto3():
     assert result.returncode == 0, result.stderr
 
 
-def test_an_unreachable_endpoint_raises_queue_unavailable(aws_env):
+def test_an_unreachable_endpoint_raises_queue_unavailable(fake_aws):
     queue = SQSQueue("http://127.0.0.1:9/000000000000/activity", region="us-east-1",
                      endpoint_url="http://127.0.0.1:9", connect_timeout=0.2, read_timeout=0.2, max_attempts=1)
 

@@ -70,7 +70,7 @@ def test_a_consumer_logs_under_the_request_id_of_the_message(observed, captured)
 
 
 def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consumers_line(observed, captured,
-                                                                                      monkeypatch, token_for):
+                                                                                      token_for):
     """Deployed shape: the API sends to SQS (moto stands in for it), Lambda hands the message to the
     activity consumer (Chalice's test client invokes it with the record SQS produced)."""
     import boto3
@@ -80,9 +80,6 @@ def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consume
     from app import app
     from chalicelib.events.base import lambda_record
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        monkeypatch.setenv(name, value)
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.create_queue(QueueName="activity")["QueueUrl"]
@@ -116,11 +113,11 @@ def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consume
 
 
 def test_with_the_embedded_queue_the_consumers_line_carries_the_callers_request_id(observed, captured, api):
-    from chalicelib import compose
+    from chalicelib import wiring
 
     captured()
     assert api.post("/items", {"title": "local"}, headers={"X-Request-Id": "local-trace-7"}).status == 201
-    assert compose.get_queue().drain(timeout=20)
+    assert wiring.services().queue.drain(timeout=20)
     out = captured()
     [access] = out.access()
     [consumed] = [line for line in out.logs if line["logger"] == "tasks.consumers"]
@@ -128,17 +125,14 @@ def test_with_the_embedded_queue_the_consumers_line_carries_the_callers_request_
     assert consumed["message"] == "activity event recorded"
 
 
-def test_an_event_that_cannot_be_sent_still_answers_the_committed_change_and_is_reported(observed, captured, api,
-                                                                                          monkeypatch):
-    from chalicelib import compose
+def test_an_event_that_cannot_be_sent_still_answers_the_committed_change_and_is_reported(observed, captured, api):
     from chalicelib.errors import QueueUnavailable
 
-    queue = compose.get_queue()
+    class Refusing:
+        def send(self, body, attributes):
+            raise QueueUnavailable("the queue is down")
 
-    def refuse(body, attributes):
-        raise QueueUnavailable("the queue is down")
-
-    monkeypatch.setattr(queue, "send", refuse)
+    observed.install(queue=Refusing())
     captured()
     reply = api.post("/items", {"title": "keep me"}, headers={"X-Request-Id": "lost-event-1"})
     assert reply.status == 201

@@ -13,8 +13,8 @@ import pytest
 
 from chalicelib.observability import logs
 from chalicelib.settings import get_settings
-from tests.app.conftest import assert_problem
-from tests.observability.conftest import claims, rest_event, run_in_lambda
+from tests.support.api import assert_problem
+from tests.support.invoke import claims, rest_event, run_in_lambda
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
 # the request's (tests/observability/test_correlation.py follows them on purpose).
@@ -105,7 +105,7 @@ SECRET = "s3cr3t-PAYLOAD-7f9e2c"
 
 
 @pytest.mark.parametrize("log_format", ["json", "text"])
-def test_no_token_body_header_or_secret_reaches_any_line_even_at_debug(adapter, env, api, monkeypatch, captured,
+def test_no_token_body_header_or_secret_reaches_any_line_even_at_debug(adapter, env, api, captured,
                                                                         log_format, token_for):
     env(LOG_FORMAT=log_format, LOG_LEVEL="DEBUG", METRICS="emf", CURSOR_SECRET=f"cursor-{SECRET}")
     token = token_for("alice")
@@ -123,12 +123,9 @@ def test_no_token_body_header_or_secret_reaches_any_line_even_at_debug(adapter, 
     api.get("/items", user=None, headers={"Authorization": f"Bearer {token}x", **headers})        # 401
     api.get("/items", user=None, headers={"Authorization": f"Bearer {SECRET}", **headers})        # 401
 
-    from chalicelib.tasks.items import ItemService
+    from tests.support.faults import fail_store
 
-    def explode(*args, **kwargs):
-        raise RuntimeError("the store exploded")
-
-    monkeypatch.setattr(ItemService, "patch", explode)
+    fail_store(env, RuntimeError("the store exploded"), "update")
     assert api.patch(f"/items/{item_id}", {"notes": SECRET}, headers=headers).status == 500       # unhandled
     out = captured()
     everything = out.text + out.stderr

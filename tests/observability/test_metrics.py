@@ -8,7 +8,7 @@ import pytest
 from chalicelib.observability import metrics
 from chalicelib.settings import ConfigError, Settings
 from tests.observability import emf
-from tests.observability.conftest import claims, rest_event, run_in_lambda
+from tests.support.invoke import claims, rest_event, run_in_lambda
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
 # the request's (tests/observability/test_correlation.py follows them on purpose).

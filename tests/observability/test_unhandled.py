@@ -13,8 +13,10 @@ from chalice.app import Response
 
 from chalicelib.observability import logs
 from chalicelib.web import problems
-from tests.app.conftest import assert_problem
-from tests.observability.conftest import PROJECT, Output
+from tests.support.api import assert_problem
+from tests.support.faults import fail_store
+from tests.support.invoke import PROJECT
+from tests.support.output import Output
 from tests.observability.filter_pattern import matches
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
@@ -25,13 +27,8 @@ MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 STACK_NAME = "test-stack"
 
 
-def _explode_in_the_domain(monkeypatch) -> None:
-    from chalicelib.tasks.items import ItemService
-
-    def explode(*args, **kwargs):
-        raise RuntimeError("internal detail: table=tasks")
-
-    monkeypatch.setattr(ItemService, "get", explode)
+def _explode_below_the_domain(env) -> None:
+    fail_store(env, RuntimeError("internal detail: table=tasks"), "get")
 
 
 def _emf_value(out: Output, name: str) -> Any:
@@ -39,9 +36,8 @@ def _emf_value(out: Output, name: str) -> Any:
     return document[name]
 
 
-def test_an_exception_in_a_handler_is_logged_once_at_error_with_its_trace_and_counted(api, observed, monkeypatch,
-                                                                                      captured):
-    _explode_in_the_domain(monkeypatch)
+def test_an_exception_in_a_handler_is_logged_once_at_error_with_its_trace_and_counted(api, observed, captured):
+    _explode_below_the_domain(observed)
     reply = api.get(f"/items/{MISSING_ID}", headers={"X-Request-Id": "boom-1"})
     problem = assert_problem(reply, 500, "internal_error")
     assert set(problem) == {"type", "title", "status", "code", "detail", "request_id"}
@@ -103,15 +99,15 @@ def test_the_code_and_the_web_edge_mark_unhandled_lines_the_way_the_filter_patte
     assert not matches(logs.UNHANDLED_FILTER_PATTERN, json.dumps({"level": "ERROR", "error": "handled"}))
 
 
-def _forced_unhandled_output(api, monkeypatch, captured) -> Output:
-    _explode_in_the_domain(monkeypatch)
+def _forced_unhandled_output(api, env, captured) -> Output:
+    _explode_below_the_domain(env)
     captured()
     api.get(f"/items/{MISSING_ID}")
     return captured()
 
 
-def test_the_filter_patterns_match_the_real_unhandled_line_and_no_other(api, observed, monkeypatch, captured):
-    out = _forced_unhandled_output(api, monkeypatch, captured)
+def test_the_filter_patterns_match_the_real_unhandled_line_and_no_other(api, observed, captured):
+    out = _forced_unhandled_output(api, observed, captured)
     lines = out.lines()
     assert len(lines) == 2  # the ERROR line, the access line (which is also the EMF document)
     for pattern in (logs.ERROR_FILTER_PATTERN, logs.UNHANDLED_FILTER_PATTERN):
@@ -171,20 +167,19 @@ def _emf_dimensionless(out: Output, metric: str) -> dict[str, float]:
     return counts
 
 
-def test_the_templates_error_filter_counts_each_unhandled_exception_once(api, observed, monkeypatch, captured):
+def test_the_templates_error_filter_counts_each_unhandled_exception_once(api, observed, captured):
     _, filters = _api_function_filters(_built_template())
     assert filters, "the template has no metric filters on the API function's log group"
     patterns = {pattern for pattern, _, name in filters if name == "ApplicationErrors"}
     assert patterns == {logs.ERROR_FILTER_PATTERN}, "template and code disagree on the error filter"
-    out = _forced_unhandled_output(api, monkeypatch, captured)
+    out = _forced_unhandled_output(api, observed, captured)
     assert sum(_filter_count(filters, "ApplicationErrors", out.lines()).values()) == 1
     captured()
     api.get("/health", user=None)
     assert sum(_filter_count(filters, "ApplicationErrors", captured().lines()).values()) == 0
 
 
-def test_the_templates_unhandled_exceptions_metric_counts_each_one_exactly_once(api, observed, monkeypatch,
-                                                                                 captured, env):
+def test_the_templates_unhandled_exceptions_metric_counts_each_one_exactly_once(api, observed, captured, env):
     function, filters = _api_function_filters(_built_template())
     alarm_namespaces = {namespace for _, namespace, name in filters if name == "UnhandledExceptions"}
     emf_namespace = function["Properties"].get("Environment", {}).get("Variables", {}).get("METRICS_NAMESPACE")
@@ -193,7 +188,7 @@ def test_the_templates_unhandled_exceptions_metric_counts_each_one_exactly_once(
                      "UnhandledExceptions lands in 'TasksApi', not in the namespace its alarm reads "
                      f"({sorted(alarm_namespaces)}); set METRICS_NAMESPACE to the metric filters' namespace")
     env(METRICS_NAMESPACE=_resolve(emf_namespace))
-    out = _forced_unhandled_output(api, monkeypatch, captured)
+    out = _forced_unhandled_output(api, observed, captured)
     from_filters = _filter_count(filters, "UnhandledExceptions", out.lines())
     from_emf = _emf_dimensionless(out, "UnhandledExceptions")
     for namespace in alarm_namespaces:

@@ -58,7 +58,7 @@ def test_an_http_api_payload_2_event_is_a_500_problem_logged_once_and_counted(ob
 
 def test_the_app_still_routes_a_rest_api_event_after_an_unroutable_one(observed):
     from app import app
-    from tests.observability.conftest import rest_event
+    from tests.support.invoke import rest_event
 
     app(http_api_event("GET", "/health"), LambdaContext())
     response = app(rest_event("GET", "/health"), LambdaContext())

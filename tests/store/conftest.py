@@ -2,7 +2,8 @@
 
 The DynamoDB adapter shares one table for the session (creating a table costs more than the test),
 so tests isolate themselves by partition: every key they write derives from the ``pk`` fixture.
-``dynamodb_endpoint`` (the session's DynamoDB Local) comes from tests/conftest.py.
+``dynamodb_endpoint`` (the session's DynamoDB Local) and ``fake_aws`` (the credentials the adapter reads
+through the default chain) come from tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -12,16 +13,7 @@ import uuid
 import pytest
 
 from tests.support.dynamodb_local import unique_table_name
-
-LOCAL_AWS_ENV = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                 "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-@pytest.fixture
-def local_aws_env(monkeypatch) -> None:
-    """Dummy credentials for DynamoDB Local; the adapter reads them through the default chain."""
-    for name, value in LOCAL_AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+from tests.support.environment import FAKE_AWS
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +23,7 @@ def shared_dynamodb_store(dynamodb_endpoint):
     store = DynamoDBStore(unique_table_name(), endpoint_url=dynamodb_endpoint)
     # The client resolves credentials once, when it is built, so the variables need not outlive this.
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in LOCAL_AWS_ENV.items():
+        for name, value in FAKE_AWS.items():
             patch.setenv(name, value)
         store.ensure_schema()
     yield store

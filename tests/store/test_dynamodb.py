@@ -105,7 +105,7 @@ def test_dynamodb_reads_of_the_table_are_strongly_consistent_and_index_reads_use
     assert index_query["IndexName"] == "GSI1" and "ConsistentRead" not in index_query
 
 
-def test_dynamodb_ensure_schema_creates_table_index_and_ttl_and_can_run_again(dynamodb_endpoint, local_aws_env):
+def test_dynamodb_ensure_schema_creates_table_index_and_ttl_and_can_run_again(dynamodb_endpoint, fake_aws):
     from chalicelib.store.dynamodb import DynamoDBStore
 
     store = DynamoDBStore(unique_table_name(), endpoint_url=dynamodb_endpoint)
@@ -131,7 +131,7 @@ def test_dynamodb_ensure_schema_without_a_local_endpoint_sends_nothing():
     assert store._client is None  # never even built a client: tables on AWS belong to the stack
 
 
-def test_dynamodb_unreachable_endpoint_raises_store_unavailable(local_aws_env, monkeypatch):
+def test_dynamodb_unreachable_endpoint_raises_store_unavailable(fake_aws, monkeypatch):
     import socket
 
     from chalicelib.store.dynamodb import DynamoDBStore
@@ -146,7 +146,7 @@ def test_dynamodb_unreachable_endpoint_raises_store_unavailable(local_aws_env, m
     assert raised.value.__cause__ is not None
 
 
-def test_dynamodb_throttling_raises_store_unavailable(dynamodb_endpoint, local_aws_env, monkeypatch, pk):
+def test_dynamodb_throttling_raises_store_unavailable(dynamodb_endpoint, fake_aws, monkeypatch, pk):
     from botocore.awsrequest import AWSResponse
 
     from chalicelib.store.dynamodb import DynamoDBStore

@@ -1,70 +1,25 @@
-"""Fixtures for the streaming runtime: a stand-in assistant service, a recording ``write``, and the fake
-Lambda Runtime API of tests/support/runtime_api.py (a real HTTP server reading chunked bodies)."""
+"""Fixtures for the streaming runtime: a stand-in assistant service installed in the composition root,
+JSON logs and EMF metrics, the handler invoked on one event, and the fake Lambda Runtime API of
+tests/support/runtime_api.py (a real HTTP server reading chunked bodies)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from chalicelib import compose
-from chalicelib.errors import AppError
-from tests.observability.conftest import Output, rest_event
-from tests.support.runtime_api import DELIMITER, FakeRuntimeApi, Streamed  # noqa: F401  (DELIMITER: tests)
-
-PROMPT = "what should I do first today?"
-
-
-# --- a stand-in for compose.get_assistant() ---------------------------------------------------------
-
-
-class FakeAssistant:
-    """An AssistantService double: ``stream(sub, prompt)`` yields tokens (``delay`` seconds apart), then
-    done; ``fail_at`` raises ``error`` instead of the event with that index."""
-
-    def __init__(self, tokens: tuple[str, ...] = ("Water ", "the ", "plants."), *, delay: float = 0.0,
-                 fail_at: int | None = None, error: BaseException | None = None, provider: str = "offline",
-                 usage: tuple[int, int] = (42, 7)) -> None:
-        self.tokens = tokens
-        self.delay = delay
-        self.fail_at = fail_at
-        self.error = error
-        self.provider = provider
-        self.usage = usage
-        self.calls: list[tuple[str, str]] = []
-        self.environ_at_call: dict[str, str | None] = {}
-        self.closed = False
-        self.finished = False
-
-    def stream(self, sub: str, prompt: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        import os
-
-        self.calls.append((sub, prompt))
-        self.environ_at_call = {"_X_AMZN_TRACE_ID": os.environ.get("_X_AMZN_TRACE_ID")}
-        events: list[tuple[str, dict[str, Any]]] = [("token", {"text": text}) for text in self.tokens]
-        events.append(("done", {"usage": {"input_tokens": self.usage[0], "output_tokens": self.usage[1]},
-                                "provider": self.provider, "model": "fake-model"}))
-        try:
-            for index, event in enumerate(events):
-                if index and self.delay:
-                    time.sleep(self.delay)
-                if index == self.fail_at:
-                    raise self.error or AppError()
-                yield event
-            self.finished = True
-        except GeneratorExit:
-            self.closed = True
-            raise
+from tests.support.output import Output
+from tests.support.runtime_api import FakeRuntimeApi, Streamed
+from tests.support.streaming import FakeAssistant, LambdaContext, Recorder
 
 
 @pytest.fixture
-def assistant(monkeypatch) -> Callable[..., FakeAssistant]:
-    """Call it to install a FakeAssistant as compose.get_assistant()'s answer."""
+def assistant(env) -> Callable[..., FakeAssistant]:
+    """Call it to install a FakeAssistant as the app's assistant service."""
 
     def install(*args: Any, **kwargs: Any) -> FakeAssistant:
         fake = FakeAssistant(*args, **kwargs)
-        monkeypatch.setattr(compose, "get_assistant", lambda: fake)
+        env.install(assistant=fake)
         return fake
 
     return install
@@ -75,44 +30,6 @@ def streaming(env):
     """JSON logs and EMF metrics, as deployed (outside Lambda: tokens are verified here)."""
     env(LOG_FORMAT="json", METRICS="emf")
     return env
-
-
-def stream_event(*, token: str | None = None, body: Any = None, headers: dict[str, str] | None = None,
-                 claims: dict[str, str] | None = None) -> dict[str, Any]:
-    sent = dict(headers or {})
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    return rest_event("POST", "/assistant/stream", headers=sent, claims=claims,
-                      body={"prompt": PROMPT} if body is None else body)
-
-
-# --- a recording write ------------------------------------------------------------------------------
-
-
-class Recorder:
-    """A ``write`` that keeps each chunk; ``fail_after`` chunks it raises BrokenPipeError (client gone)."""
-
-    def __init__(self, fail_after: int | None = None) -> None:
-        self.chunks: list[bytes] = []
-        self.fail_after = fail_after
-
-    def __call__(self, data: bytes) -> None:
-        assert isinstance(data, bytes) and data
-        if self.fail_after is not None and len(self.chunks) >= self.fail_after:
-            raise BrokenPipeError(32, "Broken pipe")
-        self.chunks.append(data)
-
-    def streamed(self) -> Streamed:
-        return Streamed.parse(self.chunks)
-
-
-class LambdaContext:
-    aws_request_id = "lambda-request-1"
-    function_name = "tasks-api-AssistantStreamHandler"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:tasks-api-AssistantStreamHandler"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
 
 
 @pytest.fixture

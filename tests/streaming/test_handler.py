@@ -9,7 +9,8 @@ import pytest
 
 from chalicelib.errors import AppError, ProviderThrottled, ProviderUnavailable
 from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER
-from tests.streaming.conftest import DELIMITER, PROMPT, Recorder, stream_event
+from tests.support.runtime_api import DELIMITER
+from tests.support.streaming import PROMPT, Recorder, stream_event
 
 ANSWER = ("Water ", "the ", "plants.")
 

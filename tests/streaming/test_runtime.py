@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.streaming import runtime
-from tests.observability.conftest import Output
-from tests.streaming.conftest import PROMPT, stream_event
+from tests.support.output import Output
+from tests.support.streaming import PROMPT, stream_event
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -111,31 +111,25 @@ def test_a_client_gone_mid_stream_is_a_warning_and_the_next_invocation_is_served
     assert not output.at("ERROR")
 
 
-def test_a_handler_bug_after_the_first_byte_ends_the_body_with_the_error_trailers(lambda_env, monkeypatch):
-    from chalicelib.streaming import handler
-
+def test_a_handler_bug_after_the_first_byte_ends_the_body_with_the_error_trailers(lambda_env):
     def broken(event, context, write):
         write(b'{"statusCode":200}' + b"\x00" * 8)
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(handler, "handle", broken)
     request_id = lambda_env.add(stream_event())
-    _serve(1)
+    runtime.main(max_invocations=1, handler=broken)
     posted = lambda_env.wait(lambda_env.responses, request_id)
     assert posted.trailers["Lambda-Runtime-Function-Error-Type"] == "Runtime.StreamError"
     assert json.loads(base64.b64decode(posted.trailers["Lambda-Runtime-Function-Error-Body"]))["errorType"] \
         == "Runtime.StreamError"
 
 
-def test_a_handler_bug_before_any_byte_goes_to_the_error_endpoint(lambda_env, monkeypatch):
-    from chalicelib.streaming import handler
-
+def test_a_handler_bug_before_any_byte_goes_to_the_error_endpoint(lambda_env):
     def broken(event, context, write):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(handler, "handle", broken)
     request_id = lambda_env.add(stream_event())
-    _serve(1)
+    runtime.main(max_invocations=1, handler=broken)
     error = lambda_env.wait(lambda_env.errors, request_id)
     assert json.loads(error.body)["errorType"] == "Runtime.HandlerError"
     assert request_id not in lambda_env.responses

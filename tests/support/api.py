@@ -1,12 +1,11 @@
-"""Fixtures for handler tests: a small JSON-speaking wrapper over Chalice's test client."""
+"""A small JSON-speaking wrapper over Chalice's test client, with real local tokens, and the problem
+document check every handler test uses."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 
 @dataclass
@@ -63,11 +62,6 @@ class Api:
         reply = self.post("/items", {"title": title, **fields}, user=user)
         assert reply.status == 201, reply.json
         return reply.json
-
-
-@pytest.fixture
-def api(client, token_for) -> Api:
-    return Api(client, token_for)
 
 
 def assert_problem(reply: Reply, status: int, code: str) -> dict[str, Any]:

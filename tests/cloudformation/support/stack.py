@@ -1,0 +1,87 @@
+"""Stack test helpers: the project's paths, the stack tools (cfn-lint, checkov, aws-sam-translator) from
+their own virtualenv, `chalice package` runs, every feature-flag combination, and how long each tool took."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cloudformation.template import load
+
+PROJECT = Path(__file__).resolve().parents[3]
+HERE = PROJECT / "tests" / "cloudformation"
+GOLDEN = HERE / "golden"
+STACK_BIN = PROJECT / ".venv-stack" / "bin"
+TOOL_ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+            # checkov: no calls home (the machine has no route there, and a test must not need one).
+            "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+TIMINGS: dict[str, float] = {}
+
+EXISTING_POOL = {
+    "UserPoolArn": "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Example1",
+    "UserPoolClientIds": "client-a,client-b",
+    "ApiScope": "tasks/api",
+}
+# The assistant on Bedrock through an inference profile: the matrix renders the default foundation model.
+PROFILE_MODEL_IDS = ("eu.amazon.nova-micro-v1:0", "global.anthropic.claude-sonnet-4-5-20250929-v1:0")
+FLAGS = {
+    "EnableTasksTable": ("true", "false"),
+    "EnableSqsIntegration": ("true", "false"),
+    "AssistantProvider": ("offline", "bedrock", "off"),
+    "UserPool": ("created", "existing"),
+}
+
+
+def flag_combinations() -> list[tuple[str, dict[str, str]]]:
+    combos = []
+    for n, values in enumerate(itertools.product(*FLAGS.values())):
+        chosen = dict(zip(FLAGS, values))
+        overrides = {k: v for k, v in chosen.items() if k != "UserPool"}
+        if chosen["UserPool"] == "existing":
+            overrides.update(EXISTING_POOL)
+        # The remaining switches alternate, so both of their values are rendered too.
+        overrides["ApiGatewayAccountLogging"] = ("create", "existing")[n % 2]
+        overrides["AlarmEmail"] = ("", "ops@example.com")[(n // 2) % 2]
+        name = "-".join(f"{k}={v}" for k, v in chosen.items())
+        combos.append((name, overrides))
+    return combos
+
+
+def stack_tool(name: str) -> Path:
+    path = STACK_BIN / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: `make test` installs the stack tools (or `make .venv-stack/.installed`)")
+    return path
+
+
+def chalice_package(project_dir: Path, out_dir: Path) -> dict:
+    chalice = Path(sys.executable).parent / "chalice"
+    subprocess.run([str(chalice), "--project-dir", str(project_dir), "package", "--pkg-format", "cloudformation",
+                    "--template-format", "yaml", "--stage", "prod", str(out_dir)],
+                   check=True, env=TOOL_ENV, capture_output=True, text=True, timeout=300)
+    return load((out_dir / "sam.yaml").read_text(encoding="utf-8"))
+
+
+def sam_translate(path: Path) -> dict:
+    result = subprocess.run([str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), str(path)],
+                            env=TOOL_ENV, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+def timed(label: str):
+    class _Timer:
+        def __enter__(self):
+            self.start = time.perf_counter()
+
+        def __exit__(self, *exc):
+            TIMINGS[label] = time.perf_counter() - self.start
+
+    return _Timer()
