@@ -6,6 +6,7 @@ are in tests/cloudformation/support/stack.py)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,8 +17,8 @@ from cloudformation.build import build
 from cloudformation.template import dump
 from tests.cloudformation.support.expected import GOLDEN_OUTPUT, UPDATE
 from tests.cloudformation.support.resolve import resolve
-from tests.cloudformation.support.stack import (GOLDEN, HERE, PROJECT, TIMINGS, TOOL_ENV, chalice_package,
-                                                flag_combinations, stack_tool, timed, PROFILE_MODEL_IDS)
+from tests.cloudformation.support.stack import (HERE, PROFILE_MODEL_IDS, PROJECT, TIMINGS, TOOL_ENV, chalice_package,
+                                                flag_combinations, stack_tool, timed)
 
 
 def pytest_configure(config):

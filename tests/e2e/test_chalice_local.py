@@ -280,8 +280,15 @@ def test_changes_reach_the_callers_stats_through_the_embedded_queue_within_five_
     assert stats is not None and {k: stats[k] for k in ("todo", "done", "total")} == {"todo": 1, "done": 1, "total": 2}
     activity = store.query(keys.user_pk(sub), keys.ACTIVITY_PREFIX, limit=10).records
     assert sorted(record["type"] for record in activity) == ["item.created", "item.created", "item.updated"]
-    # The consumer ran in the server process and logged under the request's id.
-    assert any("e2e-activity-1" in line and "activity event recorded" in line for line in server.output(tail=None).splitlines())
+    # The consumer ran in the server process and logged under the request's id (its line follows the
+    # commit, and reaches us through the server's pipe: wait for it within the same deadline).
+    def logged() -> bool:
+        return any("e2e-activity-1" in line and "activity event recorded" in line
+                   for line in server.output(tail=None).splitlines())
+
+    while not logged() and time.monotonic() < deadline + 5:
+        time.sleep(0.05)
+    assert logged()
 
 
 # --- concurrency over real connections -----------------------------------------------------------
