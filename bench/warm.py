@@ -8,6 +8,7 @@ import json
 import os
 from typing import Any
 
+from app import app
 from bench.harness import BENCH_DIR, WarmCase, figure_main, peak_rss_kb, rest_event, run_warm
 from bench.workload import READER, WRITER, gateway_auth
 
@@ -22,8 +23,6 @@ def load_anchor(name: str) -> Any:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    from app import app
-
     hello = load_anchor("hello").app
     reader_headers, reader_claims = gateway_auth(READER)
     writer_headers, writer_claims = gateway_auth(WRITER)

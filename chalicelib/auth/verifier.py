@@ -227,6 +227,7 @@ def get_verifier(settings: "Settings") -> TokenVerifier:
     """The process-wide verifier for these settings (its key cache lives as long as the process)."""
     local_dir = None
     if settings.auth_is_local:
+        # The local issuer (key files, RSA key generation) loads only where this process verifies its tokens.
         from chalicelib.auth import local_issuer
 
         if settings.auth_jwks_url == local_issuer.jwks_url(settings.data_dir):
