@@ -22,8 +22,9 @@ def generated(paths: list[str], root: Path) -> list[str]:
     for path in paths:
         parts = PurePosixPath(path).parts
         folders = [Path(*parts[:n]) for n in range(1, len(parts))]
-        if (any(part.startswith(".venv") or part in GENERATED or part == "pyvenv.cfg" for part in parts)
-                or any((root / folder / "pyvenv.cfg").is_file() for folder in folders)):
+        if any(part.startswith(".venv") or part in GENERATED or part == "pyvenv.cfg" for part in parts) or any(
+            (root / folder / "pyvenv.cfg").is_file() for folder in folders
+        ):
             found.append(path)
     return found
 
@@ -40,7 +41,7 @@ def git(*args: str) -> list[str]:
 
 def test_no_virtualenv_dependency_or_build_output_is_tracked():
     tracked = generated(git("ls-files"), ROOT)
-    assert tracked == [], f"tracked but generated: `git rm -r --cached` them:\n" + "\n".join(tracked[:50])
+    assert tracked == [], "tracked but generated: `git rm -r --cached` them:\n" + "\n".join(tracked[:50])
 
 
 def test_no_tracked_file_is_one_gitignore_excludes():
@@ -52,9 +53,18 @@ def test_generated_paths_are_recognised_at_any_depth_and_under_any_virtualenv_na
     (tmp_path / "env" / "lib").mkdir(parents=True)
     (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
     paths = [
-        "app.py", "chalicelib/web/api.py", "docs/output.md", "tests/cloudformation/golden/api.yaml",
-        ".venv-stack/lib/python3.11/site-packages/pip/__init__.py", ".venv", "node_modules/.package-lock.json",
-        "dist/template.yaml", "out/sam.yaml", ".data/issuer/jwks.json", "tests/fixture/node_modules/x.js",
-        "env/lib/site.py", "other/pyvenv.cfg",
+        "app.py",
+        "chalicelib/web/api.py",
+        "docs/output.md",
+        "tests/cloudformation/golden/api.yaml",
+        ".venv-stack/lib/python3.11/site-packages/pip/__init__.py",
+        ".venv",
+        "node_modules/.package-lock.json",
+        "dist/template.yaml",
+        "out/sam.yaml",
+        ".data/issuer/jwks.json",
+        "tests/fixture/node_modules/x.js",
+        "env/lib/site.py",
+        "other/pyvenv.cfg",
     ]
     assert generated(paths, tmp_path) == paths[4:]

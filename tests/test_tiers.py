@@ -13,7 +13,7 @@ from tests.support.tiers import Reach
 
 pytest_plugins = ["pytester"]
 
-SAMPLE = '''
+SAMPLE = """
 import json
 import subprocess
 from subprocess import run as run_it
@@ -52,7 +52,7 @@ def pure():
 
 def through_a_pure_helper():
     return pure()
-'''
+"""
 
 
 def test_code_that_can_reach_subprocess_through_helpers_classes_and_lazy_imports_is_slow(tmp_path, monkeypatch):
@@ -65,8 +65,17 @@ def test_code_that_can_reach_subprocess_through_helpers_classes_and_lazy_imports
     importlib.import_module("tiers_sample_helpers")  # a lazy import is followed once its module is loaded
     reach = Reach(tmp_path)  # the sample stands for the repository's own code
 
-    assert [name for name in ("runs_a_child", "through_a_helper", "through_an_alias", "through_a_method",
-                              "through_a_function_level_import") if not reach.spawns(getattr(sample, name))] == []
+    assert [
+        name
+        for name in (
+            "runs_a_child",
+            "through_a_helper",
+            "through_an_alias",
+            "through_a_method",
+            "through_a_function_level_import",
+        )
+        if not reach.spawns(getattr(sample, name))
+    ] == []
     assert not reach.spawns(sample.pure) and not reach.spawns(sample.through_a_pure_helper)
     assert not Reach().spawns(sample.runs_a_child)  # outside the repository: the guard's business, not the reader's
 
@@ -77,7 +86,7 @@ def test_the_dynamodb_local_helper_is_slow_and_the_recording_queue_is_not():
     assert not reach.spawns(queues.RecordingQueue)
 
 
-INNER = '''
+INNER = """
 import pytest
 
 
@@ -97,18 +106,27 @@ def test_on_each(adapter):
 @pytest.mark.e2e
 def test_end_to_end():
     pass
-'''
+"""
 
 
 def test_the_fast_tier_leaves_out_e2e_tests_and_dynamodb_variants(pytester):
     pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest_inprocess("-p", "tests.support.tiers", "-p", "no:cacheprovider", "-m", "not slow",
-                                          "-W", "ignore::pytest.PytestUnknownMarkWarning", "-v")
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "tests.support.tiers",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not slow",
+        "-W",
+        "ignore::pytest.PytestUnknownMarkWarning",
+        "-v",
+    )
     result.assert_outcomes(passed=2, deselected=2)
     result.stdout.fnmatch_lines(["*test_plain PASSED*", "*test_on_each?sqlite? PASSED*"])
 
 
-GUARDED = '''
+GUARDED = """
 import subprocess
 import sys
 
@@ -125,7 +143,7 @@ def test_a_miss():
 @pytest.mark.slow
 def test_marked_slow():
     subprocess.run([sys.executable, "-c", "pass"], check=True)
-'''
+"""
 
 
 # Slow on purpose: in the fast tier this test's own guard would refuse the inner slow test's child too.
@@ -135,5 +153,6 @@ def test_a_fast_test_that_starts_a_process_fails_and_a_slow_one_may(pytester):
     pytester.makepyfile(test_guarded=GUARDED)
     result = pytester.runpytest_inprocess("-p", "tests.support.tiers", "-p", "no:cacheprovider", "-v")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*test_a_miss FAILED*", "*test_marked_slow PASSED*",
-                                 "*a fast-tier test started a process (subprocess.Popen)*"])
+    result.stdout.fnmatch_lines(
+        ["*test_a_miss FAILED*", "*test_marked_slow PASSED*", "*a fast-tier test started a process (subprocess.Popen)*"]
+    )

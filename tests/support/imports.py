@@ -16,17 +16,22 @@ from functools import cached_property
 from pathlib import Path
 
 # What a cold start must not pay for before it needs it (GET /health loads none of these).
-HEAVY = frozenset({
-    "boto3", "botocore", "urllib3",  # the AWS SDK and its HTTP layer
-    "jwt", "cryptography",  # token verification and the local issuer's keys
-    "msgspec",  # the wire schemas
-    "aws_xray_sdk",  # tracing, in Lambda only
-    "sqlite3",  # the embedded adapters
-})
+HEAVY = frozenset(
+    {
+        "boto3",  # the AWS SDK ...
+        "botocore",
+        "urllib3",  # ... and its HTTP layer
+        "jwt",  # token verification and the local issuer's keys
+        "cryptography",
+        "msgspec",  # the wire schemas
+        "aws_xray_sdk",  # tracing, in Lambda only
+        "sqlite3",  # the embedded adapters
+    }
+)
 # The project's own code that ``import app`` leaves out by design, with the test that says so.
 DEFERRED = {
     "chalicelib.observability": "loaded by the first observed request, never with OBSERVABILITY=off "
-                                "(tests/observability/test_tracing.py)",
+    "(tests/observability/test_tracing.py)",
 }
 JUSTIFIED = "# lazy:"
 
@@ -42,7 +47,8 @@ class LazyImport:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 class Project:
@@ -74,7 +80,7 @@ class Project:
             package = self.module_name(path).split(".")
             if path.name != "__init__.py":
                 package = package[:-1]
-            package = package[:len(package) - (node.level - 1)]
+            package = package[: len(package) - (node.level - 1)]
             base = ".".join([*package, base] if base else package)
         # `from package import name` loads package.name too when that is a module.
         submodules = [f"{base}.{alias.name}" for alias in node.names if self.path_of(f"{base}.{alias.name}")]
@@ -96,7 +102,7 @@ class Project:
                     for child in ast.iter_child_nodes(node):
                         if isinstance(child, ast.stmt):
                             visit([child], inside)
-                        elif isinstance(child, ast.excepthandler):
+                        elif isinstance(child, (ast.ExceptHandler, ast.match_case)):
                             visit(child.body, inside)
 
         visit(self._tree(path).body, True)
@@ -134,23 +140,39 @@ class Project:
         """The imports inside function bodies of one file."""
         path = Path(path)
         lines = path.read_text(encoding="utf-8").splitlines()
-        return [LazyImport(str(path.relative_to(self.root)), node.lineno,
-                           " ".join(line.strip() for line in lines[node.lineno - 1:node.end_lineno]),
-                           self._targets(node, path))
-                for node, at_import in self._imports(path) if not at_import]
+        return [
+            LazyImport(
+                str(path.relative_to(self.root)),
+                node.lineno,
+                " ".join(line.strip() for line in lines[node.lineno - 1 : node.end_lineno]),
+                self._targets(node, path),
+            )
+            for node, at_import in self._imports(path)
+            if not at_import
+        ]
 
     def justified(self, lazy: LazyImport) -> bool:
         lines = (self.root / lazy.path).read_text(encoding="utf-8").splitlines()
         above = lines[lazy.line - 2].strip() if lazy.line >= 2 else ""
         return JUSTIFIED in lazy.statement or above.startswith(JUSTIFIED)
 
-    def findings(self, paths: list[Path]) -> list[str]:
+    def findings(self, paths: list[Path]) -> list[LazyImport]:
         """Every function-level import of something light that does not say why."""
-        return [f"{lazy.path}:{lazy.line}: {lazy.statement}" for path in paths for lazy in self.lazy_imports(path)
-                if not any(self.heavy(name) for name in lazy.names) and not self.justified(lazy)]
+        return [
+            lazy
+            for path in paths
+            for lazy in self.lazy_imports(path)
+            if not any(self.heavy(name) for name in lazy.names) and not self.justified(lazy)
+        ]
 
     @cached_property
     def sources(self) -> list[Path]:
         """The code the rule covers: the app and chalicelib (what runs in Lambda), bench and container."""
-        return sorted([self.root / "app.py", *(self.root / "chalicelib").rglob("*.py"),
-                       *(self.root / "bench").rglob("*.py"), *(self.root / "container").rglob("*.py")])
+        return sorted(
+            [
+                self.root / "app.py",
+                *(self.root / "chalicelib").rglob("*.py"),
+                *(self.root / "bench").rglob("*.py"),
+                *(self.root / "container").rglob("*.py"),
+            ]
+        )

@@ -30,8 +30,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SPAWNING_MODULES = ("subprocess", "multiprocessing", "concurrent.futures.process", "asyncio.subprocess")
-SPAWNING_OS_FUNCTIONS = frozenset({"system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp", "spawnv",
-                                   "spawnve", "spawnvp", "spawnvpe", "execv", "execve", "execvp", "execvpe"})
+SPAWNING_OS_FUNCTIONS = frozenset(
+    {
+        "system",
+        "popen",
+        "fork",
+        "forkpty",
+        "posix_spawn",
+        "posix_spawnp",
+        "spawnv",
+        "spawnve",
+        "spawnvp",
+        "spawnvpe",
+        "execv",
+        "execve",
+        "execvp",
+        "execvpe",
+    }
+)
 IMPORT_NAME = dis.opmap["IMPORT_NAME"]
 SLOW_PARAMS = frozenset({"dynamodb"})
 SLOW_MARKERS = ("slow", "e2e")
@@ -103,8 +119,13 @@ class Reach:
         if any(_spawning(m) for m in modules) or (os in modules and names & SPAWNING_OS_FUNCTIONS):
             return True
         # `module.function`: the attribute's name is in co_names too; follow it on the project's modules.
-        reached += [getattr(m, n) for m in modules if self._is_project_code(getattr(m, "__file__", None))
-                    for n in names if hasattr(m, n)]
+        reached += [
+            getattr(m, n)
+            for m in modules
+            if self._is_project_code(getattr(m, "__file__", None))
+            for n in names
+            if hasattr(m, n)
+        ]
         return any(_spawning(r) or self.spawns(r) for r in reached if not isinstance(r, types.ModuleType))
 
 
@@ -119,14 +140,17 @@ def _imported_in(code: types.CodeType, package: str | None) -> Iterator[Any]:
             constants.append(instruction.argval)
         elif instruction.opname == "IMPORT_NAME":
             level = constants[-2] if len(constants) >= 2 and isinstance(constants[-2], int) else 0
-            name = importlib.util.resolve_name("." * level + instruction.argval, package) if level else instruction.argval
+            name = instruction.argval
+            if level:
+                name = importlib.util.resolve_name("." * level + name, package)
             module = sys.modules.get(name)
             if module is None and name.split(".")[0] == "tests":
                 module = importlib.import_module(name)
             if module is not None:
                 yield module
         elif instruction.opname == "IMPORT_FROM" and module is not None:
-            yield getattr(module, instruction.argval, None) or sys.modules.get(f"{module.__name__}.{instruction.argval}")
+            attribute = instruction.argval
+            yield getattr(module, attribute, None) or sys.modules.get(f"{module.__name__}.{attribute}")
 
 
 def slow_reason(item: pytest.Item, reach: Reach) -> str | None:
@@ -143,8 +167,8 @@ def slow_reason(item: pytest.Item, reach: Reach) -> str | None:
     if function is not None and reach.spawns(function):
         return "starts a process"
     fixtureinfo = getattr(item, "_fixtureinfo", None)
-    for name, definitions in (fixtureinfo.name2fixturedefs.items() if fixtureinfo else ()):
-        if name in item.fixturenames and any(reach.spawns(d.func) for d in definitions):
+    for name, definitions in fixtureinfo.name2fixturedefs.items() if fixtureinfo else ():
+        if any(reach.spawns(d.func) for d in definitions):
             return f"fixture {name} starts a process"
     return None
 
@@ -165,8 +189,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _refusing(name: str) -> Any:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         # pytest.fail raises an exception no `except Exception` in the code under test can swallow.
-        pytest.fail(f"a fast-tier test started a process ({name}): mark it @pytest.mark.slow, or teach "
-                    "tests/support/tiers.py why it is slow")
+        pytest.fail(
+            f"a fast-tier test started a process ({name}): mark it @pytest.mark.slow, or teach "
+            "tests/support/tiers.py why it is slow"
+        )
 
     return refuse
 
