@@ -1,9 +1,10 @@
-"""The fast tier (tests/support/tiers.py): what makes a test slow, and the guard that fails a fast test
-which starts a process anyway."""
+"""The fast tier (tests/support/tiers.py): what makes a test slow, the guard that fails a fast test which
+starts a process anyway, and the one issuer key per run that keeps token-minting tests fast."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import pytest
@@ -156,3 +157,17 @@ def test_a_fast_test_that_starts_a_process_fails_and_a_slow_one_may(pytester):
     result.stdout.fnmatch_lines(
         ["*test_a_miss FAILED*", "*test_marked_slow PASSED*", "*a fast-tier test started a process (subprocess.Popen)*"]
     )
+
+
+def test_seeded_data_dirs_share_one_issuer_key_and_a_dir_with_a_key_keeps_it(tmp_path):
+    from chalicelib.auth.local_issuer import ensure_keys, issuer_dir
+    from tests.support.issuer_key import seed_issuer_key
+
+    first, second, own = (str(tmp_path / name) for name in ("first", "second", "own"))
+    own_kid = ensure_keys(issuer_dir(own)).kid
+    for data_dir in (first, second, own):
+        seed_issuer_key(data_dir)
+
+    kids = [ensure_keys(issuer_dir(data_dir)).kid for data_dir in (first, second, own)]
+    assert kids[0] == kids[1] != kids[2] == own_kid
+    assert os.stat(os.path.join(issuer_dir(first), "private_key.pem")).st_mode & 0o777 == 0o600
