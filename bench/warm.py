@@ -17,6 +17,7 @@ def load_anchor(name: str) -> Any:
     """An anchor app as its own module (both anchors and the app are called ``app.py``)."""
     path = os.path.join(BENCH_DIR, "anchors", name, "app.py")
     spec = importlib.util.spec_from_file_location(f"bench_anchor_{name}", path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -33,7 +33,9 @@ _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)")
 def runtime_requirements(text: str) -> tuple[str, str, str]:
     """(requirements installed with their dependencies, those installed without, the chalice pin);
     chalice itself is in neither: the image carries only its runtime module."""
-    kept, bare, chalice_version = [], [], ""
+    kept: list[str] = []
+    bare: list[str] = []
+    chalice_version = ""
     for line in text.splitlines():
         match = _REQUIREMENT.match(line)
         name = match.group(1).lower() if match else ""
