@@ -104,6 +104,11 @@ def test_on_each(adapter):
     pass
 
 
+@pytest.mark.parametrize("store", [object(), object()], ids=["sqlite", "dynamodb"])
+def test_on_each_by_id(store):
+    pass
+
+
 @pytest.mark.e2e
 def test_end_to_end():
     pass
@@ -123,8 +128,10 @@ def test_the_fast_tier_leaves_out_e2e_tests_and_dynamodb_variants(pytester):
         "ignore::pytest.PytestUnknownMarkWarning",
         "-v",
     )
-    result.assert_outcomes(passed=2, deselected=2)
-    result.stdout.fnmatch_lines(["*test_plain PASSED*", "*test_on_each?sqlite? PASSED*"])
+    result.assert_outcomes(passed=3, deselected=3)
+    result.stdout.fnmatch_lines(
+        ["*test_plain PASSED*", "*test_on_each?sqlite? PASSED*", "*test_on_each_by_id?sqlite? PASSED*"]
+    )
 
 
 GUARDED = """

@@ -163,6 +163,9 @@ def slow_reason(item: pytest.Item, reach: Reach) -> str | None:
         for name, value in callspec.params.items():
             if isinstance(value, str) and value in SLOW_PARAMS:
                 return f"{name}[{value}]"
+        # A parameter that is not the name itself (a factory, say) still carries it in its id.
+        if SLOW_PARAMS & set(callspec.id.split("-")):
+            return f"[{callspec.id}]"
     function = getattr(item, "obj", None)
     if function is not None and reach.spawns(function):
         return "starts a process"
