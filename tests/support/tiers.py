@@ -1,11 +1,11 @@
 """Test tiers: every test is fast unless it is marked ``slow``, and the mark is computed, not remembered.
 
-A test is slow when it is marked ``slow`` or ``e2e``, runs on the ``dynamodb`` variant of a parametrized
-fixture (``adapter``, ``store``: they reach DynamoDB Local through ``request.getfixturevalue``, which no
-static reading can follow), or when its own code or any fixture it uses can reach the ``subprocess`` or
-``multiprocessing`` modules through the repository's own functions and classes (DynamoDB Local's Java
-process, ``chalice local``, ``chalice package``, the stack tools, child interpreters). The fast tier is
-``pytest -m "not slow"`` (``make test-fast``).
+A test is slow when it is marked ``slow`` or ``e2e``; when it runs on a ``dynamodb`` variant of a
+parametrized fixture (by value or id: ``adapter`` and ``store`` reach DynamoDB Local through
+``request.getfixturevalue``, which no static reading can follow); or when its own code or any fixture it
+uses can reach the ``subprocess`` or ``multiprocessing`` modules through the repository's own functions,
+classes and modules (DynamoDB Local's Java process, ``chalice local``, ``chalice package``, the stack
+tools, child interpreters). The fast tier is ``pytest -m "not slow"`` (``make test-fast``).
 
 A miss cannot pass silently: while a fast test runs (setup, call and teardown), starting a process fails
 it with the reason. Loaded from pytest.ini (``-p tests.support.tiers``).
@@ -31,22 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SPAWNING_MODULES = ("subprocess", "multiprocessing", "concurrent.futures.process", "asyncio.subprocess")
 SPAWNING_OS_FUNCTIONS = frozenset(
-    {
-        "system",
-        "popen",
-        "fork",
-        "forkpty",
-        "posix_spawn",
-        "posix_spawnp",
-        "spawnv",
-        "spawnve",
-        "spawnvp",
-        "spawnvpe",
-        "execv",
-        "execve",
-        "execvp",
-        "execvpe",
-    }
+    name for name in dir(os) if name.startswith(("fork", "spawn", "exec", "posix_spawn")) or name in ("system", "popen")
 )
 IMPORT_NAME = dis.opmap["IMPORT_NAME"]
 SLOW_PARAMS = frozenset({"dynamodb"})
