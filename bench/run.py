@@ -14,8 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from bench import harness, size, workload
+import chalice
+
+from bench import harness, size, streaming, workload
 from bench.harness import ColdCase, Report, rest_event, run_cold, run_module, summarize
+from bench.scale import FILTERED_LIMIT, UNFILTERED_LIMIT
 
 TABLE = "bench-tasks"
 
@@ -208,8 +211,6 @@ def figure_requests(bench: Bench) -> None:
 
 
 def figure_scale(bench: Bench) -> None:
-    from bench.scale import FILTERED_LIMIT, UNFILTERED_LIMIT
-
     plan = bench.plan
     scale_db = os.path.join(bench.home, "scale.db")
     adapters = [("sqlite", workload.warm_env(bench.home, sqlite_path=scale_db))]
@@ -257,8 +258,6 @@ def figure_scale(bench: Bench) -> None:
 
 
 def figure_streaming(bench: Bench) -> None:
-    from bench import streaming
-
     sqlite_path = os.path.join(bench.home, "streaming.db")
     spec = streaming.spec(bench.plan.quick, sqlite_path=sqlite_path)
     result = run_module("bench.streaming", spec,
@@ -371,8 +370,6 @@ def machine() -> list[str]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    import chalice
-
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     return [f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {model}; "
             f"Python {platform.python_version()}; chalice {chalice.__version__}; load average {load}",

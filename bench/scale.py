@@ -7,8 +7,9 @@ import json
 import time
 from typing import Any
 
-from bench.harness import WarmCase, figure_main, peak_rss_kb, rest_event, run_warm
+from app import app
 from bench import workload
+from bench.harness import WarmCase, figure_main, peak_rss_kb, rest_event, run_warm
 
 # Pages of the same shape at every size, so only the partition size varies: at 10 items a page of 9
 # is full and has a next page (a cursor to sign), as at every larger size. Filtered, 10% of 10 items is
@@ -53,8 +54,6 @@ def seed(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     seeding = seed(spec)
-    from app import app
-
     cases = []
     for size in seeding["sizes"]:
         headers, claims = workload.gateway_auth(owner(size))

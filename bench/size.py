@@ -10,11 +10,10 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
-from bench.harness import REPO_ROOT, ColdCase, cold_once
-
-# What `chalice package` ships besides the requirements: the runtime module, not the CLI.
-CHALICE_RUNTIME = ("__init__.py", "app.py")
+from bench.harness import ColdCase, cold_once
+from container.context import assemble
 
 
 @dataclass(frozen=True)
@@ -23,37 +22,6 @@ class Layout:
     files: int
     by_top: list[tuple[str, float, int]]  # (top-level entry, MB, files), largest first
     how: str
-
-
-def _own_context(target: str) -> None:
-    """The image's build context, for when container/context.py is not there: the requirements less
-    chalice, Chalice's runtime module (as its own packager picks it), app.py and chalicelib."""
-    import chalice
-
-    os.makedirs(os.path.join(target, "chalice"))
-    with open(os.path.join(REPO_ROOT, "requirements.txt")) as source, \
-            open(os.path.join(target, "requirements.txt"), "w") as kept:
-        for line in source:
-            if not re.match(r"\s*chalice\s*==", line, re.IGNORECASE):
-                kept.write(line)
-    for name in CHALICE_RUNTIME:
-        shutil.copy(os.path.join(os.path.dirname(chalice.__file__), name), os.path.join(target, "chalice", name))
-    shutil.copy(os.path.join(REPO_ROOT, "app.py"), target)
-    shutil.copytree(os.path.join(REPO_ROOT, "chalicelib"), os.path.join(target, "chalicelib"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-
-
-def _build_context(target: str) -> str:
-    """Assemble the build context with the container's own helper when it exists; say which was used."""
-    try:
-        from container.context import assemble
-    except ImportError:
-        _own_context(target)
-        return "the bench's own copy of the build context"
-    from pathlib import Path
-
-    assemble(Path(target))
-    return "container/context.py's build context"
 
 
 def _tree(root: str) -> tuple[int, int, dict[str, list[int]]]:
@@ -83,7 +51,7 @@ def runtime_layout() -> Layout:
     requirements installed with pip --target, the app files beside them, everything byte-compiled."""
     with tempfile.TemporaryDirectory(prefix="bench-layout-") as work:
         context, task_root = os.path.join(work, "context"), os.path.join(work, "task")
-        how = _build_context(context)
+        assemble(Path(context))
         # As the Dockerfile does: requirements-nodeps.txt (when the context has one) goes in without its
         # dependencies, which the base image provides.
         for name, flags in (("requirements.txt", []), ("requirements-nodeps.txt", ["--no-deps"])):
@@ -107,7 +75,8 @@ def runtime_layout() -> Layout:
                         "unchecked-hash", task_root], check=True, capture_output=True, timeout=600)
         total, files, by_top = _tree(task_root)
     groups = sorted(((top, size / 1e6, count) for top, (size, count) in by_top.items()), key=lambda row: -row[1])
-    return Layout(total / 1e6, files, groups, f"pip install --target of the runtime requirements of {how} "
+    return Layout(total / 1e6, files, groups, "pip install --target of the runtime requirements of "
+                  "container/context.py's build context "
                   "(requirements-nodeps.txt with --no-deps), plus chalice's runtime module, app.py and chalicelib, "
                   "byte-compiled as container/Dockerfile does")
 

@@ -13,13 +13,17 @@ import json
 import os
 import statistics
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
+from bench import workload
 from bench.harness import figure_main, lambda_environment, peak_rss_kb, rest_event
 from bench.workload import CLIENT_ID, CURSOR_SECRET, ISSUER, READER, READER_ITEMS, gateway_auth
-
-if TYPE_CHECKING:
-    from tests.support.runtime_api import Posted
+from chalicelib import wiring
+from chalicelib.assistant.base import Token
+from chalicelib.assistant.offline import OfflineProvider
+from chalicelib.streaming import runtime
+# The tests' stand-in for Lambda's Runtime API: it notes when each chunk of a response arrives.
+from tests.support.runtime_api import FakeRuntimeApi, Posted
 
 FUNCTION_NAME = "tasks-api-AssistantStreamHandler"
 PROMPT = "What should I do first today?"
@@ -61,8 +65,6 @@ class ClockedProvider:
         self.calls: list[list[float]] = []
 
     def stream(self, system: str, prompt: str, *, max_tokens: int) -> Iterator[Any]:
-        from chalicelib.assistant.base import Token
-
         times: list[float] = []
         self.calls.append(times)
         self.inner.delay = 0.0 if len(self.calls) <= self.warmup else self.delay
@@ -103,15 +105,8 @@ def measure(response: Posted, served: float, token_times: list[float], tokens: i
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    from bench import workload
-    # The tests' stand-in for Lambda's Runtime API: it notes when each chunk of a response arrives.
-    from tests.support.runtime_api import FakeRuntimeApi
-
     # The caller's items, read as the assistant's context (the offline planner answers from them).
     workload.seed_sqlite(spec["sqlite_path"], workload.item_puts(READER, READER_ITEMS))
-    from chalicelib import wiring
-    from chalicelib.assistant.offline import OfflineProvider
-
     provider = ClockedProvider(OfflineProvider(delay=spec["delay"]), spec["tokens"], warmup=spec["warmup"])
     wiring.bootstrap(provider=provider)  # the assistant service is built around it
     headers, claims = gateway_auth(READER)
@@ -121,8 +116,6 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                                           body={"prompt": PROMPT})) for _ in range(total)]
         # The Runtime API's own variable (runtime.main reads it); Lambda sets it, so does this stand-in.
         os.environ["AWS_LAMBDA_RUNTIME_API"] = api.address
-        from chalicelib.streaming import runtime
-
         status = runtime.main(max_invocations=total)
         # Any use of the error endpoints, or a response that is not streamed, fails the figure.
         errors = [f"{posted.path}: {posted.headers.get('Lambda-Runtime-Function-Error-Type')}"

@@ -8,6 +8,7 @@ import json
 import os
 from typing import Any
 
+from app import app
 from bench.harness import BENCH_DIR, WarmCase, figure_main, peak_rss_kb, rest_event, run_warm
 from bench.workload import READER, WRITER, gateway_auth
 
@@ -16,14 +17,13 @@ def load_anchor(name: str) -> Any:
     """An anchor app as its own module (both anchors and the app are called ``app.py``)."""
     path = os.path.join(BENCH_DIR, "anchors", name, "app.py")
     spec = importlib.util.spec_from_file_location(f"bench_anchor_{name}", path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    from app import app
-
     hello = load_anchor("hello").app
     reader_headers, reader_claims = gateway_auth(READER)
     writer_headers, writer_claims = gateway_auth(WRITER)

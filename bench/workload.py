@@ -8,6 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from bench.harness import REGION, cognito_claims, lambda_environment, unsigned_token
+from chalicelib import keys
+from chalicelib.settings import Settings
+from chalicelib.store.base import Put
+from chalicelib.tasks.clock import rfc3339
+from chalicelib.tasks.ids import new_id
 
 ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_BENCH0001"
 CLIENT_ID = "bench0client0id0000000001"
@@ -19,6 +24,7 @@ CURSOR_SECRET = "bench-cursor-secret"
 
 def sub_for(username: str) -> str:
     """The local issuer's sub for ``username``, so embedded tokens and deployed claims share partitions."""
+    # Lazy here and below: the local issuer loads PyJWT and cryptography, the adapters sqlite3 and boto3.
     from chalicelib.auth.local_issuer import sub_for as local_sub
 
     return local_sub(username)
@@ -70,7 +76,6 @@ def warm_env(home: str, *, sqlite_path: str) -> dict[str, str]:
 def local_token(username: str, data_dir: str) -> str:
     """A real RS256 token from the local development issuer whose keys live in ``data_dir``."""
     from chalicelib.auth.local_issuer import mint
-    from chalicelib.settings import Settings
 
     return mint(username, settings=Settings.from_env({"DATA_DIR": data_dir}))
 
@@ -80,11 +85,6 @@ def local_token(username: str, data_dir: str) -> str:
 
 def item_puts(username: str, count: int, *, done_every: int = 10) -> list[Any]:
     """``count`` items shaped as ItemService.create makes them; every ``done_every``-th one is done."""
-    from chalicelib import keys
-    from chalicelib.store.base import Put
-    from chalicelib.tasks.clock import rfc3339
-    from chalicelib.tasks.ids import new_id
-
     sub = sub_for(username)
     start_ms = int(time.time() * 1000) - count
     puts = []

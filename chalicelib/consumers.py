@@ -2,8 +2,8 @@
 to the same functions): one Lambda SQS batch in, Lambda's partial batch response out, each record logged
 under its request id. Each is handed the services it works with (chalicelib/wiring.py).
 
-Imported by app.py at cold start, so everything beyond the standard library loads on the first batch
-(``import app`` loads no observability code).
+Imported by app.py at cold start, so the activity use-case and the observability code load with the first
+batch (``import app`` loads no observability code).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+
+from chalicelib.errors import AppError
 
 if TYPE_CHECKING:
     from chalicelib.settings import Settings
@@ -55,6 +57,7 @@ def dead_letters(services: Services, event: Mapping[str, Any], lambda_context: A
 
 def _record_activity(services: Services, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
+    # lazy: the consumer's code loads with its first batch, never on the API's cold start
     from chalicelib.tasks.activity import parse_event, seconds_of
 
     event = parse_event(_body(record))
@@ -85,7 +88,6 @@ def _report_dead_letter(services: Services, record: Mapping[str, Any]) -> None:
 
 def _batch(services: Services, event: Mapping[str, Any], lambda_context: Any, service: str,
            process: Callable[[Mapping[str, Any]], None]) -> dict[str, Any]:
-    from chalicelib.errors import AppError
     from chalicelib.observability import correlation, logs, metrics
 
     invocation = _begin(services.settings, service, lambda_context)
@@ -124,7 +126,7 @@ def _begin(settings: "Settings", service: str, lambda_context: Any) -> Any:
 
 
 def _body(record: Mapping[str, Any]) -> Any:
-    from chalicelib.tasks.activity import InvalidEvent
+    from chalicelib.tasks.activity import InvalidEvent  # lazy: as in _record_activity
 
     try:
         return json.loads(record.get("body") or "")

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from chalicelib.errors import FeatureDisabled
 from chalicelib.settings import Settings, get_settings
+from chalicelib.tasks.clock import system_clock
+from chalicelib.web.context import request_id
 
 if TYPE_CHECKING:
     from chalicelib.assistant.base import Provider
@@ -73,11 +75,7 @@ class Services:
 
     @property
     def clock(self) -> "Clock":
-        if self._clock is not None:
-            return self._clock
-        from chalicelib.tasks.clock import system_clock
-
-        return system_clock
+        return self._clock if self._clock is not None else system_clock
 
     def tracer(self) -> Any:
         """The X-Ray recorder when tracing (Settings.tracing), else None. The only place X-Ray is activated:
@@ -158,6 +156,7 @@ class Services:
             from chalicelib.assistant.bedrock import BedrockProvider
 
             return BedrockProvider(settings.bedrock_model_id, region=settings.aws_region)
+        # lazy: providers load with the assistant's first use
         from chalicelib.assistant.offline import OfflineProvider
 
         return OfflineProvider()
@@ -173,13 +172,13 @@ class Services:
         if self.settings.queue == "off":
             return None
         from chalicelib.events.publisher import Publisher
-        from chalicelib.web.context import request_id
 
         return Publisher(self.queue, request_id=request_id)
 
     @property
     def activity_recorder(self) -> "ActivityRecorder":
         def build() -> "ActivityRecorder":
+            # lazy: each service loads with its first use (module docstring)
             from chalicelib.tasks.activity import ActivityRecorder
 
             return ActivityRecorder(self.store, clock=self.clock)
@@ -189,6 +188,7 @@ class Services:
     @property
     def items(self) -> "ItemService":
         def build() -> "ItemService":
+            # lazy: each service loads with its first use (module docstring)
             from chalicelib.tasks.items import ItemService
 
             return ItemService(self.store, clock=self.clock, activity=_DeferredActivity(self))
@@ -198,6 +198,7 @@ class Services:
     @property
     def profiles(self) -> "ProfileService":
         def build() -> "ProfileService":
+            # lazy: each service loads with its first use (module docstring)
             from chalicelib.tasks.profiles import ProfileService
 
             return ProfileService(self.store, clock=self.clock)
@@ -211,6 +212,7 @@ class Services:
             raise FeatureDisabled("the assistant is switched off in this deployment")
 
         def build() -> "AssistantService":
+            # lazy: each service loads with its first use (module docstring)
             from chalicelib.assistant.service import AssistantService
 
             return AssistantService(self.items, self.provider, clock=self.clock)

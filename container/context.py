@@ -16,6 +16,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import chalice
+from chalice import app as chalice_app
+
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 # Entries the Dockerfile copies from the context (tests/container checks the Dockerfile agrees).
@@ -30,7 +33,9 @@ _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)")
 def runtime_requirements(text: str) -> tuple[str, str, str]:
     """(requirements installed with their dependencies, those installed without, the chalice pin);
     chalice itself is in neither: the image carries only its runtime module."""
-    kept, bare, chalice_version = [], [], ""
+    kept: list[str] = []
+    bare: list[str] = []
+    chalice_version = ""
     for line in text.splitlines():
         match = _REQUIREMENT.match(line)
         name = match.group(1).lower() if match else ""
@@ -44,9 +49,6 @@ def runtime_requirements(text: str) -> tuple[str, str, str]:
 
 
 def chalice_runtime_files() -> dict[str, Path]:
-    import chalice
-    from chalice import app as chalice_app
-
     return {"__init__.py": Path(inspect.getfile(chalice)), "app.py": Path(inspect.getfile(chalice_app))}
 
 
@@ -58,8 +60,6 @@ def assemble(target: Path, project: Path = PROJECT) -> Path:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     requirements, bare, pinned = runtime_requirements((project / "requirements.txt").read_text(encoding="utf-8"))
-    import chalice
-
     if chalice.__version__ != pinned:
         raise RuntimeError(f"the installed chalice is {chalice.__version__}, requirements.txt pins {pinned}: "
                            "reinstall the virtualenv before packaging")

@@ -5,6 +5,7 @@ over both store adapters (SQLite file; DynamoDB Local). Helpers live in tests/su
 from __future__ import annotations
 
 import functools
+import os
 from typing import Callable, Iterator
 
 import pytest
@@ -68,6 +69,9 @@ def client(env):
 def token_for(env) -> Callable[..., str]:
     """Mint a real RS256 token from the local development issuer."""
     from chalicelib.auth.local_issuer import mint
+    from tests.support.issuer_key import seed_issuer_key
+
+    seed_issuer_key(os.environ["DATA_DIR"])  # one key pair for the run: making one per test was most of its time
 
     def make(username: str = "alice", **claims) -> str:
         return mint(username, **claims)

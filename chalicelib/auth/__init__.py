@@ -6,7 +6,7 @@ Cheap to import: PyJWT and cryptography load only when a token has to be verifie
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, TypeGuard
 
 from chalicelib.errors import Unauthorized
 
@@ -100,7 +100,7 @@ def caller_from_claims(claims: Mapping[str, Any], *, issuer: str, client_ids: tu
     )
 
 
-def valid_sub(sub: Any) -> bool:
+def valid_sub(sub: Any) -> TypeGuard[str]:
     return (isinstance(sub, str) and 0 < len(sub) <= MAX_SUB_LENGTH and "#" not in sub
             and not any(unicodedata.category(ch).startswith("C") for ch in sub))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -117,7 +118,7 @@ def _load_or_create_private_key(directory: str) -> rsa.RSAPrivateKey:
             _create_private_key(path)
             continue
         try:
-            key = serialization.load_pem_private_key(data, password=None)
+            key = _parse_private_key(data)
         except ValueError:
             # Only the no-hard-link fallback below can expose a half-written file; wait for it.
             time.sleep(0.02)
@@ -126,6 +127,12 @@ def _load_or_create_private_key(directory: str) -> rsa.RSAPrivateKey:
             break
         return key
     raise RuntimeError(f"{path} is not a usable RSA private key; delete {directory} to make a new one")
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_private_key(data: bytes) -> Any:
+    # Parsing checks the key (tens of ms); the same bytes are the same key, in each new data dir of a test run too.
+    return serialization.load_pem_private_key(data, password=None)
 
 
 def _create_private_key(path: str) -> None:

@@ -15,7 +15,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
+from jwt.types import Options
 
 from chalicelib.auth import Caller, caller_from_claims
 from chalicelib.errors import Unauthorized
@@ -38,7 +40,7 @@ MAX_TOKEN_LENGTH = 16 * 1024
 
 Fetch = Callable[[str], Any]
 
-_PYJWT_OPTIONS = {
+_PYJWT_OPTIONS: Options = {
     "require": ["exp", "iat", "sub", "iss"],
     # Time checks are done here against the injectable clock; PyJWT would use the wall clock.
     "verify_exp": False,
@@ -205,7 +207,7 @@ def _load_keys(document: Any) -> dict[str, Any]:
             log.warning("skipping an unusable key in the JWKS (kid %r)", kid[:64])
             continue
         # A JWKS should only publish public keys; if one carries private parts, use its public half.
-        keys[kid] = key.public_key() if hasattr(key, "private_numbers") else key
+        keys[kid] = key.public_key() if isinstance(key, RSAPrivateKey) else key
     return keys
 
 
@@ -227,6 +229,7 @@ def get_verifier(settings: "Settings") -> TokenVerifier:
     """The process-wide verifier for these settings (its key cache lives as long as the process)."""
     local_dir = None
     if settings.auth_is_local:
+        # The local issuer (key files, RSA key generation) loads only where this process verifies its tokens.
         from chalicelib.auth import local_issuer
 
         if settings.auth_jwks_url == local_issuer.jwks_url(settings.data_dir):

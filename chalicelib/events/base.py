@@ -33,7 +33,7 @@ def lambda_record(message_id: str, body: str, attributes: Mapping[str, str], rec
     ``attributes`` are the message's String attributes; the region is the ARN's; the first receive
     time defaults to the send time.
     """
-    import hashlib  # only when a record is built, never on the producer's cold path
+    import hashlib  # lazy: OpenSSL (~2.5 ms), only when a record is built, never on the producer's path
 
     return {
         "messageId": message_id,

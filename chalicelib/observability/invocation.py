@@ -68,6 +68,8 @@ def _start(kind: type, settings: Any, service: str, request_id: str | None, lamb
 
 class ApiRequest(Invocation):
     __slots__ = ("route", "method")
+    route: str
+    method: str
 
     def finish(self, status: int, *, unhandled: bool = False, replayed: bool = False) -> None:
         """After the response: the request metrics, the access-log line, the EMF line."""

@@ -61,7 +61,7 @@ def current_fields() -> Mapping[str, Any]:
 def pseudonym(sub: str, secret: bytes) -> str:
     """A stable, keyed pseudonym of a user id: the same sub gives the same value in every line, but
     the value does not reveal the sub to anyone without the key (derived from CURSOR_SECRET)."""
-    # hashlib loads OpenSSL (~2.5 ms): paid once a caller is known, never by GET /health.
+    # lazy: hashlib loads OpenSSL (~2.5 ms), paid once a caller is known, never by GET /health
     import hashlib
     import hmac
 
@@ -70,7 +70,8 @@ def pseudonym(sub: str, secret: bytes) -> str:
 
 @lru_cache(maxsize=4)
 def _pseudonym_key(secret: bytes) -> bytes:
-    import hashlib  # as in pseudonym()
+    # lazy: as in pseudonym()
+    import hashlib
     import hmac
 
     # A key of its own (a distinct label), so a log pseudonym is never a cursor MAC and vice versa.

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any, Callable, Mapping
 
+from chalicelib import wiring
 from chalicelib.assistant import sse
 from chalicelib.assistant.base import TOKEN
 from chalicelib.assistant.stream import Answer, open_answer, reported_as_bug
@@ -73,8 +74,6 @@ def _serve(event: Mapping[str, Any], headers: Mapping[str, str], request_context
             prompt = http.assistant_prompt(_raw_body(event))
             if settings.assistant_provider == "off":
                 raise FeatureDisabled("the assistant is switched off in this deployment")
-            from chalicelib import wiring
-
             events = wiring.services().assistant.stream(caller.sub, prompt)
             out.provider_called = True
             # The first event decides the status: a provider that fails before answering is an

@@ -54,7 +54,7 @@ def _date(value: Any) -> str | None:
 
 def body_fingerprint(body: Any) -> str:
     """A hash of the parsed JSON body: key order and whitespace do not change it."""
-    import hashlib  # noqa: PLC0415 - ~2.5 ms (OpenSSL): creates with a key only, read routes never pay for it
+    import hashlib  # lazy: OpenSSL (~2.5 ms): creates with a key only, read routes never pay for it
 
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

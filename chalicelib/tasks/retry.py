@@ -25,7 +25,7 @@ def retry_on_conflict(attempt: Callable[[], T], *, attempts: int, exhausted: str
         except TransactionConflict:
             if number == attempts:
                 break
-            # Only a lost race pays for it (~1 ms to import): read routes load this module, never random.
+            # lazy: only a lost race pays for random (~1 ms): read routes load this module, never random
             import random
 
             sleep(random.uniform(*FIRST_WAIT) * number)

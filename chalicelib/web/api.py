@@ -40,6 +40,7 @@ def health() -> Response:
 
 @endpoint
 def openapi_document(routes: Any) -> Response:
+    # lazy: the document is built from the schemas (~6 ms); only this route pays for it
     from chalicelib.web.openapi import document
 
     return http.json_response(document(routes))
@@ -77,6 +78,7 @@ def _list_scope(sub: str, status: str | None) -> str:
 
 @endpoint
 def list_items() -> Response:
+    # lazy: cursors load hmac and hashlib (OpenSSL, ~2.5 ms); GET /health never pays for them
     from chalicelib.web import cursor
 
     request = _request()
@@ -101,6 +103,7 @@ def create_item() -> Response:
     data = schemas.new_item(schemas.validate(schemas.ItemCreate, body))
     fingerprint = None
     if key is not None:
+        # lazy: the items module loads with the first store route (chalicelib/wiring.py)
         from chalicelib.tasks.items import body_fingerprint
 
         fingerprint = body_fingerprint(body)

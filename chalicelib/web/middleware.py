@@ -47,7 +47,7 @@ def _respond(request: Optional[Request], get_response: Callable[[Request], Respo
             raise UnroutableEvent("the event has no requestContext.resourcePath: not an API Gateway REST API "
                                   "(payload 1.0) event; check the integration that invokes this function")
         if _needs_auth(request, routes):
-            from chalicelib.auth import authenticate  # routes with the authorizer only: not on GET /health
+            from chalicelib.auth import authenticate  # lazy: routes with the authorizer only, not GET /health
 
             state.caller = authenticate(request.headers, request.context, get_settings())
             if observed is not None:

@@ -10,15 +10,10 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
+from tests.support.settings_variables import settings_variables
 
-# Every variable Settings reads; each test starts from none of them.
-SETTINGS_VARIABLES = (
-    "APP_STAGE", "STORE", "SQLITE_PATH", "TABLE_NAME", "DYNAMODB_ENDPOINT_URL", "QUEUE",
-    "ACTIVITY_QUEUE_URL", "AUTH_ISSUER", "AUTH_CLIENT_IDS", "AUTH_JWKS_URL", "ASSISTANT_PROVIDER",
-    "BEDROCK_MODEL_ID", "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "LOG_FORMAT", "CURSOR_SECRET", "DATA_DIR",
-    "AWS_LAMBDA_FUNCTION_NAME", "OBSERVABILITY", "METRICS", "METRICS_NAMESPACE", "TRACING", "AWS_XRAY_DAEMON_ADDRESS",
-    "_X_AMZN_TRACE_ID",
-)
+# Every variable Settings reads (read from its source, never listed twice); each test starts from none of them.
+SETTINGS_VARIABLES = tuple(settings_variables())
 
 # Credentials and a region that exist nowhere: DynamoDB Local and moto accept anything, and nothing a
 # test runs can reach or bill a real account. Subprocesses get them in their environment too.
