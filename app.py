@@ -7,7 +7,7 @@ code behind each consumer in chalicelib/consumers.py, and chalicelib/wiring.py b
 from chalice import Chalice
 
 from chalicelib import consumers, wiring
-from chalicelib.auth.authorizer import CognitoAuthorizer, PLACEHOLDER_USER_POOL_ARN, silence_local_mode_warning
+from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN, CognitoAuthorizer, silence_local_mode_warning
 from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
 from chalicelib.web import api, middleware
 

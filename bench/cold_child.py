@@ -37,8 +37,12 @@ def main() -> None:
     response = handler(spec["event"], LambdaContext())
     t_first = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     result = {
-        "t_top": T_TOP, "t_ready": t_ready, "t_import": t_import, "t_first": t_first,
-        "status": response.get("statusCode"), "body": response.get("body", "")[:500],
+        "t_top": T_TOP,
+        "t_ready": t_ready,
+        "t_import": t_import,
+        "t_first": t_first,
+        "status": response.get("statusCode"),
+        "body": response.get("body", "")[:500],
         "modules": len(sys.modules) - modules_before,
         "loaded": [name for name in WATCHED if name in sys.modules],
         "peak_rss_kb": peak_rss_kb(),

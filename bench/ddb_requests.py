@@ -45,12 +45,27 @@ class Meter:
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     headers, claims = gateway_auth(USER)
 
-    def call(method: str, path: str, *, body: Any = None, query: dict[str, str] | None = None,
-             extra: dict[str, str] | None = None, resource: str | None = None,
-             params: dict[str, str] | None = None, auth: bool = True) -> dict[str, Any]:
-        event = rest_event(method, path, resource=resource, path_parameters=params, query=query, body=body,
-                           headers={**(headers if auth else {}), **(extra or {})},
-                           claims=claims if auth else None)
+    def call(
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
+        resource: str | None = None,
+        params: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> dict[str, Any]:
+        event = rest_event(
+            method,
+            path,
+            resource=resource,
+            path_parameters=params,
+            query=query,
+            body=body,
+            headers={**(headers if auth else {}), **(extra or {})},
+            claims=claims if auth else None,
+        )
         return app(event, None)
 
     # Not per-request work: the first call builds the store and its client.
@@ -63,8 +78,14 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         response = call(label.split()[0], kw.pop("path"), **kw)
         if response["statusCode"] != expect:
             raise RuntimeError(f"{label} answered {response['statusCode']}: {response.get('body')}")
-        rows.append({"route": label, "kind": kind, "requests": meter.requests,
-                     "capacity": meter.capacity if meter.reported else None})
+        rows.append(
+            {
+                "route": label,
+                "kind": kind,
+                "requests": meter.requests,
+                "capacity": meter.capacity if meter.reported else None,
+            }
+        )
         return json.loads(response["body"]) if response.get("body") else {}
 
     measure("GET /health", "none", 200, path="/health", auth=False)
@@ -73,21 +94,42 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     measure("PATCH /me", "write", 200, path="/me", body={"display_name": "Counter"})
     for n in range(3):
         measure("POST /items", "write", 201, path="/items", body={"title": f"item {n}", "status": "done"})
-    created = measure("POST /items (Idempotency-Key)", "write", 201, path="/items",
-                      body={"title": "once"}, extra={"Idempotency-Key": "bench-key-1"})
-    measure("POST /items (Idempotency-Key replay)", "write", 201, path="/items",
-            body={"title": "once"}, extra={"Idempotency-Key": "bench-key-1"})
+    created = measure(
+        "POST /items (Idempotency-Key)",
+        "write",
+        201,
+        path="/items",
+        body={"title": "once"},
+        extra={"Idempotency-Key": "bench-key-1"},
+    )
+    measure(
+        "POST /items (Idempotency-Key replay)",
+        "write",
+        201,
+        path="/items",
+        body={"title": "once"},
+        extra={"Idempotency-Key": "bench-key-1"},
+    )
     page = measure("GET /items", "read", 200, path="/items", query={"limit": "2"})
-    measure("GET /items?cursor=", "read", 200, path="/items",
-            query={"limit": "2", "cursor": page["next_cursor"]})
+    measure("GET /items?cursor=", "read", 200, path="/items", query={"limit": "2", "cursor": page["next_cursor"]})
     measure("GET /items?status=done", "read", 200, path="/items", query={"status": "done"})
-    item_path = {"path": f"/items/{created['id']}", "resource": "/items/{item_id}",
-                 "params": {"item_id": created["id"]}}
+    item_path = {
+        "path": f"/items/{created['id']}",
+        "resource": "/items/{item_id}",
+        "params": {"item_id": created["id"]},
+    }
     measure("GET /items/{id}", "read", 200, **item_path)
-    measure("PATCH /items/{id} (If-Match)", "write", 200, **item_path, body={"status": "done"},
-            extra={"If-Match": '"1"'})
-    measure("PATCH /items/{id} (stale If-Match: 412)", "write", 412, **item_path, body={"status": "todo"},
-            extra={"If-Match": '"1"'})
+    measure(
+        "PATCH /items/{id} (If-Match)", "write", 200, **item_path, body={"status": "done"}, extra={"If-Match": '"1"'}
+    )
+    measure(
+        "PATCH /items/{id} (stale If-Match: 412)",
+        "write",
+        412,
+        **item_path,
+        body={"status": "todo"},
+        extra={"If-Match": '"1"'},
+    )
     measure("DELETE /items/{id}", "write", 204, **item_path, extra={"If-Match": '"2"'})
     return {"rows": rows}
 

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from bench.lambda_context import LambdaContext, uuid4_string
 
@@ -30,11 +31,18 @@ STAGE = "api"  # .chalice/config.json's api_gateway_stage
 # --- events ------------------------------------------------------------------------------------
 
 
-def rest_event(method: str, path: str, *, resource: str | None = None,
-               path_parameters: Mapping[str, str] | None = None,
-               query: Mapping[str, str | Sequence[str]] | None = None,
-               headers: Mapping[str, str] | None = None, body: Any = None,
-               claims: Mapping[str, str] | None = None, stage: str = STAGE) -> dict[str, Any]:
+def rest_event(
+    method: str,
+    path: str,
+    *,
+    resource: str | None = None,
+    path_parameters: Mapping[str, str] | None = None,
+    query: Mapping[str, str | Sequence[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    claims: Mapping[str, str] | None = None,
+    stage: str = STAGE,
+) -> dict[str, Any]:
     """An API Gateway REST API (v1) Lambda proxy integration event, shaped as API Gateway sends it.
 
     ``resource`` is the route template (``/items/{item_id}``); ``claims`` is what a Cognito user
@@ -75,10 +83,18 @@ def rest_event(method: str, path: str, *, resource: str | None = None,
         "requestTimeEpoch": int(now * 1000),
         "requestId": uuid4_string(),
         "identity": {
-            "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
-            "sourceIp": source_ip, "principalOrgId": None, "accessKey": None,
-            "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None, "userArn": None,
-            "userAgent": sent["User-Agent"], "user": None,
+            "cognitoIdentityPoolId": None,
+            "accountId": None,
+            "cognitoIdentityId": None,
+            "caller": None,
+            "sourceIp": source_ip,
+            "principalOrgId": None,
+            "accessKey": None,
+            "cognitoAuthenticationType": None,
+            "cognitoAuthenticationProvider": None,
+            "userArn": None,
+            "userAgent": sent["User-Agent"],
+            "user": None,
         },
         "domainName": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
         "apiId": API_ID,
@@ -102,8 +118,7 @@ def rest_event(method: str, path: str, *, resource: str | None = None,
     }
 
 
-def cognito_claims(sub: str, username: str, *, issuer: str, client_id: str,
-                   now: int | None = None) -> dict[str, str]:
+def cognito_claims(sub: str, username: str, *, issuer: str, client_id: str, now: int | None = None) -> dict[str, str]:
     """An access token's claims as a REST API's Cognito authorizer passes them: every value a string,
     ``exp``/``iat`` as dates (``Thu May 04 03:50:06 UTC 2023``), ``auth_time`` as epoch seconds."""
     now = int(time.time()) if now is None else now
@@ -128,15 +143,22 @@ def cognito_claims(sub: str, username: str, *, issuer: str, client_id: str,
 def unsigned_token(claims: Mapping[str, Any]) -> str:
     """A JWT-shaped bearer token for the deployed configuration, where API Gateway (not the app)
     checked the signature; the app never verifies this one."""
+
     def part(value: Any) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
-    return ".".join((part({"kid": "bench", "alg": "RS256"}), part(dict(claims)),
-                     base64.urlsafe_b64encode(os.urandom(256)).rstrip(b"=").decode()))
+    return ".".join(
+        (
+            part({"kid": "bench", "alg": "RS256"}),
+            part(dict(claims)),
+            base64.urlsafe_b64encode(os.urandom(256)).rstrip(b"=").decode(),
+        )
+    )
 
 
-def lambda_environment(function_name: str = "tasks-api-dev", *, home: str, memory_mb: int = 1024,
-                       extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def lambda_environment(
+    function_name: str = "tasks-api-dev", *, home: str, memory_mb: int = 1024, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The variables Lambda's Python runtime sets, with dummy credentials and nothing from the caller's
     shell (no AWS profile, no app settings), so every child starts from the same state."""
     env = {
@@ -235,23 +257,32 @@ class ColdSample:
 def cold_once(case: ColdCase, *, python_flags: Sequence[str] = (), workdir: str) -> tuple[ColdSample, str]:
     """Spawn one fresh interpreter for ``case``; returns its sample and its stderr."""
     spec_path = os.path.join(workdir, f"{case.name.replace(' ', '_').replace('/', '_')}.spec.json")
-    out_path = spec_path[:-len(".spec.json")] + ".out.json"
+    out_path = spec_path[: -len(".spec.json")] + ".out.json"
     with open(spec_path, "w") as spec:
         json.dump({"app_dir": case.app_dir, "module": case.module, "event": case.event}, spec)
     if os.path.exists(out_path):
         os.unlink(out_path)
     command = [sys.executable, *python_flags, COLD_CHILD, spec_path, out_path]
     t_spawn = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-    done = subprocess.run(command, env=dict(case.env), cwd=case.app_dir, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    done = subprocess.run(
+        command,
+        env=dict(case.env),
+        cwd=case.app_dir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=120,
+    )
     if done.returncode != 0 or not os.path.exists(out_path):
-        raise RuntimeError(f"cold child for {case.name!r} failed ({done.returncode}):\n"
-                           f"{done.stderr.decode(errors='replace')[-3000:]}")
+        raise RuntimeError(
+            f"cold child for {case.name!r} failed ({done.returncode}):\n{done.stderr.decode(errors='replace')[-3000:]}"
+        )
     with open(out_path) as out:
         result = json.load(out)
     if result["status"] != case.expect_status:
-        raise RuntimeError(f"cold child for {case.name!r} answered {result['status']}, expected "
-                           f"{case.expect_status}: {result['body']}")
+        raise RuntimeError(
+            f"cold child for {case.name!r} answered {result['status']}, expected {case.expect_status}: {result['body']}"
+        )
     ms = 1e-6
     sample = ColdSample(
         interpreter_ms=(result["t_top"] - t_spawn) * ms,
@@ -265,8 +296,9 @@ def cold_once(case: ColdCase, *, python_flags: Sequence[str] = (), workdir: str)
     return sample, done.stderr.decode(errors="replace")
 
 
-def run_cold(cases: Sequence[ColdCase], rounds: int, *, warmup_rounds: int = 1,
-             progress: Callable[[str], None] | None = None) -> dict[str, list[ColdSample]]:
+def run_cold(
+    cases: Sequence[ColdCase], rounds: int, *, warmup_rounds: int = 1, progress: Callable[[str], None] | None = None
+) -> dict[str, list[ColdSample]]:
     """``rounds`` fresh processes per case, interleaved (every case once per round) in an order shuffled
     each round, so load drift hits every case alike and no case always runs right after the same
     neighbour (a process that just exited, or DynamoDB Local still busy with the previous request).
@@ -301,8 +333,14 @@ class WarmCase:
     timings_us: list[float] = field(default_factory=list)
 
 
-def run_warm(cases: Sequence[WarmCase], *, rounds: int, per_round: int, warmup: int,
-             progress: Callable[[str], None] | None = None) -> dict[str, Summary]:
+def run_warm(
+    cases: Sequence[WarmCase],
+    *,
+    rounds: int,
+    per_round: int,
+    warmup: int,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Summary]:
     """Per-call microseconds of every case, after ``warmup`` calls each, interleaved by rounds."""
     clock = time.perf_counter_ns
     counters = {case.name: 0 for case in cases}
@@ -316,8 +354,9 @@ def run_warm(cases: Sequence[WarmCase], *, rounds: int, per_round: int, warmup: 
         response = case.handler(event, context)
         elapsed = clock() - start
         if response["statusCode"] != case.expect_status:
-            raise RuntimeError(f"warm case {case.name!r} answered {response['statusCode']}: "
-                               f"{str(response.get('body'))[:300]}")
+            raise RuntimeError(
+                f"warm case {case.name!r} answered {response['statusCode']}: {str(response.get('body'))[:300]}"
+            )
         if timed:
             case.timings_us.append(elapsed / 1000)
 
@@ -337,8 +376,7 @@ def run_warm(cases: Sequence[WarmCase], *, rounds: int, per_round: int, warmup: 
 # --- subprocess figures ------------------------------------------------------------------------
 
 
-def run_module(module: str, spec: Mapping[str, Any], *, env: Mapping[str, str],
-               timeout: float = 900) -> dict[str, Any]:
+def run_module(module: str, spec: Mapping[str, Any], *, env: Mapping[str, str], timeout: float = 900) -> dict[str, Any]:
     """Run ``python -m <module> <spec.json> <out.json>`` in a clean environment; return its result."""
     with tempfile.TemporaryDirectory(prefix="bench-figure-") as workdir:
         spec_path = os.path.join(workdir, "spec.json")
@@ -346,12 +384,17 @@ def run_module(module: str, spec: Mapping[str, Any], *, env: Mapping[str, str],
         with open(spec_path, "w") as spec_file:
             json.dump(spec, spec_file)
         child_env = {**env, "PYTHONPATH": REPO_ROOT}
-        done = subprocess.run([sys.executable, "-m", module, spec_path, out_path], env=child_env,
-                              cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-m", module, spec_path, out_path],
+            env=child_env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
         if done.returncode != 0 or not os.path.exists(out_path):
-            raise RuntimeError(f"{module} failed ({done.returncode}):\n"
-                               f"{done.stdout.decode(errors='replace')[-4000:]}")
+            raise RuntimeError(f"{module} failed ({done.returncode}):\n{done.stdout.decode(errors='replace')[-4000:]}")
         with open(out_path) as out:
             return json.load(out)
 
@@ -388,8 +431,9 @@ class Report:
     def verdict(self, name: str, ratio: float, target: float, against: str) -> bool:
         passed = ratio <= target
         suffix = "  [quick mode: smoke run, not a measurement]" if self.quick else ""
-        self.verdicts.append(f"{'PASS' if passed else 'MISS'}  {name}: {ratio:.3f}x {against} "
-                             f"(target <= {target:.2f}x){suffix}")
+        self.verdicts.append(
+            f"{'PASS' if passed else 'MISS'}  {name}: {ratio:.3f}x {against} (target <= {target:.2f}x){suffix}"
+        )
         return passed
 
     def check(self, name: str, passed: bool, detail: str) -> bool:

@@ -11,8 +11,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import chalice
 
@@ -36,14 +37,32 @@ class Plan:
     seed_budget_s: float
 
     @classmethod
-    def full(cls) -> "Plan":
-        return cls(False, cold_rounds=21, warm_rounds=20, warm_per_round=500, warm_warmup=500,
-                   scale_sizes=(10, 1_000, 100_000), scale_rounds=20, scale_per_round=30, seed_budget_s=120)
+    def full(cls) -> Plan:
+        return cls(
+            False,
+            cold_rounds=21,
+            warm_rounds=20,
+            warm_per_round=500,
+            warm_warmup=500,
+            scale_sizes=(10, 1_000, 100_000),
+            scale_rounds=20,
+            scale_per_round=30,
+            seed_budget_s=120,
+        )
 
     @classmethod
-    def smoke(cls) -> "Plan":
-        return cls(True, cold_rounds=3, warm_rounds=2, warm_per_round=40, warm_warmup=20,
-                   scale_sizes=(10, 100, 1_000), scale_rounds=2, scale_per_round=5, seed_budget_s=30)
+    def smoke(cls) -> Plan:
+        return cls(
+            True,
+            cold_rounds=3,
+            warm_rounds=2,
+            warm_per_round=40,
+            warm_warmup=20,
+            scale_sizes=(10, 100, 1_000),
+            scale_rounds=2,
+            scale_per_round=5,
+            seed_budget_s=30,
+        )
 
 
 @dataclass
@@ -81,29 +100,51 @@ def figure_cold(bench: Bench) -> None:
     reader_headers, reader_claims = workload.gateway_auth(workload.READER)
     token = workload.local_token(workload.READER, bench.data_dir)
     cases = [
-        ColdCase(HELLO, os.path.join(anchors, "hello"), harness.lambda_environment(home=bench.home),
-                 rest_event("GET", "/")),
+        ColdCase(
+            HELLO, os.path.join(anchors, "hello"), harness.lambda_environment(home=bench.home), rest_event("GET", "/")
+        ),
         ColdCase(HEALTH, harness.REPO_ROOT, bench.deployed_env(), rest_event("GET", "/health")),
-        ColdCase(EMBEDDED, harness.REPO_ROOT,
-                 workload.embedded_env(bench.home, sqlite_path=bench.sqlite_path, data_dir=bench.data_dir),
-                 rest_event("GET", "/items", headers={"Authorization": f"Bearer {token}"})),
+        ColdCase(
+            EMBEDDED,
+            harness.REPO_ROOT,
+            workload.embedded_env(bench.home, sqlite_path=bench.sqlite_path, data_dir=bench.data_dir),
+            rest_event("GET", "/items", headers={"Authorization": f"Bearer {token}"}),
+        ),
     ]
     if bench.endpoint:
         floor = os.path.join(anchors, "boto3_floor")
         cases += [
             ColdCase(FLOOR, floor, bench.deployed_env(), rest_event("GET", "/")),
             ColdCase(FLOOR_READ, floor, bench.deployed_env(), rest_event("GET", "/items")),
-            ColdCase(DEPLOYED, harness.REPO_ROOT, bench.deployed_env(),
-                     rest_event("GET", "/items", headers=reader_headers, claims=reader_claims)),
+            ColdCase(
+                DEPLOYED,
+                harness.REPO_ROOT,
+                bench.deployed_env(),
+                rest_event("GET", "/items", headers=reader_headers, claims=reader_claims),
+            ),
         ]
     samples = run_cold(cases, bench.plan.cold_rounds, progress=bench.progress)
     bench.shared["cold_cases"] = {case.name: case for case in cases}
     bench.shared["cold_samples"] = samples
     totals = {name: summarize(s.total_ms for s in runs) for name, runs in samples.items()}
-    figure = (f"1 cold: ms from process spawn to first response; median of {bench.plan.cold_rounds} fresh "
-              "processes per case, interleaved")
-    bench.report.table(figure, "case", "total", "IQR", "interp.", "import", "1st call", "modules", "peak RSS",
-                       "anchor", "ratio", "paired IQR")
+    figure = (
+        f"1 cold: ms from process spawn to first response; median of {bench.plan.cold_rounds} fresh "
+        "processes per case, interleaved"
+    )
+    bench.report.table(
+        figure,
+        "case",
+        "total",
+        "IQR",
+        "interp.",
+        "import",
+        "1st call",
+        "modules",
+        "peak RSS",
+        "anchor",
+        "ratio",
+        "paired IQR",
+    )
 
     spreads: dict[str, str] = {}
 
@@ -111,8 +152,9 @@ def figure_cold(bench: Bench) -> None:
         runs = samples[name]
         total = totals[name]
         ratio = total.median / totals[anchor].median if anchor else None
-        parts = [summarize(getattr(s, part) for s in runs).median
-                 for part in ("interpreter_ms", "import_ms", "first_ms")]
+        parts = [
+            summarize(getattr(s, part) for s in runs).median for part in ("interpreter_ms", "import_ms", "first_ms")
+        ]
         rss = summarize(s.peak_rss_kb for s in runs).median / 1024
         paired = ""
         if anchor:
@@ -120,39 +162,68 @@ def figure_cold(bench: Bench) -> None:
             pairs = summarize(a.total_ms / b.total_ms for a, b in zip(runs, samples[anchor]))
             paired = f"{pairs.p25:.2f}-{pairs.p75:.2f}"
             spreads[name] = paired
-        bench.report.row(figure, name, f"{total.median:.1f}", f"{total.p25:.0f}-{total.p75:.0f}",
-                         *(f"{part:.1f}" for part in parts), runs[-1].modules, f"{rss:.0f} MB",
-                         f"{totals[anchor].median:.1f} {SHORT[anchor]}" if anchor else "",
-                         f"{ratio:.2f}x" if ratio else "", paired)
+        bench.report.row(
+            figure,
+            name,
+            f"{total.median:.1f}",
+            f"{total.p25:.0f}-{total.p75:.0f}",
+            *(f"{part:.1f}" for part in parts),
+            runs[-1].modules,
+            f"{rss:.0f} MB",
+            f"{totals[anchor].median:.1f} {SHORT[anchor]}" if anchor else "",
+            f"{ratio:.2f}x" if ratio else "",
+            paired,
+        )
         return ratio
 
     add(HELLO, None)
     health = add(HEALTH, HELLO)
-    bench.report.verdict("cold GET /health", health, 1.3,
-                         f"the bare Chalice anchor (paired ratios IQR {spreads[HEALTH]})")
+    bench.report.verdict(
+        "cold GET /health", health, 1.3, f"the bare Chalice anchor (paired ratios IQR {spreads[HEALTH]})"
+    )
     loaded = samples[HEALTH][-1].loaded
     heavy = [name for name in loaded if name in ("boto3", "botocore", "jwt", "cryptography")]
-    bench.report.check("cold GET /health loads no boto3 and no JWT library", not heavy,
-                       f"it loads {', '.join(heavy)}" if heavy else
-                       f"none of boto3, botocore, jwt, cryptography is loaded (of msgspec, sqlite3: "
-                       f"{', '.join(name for name in loaded if name in ('msgspec', 'sqlite3')) or 'none'})")
+    bench.report.check(
+        "cold GET /health loads no boto3 and no JWT library",
+        not heavy,
+        f"it loads {', '.join(heavy)}"
+        if heavy
+        else f"none of boto3, botocore, jwt, cryptography is loaded (of msgspec, sqlite3: "
+        f"{', '.join(name for name in loaded if name in ('msgspec', 'sqlite3')) or 'none'})",
+    )
     if bench.endpoint:
         add(FLOOR, HELLO)
         add(FLOOR_READ, HELLO)
         ratio = add(DEPLOYED, FLOOR_READ)
-        bench.report.row(figure, "  (the same against the floor without its Query)", "", "", "", "", "", "", "",
-                         f"{totals[FLOOR].median:.1f} {SHORT[FLOOR]}",
-                         f"{totals[DEPLOYED].median / totals[FLOOR].median:.2f}x")
-        bench.report.verdict("cold first GET /items, deployed", ratio, 1.10,
-                             "the Chalice+boto3 floor anchor, client at import and the same one Query "
-                             f"(paired ratios IQR {spreads[DEPLOYED]})")
+        bench.report.row(
+            figure,
+            "  (the same against the floor without its Query)",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            f"{totals[FLOOR].median:.1f} {SHORT[FLOOR]}",
+            f"{totals[DEPLOYED].median / totals[FLOOR].median:.2f}x",
+        )
+        bench.report.verdict(
+            "cold first GET /items, deployed",
+            ratio,
+            1.10,
+            "the Chalice+boto3 floor anchor, client at import and the same one Query "
+            f"(paired ratios IQR {spreads[DEPLOYED]})",
+        )
         add(EMBEDDED, FLOOR_READ)
     else:
         add(EMBEDDED, HELLO)
         bench.report.note(f"cold deployed GET /items skipped: {bench.unavailable}")
-    bench.report.note("cold: interp. = spawn to the child's first line (interpreter and site start); import = "
-                      "the handler module; 1st call = the first invocation, lazy imports and clients included; "
-                      "paired IQR = quartiles of the per-round ratio to the anchor (the noise on the ratio)")
+    bench.report.note(
+        "cold: interp. = spawn to the child's first line (interpreter and site start); import = "
+        "the handler module; 1st call = the first invocation, lazy imports and clients included; "
+        "paired IQR = quartiles of the per-round ratio to the anchor (the noise on the ratio)"
+    )
 
 
 # --- figure 2: warm ----------------------------------------------------------------------------
@@ -160,25 +231,43 @@ def figure_cold(bench: Bench) -> None:
 
 def figure_warm(bench: Bench) -> None:
     plan = bench.plan
-    result = run_module("bench.warm", {
-        "rounds": plan.warm_rounds, "per_round": plan.warm_per_round, "warmup": plan.warm_warmup,
-        "patch_item_id": bench.shared["patch_item_id"],
-    }, env=workload.warm_env(bench.home, sqlite_path=bench.sqlite_path))
+    result = run_module(
+        "bench.warm",
+        {
+            "rounds": plan.warm_rounds,
+            "per_round": plan.warm_per_round,
+            "warmup": plan.warm_warmup,
+            "patch_item_id": bench.shared["patch_item_id"],
+        },
+        env=workload.warm_env(bench.home, sqlite_path=bench.sqlite_path),
+    )
     summaries = result["summaries"]
     anchor = summaries["anchor GET /"]
     calls = plan.warm_rounds * plan.warm_per_round
-    figure = (f"2 warm: us per call in one process, SQLite adapter, API Gateway claims; {calls} calls per case "
-              f"after {plan.warm_warmup} warm-up, interleaved")
+    figure = (
+        f"2 warm: us per call in one process, SQLite adapter, API Gateway claims; {calls} calls per case "
+        f"after {plan.warm_warmup} warm-up, interleaved"
+    )
     bench.report.table(figure, "case", "median", "p90", "anchor", "ratio")
     bench.report.row(figure, HELLO, f"{anchor['median']:.1f}", f"{anchor['p90']:.1f}")
     for name in ("GET /health", "GET /items", "POST /items", "PATCH /items/{id}"):
         summary = summaries[name]
         label = "app: " + name + (f" (page of {result['page_size']})" if name == "GET /items" else "")
-        bench.report.row(figure, label, f"{summary['median']:.1f}", f"{summary['p90']:.1f}",
-                         f"{anchor['median']:.1f} bare Chalice", f"{summary['median'] / anchor['median']:.2f}x")
+        bench.report.row(
+            figure,
+            label,
+            f"{summary['median']:.1f}",
+            f"{summary['p90']:.1f}",
+            f"{anchor['median']:.1f} bare Chalice",
+            f"{summary['median'] / anchor['median']:.2f}x",
+        )
     bench.report.row(figure, "peak RSS of that process", f"{result['peak_rss_kb'] / 1024:.0f} MB")
-    bench.report.verdict("warm GET /health overhead", summaries["GET /health"]["median"] / anchor["median"], 1.5,
-                         "the bare Chalice anchor")
+    bench.report.verdict(
+        "warm GET /health overhead",
+        summaries["GET /health"]["median"] / anchor["median"],
+        1.5,
+        "the bare Chalice anchor",
+    )
 
 
 # --- figure 3: DynamoDB requests and capacity --------------------------------------------------
@@ -199,12 +288,18 @@ def figure_requests(bench: Bench) -> None:
             reads_off.append(f"{row['route']}={row['requests']}")
         if row["kind"] == "write" and row["requests"] > 1:
             writes_off.append(f"{row['route']}={row['requests']}")
-    bench.report.check("exactly 1 DynamoDB request per read route (0 for /health)", not reads_off,
-                       ", ".join(reads_off) or "every read 1, /health 0")
-    bench.report.check("at most 1 DynamoDB request per write route", not writes_off,
-                       ", ".join(writes_off) or "every write 1")
-    bench.report.note("capacity: DynamoDB Local's figures with ReturnConsumedCapacity=TOTAL added by a botocore "
-                      "hook in the bench; a failed conditional write or transaction reports none")
+    bench.report.check(
+        "exactly 1 DynamoDB request per read route (0 for /health)",
+        not reads_off,
+        ", ".join(reads_off) or "every read 1, /health 0",
+    )
+    bench.report.check(
+        "at most 1 DynamoDB request per write route", not writes_off, ", ".join(writes_off) or "every write 1"
+    )
+    bench.report.note(
+        "capacity: DynamoDB Local's figures with ReturnConsumedCapacity=TOTAL added by a botocore "
+        "hook in the bench; a failed conditional write or transaction reports none"
+    )
 
 
 # --- figure 4: scale ---------------------------------------------------------------------------
@@ -222,36 +317,63 @@ def figure_scale(bench: Bench) -> None:
     bench.report.table(figure, "adapter", "query", "items", "on page", "median", "vs smallest", "vs previous size")
     for adapter, env in adapters:
         bench.progress(f"scale on {adapter}: seeding {', '.join(f'{n:,}' for n in plan.scale_sizes)} items")
-        result = run_module("bench.scale", {
-            "adapter": adapter, "sizes": list(plan.scale_sizes), "sqlite_path": scale_db,
-            "endpoint": bench.endpoint, "table": TABLE, "seed_budget_s": plan.seed_budget_s,
-            "rounds": plan.scale_rounds, "per_round": plan.scale_per_round, "warmup": plan.scale_per_round,
-        }, env=env)
+        result = run_module(
+            "bench.scale",
+            {
+                "adapter": adapter,
+                "sizes": list(plan.scale_sizes),
+                "sqlite_path": scale_db,
+                "endpoint": bench.endpoint,
+                "table": TABLE,
+                "seed_budget_s": plan.seed_budget_s,
+                "rounds": plan.scale_rounds,
+                "per_round": plan.scale_per_round,
+                "warmup": plan.scale_per_round,
+            },
+            env=env,
+        )
         seeding = result["seeding"]
         sizes = seeding["sizes"]
-        for kind, query in (("all", f"?limit={UNFILTERED_LIMIT}"),
-                            ("done", f"?status=done&limit={FILTERED_LIMIT} (10% done)")):
+        for kind, query in (
+            ("all", f"?limit={UNFILTERED_LIMIT}"),
+            ("done", f"?status=done&limit={FILTERED_LIMIT} (10% done)"),
+        ):
             base = previous = result["summaries"][f"{kind}@{sizes[0]}"]["median"]
             for size_n in sizes:
                 name = f"{kind}@{size_n}"
                 median = result["summaries"][name]["median"]
                 first = size_n == sizes[0]
-                bench.report.row(figure, adapter, query, f"{size_n:,}", result["held"][name], f"{median:.0f}",
-                                 "" if first else f"{median / base:.2f}x", "" if first else f"{median / previous:.2f}x")
+                bench.report.row(
+                    figure,
+                    adapter,
+                    query,
+                    f"{size_n:,}",
+                    result["held"][name],
+                    f"{median:.0f}",
+                    "" if first else f"{median / base:.2f}x",
+                    "" if first else f"{median / previous:.2f}x",
+                )
                 previous = median
-            bench.report.verdict(f"{adapter} GET /items{query.split(' ')[0]} first page at {sizes[-1]:,} items",
-                                 result["summaries"][f"{kind}@{sizes[-1]}"]["median"] / base, 1.2,
-                                 f"the same at {sizes[0]} items")
+            bench.report.verdict(
+                f"{adapter} GET /items{query.split(' ')[0]} first page at {sizes[-1]:,} items",
+                result["summaries"][f"{kind}@{sizes[-1]}"]["median"] / base,
+                1.2,
+                f"the same at {sizes[0]} items",
+            )
         seconds = ", ".join(f"{int(n):,} items in {s:.1f} s" for n, s in seeding["seconds"].items())
         bench.report.note(f"scale {adapter}: seeded {seconds}")
         if seeding["reduced_from"]:
-            bench.report.note(f"scale {adapter}: LARGEST SIZE REDUCED from {seeding['reduced_from']:,} to "
-                              f"{sizes[-1]:,} items, since seeding would take over {plan.seed_budget_s:.0f} s here")
+            bench.report.note(
+                f"scale {adapter}: LARGEST SIZE REDUCED from {seeding['reduced_from']:,} to "
+                f"{sizes[-1]:,} items, since seeding would take over {plan.seed_budget_s:.0f} s here"
+            )
         if plan.quick:
             bench.report.note(f"scale {adapter}: quick mode stops at {sizes[-1]:,} items (a full run: 100,000)")
-    bench.report.note(f"scale: limit={UNFILTERED_LIMIT} makes every page full with a next page at every size, so "
-                      f"only the partition size varies; filtered (limit={FILTERED_LIMIT}) the 10-item partition "
-                      "holds one done item, so only that page has no next cursor to sign")
+    bench.report.note(
+        f"scale: limit={UNFILTERED_LIMIT} makes every page full with a next page at every size, so "
+        f"only the partition size varies; filtered (limit={FILTERED_LIMIT}) the 10-item partition "
+        "holds one done item, so only that page has no next cursor to sign"
+    )
 
 
 # --- figure 5: streaming -----------------------------------------------------------------------
@@ -260,13 +382,14 @@ def figure_scale(bench: Bench) -> None:
 def figure_streaming(bench: Bench) -> None:
     sqlite_path = os.path.join(bench.home, "streaming.db")
     spec = streaming.spec(bench.plan.quick, sqlite_path=sqlite_path)
-    result = run_module("bench.streaming", spec,
-                        env=streaming.environment(bench.home, sqlite_path=sqlite_path))
+    result = run_module("bench.streaming", spec, env=streaming.environment(bench.home, sqlite_path=sqlite_path))
     s = streaming.summarize(result)
     answer_s = s["tokens"] * s["delay_ms"] / 1000
-    figure = (f"5 streaming: ms, POST /assistant/stream through the streaming runtime (runtime.main) and a loopback "
-              f"Runtime API; offline answer of {s['tokens']} tokens {s['delay_ms']:.0f} ms apart, {s['n']} "
-              "invocations after 1 warm-up")
+    figure = (
+        f"5 streaming: ms, POST /assistant/stream through the streaming runtime (runtime.main) and a loopback "
+        f"Runtime API; offline answer of {s['tokens']} tokens {s['delay_ms']:.0f} ms apart, {s['n']} "
+        "invocations after 1 warm-up"
+    )
     bench.report.table(figure, "measure", "median", "min", "max", "p99")
 
     def add(label: str, values: tuple[float, float, float], unit: str = "", digits: int = 2) -> None:
@@ -279,25 +402,39 @@ def figure_streaming(bench: Bench) -> None:
     add("time to first byte / total", s["ratio"], "x", digits=3)
     add("provider's first token to its SSE event received", s["first_event"])
     median, p99, worst, count = s["every_event"]
-    bench.report.row(figure, f"every token to its SSE event received ({count} tokens)", f"{median:.2f}", "",
-                     f"{worst:.2f}", f"{p99:.2f}")
+    bench.report.row(
+        figure,
+        f"every token to its SSE event received ({count} tokens)",
+        f"{median:.2f}",
+        "",
+        f"{worst:.2f}",
+        f"{p99:.2f}",
+    )
     if s["first_ttfb"] is not None:
-        bench.report.row(figure, "time to first byte of the process's first invocation (the warm-up)",
-                         f"{s['first_ttfb']:.1f}")
+        bench.report.row(
+            figure, "time to first byte of the process's first invocation (the warm-up)", f"{s['first_ttfb']:.1f}"
+        )
     bench.report.row(figure, "peak RSS of that process", f"{s['peak_rss_mb']:.0f} MB")
     worst_first = s["first_event"][2]
-    bench.report.verdict("streaming: first SSE event after the provider's first token",
-                         worst_first / streaming.BUDGET_MS, 1.0,
-                         f"the {streaming.BUDGET_MS:.0f} ms budget (worst of {s['n']} invocations: "
-                         f"{worst_first:.2f} ms)")
-    bench.report.verdict(f"streaming: time to first byte over total, {answer_s:.1f} s answer", s["ratio"][0],
-                         streaming.TTFB_TARGET,
-                         f"the total (median of {s['n']}: {s['ttfb'][0]:.1f} ms of {s['total'][0]:.0f} ms)")
-    bench.report.note("streaming: the Runtime API stand-in is an HTTP server on 127.0.0.1 in the same process (a "
-                      "thread); \"received\" is when it has read the chunk off the socket, one clock for it and the "
-                      "provider. The handler pulls the first event before it writes the prelude (the first event "
-                      "decides the status), so the first byte follows the first token. Not in it: API Gateway, "
-                      "Lambda's own streaming path and the network to the client")
+    bench.report.verdict(
+        "streaming: first SSE event after the provider's first token",
+        worst_first / streaming.BUDGET_MS,
+        1.0,
+        f"the {streaming.BUDGET_MS:.0f} ms budget (worst of {s['n']} invocations: {worst_first:.2f} ms)",
+    )
+    bench.report.verdict(
+        f"streaming: time to first byte over total, {answer_s:.1f} s answer",
+        s["ratio"][0],
+        streaming.TTFB_TARGET,
+        f"the total (median of {s['n']}: {s['ttfb'][0]:.1f} ms of {s['total'][0]:.0f} ms)",
+    )
+    bench.report.note(
+        "streaming: the Runtime API stand-in is an HTTP server on 127.0.0.1 in the same process (a "
+        'thread); "received" is when it has read the chunk off the socket, one clock for it and the '
+        "provider. The handler pulls the first event before it writes the prelude (the first event "
+        "decides the status), so the first byte follows the first token. Not in it: API Gateway, "
+        "Lambda's own streaming path and the network to the client"
+    )
 
 
 # --- figure 6: size ----------------------------------------------------------------------------
@@ -308,7 +445,7 @@ def figure_size(bench: Bench) -> None:
     bench.report.table(figure, "measure", "value", "anchor", "ratio")
     try:
         layout = size.runtime_layout()
-    except Exception as exc:  # noqa: BLE001 (pip needs an index; the other figures stand on their own)
+    except Exception as exc:
         bench.report.row(figure, "runtime layout", f"not measured: {str(exc).splitlines()[0][:120]}")
     else:
         bench.report.row(figure, "runtime layout", f"{layout.megabytes:.1f} MB, {layout.files} files")
@@ -318,11 +455,19 @@ def figure_size(bench: Bench) -> None:
     cases, samples = bench.shared["cold_cases"], bench.shared["cold_samples"]
     app_name, anchor_name = (DEPLOYED, FLOOR_READ) if bench.endpoint else (EMBEDDED, HELLO)
     app_modules, anchor_modules = samples[app_name][-1].modules, samples[anchor_name][-1].modules
-    bench.report.row(figure, f"modules imported by a cold {app_name.removeprefix('app: ')}", app_modules,
-                     f"{anchor_modules} {SHORT[anchor_name]}", f"{app_modules / anchor_modules:.2f}x")
+    bench.report.row(
+        figure,
+        f"modules imported by a cold {app_name.removeprefix('app: ')}",
+        app_modules,
+        f"{anchor_modules} {SHORT[anchor_name]}",
+        f"{app_modules / anchor_modules:.2f}x",
+    )
     profile = size.import_profile(cases[app_name])
-    bench.report.row(figure, "ten most expensive imports on that path, cumulative under -X importtime",
-                     f"{profile.import_ms:.1f} ms in all")
+    bench.report.row(
+        figure,
+        "ten most expensive imports on that path, cumulative under -X importtime",
+        f"{profile.import_ms:.1f} ms in all",
+    )
     for rank, (module, ms) in enumerate(profile.top, 1):
         bench.report.row(figure, f"  #{rank} {module}", f"{ms:.1f} ms")
 
@@ -371,16 +516,22 @@ def machine() -> list[str]:
                 model = line.split(":", 1)[1].strip()
                 break
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    return [f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {model}; "
-            f"Python {platform.python_version()}; chalice {chalice.__version__}; load average {load}",
-            f"code: {revision()}"]
+    return [
+        (
+            f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {model}; "
+            f"Python {platform.python_version()}; chalice {chalice.__version__}; load average {load}"
+        ),
+        f"code: {revision()}",
+    ]
 
 
 def revision() -> str:
     """The commit measured, and whether the app's files differed from it (read-only git calls)."""
+
     def git(*args: str) -> str:
-        done = subprocess.run(["git", "--no-optional-locks", *args], cwd=harness.REPO_ROOT,
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            ["git", "--no-optional-locks", *args], cwd=harness.REPO_ROOT, capture_output=True, text=True, timeout=30
+        )
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("log", "-1", "--format=%h %<(60,trunc)%s").rstrip()
@@ -407,12 +558,20 @@ def update_doc(path: str, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run of the harness (under a minute); its figures are not measurements")
-    parser.add_argument("--only", action="append", choices=[name for name, _ in FIGURES],
-                        help="run only this figure (repeatable); cold always runs, others depend on it")
-    parser.add_argument("--update-doc", metavar="PATH",
-                        help="also write the report into PATH's bench block (docs/PERFORMANCE.md)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run of the harness (under a minute); its figures are not measurements",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=[name for name, _ in FIGURES],
+        help="run only this figure (repeatable); cold always runs, others depend on it",
+    )
+    parser.add_argument(
+        "--update-doc", metavar="PATH", help="also write the report into PATH's bench block (docs/PERFORMANCE.md)"
+    )
     args = parser.parse_args(argv)
     plan = Plan.smoke() if args.quick else Plan.full()
     report = Report(quick=plan.quick)
@@ -438,8 +597,17 @@ def main(argv: list[str] | None = None) -> int:
             bench.progress(f"figure {name} done in {time.perf_counter() - start:.1f} s")
     elapsed = time.perf_counter() - started
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    text = "\n".join([*header, f"mode: {'quick (smoke run: figures are not measurements)' if plan.quick else 'full'}; "
-                                f"ran in {elapsed:.0f} s; load average at the end {load}", "", report.render()])
+    text = "\n".join(
+        [
+            *header,
+            (
+                f"mode: {'quick (smoke run: figures are not measurements)' if plan.quick else 'full'}; "
+                f"ran in {elapsed:.0f} s; load average at the end {load}"
+            ),
+            "",
+            report.render(),
+        ]
+    )
     print(text)
     if args.update_doc:
         update_doc(args.update_doc, f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n{text}")

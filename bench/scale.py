@@ -57,19 +57,40 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     cases = []
     for size in seeding["sizes"]:
         headers, claims = workload.gateway_auth(owner(size))
-        cases.append(WarmCase(f"all@{size}", app, [rest_event(
-            "GET", "/items", query={"limit": str(UNFILTERED_LIMIT)}, headers=headers, claims=claims)]))
-        cases.append(WarmCase(f"done@{size}", app, [rest_event(
-            "GET", "/items", query={"status": "done", "limit": str(FILTERED_LIMIT)}, headers=headers,
-            claims=claims)]))
+        cases.append(
+            WarmCase(
+                f"all@{size}",
+                app,
+                [rest_event("GET", "/items", query={"limit": str(UNFILTERED_LIMIT)}, headers=headers, claims=claims)],
+            )
+        )
+        cases.append(
+            WarmCase(
+                f"done@{size}",
+                app,
+                [
+                    rest_event(
+                        "GET",
+                        "/items",
+                        query={"status": "done", "limit": str(FILTERED_LIMIT)},
+                        headers=headers,
+                        claims=claims,
+                    )
+                ],
+            )
+        )
     summaries = run_warm(cases, rounds=spec["rounds"], per_round=spec["per_round"], warmup=spec["warmup"])
     # What each page held, so the report shows the pages were alike.
     held = {}
     for case in cases:
         page = json.loads(case.handler(case.events[0], None)["body"])
         held[case.name] = f"{len(page['items'])}{' + cursor' if page['next_cursor'] else ''}"
-    return {"seeding": seeding, "summaries": {name: s.__dict__ for name, s in summaries.items()},
-            "held": held, "peak_rss_kb": peak_rss_kb()}
+    return {
+        "seeding": seeding,
+        "summaries": {name: s.__dict__ for name, s in summaries.items()},
+        "held": held,
+        "peak_rss_kb": peak_rss_kb(),
+    }
 
 
 if __name__ == "__main__":

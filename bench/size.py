@@ -58,9 +58,26 @@ def runtime_layout() -> Layout:
             path = os.path.join(context, name)
             if not _lists_requirements(path):
                 continue
-            done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                   "--only-binary=:all:", "--no-compile", *flags, "--target", task_root, "-r", path],
-                                  capture_output=True, text=True, timeout=600)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--only-binary=:all:",
+                    "--no-compile",
+                    *flags,
+                    "--target",
+                    task_root,
+                    "-r",
+                    path,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"pip install --target failed: {done.stderr.strip()[-1500:]}")
         shutil.rmtree(os.path.join(task_root, "bin"), ignore_errors=True)  # console scripts: useless in Lambda
@@ -71,14 +88,23 @@ def runtime_layout() -> Layout:
             else:
                 shutil.copy(source, task_root)
         # The Dockerfile compiles everything (/var/task is read-only), so the image carries the .pyc files.
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
-                        "unchecked-hash", task_root], check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", task_root],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         total, files, by_top = _tree(task_root)
     groups = sorted(((top, size / 1e6, count) for top, (size, count) in by_top.items()), key=lambda row: -row[1])
-    return Layout(total / 1e6, files, groups, "pip install --target of the runtime requirements of "
-                  "container/context.py's build context "
-                  "(requirements-nodeps.txt with --no-deps), plus chalice's runtime module, app.py and chalicelib, "
-                  "byte-compiled as container/Dockerfile does")
+    return Layout(
+        total / 1e6,
+        files,
+        groups,
+        "pip install --target of the runtime requirements of "
+        "container/context.py's build context "
+        "(requirements-nodeps.txt with --no-deps), plus chalice's runtime module, app.py and chalicelib, "
+        "byte-compiled as container/Dockerfile does",
+    )
 
 
 @dataclass(frozen=True)

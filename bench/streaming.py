@@ -13,7 +13,8 @@ import json
 import os
 import statistics
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from bench import workload
 from bench.harness import figure_main, lambda_environment, peak_rss_kb, rest_event
@@ -22,6 +23,7 @@ from chalicelib import wiring
 from chalicelib.assistant.base import Token
 from chalicelib.assistant.offline import OfflineProvider
 from chalicelib.streaming import runtime
+
 # The tests' stand-in for Lambda's Runtime API: it notes when each chunk of a response arrives.
 from tests.support.runtime_api import FakeRuntimeApi, Posted
 
@@ -41,10 +43,21 @@ def spec(quick: bool, *, sqlite_path: str) -> dict[str, Any]:
 def environment(home: str, *, sqlite_path: str) -> dict[str, str]:
     """The streaming function as deployed (claims from API Gateway's authorizer, trusted because
     AWS_LAMBDA_FUNCTION_NAME is set; JSON logs and EMF), on SQLite, with no activity queue."""
-    return lambda_environment(FUNCTION_NAME, home=home, extra={
-        "APP_STAGE": "prod", "STORE": "sqlite", "SQLITE_PATH": sqlite_path, "QUEUE": "off",
-        "AUTH_ISSUER": ISSUER, "AUTH_CLIENT_IDS": CLIENT_ID, "CURSOR_SECRET": CURSOR_SECRET,
-        "DATA_DIR": f"{home}/.data", "ASSISTANT_PROVIDER": "offline"})
+    return lambda_environment(
+        FUNCTION_NAME,
+        home=home,
+        extra={
+            "APP_STAGE": "prod",
+            "STORE": "sqlite",
+            "SQLITE_PATH": sqlite_path,
+            "QUEUE": "off",
+            "AUTH_ISSUER": ISSUER,
+            "AUTH_CLIENT_IDS": CLIENT_ID,
+            "CURSOR_SECRET": CURSOR_SECRET,
+            "DATA_DIR": f"{home}/.data",
+            "ASSISTANT_PROVIDER": "offline",
+        },
+    )
 
 
 # --- the child ---------------------------------------------------------------------------------
@@ -82,17 +95,20 @@ def measure(response: Posted, served: float, token_times: list[float], tokens: i
     if response.trailers:
         raise RuntimeError(f"the response ended with error trailers: {response.trailers}")
     first_chunk = response.chunks[0][1]
-    prelude = json.loads(first_chunk[:first_chunk.index(b"\x00")])
+    prelude = json.loads(first_chunk[: first_chunk.index(b"\x00")])
     if prelude["statusCode"] != 200:
         body = b"".join(data for _, data in response.chunks)
         raise RuntimeError(f"the stream answered {prelude['statusCode']}: {body[-500:]!r}")
     # The prelude (and its eight NUL bytes) is one chunk, then one chunk per event: token ..., done.
     events = response.chunks[1:]
     if len(token_times) != tokens or len(events) != tokens + 1:
-        raise RuntimeError(f"expected {tokens} tokens and a done event, the provider gave {len(token_times)} "
-                           f"and {len(events)} event chunks arrived")
-    if not all(data.startswith(b"event: token\n") for _, data in events[:-1]) \
-            or not events[-1][1].startswith(b"event: done\n"):
+        raise RuntimeError(
+            f"expected {tokens} tokens and a done event, the provider gave {len(token_times)} "
+            f"and {len(events)} event chunks arrived"
+        )
+    if not all(data.startswith(b"event: token\n") for _, data in events[:-1]) or not events[-1][1].startswith(
+        b"event: done\n"
+    ):
         raise RuntimeError("the event chunks are not one token per chunk then done")
     ms = 1000.0
     return {
@@ -112,25 +128,39 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     headers, claims = gateway_auth(READER)
     total = spec["warmup"] + spec["invocations"]
     with FakeRuntimeApi() as api:
-        request_ids = [api.add(rest_event("POST", "/assistant/stream", headers=headers, claims=claims,
-                                          body={"prompt": PROMPT})) for _ in range(total)]
+        request_ids = [
+            api.add(rest_event("POST", "/assistant/stream", headers=headers, claims=claims, body={"prompt": PROMPT}))
+            for _ in range(total)
+        ]
         # The Runtime API's own variable (runtime.main reads it); Lambda sets it, so does this stand-in.
         os.environ["AWS_LAMBDA_RUNTIME_API"] = api.address
         status = runtime.main(max_invocations=total)
         # Any use of the error endpoints, or a response that is not streamed, fails the figure.
-        errors = [f"{posted.path}: {posted.headers.get('Lambda-Runtime-Function-Error-Type')}"
-                  for posted in [*api.init_errors, *api.errors.values()]]
-        errors += [f"{posted.path}: not a streamed (chunked) response" for posted in api.responses.values()
-                   if posted.headers.get("Transfer-Encoding", "").lower() != "chunked"]
+        errors = [
+            f"{posted.path}: {posted.headers.get('Lambda-Runtime-Function-Error-Type')}"
+            for posted in [*api.init_errors, *api.errors.values()]
+        ]
+        errors += [
+            f"{posted.path}: not a streamed (chunked) response"
+            for posted in api.responses.values()
+            if posted.headers.get("Transfer-Encoding", "").lower() != "chunked"
+        ]
         if status != 0 or errors:
             raise RuntimeError(f"the runtime exited {status}; error reports: {errors}")
         responses = [api.wait(api.responses, request_id) for request_id in request_ids]
         if len(provider.calls) != total:
             raise RuntimeError(f"{total} invocations, but the provider was called {len(provider.calls)} times")
-        runs = [measure(response, api.served[request_id], times, spec["tokens"])
-                for request_id, response, times in zip(request_ids, responses, provider.calls)]
-    return {"runs": runs[spec["warmup"]:], "warmup_runs": runs[:spec["warmup"]], "tokens": spec["tokens"],
-            "delay": spec["delay"], "peak_rss_kb": peak_rss_kb()}
+        runs = [
+            measure(response, api.served[request_id], times, spec["tokens"])
+            for request_id, response, times in zip(request_ids, responses, provider.calls)
+        ]
+    return {
+        "runs": runs[spec["warmup"] :],
+        "warmup_runs": runs[: spec["warmup"]],
+        "tokens": spec["tokens"],
+        "delay": spec["delay"],
+        "peak_rss_kb": peak_rss_kb(),
+    }
 
 
 # --- the parent's summary ----------------------------------------------------------------------
@@ -155,8 +185,12 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     first = [run["token_to_event_ms"][0] for run in runs]
     every = [value for run in runs for value in run["token_to_event_ms"]]
     return {
-        "n": len(runs), "tokens": result["tokens"], "delay_ms": result["delay"] * 1000,
-        "ttfb": per_run("ttfb_ms"), "first_token": per_run("first_token_ms"), "total": per_run("total_ms"),
+        "n": len(runs),
+        "tokens": result["tokens"],
+        "delay_ms": result["delay"] * 1000,
+        "ttfb": per_run("ttfb_ms"),
+        "first_token": per_run("first_token_ms"),
+        "total": per_run("total_ms"),
         "answer": per_run("answer_ms"),
         "ratio": (statistics.median(ratios), min(ratios), max(ratios)),
         "first_event": (statistics.median(first), min(first), max(first)),

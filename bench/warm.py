@@ -28,17 +28,36 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     reader_headers, reader_claims = gateway_auth(READER)
     writer_headers, writer_claims = gateway_auth(WRITER)
     item_id = spec["patch_item_id"]
-    patches = [rest_event("PATCH", f"/items/{item_id}", resource="/items/{item_id}",
-                          path_parameters={"item_id": item_id}, headers=reader_headers,
-                          claims=reader_claims, body={"status": status})
-               for status in ("in_progress", "todo")]
+    patches = [
+        rest_event(
+            "PATCH",
+            f"/items/{item_id}",
+            resource="/items/{item_id}",
+            path_parameters={"item_id": item_id},
+            headers=reader_headers,
+            claims=reader_claims,
+            body={"status": status},
+        )
+        for status in ("in_progress", "todo")
+    ]
     cases = [
         WarmCase("anchor GET /", hello, [rest_event("GET", "/")]),
         WarmCase("GET /health", app, [rest_event("GET", "/health")]),
         WarmCase("GET /items", app, [rest_event("GET", "/items", headers=reader_headers, claims=reader_claims)]),
-        WarmCase("POST /items", app, [rest_event("POST", "/items", headers=writer_headers, claims=writer_claims,
-                                                 body={"title": "Buy milk", "due": "2026-12-01",
-                                                       "tags": ["home"]})], expect_status=201),
+        WarmCase(
+            "POST /items",
+            app,
+            [
+                rest_event(
+                    "POST",
+                    "/items",
+                    headers=writer_headers,
+                    claims=writer_claims,
+                    body={"title": "Buy milk", "due": "2026-12-01", "tags": ["home"]},
+                )
+            ],
+            expect_status=201,
+        ),
         WarmCase("PATCH /items/{id}", app, patches),
     ]
     summaries = run_warm(cases, rounds=spec["rounds"], per_round=spec["per_round"], warmup=spec["warmup"])

@@ -4,8 +4,9 @@ bulk seeding through the store adapters' own serialisation (never over HTTP)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 from bench.harness import REGION, cognito_claims, lambda_environment, unsigned_token
 from chalicelib import keys
@@ -48,8 +49,12 @@ def deployed_env(home: str, *, table: str, endpoint: str | None) -> dict[str, st
     create its table on first use), and only the network destination differs.
     """
     extra = {
-        "APP_STAGE": "prod", "STORE": "dynamodb", "TABLE_NAME": table,
-        "AUTH_ISSUER": ISSUER, "AUTH_CLIENT_IDS": CLIENT_ID, "CURSOR_SECRET": CURSOR_SECRET,
+        "APP_STAGE": "prod",
+        "STORE": "dynamodb",
+        "TABLE_NAME": table,
+        "AUTH_ISSUER": ISSUER,
+        "AUTH_CLIENT_IDS": CLIENT_ID,
+        "CURSOR_SECRET": CURSOR_SECRET,
         "DATA_DIR": f"{home}/.data",
         # Deployed, events go to SQS, which has no local stand-in here; the embedded queue instead would
         # run the consumer's writes inside this process and into the per-route request counts.
@@ -68,9 +73,18 @@ def embedded_env(home: str, *, sqlite_path: str, data_dir: str) -> dict[str, str
 
 def warm_env(home: str, *, sqlite_path: str) -> dict[str, str]:
     """The deployed request path (claims from API Gateway) on the SQLite adapter."""
-    return lambda_environment(home=home, extra={
-        "APP_STAGE": "prod", "STORE": "sqlite", "SQLITE_PATH": sqlite_path, "AUTH_ISSUER": ISSUER,
-        "AUTH_CLIENT_IDS": CLIENT_ID, "CURSOR_SECRET": CURSOR_SECRET, "DATA_DIR": f"{home}/.data"})
+    return lambda_environment(
+        home=home,
+        extra={
+            "APP_STAGE": "prod",
+            "STORE": "sqlite",
+            "SQLITE_PATH": sqlite_path,
+            "AUTH_ISSUER": ISSUER,
+            "AUTH_CLIENT_IDS": CLIENT_ID,
+            "CURSOR_SECRET": CURSOR_SECRET,
+            "DATA_DIR": f"{home}/.data",
+        },
+    )
 
 
 def local_token(username: str, data_dir: str) -> str:
@@ -93,8 +107,17 @@ def item_puts(username: str, count: int, *, done_every: int = 10) -> list[Any]:
         status = "done" if n % done_every == 0 else "todo"
         item_id = new_id(ms)
         stamp = rfc3339(ms / 1000)
-        item = {"id": item_id, "title": f"Task number {n}", "notes": "", "status": status,
-                "due": None, "tags": ["bench"], "created_at": stamp, "updated_at": stamp, "version": 1}
+        item = {
+            "id": item_id,
+            "title": f"Task number {n}",
+            "notes": "",
+            "status": status,
+            "due": None,
+            "tags": ["bench"],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "version": 1,
+        }
         puts.append(Put(keys.item_key(sub, item_id), item, index=keys.item_index_key(sub, item_id, status)))
     return puts
 
@@ -108,8 +131,7 @@ def seed_sqlite(path: str, puts: Sequence[Any]) -> None:
     # The adapter's private writer: seeded rows are exactly what the app writes, at bulk speed.
     with store._pool.transaction() as conn:
         for op in puts:
-            adapter._write(conn, op.key, op.attrs, op.index.pk if op.index else None,
-                           op.index.sk if op.index else None)
+            adapter._write(conn, op.key, op.attrs, op.index.pk if op.index else None, op.index.sk if op.index else None)
     store.close()
 
 
@@ -128,7 +150,7 @@ def seed_dynamodb(endpoint: str, table: str, puts: Sequence[Any], *, threads: in
     client = local_client(endpoint, max_pool_connections=threads * 2, read_timeout=60)
     # The adapter's private serialiser, for the same reason as seed_sqlite's.
     items = [store._put_params(op)["Item"] for op in puts]
-    batches = [items[start:start + 25] for start in range(0, len(items), 25)]
+    batches = [items[start : start + 25] for start in range(0, len(items), 25)]
 
     def write(batch: list[dict[str, Any]]) -> None:
         pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in batch]}

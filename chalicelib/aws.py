@@ -7,9 +7,16 @@ import threading
 from typing import Any
 
 
-def client(service: str, *, region: str | None = None, endpoint_url: str | None = None,
-           connect_timeout: float = 2.0, read_timeout: float = 5.0, max_attempts: int | None = None,
-           **config: Any) -> Any:
+def client(
+    service: str,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    connect_timeout: float = 2.0,
+    read_timeout: float = 5.0,
+    max_attempts: int | None = None,
+    **config: Any,
+) -> Any:
     """A botocore client for ``service``; ``config`` adds to (or overrides) the botocore Config below."""
     import boto3
     from botocore.config import Config
@@ -23,8 +30,7 @@ def client(service: str, *, region: str | None = None, endpoint_url: str | None 
     options: dict[str, Any] = {"max_pool_connections": 32, **config}
     built = Config(connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries, **options)
     # A session of its own: boto3's default session is shared module state and not thread-safe.
-    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url,
-                                          config=built)
+    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=built)
 
 
 class ClientOwner:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.errors import AppError
 
@@ -29,10 +30,10 @@ class Services(Protocol):
     """What the consumers use of the composition root's services."""
 
     @property
-    def settings(self) -> "Settings": ...
+    def settings(self) -> Settings: ...
 
     @property
-    def activity_recorder(self) -> "ActivityRecorder": ...
+    def activity_recorder(self) -> ActivityRecorder: ...
 
 
 def activity(services: Services, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
@@ -57,6 +58,7 @@ def dead_letters(services: Services, event: Mapping[str, Any], lambda_context: A
 
 def _record_activity(services: Services, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
+
     # lazy: the consumer's code loads with its first batch, never on the API's cold start
     from chalicelib.tasks.activity import parse_event, seconds_of
 
@@ -64,9 +66,16 @@ def _record_activity(services: Services, record: Mapping[str, Any]) -> None:
     applied = services.activity_recorder.record(event)
     metrics.count(metrics.EVENTS_RECORDED if applied else metrics.DUPLICATE_EVENTS)
     metrics.observe(metrics.EVENT_AGE, round(max(0.0, time.time() - seconds_of(event["at"])) * 1000, 1))
-    log.info("activity event %s", "recorded" if applied else "already recorded (redelivery)",
-             extra={"event_id": event["id"], "event_type": event["type"], "item_id": event["item_id"],
-                    "user": _pseudonym(services, event["sub"])})
+    log.info(
+        "activity event %s",
+        "recorded" if applied else "already recorded (redelivery)",
+        extra={
+            "event_id": event["id"],
+            "event_type": event["type"],
+            "item_id": event["item_id"],
+            "user": _pseudonym(services, event["sub"]),
+        },
+    )
 
 
 def _report_dead_letter(services: Services, record: Mapping[str, Any]) -> None:
@@ -79,15 +88,27 @@ def _report_dead_letter(services: Services, record: Mapping[str, Any]) -> None:
     body = body if isinstance(body, dict) else {}
     sub = body.get("sub")
     # What an operator needs to find the change again; never the body itself.
-    log.error("activity event dead-lettered: its stats and activity record were not applied",
-              extra={"error": "dead_letter", "event_id": body.get("id"), "event_type": body.get("type"),
-                     "item_id": body.get("item_id"), "at": body.get("at"),
-                     "user": _pseudonym(services, sub) if isinstance(sub, str) else None})
+    log.error(
+        "activity event dead-lettered: its stats and activity record were not applied",
+        extra={
+            "error": "dead_letter",
+            "event_id": body.get("id"),
+            "event_type": body.get("type"),
+            "item_id": body.get("item_id"),
+            "at": body.get("at"),
+            "user": _pseudonym(services, sub) if isinstance(sub, str) else None,
+        },
+    )
     metrics.count(metrics.DEAD_LETTER_MESSAGES)
 
 
-def _batch(services: Services, event: Mapping[str, Any], lambda_context: Any, service: str,
-           process: Callable[[Mapping[str, Any]], None]) -> dict[str, Any]:
+def _batch(
+    services: Services,
+    event: Mapping[str, Any],
+    lambda_context: Any,
+    service: str,
+    process: Callable[[Mapping[str, Any]], None],
+) -> dict[str, Any]:
     from chalicelib.observability import correlation, logs, metrics
 
     invocation = _begin(services.settings, service, lambda_context)
@@ -102,8 +123,7 @@ def _batch(services: Services, event: Mapping[str, Any], lambda_context: Any, se
                 except AppError as error:
                     # Expected failures (a malformed event, the store throttling): retried by the queue,
                     # dead-lettered after the redrive limit. The message has no trace worth keeping.
-                    log.warning("message failed; the queue will retry it: %s", error.detail,
-                                extra={"code": error.code})
+                    log.warning("message failed; the queue will retry it: %s", error.detail, extra={"code": error.code})
                     failed.append(message_id)
                     metrics.count(metrics.EVENT_FAILURES)
                 except Exception:
@@ -117,7 +137,7 @@ def _batch(services: Services, event: Mapping[str, Any], lambda_context: Any, se
     return {FAILURES: [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-def _begin(settings: "Settings", service: str, lambda_context: Any) -> Any:
+def _begin(settings: Settings, service: str, lambda_context: Any) -> Any:
     if not settings.observability:
         return None
     from chalicelib.observability.invocation import begin

@@ -16,8 +16,13 @@ class AppError(Exception):
     code = "internal_error"
     title = "Internal Server Error"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
@@ -32,7 +37,7 @@ class ValidationFailed(AppError):
     status, code, title = 400, "validation_error", "Validation failed"
 
     @classmethod
-    def field(cls, field: str, message: str) -> "ValidationFailed":
+    def field(cls, field: str, message: str) -> ValidationFailed:
         return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
@@ -48,8 +53,9 @@ class Unauthorized(AppError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 
     def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail or "A valid bearer token is required",
-                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        super().__init__(
+            detail or "A valid bearer token is required", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
 
 
 class NotFound(AppError):

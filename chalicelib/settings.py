@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 APP_VERSION = "0.1.0"
 
@@ -80,12 +81,11 @@ class Settings(NamedTuple):
     version: str = APP_VERSION
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self)
-                          if name != "cursor_secret")
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "cursor_secret")
         return f"Settings({shown}, cursor_secret=<hidden>)"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         stage = (env.get("APP_STAGE") or "local").strip() or "local"
         data_dir = env.get("DATA_DIR") or ".data"
@@ -120,13 +120,18 @@ class Settings(NamedTuple):
         metrics = _choice(env, "METRICS", "emf" if in_lambda else "off", ("emf", "off"))
         namespace = (env.get("METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE).strip()
         if not _NAMESPACE.fullmatch(namespace) or namespace.upper().startswith("AWS/"):
-            raise ConfigError(f"METRICS_NAMESPACE must be 1-255 of [A-Za-z0-9._/#: -] and not AWS/..., "
-                              f"got {namespace!r}")
+            raise ConfigError(
+                f"METRICS_NAMESPACE must be 1-255 of [A-Za-z0-9._/#: -] and not AWS/..., got {namespace!r}"
+            )
         xray_daemon = env.get("AWS_XRAY_DAEMON_ADDRESS") or None
         # Lambda sets both variables for traced functions (the trace header per invocation; Settings
         # are built during the first one). TRACING=off skips the SDK even then.
-        tracing = (_choice(env, "TRACING", "auto", ("auto", "off")) == "auto" and in_lambda
-                   and xray_daemon is not None and bool(env.get("_X_AMZN_TRACE_ID")))
+        tracing = (
+            _choice(env, "TRACING", "auto", ("auto", "off")) == "auto"
+            and in_lambda
+            and xray_daemon is not None
+            and bool(env.get("_X_AMZN_TRACE_ID"))
+        )
         secret = env.get("CURSOR_SECRET") or ""
         # Without a configured secret the cursor key is derived from the deployment's identity:
         # cursors stay tamper-evident and bound to caller and filter, but a determined caller

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 BUSY_TIMEOUT_SECONDS = 5.0
 
@@ -69,8 +69,7 @@ class SQLitePool:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see transaction); timeout is SQLite's
         # busy_timeout, so contending writers wait their turn instead of failing at once.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
         try:
             # In WAL mode NORMAL never corrupts the file; a power cut may lose the last commits,
             # an acceptable trade for embedded local state.
@@ -125,7 +124,7 @@ def _use_wal(conn: sqlite3.Connection) -> None:
                 conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.1)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import FeatureDisabled
 from chalicelib.settings import Settings, get_settings
@@ -39,17 +40,30 @@ class Services:
     """The app's services for one set of Settings. Each member is built on first use, once (thread-safe:
     ``chalice local`` serves requests on threads); a member given to the constructor is used as is."""
 
-    def __init__(self, settings: Settings | None = None, *, store: "Store | None" = None,
-                 queue: "Queue | None" = None, activity: "ActivitySink | None" = _UNSET,
-                 activity_recorder: "ActivityRecorder | None" = None, provider: "Provider | None" = None,
-                 assistant: "AssistantService | None" = None, clock: "Clock | None" = None,
-                 consumers: Mapping[str, Consumer] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: Store | None = None,
+        queue: Queue | None = None,
+        activity: ActivitySink | None = _UNSET,
+        activity_recorder: ActivityRecorder | None = None,
+        provider: Provider | None = None,
+        assistant: AssistantService | None = None,
+        clock: Clock | None = None,
+        consumers: Mapping[str, Consumer] | None = None,
+    ) -> None:
         self._settings = settings
         self._clock = clock
         # None: the ones app.py declared, looked up when the queue is built (app.py may be imported later).
         self._consumers = consumers
-        given = {"store": store, "queue": queue, "activity_recorder": activity_recorder, "provider": provider,
-                 "assistant": assistant}
+        given = {
+            "store": store,
+            "queue": queue,
+            "activity_recorder": activity_recorder,
+            "provider": provider,
+            "assistant": assistant,
+        }
         self._built: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
         if activity is not _UNSET:
             self._built["activity"] = activity  # None too: a deployment without an activity queue
@@ -74,7 +88,7 @@ class Services:
         return self._settings if self._settings is not None else get_settings()
 
     @property
-    def clock(self) -> "Clock":
+    def clock(self) -> Clock:
         return self._clock if self._clock is not None else system_clock
 
     def tracer(self) -> Any:
@@ -93,20 +107,21 @@ class Services:
     # --- adapters --------------------------------------------------------------------------------
 
     @property
-    def store(self) -> "Store":
+    def store(self) -> Store:
         if "store" not in self._built and self.settings.store == "off":
             raise FeatureDisabled("the tasks table is not enabled in this deployment")
         return self._member("store", self._build_store)
 
-    def _build_store(self) -> "Store":
+    def _build_store(self) -> Store:
         settings = self.settings
         tracer = self.tracer()
         store: Store
         if settings.store == "dynamodb":
             from chalicelib.store.dynamodb import DynamoDBStore
 
-            store = DynamoDBStore(settings.table_name or "", endpoint_url=settings.dynamodb_endpoint_url,
-                                  region=settings.aws_region)
+            store = DynamoDBStore(
+                settings.table_name or "", endpoint_url=settings.dynamodb_endpoint_url, region=settings.aws_region
+            )
             if settings.dynamodb_endpoint_url:
                 # Local endpoints only (DynamoDB Local): against AWS the stack owns the table.
                 store.ensure_schema()
@@ -121,12 +136,12 @@ class Services:
         return TracedStore(store, tracer)  # type: ignore[return-value]
 
     @property
-    def queue(self) -> "Queue":
+    def queue(self) -> Queue:
         """The activity queue: SQS when deployed with one, else the embedded queue, whose worker thread
         delivers to the consumers this root was given (app.py's; QUEUE=off: see ``activity``)."""
         return self._member("queue", self._build_queue)
 
-    def _build_queue(self) -> "Queue":
+    def _build_queue(self) -> Queue:
         settings = self.settings
         if settings.queue == "sqs":
             self.tracer()  # botocore patched before the client is built: SendMessage gets its subsegment
@@ -139,17 +154,17 @@ class Services:
         handlers: dict[str, Handler] = {name: self._deliver_to(consumer) for name, consumer in consumers.items()}
         return LocalQueue(os.path.join(settings.data_dir, "queue.db"), handlers)
 
-    def _deliver_to(self, consumer: Consumer) -> "Handler":
+    def _deliver_to(self, consumer: Consumer) -> Handler:
         def handler(event: dict) -> dict:
             return consumer(self, event, None)
 
         return handler
 
     @property
-    def provider(self) -> "Provider":
+    def provider(self) -> Provider:
         return self._member("provider", self._build_provider)
 
-    def _build_provider(self) -> "Provider":
+    def _build_provider(self) -> Provider:
         settings = self.settings
         if settings.assistant_provider == "bedrock":
             self.tracer()  # botocore patched before the client is built: ConverseStream gets its subsegment
@@ -164,11 +179,11 @@ class Services:
     # --- services --------------------------------------------------------------------------------
 
     @property
-    def activity(self) -> "ActivitySink | None":
+    def activity(self) -> ActivitySink | None:
         """Where item changes are announced; None when the deployment has no activity queue."""
         return self._member("activity", self._build_activity)
 
-    def _build_activity(self) -> "ActivitySink | None":
+    def _build_activity(self) -> ActivitySink | None:
         if self.settings.queue == "off":
             return None
         from chalicelib.events.publisher import Publisher
@@ -176,8 +191,8 @@ class Services:
         return Publisher(self.queue, request_id=request_id)
 
     @property
-    def activity_recorder(self) -> "ActivityRecorder":
-        def build() -> "ActivityRecorder":
+    def activity_recorder(self) -> ActivityRecorder:
+        def build() -> ActivityRecorder:
             # lazy: each service loads with its first use (module docstring)
             from chalicelib.tasks.activity import ActivityRecorder
 
@@ -186,8 +201,8 @@ class Services:
         return self._member("activity_recorder", build)
 
     @property
-    def items(self) -> "ItemService":
-        def build() -> "ItemService":
+    def items(self) -> ItemService:
+        def build() -> ItemService:
             # lazy: each service loads with its first use (module docstring)
             from chalicelib.tasks.items import ItemService
 
@@ -196,8 +211,8 @@ class Services:
         return self._member("items", build)
 
     @property
-    def profiles(self) -> "ProfileService":
-        def build() -> "ProfileService":
+    def profiles(self) -> ProfileService:
+        def build() -> ProfileService:
             # lazy: each service loads with its first use (module docstring)
             from chalicelib.tasks.profiles import ProfileService
 
@@ -206,12 +221,12 @@ class Services:
         return self._member("profiles", build)
 
     @property
-    def assistant(self) -> "AssistantService":
+    def assistant(self) -> AssistantService:
         """The assistant over the caller's items, with the provider Settings name (off: 503 feature_disabled)."""
         if "assistant" not in self._built and self.settings.assistant_provider == "off":
             raise FeatureDisabled("the assistant is switched off in this deployment")
 
-        def build() -> "AssistantService":
+        def build() -> AssistantService:
             # lazy: each service loads with its first use (module docstring)
             from chalicelib.assistant.service import AssistantService
 
@@ -254,15 +269,32 @@ def declare_consumers(consumers: Mapping[str, Consumer]) -> None:
     _consumers.update(consumers)
 
 
-def bootstrap(settings: Settings | None = None, *, store: "Store | None" = None, queue: "Queue | None" = None,
-              activity: "ActivitySink | None" = _UNSET, activity_recorder: "ActivityRecorder | None" = None,
-              provider: "Provider | None" = None, assistant: "AssistantService | None" = None,
-              clock: "Clock | None" = None, consumers: Mapping[str, Consumer] | None = None) -> Services:
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    queue: Queue | None = None,
+    activity: ActivitySink | None = _UNSET,
+    activity_recorder: ActivityRecorder | None = None,
+    provider: Provider | None = None,
+    assistant: AssistantService | None = None,
+    clock: Clock | None = None,
+    consumers: Mapping[str, Consumer] | None = None,
+) -> Services:
     """Install a new process instance (closing the previous one) with whatever replacements are given;
     everything else is built from ``settings`` (default: the process's) on first use."""
     global _current
-    fresh = Services(settings, store=store, queue=queue, activity=activity, activity_recorder=activity_recorder,
-                     provider=provider, assistant=assistant, clock=clock, consumers=consumers)
+    fresh = Services(
+        settings,
+        store=store,
+        queue=queue,
+        activity=activity,
+        activity_recorder=activity_recorder,
+        provider=provider,
+        assistant=assistant,
+        clock=clock,
+        consumers=consumers,
+    )
     with _lock:
         previous, _current = _current, fresh
     if previous is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from cloudformation.template import Template, dump, load
 from cloudformation.transforms import api, cognito, functions, iam, image, observability, queues, streaming, tables
@@ -16,15 +16,15 @@ from cloudformation.transforms import api, cognito, functions, iam, image, obser
 # the settings, auth, table and queue steps set variables on every function, including the stream;
 # iam grants each function its own log group, which observability creates.
 PIPELINE: list[Callable[[Template], Template]] = [
-    image.transform,          # PackageType: Image, ImageUri and Architecture parameters, handler as command
-    streaming.transform,      # the streaming function and POST /assistant/stream with STREAM transfer mode
-    functions.transform,      # every function's settings: stage, JSON logs, cursor key, assistant, CORS
-    cognito.transform,        # user pool (created or existing), the authorizer's ARN and OAuth scope
-    tables.transform,         # EnableTasksTable -> the single table, STORE and TABLE_NAME
-    queues.transform,         # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches
+    image.transform,  # PackageType: Image, ImageUri and Architecture parameters, handler as command
+    streaming.transform,  # the streaming function and POST /assistant/stream with STREAM transfer mode
+    functions.transform,  # every function's settings: stage, JSON logs, cursor key, assistant, CORS
+    cognito.transform,  # user pool (created or existing), the authorizer's ARN and OAuth scope
+    tables.transform,  # EnableTasksTable -> the single table, STORE and TABLE_NAME
+    queues.transform,  # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches
     observability.transform,  # log groups (30 days), metric filters, alarms, SNS topic, dashboard
-    iam.transform,            # one least-privilege role per function instead of Chalice's DefaultRole
-    api.transform,            # REGIONAL, throttling, tracing, access logs, tags, problem gateway responses
+    iam.transform,  # one least-privilege role per function instead of Chalice's DefaultRole
+    api.transform,  # REGIONAL, throttling, tracing, access logs, tags, problem gateway responses
 ]
 
 

@@ -4,7 +4,8 @@ parameters, conditions and resources without surprises (a name clash is an error
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import yaml
 

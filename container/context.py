@@ -61,8 +61,10 @@ def assemble(target: Path, project: Path = PROJECT) -> Path:
     target.mkdir(parents=True)
     requirements, bare, pinned = runtime_requirements((project / "requirements.txt").read_text(encoding="utf-8"))
     if chalice.__version__ != pinned:
-        raise RuntimeError(f"the installed chalice is {chalice.__version__}, requirements.txt pins {pinned}: "
-                           "reinstall the virtualenv before packaging")
+        raise RuntimeError(
+            f"the installed chalice is {chalice.__version__}, requirements.txt pins {pinned}: "
+            "reinstall the virtualenv before packaging"
+        )
     (target / "requirements.txt").write_text(requirements, encoding="utf-8")
     (target / "requirements-nodeps.txt").write_text(bare, encoding="utf-8")
     (target / "chalice").mkdir()

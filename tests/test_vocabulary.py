@@ -12,41 +12,58 @@ from chalicelib.tasks import ids
 PROJECT = Path(__file__).resolve().parents[1]
 # tasks/schemas.py is moving to web/schemas.py, which is scanned (and must import its statuses, default
 # status and prompt rule from the vocabulary); the old path is left out until the move lands.
-SOURCES = sorted({*(PROJECT / "chalicelib").rglob("*.py"), PROJECT / "app.py"}
-                 - {PROJECT / "chalicelib" / "tasks" / "schemas.py"})
+SOURCES = sorted(
+    {*(PROJECT / "chalicelib").rglob("*.py"), PROJECT / "app.py"} - {PROJECT / "chalicelib" / "tasks" / "schemas.py"}
+)
 HOME = PROJECT / "chalicelib" / "vocabulary.py"
 
-WORDS = {*vocabulary.STATUSES, *vocabulary.EVENT_TYPES, vocabulary.UNHANDLED_VALUE, vocabulary.INTERNAL_ERROR_DETAIL,
-         vocabulary.CLIENT_TOKEN_RULE, vocabulary.PROMPT_RULE}
+WORDS = {
+    *vocabulary.STATUSES,
+    *vocabulary.EVENT_TYPES,
+    vocabulary.UNHANDLED_VALUE,
+    vocabulary.INTERNAL_ERROR_DETAIL,
+    vocabulary.CLIENT_TOKEN_RULE,
+    vocabulary.PROMPT_RULE,
+}
 # Other words that happen to be spelled like one of the vocabulary's: the assistant's `done` event, and
 # the request state's `unhandled` flag.
-HOMONYMS = {(PROJECT / "chalicelib" / "assistant" / "base.py", vocabulary.STATUS_DONE),
-            (PROJECT / "chalicelib" / "web" / "context.py", vocabulary.UNHANDLED_VALUE)}
+HOMONYMS = {
+    (PROJECT / "chalicelib" / "assistant" / "base.py", vocabulary.STATUS_DONE),
+    (PROJECT / "chalicelib" / "web" / "context.py", vocabulary.UNHANDLED_VALUE),
+}
 # Fragments of a pattern: a copy of the pattern would contain one.
 FRAGMENTS = ("A-Za-z0-9._:-", "0-9A-HJKMNP", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
 def _strings(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
 
 
 def test_no_module_spells_a_word_of_the_vocabulary_itself():
-    found = [f"{path.relative_to(PROJECT)}:{line}: {value!r}"
-             for path in SOURCES if path != HOME
-             for line, value in _strings(path)
-             if value in WORDS and (path, value) not in HOMONYMS]
+    found = [
+        f"{path.relative_to(PROJECT)}:{line}: {value!r}"
+        for path in SOURCES
+        if path != HOME
+        for line, value in _strings(path)
+        if value in WORDS and (path, value) not in HOMONYMS
+    ]
     assert found == []
 
 
 def test_no_module_copies_a_pattern_of_the_vocabulary():
     homes = {HOME: FRAGMENTS[0], Path(ids.__file__): FRAGMENTS[2]}
-    found = [f"{path.relative_to(PROJECT)}:{line}: {value!r}"
-             for path in SOURCES
-             for line, value in _strings(path)
-             for fragment in FRAGMENTS
-             if fragment in value and homes.get(path) != fragment]
+    found = [
+        f"{path.relative_to(PROJECT)}:{line}: {value!r}"
+        for path in SOURCES
+        for line, value in _strings(path)
+        for fragment in FRAGMENTS
+        if fragment in value and homes.get(path) != fragment
+    ]
     assert found == []
 
 

@@ -3,7 +3,8 @@ the service turns that into the API's events (``token`` ..., then ``done``)."""
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple, Protocol, Union
+from collections.abc import Iterator
+from typing import NamedTuple, Protocol
 
 
 class Token(NamedTuple):
@@ -19,7 +20,7 @@ class Usage(NamedTuple):
     output_tokens: int
 
 
-Chunk = Union[Token, Usage]
+Chunk = Token | Usage
 
 
 class Provider(Protocol):

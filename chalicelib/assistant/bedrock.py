@@ -8,7 +8,8 @@ streams, but nothing here has been run against Bedrock itself.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from chalicelib import aws
 from chalicelib.assistant.base import Chunk, Token, Usage
@@ -18,8 +19,13 @@ from chalicelib.errors import AppError, ProviderThrottled, ProviderUnavailable
 # or the ``:exception-type`` of an exception event in it (botocore raises those as EventStreamError).
 _THROTTLING = frozenset({"throttlingexception", "servicequotaexceededexception"})
 # The modeled exception events of ConverseStreamOutput, should one arrive as a parsed event.
-_STREAM_EXCEPTIONS = ("throttlingException", "internalServerException", "modelStreamErrorException",
-                      "validationException", "serviceUnavailableException")
+_STREAM_EXCEPTIONS = (
+    "throttlingException",
+    "internalServerException",
+    "modelStreamErrorException",
+    "validationException",
+    "serviceUnavailableException",
+)
 
 
 class BedrockProvider(aws.ClientOwner):
@@ -27,13 +33,26 @@ class BedrockProvider(aws.ClientOwner):
 
     name = "bedrock"
 
-    def __init__(self, model_id: str, *, region: str | None = None, endpoint_url: str | None = None,
-                 connect_timeout: float = 3.0, read_timeout: float = 60.0, max_attempts: int = 2) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 60.0,
+        max_attempts: int = 2,
+    ) -> None:
         self.model = model_id
         # read_timeout: between two events of the stream, not for the whole answer. max_attempts: of the
         # initial request (1 = no retry); the stream itself is never retried.
-        super().__init__(region=region, endpoint_url=endpoint_url, max_attempts=max_attempts,
-                         connect_timeout=connect_timeout, read_timeout=read_timeout)
+        super().__init__(
+            region=region,
+            endpoint_url=endpoint_url,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
 
     client = aws.lazy_client("bedrock-runtime")
 

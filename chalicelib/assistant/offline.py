@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from datetime import date
-from typing import Any, Iterator
+from typing import Any
 
 from chalicelib.assistant.base import ITEMS_BEGIN, ITEMS_END, LINE_BREAK, TODAY_LABEL, Chunk, Token, Usage
 from chalicelib.vocabulary import STATUS_DONE, STATUS_IN_PROGRESS, STATUS_TODO
@@ -37,7 +38,7 @@ def parse_context(system: str) -> tuple[date | None, list[dict[str, Any]]]:
     inside = False
     for line in system.split(LINE_BREAK):
         if line.startswith(TODAY_LABEL):
-            today = _date(line[len(TODAY_LABEL):].strip())
+            today = _date(line[len(TODAY_LABEL) :].strip())
         elif line == ITEMS_BEGIN:
             inside = True
         elif line == ITEMS_END:
@@ -127,13 +128,19 @@ def _answer_plan(items: list[dict[str, Any]], today: date | None, scope: str) ->
     ordered = plan(items)
     done = sum(1 for item in items if item.get("status") == STATUS_DONE)
     if not ordered:
-        return (f"Everything{scope} is done: you have finished {_plural(done, 'item')}. Nothing is left "
-                "for today; add a new item when something comes up.")
+        return (
+            f"Everything{scope} is done: you have finished {_plural(done, 'item')}. Nothing is left "
+            "for today; add a new item when something comes up."
+        )
     overdue = sum(1 for item in ordered if _is_overdue(item, today))
     summary = f"You have {_plural(len(ordered), 'open item')}{scope}"
     summary += f", {overdue} of them overdue." if overdue else "."
-    lines = [summary, f"Start with {_title(ordered[0])}: {_why_first(ordered[0], today)}.",
-             "Your open items, most urgent first:", *_listing(ordered, today, "open item")]
+    lines = [
+        summary,
+        f"Start with {_title(ordered[0])}: {_why_first(ordered[0], today)}.",
+        "Your open items, most urgent first:",
+        *_listing(ordered, today, "open item"),
+    ]
     if done:
         lines.append(f"Already done: {_plural(done, 'item')}.")
     return "\n".join(lines)
@@ -143,13 +150,19 @@ def _answer_overdue(items: list[dict[str, Any]], today: date | None, scope: str)
     ordered = plan(items)
     overdue = [item for item in ordered if _is_overdue(item, today)]
     if overdue:
-        return "\n".join([f"{_plural(len(overdue), 'item')}{scope} {'is' if len(overdue) == 1 else 'are'} "
-                          "overdue, oldest first:", *_listing(overdue, today, "overdue item")])
+        return "\n".join(
+            [
+                f"{_plural(len(overdue), 'item')}{scope} {'is' if len(overdue) == 1 else 'are'} overdue, oldest first:",
+                *_listing(overdue, today, "overdue item"),
+            ]
+        )
     upcoming = [item for item in ordered if item.get("due")]
     if upcoming:
         nxt = upcoming[0]
-        return (f"Nothing{scope} is overdue. The next one due is {_title(nxt)} "
-                f"({_due_phrase(_date(nxt.get('due')), today)}).")
+        return (
+            f"Nothing{scope} is overdue. The next one due is {_title(nxt)} "
+            f"({_due_phrase(_date(nxt.get('due')), today)})."
+        )
     return f"Nothing{scope} is overdue: none of your open items has a due date."
 
 
@@ -166,10 +179,14 @@ def _answer_done(items: list[dict[str, Any]], today: date | None, scope: str) ->
 
 
 def _answer_summary(items: list[dict[str, Any]], today: date | None, scope: str) -> str:
-    counts = {status: sum(1 for item in items if item.get("status") == status)
-              for status in (STATUS_TODO, STATUS_IN_PROGRESS, STATUS_DONE)}
-    text = (f"You have {_plural(len(items), 'item')}{scope}: {counts[STATUS_TODO]} to do, "
-            f"{counts[STATUS_IN_PROGRESS]} in progress and {counts[STATUS_DONE]} done.")
+    counts = {
+        status: sum(1 for item in items if item.get("status") == status)
+        for status in (STATUS_TODO, STATUS_IN_PROGRESS, STATUS_DONE)
+    }
+    text = (
+        f"You have {_plural(len(items), 'item')}{scope}: {counts[STATUS_TODO]} to do, "
+        f"{counts[STATUS_IN_PROGRESS]} in progress and {counts[STATUS_DONE]} done."
+    )
     ordered = plan(items)
     overdue = sum(1 for item in ordered if _is_overdue(item, today))
     due_today = sum(1 for item in ordered if today is not None and _date(item.get("due")) == today)
@@ -181,8 +198,10 @@ def _answer_summary(items: list[dict[str, Any]], today: date | None, scope: str)
 def answer_text(prompt: str, items: list[dict[str, Any]], today: date | None) -> str:
     """The answer's whole text for ``prompt`` about ``items`` (a pure function of its arguments)."""
     if not items:
-        return ("You have no items yet, so there is nothing to plan. Create your first item (a title, "
-                "and a due date if it has one) and ask me again.")
+        return (
+            "You have no items yet, so there is nothing to plan. Create your first item (a title, "
+            "and a due date if it has one) and ask me again."
+        )
     asked = prompt.lower()
     scope = ""
     tags = {tag for item in items for tag in (item.get("tags") or []) if isinstance(tag, str)}
@@ -212,7 +231,7 @@ class OfflineProvider:
 
     def stream(self, system: str, prompt: str, *, max_tokens: int) -> Iterator[Chunk]:
         today, items = parse_context(system)
-        words = _WORD.findall(answer_text(prompt, items, today))[:max(max_tokens, 0)]
+        words = _WORD.findall(answer_text(prompt, items, today))[: max(max_tokens, 0)]
         for position, word in enumerate(words):
             if self.delay and position:
                 time.sleep(self.delay)

@@ -4,8 +4,9 @@ as API events (``token`` ..., ``done``) or as one buffered answer."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.assistant.base import DONE, ITEMS_BEGIN, ITEMS_END, LINE_BREAK, TODAY_LABEL, TOKEN, Token, Usage
 from chalicelib.errors import ValidationFailed
@@ -32,26 +33,37 @@ CONTEXT_FIELDS = ("id", "title", "status", "due", "tags")
 
 def render_system(items: list[dict[str, Any]], *, today: str, more: bool = False) -> str:
     """The system text: instructions, today's date and the items in the block base.py describes."""
-    scope = (f"These are the user's {len(items)} most recently created items; older ones exist but are "
-             "not shown." if more else f"These are all of the user's items ({len(items)}).")
+    scope = (
+        f"These are the user's {len(items)} most recently created items; older ones exist but are not shown."
+        if more
+        else f"These are all of the user's items ({len(items)})."
+    )
     lines = [INSTRUCTIONS, scope, TODAY_LABEL + today, ITEMS_BEGIN]
     for item in items:
-        lines.append(json.dumps({name: item.get(name) for name in CONTEXT_FIELDS},
-                                ensure_ascii=False, separators=(",", ":")))
+        lines.append(
+            json.dumps({name: item.get(name) for name in CONTEXT_FIELDS}, ensure_ascii=False, separators=(",", ":"))
+        )
     lines.append(ITEMS_END)
     return LINE_BREAK.join(lines)
 
 
 def _today(clock: Clock) -> str:
-    return datetime.fromtimestamp(clock(), tz=timezone.utc).date().isoformat()
+    return datetime.fromtimestamp(clock(), tz=UTC).date().isoformat()
 
 
 class AssistantService:
     """Answers a prompt about one caller's items with one Provider. Items come from ``items`` only,
     for the ``sub`` asked about: a prompt can never widen the context to another user."""
 
-    def __init__(self, items: ItemService, provider: Provider, *, context_items: int = 50,
-                 max_tokens: int = 400, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        items: ItemService,
+        provider: Provider,
+        *,
+        context_items: int = 50,
+        max_tokens: int = 400,
+        clock: Clock = system_clock,
+    ) -> None:
         self._items = items
         self.provider = provider
         self.context_items = context_items
@@ -95,8 +107,14 @@ class AssistantService:
                 close()
         # The protocol promises a Usage; a provider that broke it still ends the answer with ``done``.
         usage = usage or Usage(input_tokens=0, output_tokens=produced)
-        yield DONE, {"usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
-                     "provider": self.provider.name, "model": self.provider.model}
+        yield (
+            DONE,
+            {
+                "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+                "provider": self.provider.name,
+                "model": self.provider.model,
+            },
+        )
 
     def answer(self, sub: str, prompt: str) -> dict[str, Any]:
         """The buffered answer: ``{"text", "provider", "model", "usage"}`` (docs/API.md "Assistant")."""
@@ -107,5 +125,4 @@ class AssistantService:
                 pieces.append(data["text"])
             else:
                 done = data
-        return {"text": "".join(pieces), "provider": done["provider"], "model": done["model"],
-                "usage": done["usage"]}
+        return {"text": "".join(pieces), "provider": done["provider"], "model": done["model"], "usage": done["usage"]}

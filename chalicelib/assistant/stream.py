@@ -10,7 +10,8 @@ and writes the events its own way.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from chalicelib.assistant.base import DONE, ERROR
 from chalicelib.errors import AppError, ProviderThrottled
@@ -51,8 +52,8 @@ class Answer:
         self._configured = provider
         self._run = self._forward(first)
         self.provider: str | None = None  # as its ``done`` event names it
-        self.error: str | None = None     # the code of the ``error`` event that ended it
-        self.unhandled = False            # an unhandled exception was logged: the caller's metrics count it
+        self.error: str | None = None  # the code of the ``error`` event that ended it
+        self.unhandled = False  # an unhandled exception was logged: the caller's metrics count it
 
     def __iter__(self) -> Iterator[Event]:
         return self._run

@@ -6,14 +6,15 @@ Cheap to import: PyJWT and cryptography load only when a token has to be verifie
 from __future__ import annotations
 
 import unicodedata
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, TypeGuard
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 from chalicelib.errors import Unauthorized
 
 if TYPE_CHECKING:
     from chalicelib.settings import Settings
 
-__all__ = ["Caller", "authenticate", "caller_from_claims", "MAX_SUB_LENGTH"]
+__all__ = ["MAX_SUB_LENGTH", "Caller", "authenticate", "caller_from_claims"]
 
 # sub becomes part of every storage key (USER#<sub>), so it is bounded and must not contain the
 # key separator or anything a log line or a key could be confused by.
@@ -30,8 +31,7 @@ class Caller(NamedTuple):
     client_id: str
 
 
-def authenticate(headers: Mapping[str, str], request_context: Mapping[str, Any] | None,
-                 settings: "Settings") -> Caller:
+def authenticate(headers: Mapping[str, str], request_context: Mapping[str, Any] | None, settings: Settings) -> Caller:
     """The caller of this request, or ``Unauthorized``.
 
     Deployed, API Gateway's Cognito authorizer has already verified the token and hands its claims
@@ -41,8 +41,7 @@ def authenticate(headers: Mapping[str, str], request_context: Mapping[str, Any] 
     if settings.in_lambda:
         claims = _gateway_claims(request_context)
         if claims:
-            return caller_from_claims(claims, issuer=settings.auth_issuer,
-                                      client_ids=settings.auth_client_ids)
+            return caller_from_claims(claims, issuer=settings.auth_issuer, client_ids=settings.auth_client_ids)
     token = bearer_token(headers)
     # Imported here so that routes which need no verification (/health) never load PyJWT.
     from chalicelib.auth.verifier import get_verifier
@@ -52,8 +51,9 @@ def authenticate(headers: Mapping[str, str], request_context: Mapping[str, Any] 
 
 def bearer_token(headers: Mapping[str, str] | None) -> str:
     """The token of an ``Authorization: Bearer <token>`` header (both names case-insensitive)."""
-    values = [value for name, value in (headers or {}).items()
-              if isinstance(name, str) and name.lower() == "authorization"]
+    values = [
+        value for name, value in (headers or {}).items() if isinstance(name, str) and name.lower() == "authorization"
+    ]
     if not values:
         raise Unauthorized("missing bearer token")
     if len(values) > 1 or not isinstance(values[0], str):
@@ -101,8 +101,12 @@ def caller_from_claims(claims: Mapping[str, Any], *, issuer: str, client_ids: tu
 
 
 def valid_sub(sub: Any) -> TypeGuard[str]:
-    return (isinstance(sub, str) and 0 < len(sub) <= MAX_SUB_LENGTH and "#" not in sub
-            and not any(unicodedata.category(ch).startswith("C") for ch in sub))
+    return (
+        isinstance(sub, str)
+        and 0 < len(sub) <= MAX_SUB_LENGTH
+        and "#" not in sub
+        and not any(unicodedata.category(ch).startswith("C") for ch in sub)
+    )
 
 
 def _gateway_claims(request_context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

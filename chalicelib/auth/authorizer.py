@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Authorizer
 
-__all__ = ["CognitoAuthorizer", "PLACEHOLDER_USER_POOL_ARN", "silence_local_mode_warning"]
+__all__ = ["PLACEHOLDER_USER_POOL_ARN", "CognitoAuthorizer", "silence_local_mode_warning"]
 
 # Stands in for the stack's user pool ARN in what `chalice package` emits; the CloudFormation
 # post-processor replaces it with the real pool (created, or given by parameter).
@@ -30,8 +30,9 @@ class CognitoAuthorizer(Authorizer):
 
     _AUTH_TYPE = "cognito_user_pools"
 
-    def __init__(self, name: str, provider_arns: list[str], header: str = "Authorization",
-                 scopes: list[str] | None = None) -> None:
+    def __init__(
+        self, name: str, provider_arns: list[str], header: str = "Authorization", scopes: list[str] | None = None
+    ) -> None:
         if not isinstance(provider_arns, list):
             raise TypeError(f"provider_arns should be a list of ARNs, received: {provider_arns!r}")
         self.name = name
@@ -51,7 +52,7 @@ class CognitoAuthorizer(Authorizer):
             },
         }
 
-    def with_scopes(self, scopes: list[str]) -> "CognitoAuthorizer":
+    def with_scopes(self, scopes: list[str]) -> CognitoAuthorizer:
         scoped = copy.deepcopy(self)
         scoped.scopes = scopes
         return scoped

@@ -26,8 +26,19 @@ from jwt.algorithms import RSAAlgorithm
 
 from chalicelib.settings import LOCAL_ISSUER, ConfigError, Settings, get_settings
 
-__all__ = ["OMIT", "LocalIssuerDisabled", "LocalKey", "build_claims", "ensure_keys", "issuer_dir",
-           "jwks_url", "main", "mint", "sub_for", "thumbprint"]
+__all__ = [
+    "OMIT",
+    "LocalIssuerDisabled",
+    "LocalKey",
+    "build_claims",
+    "ensure_keys",
+    "issuer_dir",
+    "jwks_url",
+    "main",
+    "mint",
+    "sub_for",
+    "thumbprint",
+]
 
 PRIVATE_KEY_FILE = "private_key.pem"
 JWKS_FILE = "jwks.json"
@@ -138,7 +149,8 @@ def _parse_private_key(data: bytes) -> Any:
 def _create_private_key(path: str) -> None:
     """Publish a new private key at ``path`` unless one appeared first (then that one wins)."""
     pem = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     directory = os.path.dirname(path)
     # mkstemp creates the file with mode 0600, so the key is never readable by others.
     fd, temp = tempfile.mkstemp(dir=directory, prefix=".private_key.", suffix=".tmp")
@@ -206,9 +218,18 @@ def _write_jwks(directory: str, jwks: dict[str, Any]) -> None:
 # --- tokens ---------------------------------------------------------------------------------------
 
 
-def build_claims(username: str, /, *, settings: Settings, token_use: str = "access", ttl: int = 3600,
-                 sub: str | None = None, email: str | None = None, now: int | None = None,
-                 **overrides: Any) -> dict[str, Any]:
+def build_claims(
+    username: str,
+    /,
+    *,
+    settings: Settings,
+    token_use: str = "access",
+    ttl: int = 3600,
+    sub: str | None = None,
+    email: str | None = None,
+    now: int | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
     """Cognito-shaped claims; ``overrides`` replace or add claims, ``OMIT`` removes one."""
     if not isinstance(username, str) or not username:
         raise ValueError("username must be a non-empty string")
@@ -218,43 +239,58 @@ def build_claims(username: str, /, *, settings: Settings, token_use: str = "acce
         "iss": settings.auth_issuer,
     }
     if token_use == "id":
-        claims.update({
-            "aud": settings.auth_client_ids[0],
-            "token_use": "id",
-            "auth_time": now,
-            "exp": now + ttl,
-            "iat": now,
-            "jti": str(uuid.uuid4()),
-            "cognito:username": username,
-            "email": f"{username}@example.com" if email is None else email,
-        })
+        claims.update(
+            {
+                "aud": settings.auth_client_ids[0],
+                "token_use": "id",
+                "auth_time": now,
+                "exp": now + ttl,
+                "iat": now,
+                "jti": str(uuid.uuid4()),
+                "cognito:username": username,
+                "email": f"{username}@example.com" if email is None else email,
+            }
+        )
     else:
         # Anything but "id" gets the access-token shape, so tests can mint token_use="refresh".
-        claims.update({
-            "client_id": settings.auth_client_ids[0],
-            "token_use": token_use,
-            "scope": ACCESS_SCOPE,
-            "auth_time": now,
-            "exp": now + ttl,
-            "iat": now,
-            "jti": str(uuid.uuid4()),
-            "username": username,
-        })
+        claims.update(
+            {
+                "client_id": settings.auth_client_ids[0],
+                "token_use": token_use,
+                "scope": ACCESS_SCOPE,
+                "auth_time": now,
+                "exp": now + ttl,
+                "iat": now,
+                "jti": str(uuid.uuid4()),
+                "username": username,
+            }
+        )
         if email is not None:
             claims["email"] = email
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not OMIT}
 
 
-def mint(username: str, /, *, settings: Settings | None = None, token_use: str = "access", ttl: int = 3600,
-         sub: str | None = None, email: str | None = None, now: int | None = None, **overrides: Any) -> str:
+def mint(
+    username: str,
+    /,
+    *,
+    settings: Settings | None = None,
+    token_use: str = "access",
+    ttl: int = 3600,
+    sub: str | None = None,
+    email: str | None = None,
+    now: int | None = None,
+    **overrides: Any,
+) -> str:
     """A token for ``username`` signed by the local issuer (the key pair is made on first use)."""
     settings = settings or get_settings()
     if not settings.auth_is_local:
         raise LocalIssuerDisabled("AUTH_ISSUER is set, so the local development issuer is not trusted")
     key = ensure_keys(issuer_dir(settings.data_dir))
-    claims = build_claims(username, settings=settings, token_use=token_use, ttl=ttl, sub=sub, email=email,
-                          now=now, **overrides)
+    claims = build_claims(
+        username, settings=settings, token_use=token_use, ttl=ttl, sub=sub, email=email, now=now, **overrides
+    )
     return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
 
@@ -274,7 +310,8 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m chalicelib.auth.local_issuer",
-        description="Print a token from the local development issuer (only when AUTH_ISSUER is unset).")
+        description="Print a token from the local development issuer (only when AUTH_ISSUER is unset).",
+    )
     parser.add_argument("username", help="any user name; the same name always maps to the same sub")
     parser.add_argument("--id", action="store_true", help="mint an ID token instead of an access token")
     parser.add_argument("--ttl", type=_positive_int, default=3600, help="lifetime in seconds (default 3600)")
@@ -285,8 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error} (the local development issuer needs AUTH_ISSUER unset)", file=sys.stderr)
         return 2
     if not settings.auth_is_local:
-        print(f"error: AUTH_ISSUER is set ({settings.auth_issuer}); the app does not trust the local "
-              "issuer, so its tokens would be rejected. Unset AUTH_ISSUER to use it.", file=sys.stderr)
+        print(
+            f"error: AUTH_ISSUER is set ({settings.auth_issuer}); the app does not trust the local "
+            "issuer, so its tokens would be rejected. Unset AUTH_ISSUER to use it.",
+            file=sys.stderr,
+        )
         return 2
     try:
         token = mint(args.username, settings=settings, token_use="id" if args.id else "access", ttl=args.ttl)

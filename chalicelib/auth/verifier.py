@@ -11,8 +11,9 @@ import math
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -57,9 +58,16 @@ _PYJWT_OPTIONS: Options = {
 class TokenVerifier:
     """One issuer's verifier; its key cache lives as long as the instance (see ``get_verifier``)."""
 
-    def __init__(self, issuer: str, client_ids: tuple[str, ...] | list[str], jwks_url: str, *,
-                 leeway: float = MAX_LEEWAY, clock: Callable[[], float] = time.time,
-                 fetch: Fetch | None = None) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        client_ids: tuple[str, ...] | list[str],
+        jwks_url: str,
+        *,
+        leeway: float = MAX_LEEWAY,
+        clock: Callable[[], float] = time.time,
+        fetch: Fetch | None = None,
+    ) -> None:
         if not 0 <= leeway <= MAX_LEEWAY:
             raise ConfigError(f"token leeway must be 0-{MAX_LEEWAY} seconds")
         if fetch is None:
@@ -111,8 +119,7 @@ class TokenVerifier:
             raise Unauthorized("token has no key id")
         key = self._key_for(kid)
 
-        claims = jwt.decode(token, key=key, algorithms=[ALGORITHM], options=_PYJWT_OPTIONS,
-                            issuer=self.issuer)
+        claims = jwt.decode(token, key=key, algorithms=[ALGORITHM], options=_PYJWT_OPTIONS, issuer=self.issuer)
         self._check_times(claims)
         return caller_from_claims(claims, issuer=self.issuer, client_ids=self.client_ids)
 
@@ -215,17 +222,17 @@ def fetch_jwks(url: str) -> bytes:
     """The JWKS document at ``url`` (``file://`` or ``http(s)://``), as bytes."""
     if url.startswith("file://"):
         # Taken verbatim, not URL-decoded: Settings builds this URL from a plain filesystem path.
-        path = url[len("file://"):]
+        path = url[len("file://") :]
         with open(path, "rb") as handle:
             return handle.read(MAX_JWKS_BYTES + 1)[:MAX_JWKS_BYTES]
     if not url.startswith(("http://", "https://")):
         raise ValueError("unsupported JWKS URL scheme")
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 (scheme checked)
+    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
         return response.read(MAX_JWKS_BYTES)
 
 
-def get_verifier(settings: "Settings") -> TokenVerifier:
+def get_verifier(settings: Settings) -> TokenVerifier:
     """The process-wide verifier for these settings (its key cache lives as long as the process)."""
     local_dir = None
     if settings.auth_is_local:

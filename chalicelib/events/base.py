@@ -3,7 +3,8 @@ partial batch response shapes every consumer handler speaks, whichever adapter d
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 # Queue names, as the app's ``@app.on_sqs_message(queue=...)`` consumers name them.
 ACTIVITY = "activity"
@@ -25,9 +26,17 @@ class Queue(Protocol):
         ...
 
 
-def lambda_record(message_id: str, body: str, attributes: Mapping[str, str], receive_count: int,
-                  sent_at_ms: int, queue_arn: str, receipt_handle: str, *,
-                  first_received_ms: int | None = None) -> dict[str, Any]:
+def lambda_record(
+    message_id: str,
+    body: str,
+    attributes: Mapping[str, str],
+    receive_count: int,
+    sent_at_ms: int,
+    queue_arn: str,
+    receipt_handle: str,
+    *,
+    first_received_ms: int | None = None,
+) -> dict[str, Any]:
     """One record of a Lambda SQS event, exactly as Lambda builds it from a received message.
 
     ``attributes`` are the message's String attributes; the region is the ARN's; the first receive
@@ -43,8 +52,7 @@ def lambda_record(message_id: str, body: str, attributes: Mapping[str, str], rec
             "ApproximateReceiveCount": str(receive_count),
             "SentTimestamp": str(sent_at_ms),
             "SenderId": LOCAL_SENDER_ID,
-            "ApproximateFirstReceiveTimestamp": str(sent_at_ms if first_received_ms is None
-                                                    else first_received_ms),
+            "ApproximateFirstReceiveTimestamp": str(sent_at_ms if first_received_ms is None else first_received_ms),
         },
         "messageAttributes": {
             name: {"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": "String"}

@@ -10,7 +10,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from chalicelib.errors import QueueUnavailable
 from chalicelib.events.base import ACTIVITY, DEAD_LETTERS, Handler, lambda_record
@@ -58,9 +59,17 @@ class LocalQueue:
     """The queue port on one SQLite file; safe to share between threads, and between processes (each
     claim is a write transaction, so no two workers ever hold the same message at once)."""
 
-    def __init__(self, path: str, handlers: Mapping[str, Handler], *, max_receives: int = 5,
-                 batch_size: int = 10, visibility_timeout: float = 30.0, retry_delay: float = 1.0,
-                 poll_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        path: str,
+        handlers: Mapping[str, Handler],
+        *,
+        max_receives: int = 5,
+        batch_size: int = 10,
+        visibility_timeout: float = 30.0,
+        retry_delay: float = 1.0,
+        poll_interval: float = 0.5,
+    ) -> None:
         unknown = set(handlers) - set(QUEUES)
         if unknown:
             raise ValueError(f"no such queue: {', '.join(sorted(unknown))}")
@@ -90,7 +99,8 @@ class LocalQueue:
                 conn.execute(
                     "INSERT INTO queue_messages (id, queue, body, attributes, sent_at, visible_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (message_id, ACTIVITY, body, json.dumps(dict(attributes)), now, now))
+                    (message_id, ACTIVITY, body, json.dumps(dict(attributes)), now, now),
+                )
         except (sqlite3.Error, OSError) as exc:
             raise QueueUnavailable("the local activity queue could not take the message") from exc
         self._ensure_worker()
@@ -138,8 +148,7 @@ class LocalQueue:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=WORKER_THREAD_NAME,
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=WORKER_THREAD_NAME, daemon=True)
             self._thread.start()
 
     def _run(self, stop: threading.Event) -> None:
@@ -149,8 +158,11 @@ class LocalQueue:
             try:
                 wait = self._work_once()
             except Exception as exc:  # never let the worker die: log, pause, go on
-                log.warning("local queue worker error (%s); retrying", type(exc).__name__,
-                            extra={"error_type": type(exc).__name__, "where": _where(exc)})
+                log.warning(
+                    "local queue worker error (%s); retrying",
+                    type(exc).__name__,
+                    extra={"error_type": type(exc).__name__, "where": _where(exc)},
+                )
                 stop.wait(ERROR_PAUSE_SECONDS)
                 continue
             if wait > 0:
@@ -178,50 +190,81 @@ class LocalQueue:
             if queue == ACTIVITY:
                 # SQS's redrive policy: a message received max_receives times goes to the dead-letter
                 # queue (same id, body and attributes) instead of being delivered again.
-                exhausted = [row[0] for row in conn.execute(
-                    "SELECT id FROM queue_messages WHERE queue = ? AND visible_at <= ? AND receive_count >= ?",
-                    (ACTIVITY, now, self.max_receives))]
+                exhausted = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT id FROM queue_messages WHERE queue = ? AND visible_at <= ? AND receive_count >= ?",
+                        (ACTIVITY, now, self.max_receives),
+                    )
+                ]
                 if exhausted:
                     conn.executemany(
                         "UPDATE queue_messages SET queue = ?, receive_count = 0, visible_at = ?, "
                         "first_received_at = NULL, receipt = NULL WHERE id = ?",
-                        [(DEAD_LETTERS, now, message_id) for message_id in exhausted])
+                        [(DEAD_LETTERS, now, message_id) for message_id in exhausted],
+                    )
                     moved = len(exhausted)
-                    log.warning("moved %d message(s) to the dead-letter queue after %d receives", moved,
-                                self.max_receives, extra={"queue": ACTIVITY, "message_ids": exhausted})
+                    log.warning(
+                        "moved %d message(s) to the dead-letter queue after %d receives",
+                        moved,
+                        self.max_receives,
+                        extra={"queue": ACTIVITY, "message_ids": exhausted},
+                    )
             rows = conn.execute(
                 "SELECT id, body, attributes, receive_count, sent_at, first_received_at FROM queue_messages "
                 "WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, rowid LIMIT ?",
-                (queue, now, self.batch_size)).fetchall()
+                (queue, now, self.batch_size),
+            ).fetchall()
             # Invisible until the visibility timeout: a worker that dies mid-batch gives them back.
             hidden_until = now + int(self.visibility_timeout * 1000)
             batch = []
             for message_id, body, attributes, receive_count, sent_at, first_received_at in rows:
-                claimed = _Claimed(message_id, body, attributes, receive_count + 1, sent_at,
-                                   now if first_received_at is None else first_received_at, uuid.uuid4().hex)
+                claimed = _Claimed(
+                    message_id,
+                    body,
+                    attributes,
+                    receive_count + 1,
+                    sent_at,
+                    now if first_received_at is None else first_received_at,
+                    uuid.uuid4().hex,
+                )
                 conn.execute(
                     "UPDATE queue_messages SET receive_count = ?, visible_at = ?, first_received_at = ?, "
                     "receipt = ? WHERE id = ?",
-                    (claimed.receive_count, hidden_until, claimed.first_received_at, claimed.receipt,
-                     message_id))
+                    (claimed.receive_count, hidden_until, claimed.first_received_at, claimed.receipt, message_id),
+                )
                 batch.append(claimed)
         return moved, batch
 
     def _deliver(self, queue: str, handler: Handler, batch: list[_Claimed]) -> None:
         arn = QUEUE_ARN_PREFIX + queue
-        event = {"Records": [
-            lambda_record(m.id, m.body, json.loads(m.attributes), m.receive_count, m.sent_at, arn, m.receipt,
-                          first_received_ms=m.first_received_at)
-            for m in batch]}
+        event = {
+            "Records": [
+                lambda_record(
+                    m.id,
+                    m.body,
+                    json.loads(m.attributes),
+                    m.receive_count,
+                    m.sent_at,
+                    arn,
+                    m.receipt,
+                    first_received_ms=m.first_received_at,
+                )
+                for m in batch
+            ]
+        }
         ids = [m.id for m in batch]
         try:
             response = handler(event)
         except Exception as exc:
             # Type and place only: an exception's text may quote the message body (user data).
-            log.warning("%s handler raised %s; the whole batch of %d will be retried", queue,
-                        type(exc).__name__, len(batch),
-                        extra={"queue": queue, "message_ids": ids, "error_type": type(exc).__name__,
-                               "where": _where(exc)})
+            log.warning(
+                "%s handler raised %s; the whole batch of %d will be retried",
+                queue,
+                type(exc).__name__,
+                len(batch),
+                extra={"queue": queue, "message_ids": ids, "error_type": type(exc).__name__, "where": _where(exc)},
+            )
             failed = set(ids)
         else:
             failed = self._failures(queue, response, ids)
@@ -236,19 +279,29 @@ class LocalQueue:
         if items is None:  # {} or {"batchItemFailures": None}: a complete success, as in Lambda
             return set()
         if not isinstance(items, list) or not all(
-                isinstance(item, Mapping) and isinstance(item.get("itemIdentifier"), str)
-                and item["itemIdentifier"] for item in items):
-            log.warning("%s handler returned a malformed batch response; the whole batch of %d will be "
-                        "retried", queue, len(ids), extra={"queue": queue, "message_ids": ids})
+            isinstance(item, Mapping) and isinstance(item.get("itemIdentifier"), str) and item["itemIdentifier"]
+            for item in items
+        ):
+            log.warning(
+                "%s handler returned a malformed batch response; the whole batch of %d will be retried",
+                queue,
+                len(ids),
+                extra={"queue": queue, "message_ids": ids},
+            )
             return set(ids)
         reported = {item["itemIdentifier"] for item in items}
         unknown = reported.difference(ids)
         if unknown:
             # Lambda fails the whole batch when a reported id is not in it ("an itemIdentifier value with
             # a message ID that doesn't exist"), so a handler bug retries rather than loses messages.
-            log.warning("%s handler reported %d failure(s) for messages not in its batch; the whole batch of "
-                        "%d will be retried", queue, len(unknown), len(ids),
-                        extra={"queue": queue, "message_ids": sorted(unknown)})
+            log.warning(
+                "%s handler reported %d failure(s) for messages not in its batch; the whole batch of "
+                "%d will be retried",
+                queue,
+                len(unknown),
+                len(ids),
+                extra={"queue": queue, "message_ids": sorted(unknown)},
+            )
             return set(ids)
         return reported
 
@@ -260,12 +313,14 @@ class LocalQueue:
                 # (after our visibility timeout ran out), exactly like an SQS receipt handle.
                 if message.id in failed:
                     delay = min(MAX_RETRY_DELAY_SECONDS, self.retry_delay * 2 ** (message.receive_count - 1))
-                    conn.execute("UPDATE queue_messages SET visible_at = ?, receipt = NULL "
-                                 "WHERE id = ? AND receipt = ?",
-                                 (now + int(delay * 1000), message.id, message.receipt))
+                    conn.execute(
+                        "UPDATE queue_messages SET visible_at = ?, receipt = NULL WHERE id = ? AND receipt = ?",
+                        (now + int(delay * 1000), message.id, message.receipt),
+                    )
                 else:
-                    conn.execute("DELETE FROM queue_messages WHERE id = ? AND receipt = ?",
-                                 (message.id, message.receipt))
+                    conn.execute(
+                        "DELETE FROM queue_messages WHERE id = ? AND receipt = ?", (message.id, message.receipt)
+                    )
 
     def _until_next_visible(self) -> float:
         queues = [name for name in QUEUES if name in self.handlers]
@@ -273,8 +328,9 @@ class LocalQueue:
             return self.poll_interval
         marks = ",".join("?" * len(queues))
         with self._pool.connection() as conn:
-            (earliest,) = conn.execute(f"SELECT MIN(visible_at) FROM queue_messages WHERE queue IN ({marks})",
-                                       queues).fetchone()
+            (earliest,) = conn.execute(
+                f"SELECT MIN(visible_at) FROM queue_messages WHERE queue IN ({marks})", queues
+            ).fetchone()
         if earliest is None:
             return self.poll_interval
         # Never longer than the poll interval: another process may send without waking us.
@@ -284,8 +340,9 @@ class LocalQueue:
         marks = ",".join("?" * len(queues))
         try:
             with self._pool.connection() as conn:
-                (count,) = conn.execute(f"SELECT COUNT(*) FROM queue_messages WHERE queue IN ({marks})",
-                                        queues).fetchone()
+                (count,) = conn.execute(
+                    f"SELECT COUNT(*) FROM queue_messages WHERE queue IN ({marks})", queues
+                ).fetchone()
         except (sqlite3.Error, OSError) as exc:
             raise QueueUnavailable("the local activity queue could not be read") from exc
         return count

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.observability import correlation, metrics
 
@@ -18,7 +19,7 @@ log = logging.getLogger("tasks.events")
 class Publisher:
     """The ActivitySink of chalicelib/tasks/activity.py, backed by a Queue."""
 
-    def __init__(self, queue: "Queue", request_id: Callable[[], str | None] = correlation.current_request_id) -> None:
+    def __init__(self, queue: Queue, request_id: Callable[[], str | None] = correlation.current_request_id) -> None:
         self._queue = queue
         self._request_id = request_id
 
@@ -32,7 +33,9 @@ class Publisher:
             # The change is committed and answered as such; failing the request now would invite a retry
             # that duplicates it. The event is lost: say so loudly (ERROR feeds the error-rate alarm,
             # EnqueueFailures its own alarm) with what an operator needs to reconcile, never the body.
-            log.error("activity event not enqueued", exc_info=True,
-                      extra={"event_id": event.get("id"), "event_type": event.get("type"),
-                             "item_id": event.get("item_id")})
+            log.error(
+                "activity event not enqueued",
+                exc_info=True,
+                extra={"event_id": event.get("id"), "event_type": event.get("type"), "item_id": event.get("item_id")},
+            )
             metrics.count(metrics.ENQUEUE_FAILURES)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from chalicelib import aws
 from chalicelib.errors import QueueUnavailable
@@ -12,14 +12,26 @@ from chalicelib.errors import QueueUnavailable
 class SQSQueue(aws.ClientOwner):
     """The queue port on one SQS queue URL; the boto3 client is built on the first send."""
 
-    def __init__(self, url: str, *, region: str | None = None, endpoint_url: str | None = None,
-                 connect_timeout: float = 2.0, read_timeout: float = 5.0,
-                 max_attempts: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+        max_attempts: int | None = None,
+    ) -> None:
         self.url = url
         # Enqueueing happens inside an API request: the timeouts stay well inside API Gateway's 29 s.
         # max_attempts None: botocore's standard-mode default (3 attempts, or AWS_MAX_ATTEMPTS when set).
-        super().__init__(region=region, endpoint_url=endpoint_url, max_attempts=max_attempts,
-                         connect_timeout=connect_timeout, read_timeout=read_timeout)
+        super().__init__(
+            region=region,
+            endpoint_url=endpoint_url,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
 
     client = aws.lazy_client("sqs")
 
@@ -29,9 +41,12 @@ class SQSQueue(aws.ClientOwner):
 
         try:
             response = client.send_message(
-                QueueUrl=self.url, MessageBody=body,
-                MessageAttributes={name: {"DataType": "String", "StringValue": value}
-                                   for name, value in attributes.items()})
+                QueueUrl=self.url,
+                MessageBody=body,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+                },
+            )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "unknown")
             # The code only: the message must never quote what was sent (the body is user data).

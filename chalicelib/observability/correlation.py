@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from chalicelib.observability import logs
 from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN
 
-BODY_FIELD = "request_id"         # in the event's JSON body
+BODY_FIELD = "request_id"  # in the event's JSON body
 MESSAGE_ATTRIBUTE = "request_id"  # SQS message attribute (String)
 # The same shape docs/API.md allows for X-Request-Id: anything else read from a message is dropped.
 _SANE = re.compile(CLIENT_TOKEN_PATTERN)

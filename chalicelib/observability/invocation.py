@@ -6,8 +6,9 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Mapping
 from contextvars import Token
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.observability import logs, metrics
 
@@ -45,14 +46,16 @@ class Invocation:
         logs.reset(self._log_token)
 
 
-def begin(settings: Any, *, service: str, request_id: str | None, lambda_context: Any = None,
-          **fields: Any) -> Invocation:
+def begin(
+    settings: Any, *, service: str, request_id: str | None, lambda_context: Any = None, **fields: Any
+) -> Invocation:
     """Configure logging (once), bind this invocation's log fields and start its metrics."""
     return _start(Invocation, settings, service, request_id, lambda_context, fields)
 
 
-def _start(kind: type, settings: Any, service: str, request_id: str | None, lambda_context: Any,
-           fields: dict[str, Any]) -> Any:
+def _start(
+    kind: type, settings: Any, service: str, request_id: str | None, lambda_context: Any, fields: dict[str, Any]
+) -> Any:
     logs.configure(settings)
     log_token = logs.bind(
         request_id=request_id,
@@ -94,14 +97,21 @@ class ApiRequest(Invocation):
         logs.reset(self._log_token)
 
 
-def begin_api_request(settings: Any, *, request_id: str, request_context: Mapping[str, Any] | None,
-                      lambda_context: Any = None) -> ApiRequest:
+def begin_api_request(
+    settings: Any, *, request_id: str, request_context: Mapping[str, Any] | None, lambda_context: Any = None
+) -> ApiRequest:
     """Begin observing one API Gateway REST request (Chalice's request context)."""
     context = request_context or {}
     route = context.get("resourcePath") or "unknown"
     method = context.get("httpMethod") or "-"
-    request: ApiRequest = _start(ApiRequest, settings, metrics.API, request_id, lambda_context,
-                                 {"apigw_request_id": context.get("requestId"), "route": route, "method": method})
+    request: ApiRequest = _start(
+        ApiRequest,
+        settings,
+        metrics.API,
+        request_id,
+        lambda_context,
+        {"apigw_request_id": context.get("requestId"), "route": route, "method": method},
+    )
     request.route, request.method = route, method
     metrics.dimension(metrics.ROUTE, f"{method} {route}")
     return request

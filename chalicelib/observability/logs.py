@@ -8,9 +8,10 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.vocabulary import UNHANDLED, UNHANDLED_FIELD, UNHANDLED_VALUE
 
@@ -21,13 +22,21 @@ UNHANDLED_FILTER_PATTERN = f'{{ $.{UNHANDLED_FIELD} = "{UNHANDLED_VALUE}" }}'
 # ``extra=`` key whose value (an EMF document) is merged into the line: the access line then is the
 # invocation's EMF document too, one encode and one write per request instead of two.
 EMF_EXTRA = "emf"
-APP_LOGGER = "tasks"               # the app's loggers: tasks.web, tasks.access, ...
-ACCESS_LOGGER = "tasks.access"     # one line per API request, after the response
-CHALICE_LOGGER = "tasks-api"       # Chalice's own app.log (the app_name in app.py)
+APP_LOGGER = "tasks"  # the app's loggers: tasks.web, tasks.access, ...
+ACCESS_LOGGER = "tasks.access"  # one line per API request, after the response
+CHALICE_LOGGER = "tasks-api"  # Chalice's own app.log (the app_name in app.py)
 
 # Fields of the current request (or message), in output order; a missing or None field is left out.
-CONTEXT_FIELDS = ("request_id", "apigw_request_id", "lambda_request_id", "route", "method", "function_name",
-                  "cold_start", "user")
+CONTEXT_FIELDS = (
+    "request_id",
+    "apigw_request_id",
+    "lambda_request_id",
+    "route",
+    "method",
+    "function_name",
+    "cold_start",
+    "user",
+)
 PSEUDONYM_LABEL = b"tasks-api/log-user-pseudonym/v1"
 PSEUDONYM_HEX_CHARS = 16
 
@@ -82,8 +91,11 @@ def _pseudonym_key(secret: bytes) -> bytes:
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {name: value for name, value in record.__dict__.items()
-            if name not in _RECORD_ATTRIBUTES and not name.startswith("_") and value is not None}
+    return {
+        name: value
+        for name, value in record.__dict__.items()
+        if name not in _RECORD_ATTRIBUTES and not name.startswith("_") and value is not None
+    }
 
 
 def _exception_type(record: logging.LogRecord) -> str | None:
@@ -140,8 +152,10 @@ class TextFormatter(logging.Formatter):
         clock = time.strftime("%H:%M:%S", time.localtime(record.created))
         context = _fields.get()
         extras = {**{k: v for k, v in context.items() if k in ("user",) and v is not None}, **_extras(record)}
-        text = (f"{clock}.{int(record.msecs):03d} {record.levelname:<7} {record.name} "
-                f"[{context.get('request_id') or '-'}] {record.getMessage()}")
+        text = (
+            f"{clock}.{int(record.msecs):03d} {record.levelname:<7} {record.name} "
+            f"[{context.get('request_id') or '-'}] {record.getMessage()}"
+        )
         if extras:
             text += " " + " ".join(f"{name}={value}" for name, value in extras.items())
         if record.exc_info:
@@ -221,4 +235,4 @@ def configure(settings: Any) -> None:
 def log_unhandled(logger: logging.Logger, message: str = "unhandled exception") -> None:
     """Report the exception being handled: once, at ERROR, with its trace and the unhandled marker.
     Call it from an ``except`` block; whoever catches must not log the same exception again."""
-    logger.error(message, exc_info=True, extra=UNHANDLED)
+    logger.error(message, exc_info=True, extra=UNHANDLED)  # noqa: LOG014 - callers are except blocks

@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar, Token
-from typing import Any, Mapping
+from typing import Any
 
 COUNT = "Count"
 MILLISECONDS = "Milliseconds"
 
 # Dimensions: few values each (never a user, item or request id).
-SERVICE = "Service"          # which code path: "api", "activity", "dead-letters", "assistant-stream"
-ROUTE = "Route"              # "GET /items/{item_id}": the route template, never the path
+SERVICE = "Service"  # which code path: "api", "activity", "dead-letters", "assistant-stream"
+ROUTE = "Route"  # "GET /items/{item_id}": the route template, never the path
 STATUS_CLASS = "StatusClass"  # "2xx", "4xx", "5xx"
-PROVIDER = "Provider"        # assistant provider: "offline", "bedrock"
+PROVIDER = "Provider"  # assistant provider: "offline", "bedrock"
 
 API = "api"
 ACTIVITY = "activity"
@@ -52,10 +53,10 @@ PRECONDITION_FAILED = Metric("PreconditionFailed", COUNT, ((SERVICE,),))
 
 # --- emitted around the activity queue (chalicelib/events, chalicelib/consumers.py) ---------------
 ENQUEUE_FAILURES = Metric("EnqueueFailures", COUNT, ((SERVICE,), ()))  # API: a committed change's event not sent
-EVENTS_RECORDED = Metric("EventsRecorded", COUNT, ((SERVICE,),))       # consumer: applied to ACTIVITY#/STATS
-DUPLICATE_EVENTS = Metric("DuplicateEvents", COUNT, ((SERVICE,),))     # consumer: a redelivery, changed nothing
-EVENT_FAILURES = Metric("EventFailures", COUNT, ((SERVICE,), ()))      # consumer: reported back for a retry
-EVENT_AGE = Metric("EventAge", MILLISECONDS, ((SERVICE,),))            # consumer: change -> processed (queue lag)
+EVENTS_RECORDED = Metric("EventsRecorded", COUNT, ((SERVICE,),))  # consumer: applied to ACTIVITY#/STATS
+DUPLICATE_EVENTS = Metric("DuplicateEvents", COUNT, ((SERVICE,),))  # consumer: a redelivery, changed nothing
+EVENT_FAILURES = Metric("EventFailures", COUNT, ((SERVICE,), ()))  # consumer: reported back for a retry
+EVENT_AGE = Metric("EventAge", MILLISECONDS, ((SERVICE,),))  # consumer: change -> processed (queue lag)
 DEAD_LETTER_MESSAGES = Metric("DeadLetterMessages", COUNT, ((SERVICE,), ()))
 
 # --- the assistant ----------------------------------------------------------------------------------
@@ -66,8 +67,15 @@ ASSISTANT_OUTPUT_TOKENS = Metric("AssistantOutputTokens", COUNT, ((SERVICE, PROV
 TIME_TO_FIRST_TOKEN = Metric("TimeToFirstToken", MILLISECONDS, ((SERVICE, PROVIDER),))
 PROVIDER_THROTTLES = Metric("ProviderThrottles", COUNT, ((SERVICE, PROVIDER),))
 
-API_METRICS = (REQUESTS, LATENCY, ERRORS_5XX, UNHANDLED_EXCEPTIONS, IDEMPOTENT_REPLAYS, PRECONDITION_FAILED,
-               ENQUEUE_FAILURES)
+API_METRICS = (
+    REQUESTS,
+    LATENCY,
+    ERRORS_5XX,
+    UNHANDLED_EXCEPTIONS,
+    IDEMPOTENT_REPLAYS,
+    PRECONDITION_FAILED,
+    ENQUEUE_FAILURES,
+)
 CONSUMER_METRICS = (EVENTS_RECORDED, DUPLICATE_EVENTS, EVENT_FAILURES, EVENT_AGE, DEAD_LETTER_MESSAGES)
 ASSISTANT_METRICS = (ASSISTANT_INPUT_TOKENS, ASSISTANT_OUTPUT_TOKENS, TIME_TO_FIRST_TOKEN, PROVIDER_THROTTLES)
 ALL_METRICS = API_METRICS + CONSUMER_METRICS + ASSISTANT_METRICS
@@ -102,10 +110,12 @@ class Collector:
         directives, used, kept = _layout(self.namespace, tuple(recorded), frozenset(self.dimensions))
         if not directives:
             return None
-        document: dict[str, Any] = {"_aws": {
-            "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
-            "CloudWatchMetrics": directives,
-        }}
+        document: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
+                "CloudWatchMetrics": directives,
+            }
+        }
         document.update({name: value for name, value in self.dimensions.items() if name in used})
         document.update({metric.name: value for metric, value in recorded.items() if metric in kept})
         for name, value in self.properties.items():
@@ -119,8 +129,8 @@ _LAYOUTS: dict[tuple[Any, ...], _Layout] = {}
 
 def _layout(namespace: str, recorded: tuple[Metric, ...], given: frozenset[str]) -> _Layout:
     """The ``CloudWatchMetrics`` directives for these metrics and dimensions, the dimension names they
-    use and the metrics they keep. Metrics sharing dimension sets share a directive; a set naming a dimension never given
-    is left out. An invocation of a path records the same metrics as the last one, so it is cached
+    use and the metrics they keep. Metrics sharing dimension sets share a directive; a set naming a
+    dimension never given is left out. An invocation of a path records the same metrics as the last one, so it is cached
     (the result is shared: read-only)."""
     key = (namespace, recorded, given)
     cached = _LAYOUTS.get(key)
@@ -131,10 +141,14 @@ def _layout(namespace: str, recorded: tuple[Metric, ...], given: frozenset[str])
         sets = tuple(s for s in metric.dimensions if all(name in given for name in s))
         if sets:
             grouped.setdefault(sets, []).append(metric)
-    directives = [{"Namespace": namespace,
-                   "Dimensions": [list(dimension_set) for dimension_set in sets],
-                   "Metrics": [{"Name": metric.name, "Unit": metric.unit} for metric in metrics]}
-                  for sets, metrics in grouped.items()]
+    directives = [
+        {
+            "Namespace": namespace,
+            "Dimensions": [list(dimension_set) for dimension_set in sets],
+            "Metrics": [{"Name": metric.name, "Unit": metric.unit} for metric in metrics],
+        }
+        for sets, metrics in grouped.items()
+    ]
     used = frozenset(name for sets in grouped for dimension_set in sets for name in dimension_set)
     layout = (directives, used, frozenset(metric for metrics in grouped.values() for metric in metrics))
     if len(_LAYOUTS) < 256:

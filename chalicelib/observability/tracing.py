@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib.errors import ConditionFailed
 from chalicelib.observability import logs

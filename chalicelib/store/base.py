@@ -12,7 +12,8 @@ underscored methods, which only ever see operations the port accepted.
 from __future__ import annotations
 
 import builtins
-from typing import Any, NamedTuple, Protocol, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 
 Record = dict[str, Any]
 
@@ -77,7 +78,7 @@ class VersionIs(NamedTuple):
     version: int
 
 
-Condition = Union[Absent, AbsentOrExpired, Exists, VersionIs]
+Condition = Absent | AbsentOrExpired | Exists | VersionIs
 _CONDITIONS = (Absent, AbsentOrExpired, Exists, VersionIs)
 
 
@@ -114,9 +115,16 @@ class Update(_UpdateFields):
 
     __slots__ = ()
 
-    def __new__(cls, key: Key, set: Record | None = None, set_if_absent: Record | None = None,
-                add: dict[str, int] | None = None, index: IndexKey | None = None,
-                condition: Condition | None = None, returns: str = "new") -> "Update":
+    def __new__(
+        cls,
+        key: Key,
+        set: Record | None = None,
+        set_if_absent: Record | None = None,
+        add: dict[str, int] | None = None,
+        index: IndexKey | None = None,
+        condition: Condition | None = None,
+        returns: str = "new",
+    ) -> Update:
         if returns not in ("new", "old"):
             raise ValueError(f"returns must be 'new' or 'old', not {returns!r}")
         clauses = (set or {}, set_if_absent or {}, add or {})
@@ -164,8 +172,7 @@ class Store(Protocol):
     def get(self, key: Key) -> Record | None:
         """The record at ``key``, or None."""
 
-    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False,
-              after: str | None = None) -> Page:
+    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False, after: str | None = None) -> Page:
         """Records of ``partition`` whose sort key starts with ``prefix``, highest sort key first.
 
         With ``index`` the partition and sort keys are GSI1's. ``after`` is a sort key from an
@@ -173,14 +180,12 @@ class Store(Protocol):
         records; ``more`` tells whether another exists beyond them (still one request).
         """
 
-    def put(self, op: Put) -> None:
-        ...
+    def put(self, op: Put) -> None: ...
 
     def update(self, op: Update) -> Record | None:
         """The record after the update, or before it with ``returns="old"`` (None: it did not exist)."""
 
-    def delete(self, op: Delete) -> Record | None:
-        ...
+    def delete(self, op: Delete) -> Record | None: ...
 
     def transact(self, ops: Sequence[Put | Update]) -> None:
         """Write all or nothing, each key at most once. Every condition is judged against the state
@@ -202,8 +207,7 @@ class BaseStore:
     def get(self, key: Key) -> Record | None:
         return self._get(key)
 
-    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False,
-              after: str | None = None) -> Page:
+    def query(self, partition: str, prefix: str, *, limit: int, index: bool = False, after: str | None = None) -> Page:
         if limit < 0:
             raise ValueError("limit must not be negative")
         return self._query(partition, prefix, limit=limit, index=index, after=after)

@@ -6,24 +6,44 @@ boto3 and botocore load where they are used, with the client (chalicelib/aws.py)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from chalicelib import aws
 from chalicelib.errors import ConditionFailed, StoreUnavailable, TransactionConflict
 from chalicelib.keys import TTL_ATTRIBUTE
-from chalicelib.store.base import (KEY_ATTRIBUTES, Absent, AbsentOrExpired, BaseStore, Condition, Delete,
-                                   Exists, IndexKey, Key, Page, Put, Record, Update)
+from chalicelib.store.base import (
+    KEY_ATTRIBUTES,
+    Absent,
+    AbsentOrExpired,
+    BaseStore,
+    Condition,
+    Delete,
+    Exists,
+    IndexKey,
+    Key,
+    Page,
+    Put,
+    Record,
+    Update,
+)
 
 PK, SK, GSI1PK, GSI1SK = KEY_ATTRIBUTES
 GSI1 = "GSI1"
 
 # Error codes meaning "throttled or briefly unable": the request changed nothing and may be retried.
-_UNAVAILABLE_CODES = frozenset((
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "ServiceUnavailable", "TransactionInProgressException",
-))
+_UNAVAILABLE_CODES = frozenset(
+    (
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    )
+)
 _UNAVAILABLE_REASONS = frozenset(("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"))
 
 
@@ -63,9 +83,14 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
             values[":prefix"] = {"S": prefix}
         else:
             condition = "#pk = :pk"
-        params: dict[str, Any] = dict(TableName=self.table_name, KeyConditionExpression=condition,
-                                      ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                                      ScanIndexForward=False, Limit=limit + 1)
+        params: dict[str, Any] = dict(
+            TableName=self.table_name,
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            Limit=limit + 1,
+        )
         if index:
             params["IndexName"] = GSI1  # a GSI offers eventual consistency only
         else:
@@ -134,8 +159,10 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         return None if not old else _record(old)
 
     def _transact(self, ops: Sequence[Put | Update]) -> None:
-        items = [{"Update": self._update_params(op)} if isinstance(op, Update)
-                 else {"Put": self._put_params(op)} for op in ops]
+        items = [
+            {"Update": self._update_params(op)} if isinstance(op, Update) else {"Put": self._put_params(op)}
+            for op in ops
+        ]
         self._call("transact_write_items", TransactItems=items)
 
     def _put_params(self, op: Put) -> dict[str, Any]:
@@ -158,31 +185,37 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
             state = client.describe_table(TableName=self.table_name)["Table"]["TableStatus"]
         except client.exceptions.ResourceNotFoundException:
             state = "MISSING"
-            try:
+            try:  # noqa: SIM105 - the except clause names the race it tolerates
                 client.create_table(
                     TableName=self.table_name,
                     BillingMode="PAY_PER_REQUEST",
-                    AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"}
-                                          for name in (PK, SK, GSI1PK, GSI1SK)],
-                    KeySchema=[{"AttributeName": PK, "KeyType": "HASH"},
-                               {"AttributeName": SK, "KeyType": "RANGE"}],
-                    GlobalSecondaryIndexes=[{
-                        "IndexName": GSI1,
-                        "KeySchema": [{"AttributeName": GSI1PK, "KeyType": "HASH"},
-                                      {"AttributeName": GSI1SK, "KeyType": "RANGE"}],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }],
+                    AttributeDefinitions=[
+                        {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1PK, GSI1SK)
+                    ],
+                    KeySchema=[{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+                    GlobalSecondaryIndexes=[
+                        {
+                            "IndexName": GSI1,
+                            "KeySchema": [
+                                {"AttributeName": GSI1PK, "KeyType": "HASH"},
+                                {"AttributeName": GSI1SK, "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                    ],
                 )
             except client.exceptions.ResourceInUseException:
                 pass  # another process created it first
         if state != "ACTIVE":
-            client.get_waiter("table_exists").wait(TableName=self.table_name,
-                                                   WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            client.get_waiter("table_exists").wait(
+                TableName=self.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
         from botocore.exceptions import ClientError
 
         try:
-            client.update_time_to_live(TableName=self.table_name, TimeToLiveSpecification={
-                "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+            client.update_time_to_live(
+                TableName=self.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+            )
         except ClientError as exc:
             if "already enabled" not in str(exc):
                 raise
@@ -231,8 +264,9 @@ def _translate(exc: Any) -> Exception | None:
 # --- conditions and serialization -----------------------------------------------------------
 
 
-def _add_condition(params: dict[str, Any], condition: Condition | None, names: dict[str, str],
-                   values: dict[str, Any]) -> None:
+def _add_condition(
+    params: dict[str, Any], condition: Condition | None, names: dict[str, str], values: dict[str, Any]
+) -> None:
     if condition is not None:
         names = {**names, "#cpk": PK}
         if isinstance(condition, Absent):

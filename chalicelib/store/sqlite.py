@@ -7,13 +7,25 @@ import contextlib
 import json
 import os
 import sqlite3
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from chalicelib.errors import ConditionFailed, StoreUnavailable
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.sqlite_pool import SQLitePool
-from chalicelib.store.base import (Absent, AbsentOrExpired, BaseStore, Condition, Delete, Exists, Key, Page,
-                                   Put, Record, Update)
+from chalicelib.store.base import (
+    Absent,
+    AbsentOrExpired,
+    BaseStore,
+    Condition,
+    Delete,
+    Exists,
+    Key,
+    Page,
+    Put,
+    Record,
+    Update,
+)
 
 # Connections kept open for reuse; a burst beyond this opens (and then closes) extra ones.
 MAX_IDLE_CONNECTIONS = 8
@@ -32,12 +44,18 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS records_gsi1 ON records (gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL",
 )
 
-_UPSERT = ("INSERT OR REPLACE INTO records (pk, sk, gsi1pk, gsi1sk, expires_at, data) "
-           "VALUES (?, ?, ?, ?, ?, ?)")
+_UPSERT = "INSERT OR REPLACE INTO records (pk, sk, gsi1pk, gsi1sk, expires_at, data) VALUES (?, ?, ?, ?, ?, ?)"
 
 # SQLite primary result codes that mean "the database is busy or unreachable", not "our SQL is wrong".
-_UNAVAILABLE_CODES = {5: "SQLITE_BUSY", 6: "SQLITE_LOCKED", 8: "SQLITE_READONLY", 10: "SQLITE_IOERR",
-                      13: "SQLITE_FULL", 14: "SQLITE_CANTOPEN", 15: "SQLITE_PROTOCOL"}
+_UNAVAILABLE_CODES = {
+    5: "SQLITE_BUSY",
+    6: "SQLITE_LOCKED",
+    8: "SQLITE_READONLY",
+    10: "SQLITE_IOERR",
+    13: "SQLITE_FULL",
+    14: "SQLITE_CANTOPEN",
+    15: "SQLITE_PROTOCOL",
+}
 
 
 class _Row:
@@ -73,8 +91,9 @@ class SQLiteStore(BaseStore):
         records = [json.loads(data) for (data,) in rows]
         return Page(records[:limit], more=len(records) > limit)
 
-    def query_plan(self, partition: str, prefix: str, *, limit: int, index: bool = False,
-                   after: str | None = None) -> list[str]:
+    def query_plan(
+        self, partition: str, prefix: str, *, limit: int, index: bool = False, after: str | None = None
+    ) -> list[str]:
         """SQLite's EXPLAIN QUERY PLAN for the statement ``query`` runs with these arguments."""
         sql, params = _query_sql(partition, prefix, limit=limit, index=index, after=after)
         with self._translated(), self._pool.connection() as conn:
@@ -86,8 +105,7 @@ class SQLiteStore(BaseStore):
         with self._translated(), self._pool.transaction() as conn:
             if op.condition is not None:
                 _check(op.condition, _read(conn, op.key))
-            _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
-                   op.index.sk if op.index else None)
+            _write(conn, op.key, op.attrs, op.index.pk if op.index else None, op.index.sk if op.index else None)
 
     def _update(self, op: Update) -> Record | None:
         with self._translated(), self._pool.transaction() as conn:
@@ -121,8 +139,7 @@ class SQLiteStore(BaseStore):
                 if isinstance(op, Update):
                     _write_update(conn, op, row)
                 else:
-                    _write(conn, op.key, op.attrs, op.index.pk if op.index else None,
-                           op.index.sk if op.index else None)
+                    _write(conn, op.key, op.attrs, op.index.pk if op.index else None, op.index.sk if op.index else None)
 
     # --- schema and connections ----------------------------------------------------------------
 
@@ -149,8 +166,9 @@ class SQLiteStore(BaseStore):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _query_sql(partition: str, prefix: str, *, limit: int, index: bool,
-               after: str | None) -> tuple[str, tuple[Any, ...]]:
+def _query_sql(
+    partition: str, prefix: str, *, limit: int, index: bool, after: str | None
+) -> tuple[str, tuple[Any, ...]]:
     pk, sk = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
     where, params = [f"{pk} = ?"], [partition]
     if prefix:
@@ -169,13 +187,13 @@ def _query_sql(partition: str, prefix: str, *, limit: int, index: bool,
 
 
 def _read(conn: sqlite3.Connection, key: Key) -> _Row | None:
-    found = conn.execute("SELECT data, expires_at, gsi1pk, gsi1sk FROM records WHERE pk = ? AND sk = ?",
-                         (key.pk, key.sk)).fetchone()
+    found = conn.execute(
+        "SELECT data, expires_at, gsi1pk, gsi1sk FROM records WHERE pk = ? AND sk = ?", (key.pk, key.sk)
+    ).fetchone()
     return None if found is None else _Row(*found)
 
 
-def _write(conn: sqlite3.Connection, key: Key, record: Record, gsi1pk: str | None,
-           gsi1sk: str | None) -> None:
+def _write(conn: sqlite3.Connection, key: Key, record: Record, gsi1pk: str | None, gsi1sk: str | None) -> None:
     expires_at = record.get(TTL_ATTRIBUTE)
     # Like DynamoDB's TTL, only a number counts as an expiry time.
     ttl = expires_at if _is_int(expires_at) else None

@@ -11,7 +11,8 @@ import base64
 import json
 import logging
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalicelib import wiring
 from chalicelib.assistant import sse
@@ -52,19 +53,32 @@ def handle(event: Mapping[str, Any], lambda_context: Any, write: Write) -> None:
     request_context = request_context if isinstance(request_context, Mapping) else {}
     observed = None
     if settings.observability:
-        observed = invocation.begin(settings, service=metrics.ASSISTANT_STREAM, request_id=request_id,
-                                    lambda_context=lambda_context, route=ROUTE, method=METHOD,
-                                    apigw_request_id=request_context.get("requestId"))
-    out = _Response(write, started, {"X-Request-Id": request_id,
-                                     **cors.response_headers(headers, settings.cors_allow_origins)})
+        observed = invocation.begin(
+            settings,
+            service=metrics.ASSISTANT_STREAM,
+            request_id=request_id,
+            lambda_context=lambda_context,
+            route=ROUTE,
+            method=METHOD,
+            apigw_request_id=request_context.get("requestId"),
+        )
+    out = _Response(
+        write, started, {"X-Request-Id": request_id, **cors.response_headers(headers, settings.cors_allow_origins)}
+    )
     try:
         _serve(event, headers, request_context, settings, observed, out)
     finally:
         _finish(out, settings, observed)
 
 
-def _serve(event: Mapping[str, Any], headers: Mapping[str, str], request_context: Mapping[str, Any],
-           settings: Settings, observed: Any, out: "_Response") -> None:
+def _serve(
+    event: Mapping[str, Any],
+    headers: Mapping[str, str],
+    request_context: Mapping[str, Any],
+    settings: Settings,
+    observed: Any,
+    out: _Response,
+) -> None:
     answer: Answer | None = None
     try:
         try:
@@ -103,8 +117,19 @@ def _serve(event: Mapping[str, Any], headers: Mapping[str, str], request_context
 class _Response:
     """What has been written so far, and what the invocation's metrics and access line report."""
 
-    __slots__ = ("_write", "started", "headers", "status", "events", "ttft_ms", "provider", "provider_called",
-                 "was_unhandled", "stream_error", "client_gone")
+    __slots__ = (
+        "_write",
+        "started",
+        "headers",
+        "status",
+        "events",
+        "ttft_ms",
+        "provider",
+        "provider_called",
+        "was_unhandled",
+        "stream_error",
+        "client_gone",
+    )
 
     def __init__(self, write: Write, started: float, headers: dict[str, str]) -> None:
         self._write = write
@@ -165,8 +190,13 @@ def _finish(out: _Response, settings: Settings, observed: Any) -> None:
         return
     status = out.status or 500
     level = logging.WARNING if status >= 500 or out.stream_error or out.client_gone else logging.INFO
-    extra: dict[str, Any] = {"status": status, "latency_ms": round((time.perf_counter() - out.started) * 1000, 2),
-                             "ttft_ms": out.ttft_ms, "events": out.events, "stream_error": out.stream_error}
+    extra: dict[str, Any] = {
+        "status": status,
+        "latency_ms": round((time.perf_counter() - out.started) * 1000, 2),
+        "ttft_ms": out.ttft_ms,
+        "events": out.events,
+        "stream_error": out.stream_error,
+    }
     if out.client_gone:
         extra["client_gone"] = True
     access_log.log(level, "%s %s %s", METHOD, ROUTE, status, extra=extra)
@@ -179,8 +209,9 @@ def _finish(out: _Response, settings: Settings, observed: Any) -> None:
 def prelude(status: int, headers: Mapping[str, str]) -> bytes:
     """The metadata API Gateway reads before the body. json.dumps escapes NUL, so the delimiter is
     the first NUL byte of the stream, as the format requires."""
-    return json.dumps({"statusCode": status, "headers": dict(headers), "cookies": []},
-                      separators=(",", ":")).encode("ascii")
+    return json.dumps({"statusCode": status, "headers": dict(headers), "cookies": []}, separators=(",", ":")).encode(
+        "ascii"
+    )
 
 
 # --- the request -----------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ import logging
 import os
 import time
 import traceback
+from collections.abc import Callable
 from http.client import HTTPConnection, HTTPException
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from chalicelib.settings import Settings
 from chalicelib.vocabulary import UNHANDLED
@@ -38,8 +39,9 @@ class LambdaContext:
 
     __slots__ = ("aws_request_id", "invoked_function_arn", "function_name", "deadline_ms")
 
-    def __init__(self, aws_request_id: str, invoked_function_arn: str | None, function_name: str | None,
-                 deadline_ms: int) -> None:
+    def __init__(
+        self, aws_request_id: str, invoked_function_arn: str | None, function_name: str | None, deadline_ms: int
+    ) -> None:
         self.aws_request_id = aws_request_id
         self.invoked_function_arn = invoked_function_arn
         self.function_name = function_name
@@ -79,18 +81,23 @@ class RuntimeClient:
         if not request_id:
             raise RuntimeApiError("GET invocation/next answered without Lambda-Runtime-Aws-Request-Id")
         deadline = headers.get("lambda-runtime-deadline-ms") or ""
-        return Invocation(request_id, int(deadline) if deadline.isdigit() else 0,
-                          headers.get("lambda-runtime-invoked-function-arn"),
-                          headers.get("lambda-runtime-trace-id"), body)
+        return Invocation(
+            request_id,
+            int(deadline) if deadline.isdigit() else 0,
+            headers.get("lambda-runtime-invoked-function-arn"),
+            headers.get("lambda-runtime-trace-id"),
+            body,
+        )
 
     def invocation_error(self, request_id: str, error_type: str, message: str) -> None:
         self._error(f"{API}/invocation/{request_id}/error", error_type, message, [])
 
     def init_error(self, exc: BaseException) -> None:
-        self._error(f"{API}/init/error", "Runtime.InitError", f"{type(exc).__name__}: {exc}",
-                    traceback.format_exception(exc))
+        self._error(
+            f"{API}/init/error", "Runtime.InitError", f"{type(exc).__name__}: {exc}", traceback.format_exception(exc)
+        )
 
-    def respond(self, request_id: str) -> "ResponseStream":
+    def respond(self, request_id: str) -> ResponseStream:
         return ResponseStream(self.host, self.port, f"{API}/invocation/{request_id}/response")
 
     def _error(self, path: str, error_type: str, message: str, stack: list[str]) -> None:
@@ -99,8 +106,9 @@ class RuntimeClient:
         if status >= 300:
             log.warning("the Runtime API refused an error report", extra={"status": status})
 
-    def _request(self, method: str, path: str, body: bytes | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         # Once more on a fresh connection if the kept-alive one was closed in between.
         for attempt in (1, 2):
             try:
@@ -165,10 +173,12 @@ class ResponseStream:
                 return None
             trailers = b""
             if error is not None:
-                payload = json.dumps({"errorMessage": f"{type(error).__name__}", "errorType": "Runtime.StreamError",
-                                      "stackTrace": []}).encode()
-                trailers = (f"{ERROR_TYPE}: Runtime.StreamError\r\n"
-                            f"{ERROR_BODY}: {base64.b64encode(payload).decode()}\r\n").encode()
+                payload = json.dumps(
+                    {"errorMessage": f"{type(error).__name__}", "errorType": "Runtime.StreamError", "stackTrace": []}
+                ).encode()
+                trailers = (
+                    f"{ERROR_TYPE}: Runtime.StreamError\r\n{ERROR_BODY}: {base64.b64encode(payload).decode()}\r\n"
+                ).encode()
             try:
                 connection.send(b"0\r\n" + trailers + b"\r\n")
                 response = connection.getresponse()

@@ -4,8 +4,9 @@ event into an ``ACTIVITY#`` record and the ``STATS`` counters exactly once, howe
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from chalicelib import keys
 from chalicelib.errors import AppError, ConditionFailed
@@ -34,16 +35,22 @@ class InvalidEvent(AppError):
 class ActivitySink(Protocol):
     """Where ItemService hands an event once its change has committed (chalicelib/events/publisher.py)."""
 
-    def publish(self, event: dict[str, Any]) -> None:
-        ...
+    def publish(self, event: dict[str, Any]) -> None: ...
 
 
-def item_event(kind: str, sub: str, item_id: str, at: str, *, before: str | None,
-               after: str | None) -> dict[str, Any]:
+def item_event(kind: str, sub: str, item_id: str, at: str, *, before: str | None, after: str | None) -> dict[str, Any]:
     """The event for one committed change: ``before``/``after`` are the item's status either side of it
     (None where the item did not exist), which is all the stats need."""
-    return {"v": SCHEMA_VERSION, "id": new_id(), "type": kind, "sub": sub, "item_id": item_id, "at": at,
-            "status_before": before, "status_after": after}
+    return {
+        "v": SCHEMA_VERSION,
+        "id": new_id(),
+        "type": kind,
+        "sub": sub,
+        "item_id": item_id,
+        "at": at,
+        "status_before": before,
+        "status_after": after,
+    }
 
 
 def parse_event(body: Any) -> dict[str, Any]:
@@ -86,7 +93,7 @@ def epoch_of(at: str) -> int:
     """Whole epoch seconds of an event's ``at`` (a TTL)."""
     # fromisoformat, not strptime: ItemService imports this module, and strptime would load calendar
     # and locale (~1 ms) on every route's cold path.
-    return int(datetime.fromisoformat(at[:19]).replace(tzinfo=timezone.utc).timestamp())
+    return int(datetime.fromisoformat(at[:19]).replace(tzinfo=UTC).timestamp())
 
 
 def seconds_of(at: str) -> float:
@@ -111,12 +118,20 @@ class ActivityRecorder:
         delta = stats_delta(event)
         if delta:
             counters = dict.fromkeys(STATUSES + ("total",), 0)
-            ops.append(Update(keys.stats_key(sub), set={"updated_at": rfc3339(self._clock())},
-                              add={name: delta.get(name, 0) for name in counters}))
+            ops.append(
+                Update(
+                    keys.stats_key(sub),
+                    set={"updated_at": rfc3339(self._clock())},
+                    add={name: delta.get(name, 0) for name in counters},
+                )
+            )
         try:
             # A conflict: another event of the same user is updating STATS right now; take turns.
-            retry_on_conflict(lambda: self._store.transact(ops), attempts=_MAX_TRANSACTION_ATTEMPTS,
-                              exhausted="STATS stayed contended; the event will be retried")
+            retry_on_conflict(
+                lambda: self._store.transact(ops),
+                attempts=_MAX_TRANSACTION_ATTEMPTS,
+                exhausted="STATS stayed contended; the event will be retried",
+            )
         except ConditionFailed as failed:
             if failed.index == 0:
                 return False

@@ -4,13 +4,13 @@ optimistic concurrency. One store request per call on the normal path."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from chalicelib import keys
 from chalicelib.errors import ConditionFailed, IdempotencyConflict, NotFound, PreconditionFailed
-from chalicelib.store.base import (Absent, AbsentOrExpired, Delete, Exists, Put, Store, Update,
-                                   VersionIs)
+from chalicelib.store.base import Absent, AbsentOrExpired, Delete, Exists, Put, Store, Update, VersionIs
 from chalicelib.tasks.activity import ActivitySink, item_event
 from chalicelib.tasks.clock import Clock, rfc3339, system_clock
 from chalicelib.tasks.ids import is_id, new_id
@@ -72,8 +72,9 @@ class ItemService:
         if self._activity is not None:
             self._activity.publish(item_event(kind, sub, item_id, at, before=before, after=after))
 
-    def create(self, sub: str, data: NewItem, *, idempotency_key: str | None = None,
-               fingerprint: str | None = None) -> Created:
+    def create(
+        self, sub: str, data: NewItem, *, idempotency_key: str | None = None, fingerprint: str | None = None
+    ) -> Created:
         now = self._clock()
         stamp = rfc3339(now)
         item_id = new_id(int(now * 1000))
@@ -88,16 +89,23 @@ class ItemService:
             "updated_at": stamp,
             "version": 1,
         }
-        put_item = Put(keys.item_key(sub, item_id), item, index=keys.item_index_key(sub, item_id, data.status),
-                       condition=Absent())
+        put_item = Put(
+            keys.item_key(sub, item_id), item, index=keys.item_index_key(sub, item_id, data.status), condition=Absent()
+        )
         if idempotency_key is None:
             self._store.put(put_item)
             created = Created(item, replayed=False)
         else:
-            record = {"fingerprint": fingerprint, "status": 201, "item": item, "created_at": stamp,
-                      keys.TTL_ATTRIBUTE: int(now) + IDEMPOTENCY_TTL_SECONDS}
-            put_record = Put(keys.idempotency_record_key(sub, idempotency_key), record,
-                             condition=AbsentOrExpired(int(now)))
+            record = {
+                "fingerprint": fingerprint,
+                "status": 201,
+                "item": item,
+                "created_at": stamp,
+                keys.TTL_ATTRIBUTE: int(now) + IDEMPOTENCY_TTL_SECONDS,
+            }
+            put_record = Put(
+                keys.idempotency_record_key(sub, idempotency_key), record, condition=AbsentOrExpired(int(now))
+            )
             created = self._create_once(put_record, put_item, fingerprint)
         if not created.replayed:  # a replay changed nothing: its event went out with the original
             self._emit(ITEM_CREATED, sub, item_id, stamp, None, data.status)
@@ -106,9 +114,11 @@ class ItemService:
     def _create_once(self, put_record: Put, put_item: Put, fingerprint: str | None) -> Created:
         try:
             # A conflict: a concurrent repeat holds the same key; once it commits, its result is replayed.
-            retry_on_conflict(lambda: self._store.transact([put_record, put_item]),
-                              attempts=_MAX_TRANSACTION_ATTEMPTS,
-                              exhausted="too much contention on this Idempotency-Key; retry the request")
+            retry_on_conflict(
+                lambda: self._store.transact([put_record, put_item]),
+                attempts=_MAX_TRANSACTION_ATTEMPTS,
+                exhausted="too much contention on this Idempotency-Key; retry the request",
+            )
         except ConditionFailed as failed:
             existing = failed.existing
             if failed.index != 0 or existing is None:
@@ -124,8 +134,9 @@ class ItemService:
             raise NotFound("no such item")
         return public_item(record)
 
-    def list(self, sub: str, *, limit: int, status: str | None = None,
-             after_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def list(
+        self, sub: str, *, limit: int, status: str | None = None, after_id: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """One page newest first, and the id to continue after (None on the last page)."""
         if status is None:
             partition = keys.user_pk(sub)
@@ -133,13 +144,13 @@ class ItemService:
         else:
             partition = keys.status_partition(sub, status)
             after = keys.item_index_key(sub, after_id, status).sk if after_id else None
-        page = self._store.query(partition, keys.ITEM_PREFIX, limit=limit, index=status is not None,
-                                 after=after)
+        page = self._store.query(partition, keys.ITEM_PREFIX, limit=limit, index=status is not None, after=after)
         next_after = page.records[-1]["id"] if page.more and page.records else None
         return [public_item(record) for record in page.records], next_after
 
-    def patch(self, sub: str, item_id: str, changes: Mapping[str, Any], *,
-              if_match: int | str | None = None) -> dict[str, Any]:
+    def patch(
+        self, sub: str, item_id: str, changes: Mapping[str, Any], *, if_match: int | str | None = None
+    ) -> dict[str, Any]:
         """Apply ``changes`` (field: new value, each one of NewItem's fields) to the item."""
         unknown = changes.keys() - EDITABLE_FIELDS
         if unknown:
@@ -152,8 +163,14 @@ class ItemService:
         index = keys.item_index_key(sub, item_id, status) if status else None
         # The record as it was, so the event knows the status before the change; the item as it is now
         # follows from it without a second request.
-        update = Update(keys.item_key(sub, item_id), set=values, add={"version": 1}, index=index,
-                        condition=_condition(if_match), returns="old")
+        update = Update(
+            keys.item_key(sub, item_id),
+            set=values,
+            add={"version": 1},
+            index=index,
+            condition=_condition(if_match),
+            returns="old",
+        )
         try:
             old = self._store.update(update)
         except ConditionFailed as failed:
@@ -186,6 +203,6 @@ def _condition(if_match: int | str | None) -> Exists | VersionIs:
 def _missing_or_stale(failed: ConditionFailed) -> Exception:
     if failed.existing is None:
         return NotFound("no such item")
-    return PreconditionFailed(f"the item is at version {failed.existing.get('version')}; "
-                              "fetch it again and retry with its ETag")
-
+    return PreconditionFailed(
+        f"the item is at version {failed.existing.get('version')}; fetch it again and retry with its ETag"
+    )

@@ -4,7 +4,8 @@ backoff the use-cases share."""
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from chalicelib.errors import StoreUnavailable, TransactionConflict
 
@@ -14,8 +15,9 @@ T = TypeVar("T")
 FIRST_WAIT = (0.005, 0.02)
 
 
-def retry_on_conflict(attempt: Callable[[], T], *, attempts: int, exhausted: str,
-                      sleep: Callable[[float], None] = time.sleep) -> T:
+def retry_on_conflict(
+    attempt: Callable[[], T], *, attempts: int, exhausted: str, sleep: Callable[[float], None] = time.sleep
+) -> T:
     """What ``attempt()`` returns. When it raises TransactionConflict, wait a random while (longer after
     each conflict) and call it again, ``attempts`` times in all; then raise StoreUnavailable(exhausted),
     a 503 the client may retry. Any other exception (ConditionFailed, ...) propagates at once."""

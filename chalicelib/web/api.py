@@ -12,8 +12,8 @@ from chalice.app import Request, Response
 
 from chalicelib import wiring
 from chalicelib.settings import get_settings
-from chalicelib.web import context, cors, http
 from chalicelib.vocabulary import STATUSES
+from chalicelib.web import context, cors, http
 from chalicelib.web.problems import endpoint
 
 
@@ -67,8 +67,9 @@ def patch_me() -> Response:
     schemas = _schemas()
     changes = schemas.validate(schemas.ProfilePatch, http.json_body(request.raw_body))
     caller = _caller()
-    profile = wiring.services().profiles.touch(caller.sub, caller.username, caller.email,
-                                               display_name=changes.display_name)
+    profile = wiring.services().profiles.touch(
+        caller.sub, caller.username, caller.email, display_name=changes.display_name
+    )
     return http.json_response(profile)
 
 

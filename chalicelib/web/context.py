@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-_current: ContextVar["RequestState"] = ContextVar("request_state")
+_current: ContextVar[RequestState] = ContextVar("request_state")
 
 
 class RequestState:

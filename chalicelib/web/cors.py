@@ -6,7 +6,7 @@ reach the API function like any other request; nothing is sent for an origin not
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 # What a browser client of this API sends and needs to read beyond the CORS-safelisted headers.
 ALLOW_HEADERS = "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id"
@@ -26,8 +26,7 @@ def response_headers(headers: Mapping[str, str], origins: tuple[str, ...]) -> di
     origin = _allowed(headers, origins)
     if origin is None:
         return {"Vary": "Origin"}
-    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSE_HEADERS,
-            "Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSE_HEADERS, "Vary": "Origin"}
 
 
 def preflight_headers(headers: Mapping[str, str], origins: tuple[str, ...], methods: Iterable[str]) -> dict[str, str]:
@@ -35,7 +34,10 @@ def preflight_headers(headers: Mapping[str, str], origins: tuple[str, ...], meth
     origin = _allowed(headers, origins)
     if origin is None:
         return {"Vary": "Origin"} if origins else {}
-    return {"Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": ", ".join(sorted(set(methods) | {"OPTIONS"})),
-            "Access-Control-Allow-Headers": ALLOW_HEADERS, "Access-Control-Max-Age": MAX_AGE_SECONDS,
-            "Vary": "Origin"}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": ", ".join(sorted(set(methods) | {"OPTIONS"})),
+        "Access-Control-Allow-Headers": ALLOW_HEADERS,
+        "Access-Control-Max-Age": MAX_AGE_SECONDS,
+        "Vary": "Origin",
+    }

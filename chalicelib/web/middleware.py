@@ -4,7 +4,8 @@ Chalice itself answers (405, 415, its own 500), and observability (log fields, a
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalice.app import Request, Response
 
@@ -19,8 +20,7 @@ class UnroutableEvent(Exception):
     """An event Chalice built no request for: it routes only API Gateway REST API (payload 1.0) events."""
 
 
-def handle(request: Optional[Request], get_response: Callable[[Request], Response],
-           routes: Mapping[str, Any]) -> Response:
+def handle(request: Request | None, get_response: Callable[[Request], Response], routes: Mapping[str, Any]) -> Response:
     """Serve one request. ``request`` is None for an event Chalice cannot route (an HTTP API payload 2.0
     event, say: a deployment wired to the wrong integration); it is answered as the bug it is."""
     state = context.begin(http.request_id(request.headers if request is not None else {}), request)
@@ -33,19 +33,29 @@ def handle(request: Optional[Request], get_response: Callable[[Request], Respons
             observed.finish(500, unhandled=True)
         raise
     if observed is not None:
-        observed.finish(response.status_code, unhandled=state.unhandled,
-                        replayed=response.headers.get("Idempotent-Replayed") == "true")
+        observed.finish(
+            response.status_code,
+            unhandled=state.unhandled,
+            replayed=response.headers.get("Idempotent-Replayed") == "true",
+        )
     return response
 
 
-def _respond(request: Optional[Request], get_response: Callable[[Request], Response], routes: Mapping[str, Any],
-             state: context.RequestState, observed: Any) -> Response:
+def _respond(
+    request: Request | None,
+    get_response: Callable[[Request], Response],
+    routes: Mapping[str, Any],
+    state: context.RequestState,
+    observed: Any,
+) -> Response:
     try:
         if request is None:
             # Raised, not only logged, so that it is reported like any other unhandled error; handing the
             # event on would get Chalice's own 500, which nobody logs.
-            raise UnroutableEvent("the event has no requestContext.resourcePath: not an API Gateway REST API "
-                                  "(payload 1.0) event; check the integration that invokes this function")
+            raise UnroutableEvent(
+                "the event has no requestContext.resourcePath: not an API Gateway REST API "
+                "(payload 1.0) event; check the integration that invokes this function"
+            )
         if _needs_auth(request, routes):
             from chalicelib.auth import authenticate  # lazy: routes with the authorizer only, not GET /health
 
@@ -72,7 +82,7 @@ def _cors_origins() -> tuple[str, ...]:
         return ()  # unusable configuration: already answered as a 500 problem, without CORS
 
 
-def _observe(state: context.RequestState, request: Optional[Request]) -> Any:
+def _observe(state: context.RequestState, request: Request | None) -> Any:
     try:
         settings = get_settings()
     except Exception:
@@ -82,9 +92,12 @@ def _observe(state: context.RequestState, request: Optional[Request]) -> Any:
     # Loaded on the first request, not at `import app` (and never with OBSERVABILITY=off).
     from chalicelib.observability.invocation import begin_api_request
 
-    return begin_api_request(settings, request_id=state.request_id,
-                             request_context=request.context if request is not None else None,
-                             lambda_context=state.lambda_context)
+    return begin_api_request(
+        settings,
+        request_id=state.request_id,
+        request_context=request.context if request is not None else None,
+        lambda_context=state.lambda_context,
+    )
 
 
 def _needs_auth(request: Request, routes: Mapping[str, Any]) -> bool:

@@ -6,8 +6,9 @@ the routes app.py declares, so a new route cannot ship undocumented.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.assistant.base import DONE, ERROR, TOKEN
 from chalicelib.settings import get_settings
@@ -27,73 +28,146 @@ _ERRORS = {
     503: "Store throttled or unreachable (`service_unavailable`); nothing changed, retry later",
 }
 # One server-sent event (OpenAPI's per-event schema for text/event-stream): its name and its JSON data.
-_SSE_EVENT: dict[str, Any] = {"oneOf": [
-    {"type": "object", "required": ["event", "data"],
-     "properties": {"event": {"const": name}, "data": {
-         "type": "string", "contentMediaType": "application/json",
-         "contentSchema": {"type": "object", "required": list(fields), "properties": {f: {} for f in fields}}}}}
-    for name, fields in ((TOKEN, ("text",)), (DONE, ("usage", "provider", "model")), (ERROR, ("code", "detail")))
-]}
-_ASSISTANT_503 = ("Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
-                  "`provider_unavailable`), or the assistant switched off (`feature_disabled`)")
+_SSE_EVENT: dict[str, Any] = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": name},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "type": "object",
+                        "required": list(fields),
+                        "properties": {f: {} for f in fields},
+                    },
+                },
+            },
+        }
+        for name, fields in ((TOKEN, ("text",)), (DONE, ("usage", "provider", "model")), (ERROR, ("code", "detail")))
+    ]
+}
+_ASSISTANT_503 = (
+    "Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
+    "`provider_unavailable`), or the assistant switched off (`feature_disabled`)"
+)
 
-_ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "An item id; any other string answers 404"}
-_IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
-             "schema": {"type": "string", "pattern": r'^(\*|"[1-9][0-9]{0,17}")$'},
-             "description": 'The item\'s ETag (`"<version>"`) or `*`'}
-_IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
-                "schema": {"type": "string", "pattern": f"^{CLIENT_TOKEN_PATTERN}$"},
-                "description": "Repeat-safe create: the same key and body within 24 h returns the first 201"}
-_REQUEST_ID = {"name": "X-Request-Id", "in": "header", "required": False,
-               "schema": {"type": "string"},
-               "description": f"Echoed when it is {CLIENT_TOKEN_RULE}; otherwise one is generated"}
+_ITEM_ID = {
+    "name": "item_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "An item id; any other string answers 404",
+}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": r'^(\*|"[1-9][0-9]{0,17}")$'},
+    "description": 'The item\'s ETag (`"<version>"`) or `*`',
+}
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": f"^{CLIENT_TOKEN_PATTERN}$"},
+    "description": "Repeat-safe create: the same key and body within 24 h returns the first 201",
+}
+_REQUEST_ID = {
+    "name": "X-Request-Id",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": f"Echoed when it is {CLIENT_TOKEN_RULE}; otherwise one is generated",
+}
 _LIST_PARAMS = [
-    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
-                                                                     "maximum": 100, "default": 20}},
-    {"name": "status", "in": "query", "required": False,
-     "schema": {"type": "string", "enum": list(STATUSES)}},
-    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "`next_cursor` of the previous page, unchanged"},
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+    {"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": list(STATUSES)}},
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "`next_cursor` of the previous page, unchanged",
+    },
 ]
 
 _PREFLIGHT: dict[str, Any] = {
     "summary": "CORS preflight: the allowed methods and headers for an origin in CORS_ALLOW_ORIGINS",
-    "public": True, "ok": {204: None}, "errors": []}
+    "public": True,
+    "ok": {204: None},
+    "errors": [],
+}
 
 # (path, method) -> operation facts; responses: status -> schema name (None for no body)
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("/health", "GET"): {"summary": "Liveness and version", "public": True,
-                         "ok": {200: "Health"}, "errors": []},
-    ("/openapi.json", "GET"): {"summary": "This document", "public": True,
-                               "ok": {200: None}, "errors": []},
+    ("/health", "GET"): {"summary": "Liveness and version", "public": True, "ok": {200: "Health"}, "errors": []},
+    ("/openapi.json", "GET"): {"summary": "This document", "public": True, "ok": {200: None}, "errors": []},
     ("/me", "OPTIONS"): _PREFLIGHT,
     ("/items", "OPTIONS"): _PREFLIGHT,
     ("/items/{item_id}", "OPTIONS"): {**_PREFLIGHT, "params": [_ITEM_ID]},
-    ("/me", "GET"): {"summary": "The caller's profile (created on first use)",
-                     "ok": {200: "Profile"}, "errors": [503]},
-    ("/me", "PATCH"): {"summary": "Change the display name", "body": "ProfilePatch",
-                       "ok": {200: "Profile"}, "errors": [400, 413, 503]},
-    ("/items", "GET"): {"summary": "The caller's items, newest first", "params": _LIST_PARAMS,
-                        "ok": {200: "ItemPage"}, "errors": [400, 503]},
-    ("/items", "POST"): {"summary": "Create an item", "body": "ItemCreate", "params": [_IDEMPOTENCY],
-                         "ok": {201: "Item"}, "errors": [400, 413, 422, 503]},
-    ("/items/{item_id}", "GET"): {"summary": "One item", "params": [_ITEM_ID],
-                                  "ok": {200: "Item"}, "errors": [404, 503]},
-    ("/items/{item_id}", "PATCH"): {"summary": "Change an item", "body": "ItemPatch",
-                                    "params": [_ITEM_ID, _IF_MATCH], "ok": {200: "Item"},
-                                    "errors": [400, 404, 412, 413, 503]},
-    ("/items/{item_id}", "DELETE"): {"summary": "Delete an item", "params": [_ITEM_ID, _IF_MATCH],
-                                     "ok": {204: None}, "errors": [400, 404, 412, 503]},
+    ("/me", "GET"): {"summary": "The caller's profile (created on first use)", "ok": {200: "Profile"}, "errors": [503]},
+    ("/me", "PATCH"): {
+        "summary": "Change the display name",
+        "body": "ProfilePatch",
+        "ok": {200: "Profile"},
+        "errors": [400, 413, 503],
+    },
+    ("/items", "GET"): {
+        "summary": "The caller's items, newest first",
+        "params": _LIST_PARAMS,
+        "ok": {200: "ItemPage"},
+        "errors": [400, 503],
+    },
+    ("/items", "POST"): {
+        "summary": "Create an item",
+        "body": "ItemCreate",
+        "params": [_IDEMPOTENCY],
+        "ok": {201: "Item"},
+        "errors": [400, 413, 422, 503],
+    },
+    ("/items/{item_id}", "GET"): {
+        "summary": "One item",
+        "params": [_ITEM_ID],
+        "ok": {200: "Item"},
+        "errors": [404, 503],
+    },
+    ("/items/{item_id}", "PATCH"): {
+        "summary": "Change an item",
+        "body": "ItemPatch",
+        "params": [_ITEM_ID, _IF_MATCH],
+        "ok": {200: "Item"},
+        "errors": [400, 404, 412, 413, 503],
+    },
+    ("/items/{item_id}", "DELETE"): {
+        "summary": "Delete an item",
+        "params": [_ITEM_ID, _IF_MATCH],
+        "ok": {204: None},
+        "errors": [400, 404, 412, 503],
+    },
     ("/assistant", "OPTIONS"): _PREFLIGHT,
     ("/assistant/stream", "OPTIONS"): _PREFLIGHT,
-    ("/assistant", "POST"): {"summary": "Ask the assistant about your items", "body": "AssistantPrompt",
-                             "ok": {200: "AssistantAnswer"}, "errors": [400, 413, 503],
-                             "descriptions": {503: _ASSISTANT_503}},
-    ("/assistant/stream", "POST"): {"summary": "Ask the assistant; the answer as server-sent events "
-                                               "(`token`..., then one `done`, or one `error`)",
-                                    "body": "AssistantPrompt", "ok": {200: "stream"}, "errors": [400, 413, 503],
-                                    "descriptions": {503: _ASSISTANT_503}},
+    ("/assistant", "POST"): {
+        "summary": "Ask the assistant about your items",
+        "body": "AssistantPrompt",
+        "ok": {200: "AssistantAnswer"},
+        "errors": [400, 413, 503],
+        "descriptions": {503: _ASSISTANT_503},
+    },
+    ("/assistant/stream", "POST"): {
+        "summary": "Ask the assistant; the answer as server-sent events (`token`..., then one `done`, or one `error`)",
+        "body": "AssistantPrompt",
+        "ok": {200: "stream"},
+        "errors": [400, 413, 503],
+        "descriptions": {503: _ASSISTANT_503},
+    },
 }
 
 
@@ -103,12 +177,16 @@ def _ok_response(status: int, schema: str | None, path: str) -> dict[str, Any]:
     if schema is None:
         return {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}
     if schema == "stream":
-        return {"description": "Server-sent events: `event: token` / `data: {\"text\"}` (many), then one "
-                               "`event: done` / `data: {\"usage\", \"provider\", \"model\"}`, or one "
-                               "`event: error` / `data: {\"code\", \"detail\"}` if it fails after it began",
-                "content": {"text/event-stream": {"schema": _SSE_EVENT}}}
-    response: dict[str, Any] = {"description": "OK",
-                                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+        return {
+            "description": 'Server-sent events: `event: token` / `data: {"text"}` (many), then one '
+            '`event: done` / `data: {"usage", "provider", "model"}`, or one '
+            '`event: error` / `data: {"code", "detail"}` if it fails after it began',
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
+        }
+    response: dict[str, Any] = {
+        "description": "OK",
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
     if schema == "Item":
         response["headers"] = {"ETag": {"schema": {"type": "string"}, "description": '"<version>"'}}
         if status == 201:
@@ -125,8 +203,10 @@ def _operation(path: str, method: str, facts: dict[str, Any]) -> dict[str, Any]:
     for status in sorted(set(statuses)):
         description = facts.get("descriptions", {}).get(status, _ERRORS[status])
         responses[str(status)] = {"description": description, "content": problem}
+    # get_items_item_id for GET /items/{item_id}: unique per route, made of [a-z0-9_] only.
+    slug = path.strip("/").replace("/", "_").replace("{", "").replace("}", "").replace(".", "_")
     operation: dict[str, Any] = {
-        "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '').replace('.', '_')}",
+        "operationId": f"{method.lower()}_{slug}",
         "summary": facts["summary"],
         "parameters": [_REQUEST_ID, *facts.get("params", [])],
         "responses": responses,
@@ -134,8 +214,10 @@ def _operation(path: str, method: str, facts: dict[str, Any]) -> dict[str, Any]:
     if facts.get("public"):
         operation["security"] = []
     if "body" in facts:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{facts['body']}"}}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{facts['body']}"}}},
+        }
     return operation
 
 
@@ -154,14 +236,23 @@ def _document(route_keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     settings = get_settings()
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Tasks API", "version": settings.version,
-                 "description": "Per-user tasks. Errors are RFC 9457 problem documents."},
+        "info": {
+            "title": "Tasks API",
+            "version": settings.version,
+            "description": "Per-user tasks. Errors are RFC 9457 problem documents.",
+        },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                                           "description": "A Cognito (or Cognito-shaped) access or ID token"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A Cognito (or Cognito-shaped) access or ID token",
+                }
+            },
         },
         "security": [{"bearer": []}],
     }

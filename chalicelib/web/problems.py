@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from chalice.app import Response
 
@@ -31,8 +32,9 @@ def render(error: AppError) -> Response:
     if error.errors:
         body["errors"] = error.errors
     headers = {"Content-Type": PROBLEM_JSON, **error.headers}
-    return Response(body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=error.status,
-                    headers=headers)
+    return Response(
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=error.status, headers=headers
+    )
 
 
 def internal_error() -> Response:
@@ -43,7 +45,7 @@ def internal_error() -> Response:
 def log_unhandled(message: str = "unhandled exception") -> None:
     """Report the exception being handled: once, at ERROR, with its trace and the unhandled marker;
     the request's metrics count it. Call it from an ``except`` block, and log that exception nowhere else."""
-    log.error(message, exc_info=True, extra=UNHANDLED)
+    log.error(message, exc_info=True, extra=UNHANDLED)  # noqa: LOG014 - callers are except blocks
     context.current().unhandled = True
 
 

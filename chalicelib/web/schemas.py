@@ -118,8 +118,7 @@ class Problem(msgspec.Struct, kw_only=True):
 
 
 # Fields the server owns: naming them in a body is a 400, as for any unknown field.
-READ_ONLY_FIELDS = frozenset({"id", "version", "created_at", "updated_at", "sub", "username",
-                              "email", "last_seen_at"})
+READ_ONLY_FIELDS = frozenset({"id", "version", "created_at", "updated_at", "sub", "username", "email", "last_seen_at"})
 _TRIMMED = frozenset({"title", "display_name", "prompt"})
 
 
@@ -145,8 +144,9 @@ _FIELD_CACHE: dict[type, dict[str, tuple[Any, str]]] = {}
 def validate(struct: type[msgspec.Struct], data: Any, *, require_any: bool = False) -> msgspec.Struct:
     """Convert a parsed JSON body to ``struct``, reporting every bad field at once."""
     if not isinstance(data, dict):
-        raise ValidationFailed("body: must be a JSON object",
-                               errors=[{"field": "body", "message": "must be a JSON object"}])
+        raise ValidationFailed(
+            "body: must be a JSON object", errors=[{"field": "body", "message": "must be a JSON object"}]
+        )
     fields = _FIELD_CACHE.get(struct)
     if fields is None:
         fields = _FIELD_CACHE[struct] = _field_types(struct)
@@ -163,8 +163,7 @@ def validate(struct: type[msgspec.Struct], data: Any, *, require_any: bool = Fal
         try:
             values[name] = msgspec.convert(value, tp)
         except msgspec.ValidationError:
-            errors.append({"field": name, "message": f"must be {description}" if description
-                           else "has the wrong type"})
+            errors.append({"field": name, "message": f"must be {description}" if description else "has the wrong type"})
             continue
         if name == "tags" and len(set(values[name])) != len(values[name]):
             errors.append({"field": name, "message": "must not repeat a tag"})
@@ -195,8 +194,18 @@ def _required(struct: type[msgspec.Struct]) -> tuple[str, ...]:
 
 def json_schema_components() -> tuple[dict[str, Any], dict[str, Any]]:
     """(schemas by name, components) for openapi.json, from the same structs that validate."""
-    structs = (ItemCreate, ItemPatch, ProfilePatch, AssistantPrompt, Item, ItemPage, Profile, AssistantAnswer,
-               Health, Problem)
+    structs = (
+        ItemCreate,
+        ItemPatch,
+        ProfilePatch,
+        AssistantPrompt,
+        Item,
+        ItemPage,
+        Profile,
+        AssistantAnswer,
+        Health,
+        Problem,
+    )
     refs, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     # What validate(require_any=True) enforces beyond the struct: a PATCH names at least one field.
     components["ItemPatch"]["minProperties"] = 1

@@ -6,31 +6,59 @@ from __future__ import annotations
 
 import json
 
-from cloudformation.template import (Template, add_condition, add_output, add_parameter, add_resource,
-                                     checkov_skip, clone, the_api)
+from cloudformation.template import (
+    Template,
+    add_condition,
+    add_output,
+    add_parameter,
+    add_resource,
+    checkov_skip,
+    clone,
+    the_api,
+)
 from cloudformation.transforms.observability import LOG_GROUP_SKIPS, RETENTION_DAYS
 
 ACCESS_LOG_GROUP = "ApiAccessLogGroup"
 CREATE_LOGGING_ROLE = "CreateApiGatewayLoggingRole"
 
-ACCESS_LOG_FORMAT = json.dumps({
-    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "caller": "$context.authorizer.claims.sub",
-    "time": "$context.requestTime", "method": "$context.httpMethod", "path": "$context.resourcePath",
-    "status": "$context.status", "length": "$context.responseLength",
-    "latencyMs": "$context.responseLatency", "integrationMs": "$context.integration.latency",
-    "error": "$context.error.responseType", "userAgent": "$context.identity.userAgent",
-}, separators=(",", ":"))
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "caller": "$context.authorizer.claims.sub",
+        "time": "$context.requestTime",
+        "method": "$context.httpMethod",
+        "path": "$context.resourcePath",
+        "status": "$context.status",
+        "length": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "integrationMs": "$context.integration.latency",
+        "error": "$context.error.responseType",
+        "userAgent": "$context.identity.userAgent",
+    },
+    separators=(",", ":"),
+)
 
 
 def _problem(title: str, code: str, status: int | None, detail: str, *, bearer: bool = False) -> dict:
-    body = {"type": "about:blank", "title": title, **({"status": status} if status else {}), "code": code,
-            "detail": detail, "request_id": "$context.requestId"}
-    headers = {"gatewayresponse.header.Content-Type": "'application/problem+json'",
-               "gatewayresponse.header.X-Request-Id": "context.requestId"}
+    body = {
+        "type": "about:blank",
+        "title": title,
+        **({"status": status} if status else {}),
+        "code": code,
+        "detail": detail,
+        "request_id": "$context.requestId",
+    }
+    headers = {
+        "gatewayresponse.header.Content-Type": "'application/problem+json'",
+        "gatewayresponse.header.X-Request-Id": "context.requestId",
+    }
     if bearer:
         headers["gatewayresponse.header.WWW-Authenticate"] = "'Bearer'"
-    response = {"responseParameters": headers,
-                "responseTemplates": {"application/json": json.dumps(body, separators=(",", ":"))}}
+    response = {
+        "responseParameters": headers,
+        "responseTemplates": {"application/json": json.dumps(body, separators=(",", ":"))},
+    }
     if status:
         response["statusCode"] = str(status)
     return response
@@ -53,68 +81,151 @@ GATEWAY_RESPONSES = {
 def _logging_role(out: Template) -> None:
     # Access logs need the account-wide API Gateway CloudWatch role. The stack sets it unless told the
     # account already has one; the role is retained so deleting the stack never breaks other APIs.
-    add_resource(out, "ApiGatewayLoggingRole", {
-        "Type": "AWS::IAM::Role", "Condition": CREATE_LOGGING_ROLE,
-        "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
-        "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": "PushToCloudWatchLogs", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups",
-                           "logs:DescribeLogStreams", "logs:PutLogEvents", "logs:GetLogEvents",
-                           "logs:FilterLogEvents"],
-                # Account-wide by nature (every API of the account logs through it), but this
-                # region and account only.
-                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"},
-            }]}}],
+    add_resource(
+        out,
+        "ApiGatewayLoggingRole",
+        {
+            "Type": "AWS::IAM::Role",
+            "Condition": CREATE_LOGGING_ROLE,
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "apigateway.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "PushToCloudWatchLogs",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": [
+                                        "logs:CreateLogGroup",
+                                        "logs:CreateLogStream",
+                                        "logs:DescribeLogGroups",
+                                        "logs:DescribeLogStreams",
+                                        "logs:PutLogEvents",
+                                        "logs:GetLogEvents",
+                                        "logs:FilterLogEvents",
+                                    ],
+                                    # Account-wide by nature (every API of the account logs through it), but this
+                                    # region and account only.
+                                    "Resource": {
+                                        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"  # noqa: E501
+                                    },
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
         },
-    })
-    add_resource(out, "ApiGatewayAccount", {
-        "Type": "AWS::ApiGateway::Account", "Condition": CREATE_LOGGING_ROLE,
-        "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLoggingRole", "Arn"]}},
-    })
+    )
+    add_resource(
+        out,
+        "ApiGatewayAccount",
+        {
+            "Type": "AWS::ApiGateway::Account",
+            "Condition": CREATE_LOGGING_ROLE,
+            "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLoggingRole", "Arn"]}},
+        },
+    )
     # A free, unconditional resource that depends on the account setting only when the stack makes
     # it, so the API can depend on it either way (DependsOn cannot name a conditional resource).
-    add_resource(out, "ApiGatewayAccountReady", {
-        "Type": "AWS::CloudFormation::WaitConditionHandle",
-        "Metadata": {"Account": {"Fn::If": [CREATE_LOGGING_ROLE, {"Ref": "ApiGatewayAccount"}, ""]}},
-    })
+    add_resource(
+        out,
+        "ApiGatewayAccountReady",
+        {
+            "Type": "AWS::CloudFormation::WaitConditionHandle",
+            "Metadata": {"Account": {"Fn::If": [CREATE_LOGGING_ROLE, {"Ref": "ApiGatewayAccount"}, ""]}},
+        },
+    )
 
 
 def transform(template: Template) -> Template:
     out = clone(template)
-    add_parameter(out, "ThrottlingRateLimit", Type="Number", Default=100, MinValue=1,
-                  Description="Stage-wide steady requests per second")
-    add_parameter(out, "ThrottlingBurstLimit", Type="Number", Default=200, MinValue=1,
-                  Description="Stage-wide burst of concurrent requests")
-    add_parameter(out, "ApiGatewayAccountLogging", Type="String", Default="create", AllowedValues=["create", "existing"],
-                  Description="create: set the account's API Gateway CloudWatch role; existing: the account has one")
+    add_parameter(
+        out,
+        "ThrottlingRateLimit",
+        Type="Number",
+        Default=100,
+        MinValue=1,
+        Description="Stage-wide steady requests per second",
+    )
+    add_parameter(
+        out,
+        "ThrottlingBurstLimit",
+        Type="Number",
+        Default=200,
+        MinValue=1,
+        Description="Stage-wide burst of concurrent requests",
+    )
+    add_parameter(
+        out,
+        "ApiGatewayAccountLogging",
+        Type="String",
+        Default="create",
+        AllowedValues=["create", "existing"],
+        Description="create: set the account's API Gateway CloudWatch role; existing: the account has one",
+    )
     add_condition(out, CREATE_LOGGING_ROLE, {"Fn::Equals": [{"Ref": "ApiGatewayAccountLogging"}, "create"]})
     _logging_role(out)
-    add_resource(out, ACCESS_LOG_GROUP, {
-        "Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete",
-        "Properties": {"LogGroupName": {"Fn::Sub": "/${AWS::StackName}/api-access"}, "RetentionInDays": RETENTION_DAYS},
-        "Metadata": {"checkov": {"skip": list(LOG_GROUP_SKIPS)}},
-    })
-    name, api = the_api(out)
-    api["DependsOn"] = sorted({*([api["DependsOn"]] if isinstance(api.get("DependsOn"), str)
-                                 else api.get("DependsOn", [])), "ApiGatewayAccountReady"})
+    add_resource(
+        out,
+        ACCESS_LOG_GROUP,
+        {
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "LogGroupName": {"Fn::Sub": "/${AWS::StackName}/api-access"},
+                "RetentionInDays": RETENTION_DAYS,
+            },
+            "Metadata": {"checkov": {"skip": list(LOG_GROUP_SKIPS)}},
+        },
+    )
+    _, api = the_api(out)
+    api["DependsOn"] = sorted(
+        {
+            *([api["DependsOn"]] if isinstance(api.get("DependsOn"), str) else api.get("DependsOn", [])),
+            "ApiGatewayAccountReady",
+        }
+    )
     props = api["Properties"]
     props["Name"] = {"Ref": "AWS::StackName"}  # the ApiName dimension the alarms and dashboard use
     props["EndpointConfiguration"] = {"Type": "REGIONAL"}
     props["TracingEnabled"] = True
-    props["MethodSettings"] = [{
-        # Per-method metrics are custom metrics billed per method; the stage's own are free and
-        # are what the alarms and the dashboard read.
-        "ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": False,
-        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"}, "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
-    }]
-    props["AccessLogSetting"] = {"DestinationArn": {"Fn::GetAtt": [ACCESS_LOG_GROUP, "Arn"]},
-                                 "Format": ACCESS_LOG_FORMAT}
+    props["MethodSettings"] = [
+        {
+            # Per-method metrics are custom metrics billed per method; the stage's own are free and
+            # are what the alarms and the dashboard read.
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "MetricsEnabled": False,
+            "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        }
+    ]
+    props["AccessLogSetting"] = {
+        "DestinationArn": {"Fn::GetAtt": [ACCESS_LOG_GROUP, "Arn"]},
+        "Format": ACCESS_LOG_FORMAT,
+    }
     props["Tags"] = {"app": "tasks-api"}
-    checkov_skip(api, "CKV_AWS_120", "Responses are per caller and mostly writes; a stage cache bills by the "
-                                     "hour, which would end the storage-only idle cost.")
+    checkov_skip(
+        api,
+        "CKV_AWS_120",
+        "Responses are per caller and mostly writes; a stage cache bills by the "
+        "hour, which would end the storage-only idle cost.",
+    )
     definition = props["DefinitionBody"]
     definition.setdefault("info", {})["title"] = {"Ref": "AWS::StackName"}  # the same name, however imported
     definition.setdefault("x-amazon-apigateway-gateway-responses", {}).update(GATEWAY_RESPONSES)

@@ -6,8 +6,17 @@ with that scope, and nothing else), and tells the app the issuer and client ids.
 from __future__ import annotations
 
 from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
-from cloudformation.template import (Template, add_condition, add_output, add_parameter, add_resource, clone,
-                                     environment, functions, the_api)
+from cloudformation.template import (
+    Template,
+    add_condition,
+    add_output,
+    add_parameter,
+    add_resource,
+    clone,
+    environment,
+    functions,
+    the_api,
+)
 
 CREATE = "CreateUserPool"
 RESOURCE_SERVER = "tasks-api"
@@ -20,52 +29,88 @@ SCOPE = {"Fn::If": [CREATE, OWN_SCOPE, {"Ref": "ApiScope"}]}
 
 def _own_pool(out: Template) -> None:
     retain = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}  # users are data
-    add_resource(out, "UserPool", {
-        "Type": "AWS::Cognito::UserPool", "Condition": CREATE, **retain,
-        "Properties": {
-            "UsernameAttributes": ["email"],
-            "AutoVerifiedAttributes": ["email"],
-            # Sign-up is by invitation (admin-create-user); open sign-up is one setting away.
-            "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
-            "Policies": {"PasswordPolicy": {"MinimumLength": 12, "RequireLowercase": True,
-                                            "RequireUppercase": True, "RequireNumbers": True,
-                                            "RequireSymbols": False}},
-            "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
-            "UserPoolTags": {"app": "tasks-api"},
+    add_resource(
+        out,
+        "UserPool",
+        {
+            "Type": "AWS::Cognito::UserPool",
+            "Condition": CREATE,
+            **retain,
+            "Properties": {
+                "UsernameAttributes": ["email"],
+                "AutoVerifiedAttributes": ["email"],
+                # Sign-up is by invitation (admin-create-user); open sign-up is one setting away.
+                "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": False,
+                    }
+                },
+                "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
+                "UserPoolTags": {"app": "tasks-api"},
+            },
         },
-    })
-    add_resource(out, "UserPoolResourceServer", {
-        "Type": "AWS::Cognito::UserPoolResourceServer", "Condition": CREATE,
-        "Properties": {"UserPoolId": {"Ref": "UserPool"}, "Identifier": RESOURCE_SERVER, "Name": "Tasks API",
-                       "Scopes": [{"ScopeName": SCOPE_NAME, "ScopeDescription": "Call the tasks API"}]},
-    })
-    add_resource(out, "UserPoolDomain", {
-        "Type": "AWS::Cognito::UserPoolDomain", "Condition": CREATE,
-        # Custom scopes are only issued through the OAuth endpoints, which need a domain. The stack
-        # id's UUID keeps the prefix unique and free of the words Cognito forbids in prefixes.
-        "Properties": {"UserPoolId": {"Ref": "UserPool"},
-                       "Domain": {"Fn::Join": ["-", ["tasks", {"Fn::Select": [
-                           2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]]}},
-    })
-    add_resource(out, "UserPoolClient", {
-        "Type": "AWS::Cognito::UserPoolClient", "Condition": CREATE,
-        "DependsOn": "UserPoolResourceServer",  # the client may only name scopes that exist
-        "Properties": {
-            "UserPoolId": {"Ref": "UserPool"},
-            "ClientName": "tasks-api-public",
-            "GenerateSecret": False,  # a browser or CLI client (authorization code + PKCE)
-            "AllowedOAuthFlowsUserPoolClient": True,
-            "AllowedOAuthFlows": ["code"],
-            "AllowedOAuthScopes": ["openid", "email", OWN_SCOPE],
-            "CallbackURLs": {"Fn::Split": [",", {"Ref": "AuthCallbackUrls"}]},
-            "SupportedIdentityProviders": ["COGNITO"],
-            "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-            "PreventUserExistenceErrors": "ENABLED",
-            "EnableTokenRevocation": True,
-            "AccessTokenValidity": 60, "IdTokenValidity": 60, "RefreshTokenValidity": 30,
-            "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days"},
+    )
+    add_resource(
+        out,
+        "UserPoolResourceServer",
+        {
+            "Type": "AWS::Cognito::UserPoolResourceServer",
+            "Condition": CREATE,
+            "Properties": {
+                "UserPoolId": {"Ref": "UserPool"},
+                "Identifier": RESOURCE_SERVER,
+                "Name": "Tasks API",
+                "Scopes": [{"ScopeName": SCOPE_NAME, "ScopeDescription": "Call the tasks API"}],
+            },
         },
-    })
+    )
+    add_resource(
+        out,
+        "UserPoolDomain",
+        {
+            "Type": "AWS::Cognito::UserPoolDomain",
+            "Condition": CREATE,
+            # Custom scopes are only issued through the OAuth endpoints, which need a domain. The stack
+            # id's UUID keeps the prefix unique and free of the words Cognito forbids in prefixes.
+            "Properties": {
+                "UserPoolId": {"Ref": "UserPool"},
+                "Domain": {
+                    "Fn::Join": ["-", ["tasks", {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}]]
+                },
+            },
+        },
+    )
+    add_resource(
+        out,
+        "UserPoolClient",
+        {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Condition": CREATE,
+            "DependsOn": "UserPoolResourceServer",  # the client may only name scopes that exist
+            "Properties": {
+                "UserPoolId": {"Ref": "UserPool"},
+                "ClientName": "tasks-api-public",
+                "GenerateSecret": False,  # a browser or CLI client (authorization code + PKCE)
+                "AllowedOAuthFlowsUserPoolClient": True,
+                "AllowedOAuthFlows": ["code"],
+                "AllowedOAuthScopes": ["openid", "email", OWN_SCOPE],
+                "CallbackURLs": {"Fn::Split": [",", {"Ref": "AuthCallbackUrls"}]},
+                "SupportedIdentityProviders": ["COGNITO"],
+                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                "PreventUserExistenceErrors": "ENABLED",
+                "EnableTokenRevocation": True,
+                "AccessTokenValidity": 60,
+                "IdTokenValidity": 60,
+                "RefreshTokenValidity": 30,
+                "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days"},
+            },
+        },
+    )
 
 
 def _require_scopes(definition: dict) -> int:
@@ -74,7 +119,8 @@ def _require_scopes(definition: dict) -> int:
         arns = auth.get("x-amazon-apigateway-authorizer", {}).get("providerARNs")
         if arns and PLACEHOLDER_USER_POOL_ARN in arns:
             auth["x-amazon-apigateway-authorizer"]["providerARNs"] = [
-                POOL_ARN if arn == PLACEHOLDER_USER_POOL_ARN else arn for arn in arns]
+                POOL_ARN if arn == PLACEHOLDER_USER_POOL_ARN else arn for arn in arns
+            ]
             replaced += 1
     for methods in definition.get("paths", {}).values():
         for method in methods.values():
@@ -87,40 +133,71 @@ def _require_scopes(definition: dict) -> int:
 
 def transform(template: Template) -> Template:
     out = clone(template)
-    add_parameter(out, "UserPoolArn", Type="String", Default="",
-                  Description="An existing user pool's ARN; empty creates one in this stack")
-    add_parameter(out, "UserPoolClientIds", Type="String", Default="",
-                  Description="With UserPoolArn: comma-separated app client ids the API accepts")
-    add_parameter(out, "ApiScope", Type="String", Default="",
-                  Description="With UserPoolArn: the OAuth scope access tokens must carry (resource-server/scope)")
-    add_parameter(out, "AuthCallbackUrls", Type="String", Default="http://localhost:8000/callback",
-                  Description="Comma-separated OAuth callback URLs of the created app client")
+    add_parameter(
+        out,
+        "UserPoolArn",
+        Type="String",
+        Default="",
+        Description="An existing user pool's ARN; empty creates one in this stack",
+    )
+    add_parameter(
+        out,
+        "UserPoolClientIds",
+        Type="String",
+        Default="",
+        Description="With UserPoolArn: comma-separated app client ids the API accepts",
+    )
+    add_parameter(
+        out,
+        "ApiScope",
+        Type="String",
+        Default="",
+        Description="With UserPoolArn: the OAuth scope access tokens must carry (resource-server/scope)",
+    )
+    add_parameter(
+        out,
+        "AuthCallbackUrls",
+        Type="String",
+        Default="http://localhost:8000/callback",
+        Description="Comma-separated OAuth callback URLs of the created app client",
+    )
     add_condition(out, CREATE, {"Fn::Equals": [{"Ref": "UserPoolArn"}, ""]})
     out.setdefault("Rules", {})["ExistingUserPoolNeedsClientsAndScope"] = {
         "RuleCondition": {"Fn::Not": [{"Fn::Equals": [{"Ref": "UserPoolArn"}, ""]}]},
         "Assertions": [
-            {"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "UserPoolClientIds"}, ""]}]},
-             "AssertDescription": "UserPoolClientIds is required with UserPoolArn"},
-            {"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiScope"}, ""]}]},
-             "AssertDescription": "ApiScope is required with UserPoolArn"},
+            {
+                "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "UserPoolClientIds"}, ""]}]},
+                "AssertDescription": "UserPoolClientIds is required with UserPoolArn",
+            },
+            {
+                "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ApiScope"}, ""]}]},
+                "AssertDescription": "ApiScope is required with UserPoolArn",
+            },
         ],
     }
     _own_pool(out)
     _, api = the_api(out)
     if not _require_scopes(api["Properties"]["DefinitionBody"]):
         raise ValueError("no Cognito authorizer with the placeholder user pool ARN: nothing to point at the pool")
-    pool_id = {"Fn::If": [CREATE, {"Ref": "UserPool"},
-                          {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "UserPoolArn"}]}]}]}
-    pool_region = {"Fn::If": [CREATE, {"Ref": "AWS::Region"},
-                              {"Fn::Select": [3, {"Fn::Split": [":", {"Ref": "UserPoolArn"}]}]}]}
-    issuer = {"Fn::Sub": ["https://cognito-idp.${PoolRegion}.${AWS::URLSuffix}/${PoolId}",
-                          {"PoolRegion": pool_region, "PoolId": pool_id}]}
+    pool_id = {
+        "Fn::If": [CREATE, {"Ref": "UserPool"}, {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "UserPoolArn"}]}]}]
+    }
+    pool_region = {
+        "Fn::If": [CREATE, {"Ref": "AWS::Region"}, {"Fn::Select": [3, {"Fn::Split": [":", {"Ref": "UserPoolArn"}]}]}]
+    }
+    issuer = {
+        "Fn::Sub": [
+            "https://cognito-idp.${PoolRegion}.${AWS::URLSuffix}/${PoolId}",
+            {"PoolRegion": pool_region, "PoolId": pool_id},
+        ]
+    }
     clients = {"Fn::If": [CREATE, {"Ref": "UserPoolClient"}, {"Ref": "UserPoolClientIds"}]}
     for _, function in functions(out):
         environment(function).update({"AUTH_ISSUER": issuer, "AUTH_CLIENT_IDS": clients})
     add_output(out, "UserPoolId", pool_id)
     add_output(out, "UserPoolClientId", {"Ref": "UserPoolClient"}, CREATE)
-    add_output(out, "AuthDomain", {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"},
-               CREATE)
+    add_output(
+        out, "AuthDomain", {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"}, CREATE
+    )
     add_output(out, "ApiScope", SCOPE)
     return out

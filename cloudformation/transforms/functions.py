@@ -4,17 +4,27 @@ cursor key, the assistant and CORS), memory, active tracing and tags."""
 from __future__ import annotations
 
 from chalicelib.settings import Settings
+from cloudformation.template import (
+    Template,
+    add_condition,
+    add_parameter,
+    checkov_skip,
+    clone,
+    environment,
+    functions,
+    timeout,
+)
 from cloudformation.transforms.observability import APP_NAMESPACE
-from cloudformation.template import (Template, add_condition, add_parameter, checkov_skip, clone, environment,
-                                     functions, timeout)
 
 BEDROCK_ENABLED = "BedrockEnabled"
 MODEL_PARAMETER = "BedrockModelId"
 # <provider>.<model>, or a cross-region inference profile: <geography>.<provider>.<model> (us., eu., apac.,
 # global., ...). The IAM grant (iam.py) tells the two apart by that shape, so the stack refuses any other.
 MODEL_ID_PATTERN = r"^([a-z][a-z-]*\.)?[a-z0-9-]+\.[A-Za-z0-9:-]+$"
-MODEL_ID_CONSTRAINT = ("a foundation model id (provider.model) or a cross-region inference profile id "
-                       "(geography.provider.model); not an ARN")
+MODEL_ID_CONSTRAINT = (
+    "a foundation model id (provider.model) or a cross-region inference profile id "
+    "(geography.provider.model); not an ARN"
+)
 API_FUNCTION = "APIHandler"
 # API Gateway (REST) stops waiting for its integration after 29 s and answers 504 itself. The API
 # function's timeout (.chalice/config.json, lambda_functions.api_handler) must stay below that, so a slow
@@ -24,43 +34,80 @@ API_GATEWAY_TIMEOUT_SECONDS = 29
 
 CHECKOV_SKIPS = {
     "CKV_AWS_116": "No asynchronous invocations: API Gateway invokes synchronously and SQS consumers are "
-                   "redriven by the queue's own dead-letter queue.",
+    "redriven by the queue's own dead-letter queue.",
     "CKV_AWS_117": "The functions call only AWS public endpoints; a VPC would add NAT or endpoint charges that "
-                   "break the storage-only idle cost and gain no isolation here.",
+    "break the storage-only idle cost and gain no isolation here.",
     "CKV_AWS_115": "Concurrency is bounded by the API stage's throttling; reserving it would take capacity from "
-                   "the account pool.",
+    "the account pool.",
     "CKV_AWS_173": "Lambda encrypts environment variables at rest with its service key; they hold names and "
-                   "the per-stack cursor key only, not worth a $1/month customer managed key.",
+    "the per-stack cursor key only, not worth a $1/month customer managed key.",
 }
 
 
 def _check_api_timeout(template: Template) -> None:
     api = dict(functions(template)).get(API_FUNCTION)
     if api is not None and timeout(api) >= API_GATEWAY_TIMEOUT_SECONDS:
-        raise ValueError(f"{API_FUNCTION} times out after {timeout(api)} s, but API Gateway gives up after "
-                         f"{API_GATEWAY_TIMEOUT_SECONDS} s: set lambda_functions.api_handler.lambda_timeout "
-                         f"below it in .chalice/config.json")
+        raise ValueError(
+            f"{API_FUNCTION} times out after {timeout(api)} s, but API Gateway gives up after "
+            f"{API_GATEWAY_TIMEOUT_SECONDS} s: set lambda_functions.api_handler.lambda_timeout "
+            f"below it in .chalice/config.json"
+        )
 
 
 def transform(template: Template) -> Template:
     out = clone(template)
     _check_api_timeout(out)
-    add_parameter(out, "AppStage", Type="String", Default="prod", AllowedPattern="^[a-z][a-z0-9-]{0,15}$",
-                  Description="APP_STAGE: reported by /health and in every log line")
-    add_parameter(out, "LogLevel", Type="String", Default="INFO",
-                  AllowedValues=["DEBUG", "INFO", "WARNING", "ERROR"], Description="LOG_LEVEL")
-    add_parameter(out, "FunctionMemorySize", Type="Number", Default=512, MinValue=128, MaxValue=10240,
-                  Description="MB per function; CPU scales with it, and so does cold-start time")
-    add_parameter(out, "AssistantProvider", Type="String", Default="offline",
-                  AllowedValues=["offline", "bedrock", "off"],
-                  Description="ASSISTANT_PROVIDER: off answers 503 feature_disabled; bedrock grants InvokeModel")
-    add_parameter(out, MODEL_PARAMETER, Type="String", Default=Settings().bedrock_model_id,
-                  AllowedPattern=MODEL_ID_PATTERN, ConstraintDescription=MODEL_ID_CONSTRAINT,
-                  Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region "
-                              "(amazon.nova-micro-v1:0), or a cross-region inference profile id "
-                              "(us.amazon.nova-micro-v1:0)")
-    add_parameter(out, "CorsAllowOrigins", Type="String", Default="",
-                  Description="CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)")
+    add_parameter(
+        out,
+        "AppStage",
+        Type="String",
+        Default="prod",
+        AllowedPattern="^[a-z][a-z0-9-]{0,15}$",
+        Description="APP_STAGE: reported by /health and in every log line",
+    )
+    add_parameter(
+        out,
+        "LogLevel",
+        Type="String",
+        Default="INFO",
+        AllowedValues=["DEBUG", "INFO", "WARNING", "ERROR"],
+        Description="LOG_LEVEL",
+    )
+    add_parameter(
+        out,
+        "FunctionMemorySize",
+        Type="Number",
+        Default=512,
+        MinValue=128,
+        MaxValue=10240,
+        Description="MB per function; CPU scales with it, and so does cold-start time",
+    )
+    add_parameter(
+        out,
+        "AssistantProvider",
+        Type="String",
+        Default="offline",
+        AllowedValues=["offline", "bedrock", "off"],
+        Description="ASSISTANT_PROVIDER: off answers 503 feature_disabled; bedrock grants InvokeModel",
+    )
+    add_parameter(
+        out,
+        MODEL_PARAMETER,
+        Type="String",
+        Default=Settings().bedrock_model_id,
+        AllowedPattern=MODEL_ID_PATTERN,
+        ConstraintDescription=MODEL_ID_CONSTRAINT,
+        Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region "
+        "(amazon.nova-micro-v1:0), or a cross-region inference profile id "
+        "(us.amazon.nova-micro-v1:0)",
+    )
+    add_parameter(
+        out,
+        "CorsAllowOrigins",
+        Type="String",
+        Default="",
+        Description="CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)",
+    )
     add_condition(out, BEDROCK_ENABLED, {"Fn::Equals": [{"Ref": "AssistantProvider"}, "bedrock"]})
     for _, function in functions(out):
         props = function["Properties"]
@@ -69,19 +116,21 @@ def transform(template: Template) -> Template:
         for check, why in CHECKOV_SKIPS.items():
             checkov_skip(function, check, why)
         props.setdefault("Tags", {})["app"] = "tasks-api"
-        environment(function).update({
-            "APP_STAGE": {"Ref": "AppStage"},
-            # The metric filters (observability) match the JSON `level` field.
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": {"Ref": "LogLevel"},
-            # One random value per stack (the stack id's UUID), unknown to API callers, free: it keys
-            # the cursors' MAC. Anyone allowed to read the stack or the function's configuration can
-            # read it too; a cursor is bound to its caller, so a forged one reaches only their own data.
-            "CURSOR_SECRET": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
-            "ASSISTANT_PROVIDER": {"Ref": "AssistantProvider"},
-            "BEDROCK_MODEL_ID": {"Ref": MODEL_PARAMETER},
-            "CORS_ALLOW_ORIGINS": {"Ref": "CorsAllowOrigins"},
-            # EMF metrics land where the alarms and the dashboard read (observability.APP_NAMESPACE).
-            "METRICS_NAMESPACE": APP_NAMESPACE,
-        })
+        environment(function).update(
+            {
+                "APP_STAGE": {"Ref": "AppStage"},
+                # The metric filters (observability) match the JSON `level` field.
+                "LOG_FORMAT": "json",
+                "LOG_LEVEL": {"Ref": "LogLevel"},
+                # One random value per stack (the stack id's UUID), unknown to API callers, free: it keys
+                # the cursors' MAC. Anyone allowed to read the stack or the function's configuration can
+                # read it too; a cursor is bound to its caller, so a forged one reaches only their own data.
+                "CURSOR_SECRET": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+                "ASSISTANT_PROVIDER": {"Ref": "AssistantProvider"},
+                "BEDROCK_MODEL_ID": {"Ref": MODEL_PARAMETER},
+                "CORS_ALLOW_ORIGINS": {"Ref": "CorsAllowOrigins"},
+                # EMF metrics land where the alarms and the dashboard read (observability.APP_NAMESPACE).
+                "METRICS_NAMESPACE": APP_NAMESPACE,
+            }
+        )
     return out

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from cloudformation.template import NO_VALUE, Template, add_condition, add_resource, clone, functions, resources
 from cloudformation.transforms.functions import BEDROCK_ENABLED, MODEL_PARAMETER
 from cloudformation.transforms.observability import log_group
-from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, ENABLED as SQS_ENABLED, consumers
+from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, consumers
+from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
 from cloudformation.transforms.streaming import FUNCTION as STREAM_HANDLER
 from cloudformation.transforms.tables import TASKS, table_arns
 
@@ -46,23 +47,30 @@ GRANT_GLOBAL_PROFILE = "BedrockGrantsGlobalInferenceProfile"
 _PARTS = {"Fn::Split": [".", {"Fn::Sub": "${" + MODEL_PARAMETER + "}.."}]}
 MODEL_CONDITIONS = {
     MODEL_IS_PROFILE: {"Fn::Not": [{"Fn::Equals": [{"Fn::Select": [2, _PARTS]}, ""]}]},
-    MODEL_IS_GLOBAL_PROFILE: {"Fn::And": [{"Condition": MODEL_IS_PROFILE},
-                                          {"Fn::Equals": [{"Fn::Select": [0, _PARTS]}, "global"]}]},
-    GRANT_FOUNDATION_MODEL: {"Fn::And": [{"Condition": BEDROCK_ENABLED},
-                                         {"Fn::Not": [{"Condition": MODEL_IS_PROFILE}]}]},
+    MODEL_IS_GLOBAL_PROFILE: {
+        "Fn::And": [{"Condition": MODEL_IS_PROFILE}, {"Fn::Equals": [{"Fn::Select": [0, _PARTS]}, "global"]}]
+    },
+    GRANT_FOUNDATION_MODEL: {
+        "Fn::And": [{"Condition": BEDROCK_ENABLED}, {"Fn::Not": [{"Condition": MODEL_IS_PROFILE}]}]
+    },
     GRANT_PROFILE: {"Fn::And": [{"Condition": BEDROCK_ENABLED}, {"Condition": MODEL_IS_PROFILE}]},
     GRANT_GLOBAL_PROFILE: {"Fn::And": [{"Condition": BEDROCK_ENABLED}, {"Condition": MODEL_IS_GLOBAL_PROFILE}]},
 }
 # The profile's foundation model: the id without its geography prefix.
 _PROFILE_MODEL = {"Model": {"Fn::Join": [".", [{"Fn::Select": [1, _PARTS]}, {"Fn::Select": [2, _PARTS]}]]}}
 MODEL_ARN = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${" + MODEL_PARAMETER + "}"}
-PROFILE_ARN = {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${"
-                          + MODEL_PARAMETER + "}"}
-PROFILE_MODEL_ARN = {"Fn::If": [
-    MODEL_IS_GLOBAL_PROFILE,
-    {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${Model}", _PROFILE_MODEL]},
-    {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:*::foundation-model/${Model}", _PROFILE_MODEL]},
-]}
+PROFILE_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${"
+    + MODEL_PARAMETER
+    + "}"
+}
+PROFILE_MODEL_ARN = {
+    "Fn::If": [
+        MODEL_IS_GLOBAL_PROFILE,
+        {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${Model}", _PROFILE_MODEL]},
+        {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:*::foundation-model/${Model}", _PROFILE_MODEL]},
+    ]
+}
 GLOBAL_MODEL_ARN = {"Fn::Sub": ["arn:${AWS::Partition}:bedrock:::foundation-model/${Model}", _PROFILE_MODEL]}
 THROUGH_PROFILE = {"bedrock:InferenceProfileArn": PROFILE_ARN}
 
@@ -95,21 +103,49 @@ def _when(condition: str, statement: dict) -> dict:
 
 def statements(name: str, needs: Needs) -> list:
     found = [
-        {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": list(LOGS),
-         "Resource": {"Fn::GetAtt": [log_group(name), "Arn"]}},
+        {
+            "Sid": "OwnLogGroup",
+            "Effect": "Allow",
+            "Action": list(LOGS),
+            "Resource": {"Fn::GetAtt": [log_group(name), "Arn"]},
+        },
         {"Sid": "Tracing", "Effect": "Allow", "Action": list(XRAY), "Resource": "*"},
     ]
     if needs.table:
         index = "dynamodb:Query" in needs.table
-        found.append(_when(TASKS.condition, {"Sid": "TasksTable", "Effect": "Allow", "Action": list(needs.table),
-                                             "Resource": table_arns(TASKS, index=index)}))
+        found.append(
+            _when(
+                TASKS.condition,
+                {
+                    "Sid": "TasksTable",
+                    "Effect": "Allow",
+                    "Action": list(needs.table),
+                    "Resource": table_arns(TASKS, index=index),
+                },
+            )
+        )
     if needs.send_activity:
-        found.append(_when(SQS_ENABLED, {"Sid": "SendActivity", "Effect": "Allow", "Action": list(SQS_SEND),
-                                         "Resource": {"Fn::GetAtt": [ACTIVITY_QUEUE, "Arn"]}}))
+        found.append(
+            _when(
+                SQS_ENABLED,
+                {
+                    "Sid": "SendActivity",
+                    "Effect": "Allow",
+                    "Action": list(SQS_SEND),
+                    "Resource": {"Fn::GetAtt": [ACTIVITY_QUEUE, "Arn"]},
+                },
+            )
+        )
     for queue in needs.receive:
         # A consumer exists only with its queue (queues.py), so no condition is needed here.
-        found.append({"Sid": f"Receive{queue}", "Effect": "Allow", "Action": list(SQS_RECEIVE),
-                      "Resource": {"Fn::GetAtt": [queue, "Arn"]}})
+        found.append(
+            {
+                "Sid": f"Receive{queue}",
+                "Effect": "Allow",
+                "Action": list(SQS_RECEIVE),
+                "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+            }
+        )
     if needs.bedrock:
         found.extend(_model_statements())
     return found
@@ -126,8 +162,14 @@ def _model_statements() -> list:
         _when(GRANT_FOUNDATION_MODEL, allow("AssistantModel", MODEL_ARN)),
         _when(GRANT_PROFILE, allow("AssistantInferenceProfile", PROFILE_ARN)),
         _when(GRANT_PROFILE, allow("AssistantModelThroughProfile", PROFILE_MODEL_ARN, THROUGH_PROFILE)),
-        _when(GRANT_GLOBAL_PROFILE, allow("AssistantGlobalModelThroughProfile", GLOBAL_MODEL_ARN,
-                                          {**THROUGH_PROFILE, "aws:RequestedRegion": "unspecified"})),
+        _when(
+            GRANT_GLOBAL_PROFILE,
+            allow(
+                "AssistantGlobalModelThroughProfile",
+                GLOBAL_MODEL_ARN,
+                {**THROUGH_PROFILE, "aws:RequestedRegion": "unspecified"},
+            ),
+        ),
     ]
 
 
@@ -142,11 +184,22 @@ def transform(template: Template) -> Template:
         role = {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole"}]},
-                "Policies": [{"PolicyName": f"{name}Policy",
-                              "PolicyDocument": {"Version": "2012-10-17", "Statement": statements(name, needs)}}],
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": f"{name}Policy",
+                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements(name, needs)},
+                    }
+                ],
                 "Tags": [{"Key": "app", "Value": "tasks-api"}],
             },
         }
@@ -154,8 +207,7 @@ def transform(template: Template) -> Template:
             role["Condition"] = function["Condition"]
         add_resource(out, f"{name}Role", role)
         function["Properties"]["Role"] = {"Fn::GetAtt": [f"{name}Role", "Arn"]}
-    leftovers = [n for n, r in resources(out).items()
-                 if "DefaultRole" in repr(r.get("Properties", {}))]
+    leftovers = [n for n, r in resources(out).items() if "DefaultRole" in repr(r.get("Properties", {}))]
     if leftovers:
         raise ValueError(f"resources still use Chalice's DefaultRole: {leftovers}")
     return out

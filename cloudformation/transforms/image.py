@@ -13,10 +13,20 @@ _ZIP_ONLY = ("Runtime", "Handler", "CodeUri", "Layers")
 
 def transform(template: Template) -> Template:
     out = clone(template)
-    add_parameter(out, IMAGE_PARAMETER, Type="String",
-                  Description="The Lambda image (ECR URI with tag or digest) built from container/Dockerfile")
-    add_parameter(out, ARCHITECTURE_PARAMETER, Type="String", Default="arm64", AllowedValues=["arm64", "x86_64"],
-                  Description="CPU architecture the image was built for (docker buildx --platform)")
+    add_parameter(
+        out,
+        IMAGE_PARAMETER,
+        Type="String",
+        Description="The Lambda image (ECR URI with tag or digest) built from container/Dockerfile",
+    )
+    add_parameter(
+        out,
+        ARCHITECTURE_PARAMETER,
+        Type="String",
+        Default="arm64",
+        AllowedValues=["arm64", "x86_64"],
+        Description="CPU architecture the image was built for (docker buildx --platform)",
+    )
     for name, function in functions(out):
         props = function["Properties"]
         handler = props.get("Handler")

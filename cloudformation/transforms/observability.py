@@ -13,9 +13,20 @@ from typing import Any
 
 from chalicelib.observability import metrics
 from chalicelib.observability.logs import ERROR_FILTER_PATTERN
-from cloudformation.template import (Template, add_condition, add_output, add_parameter, add_resource, clone,
-                                     functions, the_api, timeout, with_condition)
-from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, ENABLED as SQS_ENABLED
+from cloudformation.template import (
+    Template,
+    add_condition,
+    add_output,
+    add_parameter,
+    add_resource,
+    clone,
+    functions,
+    the_api,
+    timeout,
+    with_condition,
+)
+from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE
+from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
 from cloudformation.transforms.tables import TASKS
 
 RETENTION_DAYS = 30
@@ -26,8 +37,10 @@ APP_NAMESPACE_TEXT = "TasksApi/${AWS::StackName}"
 # cannot drift (tests/observability renders a real error line and matches it).
 APP_ERROR_PATTERN = ERROR_FILTER_PATTERN
 # What the Lambda runtime prints when an exception escapes the handler or the process dies.
-UNHANDLED_PATTERN = ('?"[ERROR]" ?"Task timed out" ?"Runtime.ExitError" ?"Runtime.ImportModuleError" '
-                     '?"Runtime.HandlerNotFound" ?"Runtime.Unknown"')
+UNHANDLED_PATTERN = (
+    '?"[ERROR]" ?"Task timed out" ?"Runtime.ExitError" ?"Runtime.ImportModuleError" '
+    '?"Runtime.HandlerNotFound" ?"Runtime.Unknown"'
+)
 # Duration alarm fires at this share of the function's timeout.
 DURATION_WARNING = 0.8
 API_5XX_RATE = 0.01
@@ -37,10 +50,16 @@ DEAD_LETTER_MESSAGES = metrics.DEAD_LETTER_MESSAGES.name
 ACTIVITY_COUNTS = tuple(m.name for m in (metrics.EVENTS_RECORDED, metrics.DUPLICATE_EVENTS, metrics.EVENT_FAILURES))
 
 LOG_GROUP_SKIPS = [
-    {"id": "CKV_AWS_158", "comment": "CloudWatch Logs encrypts at rest by default; a customer managed key costs "
-                                     "$1/month idle and the logs carry no secrets (tokens are never logged)."},
-    {"id": "CKV_AWS_338", "comment": "30-day retention is the documented choice: operational logs, not audit "
-                                     "records; a year would multiply storage, the only idle cost."},
+    {
+        "id": "CKV_AWS_158",
+        "comment": "CloudWatch Logs encrypts at rest by default; a customer managed key costs "
+        "$1/month idle and the logs carry no secrets (tokens are never logged).",
+    },
+    {
+        "id": "CKV_AWS_338",
+        "comment": "30-day retention is the documented choice: operational logs, not audit "
+        "records; a year would multiply storage, the only idle cost.",
+    },
 ]
 
 
@@ -49,14 +68,17 @@ def log_group(name: str) -> str:
 
 
 def _alarm(description: str, condition: str | None = None, **props: Any) -> dict:
-    resource = {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-        "AlarmDescription": description,
-        "AlarmActions": [{"Ref": TOPIC}],
-        "OKActions": [{"Ref": TOPIC}],
-        "TreatMissingData": "notBreaching",
-        "EvaluationPeriods": 1,
-        **props,
-    }}
+    resource = {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            "AlarmActions": [{"Ref": TOPIC}],
+            "OKActions": [{"Ref": TOPIC}],
+            "TreatMissingData": "notBreaching",
+            "EvaluationPeriods": 1,
+            **props,
+        },
+    }
     return with_condition(resource, condition)
 
 
@@ -64,39 +86,82 @@ def _function_alarms(out: Template, name: str, function: dict) -> None:
     condition = function.get("Condition")
     dims = [{"Name": "FunctionName", "Value": {"Ref": name}}]
     common = {"Namespace": "AWS/Lambda", "Dimensions": dims, "Period": 300}
-    add_resource(out, f"{name}ErrorsAlarm", _alarm(
-        f"{name}: invocations ended in an error", condition, MetricName="Errors", Statistic="Sum",
-        ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1, **common))
-    add_resource(out, f"{name}ThrottlesAlarm", _alarm(
-        f"{name}: invocations were throttled", condition, MetricName="Throttles", Statistic="Sum",
-        ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1, **common))
+    add_resource(
+        out,
+        f"{name}ErrorsAlarm",
+        _alarm(
+            f"{name}: invocations ended in an error",
+            condition,
+            MetricName="Errors",
+            Statistic="Sum",
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Threshold=1,
+            **common,
+        ),
+    )
+    add_resource(
+        out,
+        f"{name}ThrottlesAlarm",
+        _alarm(
+            f"{name}: invocations were throttled",
+            condition,
+            MetricName="Throttles",
+            Statistic="Sum",
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Threshold=1,
+            **common,
+        ),
+    )
     timeout_ms = timeout(function) * 1000
-    add_resource(out, f"{name}DurationAlarm", _alarm(
-        f"{name}: p99 duration above {int(DURATION_WARNING * 100)}% of the timeout", condition,
-        MetricName="Duration", ExtendedStatistic="p99", ComparisonOperator="GreaterThanThreshold",
-        Threshold=int(timeout_ms * DURATION_WARNING), **common))
+    add_resource(
+        out,
+        f"{name}DurationAlarm",
+        _alarm(
+            f"{name}: p99 duration above {int(DURATION_WARNING * 100)}% of the timeout",
+            condition,
+            MetricName="Duration",
+            ExtendedStatistic="p99",
+            ComparisonOperator="GreaterThanThreshold",
+            Threshold=int(timeout_ms * DURATION_WARNING),
+            **common,
+        ),
+    )
 
 
 def _metric_filters(out: Template, name: str, condition: str | None) -> None:
-    for suffix, pattern, metric in (("AppErrors", APP_ERROR_PATTERN, "ApplicationErrors"),
-                                    ("Unhandled", UNHANDLED_PATTERN, "UnhandledExceptions")):
-        add_resource(out, f"{name}{suffix}Filter", with_condition({
-            "Type": "AWS::Logs::MetricFilter",
-            "Properties": {
-                "LogGroupName": {"Ref": log_group(name)},
-                "FilterPattern": pattern,
-                "MetricTransformations": [{"MetricNamespace": APP_NAMESPACE, "MetricName": metric,
-                                           "MetricValue": "1", "DefaultValue": 0}],
-            },
-        }, condition))
+    for suffix, pattern, metric in (
+        ("AppErrors", APP_ERROR_PATTERN, "ApplicationErrors"),
+        ("Unhandled", UNHANDLED_PATTERN, "UnhandledExceptions"),
+    ):
+        add_resource(
+            out,
+            f"{name}{suffix}Filter",
+            with_condition(
+                {
+                    "Type": "AWS::Logs::MetricFilter",
+                    "Properties": {
+                        "LogGroupName": {"Ref": log_group(name)},
+                        "FilterPattern": pattern,
+                        "MetricTransformations": [
+                            {
+                                "MetricNamespace": APP_NAMESPACE,
+                                "MetricName": metric,
+                                "MetricValue": "1",
+                                "DefaultValue": 0,
+                            }
+                        ],
+                    },
+                },
+                condition,
+            ),
+        )
 
 
 def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
     variables: dict[str, Any] = {
         "TableName": {"Fn::If": [TASKS.condition, {"Ref": TASKS.resource}, "disabled"]},
         "QueueName": {"Fn::If": [SQS_ENABLED, {"Fn::GetAtt": [ACTIVITY_QUEUE, "QueueName"]}, "disabled"]},
-        "DeadLetterQueueName": {"Fn::If": [SQS_ENABLED, {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "QueueName"]},
-                                           "disabled"]},
+        "DeadLetterQueueName": {"Fn::If": [SQS_ENABLED, {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "QueueName"]}, "disabled"]},
     }
     for name, function in names.items():
         ref = {"Ref": name}
@@ -104,13 +169,26 @@ def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
         variables[f"Fn{name}"] = {"Fn::If": [condition, ref, "disabled"]} if condition else ref
 
     def lambda_metrics(metric: str, stat: str) -> list:
-        return [["AWS/Lambda", metric, "FunctionName", f"${{Fn{n}}}", {"stat": stat, "label": f"{n} {stat}"}]
-                for n in names]
+        return [
+            ["AWS/Lambda", metric, "FunctionName", f"${{Fn{n}}}", {"stat": stat, "label": f"{n} {stat}"}] for n in names
+        ]
 
     def widget(title: str, metrics: list, x: int, y: int, **extra: Any) -> dict:
-        return {"type": "metric", "x": x, "y": y, "width": 8, "height": 6,
-                "properties": {"title": title, "metrics": metrics, "region": "${AWS::Region}", "period": 300,
-                               "view": "timeSeries", **extra}}
+        return {
+            "type": "metric",
+            "x": x,
+            "y": y,
+            "width": 8,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "metrics": metrics,
+                "region": "${AWS::Region}",
+                "period": 300,
+                "view": "timeSeries",
+                **extra,
+            },
+        }
 
     api = ["ApiName", "${AWS::StackName}", "Stage", api_stage]
     bedrock = ["ModelId", "${BedrockModelId}"]
@@ -118,122 +196,310 @@ def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
     activity = [metrics.SERVICE, metrics.ACTIVITY]  # the consumer's Service dimension
     widgets = [
         widget("Lambda invocations", lambda_metrics("Invocations", "Sum"), 0, 0),
-        widget("Lambda duration p50 / p99", lambda_metrics("Duration", "p50") + lambda_metrics("Duration", "p99"),
-               8, 0),
-        widget("Lambda errors and throttles", lambda_metrics("Errors", "Sum") + lambda_metrics("Throttles", "Sum"),
-               16, 0),
+        widget(
+            "Lambda duration p50 / p99", lambda_metrics("Duration", "p50") + lambda_metrics("Duration", "p99"), 8, 0
+        ),
+        widget(
+            "Lambda errors and throttles", lambda_metrics("Errors", "Sum") + lambda_metrics("Throttles", "Sum"), 16, 0
+        ),
         widget("Lambda concurrency", lambda_metrics("ConcurrentExecutions", "Maximum"), 0, 6),
-        widget("API requests and errors", [["AWS/ApiGateway", "Count", *api, {"stat": "Sum"}],
-                                           ["AWS/ApiGateway", "4XXError", *api, {"stat": "Sum"}],
-                                           ["AWS/ApiGateway", "5XXError", *api, {"stat": "Sum"}]], 8, 6),
-        widget("API latency p50 / p99", [["AWS/ApiGateway", "Latency", *api, {"stat": "p50"}],
-                                         ["AWS/ApiGateway", "Latency", *api, {"stat": "p99"}]], 16, 6),
-        widget("Bedrock invocations, throttles", [["AWS/Bedrock", "Invocations", *bedrock, {"stat": "Sum"}],
-                                                  ["AWS/Bedrock", "InvocationThrottles", *bedrock, {"stat": "Sum"}]],
-               0, 12),
-        widget("Bedrock latency and tokens", [["AWS/Bedrock", "InvocationLatency", *bedrock, {"stat": "p99"}],
-                                              ["AWS/Bedrock", "InputTokenCount", *bedrock, {"stat": "Sum"}],
-                                              ["AWS/Bedrock", "OutputTokenCount", *bedrock, {"stat": "Sum"}]], 8, 12),
-        widget("DynamoDB capacity and throttles",
-               [["AWS/DynamoDB", "ConsumedReadCapacityUnits", *table, {"stat": "Sum"}],
+        widget(
+            "API requests and errors",
+            [
+                ["AWS/ApiGateway", "Count", *api, {"stat": "Sum"}],
+                ["AWS/ApiGateway", "4XXError", *api, {"stat": "Sum"}],
+                ["AWS/ApiGateway", "5XXError", *api, {"stat": "Sum"}],
+            ],
+            8,
+            6,
+        ),
+        widget(
+            "API latency p50 / p99",
+            [
+                ["AWS/ApiGateway", "Latency", *api, {"stat": "p50"}],
+                ["AWS/ApiGateway", "Latency", *api, {"stat": "p99"}],
+            ],
+            16,
+            6,
+        ),
+        widget(
+            "Bedrock invocations, throttles",
+            [
+                ["AWS/Bedrock", "Invocations", *bedrock, {"stat": "Sum"}],
+                ["AWS/Bedrock", "InvocationThrottles", *bedrock, {"stat": "Sum"}],
+            ],
+            0,
+            12,
+        ),
+        widget(
+            "Bedrock latency and tokens",
+            [
+                ["AWS/Bedrock", "InvocationLatency", *bedrock, {"stat": "p99"}],
+                ["AWS/Bedrock", "InputTokenCount", *bedrock, {"stat": "Sum"}],
+                ["AWS/Bedrock", "OutputTokenCount", *bedrock, {"stat": "Sum"}],
+            ],
+            8,
+            12,
+        ),
+        widget(
+            "DynamoDB capacity and throttles",
+            [
+                ["AWS/DynamoDB", "ConsumedReadCapacityUnits", *table, {"stat": "Sum"}],
                 ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", *table, {"stat": "Sum"}],
                 ["AWS/DynamoDB", "ReadThrottleEvents", *table, {"stat": "Sum"}],
-                ["AWS/DynamoDB", "WriteThrottleEvents", *table, {"stat": "Sum"}]], 16, 12),
-        widget("DynamoDB latency p99", [["AWS/DynamoDB", "SuccessfulRequestLatency", *table, "Operation", op,
-                                         {"stat": "p99"}] for op in ("GetItem", "Query", "PutItem", "UpdateItem",
-                                                                     "TransactWriteItems")], 0, 18),
-        widget("Activity queue", [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${QueueName}",
-                                   {"stat": "Maximum"}],
-                                  ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "${QueueName}",
-                                   {"stat": "Maximum"}],
-                                  ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
-                                   "${DeadLetterQueueName}", {"stat": "Maximum", "label": "dead letters"}]], 8, 18),
-        widget("App metrics", [[APP_NAMESPACE_TEXT, "ApplicationErrors", {"stat": "Sum"}],
-                               [APP_NAMESPACE_TEXT, "UnhandledExceptions", {"stat": "Sum"}]], 16, 18),
-        widget("Activity events", [[APP_NAMESPACE_TEXT, metric, *activity, {"stat": "Sum"}]
-                                   for metric in ACTIVITY_COUNTS], 0, 24),
-        widget("Activity event age p99", [[APP_NAMESPACE_TEXT, metrics.EVENT_AGE.name, *activity, {"stat": "p99"}]],
-               8, 24),
-        widget("Activity enqueue failures and dead letters",
-               [[APP_NAMESPACE_TEXT, ENQUEUE_FAILURES, {"stat": "Sum"}],
-                [APP_NAMESPACE_TEXT, DEAD_LETTER_MESSAGES, {"stat": "Sum"}]], 16, 24),
+                ["AWS/DynamoDB", "WriteThrottleEvents", *table, {"stat": "Sum"}],
+            ],
+            16,
+            12,
+        ),
+        widget(
+            "DynamoDB latency p99",
+            [
+                ["AWS/DynamoDB", "SuccessfulRequestLatency", *table, "Operation", op, {"stat": "p99"}]
+                for op in ("GetItem", "Query", "PutItem", "UpdateItem", "TransactWriteItems")
+            ],
+            0,
+            18,
+        ),
+        widget(
+            "Activity queue",
+            [
+                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${QueueName}", {"stat": "Maximum"}],
+                ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "${QueueName}", {"stat": "Maximum"}],
+                [
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    "QueueName",
+                    "${DeadLetterQueueName}",
+                    {"stat": "Maximum", "label": "dead letters"},
+                ],
+            ],
+            8,
+            18,
+        ),
+        widget(
+            "App metrics",
+            [
+                [APP_NAMESPACE_TEXT, "ApplicationErrors", {"stat": "Sum"}],
+                [APP_NAMESPACE_TEXT, "UnhandledExceptions", {"stat": "Sum"}],
+            ],
+            16,
+            18,
+        ),
+        widget(
+            "Activity events",
+            [[APP_NAMESPACE_TEXT, metric, *activity, {"stat": "Sum"}] for metric in ACTIVITY_COUNTS],
+            0,
+            24,
+        ),
+        widget(
+            "Activity event age p99", [[APP_NAMESPACE_TEXT, metrics.EVENT_AGE.name, *activity, {"stat": "p99"}]], 8, 24
+        ),
+        widget(
+            "Activity enqueue failures and dead letters",
+            [
+                [APP_NAMESPACE_TEXT, ENQUEUE_FAILURES, {"stat": "Sum"}],
+                [APP_NAMESPACE_TEXT, DEAD_LETTER_MESSAGES, {"stat": "Sum"}],
+            ],
+            16,
+            24,
+        ),
     ]
     body = json.dumps({"widgets": widgets}, separators=(",", ":"))
-    return {"Type": "AWS::CloudWatch::Dashboard",
-            "Properties": {"DashboardName": {"Fn::Sub": "${AWS::StackName}"},
-                           "DashboardBody": {"Fn::Sub": [body, variables]}}}
+    return {
+        "Type": "AWS::CloudWatch::Dashboard",
+        "Properties": {
+            "DashboardName": {"Fn::Sub": "${AWS::StackName}"},
+            "DashboardBody": {"Fn::Sub": [body, variables]},
+        },
+    }
 
 
 def transform(template: Template) -> Template:
     out = clone(template)
-    add_parameter(out, "AlarmEmail", Type="String", Default="",
-                  Description="E-mail address subscribed to the alarm topic (empty: no subscription)")
+    add_parameter(
+        out,
+        "AlarmEmail",
+        Type="String",
+        Default="",
+        Description="E-mail address subscribed to the alarm topic (empty: no subscription)",
+    )
     add_condition(out, "HasAlarmEmail", {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]})
-    add_resource(out, TOPIC, {"Type": "AWS::SNS::Topic", "Properties": {"Tags": [{"Key": "app", "Value": "tasks-api"}]},
-                              "Metadata": {"checkov": {"skip": [{
-                                  "id": "CKV_AWS_26",
-                                  "comment": "CloudWatch alarms cannot publish to a topic encrypted with the AWS "
-                                             "managed SNS key; alarm notices carry no data worth a $1/month CMK."}]}}})
-    add_resource(out, "AlarmEmailSubscription", {
-        "Type": "AWS::SNS::Subscription", "Condition": "HasAlarmEmail",
-        "Properties": {"TopicArn": {"Ref": TOPIC}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}},
-    })
+    add_resource(
+        out,
+        TOPIC,
+        {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"Tags": [{"Key": "app", "Value": "tasks-api"}]},
+            "Metadata": {
+                "checkov": {
+                    "skip": [
+                        {
+                            "id": "CKV_AWS_26",
+                            "comment": "CloudWatch alarms cannot publish to a topic encrypted with the AWS "
+                            "managed SNS key; alarm notices carry no data worth a $1/month CMK.",
+                        }
+                    ]
+                }
+            },
+        },
+    )
+    add_resource(
+        out,
+        "AlarmEmailSubscription",
+        {
+            "Type": "AWS::SNS::Subscription",
+            "Condition": "HasAlarmEmail",
+            "Properties": {"TopicArn": {"Ref": TOPIC}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}},
+        },
+    )
     names = dict(functions(out))
     for name, function in names.items():
         condition = function.get("Condition")
-        add_resource(out, log_group(name), with_condition({
-            "Type": "AWS::Logs::LogGroup",
-            "DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete",
-            "Properties": {"LogGroupName": {"Fn::Sub": f"/${{AWS::StackName}}/lambda/{name}"},
-                           "RetentionInDays": RETENTION_DAYS},
-            "Metadata": {"checkov": {"skip": list(LOG_GROUP_SKIPS)}},
-        }, condition))
+        add_resource(
+            out,
+            log_group(name),
+            with_condition(
+                {
+                    "Type": "AWS::Logs::LogGroup",
+                    "DeletionPolicy": "Delete",
+                    "UpdateReplacePolicy": "Delete",
+                    "Properties": {
+                        "LogGroupName": {"Fn::Sub": f"/${{AWS::StackName}}/lambda/{name}"},
+                        "RetentionInDays": RETENTION_DAYS,
+                    },
+                    "Metadata": {"checkov": {"skip": list(LOG_GROUP_SKIPS)}},
+                },
+                condition,
+            ),
+        )
         function["Properties"]["LoggingConfig"] = {"LogGroup": {"Ref": log_group(name)}}
         _metric_filters(out, name, condition)
         _function_alarms(out, name, function)
     _, api = the_api(out)
     stage = api["Properties"].get("StageName", "api")
     api_dims = [{"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}}, {"Name": "Stage", "Value": stage}]
-    add_resource(out, "Api5xxRateAlarm", _alarm(
-        f"API: more than {API_5XX_RATE:.0%} of requests answered 5xx", Namespace="AWS/ApiGateway",
-        MetricName="5XXError", Dimensions=api_dims, Statistic="Average", Period=300,
-        ComparisonOperator="GreaterThanThreshold", Threshold=API_5XX_RATE))
-    add_resource(out, "AppErrorRateAlarm", _alarm(
-        "App: more than 1% of API invocations logged an ERROR", ComparisonOperator="GreaterThanThreshold",
-        Threshold=1, Metrics=[
-            {"Id": "errors", "ReturnData": False, "MetricStat": {
-                "Metric": {"Namespace": APP_NAMESPACE, "MetricName": "ApplicationErrors"}, "Period": 300,
-                "Stat": "Sum"}},
-            {"Id": "invocations", "ReturnData": False, "MetricStat": {
-                "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Invocations",
-                           "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "APIHandler"}}]},
-                "Period": 300, "Stat": "Sum"}},
-            {"Id": "rate", "Label": "error %", "ReturnData": True,
-             "Expression": "IF(invocations > 0, 100 * errors / invocations, errors * 100)"},
-        ]))
-    add_resource(out, "UnhandledExceptionsAlarm", _alarm(
-        "An exception escaped a handler, a function timed out or its process died",
-        Namespace=APP_NAMESPACE, MetricName="UnhandledExceptions", Statistic="Sum", Period=300,
-        ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1))
+    add_resource(
+        out,
+        "Api5xxRateAlarm",
+        _alarm(
+            f"API: more than {API_5XX_RATE:.0%} of requests answered 5xx",
+            Namespace="AWS/ApiGateway",
+            MetricName="5XXError",
+            Dimensions=api_dims,
+            Statistic="Average",
+            Period=300,
+            ComparisonOperator="GreaterThanThreshold",
+            Threshold=API_5XX_RATE,
+        ),
+    )
+    add_resource(
+        out,
+        "AppErrorRateAlarm",
+        _alarm(
+            "App: more than 1% of API invocations logged an ERROR",
+            ComparisonOperator="GreaterThanThreshold",
+            Threshold=1,
+            Metrics=[
+                {
+                    "Id": "errors",
+                    "ReturnData": False,
+                    "MetricStat": {
+                        "Metric": {"Namespace": APP_NAMESPACE, "MetricName": "ApplicationErrors"},
+                        "Period": 300,
+                        "Stat": "Sum",
+                    },
+                },
+                {
+                    "Id": "invocations",
+                    "ReturnData": False,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/Lambda",
+                            "MetricName": "Invocations",
+                            "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "APIHandler"}}],
+                        },
+                        "Period": 300,
+                        "Stat": "Sum",
+                    },
+                },
+                {
+                    "Id": "rate",
+                    "Label": "error %",
+                    "ReturnData": True,
+                    "Expression": "IF(invocations > 0, 100 * errors / invocations, errors * 100)",
+                },
+            ],
+        ),
+    )
+    add_resource(
+        out,
+        "UnhandledExceptionsAlarm",
+        _alarm(
+            "An exception escaped a handler, a function timed out or its process died",
+            Namespace=APP_NAMESPACE,
+            MetricName="UnhandledExceptions",
+            Statistic="Sum",
+            Period=300,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Threshold=1,
+        ),
+    )
     # Fed by the code: the API committed a change but could not send its event (it is lost), and the
     # dead-letter consumer received events that exhausted their retries.
-    add_resource(out, "EnqueueFailuresAlarm", _alarm(
-        "Activity events were not sent to the queue after their change was committed", SQS_ENABLED,
-        Namespace=APP_NAMESPACE, MetricName=ENQUEUE_FAILURES, Statistic="Sum", Period=300,
-        ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1))
-    add_resource(out, "DeadLetterMessagesAlarm", _alarm(
-        "Activity events exhausted their retries and reached the dead-letter consumer", SQS_ENABLED,
-        Namespace=APP_NAMESPACE, MetricName=DEAD_LETTER_MESSAGES, Statistic="Sum", Period=300,
-        ComparisonOperator="GreaterThanOrEqualToThreshold", Threshold=1))
+    add_resource(
+        out,
+        "EnqueueFailuresAlarm",
+        _alarm(
+            "Activity events were not sent to the queue after their change was committed",
+            SQS_ENABLED,
+            Namespace=APP_NAMESPACE,
+            MetricName=ENQUEUE_FAILURES,
+            Statistic="Sum",
+            Period=300,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Threshold=1,
+        ),
+    )
+    add_resource(
+        out,
+        "DeadLetterMessagesAlarm",
+        _alarm(
+            "Activity events exhausted their retries and reached the dead-letter consumer",
+            SQS_ENABLED,
+            Namespace=APP_NAMESPACE,
+            MetricName=DEAD_LETTER_MESSAGES,
+            Statistic="Sum",
+            Period=300,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Threshold=1,
+        ),
+    )
     # Still needed beside DeadLetterMessages: it fires when the dead-letter consumer itself fails and
     # the messages stay on the queue, uncounted.
-    add_resource(out, "DeadLetterQueueDepthAlarm", _alarm(
-        "Activity events reached the dead-letter queue", SQS_ENABLED, Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "QueueName"]}}],
-        Statistic="Maximum", Period=300, ComparisonOperator="GreaterThanThreshold", Threshold=0))
+    add_resource(
+        out,
+        "DeadLetterQueueDepthAlarm",
+        _alarm(
+            "Activity events reached the dead-letter queue",
+            SQS_ENABLED,
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "QueueName"]}}],
+            Statistic="Maximum",
+            Period=300,
+            ComparisonOperator="GreaterThanThreshold",
+            Threshold=0,
+        ),
+    )
     add_resource(out, "Dashboard", _dashboard(names, stage))
-    add_output(out, "DashboardUrl", {"Fn::Sub": "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home"
-                                                "?region=${AWS::Region}#dashboards:name=${Dashboard}"})
+    add_output(
+        out,
+        "DashboardUrl",
+        {
+            "Fn::Sub": "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home"
+            "?region=${AWS::Region}#dashboards:name=${Dashboard}"
+        },
+    )
     add_output(out, "AlarmTopicArn", {"Ref": TOPIC})
     return out

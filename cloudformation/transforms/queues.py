@@ -11,8 +11,18 @@ process, and Lambda recycles containers, so its events would be lost without a t
 
 from __future__ import annotations
 
-from cloudformation.template import (NO_VALUE, Template, add_condition, add_output, add_parameter, add_resource,
-                                     clone, environment, functions, timeout)
+from cloudformation.template import (
+    NO_VALUE,
+    Template,
+    add_condition,
+    add_output,
+    add_parameter,
+    add_resource,
+    clone,
+    environment,
+    functions,
+    timeout,
+)
 
 ENABLED = "SqsEnabled"
 ACTIVITY_QUEUE = "ActivityQueue"
@@ -45,16 +55,31 @@ def _visibility_timeout(consumed: list[tuple[dict, dict]]) -> int:
     """What a queue needs for its consumers' event source mappings: Lambda refuses a mapping when the
     queue's visibility timeout is below the function's timeout, and AWS advises six times it (room
     for Lambda's retries when the function is throttled), plus any batching window."""
-    return max(VISIBILITY_FACTOR * timeout(function) + int(event["Properties"].get(BATCHING_WINDOW, 0))
-               for function, event in consumed)
+    return max(
+        VISIBILITY_FACTOR * timeout(function) + int(event["Properties"].get(BATCHING_WINDOW, 0))
+        for function, event in consumed
+    )
 
 
 def transform(template: Template) -> Template:
     out = clone(template)
-    add_parameter(out, "EnableSqsIntegration", Type="String", Default="true", AllowedValues=["true", "false"],
-                  Description="Create the activity queue, its DLQ and their consumers (false: QUEUE=off, no events)")
-    add_parameter(out, "ActivityMaxReceiveCount", Type="Number", Default=5, MinValue=1, MaxValue=1000,
-                  Description="Receives of a message before it moves to the dead-letter queue")
+    add_parameter(
+        out,
+        "EnableSqsIntegration",
+        Type="String",
+        Default="true",
+        AllowedValues=["true", "false"],
+        Description="Create the activity queue, its DLQ and their consumers (false: QUEUE=off, no events)",
+    )
+    add_parameter(
+        out,
+        "ActivityMaxReceiveCount",
+        Type="Number",
+        Default=5,
+        MinValue=1,
+        MaxValue=1000,
+        Description="Receives of a message before it moves to the dead-letter queue",
+    )
     add_condition(out, ENABLED, {"Fn::Equals": [{"Ref": "EnableSqsIntegration"}, "true"]})
     consumed_by: dict[str, list[tuple[dict, dict]]] = {queue: [] for queue in QUEUE_BY_CHALICE_NAME.values()}
     for name, function in functions(out):
@@ -63,8 +88,10 @@ def transform(template: Template) -> Template:
         for event in sqs_events:
             chalice_name = _queue_name(event["Properties"]["Queue"])
             if chalice_name not in QUEUE_BY_CHALICE_NAME:
-                raise ValueError(f"{name} consumes queue {chalice_name!r}, which the stack does not create "
-                                 f"(known: {', '.join(QUEUE_BY_CHALICE_NAME)})")
+                raise ValueError(
+                    f"{name} consumes queue {chalice_name!r}, which the stack does not create "
+                    f"(known: {', '.join(QUEUE_BY_CHALICE_NAME)})"
+                )
             queue = QUEUE_BY_CHALICE_NAME[chalice_name]
             event["Properties"]["Queue"] = {"Fn::GetAtt": [queue, "Arn"]}
             # One poison message must not fail its batch: the consumer reports batchItemFailures.
@@ -73,35 +100,67 @@ def transform(template: Template) -> Template:
         if sqs_events:
             function["Condition"] = ENABLED  # a consumer without its queue has nothing to do
     # Each queue's visibility timeout follows its own consumers (a queue without one keeps SQS's default).
-    visibility = {queue: {"VisibilityTimeout": _visibility_timeout(consumed)}
-                  for queue, consumed in consumed_by.items() if consumed}
+    visibility = {
+        queue: {"VisibilityTimeout": _visibility_timeout(consumed)}
+        for queue, consumed in consumed_by.items()
+        if consumed
+    }
     encrypted = {"SqsManagedSseEnabled": True}
-    sse_skip = {"Metadata": {"checkov": {"skip": [{
-        "id": "CKV_AWS_27", "comment": "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); the "
-                                       "check recognises only KMS keys, which cost per request and per month."}]}}}
-    add_resource(out, DEAD_LETTER_QUEUE, {
-        "Type": "AWS::SQS::Queue", "Condition": ENABLED, **sse_skip,
-        "Properties": {**encrypted, **visibility.get(DEAD_LETTER_QUEUE, {}),
-                       "MessageRetentionPeriod": 1209600},  # 14 days to inspect and redrive
-    })
-    add_resource(out, ACTIVITY_QUEUE, {
-        "Type": "AWS::SQS::Queue", "Condition": ENABLED, **sse_skip,
-        "Properties": {
-            **encrypted,
-            **visibility.get(ACTIVITY_QUEUE, {}),
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]},
-                              "maxReceiveCount": {"Ref": "ActivityMaxReceiveCount"}},
+    sse_skip = {
+        "Metadata": {
+            "checkov": {
+                "skip": [
+                    {
+                        "id": "CKV_AWS_27",
+                        "comment": "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); the "
+                        "check recognises only KMS keys, which cost per request and per month.",
+                    }
+                ]
+            }
+        }
+    }
+    add_resource(
+        out,
+        DEAD_LETTER_QUEUE,
+        {
+            "Type": "AWS::SQS::Queue",
+            "Condition": ENABLED,
+            **sse_skip,
+            "Properties": {
+                **encrypted,
+                **visibility.get(DEAD_LETTER_QUEUE, {}),
+                "MessageRetentionPeriod": 1209600,
+            },  # 14 days to inspect and redrive
         },
-    })
+    )
+    add_resource(
+        out,
+        ACTIVITY_QUEUE,
+        {
+            "Type": "AWS::SQS::Queue",
+            "Condition": ENABLED,
+            **sse_skip,
+            "Properties": {
+                **encrypted,
+                **visibility.get(ACTIVITY_QUEUE, {}),
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]},
+                    "maxReceiveCount": {"Ref": "ActivityMaxReceiveCount"},
+                },
+            },
+        },
+    )
     for _, function in functions(out):
         if function.get("Condition") == ENABLED:  # a consumer: the queue exists whenever it does
             environment(function).update({"QUEUE": "sqs", "ACTIVITY_QUEUE_URL": {"Ref": ACTIVITY_QUEUE}})
             continue
         # NoValue drops the variable: the app's settings refuse QUEUE=sqs without a URL and need none for off.
-        environment(function).update({
-            "QUEUE": {"Fn::If": [ENABLED, "sqs", "off"]},
-            "ACTIVITY_QUEUE_URL": {"Fn::If": [ENABLED, {"Ref": ACTIVITY_QUEUE}, NO_VALUE]},
-        })
+        environment(function).update(
+            {
+                "QUEUE": {"Fn::If": [ENABLED, "sqs", "off"]},
+                "ACTIVITY_QUEUE_URL": {"Fn::If": [ENABLED, {"Ref": ACTIVITY_QUEUE}, NO_VALUE]},
+            }
+        )
     add_output(out, "ActivityQueueUrl", {"Ref": ACTIVITY_QUEUE}, ENABLED)
     add_output(out, "ActivityDeadLetterQueueUrl", {"Ref": DEAD_LETTER_QUEUE}, ENABLED)
     return out

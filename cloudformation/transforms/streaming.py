@@ -28,8 +28,10 @@ def _integration() -> dict:
     return {
         "type": "aws_proxy",
         "httpMethod": "POST",
-        "uri": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2021-11-15/functions/"
-                           "${" + FUNCTION + ".Arn}/response-streaming-invocations"},
+        "uri": {
+            "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2021-11-15/functions/"
+            "${" + FUNCTION + ".Arn}/response-streaming-invocations"
+        },
         "responseTransferMode": "STREAM",
         "timeoutInMillis": INTEGRATION_TIMEOUT_MS,
         "passthroughBehavior": "when_no_match",
@@ -52,31 +54,41 @@ def transform(template: Template) -> Template:
     if "APIHandler" not in handlers:
         raise ValueError("the streaming function copies the API handler's settings; Chalice emitted none")
     base = handlers["APIHandler"]["Properties"]
-    add_resource(out, FUNCTION, {
-        "Type": "AWS::Serverless::Function",
-        "Properties": {
-            "PackageType": "Image",
-            "ImageUri": {"Ref": IMAGE_PARAMETER},
-            "Architectures": [{"Ref": ARCHITECTURE_PARAMETER}],
-            "ImageConfig": {"EntryPoint": ENTRYPOINT, "WorkingDirectory": "/var/task"},
-            "MemorySize": base.get("MemorySize", 128),
-            "Timeout": TIMEOUT_SECONDS,
-            "Tags": dict(base.get("Tags", {})),
-            "Environment": {"Variables": dict(base.get("Environment", {}).get("Variables", {}))},
+    add_resource(
+        out,
+        FUNCTION,
+        {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "PackageType": "Image",
+                "ImageUri": {"Ref": IMAGE_PARAMETER},
+                "Architectures": [{"Ref": ARCHITECTURE_PARAMETER}],
+                "ImageConfig": {"EntryPoint": ENTRYPOINT, "WorkingDirectory": "/var/task"},
+                "MemorySize": base.get("MemorySize", 128),
+                "Timeout": TIMEOUT_SECONDS,
+                "Tags": dict(base.get("Tags", {})),
+                "Environment": {"Variables": dict(base.get("Environment", {}).get("Variables", {}))},
+            },
         },
-    })
+    )
     paths = api["Properties"]["DefinitionBody"].setdefault("paths", {})
     method = paths.setdefault(PATH, {}).setdefault(METHOD, _placeholder_method())
     method["x-amazon-apigateway-integration"] = _integration()
-    add_resource(out, FUNCTION + "InvokePermission", {
-        "Type": "AWS::Lambda::Permission",
-        "Properties": {
-            "FunctionName": {"Ref": FUNCTION},
-            "Action": "lambda:InvokeFunction",
-            "Principal": "apigateway.amazonaws.com",
-            # Only this route of this API may invoke the streaming function.
-            "SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-                                     "${" + api_name + "}/*/POST" + PATH},
+    add_resource(
+        out,
+        FUNCTION + "InvokePermission",
+        {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "FunctionName": {"Ref": FUNCTION},
+                "Action": "lambda:InvokeFunction",
+                "Principal": "apigateway.amazonaws.com",
+                # Only this route of this API may invoke the streaming function.
+                "SourceArn": {
+                    "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+                    "${" + api_name + "}/*/POST" + PATH
+                },
+            },
         },
-    })
+    )
     return out

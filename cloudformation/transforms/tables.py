@@ -8,8 +8,16 @@ from dataclasses import dataclass
 
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.store.dynamodb import GSI1, GSI1PK, GSI1SK, PK, SK
-from cloudformation.template import (Template, add_condition, add_output, add_parameter,
-                                     add_resource, clone, environment, functions)
+from cloudformation.template import (
+    Template,
+    add_condition,
+    add_output,
+    add_parameter,
+    add_resource,
+    clone,
+    environment,
+    functions,
+)
 
 
 @dataclass(frozen=True)
@@ -44,38 +52,56 @@ def _single_table(table: Table) -> dict:
             "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in (PK, SK, GSI1PK, GSI1SK)],
             "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
-            "GlobalSecondaryIndexes": [{
-                "IndexName": GSI1,
-                "KeySchema": [{"AttributeName": GSI1PK, "KeyType": "HASH"},
-                              {"AttributeName": GSI1SK, "KeyType": "RANGE"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": GSI1,
+                    "KeySchema": [
+                        {"AttributeName": GSI1PK, "KeyType": "HASH"},
+                        {"AttributeName": GSI1SK, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
             "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
             "SSESpecification": {"SSEEnabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "Tags": [{"Key": "app", "Value": "tasks-api"}],
         },
-        "Metadata": {"checkov": {"skip": [{
-            "id": "CKV_AWS_119",
-            "comment": "Encrypted with the AWS managed key (aws/dynamodb); a customer managed key costs "
-                       "$1/month idle and adds nothing for a single-account app.",
-        }]}},
+        "Metadata": {
+            "checkov": {
+                "skip": [
+                    {
+                        "id": "CKV_AWS_119",
+                        "comment": "Encrypted with the AWS managed key (aws/dynamodb); a customer managed key costs "
+                        "$1/month idle and adds nothing for a single-account app.",
+                    }
+                ]
+            }
+        },
     }
 
 
 def transform(template: Template) -> Template:
     out = clone(template)
     for table in TABLES:
-        add_parameter(out, table.parameter, Type="String", Default="true", AllowedValues=["true", "false"],
-                      Description=f"Create the {table.name} table (false: its routes answer 503 feature_disabled)")
+        add_parameter(
+            out,
+            table.parameter,
+            Type="String",
+            Default="true",
+            AllowedValues=["true", "false"],
+            Description=f"Create the {table.name} table (false: its routes answer 503 feature_disabled)",
+        )
         add_condition(out, table.condition, {"Fn::Equals": [{"Ref": table.parameter}, "true"]})
         add_resource(out, table.resource, _single_table(table))
         add_output(out, table.resource + "Name", {"Ref": table.resource}, table.condition)
     for _, function in functions(out):
-        environment(function).update({
-            "STORE": {"Fn::If": [TASKS.condition, "dynamodb", "off"]},
-            "TABLE_NAME": {"Fn::If": [TASKS.condition, {"Ref": TASKS.resource}, ""]},
-        })
+        environment(function).update(
+            {
+                "STORE": {"Fn::If": [TASKS.condition, "dynamodb", "off"]},
+                "TABLE_NAME": {"Fn::If": [TASKS.condition, {"Ref": TASKS.resource}, ""]},
+            }
+        )
     return out
 
 
@@ -85,4 +111,3 @@ def table_arns(table: Table, *, index: bool) -> list:
     if index:
         arns.append({"Fn::Sub": "${" + table.resource + ".Arn}/index/" + GSI1})
     return arns
-

@@ -13,8 +13,8 @@ from chalicelib.observability import logs
 from chalicelib.tasks.activity import item_event
 from chalicelib.tasks.ids import new_id
 from chalicelib.vocabulary import ITEM_CREATED
-from tests.support.activity import activity_of, counters, sqs_record
 from tests.observability import emf
+from tests.support.activity import activity_of, counters, sqs_record
 from tests.support.output import Output
 
 SUB = "sub-carol"
@@ -56,8 +56,7 @@ def test_a_batch_is_applied_and_reports_no_failures(lambda_client, stdout):
     assert counters(SUB)["todo"] == 3
     out = stdout()
     lines = [line for line in out.logs if line["logger"] == "tasks.consumers"]
-    assert [(line["request_id"], line["message_id"]) for line in lines] == \
-        [(f"req-{n}", f"m-{n}") for n in range(3)]
+    assert [(line["request_id"], line["message_id"]) for line in lines] == [(f"req-{n}", f"m-{n}") for n in range(3)]
     assert all(line["message"] == "activity event recorded" for line in lines)
     [document] = out.emf
     assert emf.problems(document) == []
@@ -66,9 +65,14 @@ def test_a_batch_is_applied_and_reports_no_failures(lambda_client, stdout):
 
 def test_a_poison_message_fails_alone(lambda_client, stdout):
     good, later = _created(), _created()
-    reply = _invoke(lambda_client, "on_activity", sqs_record(good, message_id="ok-1"),
-                    sqs_record("not json {", message_id="poison"), sqs_record({"v": 1, "type": "x"}, message_id="odd"),
-                    sqs_record(later, message_id="ok-2"))
+    reply = _invoke(
+        lambda_client,
+        "on_activity",
+        sqs_record(good, message_id="ok-1"),
+        sqs_record("not json {", message_id="poison"),
+        sqs_record({"v": 1, "type": "x"}, message_id="odd"),
+        sqs_record(later, message_id="ok-2"),
+    )
     assert reply == {"batchItemFailures": [{"itemIdentifier": "poison"}, {"itemIdentifier": "odd"}]}
     assert counters(SUB)["total"] == 2
     warnings = stdout().at("WARNING")
@@ -79,8 +83,9 @@ def test_a_redelivered_message_is_counted_as_a_duplicate_and_changes_nothing(lam
     event = _created()
     _invoke(lambda_client, "on_activity", sqs_record(event, message_id="first"))
     stdout()
-    assert _invoke(lambda_client, "on_activity", sqs_record(event, message_id="again", receives=2)) == \
-        {"batchItemFailures": []}
+    assert _invoke(lambda_client, "on_activity", sqs_record(event, message_id="again", receives=2)) == {
+        "batchItemFailures": []
+    }
     assert len(activity_of(SUB)) == 1 and counters(SUB)["total"] == 1
     out = stdout()
     assert out.emf[0]["DuplicateEvents"] == 1 and "EventsRecorded" not in out.emf[0]
@@ -108,14 +113,21 @@ def test_an_unhandled_exception_fails_its_message_and_is_reported_once(env, lamb
 
 def test_a_dead_letter_is_logged_once_at_error_and_counted_without_its_body(lambda_client, stdout):
     event = _created()
-    reply = _invoke(lambda_client, "on_dead_letter",
-                    sqs_record(event, message_id="dl-1", request_id="req-dl", receives=1),
-                    sqs_record("garbage that is not json", message_id="dl-2"))
+    reply = _invoke(
+        lambda_client,
+        "on_dead_letter",
+        sqs_record(event, message_id="dl-1", request_id="req-dl", receives=1),
+        sqs_record("garbage that is not json", message_id="dl-2"),
+    )
     assert reply == {"batchItemFailures": []}
     out = stdout()
     first, second = out.at("ERROR")
-    assert (first["error"], first["event_id"], first["item_id"], first["request_id"]) == \
-        ("dead_letter", event["id"], event["item_id"], "req-dl")
+    assert (first["error"], first["event_id"], first["item_id"], first["request_id"]) == (
+        "dead_letter",
+        event["id"],
+        event["item_id"],
+        "req-dl",
+    )
     assert first["user"] == logs.pseudonym(SUB, wiring.services().settings.cursor_secret)
     assert second["message_id"] == "dl-2" and second["error"] == "dead_letter"
     assert SUB not in out.text and "garbage that is not json" not in out.text

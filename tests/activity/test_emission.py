@@ -18,8 +18,12 @@ def test_a_created_item_announces_item_created_with_its_status(adapter, api, sin
     item = _create(api, status="in_progress")
     [event] = sink.events
     assert {k: event[k] for k in ("type", "item_id", "at", "status_before", "status_after")} == {
-        "type": "item.created", "item_id": item["id"], "at": item["created_at"],
-        "status_before": None, "status_after": "in_progress"}
+        "type": "item.created",
+        "item_id": item["id"],
+        "at": item["created_at"],
+        "status_before": None,
+        "status_after": "in_progress",
+    }
 
 
 def test_a_patch_announces_the_status_before_and_after(adapter, api, sink):
@@ -29,8 +33,12 @@ def test_a_patch_announces_the_status_before_and_after(adapter, api, sink):
     assert reply.json["status"] == "done" and reply.json["version"] == 2  # the item as stored now
     assert api.get(f"/items/{item['id']}").json == reply.json
     event = sink.events[-1]
-    assert (event["type"], event["status_before"], event["status_after"], event["at"]) == \
-        ("item.updated", "todo", "done", reply.json["updated_at"])
+    assert (event["type"], event["status_before"], event["status_after"], event["at"]) == (
+        "item.updated",
+        "todo",
+        "done",
+        reply.json["updated_at"],
+    )
 
 
 def test_a_patch_of_other_fields_announces_an_unchanged_status(adapter, api, sink):
@@ -43,8 +51,12 @@ def test_a_delete_announces_the_status_the_item_had(adapter, api, sink):
     item = _create(api, status="done")
     assert api.delete(f"/items/{item['id']}").status == 204
     event = sink.events[-1]
-    assert (event["type"], event["item_id"], event["status_before"], event["status_after"]) == \
-        ("item.deleted", item["id"], "done", None)
+    assert (event["type"], event["item_id"], event["status_before"], event["status_after"]) == (
+        "item.deleted",
+        item["id"],
+        "done",
+        None,
+    )
 
 
 def test_rejected_changes_and_replays_announce_nothing(adapter, api, sink):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.tasks.activity import (InvalidEvent, epoch_of, item_event, parse_event,
-                                       seconds_of, stats_delta)
+from chalicelib.tasks.activity import InvalidEvent, epoch_of, item_event, parse_event, seconds_of, stats_delta
 from chalicelib.vocabulary import ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
 
 ITEM = "01JD0000000000000000000000"
@@ -23,11 +22,23 @@ def test_each_event_gets_its_own_id():
     assert first["id"] != second["id"]
 
 
-@pytest.mark.parametrize("change", [
-    {"v": 2}, {"v": None}, {"type": "item.archived"}, {"id": "not-a-ulid"}, {"item_id": 42}, {"at": "yesterday"},
-    {"at": "2026-11-28T10:00:00Z"}, {"sub": "has#hash"}, {"sub": ""}, {"status_before": None},
-    {"status_after": "doing"}, {"status_before": "todo", "type": ITEM_CREATED},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"v": 2},
+        {"v": None},
+        {"type": "item.archived"},
+        {"id": "not-a-ulid"},
+        {"item_id": 42},
+        {"at": "yesterday"},
+        {"at": "2026-11-28T10:00:00Z"},
+        {"sub": "has#hash"},
+        {"sub": ""},
+        {"status_before": None},
+        {"status_after": "doing"},
+        {"status_before": "todo", "type": ITEM_CREATED},
+    ],
+)
 def test_a_malformed_event_is_refused_by_name(change):
     event = {**item_event(ITEM_UPDATED, "alice-sub", ITEM, AT, before="todo", after="done"), **change}
     with pytest.raises(InvalidEvent):
@@ -40,12 +51,15 @@ def test_a_body_that_is_not_an_object_is_refused(body):
         parse_event(body)
 
 
-@pytest.mark.parametrize("kind,before,after,delta", [
-    (ITEM_CREATED, None, "todo", {"todo": 1, "total": 1}),
-    (ITEM_UPDATED, "todo", "done", {"todo": -1, "done": 1}),
-    (ITEM_UPDATED, "done", "done", {}),
-    (ITEM_DELETED, "in_progress", None, {"in_progress": -1, "total": -1}),
-])
+@pytest.mark.parametrize(
+    "kind,before,after,delta",
+    [
+        (ITEM_CREATED, None, "todo", {"todo": 1, "total": 1}),
+        (ITEM_UPDATED, "todo", "done", {"todo": -1, "done": 1}),
+        (ITEM_UPDATED, "done", "done", {}),
+        (ITEM_DELETED, "in_progress", None, {"in_progress": -1, "total": -1}),
+    ],
+)
 def test_an_event_moves_the_counters_of_the_statuses_it_left_and_entered(kind, before, after, delta):
     assert stats_delta({"status_before": before, "status_after": after}) == delta
 

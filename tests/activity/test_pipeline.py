@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 
-from chalicelib import wiring
+from chalicelib import consumers, wiring
 from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
 from chalicelib.events.local import LocalQueue
-from chalicelib import consumers
 from tests.support.activity import activity_of, counters
 from tests.support.output import Output
 
@@ -31,8 +30,16 @@ def test_a_message_delivered_twice_is_applied_once(env, api):
     sub = api.get("/me").json["sub"]
     [record] = activity_of(sub)
     # At-least-once delivery: the same event arrives again as a new message.
-    event = {"v": 1, "id": record["id"], "type": "item.created", "sub": sub, "item_id": item["id"],
-             "at": record["at"], "status_before": None, "status_after": "todo"}
+    event = {
+        "v": 1,
+        "id": record["id"],
+        "type": "item.created",
+        "sub": sub,
+        "item_id": item["id"],
+        "at": record["at"],
+        "status_before": None,
+        "status_after": "todo",
+    }
     queue.send(json.dumps(event), {})
     assert queue.drain(timeout=20)
     assert len(activity_of(sub)) == 1 and counters(sub)["total"] == 1
@@ -41,10 +48,15 @@ def test_a_message_delivered_twice_is_applied_once(env, api):
 def test_a_poison_message_ends_in_the_dead_letter_consumer_which_logs_and_counts_it(env, tmp_path, capsys):
     env(LOG_FORMAT="json", METRICS="emf")
     services = wiring.services()
-    queue = LocalQueue(str(tmp_path / "queue.db"),
-                       {ACTIVITY: lambda event: consumers.activity(services, event),
-                        DEAD_LETTERS: lambda event: consumers.dead_letters(services, event)},
-                       max_receives=3, retry_delay=0.01)
+    queue = LocalQueue(
+        str(tmp_path / "queue.db"),
+        {
+            ACTIVITY: lambda event: consumers.activity(services, event),
+            DEAD_LETTERS: lambda event: consumers.dead_letters(services, event),
+        },
+        max_receives=3,
+        retry_delay=0.01,
+    )
     capsys.readouterr()
     try:
         queue.send("{not an event", {"request_id": "poisoned-1"})

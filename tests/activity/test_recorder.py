@@ -7,8 +7,7 @@ import random
 import threading
 
 from chalicelib import wiring
-from chalicelib.tasks.activity import (ACTIVITY_TTL_SECONDS, ActivityRecorder,
-                                       epoch_of, item_event)
+from chalicelib.tasks.activity import ACTIVITY_TTL_SECONDS, ActivityRecorder, epoch_of, item_event
 from chalicelib.tasks.ids import new_id
 from chalicelib.vocabulary import ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
 from tests.support.activity import activity_of, counters, stats_of
@@ -25,8 +24,12 @@ def test_an_event_appends_one_activity_record_and_moves_the_counters(adapter):
     event = item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="todo")
     assert _recorder().record(event) is True
     [record] = activity_of(SUB)
-    assert {k: record[k] for k in ("id", "type", "item_id", "at")} == \
-        {"id": event["id"], "type": ITEM_CREATED, "item_id": event["item_id"], "at": AT}
+    assert {k: record[k] for k in ("id", "type", "item_id", "at")} == {
+        "id": event["id"],
+        "type": ITEM_CREATED,
+        "item_id": event["item_id"],
+        "at": AT,
+    }
     assert record["expires_at"] == epoch_of(AT) + ACTIVITY_TTL_SECONDS
     assert counters(SUB) == {"todo": 1, "in_progress": 0, "done": 0, "total": 1}
     assert stats_of(SUB)["updated_at"] == "2027-01-15T08:00:00.000Z"

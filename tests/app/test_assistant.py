@@ -5,7 +5,8 @@ failures before and after the stream began, and the assistant's metrics."""
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -81,10 +82,17 @@ def test_the_stream_carries_the_same_answer_as_token_events_then_one_done(adapte
 
 
 @pytest.mark.parametrize("path", ["/assistant", "/assistant/stream"])
-@pytest.mark.parametrize("body,field", [
-    ({"prompt": ""}, "prompt"), ({"prompt": "   "}, "prompt"), ({"prompt": "x" * 2001}, "prompt"),
-    ({}, "prompt"), ({"prompt": 42}, "prompt"), ({"prompt": "hi", "model": "big"}, "model"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({}, "prompt"),
+        ({"prompt": 42}, "prompt"),
+        ({"prompt": "hi", "model": "big"}, "model"),
+    ],
+)
 def test_a_bad_prompt_is_a_validation_problem(env, api, path, body, field):
     problem = assert_problem(api.post(path, body), 400, "validation_error")
     assert [error["field"] for error in problem["errors"]] == [field]
@@ -115,8 +123,10 @@ def test_a_provider_failing_after_the_stream_began_ends_it_with_one_error_event(
     provider(ScriptedProvider(["one ", "two "], fail_at=1, error=ProviderUnavailable("went away")))
     reply = api.post("/assistant/stream", {"prompt": "hi"})
     assert reply.status == 200
-    assert events_of(reply.body) == [("token", {"text": "one "}),
-                                     ("error", {"code": "provider_unavailable", "detail": "went away"})]
+    assert events_of(reply.body) == [
+        ("token", {"text": "one "}),
+        ("error", {"code": "provider_unavailable", "detail": "went away"}),
+    ]
 
 
 def test_a_bug_after_the_stream_began_is_an_error_event_and_one_unhandled_log_line(env, api, provider, capsys):

@@ -54,7 +54,7 @@ ATTACKS = {
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_attack_tokens_are_401_problems(api, make_token, other_key, attack):  # noqa: F811
+def test_attack_tokens_are_401_problems(api, make_token, other_key, attack):
     def mk(**claims):
         # token_use and sub are parameters of build_claims; these spellings force raw values.
         overrides = {}
@@ -74,26 +74,39 @@ def test_attack_tokens_are_401_problems(api, make_token, other_key, attack):  # 
     _assert_401(_get_me(api, ATTACKS[attack](mk, other_key)))
 
 
-@pytest.mark.parametrize("header", [
-    None, "", "Bearer", "Bearer ", "Bearer garbage", "Bearer a.b.c", "Bearer ...", "Basic YWxpY2U6cHc=",
-    "Bearer x.y", "Token abc", "Bearer " + "A" * 20000, "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Bearer garbage",
+        "Bearer a.b.c",
+        "Bearer ...",
+        "Basic YWxpY2U6cHc=",
+        "Bearer x.y",
+        "Token abc",
+        "Bearer " + "A" * 20000,
+        "Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln",
+    ],
+)
 def test_malformed_authorization_headers_are_401_problems(api, header):
     headers = {} if header is None else {"Authorization": header}
     _assert_401(api.get("/items", user=None, headers=headers))
 
 
-def test_scheme_name_is_case_insensitive(api, make_token):  # noqa: F811
+def test_scheme_name_is_case_insensitive(api, make_token):
     token = make_token()
     assert api.get("/me", user=None, headers={"Authorization": f"bearer {token}"}).status == 200
     assert api.get("/me", user=None, headers={"Authorization": f"BEARER {token}"}).status == 200
 
 
-def test_token_expired_within_the_leeway_is_accepted(api, make_token):  # noqa: F811
+def test_token_expired_within_the_leeway_is_accepted(api, make_token):
     assert _get_me(api, make_token(now=int(time.time()) - 70, ttl=60)).status == 200
 
 
-def test_access_and_id_tokens_are_both_accepted_for_the_same_caller(api, make_token):  # noqa: F811
+def test_access_and_id_tokens_are_both_accepted_for_the_same_caller(api, make_token):
     access = _get_me(api, make_token(token_use="access")).json
     id_token = _get_me(api, make_token(token_use="id")).json
     assert access["sub"] == id_token["sub"]
@@ -101,19 +114,37 @@ def test_access_and_id_tokens_are_both_accepted_for_the_same_caller(api, make_to
 
 def _event_with_gateway_claims(claims: dict) -> dict:
     return {
-        "resource": "/me", "path": "/me", "httpMethod": "GET", "headers": {}, "multiValueHeaders": {},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
-        "stageVariables": None, "body": None, "isBase64Encoded": False,
-        "requestContext": {"resourcePath": "/me", "httpMethod": "GET", "requestId": "r-1", "stage": "api",
-                           "authorizer": {"claims": claims}},
+        "resource": "/me",
+        "path": "/me",
+        "httpMethod": "GET",
+        "headers": {},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "resourcePath": "/me",
+            "httpMethod": "GET",
+            "requestId": "r-1",
+            "stage": "api",
+            "authorizer": {"claims": claims},
+        },
     }
 
 
 def _forged_claims() -> dict:
     from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER
 
-    return {"sub": "victim", "iss": LOCAL_ISSUER, "token_use": "access", "client_id": LOCAL_CLIENT_ID,
-            "username": "victim"}
+    return {
+        "sub": "victim",
+        "iss": LOCAL_ISSUER,
+        "token_use": "access",
+        "client_id": LOCAL_CLIENT_ID,
+        "username": "victim",
+    }
 
 
 def test_forged_gateway_claims_are_ignored_outside_lambda(env):
@@ -132,7 +163,7 @@ def test_gateway_claims_are_trusted_inside_lambda_without_verifying_again(env):
     assert '"sub":"victim"' in response["body"]
 
 
-def test_a_401_request_touches_no_data(api, make_token, other_key):  # noqa: F811
+def test_a_401_request_touches_no_data(api, make_token, other_key):
     forged = make_token(key=other_key)
     reply = api.post("/items", {"title": "sneaky"}, user=None, headers={"Authorization": f"Bearer {forged}"})
     _assert_401(reply)

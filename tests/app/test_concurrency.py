@@ -12,8 +12,9 @@ import multiprocessing
 import os
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -74,8 +75,18 @@ def _call_in_worker(environment: dict[str, str], warm_up: Request, request: Requ
 def workers():
     """20 processes forked from a clean, preloaded fork server, and the barrier they share."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["app", "chalice.test", "chalicelib.auth.verifier", "chalicelib.tasks.items",
-                                    "chalicelib.store.sqlite", "chalicelib.store.dynamodb", "boto3", __name__])
+    context.set_forkserver_preload(
+        [
+            "app",
+            "chalice.test",
+            "chalicelib.auth.verifier",
+            "chalicelib.tasks.items",
+            "chalicelib.store.sqlite",
+            "chalicelib.store.dynamodb",
+            "boto3",
+            __name__,
+        ]
+    )
     barrier = context.Barrier(RACERS)
     pool = context.Pool(RACERS, initializer=_start_worker, initargs=(barrier,))
     try:
@@ -92,8 +103,9 @@ def _race(workers, api, requests: list[Request]) -> list[Reply]:
     barrier.reset()
     environment = {name: os.environ[name] for name in FORWARDED_VARIABLES if name in os.environ}
     warm_up: Request = ("GET", "/items?limit=1", _auth(api), b"")
-    results = pool.starmap_async(_call_in_worker, [(environment, warm_up, r) for r in requests],
-                                 chunksize=1).get(timeout=120)
+    results = pool.starmap_async(_call_in_worker, [(environment, warm_up, r) for r in requests], chunksize=1).get(
+        timeout=120
+    )
     return [Reply(status, headers, body) for status, headers, body in results]
 
 
@@ -111,8 +123,14 @@ def _statuses(replies: list[Reply]) -> list[int]:
 def test_twenty_concurrent_patches_with_one_if_match_let_exactly_one_win(adapter, api, workers):
     item = api.create("Contested")
     path = f"/items/{item['id']}"
-    replies = _race(workers, api, [("PATCH", path, _auth(api, **{"If-Match": '"1"'}),
-                                    json.dumps({"title": f"writer {n}"}).encode()) for n in range(RACERS)])
+    replies = _race(
+        workers,
+        api,
+        [
+            ("PATCH", path, _auth(api, **{"If-Match": '"1"'}), json.dumps({"title": f"writer {n}"}).encode())
+            for n in range(RACERS)
+        ],
+    )
 
     assert _statuses(replies) == [200] + [412] * (RACERS - 1), [r.body for r in replies if r.status >= 500]
     winner = next(reply for reply in replies if reply.status == 200)
@@ -125,8 +143,11 @@ def test_twenty_concurrent_patches_with_one_if_match_let_exactly_one_win(adapter
 
 def test_twenty_concurrent_creates_with_one_idempotency_key_make_one_item_and_all_answer_201(adapter, api, workers):
     body = json.dumps({"title": "Pay rent", "tags": ["home"]}).encode()
-    replies = _race(workers, api, [("POST", "/items", _auth(api, **{"Idempotency-Key": "rent-2026-11"}), body)
-                                   for _ in range(RACERS)])
+    replies = _race(
+        workers,
+        api,
+        [("POST", "/items", _auth(api, **{"Idempotency-Key": "rent-2026-11"}), body) for _ in range(RACERS)],
+    )
 
     assert _statuses(replies) == [201] * RACERS, [r.body for r in replies if r.status != 201]
     assert len({reply.json["id"] for reply in replies}) == 1
@@ -139,8 +160,7 @@ def test_twenty_concurrent_creates_with_one_idempotency_key_make_one_item_and_al
 def test_twenty_concurrent_deletes_with_one_if_match_let_exactly_one_succeed(adapter, api, workers):
     item = api.create("Delete me once")
     path = f"/items/{item['id']}"
-    replies = _race(workers, api, [("DELETE", path, _auth(api, **{"If-Match": '"1"'}), b"")
-                                   for _ in range(RACERS)])
+    replies = _race(workers, api, [("DELETE", path, _auth(api, **{"If-Match": '"1"'}), b"") for _ in range(RACERS)])
 
     statuses = _statuses(replies)
     assert statuses.count(204) == 1, statuses
@@ -162,7 +182,7 @@ def _race_threads(call: Callable[[int], Any]) -> list[tuple[str, Any]]:
         barrier.wait(timeout=BARRIER_TIMEOUT)
         try:
             return "ok", call(n)
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test inspects
+        except Exception as error:
             return "error", error
 
     with ThreadPoolExecutor(RACERS) as pool:
@@ -189,8 +209,9 @@ def test_twenty_threads_creating_with_one_idempotency_key_through_the_service_ma
     body = {"title": "Once", "status": "in_progress"}
     data = schemas.new_item(schemas.validate(schemas.ItemCreate, body))
 
-    outcomes = _race_threads(lambda n: items.create("svc-user", data, idempotency_key="once",
-                                                    fingerprint=body_fingerprint(body)))
+    outcomes = _race_threads(
+        lambda n: items.create("svc-user", data, idempotency_key="once", fingerprint=body_fingerprint(body))
+    )
 
     assert [kind for kind, _ in outcomes] == ["ok"] * RACERS, [r for k, r in outcomes if k == "error"]
     created = [result for _, result in outcomes]
@@ -232,8 +253,11 @@ def test_twenty_threads_serving_one_app_each_see_their_own_request(env, api):
     def patch_own_item(n: int, attempt: int) -> tuple[int, dict[str, Any]]:
         gateway = LocalGateway(app, Config.create())
         response = gateway.handle_request(
-            method="PATCH", path=f"/items/{items[n]}", body=json.dumps({"notes": f"{n}/{attempt}"}).encode(),
-            headers={"authorization": f"Bearer {tokens[n]}", "content-type": "application/json"})
+            method="PATCH",
+            path=f"/items/{items[n]}",
+            body=json.dumps({"notes": f"{n}/{attempt}"}).encode(),
+            headers={"authorization": f"Bearer {tokens[n]}", "content-type": "application/json"},
+        )
         return response["statusCode"], json.loads(response["body"])
 
     mixed_up = []
@@ -241,7 +265,7 @@ def test_twenty_threads_serving_one_app_each_see_their_own_request(env, api):
     sys.setswitchinterval(1e-5)  # switch threads often, so an unsafe interleaving shows every run
     try:
         for attempt in range(attempts):
-            for n, (kind, result) in enumerate(_race_threads(lambda n: patch_own_item(n, attempt))):
+            for n, (kind, result) in enumerate(_race_threads(lambda n, attempt=attempt: patch_own_item(n, attempt))):
                 assert kind == "ok", result
                 status, body = result
                 if status != 200 or body.get("notes") != f"{n}/{attempt}":

@@ -37,11 +37,16 @@ def test_an_origin_not_on_the_list_gets_no_allow_origin(api, cors_on):
     assert reply.header("Access-Control-Allow-Origin") is None and reply.header("Vary") == "Origin"
 
 
-@pytest.mark.parametrize("path, methods", [("/items", {"GET", "POST"}), ("/me", {"GET", "PATCH"}),
-                                           ("/items/01ARZ3NDEKTSV4RRFFQ69G5FAV", {"GET", "PATCH", "DELETE"})])
+@pytest.mark.parametrize(
+    "path, methods",
+    [
+        ("/items", {"GET", "POST"}),
+        ("/me", {"GET", "PATCH"}),
+        ("/items/01ARZ3NDEKTSV4RRFFQ69G5FAV", {"GET", "PATCH", "DELETE"}),
+    ],
+)
 def test_a_preflight_needs_no_token_and_lists_the_resources_methods_and_headers(api, cors_on, path, methods):
-    reply = api.call("OPTIONS", path, user=None,
-                     headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
+    reply = api.call("OPTIONS", path, user=None, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
     assert reply.status == 204
     assert reply.header("Access-Control-Allow-Origin") == ORIGIN
     assert set(reply.header("Access-Control-Allow-Methods").split(", ")) == methods | {"OPTIONS"}

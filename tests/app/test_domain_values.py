@@ -35,8 +35,13 @@ assert not loaded, loaded
 
 
 def test_the_services_take_domain_values_and_never_load_msgspec_or_the_web_edge(tmp_path):
-    run = subprocess.run([sys.executable, "-c", SERVICES_ALONE, str(tmp_path / "store.db")], cwd=PROJECT,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", SERVICES_ALONE, str(tmp_path / "store.db")],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -45,8 +50,13 @@ def test_a_new_item_is_stored_with_its_due_date_as_a_calendar_string(tmp_path):
 
     store = SQLiteStore(str(tmp_path / "store.db"))
     item = ItemService(store).create("u", NewItem("Pay rent", due=date(2030, 2, 1))).item
-    assert (item["title"], item["notes"], item["status"], item["due"], item["tags"]) == \
-        ("Pay rent", "", "todo", "2030-02-01", [])
+    assert (item["title"], item["notes"], item["status"], item["due"], item["tags"]) == (
+        "Pay rent",
+        "",
+        "todo",
+        "2030-02-01",
+        [],
+    )
     store.close()
 
 
@@ -69,5 +79,9 @@ def test_the_api_creates_the_item_the_service_makes_from_the_same_defaults(api):
     given = schemas.new_item(schemas.validate(schemas.ItemCreate, {"title": "Buy milk"}))
     assert given == NewItem("Buy milk")
     created = api.create("Buy milk")
-    assert {name: created[name] for name in ("notes", "status", "due", "tags")} == \
-        {"notes": "", "status": "todo", "due": None, "tags": []}
+    assert {name: created[name] for name in ("notes", "status", "due", "tags")} == {
+        "notes": "",
+        "status": "todo",
+        "due": None,
+        "tags": [],
+    }

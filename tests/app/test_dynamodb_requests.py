@@ -9,8 +9,8 @@ import pytest
 
 from chalicelib import wiring
 from tests.support.api import Reply
-from tests.support.environment import use_dynamodb
 from tests.support.dynamodb_local import count_requests
+from tests.support.environment import use_dynamodb
 
 MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # well formed, so only storage can say it is absent
 
@@ -119,19 +119,22 @@ def test_deleting_an_item_costs_one_request_on_success_stale_and_missing(counted
 # --- rejected before storage: none ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method, path, body, headers", [
-    ("PATCH", "/me", {"display_name": ""}, {}),
-    ("PATCH", "/me", {"display_name": "ok", "sub": "someone-else"}, {}),
-    ("POST", "/items", {"title": "   "}, {}),
-    ("POST", "/items", {"title": "ok"}, {"Idempotency-Key": "has space"}),
-    ("POST", "/items", [1, 2], {}),
-    ("GET", "/items?limit=0", None, {}),
-    ("GET", "/items?status=later", None, {}),
-    ("GET", "/items?cursor=forged.cursor", None, {}),
-    ("PATCH", f"/items/{MISSING_ID}", {}, {}),
-    ("PATCH", f"/items/{MISSING_ID}", {"title": "x"}, {"If-Match": "1"}),
-    ("DELETE", f"/items/{MISSING_ID}", None, {"If-Match": "W/\"1\""}),
-])
+@pytest.mark.parametrize(
+    "method, path, body, headers",
+    [
+        ("PATCH", "/me", {"display_name": ""}, {}),
+        ("PATCH", "/me", {"display_name": "ok", "sub": "someone-else"}, {}),
+        ("POST", "/items", {"title": "   "}, {}),
+        ("POST", "/items", {"title": "ok"}, {"Idempotency-Key": "has space"}),
+        ("POST", "/items", [1, 2], {}),
+        ("GET", "/items?limit=0", None, {}),
+        ("GET", "/items?status=later", None, {}),
+        ("GET", "/items?cursor=forged.cursor", None, {}),
+        ("PATCH", f"/items/{MISSING_ID}", {}, {}),
+        ("PATCH", f"/items/{MISSING_ID}", {"title": "x"}, {"If-Match": "1"}),
+        ("DELETE", f"/items/{MISSING_ID}", None, {"If-Match": 'W/"1"'}),
+    ],
+)
 def test_a_400_costs_no_request(counted, method, path, body, headers):
     assert _costs(counted, method, path, body, headers=headers, status=400) == 0
 
@@ -142,9 +145,15 @@ def test_a_body_that_is_not_json_costs_no_request(counted):
 
 
 def test_a_401_costs_no_request(counted):
-    routes = [("GET", "/me", None), ("PATCH", "/me", {"display_name": "x"}), ("GET", "/items", None),
-              ("POST", "/items", {"title": "x"}), ("GET", f"/items/{MISSING_ID}", None),
-              ("PATCH", f"/items/{MISSING_ID}", {"title": "x"}), ("DELETE", f"/items/{MISSING_ID}", None)]
+    routes = [
+        ("GET", "/me", None),
+        ("PATCH", "/me", {"display_name": "x"}),
+        ("GET", "/items", None),
+        ("POST", "/items", {"title": "x"}),
+        ("GET", f"/items/{MISSING_ID}", None),
+        ("PATCH", f"/items/{MISSING_ID}", {"title": "x"}),
+        ("DELETE", f"/items/{MISSING_ID}", None),
+    ]
     for authorization in (None, "Bearer garbage", "Basic YWxpY2U6cHc="):
         headers = {"Authorization": authorization} if authorization else {}
         for method, path, body in routes:
@@ -156,7 +165,8 @@ def test_an_accepted_write_sends_one_event_and_a_rejected_one_none(counted, api,
     assert requests == 1 and len(queue.sent) == 1
     item_id = queue.sent[0][0]["item_id"]
     assert _costs(counted, "PATCH", f"/items/{item_id}", {"status": "done"}, status=200) == 1
-    assert _costs(counted, "PATCH", f"/items/{item_id}", {"status": "done"}, headers={"If-Match": '"1"'},
-                  status=412) == 1
+    assert (
+        _costs(counted, "PATCH", f"/items/{item_id}", {"status": "done"}, headers={"If-Match": '"1"'}, status=412) == 1
+    )
     assert _costs(counted, "DELETE", f"/items/{item_id}", status=204) == 1
     assert [body["type"] for body, _ in queue.sent] == ["item.created", "item.updated", "item.deleted"]

@@ -84,8 +84,12 @@ def test_responses_never_expose_storage_internals(api):
 def test_with_the_store_switched_off_data_routes_answer_503_feature_disabled(api, env):
     env(STORE="off")
     assert api.get("/health", user=None).status == 200
-    for method, path, body in (("GET", "/me", None), ("GET", "/items", None), ("POST", "/items", {"title": "x"}),
-                               ("GET", "/items/01ARZ3NDEKTSV4RRFFQ69G5FAV", None)):
+    for method, path, body in (
+        ("GET", "/me", None),
+        ("GET", "/items", None),
+        ("POST", "/items", {"title": "x"}),
+        ("GET", "/items/01ARZ3NDEKTSV4RRFFQ69G5FAV", None),
+    ):
         assert_problem(api.call(method, path, body), 503, "feature_disabled")
 
 

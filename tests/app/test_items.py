@@ -18,8 +18,16 @@ def test_create_returns_201_with_location_etag_and_defaults(api):
     item = reply.json
     assert item["title"] == "Buy milk"
     assert item | {"id": None, "created_at": None, "updated_at": None} == {
-        "id": None, "title": "Buy milk", "notes": "", "status": "todo", "due": None, "tags": [],
-        "created_at": None, "updated_at": None, "version": 1}
+        "id": None,
+        "title": "Buy milk",
+        "notes": "",
+        "status": "todo",
+        "due": None,
+        "tags": [],
+        "created_at": None,
+        "updated_at": None,
+        "version": 1,
+    }
     assert reply.header("Location") == f"/items/{item['id']}"
     assert reply.header("ETag") == '"1"'
     assert item["created_at"].endswith("Z") and item["created_at"] == item["updated_at"]
@@ -46,25 +54,28 @@ def test_ids_sort_by_creation_time(api):
     assert ids == sorted(ids)
 
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "title"),
-    ({"title": "   "}, "title"),
-    ({"title": "x" * 201}, "title"),
-    ({"title": 5}, "title"),
-    ({"title": None}, "title"),
-    ({"title": "ok", "notes": "x" * 4001}, "notes"),
-    ({"title": "ok", "notes": None}, "notes"),
-    ({"title": "ok", "status": "later"}, "status"),
-    ({"title": "ok", "due": "2026-02-30"}, "due"),
-    ({"title": "ok", "due": "tomorrow"}, "due"),
-    ({"title": "ok", "tags": ["UPPER"]}, "tags"),
-    ({"title": "ok", "tags": ["a", "a"]}, "tags"),
-    ({"title": "ok", "tags": [str(i) for i in range(11)]}, "tags"),
-    ({"title": "ok", "tags": ["x" * 33]}, "tags"),
-    ({"title": "ok", "id": "mine"}, "id"),
-    ({"title": "ok", "version": 3}, "version"),
-    ({"title": "ok", "titel": "typo"}, "titel"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"title": 5}, "title"),
+        ({"title": None}, "title"),
+        ({"title": "ok", "notes": "x" * 4001}, "notes"),
+        ({"title": "ok", "notes": None}, "notes"),
+        ({"title": "ok", "status": "later"}, "status"),
+        ({"title": "ok", "due": "2026-02-30"}, "due"),
+        ({"title": "ok", "due": "tomorrow"}, "due"),
+        ({"title": "ok", "tags": ["UPPER"]}, "tags"),
+        ({"title": "ok", "tags": ["a", "a"]}, "tags"),
+        ({"title": "ok", "tags": [str(i) for i in range(11)]}, "tags"),
+        ({"title": "ok", "tags": ["x" * 33]}, "tags"),
+        ({"title": "ok", "id": "mine"}, "id"),
+        ({"title": "ok", "version": 3}, "version"),
+        ({"title": "ok", "titel": "typo"}, "titel"),
+    ],
+)
 def test_invalid_create_body_is_400_naming_the_field_and_creates_nothing(api, body, field):
     problem = assert_problem(api.post("/items", body), 400, "validation_error")
     assert field in [error["field"] for error in problem["errors"]]
@@ -72,8 +83,7 @@ def test_invalid_create_body_is_400_naming_the_field_and_creates_nothing(api, bo
 
 
 def test_every_bad_field_is_reported_at_once(api):
-    problem = assert_problem(api.post("/items", {"title": "", "status": "x", "extra": 1}), 400,
-                             "validation_error")
+    problem = assert_problem(api.post("/items", {"title": "", "status": "x", "extra": 1}), 400, "validation_error")
     assert {e["field"] for e in problem["errors"]} == {"title", "status", "extra"}
 
 
@@ -121,8 +131,9 @@ def test_empty_patch_is_400_and_changes_nothing(api):
     assert api.get(f"/items/{item['id']}").json["version"] == 1
 
 
-@pytest.mark.parametrize("body", [{"title": None}, {"status": "nope"}, {"version": 9}, {"tags": "a"},
-                                  {"title": "ok", "bogus": True}])
+@pytest.mark.parametrize(
+    "body", [{"title": None}, {"status": "nope"}, {"version": 9}, {"tags": "a"}, {"title": "ok", "bogus": True}]
+)
 def test_invalid_patch_is_400_and_changes_nothing(api, body):
     item = api.create()
     assert_problem(api.patch(f"/items/{item['id']}", body), 400, "validation_error")
@@ -132,8 +143,9 @@ def test_invalid_patch_is_400_and_changes_nothing(api, body):
 def test_stale_if_match_returns_412_and_changes_nothing(api):
     item = api.create()
     assert api.patch(f"/items/{item['id']}", {"title": "v2"}, headers={"If-Match": '"1"'}).status == 200
-    assert_problem(api.patch(f"/items/{item['id']}", {"title": "v3"}, headers={"If-Match": '"1"'}),
-                   412, "precondition_failed")
+    assert_problem(
+        api.patch(f"/items/{item['id']}", {"title": "v3"}, headers={"If-Match": '"1"'}), 412, "precondition_failed"
+    )
     assert api.get(f"/items/{item['id']}").json["title"] == "v2"
 
 
@@ -145,8 +157,9 @@ def test_if_match_star_accepts_any_version(api):
 @pytest.mark.parametrize("value", ["1", 'W/"1"', '"abc"', '"0"', '"1", "2"', ""])
 def test_malformed_if_match_is_400(api, value):
     item = api.create()
-    assert_problem(api.patch(f"/items/{item['id']}", {"notes": "n"}, headers={"If-Match": value}),
-                   400, "validation_error")
+    assert_problem(
+        api.patch(f"/items/{item['id']}", {"notes": "n"}, headers={"If-Match": value}), 400, "validation_error"
+    )
     assert_problem(api.delete(f"/items/{item['id']}", headers={"If-Match": value}), 400, "validation_error")
     assert api.get(f"/items/{item['id']}").json["version"] == 1
 
@@ -236,6 +249,5 @@ def test_idempotency_keys_are_per_caller(api):
 
 @pytest.mark.parametrize("key", ["", "x" * 129, "has space", "ü"])
 def test_malformed_idempotency_key_is_400(api, key):
-    assert_problem(api.post("/items", {"title": "A"}, headers={"Idempotency-Key": key}), 400,
-                   "validation_error")
+    assert_problem(api.post("/items", {"title": "A"}, headers={"Idempotency-Key": key}), 400, "validation_error")
     assert api.get("/items").json["items"] == []

@@ -65,8 +65,9 @@ def test_status_filter_follows_patches_and_deletes(api):
     assert api.get("/items?status=todo").json["items"] == []
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=abc", "limit=-1", "limit=1.5",
-                                   "status=open", "status="])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=abc", "limit=-1", "limit=1.5", "status=open", "status="]
+)
 def test_bad_query_parameters_are_400_validation_error(api, query):
     assert_problem(api.get(f"/items?{query}"), 400, "validation_error")
 
@@ -83,8 +84,14 @@ def test_altered_cursor_is_400_invalid_cursor(api):
     cursor = _first_cursor(api)
     payload, mac = cursor.split(".")
     forged_id = base64.urlsafe_b64encode(b"01ARZ3NDEKTSV4RRFFQ69G5FAV").rstrip(b"=").decode()
-    for altered in (forged_id + "." + mac, payload + "." + mac[:-2] + ("AA" if mac[-2:] != "AA" else "BB"),
-                    cursor + "x", "garbage", "a.b.c", cursor.replace(".", "")):
+    for altered in (
+        forged_id + "." + mac,
+        payload + "." + mac[:-2] + ("AA" if mac[-2:] != "AA" else "BB"),
+        cursor + "x",
+        "garbage",
+        "a.b.c",
+        cursor.replace(".", ""),
+    ):
         assert_problem(api.get(f"/items?limit=1&cursor={altered}"), 400, "invalid_cursor")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 def test_openapi_is_public_and_documents_every_route(api):
     from app import app
 
@@ -39,8 +38,9 @@ def test_documented_statuses_include_those_the_route_really_answers(api):
     doc = api.get("/openapi.json", user=None).json
     item = api.create()
     observed = {
-        ("/items/{item_id}", "patch"): api.patch(f"/items/{item['id']}", {"title": "x"},
-                                                  headers={"If-Match": '"9"'}).status,
+        ("/items/{item_id}", "patch"): api.patch(
+            f"/items/{item['id']}", {"title": "x"}, headers={"If-Match": '"9"'}
+        ).status,
         ("/items", "post"): api.post("/items", {"title": ""}).status,
         ("/items/{item_id}", "get"): api.get("/items/nope").status,
         ("/items", "get"): api.get("/items?limit=0").status,

@@ -20,9 +20,14 @@ def _subclasses(cls: type) -> list[type]:
     return [cls] + [sub for direct in cls.__subclasses__() for sub in _subclasses(direct)]
 
 
-@pytest.mark.parametrize("outcome", [errors.ConditionFailed(existing=None, index=1),
-                                     errors.TransactionConflict("another request is changing the same records")],
-                         ids=["condition-failed", "transaction-conflict"])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        errors.ConditionFailed(existing=None, index=1),
+        errors.TransactionConflict("another request is changing the same records"),
+    ],
+    ids=["condition-failed", "transaction-conflict"],
+)
 def test_a_storage_outcome_escaping_a_service_is_an_unhandled_500_logged_once(outcome, caplog):
     context.begin("escape-1")
 

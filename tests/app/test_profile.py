@@ -42,8 +42,17 @@ def test_patch_before_any_get_creates_the_profile(api):
     assert reply.status == 200 and reply.json["created_at"] and reply.json["username"] == "alice"
 
 
-@pytest.mark.parametrize("body", [{}, {"display_name": ""}, {"display_name": "x" * 101},
-                                  {"display_name": None}, {"username": "root"}, {"display_name": "ok", "x": 1}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"display_name": ""},
+        {"display_name": "x" * 101},
+        {"display_name": None},
+        {"username": "root"},
+        {"display_name": "ok", "x": 1},
+    ],
+)
 def test_invalid_profile_patch_is_400_and_changes_nothing(api, body):
     before = api.get("/me").json
     assert_problem(api.patch("/me", body), 400, "validation_error")

@@ -169,14 +169,22 @@ def test_health_loads_no_adapter_and_a_read_route_never_loads_the_queue(tmp_path
     """In a Lambda of this app with the embedded queue (its adapter is the one that loads apart)."""
     from tests.support.invoke import claims, lambda_environment, rest_event
 
-    events = [rest_event("GET", "/health"), rest_event("GET", "/items", claims=claims()),
-              rest_event("POST", "/items", body={"title": "x"}, claims=claims())]
-    result = subprocess.run([sys.executable, "-c", LOADED, json.dumps(events)], cwd=str(PROJECT),
-                            capture_output=True, text=True, timeout=60,
-                            env=lambda_environment(tmp_path, QUEUE="local", OBSERVABILITY="off"))
+    events = [
+        rest_event("GET", "/health"),
+        rest_event("GET", "/items", claims=claims()),
+        rest_event("POST", "/items", body={"title": "x"}, claims=claims()),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED, json.dumps(events)],
+        cwd=str(PROJECT),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=lambda_environment(tmp_path, QUEUE="local", OBSERVABILITY="off"),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [line] = [line for line in result.stdout.splitlines() if line.startswith("loaded: ")]
-    health, read, write = json.loads(line[len("loaded: "):])
+    health, read, write = json.loads(line[len("loaded: ") :])
     assert health == ["GET /health", 200, []]
     assert read[:2] == ["GET /items", 200] and "sqlite3" in read[2]
     assert not [name for name in read[2] if name.startswith("chalicelib.events")], read
@@ -186,12 +194,20 @@ def test_health_loads_no_adapter_and_a_read_route_never_loads_the_queue(tmp_path
 
 
 def test_services_built_before_app_py_is_imported_still_deliver_to_the_consumers_it_declares(tmp_path):
-    code = ("from chalicelib import wiring\n"
-            "services = wiring.services()\n"
-            "import app\n"
-            "print('queues:', sorted(services.queue.handlers))\n"
-            "services.close()\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=str(PROJECT), capture_output=True, text=True,
-                            timeout=60, env={"PATH": "", "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / ".data")})
+    code = (
+        "from chalicelib import wiring\n"
+        "services = wiring.services()\n"
+        "import app\n"
+        "print('queues:', sorted(services.queue.handlers))\n"
+        "services.close()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=str(PROJECT),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "", "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / ".data")},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "queues: ['activity', 'activity-dlq']" in result.stdout.splitlines()

@@ -16,7 +16,7 @@ from chalicelib.assistant.base import Token, Usage
 from chalicelib.errors import ProviderThrottled, ProviderUnavailable
 from tests.support.assistant import answer_events, event, exception
 
-SYSTEM = "You answer about these items.\n<items>\n{\"title\":\"Pay rent\"}\n</items>"
+SYSTEM = 'You answer about these items.\n<items>\n{"title":"Pay rent"}\n</items>'
 PROMPT = "what should I do first today?"
 REALISTIC_USAGE = {"inputTokens": 812, "outputTokens": 9, "totalTokens": 821}
 
@@ -32,9 +32,12 @@ def test_the_request_is_valid_for_botocores_converse_stream_model(bedrock, aws):
     _run(bedrock, max_tokens=123)
     [sent] = aws.params
     assert sent == bedrock.request(SYSTEM, PROMPT, max_tokens=123)
-    assert sent == {"modelId": "amazon.nova-micro-v1:0", "system": [{"text": SYSTEM}],
-                    "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
-                    "inferenceConfig": {"maxTokens": 123}}
+    assert sent == {
+        "modelId": "amazon.nova-micro-v1:0",
+        "system": [{"text": SYSTEM}],
+        "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+        "inferenceConfig": {"maxTokens": 123},
+    }
     shape = bedrock.client.meta.service_model.operation_model("ConverseStream").input_shape
     validate_parameters(sent, shape)  # raises ParamValidationError on any mismatch
 
@@ -44,27 +47,36 @@ def test_the_request_goes_to_the_regional_converse_stream_uri_as_json(bedrock, a
     _run(bedrock)
     [request] = aws.requests
     assert request.method == "POST"
-    assert request.url == ("https://bedrock-runtime.us-east-1.amazonaws.com/model/"
-                           "amazon.nova-micro-v1%3A0/converse-stream")
+    assert request.url == (
+        "https://bedrock-runtime.us-east-1.amazonaws.com/model/amazon.nova-micro-v1%3A0/converse-stream"
+    )
     signature = request.headers["Authorization"].decode()  # signed with the dummy key for Bedrock's scope
     assert signature.startswith("AWS4-HMAC-SHA256 Credential=testing/") and "/us-east-1/bedrock/" in signature
-    assert json.loads(request.body) == {"system": [{"text": SYSTEM}],
-                                        "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
-                                        "inferenceConfig": {"maxTokens": 400}}
+    assert json.loads(request.body) == {
+        "system": [{"text": SYSTEM}],
+        "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+        "inferenceConfig": {"maxTokens": 400},
+    }
 
 
 def test_a_streamed_answer_becomes_tokens_then_one_usage(bedrock, aws):
     aws.streams(answer_events(["Start with", " “Pay rent”", ":\n1. it is", " overdue."], usage=REALISTIC_USAGE))
     chunks = _run(bedrock)
-    assert chunks == [Token("Start with"), Token(" “Pay rent”"), Token(":\n1. it is"), Token(" overdue."),
-                      Usage(input_tokens=812, output_tokens=9)]
+    assert chunks == [
+        Token("Start with"),
+        Token(" “Pay rent”"),
+        Token(":\n1. it is"),
+        Token(" overdue."),
+        Usage(input_tokens=812, output_tokens=9),
+    ]
     assert aws.bodies[0].closed
 
 
 def test_empty_and_non_text_deltas_are_not_tokens(bedrock, aws):
     messages = answer_events(["", "Hello"], usage=REALISTIC_USAGE)
-    messages.insert(1, event("contentBlockDelta", {"contentBlockIndex": 0,
-                                                   "delta": {"reasoningContent": {"text": "thinking"}}}))
+    messages.insert(
+        1, event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "thinking"}}})
+    )
     aws.streams(messages)
     assert _run(bedrock) == [Token("Hello"), Usage(812, 9)]
 
@@ -110,9 +122,17 @@ def test_a_throttling_event_mid_stream_is_provider_throttled_after_the_tokens_be
     assert aws.bodies[0].closed
 
 
-@pytest.mark.parametrize("status, code", [(500, "InternalServerException"), (400, "ValidationException"),
-                                          (403, "AccessDeniedException"), (404, "ResourceNotFoundException"),
-                                          (503, "ServiceUnavailableException"), (424, "ModelErrorException")])
+@pytest.mark.parametrize(
+    "status, code",
+    [
+        (500, "InternalServerException"),
+        (400, "ValidationException"),
+        (403, "AccessDeniedException"),
+        (404, "ResourceNotFoundException"),
+        (503, "ServiceUnavailableException"),
+        (424, "ModelErrorException"),
+    ],
+)
 def test_other_errors_before_the_stream_are_provider_unavailable(bedrock, aws, no_backoff, status, code):
     for _ in range(2):  # 5xx are retried once; the rest are not
         aws.fails(status, code)
@@ -122,8 +142,10 @@ def test_other_errors_before_the_stream_are_provider_unavailable(bedrock, aws, n
     assert raised.value.__cause__ is not None
 
 
-@pytest.mark.parametrize("code", ["internalServerException", "modelStreamErrorException", "validationException",
-                                  "serviceUnavailableException"])
+@pytest.mark.parametrize(
+    "code",
+    ["internalServerException", "modelStreamErrorException", "validationException", "serviceUnavailableException"],
+)
 def test_other_exception_events_mid_stream_are_provider_unavailable(bedrock, aws, code):
     aws.streams(answer_events(["Start"])[:2] + [exception(code)])
     stream = bedrock.stream(SYSTEM, PROMPT, max_tokens=50)
@@ -171,13 +193,15 @@ class _ParsedEvents:
         self.closed = True
 
 
-@pytest.mark.parametrize("code, error", [("throttlingException", ProviderThrottled),
-                                         ("modelStreamErrorException", ProviderUnavailable)])
+@pytest.mark.parametrize(
+    "code, error", [("throttlingException", ProviderThrottled), ("modelStreamErrorException", ProviderUnavailable)]
+)
 def test_modeled_exception_members_in_a_parsed_stream_are_translated_too(fake_aws, code, error):
     from chalicelib.assistant.bedrock import BedrockProvider
 
-    events = _ParsedEvents([{"contentBlockDelta": {"delta": {"text": "a"}, "contentBlockIndex": 0}},
-                            {code: {"message": "x"}}])
+    events = _ParsedEvents(
+        [{"contentBlockDelta": {"delta": {"text": "a"}, "contentBlockIndex": 0}}, {code: {"message": "x"}}]
+    )
 
     class Client:
         def converse_stream(self, **params):
@@ -221,6 +245,12 @@ def test_constructing_the_provider_and_the_service_imports_no_boto3_and_the_stre
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'chalice', 'sqlite3'))\n"
         "print(','.join(loaded))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
     assert result.stdout.strip() == ""

@@ -3,7 +3,8 @@ their items only, tokens then exactly one done, provider errors passed through u
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -73,8 +74,10 @@ def test_only_the_callers_items_reach_the_provider_and_the_answer(items):
 
 
 def test_the_system_text_holds_instructions_today_and_the_items_one_per_line(items):
-    created = [add(items, ALICE, "Pay rent", due="2026-11-25", tags=["home"]),
-               add(items, ALICE, "Write report", status="in_progress")]
+    created = [
+        add(items, ALICE, "Pay rent", due="2026-11-25", tags=["home"]),
+        add(items, ALICE, "Write report", status="in_progress"),
+    ]
     system = service(items).system_text(ALICE)
     assert system.startswith("You are the assistant of a personal task list. Answer only about")
     assert f"\nToday (UTC): {TODAY}\n" in system
@@ -102,8 +105,11 @@ def test_events_are_tokens_then_exactly_one_done(items):
     assert kinds[-1] == DONE and kinds.count(DONE) == 1 and set(kinds[:-1]) == {TOKEN} and len(kinds) > 5
     assert all(set(data) == {"text"} and data["text"] for kind, data in events[:-1])
     done = events[-1][1]
-    assert done == {"usage": {"input_tokens": done["usage"]["input_tokens"], "output_tokens": len(events) - 1},
-                    "provider": "offline", "model": "offline-planner-v1"}
+    assert done == {
+        "usage": {"input_tokens": done["usage"]["input_tokens"], "output_tokens": len(events) - 1},
+        "provider": "offline",
+        "model": "offline-planner-v1",
+    }
     assert list(done) == ["usage", "provider", "model"]
 
 
@@ -187,25 +193,30 @@ def test_stopping_early_ends_the_providers_stream_at_once(items):
 
 def test_usage_and_identity_come_from_the_provider(items):
     events = list(service(items, Scripted(Token("Hi"), Token(""), Usage(40, 2))).stream(ALICE, FIRST))
-    assert events == [(TOKEN, {"text": "Hi"}),
-                      (DONE, {"usage": {"input_tokens": 40, "output_tokens": 2}, "provider": "scripted",
-                              "model": "scripted-1"})]
+    assert events == [
+        (TOKEN, {"text": "Hi"}),
+        (DONE, {"usage": {"input_tokens": 40, "output_tokens": 2}, "provider": "scripted", "model": "scripted-1"}),
+    ]
 
 
 def test_a_provider_that_omits_usage_still_ends_with_done(items):
     events = list(service(items, Scripted(Token("a"), Token("b"))).stream(ALICE, FIRST))
-    assert events[-1] == (DONE, {"usage": {"input_tokens": 0, "output_tokens": 2}, "provider": "scripted",
-                                 "model": "scripted-1"})
+    assert events[-1] == (
+        DONE,
+        {"usage": {"input_tokens": 0, "output_tokens": 2}, "provider": "scripted", "model": "scripted-1"},
+    )
 
 
 def test_the_offline_provider_reads_back_exactly_what_the_service_rendered(items):
     from chalicelib.assistant.offline import parse_context
 
-    created = [add(items, ALICE, "Pay rent", due="2026-11-25", tags=["home", "money"]),
-               add(items, ALICE, "Plan “trip”\nto Oslo", status="in_progress")]
+    created = [
+        add(items, ALICE, "Pay rent", due="2026-11-25", tags=["home", "money"]),
+        add(items, ALICE, "Plan “trip”\nto Oslo", status="in_progress"),
+    ]
     page, _ = items.list(ALICE, limit=50)
     today, parsed = parse_context(render_system(page, today=TODAY))
     assert today.isoformat() == TODAY
-    assert parsed == [{name: entry[name] for name in ("id", "title", "status", "due", "tags")}
-                      for entry in reversed(created)]
-
+    assert parsed == [
+        {name: entry[name] for name in ("id", "title", "status", "due", "tags")} for entry in reversed(created)
+    ]

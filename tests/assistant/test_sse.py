@@ -21,7 +21,8 @@ def _parse(frame: bytes) -> tuple[str, dict]:
 
 def test_an_event_is_an_event_line_a_compact_data_line_and_a_blank_line():
     assert sse.encode("done", {"usage": {"input_tokens": 3, "output_tokens": 2}, "provider": "offline"}) == (
-        b'event: done\ndata: {"usage":{"input_tokens":3,"output_tokens":2},"provider":"offline"}\n\n')
+        b'event: done\ndata: {"usage":{"input_tokens":3,"output_tokens":2},"provider":"offline"}\n\n'
+    )
 
 
 def test_a_multi_line_token_stays_on_one_data_line_and_round_trips():
@@ -51,5 +52,4 @@ def test_an_event_name_cannot_add_lines_or_fields(name):
 
 def test_headers_announce_an_uncached_unbuffered_event_stream():
     assert sse.CONTENT_TYPE == "text/event-stream"
-    assert sse.HEADERS == {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                           "X-Accel-Buffering": "no"}
+    assert sse.HEADERS == {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -4,7 +4,8 @@ event decides, a later failure is one error event, tokens and throttles are coun
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,9 @@ class Events:
     """AssistantService.stream's double: ``tokens``, then done; ``fail_at`` raises ``error`` instead of
     the event with that index. Records whether it was closed before it finished."""
 
-    def __init__(self, *tokens: str, fail_at: int | None = None, error: BaseException | None = None,
-                 provider: Any = "bedrock") -> None:
+    def __init__(
+        self, *tokens: str, fail_at: int | None = None, error: BaseException | None = None, provider: Any = "bedrock"
+    ) -> None:
         self.tokens, self.fail_at, self.error, self.provider = tokens, fail_at, error, provider
         self.closed = self.finished = False
 
@@ -53,11 +55,17 @@ def _document(token: Any) -> dict[str, Any]:
 def test_the_events_pass_through_and_done_counts_the_tokens_by_the_provider_it_names():
     token = metrics.begin(Settings(), metrics.API)
     with open_answer(iter(Events("a ", "b")), provider="offline") as answer:
-        assert list(answer) == [(TOKEN, {"text": "a "}), (TOKEN, {"text": "b"}),
-                                (DONE, {"usage": USAGE, "provider": "bedrock", "model": "m"})]
+        assert list(answer) == [
+            (TOKEN, {"text": "a "}),
+            (TOKEN, {"text": "b"}),
+            (DONE, {"usage": USAGE, "provider": "bedrock", "model": "m"}),
+        ]
     document = _document(token)
-    assert (document["Provider"], document["AssistantInputTokens"], document["AssistantOutputTokens"]) == \
-        ("bedrock", 40, 2)
+    assert (document["Provider"], document["AssistantInputTokens"], document["AssistantOutputTokens"]) == (
+        "bedrock",
+        40,
+        2,
+    )
     assert (answer.provider, answer.error, answer.unhandled) == ("bedrock", None, False)
 
 
@@ -87,8 +95,9 @@ def test_a_provider_failure_after_the_first_event_ends_the_answer_with_one_error
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
-@pytest.mark.parametrize("error, detail", [(ZeroDivisionError("secret detail"), INTERNAL_ERROR_DETAIL),
-                                           (AppError(), AppError.title)])
+@pytest.mark.parametrize(
+    "error, detail", [(ZeroDivisionError("secret detail"), INTERNAL_ERROR_DETAIL), (AppError(), AppError.title)]
+)
 def test_a_bug_after_the_first_event_is_one_internal_error_event_and_one_unhandled_line(caplog, error, detail):
     answer = open_answer(iter(Events("a ", fail_at=1, error=error)), provider="offline")
     assert list(answer) == [(TOKEN, {"text": "a "}), (ERROR, {"code": "internal_error", "detail": detail})]

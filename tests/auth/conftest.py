@@ -3,7 +3,8 @@ token fixtures of tests/conftest.py for it, a clock and a counting JWKS fetch.""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -38,8 +39,13 @@ def make_verifier(auth_settings, issuer_key) -> Callable[..., TokenVerifier]:
         options: dict[str, Any] = dict(kwargs)
         if clock is not None:
             options["clock"] = clock
-        return TokenVerifier(auth_settings.auth_issuer, auth_settings.auth_client_ids,
-                             auth_settings.auth_jwks_url, fetch=fetch, **options)
+        return TokenVerifier(
+            auth_settings.auth_issuer,
+            auth_settings.auth_client_ids,
+            auth_settings.auth_jwks_url,
+            fetch=fetch,
+            **options,
+        )
 
     return make
 

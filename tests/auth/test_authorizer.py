@@ -65,13 +65,15 @@ def test_provider_arns_must_be_a_list():
 
 
 def test_swagger_generator_emits_identical_security_for_both():
-    app = tiny_app(CognitoAuthorizer("Ours", provider_arns=ARNS),
-                   CognitoUserPoolAuthorizer("Theirs", provider_arns=ARNS))
-    swagger = SwaggerGenerator("eu-west-1", {"api_handler_arn": "arn:aws:lambda:eu-west-1:123456789012:function:api"}).generate_swagger(app)
+    app = tiny_app(
+        CognitoAuthorizer("Ours", provider_arns=ARNS), CognitoUserPoolAuthorizer("Theirs", provider_arns=ARNS)
+    )
+    swagger = SwaggerGenerator(
+        "eu-west-1", {"api_handler_arn": "arn:aws:lambda:eu-west-1:123456789012:function:api"}
+    ).generate_swagger(app)
     definitions = swagger["securityDefinitions"]
     assert definitions["Ours"] == definitions["Theirs"]
-    assert definitions["Ours"]["x-amazon-apigateway-authorizer"] == {"type": "cognito_user_pools",
-                                                                     "providerARNs": ARNS}
+    assert definitions["Ours"]["x-amazon-apigateway-authorizer"] == {"type": "cognito_user_pools", "providerARNs": ARNS}
     assert swagger["paths"]["/ours"]["get"]["security"] == [{"Ours": []}]
     assert swagger["paths"]["/theirs"]["get"]["security"] == [{"Theirs": []}]
 
@@ -97,15 +99,21 @@ def theirs():
 
 def test_chalice_package_emits_the_same_cognito_authorizer_for_both(tmp_path):
     (tmp_path / ".chalice").mkdir()
-    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(
-        {"version": "2.0", "app_name": "authorizers", "stages": {"dev": {"api_gateway_stage": "api"}}}))
+    (tmp_path / ".chalice" / "config.json").write_text(
+        json.dumps({"version": "2.0", "app_name": "authorizers", "stages": {"dev": {"api_gateway_stage": "api"}}})
+    )
     (tmp_path / "requirements.txt").write_text("")
     (tmp_path / "app.py").write_text(PACKAGED_APP.format(arns=ARNS))
     chalice = str(Path(sys.executable).with_name("chalice"))
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO), "HOME": str(tmp_path),
-           "AWS_DEFAULT_REGION": "eu-west-1"}
-    result = subprocess.run([chalice, "package", str(tmp_path / "out")], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        "HOME": str(tmp_path),
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+    result = subprocess.run(
+        [chalice, "package", str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     template = json.loads((tmp_path / "out" / "sam.json").read_text())
     body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
@@ -118,8 +126,9 @@ def test_chalice_package_emits_the_same_cognito_authorizer_for_both(tmp_path):
 
 @pytest.mark.parametrize("authorization", ["Bearer garbage", "Bearer a.b.c", "Basic xyz", None])
 def test_local_gateway_admits_the_request_untouched_for_the_app_to_verify(authorization):
-    app = tiny_app(CognitoAuthorizer("Ours", provider_arns=ARNS),
-                   CognitoUserPoolAuthorizer("Theirs", provider_arns=ARNS))
+    app = tiny_app(
+        CognitoAuthorizer("Ours", provider_arns=ARNS), CognitoUserPoolAuthorizer("Theirs", provider_arns=ARNS)
+    )
     headers = {"Authorization": authorization} if authorization else {}
     with Client(app) as client:
         response = client.http.get("/ours", headers=headers)
@@ -130,9 +139,10 @@ def test_local_gateway_admits_the_request_untouched_for_the_app_to_verify(author
 
 def test_chalices_cognito_authorizer_crashes_locally_on_a_garbage_token():
     # Why CognitoAuthorizer exists (docs/DESIGN.md pitfalls): if this starts passing, Chalice fixed it.
-    app = tiny_app(CognitoAuthorizer("Ours", provider_arns=ARNS),
-                   CognitoUserPoolAuthorizer("Theirs", provider_arns=ARNS))
-    with Client(app) as client, pytest.raises(Exception):
+    app = tiny_app(
+        CognitoAuthorizer("Ours", provider_arns=ARNS), CognitoUserPoolAuthorizer("Theirs", provider_arns=ARNS)
+    )
+    with Client(app) as client, pytest.raises(Exception):  # noqa: B017 - whatever Chalice raises
         client.http.get("/theirs", headers={"Authorization": "Bearer garbage"})
 
 
@@ -168,8 +178,14 @@ print(library == before, [(action, message.pattern if message else None) for act
 
 
 def test_importing_the_authorizer_changes_no_warning_filter_and_app_silences_only_the_local_mode_one():
-    run = subprocess.run([sys.executable, "-c", FILTERS_AFTER], cwd=REPO, capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "PYTHONWARNINGS": ""})
+    run = subprocess.run(
+        [sys.executable, "-c", FILTERS_AFTER],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+    )
     assert run.returncode == 0, run.stderr
     unchanged, added = run.stdout.strip().split(" ", 1)
     assert unchanged == "True"

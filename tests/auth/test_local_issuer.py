@@ -15,8 +15,17 @@ import jwt
 import pytest
 
 from chalicelib.auth import local_issuer
-from chalicelib.auth.local_issuer import (OMIT, LocalIssuerDisabled, build_claims, ensure_keys, issuer_dir, main,
-                                          mint, sub_for, thumbprint)
+from chalicelib.auth.local_issuer import (
+    OMIT,
+    LocalIssuerDisabled,
+    build_claims,
+    ensure_keys,
+    issuer_dir,
+    main,
+    mint,
+    sub_for,
+    thumbprint,
+)
 from chalicelib.auth.verifier import TokenVerifier
 from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER, Settings
 
@@ -60,13 +69,17 @@ def test_first_use_creates_the_key_files_with_a_private_key_readable_only_by_its
 def test_key_files_are_created_once(settings):
     directory = Path(issuer_dir(settings.data_dir))
     first = ensure_keys(str(directory))
-    before = {name: ((directory / name).stat().st_ino, (directory / name).stat().st_mtime_ns,
-                     (directory / name).read_bytes()) for name in files_in(directory)}
+    before = {
+        name: ((directory / name).stat().st_ino, (directory / name).stat().st_mtime_ns, (directory / name).read_bytes())
+        for name in files_in(directory)
+    }
     mint("alice", settings=settings)
     mint("bob", settings=settings, token_use="id")
     assert ensure_keys(str(directory)).kid == first.kid
-    after = {name: ((directory / name).stat().st_ino, (directory / name).stat().st_mtime_ns,
-                    (directory / name).read_bytes()) for name in files_in(directory)}
+    after = {
+        name: ((directory / name).stat().st_ino, (directory / name).stat().st_mtime_ns, (directory / name).read_bytes())
+        for name in files_in(directory)
+    }
     assert after == before
 
 
@@ -84,11 +97,16 @@ def test_jwks_publishes_only_the_public_key_under_its_thumbprint(settings):
 
 
 def test_thumbprint_matches_rfc_7638_example():
-    jwk = {"kty": "RSA", "e": "AQAB", "n": (
-        "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
-        "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgd"
-        "AZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur"
-        "-kEgU8awapJzKnqDKgw")}
+    jwk = {
+        "kty": "RSA",
+        "e": "AQAB",
+        "n": (
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3"
+            "oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgd"
+            "AZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur"
+            "-kEgU8awapJzKnqDKgw"
+        ),
+    }
     assert thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
@@ -178,9 +196,17 @@ print(mint(sys.argv[3], settings=settings))
 def test_concurrent_first_use_in_processes_ends_with_one_key_pair_verifying_every_token(settings):
     start = time.time() + 1.5  # all processes have imported everything by then, then race
     users = [f"user{n}" for n in range(4)]
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, settings.data_dir, str(start), user], cwd=REPO,
-                               env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for user in users]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, settings.data_dir, str(start), user],
+            cwd=REPO,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for user in users
+    ]
     tokens = []
     for racer in racers:
         out, err = racer.communicate(timeout=60)
@@ -199,8 +225,18 @@ def test_concurrent_first_use_in_processes_ends_with_one_key_pair_verifying_ever
 def test_access_token_claims_are_cognito_shaped(settings):
     token = mint("alice", settings=settings, now=1_800_000_000)
     claims = claims_of(token)
-    assert set(claims) == {"sub", "iss", "client_id", "token_use", "scope", "auth_time", "exp", "iat", "jti",
-                           "username"}
+    assert set(claims) == {
+        "sub",
+        "iss",
+        "client_id",
+        "token_use",
+        "scope",
+        "auth_time",
+        "exp",
+        "iat",
+        "jti",
+        "username",
+    }
     assert claims["sub"] == sub_for("alice")
     assert claims["iss"] == LOCAL_ISSUER
     assert claims["client_id"] == LOCAL_CLIENT_ID
@@ -219,7 +255,11 @@ def test_id_token_claims_are_cognito_shaped(settings):
     assert {"sub", "iss", "aud", "token_use", "auth_time", "exp", "iat", "cognito:username", "email"} <= set(claims)
     assert "client_id" not in claims and "username" not in claims and "scope" not in claims
     assert (claims["aud"], claims["token_use"], claims["cognito:username"], claims["email"]) == (
-        LOCAL_CLIENT_ID, "id", "bob", "bob@example.com")
+        LOCAL_CLIENT_ID,
+        "id",
+        "bob",
+        "bob@example.com",
+    )
     assert claims["exp"] - claims["iat"] == 60
 
 
@@ -237,8 +277,19 @@ def test_jti_is_unique_per_token(settings):
 
 
 def test_explicit_sub_email_and_overrides(settings):
-    claims = claims_of(mint("alice", settings=settings, sub="custom-sub", email="a@x.test", iss="https://x",
-                            username="someone-else", extra=[1, 2], scope=OMIT, jti=None))
+    claims = claims_of(
+        mint(
+            "alice",
+            settings=settings,
+            sub="custom-sub",
+            email="a@x.test",
+            iss="https://x",
+            username="someone-else",
+            extra=[1, 2],
+            scope=OMIT,
+            jti=None,
+        )
+    )
     assert claims["sub"] == "custom-sub"
     assert claims["email"] == "a@x.test"
     assert claims["iss"] == "https://x"
@@ -267,8 +318,9 @@ def test_username_must_be_a_non_empty_string(settings, username):
 
 
 def test_mint_refuses_when_another_issuer_is_configured(tmp_path):
-    foreign = Settings.from_env({"DATA_DIR": str(tmp_path), "AUTH_ISSUER": "https://cognito-idp.example/pool",
-                                 "AUTH_CLIENT_IDS": "abc"})
+    foreign = Settings.from_env(
+        {"DATA_DIR": str(tmp_path), "AUTH_ISSUER": "https://cognito-idp.example/pool", "AUTH_CLIENT_IDS": "abc"}
+    )
     with pytest.raises(LocalIssuerDisabled):
         mint("alice", settings=foreign)
     assert not (tmp_path / "issuer").exists()
@@ -285,8 +337,14 @@ def test_mint_without_settings_uses_the_environment(env, tmp_path):
 
 def test_cli_prints_only_a_token_that_verifies(tmp_path):
     data_dir = str(tmp_path / ".data")
-    result = subprocess.run([sys.executable, "-m", "chalicelib.auth.local_issuer", "alice"], cwd=REPO,
-                            env=clean_env(DATA_DIR=data_dir), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "chalicelib.auth.local_issuer", "alice"],
+        cwd=REPO,
+        env=clean_env(DATA_DIR=data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
@@ -300,8 +358,9 @@ def test_cli_id_token_and_ttl(env, tmp_path, capsys):
     token = capsys.readouterr().out.strip()
     claims = claims_of(token)
     assert (claims["token_use"], claims["cognito:username"], claims["exp"] - claims["iat"]) == ("id", "bob", 120)
-    assert verifier_for(Settings.from_env({"DATA_DIR": str(tmp_path / ".data")})).verify(token).email == \
-        "bob@example.com"
+    assert (
+        verifier_for(Settings.from_env({"DATA_DIR": str(tmp_path / ".data")})).verify(token).email == "bob@example.com"
+    )
 
 
 @pytest.mark.parametrize("ttl", ["0", "-5", "soon", "1.5"])
@@ -314,9 +373,17 @@ def test_cli_rejects_a_bad_ttl(env, ttl, capsys):
 
 def test_cli_refuses_a_foreign_issuer(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "chalicelib.auth.local_issuer", "alice"], cwd=REPO, capture_output=True, text=True,
-        timeout=60, env=clean_env(DATA_DIR=str(tmp_path), AUTH_ISSUER="https://cognito-idp.eu-west-1.amazonaws.com/"
-                                  "eu-west-1_abc", AUTH_CLIENT_IDS="client-1"))
+        [sys.executable, "-m", "chalicelib.auth.local_issuer", "alice"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(
+            DATA_DIR=str(tmp_path),
+            AUTH_ISSUER="https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc",
+            AUTH_CLIENT_IDS="client-1",
+        ),
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert "AUTH_ISSUER" in result.stderr

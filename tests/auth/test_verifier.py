@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from jwt.algorithms import RSAAlgorithm
 
 from chalicelib.auth import Caller, authenticate
@@ -20,7 +22,6 @@ from chalicelib.auth.local_issuer import OMIT, build_claims, ensure_keys, issuer
 from chalicelib.auth.verifier import REFETCH_INTERVAL, TokenVerifier, get_verifier
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER, ConfigError, Settings
-
 from tests.support.tokens import CountingFetch, encode_jws
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,14 +56,16 @@ def token_at(make_token, fake_clock):
 
 def test_access_token_from_local_issuer_verifies(verifier, token_at):
     caller = verifier.verify(token_at("alice"))
-    assert caller == Caller(sub=sub_for("alice"), username="alice", email=None, token_use="access",
-                            client_id=LOCAL_CLIENT_ID)
+    assert caller == Caller(
+        sub=sub_for("alice"), username="alice", email=None, token_use="access", client_id=LOCAL_CLIENT_ID
+    )
 
 
 def test_id_token_from_local_issuer_verifies_with_email_and_audience(verifier, token_at):
     caller = verifier.verify(token_at("bob", token_use="id"))
-    assert caller == Caller(sub=sub_for("bob"), username="bob", email="bob@example.com", token_use="id",
-                            client_id=LOCAL_CLIENT_ID)
+    assert caller == Caller(
+        sub=sub_for("bob"), username="bob", email="bob@example.com", token_use="id", client_id=LOCAL_CLIENT_ID
+    )
 
 
 def test_minted_token_verifies_with_real_clock_and_jwks_file(auth_settings, make_verifier):
@@ -87,8 +90,13 @@ def test_longest_allowed_sub_and_unicode_sub_accepted(verifier, token_at):
 
 
 def test_client_list_allows_each_listed_client(make_token, auth_settings, issuer_key, fake_clock):
-    verifier = TokenVerifier(auth_settings.auth_issuer, ("web", LOCAL_CLIENT_ID), "file:///unused",
-                             clock=fake_clock, fetch=CountingFetch(issuer_key.jwks))
+    verifier = TokenVerifier(
+        auth_settings.auth_issuer,
+        ("web", LOCAL_CLIENT_ID),
+        "file:///unused",
+        clock=fake_clock,
+        fetch=CountingFetch(issuer_key.jwks),
+    )
     assert verifier.verify(make_token(now=int(fake_clock.now), client_id="web")).client_id == "web"
     assert verifier.verify(make_token(now=int(fake_clock.now), token_use="id", aud="web")).client_id == "web"
 
@@ -105,7 +113,7 @@ def test_alg_none_rejected(verifier, counting_fetch, token_at, alg):
 def test_alg_none_with_valid_rs256_signature_still_rejected(verifier, token_at, issuer_key):
     # Header says none, signature is a real RS256 one over the same input: still refused.
     real = token_at()
-    header, payload, signature = real.split(".")
+    _, payload, signature = real.split(".")
     forged_header = encode_jws({"alg": "none", "kid": issuer_key.kid}, b"").split(".")[0]
     rejects(verifier, f"{forged_header}.{payload}.{signature}")
 
@@ -175,8 +183,9 @@ def test_unknown_kid_on_cold_cache_fetches_once(verifier, counting_fetch, token_
     assert counting_fetch.calls == 1
 
 
-def test_rotated_key_is_picked_up_on_the_next_window(verifier, counting_fetch, token_at, issuer_key,
-                                                     other_key, fake_clock):
+def test_rotated_key_is_picked_up_on_the_next_window(
+    verifier, counting_fetch, token_at, issuer_key, other_key, fake_clock
+):
     verifier.verify(token_at())
     new_jwk = {**RSAAlgorithm.to_jwk(other_key.public_key(), as_dict=True), "kid": "rotated", "use": "sig"}
     counting_fetch.document = {"keys": [*issuer_key.jwks["keys"], new_jwk]}
@@ -197,7 +206,7 @@ def test_tampered_payload_rejected(verifier, token_at, forge_token, auth_setting
 
 def test_tampered_signature_rejected(verifier, token_at):
     header, payload, signature = token_at().split(".")
-    flipped = ("A" if signature[10] != "A" else "B")
+    flipped = "A" if signature[10] != "A" else "B"
     rejects(verifier, f"{header}.{payload}.{signature[:10]}{flipped}{signature[11:]}")
     rejects(verifier, f"{header}.{payload}.")
 
@@ -209,8 +218,9 @@ def test_short_rsa_key_in_jwks_rejected(make_verifier, token_at, fake_clock):
     rejects(verifier, token_at(kid="weak", key=weak))
 
 
-@pytest.mark.parametrize("change", [{"alg": "RS512"}, {"use": "enc"}, {"kty": "EC"}, {"kid": 5},
-                                    {"n": "!!!"}, {"e": OMIT}])
+@pytest.mark.parametrize(
+    "change", [{"alg": "RS512"}, {"use": "enc"}, {"kty": "EC"}, {"kid": 5}, {"n": "!!!"}, {"e": OMIT}]
+)
 def test_unusable_jwks_entries_are_skipped(make_verifier, token_at, issuer_key, fake_clock, change):
     jwk = {**issuer_key.jwks["keys"][0], **change}
     jwk = {k: v for k, v in jwk.items() if v is not OMIT}
@@ -218,8 +228,7 @@ def test_unusable_jwks_entries_are_skipped(make_verifier, token_at, issuer_key, 
     rejects(verifier, token_at())
 
 
-def test_jwks_with_private_parts_still_verifies_with_the_public_half(make_verifier, token_at, issuer_key,
-                                                                      fake_clock):
+def test_jwks_with_private_parts_still_verifies_with_the_public_half(make_verifier, token_at, issuer_key, fake_clock):
     private_jwk = {**RSAAlgorithm.to_jwk(issuer_key.private_key, as_dict=True), "kid": issuer_key.kid}
     verifier = make_verifier(clock=fake_clock, fetch=CountingFetch({"keys": [private_jwk]}))
     assert verifier.verify(token_at()).username == "alice"
@@ -234,8 +243,7 @@ def test_unusable_jwks_document_means_signing_keys_unavailable(make_verifier, to
     rejects(verifier, token_at(), "signing keys unavailable")
 
 
-def test_fetch_failure_is_not_retried_within_the_window_then_recovers(verifier, counting_fetch, token_at,
-                                                                       fake_clock):
+def test_fetch_failure_is_not_retried_within_the_window_then_recovers(verifier, counting_fetch, token_at, fake_clock):
     counting_fetch.error = OSError("network down")
     rejects(verifier, token_at(), "signing keys unavailable")
     rejects(verifier, token_at(), "signing keys unavailable")
@@ -255,8 +263,12 @@ def test_failed_refetch_keeps_the_keys_already_known(verifier, counting_fetch, t
 
 
 def test_missing_jwks_file_means_signing_keys_unavailable(auth_settings, token_at, fake_clock, tmp_path):
-    verifier = TokenVerifier(auth_settings.auth_issuer, auth_settings.auth_client_ids,
-                             "file://" + str(tmp_path / "absent.json"), clock=fake_clock)
+    verifier = TokenVerifier(
+        auth_settings.auth_issuer,
+        auth_settings.auth_client_ids,
+        "file://" + str(tmp_path / "absent.json"),
+        clock=fake_clock,
+    )
     rejects(verifier, token_at(), "signing keys unavailable")
 
 
@@ -264,7 +276,7 @@ class _JwksHandler(http.server.BaseHTTPRequestHandler):
     document: bytes = b""
     delay = 0.0
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         time.sleep(self.delay)
         if self.path == "/.well-known/jwks.json":
             self.send_response(200)
@@ -329,8 +341,9 @@ def test_unreachable_jwks_endpoint_means_signing_keys_unavailable(auth_settings,
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    verifier = TokenVerifier(auth_settings.auth_issuer, auth_settings.auth_client_ids,
-                             f"http://127.0.0.1:{port}/jwks.json", clock=fake_clock)
+    verifier = TokenVerifier(
+        auth_settings.auth_issuer, auth_settings.auth_client_ids, f"http://127.0.0.1:{port}/jwks.json", clock=fake_clock
+    )
     rejects(verifier, token_at(), "signing keys unavailable")
 
 
@@ -406,8 +419,9 @@ def test_zero_leeway_is_honoured(make_verifier, counting_fetch, token_at, fake_c
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
-@pytest.mark.parametrize("value", ["1800000000", True, None, [1800000000], {"t": 1}, float("nan"),
-                                   float("inf"), float("-inf")])
+@pytest.mark.parametrize(
+    "value", ["1800000000", True, None, [1800000000], {"t": 1}, float("nan"), float("inf"), float("-inf")]
+)
 def test_non_numeric_time_claims_rejected(verifier, token_at, claim, value):
     rejects(verifier, token_at(**{claim: value}))
 
@@ -424,14 +438,23 @@ def test_missing_required_claim_rejected(verifier, token_at, claim):
     rejects(verifier, token_at(**{claim: OMIT}))
 
 
-@pytest.mark.parametrize("issuer", ["https://evil.example.com", LOCAL_ISSUER + "/", LOCAL_ISSUER.upper(),
-                                    LOCAL_ISSUER + " ", "", [LOCAL_ISSUER], None])
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://evil.example.com",
+        LOCAL_ISSUER + "/",
+        LOCAL_ISSUER.upper(),
+        LOCAL_ISSUER + " ",
+        "",
+        [LOCAL_ISSUER],
+        None,
+    ],
+)
 def test_wrong_issuer_rejected(verifier, token_at, issuer):
     rejects(verifier, token_at(iss=issuer))
 
 
-@pytest.mark.parametrize("client_id", ["another-client", "", LOCAL_CLIENT_ID.upper(), [LOCAL_CLIENT_ID], None,
-                                       OMIT])
+@pytest.mark.parametrize("client_id", ["another-client", "", LOCAL_CLIENT_ID.upper(), [LOCAL_CLIENT_ID], None, OMIT])
 def test_wrong_client_id_for_access_token_rejected(verifier, token_at, client_id):
     rejects(verifier, token_at(client_id=client_id))
 
@@ -451,11 +474,29 @@ def test_id_token_is_not_admitted_by_a_matching_client_id(verifier, token_at):
 
 @pytest.mark.parametrize("token_use", [OMIT, "refresh", "Access", "ID", "", None, ["access"], "access "])
 def test_token_use_other_than_access_or_id_rejected(verifier, token_at, token_use):
-    rejects(verifier, token_at(**{"token_use": token_use}), None)
+    rejects(verifier, token_at(token_use=token_use), None)
 
 
-@pytest.mark.parametrize("sub", ["#", "USER#bob", "a#b", "", "s" * 129, "tab\there", "nul\x00", "new\nline",
-                                 "del\x7f", "zero\u200bwidth", "bidi\u202e", "lone\ud800", 42, None, ["a"]])
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "#",
+        "USER#bob",
+        "a#b",
+        "",
+        "s" * 129,
+        "tab\there",
+        "nul\x00",
+        "new\nline",
+        "del\x7f",
+        "zero\u200bwidth",
+        "bidi\u202e",
+        "lone\ud800",
+        42,
+        None,
+        ["a"],
+    ],
+)
 def test_invalid_sub_rejected(verifier, make_token, auth_settings, fake_clock, sub):
     claims = build_claims("alice", settings=auth_settings, now=int(fake_clock.now))
     claims["sub"] = sub  # via the payload, since mint's sub=None means "the default sub"
@@ -465,9 +506,26 @@ def test_invalid_sub_rejected(verifier, make_token, auth_settings, fake_clock, s
 # --- garbage --------------------------------------------------------------------------------------------------
 
 GARBAGE = [
-    "", "garbage", "a.b.c", "..", "...", "a.b", "a.b.c.d", "!!!.!!!.!!!", "é.é.é", "%%%.%%%.%%%",
-    "eyJ.eyJ.sig", "e30.e30.", "e30.e30.e30", "bnVsbA.bnVsbA.AA", "W10.W10.AA",  # {} / null / [] parts
-    "x" * 100_000, ("a" * 5000 + ".") * 2 + "a" * 5000, "Bearer x.y.z", " a.b.c ", "a.b.c\n",
+    "",
+    "garbage",
+    "a.b.c",
+    "..",
+    "...",
+    "a.b",
+    "a.b.c.d",
+    "!!!.!!!.!!!",
+    "é.é.é",
+    "%%%.%%%.%%%",
+    "eyJ.eyJ.sig",
+    "e30.e30.",
+    "e30.e30.e30",
+    "bnVsbA.bnVsbA.AA",
+    "W10.W10.AA",  # {} / null / [] parts
+    "x" * 100_000,
+    ("a" * 5000 + ".") * 2 + "a" * 5000,
+    "Bearer x.y.z",
+    " a.b.c ",
+    "a.b.c\n",
 ]
 
 
@@ -478,15 +536,16 @@ def test_garbage_tokens_rejected(verifier, token):
         assert token.strip() not in error.detail
 
 
-@pytest.mark.parametrize("token", [None, 42, 4.2, [], {}, object(), b"\xff\xfe.a.b", b"", memoryview(b"a.b.c")],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "token", [None, 42, 4.2, [], {}, object(), b"\xff\xfe.a.b", b"", memoryview(b"a.b.c")], ids=repr
+)
 def test_non_string_tokens_rejected(verifier, token):
     rejects(verifier, token)
 
 
 def test_header_that_is_not_an_object_rejected(verifier, forge_token, token_at):
     _, payload, signature = token_at().split(".")
-    for header in (b"[]", b"null", b"\"RS256\"", b"{", b"\xff"):
+    for header in (b"[]", b"null", b'"RS256"', b"{", b"\xff"):
         rejects(verifier, f"{forge_token(header, b'').split('.')[0]}.{payload}.{signature}")
 
 
@@ -524,8 +583,12 @@ json_values = st.recursive(
 @pytest.fixture(scope="module")
 def shared_verifier(auth_settings):
     key = ensure_keys(issuer_dir(auth_settings.data_dir))
-    return TokenVerifier(auth_settings.auth_issuer, auth_settings.auth_client_ids, auth_settings.auth_jwks_url,
-                         fetch=CountingFetch(key.jwks)), key
+    return TokenVerifier(
+        auth_settings.auth_issuer,
+        auth_settings.auth_client_ids,
+        auth_settings.auth_jwks_url,
+        fetch=CountingFetch(key.jwks),
+    ), key
 
 
 def only_unauthorized(verifier: TokenVerifier, token) -> None:
@@ -561,27 +624,53 @@ def test_any_three_base64ish_parts_are_a_caller_or_unauthorized(shared_verifier,
 @given(header=st.dictionaries(st.text(max_size=8), json_values, max_size=4), payload=json_values)
 def test_any_json_parts_with_a_valid_kid_are_a_caller_or_unauthorized(shared_verifier, header, payload):
     verifier, key = shared_verifier
-    token = encode_jws({"alg": "RS256", "kid": key.kid, **header},
-                       json.dumps(payload).encode(), b"\x00" * 256)
+    token = encode_jws({"alg": "RS256", "kid": key.kid, **header}, json.dumps(payload).encode(), b"\x00" * 256)
     only_unauthorized(verifier, token)
 
 
 @hsettings(max_examples=150, deadline=None)
-@given(claims=st.dictionaries(
-    st.sampled_from(["sub", "iss", "exp", "iat", "nbf", "token_use", "client_id", "aud", "username",
-                     "cognito:username", "email"]) | st.text(max_size=8),
-    json_values, max_size=10))
+@given(
+    claims=st.dictionaries(
+        st.sampled_from(
+            [
+                "sub",
+                "iss",
+                "exp",
+                "iat",
+                "nbf",
+                "token_use",
+                "client_id",
+                "aud",
+                "username",
+                "cognito:username",
+                "email",
+            ]
+        )
+        | st.text(max_size=8),
+        json_values,
+        max_size=10,
+    )
+)
 def test_any_signed_claims_are_a_caller_or_unauthorized(shared_verifier, auth_settings, claims):
     # Correctly signed, so every claim check is reached with arbitrary JSON types.
     verifier, key = shared_verifier
     now = int(time.time())
-    base = {"sub": "s", "iss": auth_settings.auth_issuer, "exp": now + 60, "iat": now, "token_use": "access",
-            "client_id": LOCAL_CLIENT_ID}
+    base = {
+        "sub": "s",
+        "iss": auth_settings.auth_issuer,
+        "exp": now + 60,
+        "iat": now,
+        "token_use": "access",
+        "client_id": LOCAL_CLIENT_ID,
+    }
     from jwt.algorithms import get_default_algorithms
 
     rs256 = get_default_algorithms()["RS256"]
-    token = encode_jws({"alg": "RS256", "kid": key.kid}, json.dumps({**base, **claims}).encode(),
-                       lambda data: rs256.sign(data, key.private_key))
+    token = encode_jws(
+        {"alg": "RS256", "kid": key.kid},
+        json.dumps({**base, **claims}).encode(),
+        lambda data: rs256.sign(data, key.private_key),
+    )
     only_unauthorized(verifier, token)
 
 
@@ -594,8 +683,15 @@ def lambda_settings(auth_settings) -> Settings:
 
 
 def gateway_context(**claims: str) -> dict:
-    base = {"sub": sub_for("gina"), "iss": LOCAL_ISSUER, "token_use": "access", "client_id": LOCAL_CLIENT_ID,
-            "username": "gina", "exp": "Sat Nov 22 08:00:00 UTC 2025", "iat": "Sat Nov 22 07:00:00 UTC 2025"}
+    base = {
+        "sub": sub_for("gina"),
+        "iss": LOCAL_ISSUER,
+        "token_use": "access",
+        "client_id": LOCAL_CLIENT_ID,
+        "username": "gina",
+        "exp": "Sat Nov 22 08:00:00 UTC 2025",
+        "iat": "Sat Nov 22 07:00:00 UTC 2025",
+    }
     merged = {**base, **claims}
     return {"authorizer": {"claims": {k: v for k, v in merged.items() if v is not OMIT}}}
 
@@ -620,8 +716,7 @@ def test_chalice_case_insensitive_headers_work(auth_settings):
     assert authenticate(headers, {}, auth_settings).username == "alice"
 
 
-@pytest.mark.parametrize("headers", [{}, None, {"X-Authorization": "Bearer x.y.z"}, {"Cookie": "token=abc"}],
-                         ids=repr)
+@pytest.mark.parametrize("headers", [{}, None, {"X-Authorization": "Bearer x.y.z"}, {"Cookie": "token=abc"}], ids=repr)
 def test_missing_authorization_header_rejected(auth_settings, headers):
     with pytest.raises(Unauthorized) as caught:
         authenticate(headers, {}, auth_settings)
@@ -629,9 +724,24 @@ def test_missing_authorization_header_rejected(auth_settings, headers):
     assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("value", ["", "Bearer", "Bearer ", "Basic xxx", "Basic dXNlcjpwYXNz", "Token abc",
-                                   "Bearer  TOKEN", "Bearer a b", "Bearer\tTOKEN", "Bearertoken", "TOKEN",
-                                   "Bearer TOKEN extra", "Digest TOKEN"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic xxx",
+        "Basic dXNlcjpwYXNz",
+        "Token abc",
+        "Bearer  TOKEN",
+        "Bearer a b",
+        "Bearer\tTOKEN",
+        "Bearertoken",
+        "TOKEN",
+        "Bearer TOKEN extra",
+        "Digest TOKEN",
+    ],
+)
 def test_malformed_authorization_header_rejected(auth_settings, value):
     token = mint("alice", settings=auth_settings)
     with pytest.raises(Unauthorized):
@@ -652,22 +762,36 @@ def test_garbage_bearer_token_rejected(auth_settings):
 
 def test_gateway_claims_trusted_in_lambda(lambda_settings):
     caller = authenticate({}, gateway_context(), lambda_settings)
-    assert caller == Caller(sub=sub_for("gina"), username="gina", email=None, token_use="access",
-                            client_id=LOCAL_CLIENT_ID)
+    assert caller == Caller(
+        sub=sub_for("gina"), username="gina", email=None, token_use="access", client_id=LOCAL_CLIENT_ID
+    )
 
 
 def test_gateway_id_token_claims_in_lambda(lambda_settings):
-    context = gateway_context(token_use="id", client_id=OMIT, username=OMIT, aud=LOCAL_CLIENT_ID,
-                              **{"cognito:username": "gina", "email": "gina@example.com"})
+    context = gateway_context(
+        token_use="id",
+        client_id=OMIT,
+        username=OMIT,
+        aud=LOCAL_CLIENT_ID,
+        **{"cognito:username": "gina", "email": "gina@example.com"},
+    )
     caller = authenticate({}, context, lambda_settings)
     assert (caller.username, caller.email, caller.token_use) == ("gina", "gina@example.com", "id")
 
 
-@pytest.mark.parametrize("claims", [
-    {"client_id": "another-client"}, {"token_use": "refresh"}, {"token_use": OMIT}, {"sub": OMIT},
-    {"sub": "a#b"}, {"iss": "https://cognito-idp.us-east-1.amazonaws.com/elsewhere"},
-    {"token_use": "id"},  # an id token must carry aud
-], ids=repr)
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"client_id": "another-client"},
+        {"token_use": "refresh"},
+        {"token_use": OMIT},
+        {"sub": OMIT},
+        {"sub": "a#b"},
+        {"iss": "https://cognito-idp.us-east-1.amazonaws.com/elsewhere"},
+        {"token_use": "id"},  # an id token must carry aud
+    ],
+    ids=repr,
+)
 def test_gateway_claims_are_still_checked_in_lambda(lambda_settings, claims):
     with pytest.raises(Unauthorized):
         authenticate({}, gateway_context(**claims), lambda_settings)
@@ -682,8 +806,18 @@ def test_forged_gateway_claims_ignored_outside_lambda(auth_settings):
     assert caller.username == "bob" and caller.sub == sub_for("bob")
 
 
-@pytest.mark.parametrize("context", [{}, None, {"authorizer": None}, {"authorizer": {}},
-                                     {"authorizer": {"claims": {}}}, {"authorizer": {"claims": "x"}}], ids=repr)
+@pytest.mark.parametrize(
+    "context",
+    [
+        {},
+        None,
+        {"authorizer": None},
+        {"authorizer": {}},
+        {"authorizer": {"claims": {}}},
+        {"authorizer": {"claims": "x"}},
+    ],
+    ids=repr,
+)
 def test_in_lambda_without_gateway_claims_verifies_the_header(lambda_settings, context):
     with pytest.raises(Unauthorized):
         authenticate({}, context, lambda_settings)
@@ -703,8 +837,7 @@ def test_local_setup_creates_the_key_pair_before_any_token_exists(tmp_path, forg
     jwks = tmp_path / ".data" / "issuer" / "jwks.json"
     assert not jwks.exists()
     with pytest.raises(Unauthorized) as caught:
-        authenticate({"Authorization": "Bearer " + forge_token({"alg": "RS256", "kid": "k"}, {}, b"x")},
-                     {}, settings)
+        authenticate({"Authorization": "Bearer " + forge_token({"alg": "RS256", "kid": "k"}, {}, b"x")}, {}, settings)
     assert caught.value.detail == "unknown signing key"
     assert jwks.exists()
     token = mint("alice", settings=settings)
@@ -727,7 +860,13 @@ loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("jwt", "cryptograp
 assert not loaded, loaded
 print("ok")
 """
-    result = subprocess.run([sys.executable, "-c", script, "/nonexistent"], cwd=REPO, capture_output=True,
-                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, "-c", script, "/nonexistent"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

@@ -11,16 +11,22 @@ import sys
 import pytest
 
 from bench.harness import REPO_ROOT, LambdaContext, rest_event
-from tests.support.environment import SETTINGS_VARIABLES, use_dynamodb
 from tests.support.dynamodb_local import count_requests
+from tests.support.environment import SETTINGS_VARIABLES, use_dynamodb
 
 
 @pytest.fixture(scope="module")
 def quick_run() -> list[str]:
     # The bench gives its children their own environments; this keeps the test's settings out of it too.
     env = {name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES}
-    done = subprocess.run([sys.executable, "-m", "bench.run", "--quick"], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout.splitlines()
 
@@ -32,12 +38,20 @@ def test_prints_a_table_for_every_measurable_figure(quick_run):
 
 def test_prints_a_verdict_line_for_every_target(quick_run):
     verdicts = [line for line in quick_run if line.startswith(("PASS  ", "MISS  "))]
-    expected = ["cold GET /health:", "cold GET /health loads no boto3", "cold first GET /items, deployed:",
-                "warm GET /health overhead:", "exactly 1 DynamoDB request per read route",
-                "at most 1 DynamoDB request per write route", "sqlite GET /items?limit=",
-                "sqlite GET /items?status=done", "dynamodb GET /items?limit=", "dynamodb GET /items?status=done",
-                "streaming: first SSE event after the provider's first token:",
-                "streaming: time to first byte over total"]
+    expected = [
+        "cold GET /health:",
+        "cold GET /health loads no boto3",
+        "cold first GET /items, deployed:",
+        "warm GET /health overhead:",
+        "exactly 1 DynamoDB request per read route",
+        "at most 1 DynamoDB request per write route",
+        "sqlite GET /items?limit=",
+        "sqlite GET /items?status=done",
+        "dynamodb GET /items?limit=",
+        "dynamodb GET /items?status=done",
+        "streaming: first SSE event after the provider's first token:",
+        "streaming: time to first byte over total",
+    ]
     for name in expected:
         assert any(line[6:].startswith(name) for line in verdicts), (name, verdicts)
     ratios = [line for line in verdicts if "(target <=" in line]
@@ -46,9 +60,14 @@ def test_prints_a_verdict_line_for_every_target(quick_run):
 
 def test_streaming_figure_reports_its_rows(quick_run):
     start = next(n for n, line in enumerate(quick_run) if line.startswith("5 streaming"))
-    rows = quick_run[start + 1:quick_run.index("", start)]
-    for measure in ("time to first byte (", "total (", "time to first byte / total",
-                    "provider's first token to its SSE event received", "every token to its SSE event received"):
+    rows = quick_run[start + 1 : quick_run.index("", start)]
+    for measure in (
+        "time to first byte (",
+        "total (",
+        "time to first byte / total",
+        "provider's first token to its SSE event received",
+        "every token to its SSE event received",
+    ):
         assert any(row.strip().startswith(measure) for row in rows), (measure, rows)
 
 

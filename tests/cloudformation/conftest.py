@@ -17,8 +17,17 @@ from cloudformation.build import build
 from cloudformation.template import dump
 from tests.cloudformation.support.expected import GOLDEN_OUTPUT, UPDATE
 from tests.cloudformation.support.resolve import resolve
-from tests.cloudformation.support.stack import (HERE, PROFILE_MODEL_IDS, PROJECT, TIMINGS, TOOL_ENV, chalice_package,
-                                                flag_combinations, stack_tool, timed)
+from tests.cloudformation.support.stack import (
+    HERE,
+    PROFILE_MODEL_IDS,
+    PROJECT,
+    TIMINGS,
+    TOOL_ENV,
+    chalice_package,
+    flag_combinations,
+    stack_tool,
+    timed,
+)
 
 
 def pytest_configure(config):
@@ -28,8 +37,9 @@ def pytest_configure(config):
 
 def pytest_terminal_summary(terminalreporter):
     if TIMINGS:
-        terminalreporter.write_line("stack tool timings: " + ", ".join(
-            f"{label} {seconds:.1f}s" for label, seconds in TIMINGS.items()))
+        terminalreporter.write_line(
+            "stack tool timings: " + ", ".join(f"{label} {seconds:.1f}s" for label, seconds in TIMINGS.items())
+        )
 
 
 @pytest.fixture(scope="session")
@@ -102,16 +112,25 @@ def profile_renders(built, tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def lint_targets(built_path, fixture_built_path, matrix, profile_renders) -> list[Path]:
-    return [built_path, fixture_built_path, PROJECT / "cloudformation" / "bootstrap.yaml",
-            *(path for path, _, _ in matrix.values()), *profile_renders]
+    return [
+        built_path,
+        fixture_built_path,
+        PROJECT / "cloudformation" / "bootstrap.yaml",
+        *(path for path, _, _ in matrix.values()),
+        *profile_renders,
+    ]
 
 
 @pytest.fixture(scope="session")
 def cfn_lint_result(lint_targets) -> subprocess.CompletedProcess:
     with timed(f"cfn-lint ({len(lint_targets)} templates)"):
-        return subprocess.run([str(stack_tool("cfn-lint")), "--format", "parseable",
-                               *map(str, lint_targets)], env=TOOL_ENV, capture_output=True, text=True,
-                              timeout=600)
+        return subprocess.run(
+            [str(stack_tool("cfn-lint")), "--format", "parseable", *map(str, lint_targets)],
+            env=TOOL_ENV,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -120,9 +139,24 @@ def checkov_result(lint_targets, tmp_path_factory) -> dict:
     for n, path in enumerate(lint_targets):
         shutil.copy(path, directory / f"{n:02d}_{path.name}")
     with timed(f"checkov ({len(lint_targets)} templates)"):
-        result = subprocess.run([str(stack_tool("checkov")), "--directory", str(directory), "--framework",
-                                 "cloudformation", "--output", "json", "--quiet", "--skip-download",
-                                 "--compact"], env=TOOL_ENV, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [
+                str(stack_tool("checkov")),
+                "--directory",
+                str(directory),
+                "--framework",
+                "cloudformation",
+                "--output",
+                "json",
+                "--quiet",
+                "--skip-download",
+                "--compact",
+            ],
+            env=TOOL_ENV,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert result.stdout.strip(), result.stderr[-4000:]
     report = json.loads(result.stdout)
     return {"returncode": result.returncode, "reports": report if isinstance(report, list) else [report]}

@@ -25,8 +25,9 @@ def dry_run(dist, *args: str, **env: str) -> list[list[str]]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     # No aws or docker on PATH: a dry run that tried to run one would fail loudly.
     clean.update(PATH="/usr/bin:/bin", DIST=str(dist), **env)
-    result = subprocess.run(["bash", str(SCRIPT), "--dry-run", *args], cwd=PROJECT, env=clean,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", *args], cwd=PROJECT, env=clean, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert all(line.startswith("+ ") for line in lines), lines
@@ -37,11 +38,11 @@ def test_the_dry_run_prints_bootstrap_login_build_push_and_deploy_in_order(dist)
     commands = dry_run(dist, "--region", "eu-west-1", "--stack", "demo", "--tag", "v1")
     steps = [" ".join(shlex.split(c.split(" | ")[0])[:3]) for c in commands]
     assert steps == [
-        "aws cloudformation deploy",        # the bootstrap stack with the ECR repository
+        "aws cloudformation deploy",  # the bootstrap stack with the ECR repository
         "aws cloudformation describe-stacks",
         "aws ecr get-login-password",
         "docker buildx build",
-        "aws ecr describe-images",          # the pushed digest, which the stack pins
+        "aws ecr describe-images",  # the pushed digest, which the stack pins
         "aws cloudformation deploy",
         "aws cloudformation describe-stacks",
     ]
@@ -57,14 +58,20 @@ def test_the_dry_run_prints_bootstrap_login_build_push_and_deploy_in_order(dist)
 
 
 def test_the_dry_run_passes_the_architecture_and_stack_parameters_through(dist):
-    commands = dry_run(dist, "--arch", "x86_64", "EnableSqsIntegration=false", "AlarmEmail=ops@example.com",
-                       AWS_REGION="us-west-2")
+    commands = dry_run(
+        dist, "--arch", "x86_64", "EnableSqsIntegration=false", "AlarmEmail=ops@example.com", AWS_REGION="us-west-2"
+    )
     assert "--platform linux/amd64 --build-arg ARCH=x86_64" in commands[3]
     assert commands[5].endswith("Architecture=x86_64 EnableSqsIntegration=false AlarmEmail=ops@example.com")
     assert "--region us-west-2" in commands[5]
 
 
 def test_the_script_refuses_to_deploy_what_was_not_packaged(tmp_path):
-    result = subprocess.run(["bash", str(SCRIPT), "--dry-run", "--region", "eu-west-1"], cwd=PROJECT,
-                            env={"PATH": "/usr/bin:/bin", "DIST": str(tmp_path)}, capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", "--region", "eu-west-1"],
+        cwd=PROJECT,
+        env={"PATH": "/usr/bin:/bin", "DIST": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "make package" in result.stderr

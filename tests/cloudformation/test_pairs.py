@@ -34,7 +34,12 @@ def test_each_transform_leaves_its_input_untouched(name):
 
 def test_a_run_in_ci_refuses_to_rewrite_the_expected_files():
     env = {**os.environ, "CI": "true", "UPDATE_GOLDEN": "1"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                             str(Path(__file__))], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(Path(__file__))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "never set in CI" in result.stdout + result.stderr

@@ -18,8 +18,8 @@ from cloudformation.transforms import iam
 from tests.cloudformation.support.resolve import resolve
 from tests.cloudformation.support.stack import EXISTING_POOL, PROFILE_MODEL_IDS, PROJECT, sam_translate, timed
 
-
 # --- lint ----------------------------------------------------------------------------------------
+
 
 def test_cfn_lint_finds_no_error_or_warning_in_any_rendered_template(cfn_lint_result, lint_targets):
     findings = [line for line in cfn_lint_result.stdout.splitlines() if line.strip()]
@@ -48,6 +48,7 @@ def test_every_checkov_skip_says_why(built, lint_targets):
 
 # --- SAM translation -------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def translated(built_path, fixture_built_path) -> dict[str, dict]:
     with timed("sam translate (2 templates)"):
@@ -75,8 +76,10 @@ def test_the_translated_stack_streams_the_assistant_route(translated, which):
     (api,) = of_type(translated[which], "AWS::ApiGateway::RestApi").values()
     integration = api["Properties"]["Body"]["paths"]["/assistant/stream"]["post"]["x-amazon-apigateway-integration"]
     assert integration["responseTransferMode"] == "STREAM"
-    assert "/2021-11-15/functions/${AssistantStreamHandler.Arn}/response-streaming-invocations" in \
-        integration["uri"]["Fn::Sub"]
+    assert (
+        "/2021-11-15/functions/${AssistantStreamHandler.Arn}/response-streaming-invocations"
+        in integration["uri"]["Fn::Sub"]
+    )
     (stage,) = of_type(translated[which], "AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["TracingEnabled"] is True and "AccessLogSetting" in stage["Properties"]
     assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
@@ -104,8 +107,7 @@ LAMBDA_DEFAULT_TIMEOUT = 3
 
 
 @pytest.mark.parametrize("which", ["app", "fixture"])
-def test_every_queue_with_an_event_source_mapping_stays_invisible_six_times_its_consumers_timeout(
-        translated, which):
+def test_every_queue_with_an_event_source_mapping_stays_invisible_six_times_its_consumers_timeout(translated, which):
     # Lambda refuses to create a mapping on a queue whose visibility timeout is below the function's
     # timeout (the stack would fail to deploy); AWS advises six times it, plus any batching window.
     resources = translated[which]["Resources"]
@@ -171,6 +173,7 @@ def test_the_built_app_runs_each_consumer_on_its_queue_with_its_own_role(built):
 
 # --- least privilege -----------------------------------------------------------------------------
 
+
 def _store_actions() -> set[str]:
     """The DynamoDB actions the store adapter's code paths call, read from its source."""
     source = (PROJECT / "chalicelib" / "store" / "dynamodb.py").read_text(encoding="utf-8")
@@ -202,13 +205,20 @@ def _queue_actions() -> set[str]:
 def _model_actions() -> set[str]:
     """The Bedrock actions the assistant's provider calls, read from its source."""
     assert BEDROCK_CALLER.exists(), f"{BEDROCK_CALLER} is missing: the assistant has no bedrock provider"
-    calls = set(re.findall(r"\.(converse_stream|converse|invoke_model_with_response_stream|invoke_model)\(",
-                           BEDROCK_CALLER.read_text(encoding="utf-8")))
+    calls = set(
+        re.findall(
+            r"\.(converse_stream|converse|invoke_model_with_response_stream|invoke_model)\(",
+            BEDROCK_CALLER.read_text(encoding="utf-8"),
+        )
+    )
     assert calls, "no Bedrock call found: has chalicelib/assistant/bedrock.py changed shape?"
     # Converse is authorised as InvokeModel, ConverseStream as InvokeModelWithResponseStream.
-    names = {"converse": "InvokeModel", "invoke_model": "InvokeModel",
-             "converse_stream": "InvokeModelWithResponseStream",
-             "invoke_model_with_response_stream": "InvokeModelWithResponseStream"}
+    names = {
+        "converse": "InvokeModel",
+        "invoke_model": "InvokeModel",
+        "converse_stream": "InvokeModelWithResponseStream",
+        "invoke_model_with_response_stream": "InvokeModelWithResponseStream",
+    }
     return {"bedrock:" + names[call] for call in calls}
 
 
@@ -221,9 +231,13 @@ def test_the_granted_model_actions_are_exactly_what_the_provider_calls(built):
 # Actions of code paths whose issues are in progress; each names what will need it.
 PENDING: dict[str, str] = {}
 SERVICE_NEEDS = {
-    "logs:CreateLogStream", "logs:PutLogEvents",           # the runtime writes the function's logs
-    "xray:PutTraceSegments", "xray:PutTelemetryRecords",   # active tracing
-    "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",  # the event source mapping
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",  # the runtime writes the function's logs
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",  # active tracing
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",  # the event source mapping
 }
 # The account-wide role API Gateway logs through: every API of the account uses it, by AWS's design.
 ACCOUNT_ROLES = {"ApiGatewayLoggingRole"}
@@ -233,7 +247,7 @@ def statements_of(role: dict):
     """Every statement the role may hold, whichever way its conditions (and those in its resources) go."""
     for policy in role["Properties"].get("Policies", []):
         for statement in policy["PolicyDocument"]["Statement"]:
-            for chosen in (statement["Fn::If"][1:] if "Fn::If" in statement else [statement]):
+            for chosen in statement["Fn::If"][1:] if "Fn::If" in statement else [statement]:
                 if chosen == {"Ref": "AWS::NoValue"}:
                     continue
                 resource = chosen["Resource"]
@@ -270,39 +284,63 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(buil
                     assert "*" not in json.dumps(through), (name, statement)
 
 
-PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012",
-          "AWS::StackName": "tasks", "AWS::URLSuffix": "amazonaws.com"}
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "tasks",
+    "AWS::URLSuffix": "amazonaws.com",
+}
 PROFILE_ARN = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/"
 MODEL_GRANTS = {
     # A foundation model: that model, in the stack's region.
     "amazon.nova-micro-v1:0": [
-        ("AssistantModel", "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-micro-v1:0", {})],
+        ("AssistantModel", "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-micro-v1:0", {})
+    ],
     # A geographic profile: the profile here, and its model wherever the profile routes, only through it.
     "eu.amazon.nova-micro-v1:0": [
         ("AssistantInferenceProfile", PROFILE_ARN + "eu.amazon.nova-micro-v1:0", {}),
-        ("AssistantModelThroughProfile", "arn:aws:bedrock:*::foundation-model/amazon.nova-micro-v1:0",
-         {"bedrock:InferenceProfileArn": PROFILE_ARN + "eu.amazon.nova-micro-v1:0"})],
+        (
+            "AssistantModelThroughProfile",
+            "arn:aws:bedrock:*::foundation-model/amazon.nova-micro-v1:0",
+            {"bedrock:InferenceProfileArn": PROFILE_ARN + "eu.amazon.nova-micro-v1:0"},
+        ),
+    ],
     "us-gov.anthropic.claude-3-haiku-20240307-v1:0": [
         ("AssistantInferenceProfile", PROFILE_ARN + "us-gov.anthropic.claude-3-haiku-20240307-v1:0", {}),
-        ("AssistantModelThroughProfile", "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-         {"bedrock:InferenceProfileArn": PROFILE_ARN + "us-gov.anthropic.claude-3-haiku-20240307-v1:0"})],
+        (
+            "AssistantModelThroughProfile",
+            "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+            {"bedrock:InferenceProfileArn": PROFILE_ARN + "us-gov.anthropic.claude-3-haiku-20240307-v1:0"},
+        ),
+    ],
     # A global profile: the profile and the model here, and the region-less model, only through it.
     "global.anthropic.claude-sonnet-4-5-20250929-v1:0": [
         ("AssistantInferenceProfile", PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0", {}),
-        ("AssistantModelThroughProfile",
-         "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
-         {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
-        ("AssistantGlobalModelThroughProfile",
-         "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
-         {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
-          "aws:RequestedRegion": "unspecified"})],
+        (
+            "AssistantModelThroughProfile",
+            "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+            {"bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0"},
+        ),
+        (
+            "AssistantGlobalModelThroughProfile",
+            "arn:aws:bedrock:::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+            {
+                "bedrock:InferenceProfileArn": PROFILE_ARN + "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "aws:RequestedRegion": "unspecified",
+            },
+        ),
+    ],
 }
 
 
 def _model_grants(template: dict, role: str) -> list[tuple[str, str, dict]]:
     statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    return [(s["Sid"], s["Resource"], s.get("Condition", {}).get("StringEquals", {}))
-            for s in statements if any(a.startswith("bedrock:") for a in s["Action"])]
+    return [
+        (s["Sid"], s["Resource"], s.get("Condition", {}).get("StringEquals", {}))
+        for s in statements
+        if any(a.startswith("bedrock:") for a in s["Action"])
+    ]
 
 
 @pytest.mark.parametrize("model_id", MODEL_GRANTS)
@@ -337,6 +375,7 @@ def test_the_granted_send_actions_are_exactly_what_the_activity_sender_calls(bui
 
 # --- the feature-flag matrix -----------------------------------------------------------------------
 
+
 def _variables(template: dict, function: str = "APIHandler") -> dict:
     return template["Resources"][function]["Properties"]["Environment"]["Variables"]
 
@@ -363,7 +402,9 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
         assert ("ACTIVITY_QUEUE_URL" in variables) is sqs, name
         bedrock = params["AssistantProvider"] == "bedrock"
         assert ("bedrock:InvokeModelWithResponseStream" in _actions(template, "APIHandlerRole")) is bedrock, name
-        assert ("bedrock:InvokeModelWithResponseStream" in _actions(template, "AssistantStreamHandlerRole")) is bedrock, name
+        assert (
+            "bedrock:InvokeModelWithResponseStream" in _actions(template, "AssistantStreamHandlerRole")
+        ) is bedrock, name
         assert variables["ASSISTANT_PROVIDER"] == {"Ref": "AssistantProvider"}
         existing = params["UserPoolArn"] != ""
         assert ("UserPool" in resources) is not existing, name

@@ -12,8 +12,8 @@ from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.observability import metrics
 from cloudformation.template import functions
-from cloudformation.transforms import (api, cognito, functions as shared, iam, image, observability, queues,
-                                       streaming, tables)
+from cloudformation.transforms import api, cognito, iam, image, observability, queues, streaming, tables
+from cloudformation.transforms import functions as shared
 from tests.cloudformation.support.expected import input_of
 
 
@@ -43,7 +43,8 @@ def test_streaming_points_the_stream_route_at_its_own_function_with_stream_trans
     assert integration["responseTransferMode"] == "STREAM"
     assert integration["type"] == "aws_proxy"
     assert integration["uri"]["Fn::Sub"].endswith(
-        "/2021-11-15/functions/${AssistantStreamHandler.Arn}/response-streaming-invocations")
+        "/2021-11-15/functions/${AssistantStreamHandler.Arn}/response-streaming-invocations"
+    )
     function = out["Resources"]["AssistantStreamHandler"]["Properties"]
     assert function["ImageConfig"]["EntryPoint"][-2:] == ["-m", "chalicelib.streaming"]
     assert function["Timeout"] * 1000 >= integration["timeoutInMillis"] > 29_000
@@ -149,8 +150,9 @@ def test_queues_switched_off_tell_the_other_functions_queue_off_without_a_url():
             continue
         # Not "local": an in-process queue inside Lambda loses its events when the container goes.
         assert variables["QUEUE"] == {"Fn::If": ["SqsEnabled", "sqs", "off"]}, name
-        assert variables["ACTIVITY_QUEUE_URL"] == {"Fn::If": ["SqsEnabled", {"Ref": "ActivityQueue"},
-                                                              {"Ref": "AWS::NoValue"}]}, name
+        assert variables["ACTIVITY_QUEUE_URL"] == {
+            "Fn::If": ["SqsEnabled", {"Ref": "ActivityQueue"}, {"Ref": "AWS::NoValue"}]
+        }, name
 
 
 def test_queues_refuse_a_consumer_of_a_queue_the_stack_does_not_create():
@@ -179,16 +181,22 @@ def test_observability_gives_every_function_a_30_day_log_group_and_alarms():
 
 def test_observability_alarms_on_activity_events_not_enqueued_or_dead_lettered():
     out = observability.transform(input_of(observability.transform))
-    for name, metric in (("EnqueueFailuresAlarm", "EnqueueFailures"),
-                         ("DeadLetterMessagesAlarm", "DeadLetterMessages")):
+    for name, metric in (
+        ("EnqueueFailuresAlarm", "EnqueueFailures"),
+        ("DeadLetterMessagesAlarm", "DeadLetterMessages"),
+    ):
         alarm = out["Resources"][name]
         assert alarm["Condition"] == "SqsEnabled", name
         props = alarm["Properties"]
         # The bare metric, which the code publishes too (the dimension set ()).
         assert props["Namespace"] == observability.APP_NAMESPACE and props["MetricName"] == metric
         assert "Dimensions" not in props and () in getattr(metrics, snake(metric)).dimensions
-        assert (props["Statistic"], props["Period"], props["ComparisonOperator"], props["Threshold"]) == \
-            ("Sum", 300, "GreaterThanOrEqualToThreshold", 1)
+        assert (props["Statistic"], props["Period"], props["ComparisonOperator"], props["Threshold"]) == (
+            "Sum",
+            300,
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
         assert props["TreatMissingData"] == "notBreaching"  # no events, no data: not an outage
         assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlarmTopic"}]
     # Kept: it catches the dead-letter consumer itself failing, when DeadLetterMessages stays silent.
@@ -199,12 +207,21 @@ def test_observability_dashboard_shows_the_activity_path():
     out = observability.transform(input_of(observability.transform))
     body, _ = out["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(body)["widgets"]
-    shown = {(m[1], tuple(m[2:-1]), m[-1]["stat"]) for w in widgets for m in w["properties"]["metrics"]
-             if m[0] == observability.APP_NAMESPACE_TEXT}
+    shown = {
+        (m[1], tuple(m[2:-1]), m[-1]["stat"])
+        for w in widgets
+        for m in w["properties"]["metrics"]
+        if m[0] == observability.APP_NAMESPACE_TEXT
+    }
     activity = ("Service", "activity")
-    assert {("EventsRecorded", activity, "Sum"), ("DuplicateEvents", activity, "Sum"),
-            ("EventFailures", activity, "Sum"), ("EventAge", activity, "p99"),
-            ("EnqueueFailures", (), "Sum"), ("DeadLetterMessages", (), "Sum")} <= shown
+    assert {
+        ("EventsRecorded", activity, "Sum"),
+        ("DuplicateEvents", activity, "Sum"),
+        ("EventFailures", activity, "Sum"),
+        ("EventAge", activity, "p99"),
+        ("EnqueueFailures", (), "Sum"),
+        ("DeadLetterMessages", (), "Sum"),
+    } <= shown
     # The grid stays whole: no two widgets overlap.
     cells = [(w["x"] + dx, w["y"] + dy) for w in widgets for dx in range(w["width"]) for dy in range(w["height"])]
     assert len(cells) == len(set(cells))

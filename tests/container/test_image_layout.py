@@ -51,23 +51,54 @@ print(json.dumps({"response": response, "outside": outside, "modules": sorted(sy
 
 def health_event() -> dict:
     return {
-        "resource": "/health", "path": "/health", "httpMethod": "GET",
+        "resource": "/health",
+        "path": "/health",
+        "httpMethod": "GET",
         "headers": {"Host": "example.execute-api.us-east-1.amazonaws.com", "X-Request-Id": "layout-1"},
-        "multiValueHeaders": {"Host": ["example.execute-api.us-east-1.amazonaws.com"],
-                              "X-Request-Id": ["layout-1"]},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
-        "stageVariables": None, "body": None, "isBase64Encoded": False,
-        "requestContext": {"resourcePath": "/health", "httpMethod": "GET", "path": "/api/health", "stage": "api",
-                           "requestId": "gw-1", "identity": {"sourceIp": "203.0.113.9"}},
+        "multiValueHeaders": {"Host": ["example.execute-api.us-east-1.amazonaws.com"], "X-Request-Id": ["layout-1"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": None,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "resourcePath": "/health",
+            "httpMethod": "GET",
+            "path": "/api/health",
+            "stage": "api",
+            "requestId": "gw-1",
+            "identity": {"sourceIp": "203.0.113.9"},
+        },
     }
 
 
 def pip_install(requirements: Path, target: Path, machine: str, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(target),
-         "--platform", MANYLINUX[machine], "--implementation", "cp",
-         "--python-version", f"{sys.version_info.major}.{sys.version_info.minor}", "--only-binary=:all:",
-         *extra, "-r", str(requirements)], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            "--platform",
+            MANYLINUX[machine],
+            "--implementation",
+            "cp",
+            "--python-version",
+            f"{sys.version_info.major}.{sys.version_info.minor}",
+            "--only-binary=:all:",
+            *extra,
+            "-r",
+            str(requirements),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,24 +115,41 @@ def layout(tmp_path_factory) -> Path:
     for entry in ("chalice", "chalicelib"):
         shutil.copytree(context / entry, task / entry)
     shutil.copy2(context / "app.py", task / "app.py")
-    compiled = subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
-                               "unchecked-hash", str(task)], capture_output=True, text=True, timeout=300)
+    compiled = subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(task)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert compiled.returncode == 0, compiled.stdout[-3000:]
     size = sum(f.stat().st_size for f in task.rglob("*") if f.is_file())
-    REPORT["image layout (/var/task)"] = (f"{size / 1024 / 1024:.1f} MiB in "
-                                          f"{sum(1 for _ in task.rglob('*.py'))} .py files, "
-                                          f"{platform.machine()}")
+    REPORT["image layout (/var/task)"] = (
+        f"{size / 1024 / 1024:.1f} MiB in {sum(1 for _ in task.rglob('*.py'))} .py files, {platform.machine()}"
+    )
     return task
 
 
 def probe(task: Path, tmp_path: Path) -> dict:
     # The deployed environment, minus AWS: no PYTHONPATH, no virtualenv, no site-packages (-I -S).
-    env = {"APP_STAGE": "prod", "LOG_FORMAT": "json", "STORE": "dynamodb", "TABLE_NAME": "tasks",
-           "AUTH_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example",
-           "AUTH_CLIENT_IDS": "client", "AWS_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "layout-test",
-           "LANG": "C.UTF-8"}
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, str(task), json.dumps(health_event())],
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    env = {
+        "APP_STAGE": "prod",
+        "LOG_FORMAT": "json",
+        "STORE": "dynamodb",
+        "TABLE_NAME": "tasks",
+        "AUTH_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example",
+        "AUTH_CLIENT_IDS": "client",
+        "AWS_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": "layout-test",
+        "LANG": "C.UTF-8",
+    }
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", PROBE, str(task), json.dumps(health_event())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -127,8 +175,11 @@ def test_the_image_carries_only_chalices_runtime_module_and_no_cli_dependencies(
 
 
 def test_every_module_in_the_image_has_bytecode_compiled_at_build_time(layout):
-    missing = [str(py.relative_to(layout)) for py in layout.rglob("*.py")
-               if not list(py.parent.glob(f"__pycache__/{py.stem}.cpython-3*.pyc"))]
+    missing = [
+        str(py.relative_to(layout))
+        for py in layout.rglob("*.py")
+        if not list(py.parent.glob(f"__pycache__/{py.stem}.cpython-3*.pyc"))
+    ]
     assert missing == []
 
 
@@ -137,15 +188,17 @@ def test_the_runtime_requirements_have_wheels_for_both_lambda_architectures(tmp_
     for machine in ("x86_64", "aarch64"):
         resolved = pip_install(context / "requirements.txt", tmp_path / machine, machine, "--dry-run")
         assert resolved.returncode == 0, (machine, resolved.stderr[-2000:])
-        resolved = pip_install(context / "requirements-nodeps.txt", tmp_path / machine, machine, "--dry-run",
-                               "--no-deps")
+        resolved = pip_install(
+            context / "requirements-nodeps.txt", tmp_path / machine, machine, "--dry-run", "--no-deps"
+        )
         assert resolved.returncode == 0, (machine, resolved.stderr[-2000:])
 
 
 def test_the_dockerfile_copies_exactly_the_assembled_context_onto_the_tested_python():
     text = DOCKERFILE.read_text(encoding="utf-8")
-    copied = {source.rstrip("/") for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.M)
-              for source in line.split()[:-1]}
+    copied = {
+        source.rstrip("/") for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.M) for source in line.split()[:-1]
+    }
     assert copied == set(APP_ENTRIES)
     assert re.search(rf"^ARG PYTHON_VERSION={sys.version_info.major}\.{sys.version_info.minor}$", text, re.M)
     assert re.search(r"^ARG ARCH=arm64$", text, re.M)

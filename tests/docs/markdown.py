@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every Markdown file a reader is sent to: the README, docs/ and the READMEs beside the code they describe.
-DOCUMENTS = tuple(sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"),
-                         *(path for path in ROOT.glob("*/README.md")
-                           if not path.parent.name.startswith(".") and path.parent.name != "node_modules")]))
+DOCUMENTS = tuple(
+    sorted(
+        [
+            ROOT / "README.md",
+            *(ROOT / "docs").glob("*.md"),
+            *(
+                path
+                for path in ROOT.glob("*/README.md")
+                if not path.parent.name.startswith(".") and path.parent.name != "node_modules"
+            ),
+        ]
+    )
+)
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _CELL_SEPARATOR = re.compile(r"(?<!\\)\|")

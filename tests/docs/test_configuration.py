@@ -26,14 +26,18 @@ def test_the_configuration_table_names_exactly_the_variables_settings_reads():
 
 def test_no_other_document_tabulates_the_variables_again():
     read = set(settings_variables())
-    repeated = {(path.relative_to(ROOT).as_posix(), name)
-                for path in DOCUMENTS if path != CONFIGURATION
-                for name in _tabulated(path) if name in read}
+    repeated = {
+        (path.relative_to(ROOT).as_posix(), name)
+        for path in DOCUMENTS
+        if path != CONFIGURATION
+        for name in _tabulated(path)
+        if name in read
+    }
     assert repeated == set(), "link to docs/CONFIGURATION.md instead of repeating its rows"
 
 
 def test_the_reader_finds_every_way_from_env_reads_a_variable():
-    source = '''
+    source = """
 def _choice(env, name, default):
     return env.get(name) or default
 
@@ -49,5 +53,5 @@ class Settings:
         store = _choice(env, "STORE", "sqlite")
         region = _region(env)
         return cls(stage, table, store, region, env.get(stage))
-'''
+"""
     assert variables_read(source) == ("APP_STAGE", "TABLE_NAME", "STORE", "AWS_REGION", "AWS_DEFAULT_REGION")

@@ -15,9 +15,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -41,8 +42,12 @@ def _free_port() -> int:
 
 
 def _clean_env(data_dir: Path) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", str(data_dir)),
-            "DATA_DIR": str(data_dir), "SQLITE_PATH": str(data_dir / "app.db")}
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(data_dir)),
+        "DATA_DIR": str(data_dir),
+        "SQLITE_PATH": str(data_dir / "app.db"),
+    }
 
 
 class LocalServer:
@@ -61,11 +66,21 @@ class LocalServer:
 
     def start(self) -> None:
         self.port = _free_port()
-        self._log = tempfile.TemporaryFile()
-        command = [str(BIN_DIR / "chalice"), "local", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--stage", "dev", "--no-autoreload"]
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=self.env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs; closed by stop()
+        command = [
+            str(BIN_DIR / "chalice"),
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--stage",
+            "dev",
+            "--no-autoreload",
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
@@ -76,8 +91,10 @@ class LocalServer:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 output = self.output()
                 self.stop()
-                pytest.fail(f"chalice local did not answer GET /health within {START_TIMEOUT:.0f} s "
-                            f"(exit code {self.process.returncode}); its output:\n{output}")
+                pytest.fail(
+                    f"chalice local did not answer GET /health within {START_TIMEOUT:.0f} s "
+                    f"(exit code {self.process.returncode}); its output:\n{output}"
+                )
             time.sleep(0.1)
 
     def output(self, tail: int | None = 4000) -> str:
@@ -102,8 +119,17 @@ class LocalServer:
         self.start()
 
 
-def call(server: LocalServer, method: str, path: str, body: Any = None, *, token: str | None = None,
-         headers: dict[str, str] | None = None, raw: bytes | None = None, timeout: float = 10) -> Reply:
+def call(
+    server: LocalServer,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+    timeout: float = 10,
+) -> Reply:
     sent = {"Content-Type": "application/json"}
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
@@ -120,8 +146,14 @@ def call(server: LocalServer, method: str, path: str, body: Any = None, *, token
 
 def mint_with_cli(username: str, data_dir: Path) -> str:
     """A token from the documented command, exactly as a developer gets one."""
-    result = subprocess.run([sys.executable, "-m", "chalicelib.auth.local_issuer", username], cwd=REPO_ROOT,
-                            env=_clean_env(data_dir), capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "chalicelib.auth.local_issuer", username],
+        cwd=REPO_ROOT,
+        env=_clean_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -186,8 +218,10 @@ def test_an_oversized_unauthenticated_request_is_401_not_413(server):
 
 
 def test_a_sane_request_id_is_echoed_and_an_insane_one_replaced(server, alice):
-    assert call(server, "GET", "/me", token=alice, headers={"X-Request-Id": "trace-42.a:b"}) \
-        .header("X-Request-Id") == "trace-42.a:b"
+    assert (
+        call(server, "GET", "/me", token=alice, headers={"X-Request-Id": "trace-42.a:b"}).header("X-Request-Id")
+        == "trace-42.a:b"
+    )
     generated = call(server, "GET", "/me", token=alice, headers={"X-Request-Id": "no spaces"}).header("X-Request-Id")
     assert generated and generated != "no spaces"
     problem = call(server, "GET", "/items/nope", token=alice, headers={"X-Request-Id": "req-404"})
@@ -230,8 +264,11 @@ def test_the_whole_item_lifecycle_over_http(server, alice, bob):
     assert_problem(call(server, "GET", path, token=bob), 404, "not_found")
     patched = call(server, "PATCH", path, {"status": "done"}, token=alice, headers={"If-Match": '"1"'})
     assert patched.status == 200 and patched.json["version"] == 2 and patched.header("ETag") == '"2"'
-    assert_problem(call(server, "PATCH", path, {"title": "stale"}, token=alice, headers={"If-Match": '"1"'}),
-                   412, "precondition_failed")
+    assert_problem(
+        call(server, "PATCH", path, {"title": "stale"}, token=alice, headers={"If-Match": '"1"'}),
+        412,
+        "precondition_failed",
+    )
     assert call(server, "GET", path, token=alice).json == patched.json
 
     # List with a status filter, page by page.
@@ -265,8 +302,14 @@ def test_changes_reach_the_callers_stats_through_the_embedded_queue_within_five_
 
     carol = mint_with_cli("carol-e2e", server.data_dir)
     created = [_create(server, carol, f"stats {n}") for n in range(2)]
-    reply = call(server, "PATCH", f"/items/{created[0]['id']}", {"status": "done"}, token=carol,
-                 headers={"X-Request-Id": "e2e-activity-1"})
+    reply = call(
+        server,
+        "PATCH",
+        f"/items/{created[0]['id']}",
+        {"status": "done"},
+        token=carol,
+        headers={"X-Request-Id": "e2e-activity-1"},
+    )
     assert reply.status == 200
     store = SQLiteStore(str(server.data_dir / "app.db"))
     sub = sub_for("carol-e2e")
@@ -280,11 +323,14 @@ def test_changes_reach_the_callers_stats_through_the_embedded_queue_within_five_
     assert stats is not None and {k: stats[k] for k in ("todo", "done", "total")} == {"todo": 1, "done": 1, "total": 2}
     activity = store.query(keys.user_pk(sub), keys.ACTIVITY_PREFIX, limit=10).records
     assert sorted(record["type"] for record in activity) == ["item.created", "item.created", "item.updated"]
+
     # The consumer ran in the server process and logged under the request's id (its line follows the
     # commit, and reaches us through the server's pipe: wait for it within the same deadline).
     def logged() -> bool:
-        return any("e2e-activity-1" in line and "activity event recorded" in line
-                   for line in server.output(tail=None).splitlines())
+        return any(
+            "e2e-activity-1" in line and "activity event recorded" in line
+            for line in server.output(tail=None).splitlines()
+        )
 
     while not logged() and time.monotonic() < deadline + 5:
         time.sleep(0.05)
@@ -329,8 +375,9 @@ def test_twenty_concurrent_patches_with_one_if_match_over_http_let_exactly_one_w
     item = _create(server, alice, "Contested over HTTP")
     path = f"/items/{item['id']}"
     headers = {"Authorization": f"Bearer {alice}", "Content-Type": "application/json", "If-Match": '"1"'}
-    replies = _send_together(server, [("PATCH", path, json.dumps({"notes": f"writer {n}"}).encode(), headers)
-                                      for n in range(RACERS)])
+    replies = _send_together(
+        server, [("PATCH", path, json.dumps({"notes": f"writer {n}"}).encode(), headers) for n in range(RACERS)]
+    )
 
     assert sorted(r.status for r in replies) == [200] + [412] * (RACERS - 1), [r.body for r in replies]
     winner = next(r for r in replies if r.status == 200)
@@ -341,10 +388,15 @@ def test_concurrent_requests_on_the_threaded_server_each_see_their_own_request(s
     # chalice local serves each connection on its own thread, all on one app object.
     tokens = [alice if n % 2 else bob for n in range(RACERS)]
     items = [_create(server, token, f"item {n}") for n, token in enumerate(tokens)]
-    requests = [("PATCH", f"/items/{item['id']}", json.dumps({"notes": f"note for {n}"}).encode(),
-                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                  "X-Request-Id": f"own-{n}"})
-                for n, (item, token) in enumerate(zip(items, tokens))]
+    requests = [
+        (
+            "PATCH",
+            f"/items/{item['id']}",
+            json.dumps({"notes": f"note for {n}"}).encode(),
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "X-Request-Id": f"own-{n}"},
+        )
+        for n, (item, token) in enumerate(zip(items, tokens))
+    ]
     replies = _send_together(server, requests)
 
     assert [r.status for r in replies] == [200] * RACERS, [r.body for r in replies]

@@ -12,7 +12,6 @@ import urllib.request
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.e2e.test_chalice_local import REPO_ROOT, LocalServer
@@ -35,8 +34,14 @@ def fuzzed_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bearer(fuzzed_server) -> str:
-    result = subprocess.run([sys.executable, "-m", "chalicelib.auth.local_issuer", "fuzzer"], cwd=REPO_ROOT,
-                            env=fuzzed_server.env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "chalicelib.auth.local_issuer", "fuzzer"],
+        cwd=REPO_ROOT,
+        env=fuzzed_server.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -54,10 +59,24 @@ def operations(fuzzed_server) -> dict[str, object]:
 
 
 # Every operation app.py declares (the openapi tests check the document lists exactly these).
-LABELS = ["GET /health", "GET /openapi.json", "OPTIONS /me", "GET /me", "PATCH /me", "OPTIONS /items",
-          "GET /items", "POST /items", "OPTIONS /items/{item_id}", "GET /items/{item_id}",
-          "PATCH /items/{item_id}", "DELETE /items/{item_id}", "OPTIONS /assistant", "POST /assistant",
-          "OPTIONS /assistant/stream", "POST /assistant/stream"]
+LABELS = [
+    "GET /health",
+    "GET /openapi.json",
+    "OPTIONS /me",
+    "GET /me",
+    "PATCH /me",
+    "OPTIONS /items",
+    "GET /items",
+    "POST /items",
+    "OPTIONS /items/{item_id}",
+    "GET /items/{item_id}",
+    "PATCH /items/{item_id}",
+    "DELETE /items/{item_id}",
+    "OPTIONS /assistant",
+    "POST /assistant",
+    "OPTIONS /assistant/stream",
+    "POST /assistant/stream",
+]
 
 
 @pytest.mark.parametrize("label", LABELS)

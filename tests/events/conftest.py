@@ -4,7 +4,8 @@ root conftest's ``fake_aws``."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -10,9 +10,16 @@ from chalicelib.events.base import lambda_record
 def test_lambda_record_has_exactly_lambdas_sqs_record_shape():
     body = '{"type":"item.created","request_id":"req-1"}'
 
-    record = lambda_record("msg-1", body, {"request_id": "req-1"}, 2, 1_700_000_000_123,
-                           "arn:aws:sqs:local:000000000000:activity", "receipt-1",
-                           first_received_ms=1_700_000_000_456)
+    record = lambda_record(
+        "msg-1",
+        body,
+        {"request_id": "req-1"},
+        2,
+        1_700_000_000_123,
+        "arn:aws:sqs:local:000000000000:activity",
+        "receipt-1",
+        first_received_ms=1_700_000_000_456,
+    )
 
     assert record == {
         "messageId": "msg-1",
@@ -25,8 +32,12 @@ def test_lambda_record_has_exactly_lambdas_sqs_record_shape():
             "ApproximateFirstReceiveTimestamp": "1700000000456",
         },
         "messageAttributes": {
-            "request_id": {"stringValue": "req-1", "stringListValues": [], "binaryListValues": [],
-                           "dataType": "String"},
+            "request_id": {
+                "stringValue": "req-1",
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": "String",
+            },
         },
         "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
         "eventSource": "aws:sqs",

@@ -138,7 +138,7 @@ def test_an_unknown_item_identifier_fails_the_whole_batch_as_lambda_does(make_qu
 
     assert queue.drain(timeout=5)
     assert bodies == ["a", "a"]  # retried, not lost
-    warning = [r for r in caplog.records if r.name == "tasks.events"][0]
+    warning = next(r for r in caplog.records if r.name == "tasks.events")
     assert warning.message_ids == ["no-such-message"]
 
 
@@ -147,8 +147,9 @@ def test_failed_messages_back_off_exponentially(make_queue):
 
     def handler(event):
         seen.append(time.monotonic())
-        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]
-                if len(seen) < 3 else []}
+        return {
+            "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]] if len(seen) < 3 else []
+        }
 
     queue = make_queue({ACTIVITY: handler}, retry_delay=0.15)
     queue.send("a", {})
@@ -194,8 +195,7 @@ def test_dead_letters_wait_in_their_queue_when_nothing_consumes_them(make_queue)
 
 def test_a_failing_dead_letter_keeps_retrying_in_its_queue_and_never_moves_on(make_queue):
     dead_letters = Recorder(fail=lambda record, call: call <= 3)
-    queue = make_queue({ACTIVITY: Recorder(fail=lambda record, call: True), DEAD_LETTERS: dead_letters},
-                       max_receives=1)
+    queue = make_queue({ACTIVITY: Recorder(fail=lambda record, call: True), DEAD_LETTERS: dead_letters}, max_receives=1)
 
     queue.send("poison", {})
 
@@ -236,6 +236,7 @@ def test_two_instances_on_one_file_never_deliver_a_message_concurrently(make_que
             time.sleep(0.01)
             with lock:
                 in_flight.difference_update(ids)
+
         return handler
 
     first = make_queue({ACTIVITY: slow("first")}, batch_size=2)
@@ -245,7 +246,7 @@ def test_two_instances_on_one_file_never_deliver_a_message_concurrently(make_que
 
     assert first.drain(timeout=10) and second.drain(timeout=10)
     assert overlaps == []
-    assert deliveries == Counter({message_id: 1 for message_id in ids})
+    assert deliveries == Counter(dict.fromkeys(ids, 1))
     assert by_instance["first"] > 0 and by_instance["second"] > 0
 
 
@@ -269,7 +270,7 @@ def test_sends_from_many_threads_are_each_delivered_exactly_once(make_queue):
 
     assert queue.drain(timeout=10)
     assert len(sent) == len(set(sent)) == 200
-    assert Counter(r["messageId"] for r in handler.records) == Counter({message_id: 1 for message_id in sent})
+    assert Counter(r["messageId"] for r in handler.records) == Counter(dict.fromkeys(sent, 1))
 
 
 # --- drain, close, errors --------------------------------------------------------------------

@@ -28,8 +28,9 @@ def queue_url(fake_aws):
 
 def received(url: str) -> list[dict]:
     client = boto3.session.Session().client("sqs", region_name="us-east-1")
-    return client.receive_message(QueueUrl=url, MessageAttributeNames=["All"], MaxNumberOfMessages=10,
-                                  WaitTimeSeconds=0).get("Messages", [])
+    return client.receive_message(
+        QueueUrl=url, MessageAttributeNames=["All"], MaxNumberOfMessages=10, WaitTimeSeconds=0
+    ).get("Messages", [])
 
 
 def test_send_puts_the_body_and_string_attributes_on_the_queue_and_returns_the_message_id(queue_url):
@@ -56,18 +57,26 @@ def test_the_client_is_built_on_the_first_send_and_then_reused(queue_url):
 
 
 def test_importing_and_constructing_the_adapters_does_not_import_boto3():
-    code = ("import sys\n"
-            "from chalicelib.events.sqs import SQSQueue\n"
-            "from chalicelib.events.local import LocalQueue\n"
-            "SQSQueue('https://sqs.us-east-1.amazonaws.com/123456789012/activity')\n"
-            "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'imported boto'\n")
+    code = (
+        "import sys\n"
+        "from chalicelib.events.sqs import SQSQueue\n"
+        "from chalicelib.events.local import LocalQueue\n"
+        "SQSQueue('https://sqs.us-east-1.amazonaws.com/123456789012/activity')\n"
+        "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'imported boto'\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
 
 
 def test_an_unreachable_endpoint_raises_queue_unavailable(fake_aws):
-    queue = SQSQueue("http://127.0.0.1:9/000000000000/activity", region="us-east-1",
-                     endpoint_url="http://127.0.0.1:9", connect_timeout=0.2, read_timeout=0.2, max_attempts=1)
+    queue = SQSQueue(
+        "http://127.0.0.1:9/000000000000/activity",
+        region="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        connect_timeout=0.2,
+        read_timeout=0.2,
+        max_attempts=1,
+    )
 
     with pytest.raises(QueueUnavailable) as raised:
         queue.send(BODY, {"request_id": "req-123"})

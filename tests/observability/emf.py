@@ -10,10 +10,35 @@ from __future__ import annotations
 import re
 from typing import Any
 
-UNITS = ("Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
-         "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
-         "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
-         "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None")
+UNITS = (
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
+)
 
 _STRING = {"type": "string", "minLength": 1}
 # The specification's JSON schema, transcribed (ids and titles dropped).
@@ -34,9 +59,14 @@ SCHEMA: dict[str, Any] = {
                         "properties": {
                             "Namespace": {**_STRING, "maxLength": 1024, "pattern": "^(.*)$"},
                             "Dimensions": {
-                                "type": "array", "minItems": 1,
-                                "items": {"type": "array", "minItems": 0, "maxItems": 30,
-                                          "items": {**_STRING, "maxLength": 250, "pattern": "^(.*)$"}},
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {
+                                    "type": "array",
+                                    "minItems": 0,
+                                    "maxItems": 30,
+                                    "items": {**_STRING, "maxLength": 250, "pattern": "^(.*)$"},
+                                },
                             },
                             "Metrics": {
                                 "type": "array",
@@ -45,8 +75,10 @@ SCHEMA: dict[str, Any] = {
                                     "required": ["Name"],
                                     "properties": {
                                         "Name": {**_STRING, "maxLength": 1024, "pattern": "^(.*)$"},
-                                        "Unit": {"type": "string",
-                                                 "pattern": "^(" + "|".join(re.escape(u) for u in UNITS) + ")$"},
+                                        "Unit": {
+                                            "type": "string",
+                                            "pattern": "^(" + "|".join(re.escape(u) for u in UNITS) + ")$",
+                                        },
                                         "StorageResolution": {"type": "integer"},
                                     },
                                 },

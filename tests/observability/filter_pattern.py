@@ -14,8 +14,10 @@ import json
 import re
 from typing import Any
 
-_TOKEN = re.compile(r"""\s*(?:(?P<op>&&|\|\||!=|<=|>=|=|<|>|\(|\))|(?P<sel>\$(?:\.[A-Za-z0-9_\-]+)+)|"""
-                    r"""(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?[0-9]+(?:\.[0-9]+)?))""")
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<op>&&|\|\||!=|<=|>=|=|<|>|\(|\))|(?P<sel>\$(?:\.[A-Za-z0-9_\-]+)+)|"""
+    r"""(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?[0-9]+(?:\.[0-9]+)?))"""
+)
 
 
 class UnsupportedPattern(ValueError):
@@ -42,7 +44,7 @@ def _text_matches(pattern: str, event: str) -> bool:
     required, alternatives, excluded = [], [], []
     for term in terms:
         prefix = term[0] if term[0] in "?-" else ""
-        body = term[len(prefix):]
+        body = term[len(prefix) :]
         if body.startswith('"'):
             body = json.loads(body)
         elif not re.fullmatch(r"[A-Za-z0-9_.:/\[\]]+", body):
@@ -149,8 +151,14 @@ class _Json:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 return False
             number = float(literal)
-            return {"=": value == number, "!=": value != number, "<": value < number, ">": value > number,
-                    "<=": value <= number, ">=": value >= number}[operator]
+            return {
+                "=": value == number,
+                "!=": value != number,
+                "<": value < number,
+                ">": value > number,
+                "<=": value <= number,
+                ">=": value >= number,
+            }[operator]
         raise UnsupportedPattern(f"unsupported value {literal!r}")
 
 

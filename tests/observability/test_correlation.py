@@ -37,19 +37,29 @@ def test_outside_any_request_nothing_is_stamped():
 
 def _record(attributes: dict | None = None, body: object = "{}") -> dict:
     # An SQS record as Lambda delivers it (note the lower-case attribute keys).
-    return {"messageId": "m-1", "body": body if isinstance(body, str) else json.dumps(body),
-            "messageAttributes": attributes or {}}
+    return {
+        "messageId": "m-1",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "messageAttributes": attributes or {},
+    }
 
 
-@pytest.mark.parametrize("record,expected", [
-    (_record({"request_id": {"stringValue": "from-attribute", "dataType": "String"}}, {"request_id": "from-body"}),
-     "from-attribute"),
-    (_record(body={"request_id": "from-body"}), "from-body"),
-    (_record(), None),
-    (_record(body="not json"), None),
-    (_record({"request_id": {"stringValue": "has space", "dataType": "String"}}), None),
-    (_record(body={"request_id": "x" * 129}), None),
-])
+@pytest.mark.parametrize(
+    "record,expected",
+    [
+        (
+            _record(
+                {"request_id": {"stringValue": "from-attribute", "dataType": "String"}}, {"request_id": "from-body"}
+            ),
+            "from-attribute",
+        ),
+        (_record(body={"request_id": "from-body"}), "from-body"),
+        (_record(), None),
+        (_record(body="not json"), None),
+        (_record({"request_id": {"stringValue": "has space", "dataType": "String"}}), None),
+        (_record(body={"request_id": "x" * 129}), None),
+    ],
+)
 def test_a_consumer_reads_the_request_id_from_the_attribute_then_the_body(record, expected):
     assert correlation.request_id_of(record) == expected
 
@@ -69,8 +79,7 @@ def test_a_consumer_logs_under_the_request_id_of_the_message(observed, captured)
 # --- one request id from the caller to the consumer ------------------------------------------------
 
 
-def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consumers_line(observed, captured,
-                                                                                      token_for):
+def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consumers_line(observed, captured, token_for):
     """Deployed shape: the API sends to SQS (moto stands in for it), Lambda hands the message to the
     activity consumer (Chalice's test client invokes it with the record SQS produced)."""
     import boto3
@@ -87,23 +96,36 @@ def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consume
         token = token_for("alice")
         with Client(app) as client:
             captured()
-            reply = client.http.post("/items", body=json.dumps({"title": "secret plans", "notes": "do not log"}),
-                                     headers={"Authorization": f"Bearer {token}", "X-Request-Id": "trace-me-42",
-                                              "Content-Type": "application/json"})
+            reply = client.http.post(
+                "/items",
+                body=json.dumps({"title": "secret plans", "notes": "do not log"}),
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "X-Request-Id": "trace-me-42",
+                    "Content-Type": "application/json",
+                },
+            )
             assert reply.status_code == 201
             [access] = captured().access()
             assert access["request_id"] == "trace-me-42"
 
-            [message] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"],
-                                            AttributeNames=["All"])["Messages"]
+            [message] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], AttributeNames=["All"])[
+                "Messages"
+            ]
             body = json.loads(message["Body"])
             assert body["request_id"] == "trace-me-42" and body["type"] == "item.created"
             assert message["MessageAttributes"]["request_id"] == {"StringValue": "trace-me-42", "DataType": "String"}
             assert "secret plans" not in message["Body"] and token not in message["Body"]
 
-            record = lambda_record(message["MessageId"], message["Body"], {"request_id": "trace-me-42"}, 1,
-                                   int(message["Attributes"]["SentTimestamp"]),
-                                   "arn:aws:sqs:us-east-1:123456789012:activity", message["ReceiptHandle"])
+            record = lambda_record(
+                message["MessageId"],
+                message["Body"],
+                {"request_id": "trace-me-42"},
+                1,
+                int(message["Attributes"]["SentTimestamp"]),
+                "arn:aws:sqs:us-east-1:123456789012:activity",
+                message["ReceiptHandle"],
+            )
             result = client.lambda_.invoke("on_activity", {"Records": [record]}).payload
             assert result == {"batchItemFailures": []}
             out = captured()
@@ -139,8 +161,11 @@ def test_an_event_that_cannot_be_sent_still_answers_the_committed_change_and_is_
     assert api.get(f"/items/{reply.json['id']}").status == 200
     out = captured()
     [error] = out.at("ERROR")
-    assert (error["message"], error["request_id"], error["event_type"]) == \
-        ("activity event not enqueued", "lost-event-1", "item.created")
+    assert (error["message"], error["request_id"], error["event_type"]) == (
+        "activity event not enqueued",
+        "lost-event-1",
+        "item.created",
+    )
     assert "keep me" not in out.text
     access = [line for line in out.access() if line["request_id"] == "lost-event-1"]
     assert access[0]["EnqueueFailures"] == 1

@@ -51,12 +51,23 @@ def test_each_line_is_one_json_object_with_the_request_fields(api, observed, cap
 def lambda_run(tmp_path_factory):
     """Three invocations of one fresh Lambda process (the runtime's own root handler installed)."""
     tmp_path = tmp_path_factory.mktemp("lambda")
-    return run_in_lambda(tmp_path, [
-        rest_event("GET", "/health", apigw_request_id="apigw-1"),
-        rest_event("GET", "/items", claims=claims(), apigw_request_id="apigw-2", headers={"X-Request-Id": "given-2"}),
-        rest_event("GET", f"/items/{MISSING_ID}", resource="/items/{item_id}", claims=claims(),
-                   path_parameters={"item_id": MISSING_ID}, apigw_request_id="apigw-3"),
-    ])
+    return run_in_lambda(
+        tmp_path,
+        [
+            rest_event("GET", "/health", apigw_request_id="apigw-1"),
+            rest_event(
+                "GET", "/items", claims=claims(), apigw_request_id="apigw-2", headers={"X-Request-Id": "given-2"}
+            ),
+            rest_event(
+                "GET",
+                f"/items/{MISSING_ID}",
+                resource="/items/{item_id}",
+                claims=claims(),
+                path_parameters={"item_id": MISSING_ID},
+                apigw_request_id="apigw-3",
+            ),
+        ],
+    )
 
 
 def test_in_lambda_each_line_carries_the_gateway_and_lambda_ids_and_the_function_name(lambda_run):
@@ -105,28 +116,30 @@ SECRET = "s3cr3t-PAYLOAD-7f9e2c"
 
 
 @pytest.mark.parametrize("log_format", ["json", "text"])
-def test_no_token_body_header_or_secret_reaches_any_line_even_at_debug(adapter, env, api, captured,
-                                                                        log_format, token_for):
+def test_no_token_body_header_or_secret_reaches_any_line_even_at_debug(
+    adapter, env, api, captured, log_format, token_for
+):
     env(LOG_FORMAT=log_format, LOG_LEVEL="DEBUG", METRICS="emf", CURSOR_SECRET=f"cursor-{SECRET}")
     token = token_for("alice")
     headers = {"X-Secret-Header": SECRET}
-    created = api.post("/items", {"title": SECRET, "notes": SECRET, "tags": ["x"]},
-                       headers={**headers, "Idempotency-Key": "k-1"})
+    created = api.post(
+        "/items", {"title": SECRET, "notes": SECRET, "tags": ["x"]}, headers={**headers, "Idempotency-Key": "k-1"}
+    )
     assert created.status == 201
     item_id = created.json["id"]
     api.post("/items", {"title": SECRET, "notes": SECRET, "tags": ["x"]}, headers={**headers, "Idempotency-Key": "k-1"})
-    api.patch(f"/items/{item_id}", {"notes": SECRET}, headers={**headers, "If-Match": '"9"'})      # 412
-    api.patch(f"/items/{item_id}", {"status": SECRET}, headers=headers)                         # 400
-    api.post("/items", raw=b'{"title": "' + SECRET.encode() + b'"', headers=headers)           # invalid JSON
-    api.post("/items", raw=b"x" * (64 * 1024 + 1), headers=headers)                               # 413
+    api.patch(f"/items/{item_id}", {"notes": SECRET}, headers={**headers, "If-Match": '"9"'})  # 412
+    api.patch(f"/items/{item_id}", {"status": SECRET}, headers=headers)  # 400
+    api.post("/items", raw=b'{"title": "' + SECRET.encode() + b'"', headers=headers)  # invalid JSON
+    api.post("/items", raw=b"x" * (64 * 1024 + 1), headers=headers)  # 413
     api.patch("/me", {"display_name": SECRET}, headers=headers)
-    api.get("/items", user=None, headers={"Authorization": f"Bearer {token}x", **headers})        # 401
-    api.get("/items", user=None, headers={"Authorization": f"Bearer {SECRET}", **headers})        # 401
+    api.get("/items", user=None, headers={"Authorization": f"Bearer {token}x", **headers})  # 401
+    api.get("/items", user=None, headers={"Authorization": f"Bearer {SECRET}", **headers})  # 401
 
     from tests.support.faults import fail_store
 
     fail_store(env, RuntimeError("the store exploded"), "update")
-    assert api.patch(f"/items/{item_id}", {"notes": SECRET}, headers=headers).status == 500       # unhandled
+    assert api.patch(f"/items/{item_id}", {"notes": SECRET}, headers=headers).status == 500  # unhandled
     out = captured()
     everything = out.text + out.stderr
     assert len(out.access()) == 10 if log_format == "json" else "tasks.access" in everything
@@ -140,8 +153,11 @@ def test_the_local_default_is_readable_text_with_the_request_id(api, env, captur
     api.get("/health", user=None, headers={"X-Request-Id": "text-1"})
     out = captured()
     [line] = [line for line in out.lines() if "tasks.access" in line]
-    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} INFO +tasks\.access \[text-1\] GET /health 200 status=200 "
-                        r"latency_ms=[0-9.]+", line), line
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d\.\d{3} INFO +tasks\.access \[text-1\] GET /health 200 status=200 "
+        r"latency_ms=[0-9.]+",
+        line,
+    ), line
     assert out.emf == []  # metrics are off locally
 
 

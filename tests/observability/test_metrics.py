@@ -25,9 +25,13 @@ def _dimension_values(document: dict) -> dict[str, str]:
 def test_each_request_writes_exactly_one_valid_emf_document(api, observed, captured):
     item = api.create("measured")
     captured()
-    for call in (lambda: api.get("/health", user=None), lambda: api.get(f"/items/{item['id']}"),
-                 lambda: api.get("/items/nope"), lambda: api.post("/items", {"title": ""}),
-                 lambda: api.call("PUT", "/items")):
+    for call in (
+        lambda: api.get("/health", user=None),
+        lambda: api.get(f"/items/{item['id']}"),
+        lambda: api.get("/items/nope"),
+        lambda: api.post("/items", {"title": ""}),
+        lambda: api.call("PUT", "/items"),
+    ):
         reply = call()
         out = captured()
         assert len(out.emf) == 1, out.text
@@ -41,8 +45,9 @@ def test_request_metrics_are_by_route_and_status_class_with_no_ids_as_dimensions
     api.get(f"/items/{item['id']}", headers={"X-Request-Id": "dim-1"})
     [document] = captured().emf
     assert _dimension_values(document) == {"Service": "api", "Route": "GET /items/{item_id}", "StatusClass": "2xx"}
-    directives = {tuple(m["Name"] for m in d["Metrics"]): d["Dimensions"]
-                  for d in document["_aws"]["CloudWatchMetrics"]}
+    directives = {
+        tuple(m["Name"] for m in d["Metrics"]): d["Dimensions"] for d in document["_aws"]["CloudWatchMetrics"]
+    }
     assert directives[("Requests",)] == [["Service", "Route", "StatusClass"]]
     assert directives[("Latency",)] == [["Service", "Route"]]
     assert directives[("UnhandledExceptions",)] == [["Service"], []]
@@ -90,18 +95,29 @@ def test_an_unusable_namespace_fails_at_start_up(namespace):
         Settings.from_env({"METRICS_NAMESPACE": namespace})
 
 
-@pytest.mark.parametrize("variables,mode", [
-    ({}, "off"), ({"AWS_LAMBDA_FUNCTION_NAME": "f"}, "emf"), ({"METRICS": "emf"}, "emf"),
-    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "METRICS": "off"}, "off"),
-    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "OBSERVABILITY": "off"}, "off"),
-])
+@pytest.mark.parametrize(
+    "variables,mode",
+    [
+        ({}, "off"),
+        ({"AWS_LAMBDA_FUNCTION_NAME": "f"}, "emf"),
+        ({"METRICS": "emf"}, "emf"),
+        ({"AWS_LAMBDA_FUNCTION_NAME": "f", "METRICS": "off"}, "off"),
+        ({"AWS_LAMBDA_FUNCTION_NAME": "f", "OBSERVABILITY": "off"}, "off"),
+    ],
+)
 def test_emf_is_on_in_lambda_and_off_elsewhere_unless_asked(variables, mode):
     assert Settings.from_env(variables).metrics == mode
 
 
 def test_in_lambda_each_invocation_writes_exactly_one_emf_line_by_default(tmp_path):
-    run = run_in_lambda(tmp_path, [rest_event("GET", "/health"), rest_event("GET", "/items", claims=claims()),
-                                   rest_event("POST", "/items", body={"title": ""}, claims=claims())])
+    run = run_in_lambda(
+        tmp_path,
+        [
+            rest_event("GET", "/health"),
+            rest_event("GET", "/items", claims=claims()),
+            rest_event("POST", "/items", body={"title": ""}, claims=claims()),
+        ],
+    )
     assert [r["statusCode"] for r in run.responses] == [200, 200, 400]
     for out in run.invocations:
         assert len(out.emf) == 1 and emf.problems(out.emf[0]) == []
@@ -112,8 +128,9 @@ def test_every_declared_metric_renders_valid_emf_with_low_cardinality_dimensions
     names = [metric.name for metric in metrics.ALL_METRICS]
     assert len(names) == len(set(names))
     collector = metrics.Collector("TasksApi", metrics.ASSISTANT_STREAM)
-    collector.dimensions.update({metrics.ROUTE: "POST /assistant/stream", metrics.STATUS_CLASS: "2xx",
-                                 metrics.PROVIDER: "bedrock"})
+    collector.dimensions.update(
+        {metrics.ROUTE: "POST /assistant/stream", metrics.STATUS_CLASS: "2xx", metrics.PROVIDER: "bedrock"}
+    )
     for metric in metrics.ALL_METRICS:
         if metric.unit == metrics.MILLISECONDS:
             collector.observe(metric, 12.5)
@@ -140,20 +157,36 @@ def test_a_dimension_set_naming_a_dimension_never_given_is_left_out():
 
 
 def test_the_emf_checker_rejects_what_the_specification_forbids():
-    valid = {"_aws": {"Timestamp": 1, "CloudWatchMetrics": [
-        {"Namespace": "N", "Dimensions": [["Service"]], "Metrics": [{"Name": "Requests", "Unit": "Count"}]}]},
-        "Service": "api", "Requests": 1}
+    valid = {
+        "_aws": {
+            "Timestamp": 1,
+            "CloudWatchMetrics": [
+                {"Namespace": "N", "Dimensions": [["Service"]], "Metrics": [{"Name": "Requests", "Unit": "Count"}]}
+            ],
+        },
+        "Service": "api",
+        "Requests": 1,
+    }
     assert emf.problems(valid) == []
     broken = [
-        {**valid, "Service": 7},                                     # a dimension value must be a string
-        {**valid, "Requests": "1"},                                  # a metric value must be a number
-        {k: v for k, v in valid.items() if k != "Requests"},         # the target must be at the root
-        {**valid, "_aws": {**valid["_aws"], "Timestamp": "now"}},    # milliseconds since the epoch
-        {**valid, "_aws": {"Timestamp": 1, "CloudWatchMetrics": [
-            {"Namespace": "N", "Dimensions": [], "Metrics": []}]}},    # at least one dimension set
-        {**valid, "_aws": {"Timestamp": 1, "CloudWatchMetrics": [
-            {"Namespace": "N", "Dimensions": [["Service"]], "Metrics": [{"Name": "Requests", "Unit": "Things"}]}]}},
-        {**valid, "Requests": list(range(101))},                     # at most 100 values
+        {**valid, "Service": 7},  # a dimension value must be a string
+        {**valid, "Requests": "1"},  # a metric value must be a number
+        {k: v for k, v in valid.items() if k != "Requests"},  # the target must be at the root
+        {**valid, "_aws": {**valid["_aws"], "Timestamp": "now"}},  # milliseconds since the epoch
+        {
+            **valid,
+            "_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [], "Metrics": []}]},
+        },  # at least one dimension set
+        {
+            **valid,
+            "_aws": {
+                "Timestamp": 1,
+                "CloudWatchMetrics": [
+                    {"Namespace": "N", "Dimensions": [["Service"]], "Metrics": [{"Name": "Requests", "Unit": "Things"}]}
+                ],
+            },
+        },
+        {**valid, "Requests": list(range(101))},  # at most 100 values
     ]
     for document in broken:
         assert emf.problems(document), document

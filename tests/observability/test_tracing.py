@@ -24,8 +24,9 @@ pytestmark = pytest.mark.usefixtures("recording_queue")
 
 
 def _python(code: str, env: dict[str, str]) -> str:
-    result = subprocess.run([sys.executable, "-c", code], cwd=str(PROJECT), capture_output=True, text=True,
-                            timeout=60, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=str(PROJECT), capture_output=True, text=True, timeout=60, env=env
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
@@ -40,7 +41,7 @@ def _datagrams(sock: socket.socket, quiet_for: float = 0.5) -> list[bytes]:
     while True:
         try:
             received.append(sock.recv(65535))
-        except socket.timeout:
+        except TimeoutError:
             return received
 
 
@@ -48,15 +49,30 @@ def test_in_lambda_with_tracing_active_store_calls_are_subsegments_sent_to_the_d
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
         daemon.bind(("127.0.0.1", 0))
         port = daemon.getsockname()[1]
-        env = lambda_environment(tmp_path, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{port}", _X_AMZN_TRACE_ID=TRACE_HEADER,
-                                 LAMBDA_TASK_ROOT=str(PROJECT), AWS_XRAY_CONTEXT_MISSING="LOG_ERROR")
-        run = run_in_lambda(tmp_path, [
-            rest_event("POST", "/items", body={"title": "traced"}, claims=claims(),
-                       headers={"X-Request-Id": "trace-me-1"}),
-            rest_event("GET", "/items", claims=claims()),
-            rest_event("DELETE", f"/items/{MISSING_ID}", resource="/items/{item_id}", claims=claims(),
-                       path_parameters={"item_id": MISSING_ID}),
-        ], env=env)
+        env = lambda_environment(
+            tmp_path,
+            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{port}",
+            _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT),
+            AWS_XRAY_CONTEXT_MISSING="LOG_ERROR",
+        )
+        run = run_in_lambda(
+            tmp_path,
+            [
+                rest_event(
+                    "POST", "/items", body={"title": "traced"}, claims=claims(), headers={"X-Request-Id": "trace-me-1"}
+                ),
+                rest_event("GET", "/items", claims=claims()),
+                rest_event(
+                    "DELETE",
+                    f"/items/{MISSING_ID}",
+                    resource="/items/{item_id}",
+                    claims=claims(),
+                    path_parameters={"item_id": MISSING_ID},
+                ),
+            ],
+            env=env,
+        )
         packets = _datagrams(daemon)
     assert [r["statusCode"] for r in run.responses] == [201, 200, 404]
     assert "botocore" in run.patched
@@ -94,8 +110,16 @@ with Client(app) as client:
 print("loaded:", sorted(m for m in sys.modules
                         if m.startswith("aws_xray_sdk") or m == "chalicelib.observability.tracing"))
 """
-    out = _python(code, _local_env(tmp_path, AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:2000", _X_AMZN_TRACE_ID=TRACE_HEADER,
-                                   LAMBDA_TASK_ROOT=str(PROJECT), METRICS="emf"))
+    out = _python(
+        code,
+        _local_env(
+            tmp_path,
+            AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:2000",
+            _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT),
+            METRICS="emf",
+        ),
+    )
     # The embedded queue's worker may still write its consumer's lines around this one.
     [loaded] = [line for line in out.splitlines() if line.startswith("loaded: ")]
     assert loaded == "loaded: []"
@@ -108,25 +132,53 @@ def test_in_lambda_without_tracing_the_sdk_is_not_imported(tmp_path):
 
 
 def test_tracing_off_keeps_the_sdk_out_even_in_a_traced_lambda(tmp_path):
-    env = lambda_environment(tmp_path, AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:9", _X_AMZN_TRACE_ID=TRACE_HEADER,
-                             LAMBDA_TASK_ROOT=str(PROJECT), TRACING="off")
+    env = lambda_environment(
+        tmp_path,
+        AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:9",
+        _X_AMZN_TRACE_ID=TRACE_HEADER,
+        LAMBDA_TASK_ROOT=str(PROJECT),
+        TRACING="off",
+    )
     run = run_in_lambda(tmp_path, [rest_event("GET", "/items", claims=claims())], env=env)
     assert run.responses[0]["statusCode"] == 200
     assert not [name for name in run.loaded if name.startswith("aws_xray_sdk")]
 
 
-@pytest.mark.parametrize("variables,active", [
-    ({}, False),
-    ({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000", "_X_AMZN_TRACE_ID": TRACE_HEADER}, False),  # not Lambda
-    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "_X_AMZN_TRACE_ID": TRACE_HEADER}, False),  # no daemon
-    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}, False),  # no trace
-    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
-      "_X_AMZN_TRACE_ID": TRACE_HEADER}, True),
-    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
-      "_X_AMZN_TRACE_ID": TRACE_HEADER, "TRACING": "off"}, False),
-    ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
-      "_X_AMZN_TRACE_ID": TRACE_HEADER, "OBSERVABILITY": "off"}, False),
-])
+@pytest.mark.parametrize(
+    "variables,active",
+    [
+        ({}, False),
+        ({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000", "_X_AMZN_TRACE_ID": TRACE_HEADER}, False),  # not Lambda
+        ({"AWS_LAMBDA_FUNCTION_NAME": "f", "_X_AMZN_TRACE_ID": TRACE_HEADER}, False),  # no daemon
+        ({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"}, False),  # no trace
+        (
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": "f",
+                "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+                "_X_AMZN_TRACE_ID": TRACE_HEADER,
+            },
+            True,
+        ),
+        (
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": "f",
+                "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+                "_X_AMZN_TRACE_ID": TRACE_HEADER,
+                "TRACING": "off",
+            },
+            False,
+        ),
+        (
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": "f",
+                "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+                "_X_AMZN_TRACE_ID": TRACE_HEADER,
+                "OBSERVABILITY": "off",
+            },
+            False,
+        ),
+    ],
+)
 def test_tracing_is_active_only_in_lambda_with_a_daemon_and_a_trace_header(variables, active):
     assert Settings.from_env(variables).tracing is active
 
@@ -137,8 +189,13 @@ def test_import_app_loads_no_observability_code(tmp_path):
 
 
 def test_with_observability_off_a_request_loads_none_of_it_and_writes_no_line(tmp_path):
-    env = lambda_environment(tmp_path, OBSERVABILITY="off", AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:9",
-                             _X_AMZN_TRACE_ID=TRACE_HEADER, LAMBDA_TASK_ROOT=str(PROJECT))
+    env = lambda_environment(
+        tmp_path,
+        OBSERVABILITY="off",
+        AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:9",
+        _X_AMZN_TRACE_ID=TRACE_HEADER,
+        LAMBDA_TASK_ROOT=str(PROJECT),
+    )
     run = run_in_lambda(tmp_path, [rest_event("GET", "/health")], env=env, runtime_handler=False)
     assert run.responses[0]["statusCode"] == 200
     assert run.loaded == []
@@ -172,18 +229,24 @@ def test_a_traced_store_passes_everything_but_the_operations_through():
     traced = TracedStore(Store(), recorder)
     assert traced.get("k") == {"key": "k"} and traced.table_name == "t" and traced.ensure_schema() == "schema"
     assert recorder.opened == ["store.get"]
-    assert STORE_OPERATIONS == {"get", "query", "put", "update", "delete", "transact"}
+    assert {"get", "query", "put", "update", "delete", "transact"} == STORE_OPERATIONS
 
 
 def test_patched_botocore_puts_each_dynamodb_request_under_its_store_subsegment(tmp_path, dynamodb_endpoint):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
         daemon.bind(("127.0.0.1", 0))
         env = lambda_environment(
-            tmp_path, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}", _X_AMZN_TRACE_ID=TRACE_HEADER,
-            LAMBDA_TASK_ROOT=str(PROJECT), STORE="dynamodb", TABLE_NAME=f"traced-{os.urandom(4).hex()}",
-            DYNAMODB_ENDPOINT_URL=dynamodb_endpoint)
-        run = run_in_lambda(tmp_path, [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())],
-                            env=env)
+            tmp_path,
+            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
+            _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT),
+            STORE="dynamodb",
+            TABLE_NAME=f"traced-{os.urandom(4).hex()}",
+            DYNAMODB_ENDPOINT_URL=dynamodb_endpoint,
+        )
+        run = run_in_lambda(
+            tmp_path, [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())], env=env
+        )
         documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
     assert run.responses[0]["statusCode"] == 201
     store_put = next(d for d in documents if d["name"] == "store.put")
@@ -236,11 +299,18 @@ def test_patched_botocore_records_the_activity_events_sqs_send_in_the_requests_t
         closed.bind(("127.0.0.1", 0))
         endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
         env = lambda_environment(
-            tmp_path, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}", _X_AMZN_TRACE_ID=TRACE_HEADER,
-            LAMBDA_TASK_ROOT=str(PROJECT), QUEUE="sqs", ACTIVITY_QUEUE_URL=f"{endpoint}/123456789012/activity",
-            AWS_ENDPOINT_URL_SQS=endpoint, AWS_MAX_ATTEMPTS="1")
-        run = run_in_lambda(tmp_path, [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())],
-                            env=env)
+            tmp_path,
+            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
+            _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT),
+            QUEUE="sqs",
+            ACTIVITY_QUEUE_URL=f"{endpoint}/123456789012/activity",
+            AWS_ENDPOINT_URL_SQS=endpoint,
+            AWS_MAX_ATTEMPTS="1",
+        )
+        run = run_in_lambda(
+            tmp_path, [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())], env=env
+        )
         documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
     assert run.responses[0]["statusCode"] == 201
     sends = [d for d in documents if d.get("namespace") == "aws" and d.get("aws", {}).get("operation") == "SendMessage"]
@@ -257,15 +327,23 @@ def test_patched_botocore_records_the_assistants_bedrock_call_in_the_requests_tr
         daemon.bind(("127.0.0.1", 0))
         closed.bind(("127.0.0.1", 0))
         env = lambda_environment(
-            tmp_path, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}", _X_AMZN_TRACE_ID=TRACE_HEADER,
-            LAMBDA_TASK_ROOT=str(PROJECT), ASSISTANT_PROVIDER="bedrock",
-            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=f"http://127.0.0.1:{closed.getsockname()[1]}", AWS_MAX_ATTEMPTS="1")
-        run = run_in_lambda(tmp_path, [rest_event("POST", "/assistant", body={"prompt": "what first?"},
-                                                  claims=claims())], env=env)
+            tmp_path,
+            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
+            _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT),
+            ASSISTANT_PROVIDER="bedrock",
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=f"http://127.0.0.1:{closed.getsockname()[1]}",
+            AWS_MAX_ATTEMPTS="1",
+        )
+        run = run_in_lambda(
+            tmp_path, [rest_event("POST", "/assistant", body={"prompt": "what first?"}, claims=claims())], env=env
+        )
         documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
     assert run.responses[0]["statusCode"] == 503
     assert json.loads(run.responses[0]["body"])["code"] == "provider_unavailable"
-    calls = [d for d in documents if d.get("namespace") == "aws" and d.get("aws", {}).get("operation") == "ConverseStream"]
+    calls = [
+        d for d in documents if d.get("namespace") == "aws" and d.get("aws", {}).get("operation") == "ConverseStream"
+    ]
     assert len(calls) == 1, documents
     assert calls[0]["trace_id"] == TRACE_ROOT
     assert {"store.query"} <= {d["name"] for d in documents}  # the context read, traced as well
@@ -281,17 +359,30 @@ def test_the_streaming_function_traces_each_invocation_under_that_invocations_tr
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon, FakeRuntimeApi() as runtime_api:
         daemon.bind(("127.0.0.1", 0))
         env = lambda_environment(
-            tmp_path, AWS_LAMBDA_FUNCTION_NAME="tasks-api-AssistantStreamHandler",
-            AWS_LAMBDA_RUNTIME_API=runtime_api.address, AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
-            LAMBDA_TASK_ROOT=str(PROJECT), AWS_XRAY_CONTEXT_MISSING="LOG_ERROR", PYTHONPATH=str(PROJECT))
+            tmp_path,
+            AWS_LAMBDA_FUNCTION_NAME="tasks-api-AssistantStreamHandler",
+            AWS_LAMBDA_RUNTIME_API=runtime_api.address,
+            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
+            LAMBDA_TASK_ROOT=str(PROJECT),
+            AWS_XRAY_CONTEXT_MISSING="LOG_ERROR",
+            PYTHONPATH=str(PROJECT),
+        )
         assert "_X_AMZN_TRACE_ID" not in env
         first = runtime_api.add(stream_event(claims=claims()), trace_id=TRACE_HEADER)
         second = runtime_api.add(stream_event(claims=claims()), trace_id=f"Root={other_root};Parent={PARENT};Sampled=1")
-        child = subprocess.Popen([sys.executable, "-m", "chalicelib.streaming"], cwd=str(tmp_path), env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.streaming"],
+            cwd=str(tmp_path),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
-            statuses = [runtime_api.wait(runtime_api.responses, request_id, timeout=30).streamed().status
-                        for request_id in (first, second)]
+            statuses = [
+                runtime_api.wait(runtime_api.responses, request_id, timeout=30).streamed().status
+                for request_id in (first, second)
+            ]
             packets = _datagrams(daemon)
         finally:
             child.terminate()  # it is waiting for the next invocation, as in Lambda

@@ -13,11 +13,11 @@ from chalice.app import Response
 
 from chalicelib.observability import logs
 from chalicelib.web import problems
+from tests.observability.filter_pattern import matches
 from tests.support.api import assert_problem
 from tests.support.faults import fail_store
 from tests.support.invoke import PROJECT
 from tests.support.output import Output
-from tests.observability.filter_pattern import matches
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
 # the request's (tests/observability/test_correlation.py follows them on purpose).
@@ -55,8 +55,9 @@ def test_an_exception_in_a_handler_is_logged_once_at_error_with_its_trace_and_co
     assert access["status"] == 500 and access["level"] == "WARNING"
 
 
-def test_an_exception_chalice_catches_itself_is_logged_once_by_chalice_and_counted(api, observed, monkeypatch,
-                                                                                   captured):
+def test_an_exception_chalice_catches_itself_is_logged_once_by_chalice_and_counted(
+    api, observed, monkeypatch, captured
+):
     from chalicelib.web import api as handlers
 
     # A header with a line break makes Chalice's own response validation raise after the view returned.
@@ -144,8 +145,13 @@ def _api_function_filters(template: dict[str, Any]) -> tuple[dict[str, Any], lis
             continue
         for transformation in resource["Properties"]["MetricTransformations"]:
             assert transformation.get("MetricValue") == "1"
-            filters.append((resource["Properties"]["FilterPattern"], _resolve(transformation["MetricNamespace"]),
-                            transformation["MetricName"]))
+            filters.append(
+                (
+                    resource["Properties"]["FilterPattern"],
+                    _resolve(transformation["MetricNamespace"]),
+                    transformation["MetricName"],
+                )
+            )
     return function, filters
 
 
@@ -184,17 +190,21 @@ def test_the_templates_unhandled_exceptions_metric_counts_each_one_exactly_once(
     alarm_namespaces = {namespace for _, namespace, name in filters if name == "UnhandledExceptions"}
     emf_namespace = function["Properties"].get("Environment", {}).get("Variables", {}).get("METRICS_NAMESPACE")
     if emf_namespace is None:
-        pytest.xfail("coordination: the template sets no METRICS_NAMESPACE on the functions, so the app's EMF "
-                     "UnhandledExceptions lands in 'TasksApi', not in the namespace its alarm reads "
-                     f"({sorted(alarm_namespaces)}); set METRICS_NAMESPACE to the metric filters' namespace")
+        pytest.xfail(
+            "coordination: the template sets no METRICS_NAMESPACE on the functions, so the app's EMF "
+            "UnhandledExceptions lands in 'TasksApi', not in the namespace its alarm reads "
+            f"({sorted(alarm_namespaces)}); set METRICS_NAMESPACE to the metric filters' namespace"
+        )
     env(METRICS_NAMESPACE=_resolve(emf_namespace))
     out = _forced_unhandled_output(api, observed, captured)
     from_filters = _filter_count(filters, "UnhandledExceptions", out.lines())
     from_emf = _emf_dimensionless(out, "UnhandledExceptions")
     for namespace in alarm_namespaces:
         total = from_filters.get(namespace, 0) + from_emf.get(namespace, 0)
-        assert total == 1, (f"an unhandled exception adds {total} to {namespace}/UnhandledExceptions "
-                            f"(filters {from_filters}, EMF {from_emf})")
+        assert total == 1, (
+            f"an unhandled exception adds {total} to {namespace}/UnhandledExceptions "
+            f"(filters {from_filters}, EMF {from_emf})"
+        )
 
 
 def test_an_unusable_configuration_is_still_a_500_problem_with_a_request_id(api, env, captured):
@@ -218,8 +228,13 @@ def test_the_consumer_side_helper_writes_the_same_unhandled_line(observed, captu
         except ValueError:
             logs.log_unhandled(logging.getLogger("tasks.activity"), "activity event failed")
     [line] = captured().logs
-    assert (line["level"], line["error"], line["exc_type"], line["request_id"]) == \
-        ("ERROR", "unhandled", "ValueError", "api-request-3")
+    assert (line["level"], line["error"], line["exc_type"], line["request_id"]) == (
+        "ERROR",
+        "unhandled",
+        "ValueError",
+        "api-request-3",
+    )
     assert "ValueError: poison message" in line["stack"]
-    assert matches(logs.ERROR_FILTER_PATTERN, json.dumps(line)) and matches(logs.UNHANDLED_FILTER_PATTERN,
-                                                                             json.dumps(line))
+    assert matches(logs.ERROR_FILTER_PATTERN, json.dumps(line)) and matches(
+        logs.UNHANDLED_FILTER_PATTERN, json.dumps(line)
+    )

@@ -20,11 +20,13 @@ def bad_calls(pk: str) -> dict[str, tuple[type[Exception], str, tuple]]:
         "update-set-key-attribute": (ValueError, "update", (Update(key, set={"SK": "x"}),)),
         "update-set-if-absent-key-attribute": (ValueError, "update", (Update(key, set_if_absent={"GSI1PK": "x"}),)),
         "update-add-key-attribute": (ValueError, "update", (Update(key, add={"GSI1SK": 1}),)),
-        "transact-key-attribute": (ValueError, "transact", ([Put(item(pk, 2), {"n": 2}),
-                                                            Put(key, {"PK": "x"})],)),
+        "transact-key-attribute": (ValueError, "transact", ([Put(item(pk, 2), {"n": 2}), Put(key, {"PK": "x"})],)),
         "transact-same-key-twice": (ValueError, "transact", ([Put(key, {"n": 1}), Update(key, add={"n": 1})],)),
-        "transact-empty-update": (ValueError, "transact", ([Put(item(pk, 2), {"n": 2}),
-                                                           Update(key, condition=Exists())],)),
+        "transact-empty-update": (
+            ValueError,
+            "transact",
+            ([Put(item(pk, 2), {"n": 2}), Update(key, condition=Exists())],),
+        ),
         "put-unknown-condition": (TypeError, "put", (Put(key, {"n": 1}, condition=NOT_A_CONDITION),)),
         "update-unknown-condition": (TypeError, "update", (Update(key, set={"n": 1}, condition=NOT_A_CONDITION),)),
         "delete-unknown-condition": (TypeError, "delete", (Delete(key, condition=NOT_A_CONDITION),)),
@@ -95,4 +97,3 @@ def test_every_adapter_refuses_a_bad_call_alike_and_writes_nothing(store, pk, na
     with pytest.raises(error):
         call(store, method, args)
     assert store.query(pk, "", limit=10).records == []
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from chalicelib.errors import ConditionFailed, TransactionConflict
 from chalicelib.store.base import Absent, AbsentOrExpired, Key, Put, Update, VersionIs
@@ -20,7 +20,7 @@ def run_together(count: int, action: Callable[[int], object]) -> list[object]:
         barrier.wait()
         try:
             outcomes[i] = action(i)
-        except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
+        except Exception as exc:
             outcomes[i] = exc
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
@@ -44,13 +44,17 @@ def test_concurrent_absent_puts_on_one_key_let_exactly_one_win(store, pk):
 def test_concurrent_version_conditioned_updates_let_exactly_one_win(store, pk):
     store.put(Put(item(pk, 1), {"version": 1, "writer": None}))
 
-    outcomes = run_together(20, lambda i: store.update(
-        Update(item(pk, 1), set={"version": 2, "writer": i}, condition=VersionIs(1))))
+    outcomes = run_together(
+        20, lambda i: store.update(Update(item(pk, 1), set={"version": 2, "writer": i}, condition=VersionIs(1)))
+    )
 
     winners = [outcome for outcome in outcomes if isinstance(outcome, dict)]
     assert len(winners) == 1, outcomes
-    assert all(isinstance(outcome, ConditionFailed) and outcome.existing == winners[0]
-               for outcome in outcomes if outcome is not winners[0]), outcomes
+    assert all(
+        isinstance(outcome, ConditionFailed) and outcome.existing == winners[0]
+        for outcome in outcomes
+        if outcome is not winners[0]
+    ), outcomes
     assert store.get(item(pk, 1)) == winners[0]
 
 
@@ -62,10 +66,12 @@ def test_concurrent_adds_are_never_lost(store, pk):
 
 def test_concurrent_transactions_on_one_key_let_exactly_one_win(store, pk):
     def create(i: int) -> None:
-        store.transact([
-            Put(Key(pk, "IDEMPOTENCY#k"), {"writer": i}, condition=AbsentOrExpired(NOW)),
-            Put(item(pk, i), {"writer": i}, condition=Absent()),
-        ])
+        store.transact(
+            [
+                Put(Key(pk, "IDEMPOTENCY#k"), {"writer": i}, condition=AbsentOrExpired(NOW)),
+                Put(item(pk, i), {"writer": i}, condition=Absent()),
+            ]
+        )
 
     outcomes = run_together(10, create)
 
@@ -81,8 +87,7 @@ def test_concurrent_transactions_on_one_key_let_exactly_one_win(store, pk):
 
 def test_concurrent_transactions_adding_to_one_counter_never_lose_an_increment(store, pk):
     def record(i: int) -> None:
-        ops = [Put(Key(pk, f"ACTIVITY#{i}"), {"event": i}, condition=Absent()),
-               Update(Key(pk, "STATS"), add={"n": 1})]
+        ops = [Put(Key(pk, f"ACTIVITY#{i}"), {"event": i}, condition=Absent()), Update(Key(pk, "STATS"), add={"n": 1})]
         for _ in range(100):
             try:
                 return store.transact(ops)

@@ -9,7 +9,6 @@ from chalicelib.errors import ConditionFailed
 from chalicelib.store.base import Absent, AbsentOrExpired, Delete, Exists, Key, Put, Update, VersionIs
 from tests.support.store import NOW, item
 
-
 STATES = {
     "missing": None,
     "stored": {"title": "t", "version": 1},
@@ -28,9 +27,13 @@ CONDITIONS = {
 }
 
 
-MATRIX = [pytest.param(condition, state, state in holds_on,
-                       id=f"{name}-on-{state}-{'holds' if state in holds_on else 'fails'}")
-          for name, (condition, holds_on) in CONDITIONS.items() for state in STATES]
+MATRIX = [
+    pytest.param(
+        condition, state, state in holds_on, id=f"{name}-on-{state}-{'holds' if state in holds_on else 'fails'}"
+    )
+    for name, (condition, holds_on) in CONDITIONS.items()
+    for state in STATES
+]
 
 
 def given_state(store, key: Key, state: str) -> dict | None:
@@ -57,8 +60,7 @@ def test_conditional_put_writes_only_when_its_condition_holds(store, pk, conditi
 
 
 @pytest.mark.parametrize("condition, state, holds", MATRIX)
-def test_conditional_update_changes_the_record_only_when_its_condition_holds(store, pk, condition, state,
-                                                                              holds):
+def test_conditional_update_changes_the_record_only_when_its_condition_holds(store, pk, condition, state, holds):
     key = item(pk, 1)
     before = given_state(store, key, state)
     change = Update(key, set={"title": "new"}, add={"version": 1}, condition=condition)
@@ -76,8 +78,7 @@ def test_conditional_update_changes_the_record_only_when_its_condition_holds(sto
 
 
 @pytest.mark.parametrize("condition, state, holds", MATRIX)
-def test_conditional_delete_removes_the_record_only_when_its_condition_holds(store, pk, condition, state,
-                                                                              holds):
+def test_conditional_delete_removes_the_record_only_when_its_condition_holds(store, pk, condition, state, holds):
     key = item(pk, 1)
     before = given_state(store, key, state)
 

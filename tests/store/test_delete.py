@@ -12,7 +12,7 @@ def test_delete_returns_the_old_record_and_removes_it_from_table_and_index(store
     assert store.delete(Delete(item(pk, 1))) == {"title": "a"}
 
     assert store.get(item(pk, 1)) is None
-    assert store.query(pk, "ITEM#", limit=10) .records == []
+    assert store.query(pk, "ITEM#", limit=10).records == []
     assert store.query(status(pk, "open"), "ITEM#", limit=10, index=True).records == []
 
 

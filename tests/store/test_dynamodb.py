@@ -3,7 +3,7 @@ its errors translated."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -31,14 +31,17 @@ def test_dynamodb_reads_are_one_request_each(dynamodb_store, pk):
     assert one_request(dynamodb_store, "GetItem", lambda: dynamodb_store.get(item(pk, 99))) is None
     page = one_request(dynamodb_store, "Query", lambda: dynamodb_store.query(pk, "ITEM#", limit=5))
     assert page.more and len(page.records) == 5
-    page = one_request(dynamodb_store, "Query",
-                       lambda: dynamodb_store.query(pk, "ITEM#", limit=5, after="ITEM#0003"))
+    page = one_request(dynamodb_store, "Query", lambda: dynamodb_store.query(pk, "ITEM#", limit=5, after="ITEM#0003"))
     assert page.records == [{"n": 2}, {"n": 1}] and not page.more
-    page = one_request(dynamodb_store, "Query",
-                       lambda: dynamodb_store.query(open_partition, "ITEM#", limit=5, index=True))
+    page = one_request(
+        dynamodb_store, "Query", lambda: dynamodb_store.query(open_partition, "ITEM#", limit=5, index=True)
+    )
     assert page.more and len(page.records) == 5
-    page = one_request(dynamodb_store, "Query", lambda: dynamodb_store.query(
-        open_partition, "ITEM#", limit=5, index=True, after="ITEM#0006"))
+    page = one_request(
+        dynamodb_store,
+        "Query",
+        lambda: dynamodb_store.query(open_partition, "ITEM#", limit=5, index=True, after="ITEM#0006"),
+    )
     assert [r["n"] for r in page.records] == [5, 4, 3, 2, 1] and page.more is False
 
 
@@ -48,12 +51,22 @@ def test_dynamodb_writes_are_one_request_each_even_when_a_condition_fails(dynamo
     failed = one_request(s, "PutItem", lambda: s.put(Put(item(pk, 1), {"version": 9}, condition=Absent())))
     assert failed.existing == {"version": 1}
 
-    after = one_request(s, "UpdateItem", lambda: s.update(
-        Update(item(pk, 1), set={"t": "x"}, set_if_absent={"c": 0}, add={"version": 1},
-               index=IndexKey(status(pk, "open"), "ITEM#0001"), condition=VersionIs(1))))
+    after = one_request(
+        s,
+        "UpdateItem",
+        lambda: s.update(
+            Update(
+                item(pk, 1),
+                set={"t": "x"},
+                set_if_absent={"c": 0},
+                add={"version": 1},
+                index=IndexKey(status(pk, "open"), "ITEM#0001"),
+                condition=VersionIs(1),
+            )
+        ),
+    )
     assert after == {"version": 2, "t": "x", "c": 0}
-    failed = one_request(s, "UpdateItem", lambda: s.update(
-        Update(item(pk, 1), set={"t": "y"}, condition=VersionIs(1))))
+    failed = one_request(s, "UpdateItem", lambda: s.update(Update(item(pk, 1), set={"t": "y"}, condition=VersionIs(1))))
     assert failed.existing == after
 
     failed = one_request(s, "DeleteItem", lambda: s.delete(Delete(item(pk, 1), condition=VersionIs(7))))
@@ -62,8 +75,10 @@ def test_dynamodb_writes_are_one_request_each_even_when_a_condition_fails(dynamo
     failed = one_request(s, "DeleteItem", lambda: s.delete(Delete(item(pk, 1), condition=Exists())))
     assert failed.existing is None
 
-    ops = [Put(Key(pk, "IDEMPOTENCY#k"), {"f": 1}, condition=AbsentOrExpired(NOW)),
-           Put(item(pk, 2), {"n": 2}, condition=Absent())]
+    ops = [
+        Put(Key(pk, "IDEMPOTENCY#k"), {"f": 1}, condition=AbsentOrExpired(NOW)),
+        Put(item(pk, 2), {"n": 2}, condition=Absent()),
+    ]
     one_request(s, "TransactWriteItems", lambda: s.transact(ops))
     failed = one_request(s, "TransactWriteItems", lambda: s.transact(ops))
     assert (failed.index, failed.existing) == (0, {"f": 1})
@@ -72,14 +87,19 @@ def test_dynamodb_writes_are_one_request_each_even_when_a_condition_fails(dynamo
 def test_dynamodb_transact_with_an_update_and_update_returning_old_are_one_request_each(dynamodb_store, pk):
     s = dynamodb_store
     one_request(s, "TransactWriteItems", lambda: s.transact(record_activity(pk, "e1", at="t1")))
-    failed = one_request(s, "TransactWriteItems", lambda: s.transact([
-        Put(item(pk, 1), {"title": "a"}, condition=Absent()),
-        Update(Key(pk, "STATS"), add={"total": 1}, condition=VersionIs(1)),
-    ]))
+    failed = one_request(
+        s,
+        "TransactWriteItems",
+        lambda: s.transact(
+            [
+                Put(item(pk, 1), {"title": "a"}, condition=Absent()),
+                Update(Key(pk, "STATS"), add={"total": 1}, condition=VersionIs(1)),
+            ]
+        ),
+    )
     assert (failed.index, failed.existing) == (1, {"todo": 1, "total": 1, "updated_at": "t1"})
 
-    old = one_request(s, "UpdateItem", lambda: s.update(
-        Update(Key(pk, "STATS"), add={"total": 1}, returns="old")))
+    old = one_request(s, "UpdateItem", lambda: s.update(Update(Key(pk, "STATS"), add={"total": 1}, returns="old")))
     assert old == {"todo": 1, "total": 1, "updated_at": "t1"}
 
 
@@ -153,13 +173,11 @@ def test_dynamodb_throttling_raises_store_unavailable(dynamodb_endpoint, fake_aw
 
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     store = DynamoDBStore("tasks", endpoint_url=dynamodb_endpoint)
-    body = (b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",'
-            b'"message":"throttled"}')
+    body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"throttled"}'
 
     def throttle(**_: object) -> AWSResponse:
         # Fault injection in front of the real endpoint: DynamoDB Local never throttles.
-        return AWSResponse("http://local", 400, {"Content-Type": "application/x-amz-json-1.0"},
-                           _Raw(body))
+        return AWSResponse("http://local", 400, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body))
 
     store.client.meta.events.register("before-send.dynamodb.GetItem", throttle)
     with pytest.raises(StoreUnavailable):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from chalicelib.store.base import Delete, IndexKey, Key, Put, Update
 from tests.support.store import item, status
 
-
 KEY_ATTRIBUTES = {"PK", "SK", "GSI1PK", "GSI1SK", "pk", "sk", "gsi1pk", "gsi1sk"}
 
 

@@ -10,6 +10,7 @@ from chalicelib import aws
 
 def test_a_lazy_client_on_a_class_that_is_not_a_client_owner_is_refused_when_the_class_is_defined():
     with pytest.raises((TypeError, RuntimeError)) as raised:  # Python < 3.12 wraps it in a RuntimeError
+
         class Adapter:
             client = aws.lazy_client("sqs")
 
@@ -23,8 +24,11 @@ def adapters():
     from chalicelib.store.dynamodb import DynamoDBStore
 
     endpoint = {"region": "eu-west-1", "endpoint_url": "http://127.0.0.1:9"}
-    return [DynamoDBStore("tasks", **endpoint), SQSQueue("http://127.0.0.1:9/queue", **endpoint),
-            BedrockProvider("anthropic.claude", **endpoint)]
+    return [
+        DynamoDBStore("tasks", **endpoint),
+        SQSQueue("http://127.0.0.1:9/queue", **endpoint),
+        BedrockProvider("anthropic.claude", **endpoint),
+    ]
 
 
 @pytest.mark.parametrize("index", range(3), ids=["dynamodb", "sqs", "bedrock"])

@@ -14,7 +14,7 @@ from tests.support.store import item, put_items, status
 def test_query_returns_records_newest_first(store, pk):
     for n in (3, 1, 2):
         store.put(Put(item(pk, n), {"n": n}))
-    assert store.query(pk, "ITEM#", limit=10) .records == [{"n": 3}, {"n": 2}, {"n": 1}]
+    assert store.query(pk, "ITEM#", limit=10).records == [{"n": 3}, {"n": 2}, {"n": 1}]
 
 
 def test_query_returns_only_records_whose_sort_key_has_the_prefix(store, pk):
@@ -25,7 +25,7 @@ def test_query_returns_only_records_whose_sort_key_has_the_prefix(store, pk):
     page = store.query(pk, "ITEM#", limit=50)
     assert page.records == [{"n": 2}, {"n": 1}]
     assert page.more is False
-    assert store.query(pk, "ITEM#", limit=1, after="ITEM#0001") .records == []
+    assert store.query(pk, "ITEM#", limit=1, after="ITEM#0001").records == []
     assert store.query(pk, "IDEMPOTENCY#", limit=5).records == [{"sk": "IDEMPOTENCY#abc"}]
 
 
@@ -118,15 +118,18 @@ sort_keys = st.text(ALPHABET, min_size=1, max_size=5)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(keys=st.sets(sort_keys, max_size=12), prefix=st.text(ALPHABET, max_size=2),
-       after=st.none() | sort_keys, limit=st.integers(1, 5))
+@given(
+    keys=st.sets(sort_keys, max_size=12),
+    prefix=st.text(ALPHABET, max_size=2),
+    after=st.none() | sort_keys,
+    limit=st.integers(1, 5),
+)
 def test_query_agrees_with_a_sorted_list_model(store, keys, prefix, after, limit):
     partition = f"MODEL#{uuid.uuid4().hex}"
     for sk in keys:
         store.put(Put(Key(partition, sk), {"sk": sk}))
 
-    matching = sorted((sk for sk in keys if sk.startswith(prefix) and (after is None or sk < after)),
-                      reverse=True)
+    matching = sorted((sk for sk in keys if sk.startswith(prefix) and (after is None or sk < after)), reverse=True)
     page = store.query(partition, prefix, limit=limit, after=after)
 
     assert [record["sk"] for record in page.records] == matching[:limit]

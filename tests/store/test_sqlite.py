@@ -21,8 +21,11 @@ def test_sqlite_queries_search_a_key_range_instead_of_scanning(sqlite_store, pk,
 
     plan = " | ".join(sqlite_store.query_plan(partition, "ITEM#", limit=10, index=index, after=after))
 
-    used = "USING INDEX records_gsi1 (gsi1pk=? AND gsi1sk>? AND gsi1sk<?)" if index \
+    used = (
+        "USING INDEX records_gsi1 (gsi1pk=? AND gsi1sk>? AND gsi1sk<?)"
+        if index
         else "USING PRIMARY KEY (pk=? AND sk>? AND sk<?)"
+    )
     assert plan == f"SEARCH records {used}"  # no SCAN, no temporary B-tree for the ORDER BY
 
 

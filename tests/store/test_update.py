@@ -18,8 +18,7 @@ def test_update_set_overwrites_named_attributes_and_keeps_the_others(store, pk):
 
 def test_update_without_condition_upserts_a_missing_record(store, pk):
     key = Key(pk, "METADATA")
-    after = store.update(Update(key, set={"username": "alice"}, set_if_absent={"created_at": "t0"},
-                                add={"logins": 1}))
+    after = store.update(Update(key, set={"username": "alice"}, set_if_absent={"created_at": "t0"}, add={"logins": 1}))
     assert after == {"username": "alice", "created_at": "t0", "logins": 1}
     assert store.get(key) == after
 
@@ -27,8 +26,9 @@ def test_update_without_condition_upserts_a_missing_record(store, pk):
 def test_update_set_if_absent_writes_only_attributes_the_record_lacks(store, pk):
     key = Key(pk, "METADATA")
     store.put(Put(key, {"created_at": "t0", "display_name": None}))
-    after = store.update(Update(key, set={"last_seen_at": "t1"},
-                                set_if_absent={"created_at": "t1", "display_name": "x", "email": "e"}))
+    after = store.update(
+        Update(key, set={"last_seen_at": "t1"}, set_if_absent={"created_at": "t1", "display_name": "x", "email": "e"})
+    )
     # An attribute stored as null exists: it is kept, as DynamoDB's if_not_exists keeps it.
     assert after == {"created_at": "t0", "display_name": None, "email": "e", "last_seen_at": "t1"}
 
@@ -42,8 +42,7 @@ def test_update_add_increments_numbers_and_counts_a_missing_one_as_zero(store, p
 
 def test_update_returns_the_whole_record_as_it_is_afterwards(store, pk):
     store.put(Put(item(pk, 1), {"title": "a", "tags": ["x"], "version": 3}))
-    after = store.update(Update(item(pk, 1), set={"tags": ["y", "z"]}, add={"version": 1},
-                                condition=VersionIs(3)))
+    after = store.update(Update(item(pk, 1), set={"tags": ["y", "z"]}, add={"version": 1}, condition=VersionIs(3)))
     assert after == {"title": "a", "tags": ["y", "z"], "version": 4}
 
 
@@ -93,14 +92,20 @@ def test_update_returning_old_reports_a_failed_condition_like_any_update(store, 
     assert failed.value.existing == {"version": 3}
 
 
-@pytest.mark.parametrize("before", [None, {"title": "a", "created_at": "t0", "version": 4, "tags": ["x"]}],
-                         ids=["missing", "stored"])
+@pytest.mark.parametrize(
+    "before", [None, {"title": "a", "created_at": "t0", "version": 4, "tags": ["x"]}], ids=["missing", "stored"]
+)
 def test_update_after_matches_what_the_store_holds(store, pk, before):
     if before is not None:
         store.put(Put(item(pk, 1), before, index=IndexKey(status(pk, "open"), "ITEM#0001")))
-    op = Update(item(pk, 1), set={"title": "b", "due": None}, set_if_absent={"created_at": "t1", "notes": ""},
-                add={"version": 1, "edits": 2}, index=IndexKey(status(pk, "done"), "ITEM#0001"),
-                returns="old")
+    op = Update(
+        item(pk, 1),
+        set={"title": "b", "due": None},
+        set_if_absent={"created_at": "t1", "notes": ""},
+        add={"version": 1, "edits": 2},
+        index=IndexKey(status(pk, "done"), "ITEM#0001"),
+        returns="old",
+    )
 
     old = store.update(op)
 

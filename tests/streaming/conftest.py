@@ -4,7 +4,8 @@ tests/support/runtime_api.py (a real HTTP server reading chunked bodies)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

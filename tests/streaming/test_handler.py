@@ -27,8 +27,7 @@ def _metric_names(document: dict) -> set[str]:
 # --- the stream ----------------------------------------------------------------------------------------
 
 
-def test_a_stream_is_a_prelude_eight_nul_bytes_then_the_tokens_and_one_done(streaming, token_for, assistant,
-                                                                              invoke):
+def test_a_stream_is_a_prelude_eight_nul_bytes_then_the_tokens_and_one_done(streaming, token_for, assistant, invoke):
     fake = assistant(ANSWER)
     streamed, _ = invoke(stream_event(token=token_for("alice")))
     assert streamed.status == 200
@@ -36,10 +35,12 @@ def test_a_stream_is_a_prelude_eight_nul_bytes_then_the_tokens_and_one_done(stre
     assert streamed.headers["Cache-Control"] == "no-cache"
     assert streamed.headers["X-Accel-Buffering"] == "no"  # the same headers as the buffered route's
     assert streamed.prelude["cookies"] == []
-    assert streamed.events() == [("token", {"text": "Water "}), ("token", {"text": "the "}),
-                                 ("token", {"text": "plants."}),
-                                 ("done", {"usage": {"input_tokens": 42, "output_tokens": 7},
-                                           "provider": "offline", "model": "fake-model"})]
+    assert streamed.events() == [
+        ("token", {"text": "Water "}),
+        ("token", {"text": "the "}),
+        ("token", {"text": "plants."}),
+        ("done", {"usage": {"input_tokens": 42, "output_tokens": 7}, "provider": "offline", "model": "fake-model"}),
+    ]
     from chalicelib.auth.local_issuer import sub_for
 
     assert fake.calls == [(sub_for("alice"), PROMPT)]
@@ -84,8 +85,13 @@ def test_a_base64_encoded_body_is_decoded(streaming, token_for, assistant, invok
 def test_inside_lambda_the_gateways_verified_claims_identify_the_caller(streaming, assistant, invoke):
     streaming(AWS_LAMBDA_FUNCTION_NAME="tasks-api-AssistantStreamHandler")
     fake = assistant()
-    claims = {"iss": LOCAL_ISSUER, "sub": "gateway-verified-sub", "token_use": "access",
-              "client_id": LOCAL_CLIENT_ID, "username": "alice"}
+    claims = {
+        "iss": LOCAL_ISSUER,
+        "sub": "gateway-verified-sub",
+        "token_use": "access",
+        "client_id": LOCAL_CLIENT_ID,
+        "username": "alice",
+    }
     streamed, _ = invoke(stream_event(claims=claims))
     assert streamed.status == 200
     assert fake.calls[0][0] == "gateway-verified-sub"
@@ -102,17 +108,29 @@ def test_allowed_origins_get_cors_headers_on_the_stream(streaming, token_for, as
 # --- failures before the stream began: ordinary problems ------------------------------------------------
 
 
-@pytest.mark.parametrize("error, code", [(ProviderThrottled("slow down"), "provider_throttled"),
-                                         (ProviderUnavailable("no answer"), "provider_unavailable")])
-def test_a_provider_failing_before_the_first_event_is_an_ordinary_problem(streaming, token_for, assistant,
-                                                                          invoke, error, code):
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (ProviderThrottled("slow down"), "provider_throttled"),
+        (ProviderUnavailable("no answer"), "provider_unavailable"),
+    ],
+)
+def test_a_provider_failing_before_the_first_event_is_an_ordinary_problem(
+    streaming, token_for, assistant, invoke, error, code
+):
     assistant(fail_at=0, error=error)
     streamed, output = invoke(stream_event(token=token_for(), headers={"X-Request-Id": "req-problem-1"}))
     assert streamed.status == 503
     assert streamed.headers["Content-Type"] == "application/problem+json"
     assert streamed.headers["X-Request-Id"] == "req-problem-1"
-    assert streamed.problem() == {"type": "about:blank", "title": type(error).title, "status": 503, "code": code,
-                                  "detail": error.detail, "request_id": "req-problem-1"}
+    assert streamed.problem() == {
+        "type": "about:blank",
+        "title": type(error).title,
+        "status": 503,
+        "code": code,
+        "detail": error.detail,
+        "request_id": "req-problem-1",
+    }
     assert [line["message"] for line in output.access()] == ["POST /assistant/stream 503"]
     assert not output.at("ERROR")
 
@@ -125,8 +143,9 @@ def test_a_throttled_provider_counts_provider_throttles(streaming, token_for, as
     assert document["UnhandledExceptions"] == 0
 
 
-def test_an_unhandled_exception_before_the_first_event_is_a_500_problem_logged_once(streaming, token_for,
-                                                                                    assistant, invoke):
+def test_an_unhandled_exception_before_the_first_event_is_a_500_problem_logged_once(
+    streaming, token_for, assistant, invoke
+):
     assistant(fail_at=0, error=KeyError("secret-internal-detail"))
     streamed, output = invoke(stream_event(token=token_for(), headers={"X-Request-Id": "req-500"}))
     assert streamed.status == 500
@@ -161,23 +180,26 @@ def test_outside_lambda_gateway_claims_are_not_trusted(streaming, assistant, inv
     assert streamed.status == 401
 
 
-@pytest.mark.parametrize("body, code, field", [
-    ("{not json", "invalid_json", None),
-    ("", "invalid_json", None),
-    ("NaN", "invalid_json", None),
-    ({"prompt": ""}, "validation_error", "prompt"),
-    ({"prompt": "   \n\t"}, "validation_error", "prompt"),
-    ({"prompt": "x" * 2001}, "validation_error", "prompt"),
-    ({"prompt": 42}, "validation_error", "prompt"),
-    ({}, "validation_error", "prompt"),
-    ({"prompt": "hi", "model": "big"}, "validation_error", "model"),
-    (["prompt"], "validation_error", "body"),
-])
-def test_bad_bodies_are_400_problems_as_on_the_rest_of_the_api(streaming, token_for, assistant, invoke,
-                                                               body, code, field):
+@pytest.mark.parametrize(
+    "body, code, field",
+    [
+        ("{not json", "invalid_json", None),
+        ("", "invalid_json", None),
+        ("NaN", "invalid_json", None),
+        ({"prompt": ""}, "validation_error", "prompt"),
+        ({"prompt": "   \n\t"}, "validation_error", "prompt"),
+        ({"prompt": "x" * 2001}, "validation_error", "prompt"),
+        ({"prompt": 42}, "validation_error", "prompt"),
+        ({}, "validation_error", "prompt"),
+        ({"prompt": "hi", "model": "big"}, "validation_error", "model"),
+        (["prompt"], "validation_error", "body"),
+    ],
+)
+def test_bad_bodies_are_400_problems_as_on_the_rest_of_the_api(
+    streaming, token_for, assistant, invoke, body, code, field
+):
     fake = assistant()
-    streamed, _ = invoke(stream_event(token=token_for(), body=body,
-                                      headers={"Content-Type": "application/json"}))
+    streamed, _ = invoke(stream_event(token=token_for(), body=body, headers={"Content-Type": "application/json"}))
     assert streamed.status == 400
     problem = streamed.problem()
     assert problem["code"] == code
@@ -188,8 +210,8 @@ def test_bad_bodies_are_400_problems_as_on_the_rest_of_the_api(streaming, token_
 
 def test_the_same_body_gets_the_same_problem_from_the_buffered_api(streaming, token_for, assistant, invoke):
     """The schema is the API's own (chalicelib/web/schemas.py AssistantPrompt), so the errors match."""
-    from chalicelib.web import schemas
     from chalicelib.errors import ValidationFailed
+    from chalicelib.web import schemas
 
     assistant()
     body = {"prompt": "  ", "extra": 1}
@@ -206,11 +228,11 @@ def test_a_body_over_64_kib_is_413(streaming, token_for, assistant, invoke):
     assert streamed.status == 413 and streamed.problem()["code"] == "payload_too_large"
 
 
-def test_the_content_type_does_not_matter_as_on_the_apis_assistant_routes(streaming, token_for, assistant,
-                                                                           invoke):
+def test_the_content_type_does_not_matter_as_on_the_apis_assistant_routes(streaming, token_for, assistant, invoke):
     assistant()
-    streamed, _ = invoke(stream_event(token=token_for(), body='{"prompt": "hi"}',
-                                      headers={"Content-Type": "text/plain"}))
+    streamed, _ = invoke(
+        stream_event(token=token_for(), body='{"prompt": "hi"}', headers={"Content-Type": "text/plain"})
+    )
     assert streamed.status == 200
 
 
@@ -229,9 +251,11 @@ def test_a_provider_failure_mid_stream_ends_it_with_one_error_event(streaming, t
     assistant(ANSWER, fail_at=2, error=ProviderUnavailable("the model stopped answering"))
     streamed, output = invoke(stream_event(token=token_for()))
     assert streamed.status == 200
-    assert streamed.events() == [("token", {"text": "Water "}), ("token", {"text": "the "}),
-                                 ("error", {"code": "provider_unavailable",
-                                            "detail": "the model stopped answering"})]
+    assert streamed.events() == [
+        ("token", {"text": "Water "}),
+        ("token", {"text": "the "}),
+        ("error", {"code": "provider_unavailable", "detail": "the model stopped answering"}),
+    ]
     assert not output.at("ERROR")
     [access] = output.access()
     assert access["level"] == "WARNING" and access["status"] == 200
@@ -246,7 +270,8 @@ def test_a_throttle_mid_stream_is_an_error_event_and_counted(streaming, token_fo
 
 
 def test_an_unhandled_exception_mid_stream_is_one_internal_error_event_one_error_line_and_one_count(
-        streaming, token_for, assistant, invoke):
+    streaming, token_for, assistant, invoke
+):
     assistant(ANSWER, fail_at=2, error=RuntimeError("secret-internal-detail"))
     streamed, output = invoke(stream_event(token=token_for(), headers={"X-Request-Id": "req-mid-500"}))
     events = streamed.events()
@@ -309,8 +334,13 @@ def test_the_access_line_and_metrics_report_the_stream(streaming, token_for, ass
     assert document["TimeToFirstToken"] == access["ttft_ms"]
     assert (document["AssistantInputTokens"], document["AssistantOutputTokens"]) == (120, 30)
     assert document["UnhandledExceptions"] == 0 and document["ProviderThrottles"] == 0
-    assert {"TimeToFirstToken", "AssistantInputTokens", "AssistantOutputTokens", "ProviderThrottles",
-            "UnhandledExceptions"} <= _metric_names(document)
+    assert {
+        "TimeToFirstToken",
+        "AssistantInputTokens",
+        "AssistantOutputTokens",
+        "ProviderThrottles",
+        "UnhandledExceptions",
+    } <= _metric_names(document)
 
 
 def test_logs_never_carry_the_token_the_prompt_or_the_answer(streaming, token_for, assistant, invoke):

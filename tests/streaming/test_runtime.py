@@ -4,6 +4,7 @@ requires, the framing, chunks that arrive as they are written, error endpoints, 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import subprocess
@@ -31,8 +32,7 @@ def _serve(count: int) -> int:
     return runtime.main(max_invocations=count)
 
 
-def test_a_response_is_posted_in_streaming_mode_with_the_headers_lambda_requires(lambda_env, token_for,
-                                                                                  assistant):
+def test_a_response_is_posted_in_streaming_mode_with_the_headers_lambda_requires(lambda_env, token_for, assistant):
     assistant(("Water ", "the ", "plants."))
     request_id = lambda_env.add(stream_event(token=token_for()))
     assert _serve(1) == 0
@@ -60,7 +60,7 @@ def test_chunks_arrive_as_they_are_written_not_when_the_stream_ends(lambda_env, 
     first_event, last_event = arrivals[1], arrivals[-1]
     assert last_event >= 0.25  # six 50 ms gaps
     assert first_event < last_event / 2, arrivals
-    assert all(later > earlier for earlier, later in zip(arrivals[1:], arrivals[2:]))
+    assert all(later > earlier for earlier, later in itertools.pairwise(arrivals[1:]))
 
 
 def test_a_problem_goes_through_the_same_streaming_response(lambda_env, assistant):
@@ -82,8 +82,9 @@ def test_each_invocations_trace_id_is_exported_for_xray(lambda_env, token_for, a
     assert fake.environ_at_call["_X_AMZN_TRACE_ID"] is None  # never the previous invocation's
 
 
-def test_an_event_that_is_not_a_json_object_goes_to_the_error_endpoint_and_the_loop_goes_on(lambda_env,
-                                                                                            token_for, assistant):
+def test_an_event_that_is_not_a_json_object_goes_to_the_error_endpoint_and_the_loop_goes_on(
+    lambda_env, token_for, assistant
+):
     assistant()
     broken = lambda_env.add(b"this is not json")
     fine = lambda_env.add(stream_event(token=token_for()))
@@ -95,8 +96,9 @@ def test_an_event_that_is_not_a_json_object_goes_to_the_error_endpoint_and_the_l
     assert lambda_env.wait(lambda_env.responses, fine).streamed().status == 200
 
 
-def test_a_client_gone_mid_stream_is_a_warning_and_the_next_invocation_is_served(lambda_env, token_for,
-                                                                                 assistant, capsys):
+def test_a_client_gone_mid_stream_is_a_warning_and_the_next_invocation_is_served(
+    lambda_env, token_for, assistant, capsys
+):
     fake = assistant(tuple(f"t{i} " for i in range(8)), delay=0.02)
     gone = lambda_env.add(stream_event(token=token_for(), headers={"X-Request-Id": "req-gone"}))
     lambda_env.hang_up_after[gone] = 2  # the prelude and the first token, then the connection closes
@@ -120,8 +122,10 @@ def test_a_handler_bug_after_the_first_byte_ends_the_body_with_the_error_trailer
     runtime.main(max_invocations=1, handler=broken)
     posted = lambda_env.wait(lambda_env.responses, request_id)
     assert posted.trailers["Lambda-Runtime-Function-Error-Type"] == "Runtime.StreamError"
-    assert json.loads(base64.b64decode(posted.trailers["Lambda-Runtime-Function-Error-Body"]))["errorType"] \
+    assert (
+        json.loads(base64.b64decode(posted.trailers["Lambda-Runtime-Function-Error-Body"]))["errorType"]
         == "Runtime.StreamError"
+    )
 
 
 def test_a_handler_bug_before_any_byte_goes_to_the_error_endpoint(lambda_env):
@@ -176,13 +180,27 @@ def test_python_dash_m_chalicelib_streaming_serves_an_invocation(env, tmp_path, 
     env(DATA_DIR=str(data_dir))
     token = mint("alice")  # the issuer's key pair under DATA_DIR, which the child trusts too
     request_id = runtime_api.add(stream_event(token=token, headers={"X-Request-Id": "req-entrypoint"}))
-    child_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "LANG": "C.UTF-8",
-                 "AWS_LAMBDA_RUNTIME_API": runtime_api.address,
-                 "AWS_LAMBDA_FUNCTION_NAME": "tasks-api-AssistantStreamHandler", "AWS_REGION": "us-east-1",
-                 "DATA_DIR": str(data_dir), "STORE": "sqlite", "QUEUE": "off", "LOG_FORMAT": "json",
-                 "PYTHONPATH": str(PROJECT)}
-    child = subprocess.Popen([sys.executable, "-m", "chalicelib.streaming"], cwd=str(tmp_path), env=child_env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "AWS_LAMBDA_RUNTIME_API": runtime_api.address,
+        "AWS_LAMBDA_FUNCTION_NAME": "tasks-api-AssistantStreamHandler",
+        "AWS_REGION": "us-east-1",
+        "DATA_DIR": str(data_dir),
+        "STORE": "sqlite",
+        "QUEUE": "off",
+        "LOG_FORMAT": "json",
+        "PYTHONPATH": str(PROJECT),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "chalicelib.streaming"],
+        cwd=str(tmp_path),
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         posted = runtime_api.wait(runtime_api.responses, request_id, timeout=15)
     finally:

@@ -23,8 +23,15 @@ def sqs_record(body: Any, *, message_id: str = "m-1", request_id: str | None = N
     from chalicelib.events.base import lambda_record
 
     attributes = {"request_id": request_id} if request_id else {}
-    return lambda_record(message_id, body if isinstance(body, str) else json.dumps(body), attributes, receives,
-                         1_700_000_000_000, "arn:aws:sqs:us-east-1:000000000000:activity", f"rh-{message_id}")
+    return lambda_record(
+        message_id,
+        body if isinstance(body, str) else json.dumps(body),
+        attributes,
+        receives,
+        1_700_000_000_000,
+        "arn:aws:sqs:us-east-1:000000000000:activity",
+        f"rh-{message_id}",
+    )
 
 
 def activity_of(sub: str) -> list[dict[str, Any]]:

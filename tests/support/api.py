@@ -36,8 +36,16 @@ class Api:
             self._tokens[user] = self._token_for(user)
         return self._tokens[user]
 
-    def call(self, method: str, path: str, body: Any = None, *, user: str | None = "alice",
-             headers: dict[str, str] | None = None, raw: bytes | str | None = None) -> Reply:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        user: str | None = "alice",
+        headers: dict[str, str] | None = None,
+        raw: bytes | str | None = None,
+    ) -> Reply:
         sent = {"Content-Type": "application/json"}
         if user is not None:
             sent["Authorization"] = f"Bearer {self.token(user)}"

@@ -7,11 +7,12 @@ import binascii
 import copy
 import json
 import struct
-from datetime import date, datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
 
 TODAY = "2026-11-28"
-NOW = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC).timestamp()
 STORE_METHODS = ("get", "query", "put", "update", "delete", "transact")
 
 
@@ -38,8 +39,9 @@ class CountingStore:
         return counted
 
 
-def add(items: Any, sub: str, title: str, *, status: str = "todo", due: str | None = None,
-        tags: Iterable[str] = ()) -> dict[str, Any]:
+def add(
+    items: Any, sub: str, title: str, *, status: str = "todo", due: str | None = None, tags: Iterable[str] = ()
+) -> dict[str, Any]:
     from chalicelib.tasks.items import NewItem
 
     data = NewItem(title=title, status=status, due=date.fromisoformat(due) if due else None, tags=list(tags))
@@ -51,9 +53,10 @@ def add(items: Any, sub: str, title: str, *, status: str = "todo", due: str | No
 
 def _message(headers: dict[str, str], payload: bytes) -> bytes:
     """One message of the AWS event stream encoding (application/vnd.amazon.eventstream)."""
-    encoded = b"".join(struct.pack(">B", len(name)) + name.encode() + b"\x07"
-                       + struct.pack(">H", len(value.encode())) + value.encode()
-                       for name, value in headers.items())
+    encoded = b"".join(
+        struct.pack(">B", len(name)) + name.encode() + b"\x07" + struct.pack(">H", len(value.encode())) + value.encode()
+        for name, value in headers.items()
+    )
     prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))
     head = prelude + struct.pack(">I", binascii.crc32(prelude))
     body = head + encoded + payload
@@ -63,13 +66,17 @@ def _message(headers: dict[str, str], payload: bytes) -> bytes:
 def event(event_type: str, payload: dict[str, Any]) -> bytes:
     # Bedrock pads its events with a "p" member of random length; the parser must ignore it.
     padded = {**payload, "p": "abcdefghijklmnopqrstuvwxyzABCDEF"[: 7 + len(event_type) % 20]}
-    return _message({":event-type": event_type, ":content-type": "application/json", ":message-type": "event"},
-                    json.dumps(padded).encode())
+    return _message(
+        {":event-type": event_type, ":content-type": "application/json", ":message-type": "event"},
+        json.dumps(padded).encode(),
+    )
 
 
 def exception(exception_type: str, message: str = "Something went wrong") -> bytes:
-    return _message({":exception-type": exception_type, ":content-type": "application/json",
-                     ":message-type": "exception"}, json.dumps({"message": message}).encode())
+    return _message(
+        {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"},
+        json.dumps({"message": message}).encode(),
+    )
 
 
 def answer_events(pieces: list[str], *, usage: dict[str, int] | None = None) -> list[bytes]:
@@ -92,7 +99,7 @@ class RawStream:
 
     def stream(self, *args: Any, **kwargs: Any):
         for start in range(0, len(self.data), self.chunk_size):
-            yield self.data[start:start + self.chunk_size]
+            yield self.data[start : start + self.chunk_size]
 
     def close(self) -> None:
         self.closed = True
@@ -115,8 +122,13 @@ class FakeBedrock:
         self._replies.append((200, {"content-type": "application/vnd.amazon.eventstream"}, b"".join(messages)))
 
     def fails(self, status: int, code: str, message: str = "Something went wrong") -> None:
-        self._replies.append((status, {"content-type": "application/json", "x-amzn-errortype": code},
-                              json.dumps({"message": message}).encode()))
+        self._replies.append(
+            (
+                status,
+                {"content-type": "application/json", "x-amzn-errortype": code},
+                json.dumps({"message": message}).encode(),
+            )
+        )
 
     def _capture(self, params: dict[str, Any], **kwargs: Any) -> None:
         self.params.append(copy.deepcopy(params))

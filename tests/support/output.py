@@ -18,7 +18,7 @@ class Output:
     other: list[str] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, text: str, stderr: str = "") -> "Output":
+    def parse(cls, text: str, stderr: str = "") -> Output:
         out = cls(text, stderr)
         for line in text.splitlines():
             try:

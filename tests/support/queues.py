@@ -7,7 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 # Local queue options small enough that retries and polling cost milliseconds, not seconds.
 FAST = {"retry_delay": 0.01, "poll_interval": 0.02}
@@ -27,8 +28,12 @@ class Recorder:
     """A handler that records every event it receives (thread-safe); ``fail(record, call)`` says whether
     a record fails (reported in batchItemFailures), ``raises(event, call)`` whether the call raises."""
 
-    def __init__(self, fail: Callable[[dict, int], bool] | None = None,
-                 raises: Callable[[dict, int], bool] | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        fail: Callable[[dict, int], bool] | None = None,
+        raises: Callable[[dict, int], bool] | None = None,
+        delay: float = 0.0,
+    ) -> None:
         self.fail = fail
         self.raises = raises
         self.delay = delay
@@ -43,8 +48,11 @@ class Recorder:
             threading.Event().wait(self.delay)
         if self.raises is not None and self.raises(event, call):
             raise RuntimeError("handler failed")
-        failures = [{"itemIdentifier": record["messageId"]} for record in event["Records"]
-                    if self.fail is not None and self.fail(record, call)]
+        failures = [
+            {"itemIdentifier": record["messageId"]}
+            for record in event["Records"]
+            if self.fail is not None and self.fail(record, call)
+        ]
         return {"batchItemFailures": failures}
 
     @property

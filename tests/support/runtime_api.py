@@ -25,11 +25,11 @@ class Streamed:
         self.body = body
 
     @classmethod
-    def parse(cls, chunks: list[bytes]) -> "Streamed":
+    def parse(cls, chunks: list[bytes]) -> Streamed:
         data = b"".join(chunks)
         end = data.index(b"\x00")
-        assert data[end:end + 8] == DELIMITER, "the prelude must be followed by eight NUL bytes"
-        body = data[end + 8:]
+        assert data[end : end + 8] == DELIMITER, "the prelude must be followed by eight NUL bytes"
+        body = data[end + 8 :]
         assert not body.startswith(b"\x00"), "exactly eight NUL bytes, not more"
         return cls(chunks, json.loads(data[:end]), body)
 
@@ -53,7 +53,7 @@ class Streamed:
         for block in text[:-2].split("\n\n"):
             name_line, data_line = block.split("\n")
             assert name_line.startswith("event: ") and data_line.startswith("data: ")
-            out.append((name_line[len("event: "):], json.loads(data_line[len("data: "):])))
+            out.append((name_line[len("event: ") :], json.loads(data_line[len("data: ") :])))
         return out
 
 
@@ -91,8 +91,7 @@ class FakeRuntimeApi:
         self._posted = threading.Condition(self._lock)
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def address(self) -> str:
@@ -101,9 +100,11 @@ class FakeRuntimeApi:
 
     def add(self, event: dict[str, Any] | bytes, *, trace_id: str | None = None) -> str:
         request_id = str(uuid.uuid4())
-        headers = {"Lambda-Runtime-Aws-Request-Id": request_id,
-                   "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 300_000),
-                   "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN}
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 300_000),
+            "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+        }
         if trace_id:
             headers["Lambda-Runtime-Trace-Id"] = trace_id
         body = event if isinstance(event, bytes) else json.dumps(event).encode()
@@ -129,7 +130,7 @@ class FakeRuntimeApi:
                 kind[key] = posted
             self._posted.notify_all()
 
-    def __enter__(self) -> "FakeRuntimeApi":
+    def __enter__(self) -> FakeRuntimeApi:
         self._thread.start()
         return self
 

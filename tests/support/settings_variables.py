@@ -35,13 +35,20 @@ def settings_variables() -> tuple[str, ...]:
     return variables_read(SETTINGS_SOURCE.read_text(encoding="utf-8"))
 
 
-def _collect(function: ast.FunctionDef, env: str, functions: dict[str, ast.FunctionDef], names: list[str],
-             seen: set[tuple[str, str]]) -> None:
+def _collect(
+    function: ast.FunctionDef,
+    env: str,
+    functions: dict[str, ast.FunctionDef],
+    names: list[str],
+    seen: set[tuple[str, str]],
+) -> None:
     if (function.name, env) in seen:
         return
     seen.add((function.name, env))
-    nodes = sorted((node for node in ast.walk(function) if hasattr(node, "lineno")),
-                   key=lambda node: (node.lineno, node.col_offset))
+    nodes = sorted(
+        (node for node in ast.walk(function) if hasattr(node, "lineno")),
+        key=lambda node: (node.lineno, node.col_offset),
+    )
     for node in nodes:
         name = _read_name(node, env)
         if name is not None and name not in names:

@@ -23,5 +23,7 @@ def put_items(store, pk: str, count: int, *, index_status: str | None = None) ->
 
 def record_activity(pk: str, event_id: str, at: str) -> list:
     """The activity consumer's transaction: the event once, and the counters it moves."""
-    return [Put(Key(pk, f"ACTIVITY#{event_id}"), {"event": event_id}, condition=Absent()),
-            Update(Key(pk, "STATS"), add={"todo": 1, "total": 1}, set={"updated_at": at})]
+    return [
+        Put(Key(pk, f"ACTIVITY#{event_id}"), {"event": event_id}, condition=Absent()),
+        Update(Key(pk, "STATS"), add={"todo": 1, "total": 1}, set={"updated_at": at}),
+    ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from chalicelib.errors import AppError
 from tests.support.invoke import rest_event
@@ -18,9 +19,16 @@ class FakeAssistant:
     """An AssistantService double: ``stream(sub, prompt)`` yields tokens (``delay`` seconds apart), then
     done; ``fail_at`` raises ``error`` instead of the event with that index."""
 
-    def __init__(self, tokens: tuple[str, ...] = ("Water ", "the ", "plants."), *, delay: float = 0.0,
-                 fail_at: int | None = None, error: BaseException | None = None, provider: str = "offline",
-                 usage: tuple[int, int] = (42, 7)) -> None:
+    def __init__(
+        self,
+        tokens: tuple[str, ...] = ("Water ", "the ", "plants."),
+        *,
+        delay: float = 0.0,
+        fail_at: int | None = None,
+        error: BaseException | None = None,
+        provider: str = "offline",
+        usage: tuple[int, int] = (42, 7),
+    ) -> None:
         self.tokens = tokens
         self.delay = delay
         self.fail_at = fail_at
@@ -36,8 +44,16 @@ class FakeAssistant:
         self.calls.append((sub, prompt))
         self.environ_at_call = {"_X_AMZN_TRACE_ID": os.environ.get("_X_AMZN_TRACE_ID")}
         events: list[tuple[str, dict[str, Any]]] = [("token", {"text": text}) for text in self.tokens]
-        events.append(("done", {"usage": {"input_tokens": self.usage[0], "output_tokens": self.usage[1]},
-                                "provider": self.provider, "model": "fake-model"}))
+        events.append(
+            (
+                "done",
+                {
+                    "usage": {"input_tokens": self.usage[0], "output_tokens": self.usage[1]},
+                    "provider": self.provider,
+                    "model": "fake-model",
+                },
+            )
+        )
         try:
             for index, event in enumerate(events):
                 if index and self.delay:
@@ -51,14 +67,19 @@ class FakeAssistant:
             raise
 
 
-def stream_event(*, token: str | None = None, body: Any = None, headers: dict[str, str] | None = None,
-                 claims: dict[str, str] | None = None) -> dict[str, Any]:
+def stream_event(
+    *,
+    token: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    claims: dict[str, str] | None = None,
+) -> dict[str, Any]:
     sent = dict(headers or {})
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
-    return rest_event("POST", "/assistant/stream", headers=sent, claims=claims,
-                      body={"prompt": PROMPT} if body is None else body)
-
+    return rest_event(
+        "POST", "/assistant/stream", headers=sent, claims=claims, body={"prompt": PROMPT} if body is None else body
+    )
 
 
 # --- a recording write ------------------------------------------------------------------------------

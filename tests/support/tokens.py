@@ -8,7 +8,8 @@ import base64
 import hashlib
 import hmac
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,22 +22,21 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def encode_jws(header: dict[str, Any] | bytes, payload: dict[str, Any] | bytes,
-               sign: Callable[[bytes], bytes] | bytes | None = None) -> str:
+def encode_jws(
+    header: dict[str, Any] | bytes,
+    payload: dict[str, Any] | bytes,
+    sign: Callable[[bytes], bytes] | bytes | None = None,
+) -> str:
     """A compact JWS from raw parts; unlike ``jwt.encode`` it refuses nothing (attack tokens)."""
     raw_header = header if isinstance(header, bytes) else json.dumps(header, separators=(",", ":")).encode()
     raw_payload = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
     signing_input = f"{b64url(raw_header)}.{b64url(raw_payload)}".encode()
-    if callable(sign):
-        signature = sign(signing_input)
-    else:
-        signature = sign or b""
+    signature = sign(signing_input) if callable(sign) else sign or b""
     return f"{signing_input.decode()}.{b64url(signature)}"
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 class CountingFetch:
@@ -65,9 +65,19 @@ class FakeClock:
         self.now += seconds
 
 
-def forge(auth_settings: Any, issuer_key: LocalKey, username: str = "alice", /, *, alg: str = "RS256",
-          kid: Any = None, key: Any = None, header: dict[str, Any] | None = None,
-          payload: dict[str, Any] | bytes | None = None, **claims: Any) -> str:
+def forge(
+    auth_settings: Any,
+    issuer_key: LocalKey,
+    username: str = "alice",
+    /,
+    *,
+    alg: str = "RS256",
+    kid: Any = None,
+    key: Any = None,
+    header: dict[str, Any] | None = None,
+    payload: dict[str, Any] | bytes | None = None,
+    **claims: Any,
+) -> str:
     """A token for ``username`` as the issuer of ``auth_settings`` (key pair ``issuer_key``) would sign it,
     or any variation of it.
 

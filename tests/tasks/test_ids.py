@@ -13,13 +13,21 @@ def test_every_new_id_is_an_id():
     assert all(ID_PATTERN.fullmatch(value) for value in made)
 
 
-@pytest.mark.parametrize("value", [
-    "01jd0000000000000000000000",   # lower case
-    "01JD000000000000000000000",    # 25 characters
-    "01JD00000000000000000000000",  # 27
-    "01JD0000000000000000000I00",   # I, L, O and U are not in Crockford's alphabet
-    "01JD0000000000000000000L00", "01JD0000000000000000000O00", "01JD0000000000000000000U00",
-    "", "../etc/passwd", None, 42,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "01jd0000000000000000000000",  # lower case
+        "01JD000000000000000000000",  # 25 characters
+        "01JD00000000000000000000000",  # 27
+        "01JD0000000000000000000I00",  # I, L, O and U are not in Crockford's alphabet
+        "01JD0000000000000000000L00",
+        "01JD0000000000000000000O00",
+        "01JD0000000000000000000U00",
+        "",
+        "../etc/passwd",
+        None,
+        42,
+    ],
+)
 def test_anything_else_is_not_an_id(value):
     assert not is_id(value)

@@ -18,9 +18,13 @@ def index():
 @app.route("/items")
 def items():
     # The same request the app's GET /items sends: one partition, newest first, a page plus one.
-    found = dynamodb.query(TableName=os.environ["TABLE_NAME"], ConsistentRead=True, ScanIndexForward=False,
-                           KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
-                           ExpressionAttributeNames={"#pk": "PK", "#sk": "SK"},
-                           ExpressionAttributeValues={":pk": {"S": "USER#anchor"}, ":prefix": {"S": "ITEM#"}},
-                           Limit=21)
+    found = dynamodb.query(
+        TableName=os.environ["TABLE_NAME"],
+        ConsistentRead=True,
+        ScanIndexForward=False,
+        KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+        ExpressionAttributeNames={"#pk": "PK", "#sk": "SK"},
+        ExpressionAttributeValues={":pk": {"S": "USER#anchor"}, ":prefix": {"S": "ITEM#"}},
+        Limit=21,
+    )
     return {"count": found["Count"]}

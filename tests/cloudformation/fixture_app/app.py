@@ -8,8 +8,8 @@ from chalice import Chalice, CognitoUserPoolAuthorizer
 
 app = Chalice(app_name="fixture")
 cognito = CognitoUserPoolAuthorizer(
-    "CognitoAuthorizer",
-    provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_PLACEHOLDER"])
+    "CognitoAuthorizer", provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_PLACEHOLDER"]
+)
 
 
 @app.route("/health")

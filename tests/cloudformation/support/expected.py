@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -23,7 +23,7 @@ UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 HERE = Path(__file__).resolve().parents[1]
 PAIRS = HERE / "pairs"
 GOLDEN = HERE / "golden"
-GOLDEN_INPUT = GOLDEN / "chalice.yaml"   # chalice package of fixture_app/
+GOLDEN_INPUT = GOLDEN / "chalice.yaml"  # chalice package of fixture_app/
 GOLDEN_OUTPUT = GOLDEN / "template.yaml"  # the whole pipeline's output for it
 
 
@@ -57,7 +57,14 @@ def expect(path: Path, actual: Template) -> None:
         pytest.fail(f"{path.relative_to(HERE)} is missing: run with UPDATE_GOLDEN=1 once and review it")
     expected = read(path)
     if expected != actual:
-        diff = difflib.unified_diff(dump(expected).splitlines(), dump(actual).splitlines(),
-                                    f"{path.name} (checked in)", "built now", lineterm="", n=2)
-        pytest.fail("\n".join(diff) + "\n\nAn intended change? Rerun with UPDATE_GOLDEN=1 and review the diff.",
-                    pytrace=False)
+        diff = difflib.unified_diff(
+            dump(expected).splitlines(),
+            dump(actual).splitlines(),
+            f"{path.name} (checked in)",
+            "built now",
+            lineterm="",
+            n=2,
+        )
+        pytest.fail(
+            "\n".join(diff) + "\n\nAn intended change? Rerun with UPDATE_GOLDEN=1 and review the diff.", pytrace=False
+        )

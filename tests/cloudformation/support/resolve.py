@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _NO_VALUE = object()
 _STRING_FUNCTIONS = ("Ref", "Fn::Sub", "Fn::Join", "Fn::Select", "Fn::Split")
@@ -34,7 +35,7 @@ def value(expr: Any, names: Mapping[str, Any]) -> Any:
         return [value(x, names) for x in expr]
     if not (isinstance(expr, dict) and len(expr) == 1):
         raise Unknown(expr)
-    (key, arg), = expr.items()
+    ((key, arg),) = expr.items()
     if key == "Ref":
         if arg not in names:
             raise Unknown(arg)
@@ -60,7 +61,7 @@ def value(expr: Any, names: Mapping[str, Any]) -> Any:
 
 def _evaluate(expr: Any, conditions: dict, params: Mapping[str, str], memo: dict) -> Any:
     if isinstance(expr, dict) and len(expr) == 1:
-        (key, arg), = expr.items()
+        ((key, arg),) = expr.items()
         if key in _STRING_FUNCTIONS:
             try:
                 return value(expr, params)
@@ -86,8 +87,9 @@ def condition(name: str, conditions: dict, params: Mapping[str, str], memo: dict
     return memo[name]
 
 
-def resolve(template: dict, overrides: Mapping[str, str] | None = None,
-            pseudo: Mapping[str, str] | None = None) -> dict:
+def resolve(
+    template: dict, overrides: Mapping[str, str] | None = None, pseudo: Mapping[str, str] | None = None
+) -> dict:
     out = copy.deepcopy(template)
     params = parameter_values(out, overrides or {})
     conditions = out.get("Conditions", {})

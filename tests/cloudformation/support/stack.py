@@ -19,9 +19,14 @@ PROJECT = Path(__file__).resolve().parents[3]
 HERE = PROJECT / "tests" / "cloudformation"
 GOLDEN = HERE / "golden"
 STACK_BIN = PROJECT / ".venv-stack" / "bin"
-TOOL_ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-            # checkov: no calls home (the machine has no route there, and a test must not need one).
-            "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+TOOL_ENV = {
+    **os.environ,
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # checkov: no calls home (the machine has no route there, and a test must not need one).
+    "BC_SKIP_MAPPING": "TRUE",
+    "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
+}
 TIMINGS: dict[str, float] = {}
 
 EXISTING_POOL = {
@@ -63,15 +68,37 @@ def stack_tool(name: str) -> Path:
 
 def chalice_package(project_dir: Path, out_dir: Path) -> dict:
     chalice = Path(sys.executable).parent / "chalice"
-    subprocess.run([str(chalice), "--project-dir", str(project_dir), "package", "--pkg-format", "cloudformation",
-                    "--template-format", "yaml", "--stage", "prod", str(out_dir)],
-                   check=True, env=TOOL_ENV, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [
+            str(chalice),
+            "--project-dir",
+            str(project_dir),
+            "package",
+            "--pkg-format",
+            "cloudformation",
+            "--template-format",
+            "yaml",
+            "--stage",
+            "prod",
+            str(out_dir),
+        ],
+        check=True,
+        env=TOOL_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return load((out_dir / "sam.yaml").read_text(encoding="utf-8"))
 
 
 def sam_translate(path: Path) -> dict:
-    result = subprocess.run([str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), str(path)],
-                            env=TOOL_ENV, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), str(path)],
+        env=TOOL_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout)
 
