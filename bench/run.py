@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import chalice
 
@@ -148,10 +148,15 @@ def figure_cold(bench: Bench) -> None:
 
     spreads: dict[str, str] = {}
 
+    # A case measured against an anchor has a ratio to it; an anchor itself has none.
+    @overload
+    def add(name: str, anchor: str) -> float: ...
+    @overload
+    def add(name: str, anchor: None) -> None: ...
     def add(name: str, anchor: str | None) -> float | None:
         runs = samples[name]
         total = totals[name]
-        ratio = total.median / totals[anchor].median if anchor else None
+        ratio = total.median / totals[anchor].median if anchor is not None else None
         parts = [
             summarize(getattr(s, part) for s in runs).median for part in ("interpreter_ms", "import_ms", "first_ms")
         ]

@@ -118,7 +118,7 @@ def item_puts(username: str, count: int, *, done_every: int = 10) -> list[Any]:
             "updated_at": stamp,
             "version": 1,
         }
-        puts.append(Put(keys.item_key(sub, item_id), item, index=keys.item_index_key(sub, item_id, status)))
+        puts.append(Put(keys.item_key(sub, item_id), item, index_key=keys.item_index_key(sub, item_id, status)))
     return puts
 
 
@@ -131,7 +131,13 @@ def seed_sqlite(path: str, puts: Sequence[Any]) -> None:
     # The adapter's private writer: seeded rows are exactly what the app writes, at bulk speed.
     with store._pool.transaction() as conn:
         for op in puts:
-            adapter._write(conn, op.key, op.attrs, op.index.pk if op.index else None, op.index.sk if op.index else None)
+            adapter._write(
+                conn,
+                op.key,
+                op.attrs,
+                op.index_key.pk if op.index_key else None,
+                op.index_key.sk if op.index_key else None,
+            )
     store.close()
 
 

@@ -2,20 +2,21 @@
 client may choose as a request id or idempotency key, the prompt limit, the detail a client gets for a
 bug and the unhandled-error log marker.
 
-Standard library only and nothing computed at import beyond a few strings, so every path (the cold one
-included) imports it at the top. tests/test_vocabulary.py fails when one of these literals is written
-anywhere else in chalicelib/.
+Standard library only and nothing computed at import beyond a few strings and the status Literal, so every
+path (the cold one included) imports it at the top. tests/test_vocabulary.py fails when one of these
+literals is written anywhere else in chalicelib/.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Literal, get_args
 
 # --- items (docs/API.md "Items") ---------------------------------------------------------------------
-STATUS_TODO = "todo"
-STATUS_IN_PROGRESS = "in_progress"
-STATUS_DONE = "done"
-STATUSES = (STATUS_TODO, STATUS_IN_PROGRESS, STATUS_DONE)  # in the order the API lists them
+# Written as a Literal type, the one form both the type checker and msgspec (web/schemas.py) read.
+Status = Literal["todo", "in_progress", "done"]  # in the order the API lists them
+STATUSES: tuple[Status, ...] = get_args(Status)
+STATUS_TODO, STATUS_IN_PROGRESS, STATUS_DONE = STATUSES
 DEFAULT_STATUS = STATUS_TODO  # of an item created without one
 
 # --- activity events: what ItemService emits for each committed change --------------------------------

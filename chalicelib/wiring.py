@@ -133,7 +133,7 @@ class Services:
             return store
         from chalicelib.observability.tracing import TracedStore
 
-        return TracedStore(store, tracer)  # type: ignore[return-value]
+        return TracedStore(store, tracer)
 
     @property
     def queue(self) -> Queue:

@@ -10,7 +10,7 @@ and writes the events its own way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from chalicelib.assistant.base import DONE, ERROR
@@ -76,7 +76,7 @@ class Answer:
         except Exception:
             log.warning("closing the assistant's event stream failed", exc_info=True)
 
-    def _forward(self, first: Event) -> Iterator[Event]:
+    def _forward(self, first: Event) -> Generator[Event, None, None]:
         event: Event | None = first
         try:
             while event is not None:

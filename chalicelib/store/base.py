@@ -90,7 +90,7 @@ class Put(NamedTuple):
 
     key: Key
     attrs: Record
-    index: IndexKey | None = None
+    index_key: IndexKey | None = None
     condition: Condition | None = None
 
 
@@ -99,7 +99,7 @@ class _UpdateFields(NamedTuple):
     set: Record
     set_if_absent: Record
     add: dict[str, int]
-    index: IndexKey | None
+    index_key: IndexKey | None
     condition: Condition | None
     returns: str
 
@@ -110,7 +110,7 @@ class Update(_UpdateFields):
 
     ``set`` overwrites, ``set_if_absent`` writes only attributes the record lacks (so an Update
     without a condition is an upsert), ``add`` increments numbers (a missing one counts as 0).
-    ``index`` replaces the record's GSI1 key when given.
+    ``index_key`` replaces the record's GSI1 key when given.
     """
 
     __slots__ = ()
@@ -121,7 +121,7 @@ class Update(_UpdateFields):
         set: Record | None = None,
         set_if_absent: Record | None = None,
         add: dict[str, int] | None = None,
-        index: IndexKey | None = None,
+        index_key: IndexKey | None = None,
         condition: Condition | None = None,
         returns: str = "new",
     ) -> Update:
@@ -136,7 +136,7 @@ class Update(_UpdateFields):
             if overlap:
                 raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
             seen |= names.keys()
-        return super().__new__(cls, key, *clauses, index, condition, returns)
+        return super().__new__(cls, key, *clauses, index_key, condition, returns)
 
     def after(self, before: Record | None) -> Record:
         """The record this update makes of ``before`` (None: the record did not exist)."""
@@ -231,7 +231,7 @@ class BaseStore:
         for op in ops:
             if isinstance(op, Update):
                 _check_update(op)
-                if not (op.set or op.set_if_absent or op.add or op.index):
+                if not (op.set or op.set_if_absent or op.add or op.index_key):
                     # DynamoDB requires an update expression inside a transaction; so does every adapter.
                     raise ValueError("an Update in a transaction must change something")
             else:

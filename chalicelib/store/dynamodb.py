@@ -97,7 +97,7 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
             params["ConsistentRead"] = True
         response = self._call("query", **params)
         items = response.get("Items", [])
-        matching = []
+        matching: list[dict[str, Any]] = []
         for item in items:
             if not item[sk]["S"].startswith(prefix):
                 return Page([_record(i) for i in matching[:limit]], more=len(matching) > limit)
@@ -131,9 +131,9 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
             names[f"#d{n}"] = name
             values[f":d{n}"] = _serialize(value)
             assignments.append(f"#d{n} = if_not_exists(#d{n}, :d{n})")
-        if op.index is not None:
+        if op.index_key is not None:
             names.update({"#gpk": GSI1PK, "#gsk": GSI1SK})
-            values.update({":gpk": {"S": op.index.pk}, ":gsk": {"S": op.index.sk}})
+            values.update({":gpk": {"S": op.index_key.pk}, ":gsk": {"S": op.index_key.sk}})
             assignments.append("#gpk = :gpk, #gsk = :gsk")
         increments: list[str] = []
         for n, (name, amount) in enumerate(op.add.items()):
@@ -168,8 +168,8 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
     def _put_params(self, op: Put) -> dict[str, Any]:
         item = {name: _serialize(value) for name, value in op.attrs.items()}
         item.update(_key(op.key))
-        if op.index is not None:
-            item.update(_index_key(op.index))
+        if op.index_key is not None:
+            item.update(_index_key(op.index_key))
         params: dict[str, Any] = dict(TableName=self.table_name, Item=item)
         _add_condition(params, op.condition, {}, {})
         return params

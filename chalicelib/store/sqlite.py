@@ -105,7 +105,13 @@ class SQLiteStore(BaseStore):
         with self._translated(), self._pool.transaction() as conn:
             if op.condition is not None:
                 _check(op.condition, _read(conn, op.key))
-            _write(conn, op.key, op.attrs, op.index.pk if op.index else None, op.index.sk if op.index else None)
+            _write(
+                conn,
+                op.key,
+                op.attrs,
+                op.index_key.pk if op.index_key else None,
+                op.index_key.sk if op.index_key else None,
+            )
 
     def _update(self, op: Update) -> Record | None:
         with self._translated(), self._pool.transaction() as conn:
@@ -139,7 +145,13 @@ class SQLiteStore(BaseStore):
                 if isinstance(op, Update):
                     _write_update(conn, op, row)
                 else:
-                    _write(conn, op.key, op.attrs, op.index.pk if op.index else None, op.index.sk if op.index else None)
+                    _write(
+                        conn,
+                        op.key,
+                        op.attrs,
+                        op.index_key.pk if op.index_key else None,
+                        op.index_key.sk if op.index_key else None,
+                    )
 
     # --- schema and connections ----------------------------------------------------------------
 
@@ -203,8 +215,10 @@ def _write(conn: sqlite3.Connection, key: Key, record: Record, gsi1pk: str | Non
 
 def _write_update(conn: sqlite3.Connection, op: Update, row: _Row | None) -> Record:
     record = op.after(None if row is None else row.record)
-    if op.index is not None:
-        gsi1pk, gsi1sk = op.index.pk, op.index.sk
+    gsi1pk: str | None
+    gsi1sk: str | None
+    if op.index_key is not None:
+        gsi1pk, gsi1sk = op.index_key.pk, op.index_key.sk
     else:
         gsi1pk, gsi1sk = (row.gsi1pk, row.gsi1sk) if row else (None, None)
     _write(conn, op.key, record, gsi1pk, gsi1sk)

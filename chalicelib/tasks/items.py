@@ -90,7 +90,10 @@ class ItemService:
             "version": 1,
         }
         put_item = Put(
-            keys.item_key(sub, item_id), item, index=keys.item_index_key(sub, item_id, data.status), condition=Absent()
+            keys.item_key(sub, item_id),
+            item,
+            index_key=keys.item_index_key(sub, item_id, data.status),
+            condition=Absent(),
         )
         if idempotency_key is None:
             self._store.put(put_item)
@@ -158,16 +161,16 @@ class ItemService:
         if not is_id(item_id):
             raise NotFound("no such item")
         values = {name: _date(value) if name == "due" else value for name, value in changes.items()}
-        values["updated_at"] = rfc3339(self._clock())
+        now = values["updated_at"] = rfc3339(self._clock())
         status = values.get("status")
-        index = keys.item_index_key(sub, item_id, status) if status else None
+        index_key = keys.item_index_key(sub, item_id, status) if status else None
         # The record as it was, so the event knows the status before the change; the item as it is now
         # follows from it without a second request.
         update = Update(
             keys.item_key(sub, item_id),
             set=values,
             add={"version": 1},
-            index=index,
+            index_key=index_key,
             condition=_condition(if_match),
             returns="old",
         )
@@ -178,7 +181,7 @@ class ItemService:
         # Both conditions require the item: a missing one raised ConditionFailed (the Store port's rule).
         assert old is not None
         updated = update.after(old)
-        self._emit(ITEM_UPDATED, sub, item_id, values["updated_at"], old.get("status"), updated.get("status"))
+        self._emit(ITEM_UPDATED, sub, item_id, now, old.get("status"), updated.get("status"))
         return public_item(updated)
 
     def delete(self, sub: str, item_id: str, *, if_match: int | str | None = None) -> dict[str, Any]:

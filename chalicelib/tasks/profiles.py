@@ -29,4 +29,5 @@ class ProfileService:
         defaults = {"sub": sub, "created_at": now, "display_name": username}
         defaults = {k: v for k, v in defaults.items() if k not in changes}
         record = self._store.update(Update(keys.profile_key(sub), set=changes, set_if_absent=defaults))
+        assert record is not None  # an update returns the record as it is afterwards unless told "old"
         return {name: record.get(name) for name in _PUBLIC}

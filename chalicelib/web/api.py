@@ -6,6 +6,7 @@ assistant) is imported in those routes: GET /health's cold start loads none of i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalice.app import Request, Response
@@ -83,7 +84,7 @@ def list_items() -> Response:
     from chalicelib.web import cursor
 
     request = _request()
-    params = request.query_params or {}
+    params: Mapping[str, str] = request.query_params or {}  # Chalice's MultiDict: the last value of a name
     limit = http.query_limit(params)
     status = http.query_choice(params, "status", STATUSES)
     sub = _caller().sub

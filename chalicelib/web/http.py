@@ -28,9 +28,10 @@ def request_id(headers: Mapping[str, str]) -> str:
     return os.urandom(16).hex()
 
 
-def json_body(raw: bytes | None) -> Any:
+def json_body(raw: str | bytes | None) -> Any:
     """The parsed body; 413 past the limit, 400 invalid_json when empty or not JSON."""
-    raw = raw or b""
+    # Chalice's Request.raw_body is declared str | bytes (it hands over bytes); text counts as its UTF-8.
+    raw = raw.encode("utf-8") if isinstance(raw, str) else raw or b""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
     if not raw.strip():
@@ -43,7 +44,7 @@ def json_body(raw: bytes | None) -> Any:
         raise InvalidJson("the body is not valid UTF-8 JSON") from exc
 
 
-def assistant_prompt(raw: bytes | None) -> str:
+def assistant_prompt(raw: str | bytes | None) -> str:
     """The prompt of an assistant request body, validated and trimmed (both assistant entry points)."""
     # The schemas load msgspec (heavy): on the first prompt, as on the other routes that validate.
     from chalicelib.web import schemas
@@ -101,13 +102,13 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    # Typed as Response's own headers (a value may be a list: multi-value headers).
+    all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", **(headers or {})}
     return Response(
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        status_code=status,
-        headers={"Content-Type": "application/json", **(headers or {})},
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=status, headers=all_headers
     )
 
 
-def no_content(headers: dict[str, str] | None = None) -> Response:
-    return Response(body="", status_code=204, headers=headers or {})
+def no_content(headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body="", status_code=204, headers=dict(headers or {}))

@@ -111,7 +111,8 @@ def _as_problem(response: Response, state: context.RequestState) -> Response:
     if response.status_code < 400:
         return response
     content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", "")
-    if content_type.startswith(problems.PROBLEM_JSON):
+    # A header's value may be a list (multi-value); Chalice's own answers give one Content-Type.
+    if isinstance(content_type, str) and content_type.startswith(problems.PROBLEM_JSON):
         return response
     if response.status_code >= 500:
         # Chalice caught an exception itself and has logged it with its trace (chalicelib/observability

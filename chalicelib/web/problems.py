@@ -31,7 +31,7 @@ def render(error: AppError) -> Response:
     }
     if error.errors:
         body["errors"] = error.errors
-    headers = {"Content-Type": PROBLEM_JSON, **error.headers}
+    headers: dict[str, str | list[str]] = {"Content-Type": PROBLEM_JSON, **error.headers}  # Response's type
     return Response(
         body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=error.status, headers=headers
     )

@@ -9,16 +9,17 @@ by field so a response names every bad field, not only the first.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Any, Literal, get_type_hints
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from chalicelib import vocabulary
 from chalicelib.errors import ValidationFailed
 from chalicelib.tasks.items import NewItem
 from chalicelib.vocabulary import MAX_PROMPT_CHARS, PROMPT_RULE, STATUSES
 
-Status = Annotated[Literal[STATUSES], Meta(description="one of " + ", ".join(STATUSES))]
+Status = Annotated[vocabulary.Status, Meta(description="one of " + ", ".join(STATUSES))]
 
 Title = Annotated[str, Meta(min_length=1, max_length=200, description="1-200 characters after trimming")]
 Notes = Annotated[str, Meta(max_length=4000, description="at most 4000 characters")]
@@ -141,7 +142,10 @@ def _description(tp: Any) -> str | None:
 _FIELD_CACHE: dict[type, dict[str, tuple[Any, str]]] = {}
 
 
-def validate(struct: type[msgspec.Struct], data: Any, *, require_any: bool = False) -> msgspec.Struct:
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def validate(struct: type[S], data: Any, *, require_any: bool = False) -> S:
     """Convert a parsed JSON body to ``struct``, reporting every bad field at once."""
     if not isinstance(data, dict):
         raise ValidationFailed(

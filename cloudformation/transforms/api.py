@@ -5,6 +5,7 @@ responses rewritten as the API's RFC 9457 problem documents."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from cloudformation.template import (
     Template,
@@ -55,7 +56,7 @@ def _problem(title: str, code: str, status: int | None, detail: str, *, bearer: 
     }
     if bearer:
         headers["gatewayresponse.header.WWW-Authenticate"] = "'Bearer'"
-    response = {
+    response: dict[str, Any] = {
         "responseParameters": headers,
         "responseTemplates": {"application/json": json.dumps(body, separators=(",", ":"))},
     }

@@ -38,9 +38,11 @@ class ScriptedProvider:
     def stream(self, system: str, prompt: str, *, max_tokens: int) -> Iterator[Any]:
         for position, word in enumerate(self.words):
             if position == self.fail_at:
+                assert self.error is not None  # fail_at comes with an error
                 raise self.error
             yield Token(word)
         if self.fail_at == len(self.words):
+            assert self.error is not None
             raise self.error
         yield Usage(7, len(self.words))
 

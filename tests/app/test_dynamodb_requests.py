@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
+from chalicelib.store.dynamodb import DynamoDBStore
 from tests.support.api import Reply
 from tests.support.dynamodb_local import count_requests
 from tests.support.environment import use_dynamodb
@@ -32,8 +33,9 @@ def counted(api):
     api.get("/items?limit=1")  # builds the store (and its table) and loads the keys: not per-request work
 
     def run(method: str, path: str, body: Any = None, **kw: Any) -> tuple[Reply, int]:
-        client = wiring.services().store.client
-        with count_requests(client) as count:
+        store = wiring.services().store
+        assert isinstance(store, DynamoDBStore)  # the on_dynamodb fixture's store, not a traced or fake one
+        with count_requests(store.client) as count:
             reply = api.call(method, path, body, **kw)
         return reply, count.total
 

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -14,9 +15,10 @@ from chalicelib import errors
 from chalicelib.web import context, problems
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "API.md"
+T = TypeVar("T")
 
 
-def _subclasses(cls: type) -> list[type]:
+def _subclasses(cls: type[T]) -> list[type[T]]:
     return [cls] + [sub for direct in cls.__subclasses__() for sub in _subclasses(direct)]
 
 

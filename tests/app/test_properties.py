@@ -72,7 +72,7 @@ BYTE_BODIES = st.binary(max_size=300) | st.sampled_from(
 )
 WRITES = st.sampled_from([("POST", "/items"), ("PATCH", "/items/{item}"), ("PATCH", "/me")])
 
-HEADER_TEXT = st.text(st.characters(exclude_characters="\r\n\x00", exclude_categories=("Cs",)), max_size=140)
+HEADER_TEXT = st.text(st.characters(exclude_characters="\r\n\x00", exclude_categories=["Cs"]), max_size=140)
 IF_MATCH = (
     st.none()
     | HEADER_TEXT
@@ -124,13 +124,13 @@ QUERY_PARAMS = st.one_of(
 RAW_QUERIES = st.text(st.sampled_from("limstaucrov=&%;+?/.-_~0123456789Z"), max_size=40)
 
 # Valid item bodies: titles of 1-200 code points once trimmed (padded with whitespace), distinct tags, real dates.
-TITLES = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=200).map(str.strip).filter(bool)
+TITLES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=200).map(str.strip).filter(bool)
 PADDING = st.text(st.sampled_from(" \t\n\u3000\u2003\u00a0"), max_size=3)
 TAGS = st.lists(st.from_regex(r"[a-z0-9-]{1,32}", fullmatch=True), max_size=10, unique=True)
 VALID_ITEMS = st.fixed_dictionaries(
     {"title": TITLES},
     optional={
-        "notes": st.text(st.characters(exclude_categories=("Cs",)), max_size=300) | st.just("n" * 4000),
+        "notes": st.text(st.characters(exclude_categories=["Cs"]), max_size=300) | st.just("n" * 4000),
         "status": st.sampled_from(STATUSES),
         "due": st.none() | st.dates().map(lambda d: d.isoformat()),
         "tags": TAGS,

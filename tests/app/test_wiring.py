@@ -115,7 +115,7 @@ def test_switched_off_features_are_503_problems_unless_a_replacement_is_handed_i
 
 
 def _imports(path: Path) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)

@@ -25,8 +25,9 @@ def ask(
 ) -> tuple[str, list, Usage]:
     system = render_system(items, today=TODAY)
     chunks = list((provider or OfflineProvider()).stream(system, prompt, max_tokens=max_tokens))
-    *tokens, usage = chunks
-    assert all(isinstance(token, Token) for token in tokens) and isinstance(usage, Usage)
+    tokens = [chunk for chunk in chunks[:-1] if isinstance(chunk, Token)]
+    usage = chunks[-1]
+    assert len(tokens) == len(chunks) - 1 and isinstance(usage, Usage)
     return "".join(token.text for token in tokens), tokens, usage
 
 

@@ -29,7 +29,7 @@ class Events:
         self.closed = self.finished = False
 
     def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        events = [(TOKEN, {"text": text}) for text in self.tokens]
+        events: list[tuple[str, dict[str, Any]]] = [(TOKEN, {"text": text}) for text in self.tokens]
         events.append((DONE, {"usage": USAGE, "provider": self.provider, "model": "m"}))
         try:
             for index, event in enumerate(events):

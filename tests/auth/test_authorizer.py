@@ -61,7 +61,7 @@ def test_is_an_authorizer_but_not_chalices_cognito_class():
 
 def test_provider_arns_must_be_a_list():
     with pytest.raises(TypeError):
-        CognitoAuthorizer("Pool", provider_arns=ARNS[0])  # type: ignore[arg-type]
+        CognitoAuthorizer("Pool", provider_arns=ARNS[0])
 
 
 def test_swagger_generator_emits_identical_security_for_both():

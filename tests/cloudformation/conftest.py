@@ -78,8 +78,9 @@ def fixture_built_path(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def matrix(built, tmp_path_factory) -> dict[str, tuple[Path, dict]]:
-    """Every flag combination, resolved (conditions applied) and written once: name -> (path, template)."""
+def matrix(built, tmp_path_factory) -> dict[str, tuple[Path, dict, dict]]:
+    """Every flag combination, resolved (conditions applied) and written once: name -> (path, template,
+    the parameters' resolved values)."""
     directory = tmp_path_factory.mktemp("matrix")
     rendered = {}
     for name, overrides in flag_combinations():

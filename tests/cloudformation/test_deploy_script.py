@@ -21,7 +21,7 @@ def dist(tmp_path):
     return tmp_path
 
 
-def dry_run(dist, *args: str, **env: str) -> list[list[str]]:
+def dry_run(dist, *args: str, **env: str) -> list[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     # No aws or docker on PATH: a dry run that tried to run one would fail loudly.
     clean.update(PATH="/usr/bin:/bin", DIST=str(dist), **env)

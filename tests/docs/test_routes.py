@@ -19,7 +19,8 @@ _PATH = re.compile(r"`(/[^`\s]*)`")
 
 def _documented() -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """(routes listed as served, routes marked not yet served)."""
-    served, pending = [], []
+    served: list[tuple[str, str]] = []
+    pending: list[tuple[str, str]] = []
     for _, cells in table_rows(API):
         if len(cells) < 2:
             continue

@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.e2e.test_chalice_local import REPO_ROOT, LocalServer
@@ -47,12 +48,14 @@ def bearer(fuzzed_server) -> str:
 
 
 @pytest.fixture(scope="module")
-def operations(fuzzed_server) -> dict[str, object]:
+def operations(fuzzed_server) -> dict[str, schemathesis.APIOperation]:
     # The document the server itself serves (from_url would leave out its own /openapi.json).
     with urllib.request.urlopen(f"{fuzzed_server.url}/openapi.json", timeout=10) as response:
         schema = schemathesis.openapi.from_dict(json.load(response))
     found = {}
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         found[operation.label] = operation
     return found

@@ -41,7 +41,9 @@ def _text_matches(pattern: str, event: str) -> bool:
     terms = re.findall(r'[?-]?"(?:[^"\\]|\\.)*"|\S+', pattern)
     if not terms:
         return True  # the empty pattern matches everything
-    required, alternatives, excluded = [], [], []
+    required: list[str] = []
+    alternatives: list[str] = []
+    excluded: list[str] = []
     for term in terms:
         prefix = term[0] if term[0] in "?-" else ""
         body = term[len(prefix) :]
@@ -65,7 +67,8 @@ class _Json:
 
     @staticmethod
     def _tokenize(expression: str) -> list[tuple[str, str]]:
-        tokens, position = [], 0
+        tokens: list[tuple[str, str]] = []
+        position = 0
         while position < len(expression):
             if expression[position:].strip() == "":
                 break
@@ -73,6 +76,7 @@ class _Json:
             if not match:
                 raise UnsupportedPattern(f"cannot read {expression[position:]!r}")
             kind = match.lastgroup
+            assert kind is not None  # each alternative of _TOKEN is a named group
             tokens.append((kind, match.group(kind)))
             position = match.end()
         return tokens

@@ -3,12 +3,14 @@ before any adapter sees it, so every adapter refuses it alike and writes nothing
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from chalicelib.store.base import BaseStore, Delete, Exists, Key, Page, Put, Update
 from tests.support.store import item
 
-NOT_A_CONDITION = ("version", 1)
+NOT_A_CONDITION: Any = ("version", 1)  # Any: not a Condition on purpose, for the port's own check to refuse
 
 
 def bad_calls(pk: str) -> dict[str, tuple[type[Exception], str, tuple]]:

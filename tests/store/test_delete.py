@@ -7,7 +7,7 @@ from tests.support.store import item, status
 
 
 def test_delete_returns_the_old_record_and_removes_it_from_table_and_index(store, pk):
-    store.put(Put(item(pk, 1), {"title": "a"}, index=IndexKey(status(pk, "open"), "ITEM#0001")))
+    store.put(Put(item(pk, 1), {"title": "a"}, index_key=IndexKey(status(pk, "open"), "ITEM#0001")))
 
     assert store.delete(Delete(item(pk, 1))) == {"title": "a"}
 

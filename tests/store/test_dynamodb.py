@@ -60,7 +60,7 @@ def test_dynamodb_writes_are_one_request_each_even_when_a_condition_fails(dynamo
                 set={"t": "x"},
                 set_if_absent={"c": 0},
                 add={"version": 1},
-                index=IndexKey(status(pk, "open"), "ITEM#0001"),
+                index_key=IndexKey(status(pk, "open"), "ITEM#0001"),
                 condition=VersionIs(1),
             )
         ),

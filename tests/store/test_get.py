@@ -14,7 +14,7 @@ def test_get_of_a_missing_record_returns_none(store, pk):
 
 def test_records_never_include_key_or_index_attributes(store, pk):
     open_index = IndexKey(status(pk, "open"), "ITEM#0001")
-    store.put(Put(item(pk, 1), {"title": "a", "version": 1}, index=open_index))
+    store.put(Put(item(pk, 1), {"title": "a", "version": 1}, index_key=open_index))
 
     seen = [
         store.get(item(pk, 1)),

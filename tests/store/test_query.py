@@ -84,7 +84,7 @@ def test_query_of_an_empty_partition_is_an_empty_last_page(store, pk):
 
 def test_index_query_pages_newest_first_within_its_partition_only(store, pk):
     put_items(store, pk, 25, index_status="open")
-    store.put(Put(item(pk, 100), {"n": 100}, index=IndexKey(status(pk, "done"), "ITEM#0100")))
+    store.put(Put(item(pk, 100), {"n": 100}, index_key=IndexKey(status(pk, "done"), "ITEM#0100")))
     store.put(Put(item(pk, 101), {"n": 101}))  # no index key: not in the index at all
 
     seen, after = [], None

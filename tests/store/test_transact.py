@@ -13,7 +13,7 @@ def test_transact_writes_every_put(store, pk):
     store.transact(
         [
             Put(Key(pk, "IDEMPOTENCY#k"), {"fingerprint": "f", "expires_at": NOW}, condition=AbsentOrExpired(NOW)),
-            Put(item(pk, 1), {"title": "a"}, index=IndexKey(status(pk, "open"), "ITEM#0001"), condition=Absent()),
+            Put(item(pk, 1), {"title": "a"}, index_key=IndexKey(status(pk, "open"), "ITEM#0001"), condition=Absent()),
         ]
     )
     assert store.get(Key(pk, "IDEMPOTENCY#k")) == {"fingerprint": "f", "expires_at": NOW}
@@ -147,12 +147,12 @@ def test_transact_update_conditions_see_the_state_before_the_transaction(store, 
 
 
 def test_transact_update_moves_the_record_between_index_partitions(store, pk):
-    store.put(Put(item(pk, 1), {"status": "open"}, index=IndexKey(status(pk, "open"), "ITEM#0001")))
-    store.put(Put(item(pk, 2), {"status": "open"}, index=IndexKey(status(pk, "open"), "ITEM#0002")))
+    store.put(Put(item(pk, 1), {"status": "open"}, index_key=IndexKey(status(pk, "open"), "ITEM#0001")))
+    store.put(Put(item(pk, 2), {"status": "open"}, index_key=IndexKey(status(pk, "open"), "ITEM#0002")))
 
     store.transact(
         [
-            Update(item(pk, 1), set={"status": "done"}, index=IndexKey(status(pk, "done"), "ITEM#0001")),
+            Update(item(pk, 1), set={"status": "done"}, index_key=IndexKey(status(pk, "done"), "ITEM#0001")),
             Update(item(pk, 2), set={"title": "kept in its partition"}),
         ]
     )

@@ -47,10 +47,10 @@ def test_update_returns_the_whole_record_as_it_is_afterwards(store, pk):
 
 
 def test_update_with_index_moves_the_record_to_the_new_index_partition_only(store, pk):
-    store.put(Put(item(pk, 1), {"title": "a", "status": "open"}, index=IndexKey(status(pk, "open"), "ITEM#0001")))
-    store.put(Put(item(pk, 2), {"title": "b", "status": "open"}, index=IndexKey(status(pk, "open"), "ITEM#0002")))
+    store.put(Put(item(pk, 1), {"title": "a", "status": "open"}, index_key=IndexKey(status(pk, "open"), "ITEM#0001")))
+    store.put(Put(item(pk, 2), {"title": "b", "status": "open"}, index_key=IndexKey(status(pk, "open"), "ITEM#0002")))
 
-    store.update(Update(item(pk, 1), set={"status": "done"}, index=IndexKey(status(pk, "done"), "ITEM#0001")))
+    store.update(Update(item(pk, 1), set={"status": "done"}, index_key=IndexKey(status(pk, "done"), "ITEM#0001")))
 
     open_page = store.query(status(pk, "open"), "ITEM#", limit=10, index=True)
     done_page = store.query(status(pk, "done"), "ITEM#", limit=10, index=True)
@@ -59,7 +59,7 @@ def test_update_with_index_moves_the_record_to_the_new_index_partition_only(stor
 
 
 def test_update_without_index_keeps_the_record_in_its_index_partition(store, pk):
-    store.put(Put(item(pk, 1), {"title": "a"}, index=IndexKey(status(pk, "open"), "ITEM#0001")))
+    store.put(Put(item(pk, 1), {"title": "a"}, index_key=IndexKey(status(pk, "open"), "ITEM#0001")))
     store.update(Update(item(pk, 1), set={"title": "b"}))
     assert store.query(status(pk, "open"), "ITEM#", limit=10, index=True).records == [{"title": "b"}]
 
@@ -97,13 +97,13 @@ def test_update_returning_old_reports_a_failed_condition_like_any_update(store, 
 )
 def test_update_after_matches_what_the_store_holds(store, pk, before):
     if before is not None:
-        store.put(Put(item(pk, 1), before, index=IndexKey(status(pk, "open"), "ITEM#0001")))
+        store.put(Put(item(pk, 1), before, index_key=IndexKey(status(pk, "open"), "ITEM#0001")))
     op = Update(
         item(pk, 1),
         set={"title": "b", "due": None},
         set_if_absent={"created_at": "t1", "notes": ""},
         add={"version": 1, "edits": 2},
-        index=IndexKey(status(pk, "done"), "ITEM#0001"),
+        index_key=IndexKey(status(pk, "done"), "ITEM#0001"),
         returns="old",
     )
 

@@ -96,6 +96,7 @@ class FakeRuntimeApi:
     @property
     def address(self) -> str:
         host, port = self.server.server_address[:2]
+        assert isinstance(host, str)  # an IPv4 server's address
         return f"{host}:{port}"
 
     def add(self, event: dict[str, Any] | bytes, *, trace_id: str | None = None) -> str:

@@ -46,7 +46,7 @@ def _collect(
         return
     seen.add((function.name, env))
     nodes = sorted(
-        (node for node in ast.walk(function) if hasattr(node, "lineno")),
+        (node for node in ast.walk(function) if isinstance(node, ast.expr)),  # reads are calls and subscripts
         key=lambda node: (node.lineno, node.col_offset),
     )
     for node in nodes:

@@ -18,7 +18,7 @@ def status(pk: str, name: str) -> str:
 def put_items(store, pk: str, count: int, *, index_status: str | None = None) -> None:
     for n in range(1, count + 1):
         index = IndexKey(status(pk, index_status), f"ITEM#{n:04d}") if index_status else None
-        store.put(Put(item(pk, n), {"n": n}, index=index))
+        store.put(Put(item(pk, n), {"n": n}, index_key=index))
 
 
 def record_activity(pk: str, event_id: str, at: str) -> list:

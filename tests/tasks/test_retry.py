@@ -88,7 +88,7 @@ class NewItem(NamedTuple):
 
 def test_an_idempotent_create_that_loses_races_commits_once_they_clear():
     store = ContendedStore(conflicts=3)
-    created = ItemService(store).create(SUB, NewItem(), idempotency_key="k-1", fingerprint="f")  # type: ignore[arg-type]
+    created = ItemService(store).create(SUB, NewItem(), idempotency_key="k-1", fingerprint="f")
     assert not created.replayed and created.item["title"] == "Water the plants"
     assert store.attempts == 4 and len(store.committed) == 2  # the key's record and the item, once
 
@@ -96,12 +96,12 @@ def test_an_idempotent_create_that_loses_races_commits_once_they_clear():
 def test_an_idempotent_create_that_keeps_losing_is_a_503():
     store = ContendedStore(conflicts=100)
     with pytest.raises(StoreUnavailable, match="Idempotency-Key"):
-        ItemService(store).create(SUB, NewItem(), idempotency_key="k-1", fingerprint="f")  # type: ignore[arg-type]
+        ItemService(store).create(SUB, NewItem(), idempotency_key="k-1", fingerprint="f")
     assert store.committed == []
 
 
 def test_the_recorder_takes_turns_on_stats_then_applies_the_event():
     store = ContendedStore(conflicts=2)
     event = item_event(ITEM_CREATED, SUB, new_id(), "2026-11-28T10:00:00.000Z", before=None, after=DEFAULT_STATUS)
-    assert ActivityRecorder(store).record(event) is True  # type: ignore[arg-type]
+    assert ActivityRecorder(store).record(event) is True
     assert store.attempts == 3 and len(store.committed) == 2  # the ACTIVITY# record and STATS
