@@ -1,5 +1,5 @@
 """The project's exceptions. ``AppError``s are answers: each knows its problem status and code, and
-chalicelib/web/problems.py is the one place that renders them as RFC 9457 problem responses.
+chalicelib/protocol/problems.py is the one place that turns them into RFC 9457 problem documents.
 ``StoreOutcome``s are what a conditional write or a transaction reports for the domain to interpret; they
 are not answers, so one that escapes a service is a bug (an unhandled 500, logged once), never a status.
 
@@ -27,6 +27,11 @@ class AppError(Exception):
         self.detail = detail or self.title
         self.errors = errors
         self.headers = headers or {}
+
+    @property
+    def reported_as_bug(self) -> bool:
+        """A bare AppError (a 500 internal_error): a bug reported as one, logged as unhandled like any other."""
+        return self.status >= 500 and self.code == AppError.code
 
 
 class InvalidJson(AppError):

@@ -47,5 +47,6 @@ def activity_key(sub: str, at: str, event_id: str) -> Key:
 
 
 def idempotency_record_key(sub: str, key: str) -> Key:
-    """Where the outcome of a create sent with the Idempotency-Key ``key`` (web/http.idempotency_key) is kept."""
+    """Where the outcome of a create sent with the Idempotency-Key ``key`` is kept (the header's parser is
+    protocol/requests.idempotency_key)."""
     return Key(user_pk(sub), f"IDEMPOTENCY#{key}")

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Literal, get_args
 
 # --- items (docs/API.md "Items") ---------------------------------------------------------------------
-# Written as a Literal type, the one form both the type checker and msgspec (web/schemas.py) read.
+# Written as a Literal type, the one form both the type checker and msgspec (protocol/schemas.py) read.
 Status = Literal["todo", "in_progress", "done"]  # in the order the API lists them
 STATUSES: tuple[Status, ...] = get_args(Status)
 STATUS_TODO, STATUS_IN_PROGRESS, STATUS_DONE = STATUSES

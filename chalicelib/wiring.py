@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import FeatureDisabled
+from chalicelib.protocol.context import request_id
 from chalicelib.settings import Settings, get_settings
 from chalicelib.tasks.clock import system_clock
-from chalicelib.web.context import request_id
 
 if TYPE_CHECKING:
     from chalicelib.assistant.base import Provider

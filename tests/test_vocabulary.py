@@ -10,11 +10,7 @@ from chalicelib import vocabulary
 from chalicelib.tasks import ids
 
 PROJECT = Path(__file__).resolve().parents[1]
-# tasks/schemas.py is moving to web/schemas.py, which is scanned (and must import its statuses, default
-# status and prompt rule from the vocabulary); the old path is left out until the move lands.
-SOURCES = sorted(
-    {*(PROJECT / "chalicelib").rglob("*.py"), PROJECT / "app.py"} - {PROJECT / "chalicelib" / "tasks" / "schemas.py"}
-)
+SOURCES = sorted({*(PROJECT / "chalicelib").rglob("*.py"), PROJECT / "app.py"})
 HOME = PROJECT / "chalicelib" / "vocabulary.py"
 
 WORDS = {
@@ -29,7 +25,7 @@ WORDS = {
 # the request state's `unhandled` flag.
 HOMONYMS = {
     (PROJECT / "chalicelib" / "assistant" / "base.py", vocabulary.STATUS_DONE),
-    (PROJECT / "chalicelib" / "web" / "context.py", vocabulary.UNHANDLED_VALUE),
+    (PROJECT / "chalicelib" / "protocol" / "context.py", vocabulary.UNHANDLED_VALUE),
 }
 # Fragments of a pattern: a copy of the pattern would contain one.
 FRAGMENTS = ("A-Za-z0-9._:-", "0-9A-HJKMNP", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")

@@ -23,11 +23,6 @@ Event = tuple[str, dict[str, Any]]
 log = logging.getLogger("tasks.assistant")
 
 
-def reported_as_bug(error: AppError) -> bool:
-    """A bare AppError: a bug reported as one (answered as a 500), logged as unhandled like any other."""
-    return error.status >= 500 and error.code == AppError.code
-
-
 def open_answer(events: Iterable[Event], *, provider: str) -> Answer:
     """Pull the first event of ``events`` (AssistantService.stream). What that raises propagates, and the
     caller answers it as an ordinary problem (a throttle is counted first); otherwise the answer has begun
@@ -88,7 +83,7 @@ class Answer:
         except AppError as error:
             if isinstance(error, ProviderThrottled):
                 metrics.count_throttle(self._configured)
-            elif reported_as_bug(error):
+            elif error.reported_as_bug:
                 self._log_unhandled()
             yield self._error(error)
         except Exception:

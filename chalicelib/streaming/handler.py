@@ -17,13 +17,12 @@ from typing import Any
 from chalicelib import wiring
 from chalicelib.assistant import sse
 from chalicelib.assistant.base import TOKEN
-from chalicelib.assistant.stream import Answer, open_answer, reported_as_bug
+from chalicelib.assistant.stream import Answer, open_answer
 from chalicelib.auth import authenticate
 from chalicelib.errors import AppError, FeatureDisabled, InvalidJson
 from chalicelib.observability import invocation, logs, metrics
+from chalicelib.protocol import context, cors, problems, requests
 from chalicelib.settings import Settings, get_settings
-from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL
-from chalicelib.web import context, cors, http, problems
 
 ROUTE = "/assistant/stream"
 METHOD = "POST"
@@ -46,8 +45,8 @@ def handle(event: Mapping[str, Any], lambda_context: Any, write: Write) -> None:
     whatever happens, also when ``write`` raises OSError (the client went away: logged at WARNING)."""
     started = time.perf_counter()
     headers = _headers(event.get("headers"))
-    request_id = http.request_id(headers)
-    context.begin(request_id)  # problems.render() takes the request id from here
+    request_id = requests.request_id(headers)
+    context.begin(request_id)  # problems.document() takes the request id from here
     settings = get_settings()
     request_context = event.get("requestContext")
     request_context = request_context if isinstance(request_context, Mapping) else {}
@@ -85,7 +84,7 @@ def _serve(
             caller = authenticate(headers, request_context, settings)
             if observed is not None:
                 observed.identify(caller.sub)
-            prompt = http.assistant_prompt(_raw_body(event))
+            prompt = requests.assistant_prompt(_raw_body(event))
             if settings.assistant_provider == "off":
                 raise FeatureDisabled("the assistant is switched off in this deployment")
             events = wiring.services().assistant.stream(caller.sub, prompt)
@@ -94,13 +93,13 @@ def _serve(
             # ordinary problem response, not a 200 whose stream only says "error".
             answer = open_answer(events, provider=settings.assistant_provider)
         except AppError as error:
-            if reported_as_bug(error):
+            if error.reported_as_bug:
                 out.unhandled()
-            out.problem(problems.render(error))
+            out.problem(problems.document(error))
             return
         except Exception:
             out.unhandled()
-            out.problem(problems.render(AppError(INTERNAL_ERROR_DETAIL)))
+            out.problem(problems.internal_error())
             return
         out.start(200, sse.HEADERS)
         for name, data in answer:
@@ -154,11 +153,10 @@ class _Response:
         self.status = status
         self._send(prelude(status, {**headers, **self.headers}) + DELIMITER)
 
-    def problem(self, rendered: Any) -> None:
-        """A problem response (chalicelib/web/problems.py renders it exactly as the API does)."""
-        self.start(rendered.status_code, rendered.headers)
-        body = rendered.body
-        self._send(body.encode("utf-8") if isinstance(body, str) else body)
+    def problem(self, document: problems.Problem) -> None:
+        """A problem response: the same document the API function answers (chalicelib/protocol/problems.py)."""
+        self.start(document.status, document.headers)
+        self._send(document.body.encode("utf-8"))
 
     def event(self, name: str, data: dict[str, Any]) -> None:
         self._send(sse.encode(name, data))
@@ -226,7 +224,7 @@ def _headers(raw: Any) -> dict[str, str]:
 
 def _raw_body(event: Mapping[str, Any]) -> bytes:
     """The request body as bytes, whatever the Content-Type (as on the API function's assistant routes);
-    http.assistant_prompt then applies the API's own rules and problems."""
+    requests.assistant_prompt then applies the API's own rules and problems."""
     body = event.get("body")
     if body is None:
         return b""

@@ -12,10 +12,10 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib import wiring
+from chalicelib.protocol import context, cors, requests
 from chalicelib.settings import get_settings
 from chalicelib.vocabulary import STATUSES
-from chalicelib.web import context, cors, http
-from chalicelib.web.problems import endpoint
+from chalicelib.web.responses import endpoint, json_response, no_content
 
 
 def _caller() -> Any:
@@ -28,7 +28,7 @@ def _request() -> Request:
 
 def _schemas() -> Any:
     # msgspec and the schemas load on the first route that validates, not at import.
-    from chalicelib.web import schemas
+    from chalicelib.protocol import schemas
 
     return schemas
 
@@ -36,7 +36,7 @@ def _schemas() -> Any:
 @endpoint
 def health() -> Response:
     settings = get_settings()
-    return http.json_response({"status": "ok", "version": settings.version, "stage": settings.stage})
+    return json_response({"status": "ok", "version": settings.version, "stage": settings.stage})
 
 
 @endpoint
@@ -44,7 +44,7 @@ def openapi_document(routes: Any) -> Response:
     # lazy: the document is built from the schemas (~6 ms); only this route pays for it
     from chalicelib.web.openapi import document
 
-    return http.json_response(document(routes))
+    return json_response(document(routes))
 
 
 @endpoint
@@ -53,25 +53,25 @@ def preflight(routes: Any) -> Response:
     request = _request()
     methods = set(routes.get(request.context.get("resourcePath", ""), {})) - {"OPTIONS"}
     headers = cors.preflight_headers(request.headers, get_settings().cors_allow_origins, methods)
-    return http.no_content(headers)
+    return no_content(headers)
 
 
 @endpoint
 def get_me() -> Response:
     caller = _caller()
-    return http.json_response(wiring.services().profiles.touch(caller.sub, caller.username, caller.email))
+    return json_response(wiring.services().profiles.touch(caller.sub, caller.username, caller.email))
 
 
 @endpoint
 def patch_me() -> Response:
     request = _request()
     schemas = _schemas()
-    changes = schemas.validate(schemas.ProfilePatch, http.json_body(request.raw_body))
+    changes = schemas.validate(schemas.ProfilePatch, requests.json_body(request.raw_body))
     caller = _caller()
     profile = wiring.services().profiles.touch(
         caller.sub, caller.username, caller.email, display_name=changes.display_name
     )
-    return http.json_response(profile)
+    return json_response(profile)
 
 
 def _list_scope(sub: str, status: str | None) -> str:
@@ -85,23 +85,23 @@ def list_items() -> Response:
 
     request = _request()
     params: Mapping[str, str] = request.query_params or {}  # Chalice's MultiDict: the last value of a name
-    limit = http.query_limit(params)
-    status = http.query_choice(params, "status", STATUSES)
+    limit = requests.query_limit(params)
+    status = requests.query_choice(params, "status", STATUSES)
     sub = _caller().sub
     secret = get_settings().cursor_secret
     given = params.get("cursor")
     after_id = cursor.decode(secret, _list_scope(sub, status), given) if given is not None else None
     items, next_after = wiring.services().items.list(sub, limit=limit, status=status, after_id=after_id)
     next_cursor = cursor.encode(secret, _list_scope(sub, status), next_after) if next_after else None
-    return http.json_response({"items": items, "next_cursor": next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 @endpoint
 def create_item() -> Response:
     request = _request()
     schemas = _schemas()
-    key = http.idempotency_key(request.headers)
-    body = http.json_body(request.raw_body)
+    key = requests.idempotency_key(request.headers)
+    body = requests.json_body(request.raw_body)
     data = schemas.new_item(schemas.validate(schemas.ItemCreate, body))
     fingerprint = None
     if key is not None:
@@ -111,46 +111,46 @@ def create_item() -> Response:
         fingerprint = body_fingerprint(body)
     created = wiring.services().items.create(_caller().sub, data, idempotency_key=key, fingerprint=fingerprint)
     item = created.item
-    headers = {"Location": f"/items/{item['id']}", "ETag": http.etag(item["version"])}
+    headers = {"Location": f"/items/{item['id']}", "ETag": requests.etag(item["version"])}
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return http.json_response(item, status=201, headers=headers)
+    return json_response(item, status=201, headers=headers)
 
 
 @endpoint
 def get_item(item_id: str) -> Response:
     item = wiring.services().items.get(_caller().sub, item_id)
-    return http.json_response(item, headers={"ETag": http.etag(item["version"])})
+    return json_response(item, headers={"ETag": requests.etag(item["version"])})
 
 
 @endpoint
 def patch_item(item_id: str) -> Response:
     request = _request()
     schemas = _schemas()
-    condition = http.if_match(request.headers)
-    body = schemas.validate(schemas.ItemPatch, http.json_body(request.raw_body), require_any=True)
+    condition = requests.if_match(request.headers)
+    body = schemas.validate(schemas.ItemPatch, requests.json_body(request.raw_body), require_any=True)
     changes = schemas.given_fields(body)
     item = wiring.services().items.patch(_caller().sub, item_id, changes, if_match=condition)
-    return http.json_response(item, headers={"ETag": http.etag(item["version"])})
+    return json_response(item, headers={"ETag": requests.etag(item["version"])})
 
 
 @endpoint
 def delete_item(item_id: str) -> Response:
     request = _request()
-    condition = http.if_match(request.headers)
+    condition = requests.if_match(request.headers)
     wiring.services().items.delete(_caller().sub, item_id, if_match=condition)
-    return http.no_content()
+    return no_content()
 
 
 def _prompt() -> str:
-    return http.assistant_prompt(_request().raw_body)
+    return requests.assistant_prompt(_request().raw_body)
 
 
 @endpoint
 def ask_assistant() -> Response:
     from chalicelib.web import assistant
 
-    return http.json_response(assistant.answer(_caller().sub, _prompt()))
+    return json_response(assistant.answer(_caller().sub, _prompt()))
 
 
 @endpoint

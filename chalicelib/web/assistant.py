@@ -13,8 +13,8 @@ from chalicelib.assistant import sse
 from chalicelib.assistant.stream import open_answer
 from chalicelib.errors import ProviderThrottled
 from chalicelib.observability import metrics
+from chalicelib.protocol import context
 from chalicelib.settings import get_settings
-from chalicelib.web import context
 
 
 def answer(sub: str, prompt: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib.errors import AppError, BadRequest, MethodNotAllowed, UnsupportedMediaType
+from chalicelib.protocol import context, cors, problems, requests
 from chalicelib.settings import get_settings
-from chalicelib.web import context, cors, http, problems
+from chalicelib.web import responses
 
 _CHALICE_ERRORS: dict[int, type[AppError]] = {405: MethodNotAllowed, 415: UnsupportedMediaType}
 
@@ -23,7 +24,7 @@ class UnroutableEvent(Exception):
 def handle(request: Request | None, get_response: Callable[[Request], Response], routes: Mapping[str, Any]) -> Response:
     """Serve one request. ``request`` is None for an event Chalice cannot route (an HTTP API payload 2.0
     event, say: a deployment wired to the wrong integration); it is answered as the bug it is."""
-    state = context.begin(http.request_id(request.headers if request is not None else {}), request)
+    state = context.begin(requests.request_id(request.headers if request is not None else {}), request)
     observed = _observe(state, request)
     try:
         response = _respond(request, get_response, routes, state, observed)
@@ -65,10 +66,10 @@ def _respond(
         response = get_response(request)
         response = _as_problem(response, state)
     except AppError as error:
-        response = problems.render(error)
+        response = responses.problem(error)
     except Exception:
         problems.log_unhandled()
-        response = problems.internal_error()
+        response = responses.internal_error()
     response.headers["X-Request-Id"] = state.request_id
     if request is not None and request.method != "OPTIONS":  # a preflight's answer carries its own CORS headers
         response.headers.update(cors.response_headers(request.headers, _cors_origins()))
@@ -118,10 +119,10 @@ def _as_problem(response: Response, state: context.RequestState) -> Response:
         # Chalice caught an exception itself and has logged it with its trace (chalicelib/observability
         # marks that line unhandled): count it, log nothing more.
         state.unhandled = True
-        return problems.internal_error()
+        return responses.internal_error()
     error_class = _CHALICE_ERRORS.get(response.status_code)
     error = (error_class or BadRequest)(_chalice_message(response))
-    rendered = problems.render(error)
+    rendered = responses.problem(error)
     if "Allow" in response.headers:
         rendered.headers["Allow"] = response.headers["Allow"]
     return rendered

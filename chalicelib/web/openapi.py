@@ -224,7 +224,7 @@ def _operation(path: str, method: str, facts: dict[str, Any]) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def _document(route_keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     # The schemas load msgspec (heavy); only the first GET /openapi.json pays for it.
-    from chalicelib.web.schemas import json_schema_components
+    from chalicelib.protocol.schemas import json_schema_components
 
     _, components = json_schema_components()
     paths: dict[str, Any] = {}

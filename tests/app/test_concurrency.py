@@ -203,7 +203,7 @@ def test_twenty_threads_patching_one_version_through_the_service_let_exactly_one
 
 
 def test_twenty_threads_creating_with_one_idempotency_key_through_the_service_make_one_item(adapter):
-    from chalicelib.web import schemas  # msgspec: loaded by the routes that validate, as here
+    from chalicelib.protocol import schemas  # msgspec: loaded by the routes that validate, as here
 
     items = wiring.services().items
     body = {"title": "Once", "status": "in_progress"}

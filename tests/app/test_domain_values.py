@@ -1,5 +1,5 @@
 """The domain speaks the domain: the services take plain values (items.NewItem, a dict of changes, a prompt
-string), never a wire schema, so they run without msgspec; the web edge (chalicelib/web/schemas.py) converts."""
+string), never a wire schema, so they run without msgspec; the web edge (chalicelib/protocol/schemas.py) converts."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ patched = items.patch("u", created["id"], {"status": "done", "due": None}, if_ma
 assert (patched["status"], patched["due"], patched["version"]) == ("done", None, 2), patched
 assert ProfileService(store).touch("u", "alice", None, display_name="Al")["display_name"] == "Al"
 store.close()
-loaded = sorted(m for m in sys.modules if m == "msgspec" or m.startswith(("msgspec.", "chalicelib.web")))
+edge = ("msgspec.", "chalicelib.web", "chalicelib.protocol")
+loaded = sorted(m for m in sys.modules if m == "msgspec" or m.startswith(edge))
 assert not loaded, loaded
 """
 
@@ -74,7 +75,7 @@ def test_a_patch_naming_a_field_the_service_owns_is_refused_and_changes_nothing(
 
 
 def test_the_api_creates_the_item_the_service_makes_from_the_same_defaults(api):
-    from chalicelib.web import schemas
+    from chalicelib.protocol import schemas
 
     given = schemas.new_item(schemas.validate(schemas.ItemCreate, {"title": "Buy milk"}))
     assert given == NewItem("Buy milk")

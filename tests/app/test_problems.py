@@ -12,7 +12,8 @@ from typing import TypeVar
 import pytest
 
 from chalicelib import errors
-from chalicelib.web import context, problems
+from chalicelib.protocol import context, problems
+from chalicelib.web.responses import endpoint
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "API.md"
 T = TypeVar("T")
@@ -33,7 +34,7 @@ def _subclasses(cls: type[T]) -> list[type[T]]:
 def test_a_storage_outcome_escaping_a_service_is_an_unhandled_500_logged_once(outcome, caplog):
     context.begin("escape-1")
 
-    @problems.endpoint
+    @endpoint
     def view():
         raise outcome
 

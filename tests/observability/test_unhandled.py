@@ -12,7 +12,7 @@ import pytest
 from chalice.app import Response
 
 from chalicelib.observability import logs
-from chalicelib.web import problems
+from chalicelib.protocol import problems
 from tests.observability.filter_pattern import matches
 from tests.support.api import assert_problem
 from tests.support.faults import fail_store

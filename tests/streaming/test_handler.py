@@ -209,9 +209,9 @@ def test_bad_bodies_are_400_problems_as_on_the_rest_of_the_api(
 
 
 def test_the_same_body_gets_the_same_problem_from_the_buffered_api(streaming, token_for, assistant, invoke):
-    """The schema is the API's own (chalicelib/web/schemas.py AssistantPrompt), so the errors match."""
+    """The schema is the API's own (chalicelib/protocol/schemas.py AssistantPrompt), so the errors match."""
     from chalicelib.errors import ValidationFailed
-    from chalicelib.web import schemas
+    from chalicelib.protocol import schemas
 
     assistant()
     body = {"prompt": "  ", "extra": 1}
@@ -373,9 +373,10 @@ def test_an_app_error_subclass_keeps_its_own_problem(streaming, token_for, assis
 # --- what it is built from -----------------------------------------------------------------------------
 
 
-def test_the_streaming_function_uses_the_assistants_core_and_only_generic_web_helpers():
-    """What it streams is chalicelib/assistant/stream.py's; of the API function's web package it takes only
-    request parsing, CORS, the request state and problem rendering, never a route's own module."""
+def test_the_streaming_function_uses_the_assistants_core_and_never_the_chalice_edge():
+    """What it streams is chalicelib/assistant/stream.py's; the HTTP contract it shares with the API function
+    (parsing, CORS, the request state, problem documents) is chalicelib/protocol's, and nothing of
+    chalicelib/web (the Chalice edge) or chalice itself is imported."""
     import ast
     from pathlib import Path
 
@@ -388,6 +389,6 @@ def test_the_streaming_function_uses_the_assistants_core_and_only_generic_web_he
                 imported.add(node.module)
             elif isinstance(node, ast.Import):
                 imported.update(alias.name for alias in node.names)
-    web = {name for name in imported if name.startswith("chalicelib.web.")}
-    assert web == {"chalicelib.web.context", "chalicelib.web.cors", "chalicelib.web.http", "chalicelib.web.problems"}
+    assert not {name for name in imported if name.startswith(("chalicelib.web", "chalice."))}, imported
+    assert {"chalicelib.protocol.requests", "chalicelib.protocol.problems"} <= imported
     assert "chalicelib.assistant.stream" in imported

@@ -1,5 +1,5 @@
-"""Request parsing for the edge: request ids, JSON bodies within the size limit (the assistant's prompt
-among them), conditional and idempotency headers, query parameters, and JSON responses with ETags."""
+"""Request parsing: request ids, JSON bodies within the size limit (the assistant's prompt among them),
+conditional and idempotency headers, query parameters, and the ETag of a version."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
-
-from chalice.app import Response
 
 from chalicelib.errors import InvalidJson, PayloadTooLarge, ValidationFailed
 from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN, CLIENT_TOKEN_RULE
@@ -47,7 +45,7 @@ def json_body(raw: str | bytes | None) -> Any:
 def assistant_prompt(raw: str | bytes | None) -> str:
     """The prompt of an assistant request body, validated and trimmed (both assistant entry points)."""
     # The schemas load msgspec (heavy): on the first prompt, as on the other routes that validate.
-    from chalicelib.web import schemas
+    from chalicelib.protocol import schemas
 
     return schemas.validate(schemas.AssistantPrompt, json_body(raw)).prompt
 
@@ -100,15 +98,3 @@ def query_choice(params: Mapping[str, str] | None, name: str, allowed: tuple[str
 
 def etag(version: int) -> str:
     return f'"{version}"'
-
-
-def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    # Typed as Response's own headers (a value may be a list: multi-value headers).
-    all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", **(headers or {})}
-    return Response(
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=status, headers=all_headers
-    )
-
-
-def no_content(headers: Mapping[str, str] | None = None) -> Response:
-    return Response(body="", status_code=204, headers=dict(headers or {}))
