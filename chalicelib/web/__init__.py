@@ -1,2 +1,3 @@
-"""The HTTP edge: request parsing, problem responses, cursors, the middleware and the route handlers
-that app.py's one-line views call. Only this package (and app.py) knows about chalice."""
+"""The Chalice edge: the middleware, the route handlers app.py's one-line views call, Chalice responses,
+cursors and openapi.json. Only this package (and app.py) knows about chalice; the HTTP contract it shares
+with the streaming function is chalicelib/protocol."""
