@@ -75,4 +75,4 @@ deploy: package
 	scripts/deploy.sh $(DEPLOY_ARGS)
 
 clean:
-	rm -rf $(VENV) $(STACK_VENV) node_modules .pytest_cache .hypothesis out dist
+	rm -rf $(VENV) $(STACK_VENV) node_modules .pytest_cache .hypothesis .mypy_cache .ruff_cache out dist
