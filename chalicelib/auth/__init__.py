@@ -5,20 +5,17 @@ Cheap to import: PyJWT and cryptography load only when a token has to be verifie
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chalicelib.errors import Unauthorized
+from chalicelib.keys import MAX_SUB_LENGTH, valid_sub
 
 if TYPE_CHECKING:
     from chalicelib.settings import Settings
 
 __all__ = ["MAX_SUB_LENGTH", "Caller", "authenticate", "caller_from_claims"]
 
-# sub becomes part of every storage key (USER#<sub>), so it is bounded and must not contain the
-# key separator or anything a log line or a key could be confused by.
-MAX_SUB_LENGTH = 128
 
 
 class Caller(NamedTuple):
@@ -99,14 +96,6 @@ def caller_from_claims(claims: Mapping[str, Any], *, issuer: str, client_ids: tu
         client_id=client_id,
     )
 
-
-def valid_sub(sub: Any) -> TypeGuard[str]:
-    return (
-        isinstance(sub, str)
-        and 0 < len(sub) <= MAX_SUB_LENGTH
-        and "#" not in sub
-        and not any(unicodedata.category(ch).startswith("C") for ch in sub)
-    )
 
 
 def _gateway_claims(request_context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chalicelib.tasks.activity import InvalidEvent, epoch_of, item_event, parse_event, seconds_of, stats_delta
@@ -15,6 +17,17 @@ def test_an_announced_event_parses_back_unchanged():
     event = item_event(ITEM_UPDATED, "alice-sub", ITEM, AT, before="todo", after="done")
     assert parse_event(event) == event
     assert set(event) == {"v", "id", "type", "sub", "item_id", "at", "status_before", "status_after"}
+
+
+@pytest.mark.parametrize("sub", ["a b", "x" * 128, "ünïcode-sub", "user@example.com"])
+def test_an_event_of_any_sub_a_token_may_carry_parses(sub):
+    # The consumer's rule is the token's (keys.valid_sub): a user who could write must not have every
+    # event of theirs dead-lettered.
+    from chalicelib.auth import valid_sub
+
+    assert valid_sub(sub)
+    event = item_event(ITEM_UPDATED, sub, ITEM, AT, before="todo", after="done")
+    assert parse_event(json.loads(json.dumps(event))) == event
 
 
 def test_each_event_gets_its_own_id():
