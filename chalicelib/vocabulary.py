@@ -40,8 +40,9 @@ PROMPT_RULE = f"1-{MAX_PROMPT_CHARS} characters after trimming"
 INTERNAL_ERROR_DETAIL = "An internal error occurred; quote the request id when reporting it."
 
 # --- logs ---------------------------------------------------------------------------------------------
-# The one ERROR line that reports an unhandled exception carries this field (the stack's metric filter,
-# observability/logs.py's UNHANDLED_FILTER_PATTERN, counts those lines).
+# The one ERROR line that reports an unhandled exception carries this field, so an operator's query
+# finds exactly those lines (observability/logs.py's UNHANDLED_FILTER_PATTERN); the alarm counts them
+# through the UnhandledExceptions metric the same code emits.
 UNHANDLED_FIELD = "error"
 UNHANDLED_VALUE = "unhandled"
 UNHANDLED = MappingProxyType({UNHANDLED_FIELD: UNHANDLED_VALUE})  # ``extra=`` of that line

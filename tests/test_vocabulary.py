@@ -63,6 +63,18 @@ def test_no_module_copies_a_pattern_of_the_vocabulary():
     assert found == []
 
 
+def test_no_module_writes_the_prompt_limit_itself():
+    # The limit is a number, so the string scan above cannot see a copy of it.
+    found = [
+        f"{path.relative_to(PROJECT)}:{node.lineno}"
+        for path in SOURCES
+        if path != HOME
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and type(node.value) is int and node.value == vocabulary.MAX_PROMPT_CHARS
+    ]
+    assert found == []
+
+
 def test_the_scan_sees_a_literal_where_one_is_written(tmp_path):
     """The scan itself: a module with a status literal is found (so a passing scan means something)."""
     module = tmp_path / "copy.py"

@@ -14,8 +14,7 @@ from chalicelib.keys import MAX_SUB_LENGTH, valid_sub
 if TYPE_CHECKING:
     from chalicelib.settings import Settings
 
-__all__ = ["MAX_SUB_LENGTH", "Caller", "authenticate", "caller_from_claims"]
-
+__all__ = ["MAX_SUB_LENGTH", "Caller", "authenticate", "caller_from_claims", "valid_sub"]
 
 
 class Caller(NamedTuple):
@@ -95,7 +94,6 @@ def caller_from_claims(claims: Mapping[str, Any], *, issuer: str, client_ids: tu
         token_use=token_use,
         client_id=client_id,
     )
-
 
 
 def _gateway_claims(request_context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

@@ -16,7 +16,8 @@ from typing import Any
 from chalicelib.vocabulary import UNHANDLED, UNHANDLED_FIELD, UNHANDLED_VALUE
 
 # CloudWatch Logs filter patterns the lines below satisfy (tests/observability renders real lines and
-# matches them). The stack's metric filters should take these constants rather than copies.
+# matches them): the stack's ApplicationErrors filter takes ERROR_FILTER_PATTERN; the unhandled one is
+# for operators' queries (the alarm reads the UnhandledExceptions metric).
 ERROR_FILTER_PATTERN = '{ $.level = "ERROR" }'
 UNHANDLED_FILTER_PATTERN = f'{{ $.{UNHANDLED_FIELD} = "{UNHANDLED_VALUE}" }}'
 # ``extra=`` key whose value (an EMF document) is merged into the line: the access line then is the

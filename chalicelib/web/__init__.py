@@ -1,3 +1,4 @@
 """The Chalice edge: the middleware, the route handlers app.py's one-line views call, Chalice responses,
-cursors and openapi.json. Only this package (and app.py) knows about chalice; the HTTP contract it shares
-with the streaming function is chalicelib/protocol."""
+cursors and openapi.json. Only this package, app.py and the authorizer's declaration
+(chalicelib/auth/authorizer.py) know about chalice; the HTTP contract this package shares with the
+streaming function is chalicelib/protocol."""
