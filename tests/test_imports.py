@@ -12,24 +12,14 @@ from tests.support.imports import Project
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# PENDING (issue 9): lazy imports of light modules in files other helpers are rewriting. The lead empties
-# this after merging their branches, then deletes it; a fixed entry must leave the list (the test says so).
-PENDING: dict[str, list[str]] = {}
-
 
 def test_function_level_imports_name_only_heavy_modules_or_say_why():
     project = Project(ROOT)
-    found = project.findings(project.sources)
-    pending = {(path, statement) for path, statements in PENDING.items() for statement in statements}
-    unexpected = [
-        f"{lazy.path}:{lazy.line}: {lazy.statement}" for lazy in found if (lazy.path, lazy.statement) not in pending
-    ]
-    fixed = sorted(pending - {(lazy.path, lazy.statement) for lazy in found})
-    assert unexpected == [], (
+    found = [f"{lazy.path}:{lazy.line}: {lazy.statement}" for lazy in project.findings(project.sources)]
+    assert found == [], (
         "light modules imported inside functions: import them at the top, or say why on the line "
-        "(or the line above) with `# lazy: <reason>`:\n" + "\n".join(unexpected)
+        "(or on the comment line above its group of imports) with `# lazy: <reason>`:\n" + "\n".join(found)
     )
-    assert fixed == [], f"no longer found, remove them from PENDING in tests/test_imports.py: {fixed}"
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ from chalicelib.assistant import sse
 from chalicelib.assistant.base import TOKEN
 from chalicelib.assistant.stream import Answer, open_answer
 from chalicelib.auth import authenticate
-from chalicelib.errors import AppError, FeatureDisabled, InvalidJson
+from chalicelib.errors import AppError, InvalidJson
 from chalicelib.observability import invocation, logs, metrics
 from chalicelib.protocol import context, cors, problems, requests
 from chalicelib.settings import Settings, get_settings
@@ -85,8 +85,6 @@ def _serve(
             if observed is not None:
                 observed.identify(caller.sub)
             prompt = requests.assistant_prompt(_raw_body(event))
-            if settings.assistant_provider == "off":
-                raise FeatureDisabled("the assistant is switched off in this deployment")
             events = wiring.services().assistant.stream(caller.sub, prompt)
             out.provider_called = True
             # The first event decides the status: a provider that fails before answering is an

@@ -22,7 +22,8 @@ from chalicelib import wiring
 from chalicelib.errors import NotFound, PreconditionFailed
 from chalicelib.tasks.items import NewItem, body_fingerprint
 from tests.support.api import Reply, assert_problem
-from tests.support.environment import FAKE_AWS, SETTINGS_VARIABLES
+from tests.support.aws import FAKE_AWS
+from tests.support.environment import SETTINGS_VARIABLES
 
 RACERS = 20
 BARRIER_TIMEOUT = 30.0

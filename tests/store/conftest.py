@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
+from tests.support.aws import FAKE_AWS
 from tests.support.dynamodb_local import unique_table_name
-from tests.support.environment import FAKE_AWS
 
 
 @pytest.fixture(scope="session")

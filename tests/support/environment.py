@@ -10,20 +10,12 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
+from tests.support.aws import FAKE_AWS
 from tests.support.settings_variables import settings_variables
 
 # Every variable Settings reads (read from its source, never listed twice); each test starts from none of them.
 SETTINGS_VARIABLES = tuple(settings_variables())
 
-# Credentials and a region that exist nowhere: DynamoDB Local and moto accept anything, and nothing a
-# test runs can reach or bill a real account. Subprocesses get them in their environment too.
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 # What could point a client elsewhere (a profile, endpoints, retry settings of the machine's shell).
 AWS_CLEARED = (
     "AWS_PROFILE",

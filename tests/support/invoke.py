@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER
-from tests.support.environment import FAKE_AWS
+from tests.support.aws import FAKE_AWS
 from tests.support.output import Output
 
 PROJECT = Path(__file__).resolve().parents[2]
