@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any
 
 from chalicelib.assistant.base import ITEMS_BEGIN, ITEMS_END, LINE_BREAK, TODAY_LABEL, Chunk, Token, Usage
-from chalicelib.vocabulary import STATUS_DONE, STATUS_IN_PROGRESS, STATUS_TODO
+from chalicelib.vocabulary import STATUS_DONE, STATUS_IN_PROGRESS, STATUS_TODO, STATUSES
 
 OPEN = (STATUS_IN_PROGRESS, STATUS_TODO)  # the statuses of open items; on a tie, in progress goes first
 SHOWN = 5  # items listed in one answer; the rest are counted
@@ -179,10 +179,7 @@ def _answer_done(items: list[dict[str, Any]], today: date | None, scope: str) ->
 
 
 def _answer_summary(items: list[dict[str, Any]], today: date | None, scope: str) -> str:
-    counts = {
-        status: sum(1 for item in items if item.get("status") == status)
-        for status in (STATUS_TODO, STATUS_IN_PROGRESS, STATUS_DONE)
-    }
+    counts = {status: sum(1 for item in items if item.get("status") == status) for status in STATUSES}
     text = (
         f"You have {_plural(len(items), 'item')}{scope}: {counts[STATUS_TODO]} to do, "
         f"{counts[STATUS_IN_PROGRESS]} in progress and {counts[STATUS_DONE]} done."

@@ -17,9 +17,10 @@ log = logging.getLogger("tasks.events")
 
 
 class Publisher:
-    """The ActivitySink of chalicelib/tasks/activity.py, backed by a Queue."""
+    """The ActivitySink of chalicelib/tasks/activity.py, backed by a Queue. ``request_id`` tells the id of the
+    request being served (chalicelib/protocol/context.py), None outside one."""
 
-    def __init__(self, queue: Queue, request_id: Callable[[], str | None] = correlation.current_request_id) -> None:
+    def __init__(self, queue: Queue, request_id: Callable[[], str | None]) -> None:
         self._queue = queue
         self._request_id = request_id
 

@@ -1,4 +1,4 @@
-"""Request-id correlation across asynchronous hops: stamp the current request id on an outgoing event
+"""Request-id correlation across asynchronous hops: stamp the request's id on an outgoing event
 (chalicelib/events/publisher.py also sends it as the MESSAGE_ATTRIBUTE); on the consumer side, read it
 back and log under it."""
 
@@ -19,15 +19,8 @@ MESSAGE_ATTRIBUTE = "request_id"  # SQS message attribute (String)
 _SANE = re.compile(CLIENT_TOKEN_PATTERN)
 
 
-def current_request_id() -> str | None:
-    """The request id of the request (or message) being handled, if any."""
-    value = logs.current_fields().get("request_id")
-    return value if isinstance(value, str) and _SANE.fullmatch(value) else None
-
-
-def stamp(event: Mapping[str, Any], request_id: str | None = None) -> dict[str, Any]:
-    """A copy of an outgoing event body carrying the request id (the current one by default)."""
-    request_id = request_id or current_request_id()
+def stamp(event: Mapping[str, Any], request_id: str | None) -> dict[str, Any]:
+    """A copy of an outgoing event body carrying ``request_id`` (None: the event is sent as it is)."""
     stamped = dict(event)
     if request_id:
         stamped[BODY_FIELD] = request_id

@@ -6,33 +6,40 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import pytest
 
 from chalicelib.observability import correlation, logs
+from chalicelib.protocol import context
 from chalicelib.settings import get_settings
 
 
-def test_inside_a_request_the_current_request_id_is_the_callers(api, monkeypatch):
+def test_inside_a_request_the_request_id_is_the_callers(api, monkeypatch):
     from chalicelib.web import api as handlers
 
     seen = {}
     original = handlers.health
 
     def spying():
-        seen["request_id"] = correlation.current_request_id()
-        seen["event"] = correlation.stamp({"type": "item.created", "item_id": "i-1"})
+        seen["request_id"] = context.request_id()
+        seen["event"] = correlation.stamp({"type": "item.created", "item_id": "i-1"}, context.request_id())
         return original()
 
     monkeypatch.setattr(handlers, "health", spying)
     api.get("/health", user=None, headers={"X-Request-Id": "enqueue-me-1"})
     assert seen["request_id"] == "enqueue-me-1"
     assert seen["event"] == {"type": "item.created", "item_id": "i-1", "request_id": "enqueue-me-1"}
-    assert correlation.current_request_id() is None  # the request is over: nothing lingers
 
 
-def test_outside_any_request_nothing_is_stamped():
-    assert correlation.stamp({"type": "x"}) == {"type": "x"}
+def test_outside_any_request_there_is_no_request_id_and_nothing_is_stamped():
+    # A thread that serves no request (the embedded queue's worker, say) has no request id.
+    outside: dict = {}
+    worker = threading.Thread(target=lambda: outside.update(id=context.request_id()))
+    worker.start()
+    worker.join()
+    assert outside == {"id": None}
+    assert correlation.stamp({"type": "x"}, None) == {"type": "x"}
 
 
 def _record(attributes: dict | None = None, body: object = "{}") -> dict:
