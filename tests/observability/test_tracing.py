@@ -352,7 +352,7 @@ def test_patched_botocore_records_the_assistants_bedrock_call_in_the_requests_tr
 def test_the_streaming_function_traces_each_invocation_under_that_invocations_trace_id(tmp_path):
     """``python -m chalicelib.streaming`` starts before any trace id exists (Lambda hands one over with
     each invocation): every invocation's store calls are subsegments of its own trace all the same."""
-    from tests.support.runtime_api import FakeRuntimeApi
+    from tests.support.runtime_api import FakeRuntimeApi, StreamingFunction
     from tests.support.streaming import stream_event
 
     other_root = "1-5759e988-0123456789abcdef01234567"
@@ -370,24 +370,13 @@ def test_the_streaming_function_traces_each_invocation_under_that_invocations_tr
         assert "_X_AMZN_TRACE_ID" not in env
         first = runtime_api.add(stream_event(claims=claims()), trace_id=TRACE_HEADER)
         second = runtime_api.add(stream_event(claims=claims()), trace_id=f"Root={other_root};Parent={PARENT};Sampled=1")
-        child = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.streaming"],
-            cwd=str(tmp_path),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with StreamingFunction(tmp_path, env) as function:
             statuses = [
                 runtime_api.wait(runtime_api.responses, request_id, timeout=30).streamed().status
                 for request_id in (first, second)
             ]
             packets = _datagrams(daemon)
-        finally:
-            child.terminate()  # it is waiting for the next invocation, as in Lambda
-            _, stderr = child.communicate(timeout=10)
-    assert statuses == [200, 200], stderr[-3000:]
+    assert statuses == [200, 200], function.stderr[-3000:]
     documents = [json.loads(packet.decode().partition("\n")[2]) for packet in packets]
     reads = [d for d in documents if d["name"] == "store.query"]
     assert [(d["trace_id"], d["parent_id"]) for d in reads] == [(TRACE_ROOT, PARENT), (other_root, PARENT)], documents
