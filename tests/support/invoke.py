@@ -77,6 +77,13 @@ class ChildRun:
     stderr: str
 
 
+def item_event(method: str, item_id: str, **options: Any) -> dict[str, Any]:
+    """``rest_event`` on ``/items/{item_id}``, routed as API Gateway routes it (resource and path parameter)."""
+    return rest_event(
+        method, f"/items/{item_id}", resource="/items/{item_id}", path_parameters={"item_id": item_id}, **options
+    )
+
+
 def lambda_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Lambda's variables for a function of this app on the embedded store (nothing from the caller's
     environment leaks in but PATH; the function role's credentials are fake ones)."""
