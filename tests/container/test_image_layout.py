@@ -16,6 +16,7 @@ import pytest
 
 from container.context import APP_ENTRIES, assemble
 from tests.support.imports import HEAVY
+from tests.support.invoke import rest_event
 from tests.support.reports import REPORT
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -47,30 +48,6 @@ outside = sorted(name for name, module in sys.modules.items()
 print(json.dumps({"response": response, "outside": outside, "modules": sorted(sys.modules),
                   "import_ms": round(imported * 1000, 1), "path": sys.path}))
 """
-
-
-def health_event() -> dict:
-    return {
-        "resource": "/health",
-        "path": "/health",
-        "httpMethod": "GET",
-        "headers": {"Host": "example.execute-api.us-east-1.amazonaws.com", "X-Request-Id": "layout-1"},
-        "multiValueHeaders": {"Host": ["example.execute-api.us-east-1.amazonaws.com"], "X-Request-Id": ["layout-1"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "body": None,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "resourcePath": "/health",
-            "httpMethod": "GET",
-            "path": "/api/health",
-            "stage": "api",
-            "requestId": "gw-1",
-            "identity": {"sourceIp": "203.0.113.9"},
-        },
-    }
 
 
 def pip_install(requirements: Path, target: Path, machine: str, *extra: str) -> subprocess.CompletedProcess:
@@ -142,8 +119,9 @@ def probe(task: Path, tmp_path: Path) -> dict:
         "AWS_LAMBDA_FUNCTION_NAME": "layout-test",
         "LANG": "C.UTF-8",
     }
+    event = rest_event("GET", "/health", headers={"X-Request-Id": "layout-1"})
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", PROBE, str(task), json.dumps(health_event())],
+        [sys.executable, "-I", "-S", "-c", PROBE, str(task), json.dumps(event)],
         env=env,
         cwd=tmp_path,
         capture_output=True,
