@@ -381,49 +381,43 @@ def transform(template: Template) -> Template:
             ],
         ),
     )
-    add_resource(
-        out,
-        "UnhandledExceptionsAlarm",
-        _alarm(
+    # Counted by the code, each worth a look the first time: an unhandled error; the API committed a change
+    # but could not send its event (it is lost); the dead-letter consumer received events that exhausted
+    # their retries.
+    for name, description, condition, metric in (
+        (
+            "UnhandledExceptionsAlarm",
             "An exception escaped a handler, a function timed out or its process died",
-            Namespace=APP_NAMESPACE,
-            MetricName="UnhandledExceptions",
-            Statistic="Sum",
-            Period=300,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Threshold=1,
+            None,
+            "UnhandledExceptions",
         ),
-    )
-    # Fed by the code: the API committed a change but could not send its event (it is lost), and the
-    # dead-letter consumer received events that exhausted their retries.
-    add_resource(
-        out,
-        "EnqueueFailuresAlarm",
-        _alarm(
+        (
+            "EnqueueFailuresAlarm",
             "Activity events were not sent to the queue after their change was committed",
             SQS_ENABLED,
-            Namespace=APP_NAMESPACE,
-            MetricName=ENQUEUE_FAILURES,
-            Statistic="Sum",
-            Period=300,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Threshold=1,
+            ENQUEUE_FAILURES,
         ),
-    )
-    add_resource(
-        out,
-        "DeadLetterMessagesAlarm",
-        _alarm(
+        (
+            "DeadLetterMessagesAlarm",
             "Activity events exhausted their retries and reached the dead-letter consumer",
             SQS_ENABLED,
-            Namespace=APP_NAMESPACE,
-            MetricName=DEAD_LETTER_MESSAGES,
-            Statistic="Sum",
-            Period=300,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Threshold=1,
+            DEAD_LETTER_MESSAGES,
         ),
-    )
+    ):
+        add_resource(
+            out,
+            name,
+            _alarm(
+                description,
+                condition,
+                Namespace=APP_NAMESPACE,
+                MetricName=metric,
+                Statistic="Sum",
+                Period=300,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+                Threshold=1,
+            ),
+        )
     # Still needed beside DeadLetterMessages: it fires when the dead-letter consumer itself fails and
     # the messages stay on the queue, uncounted.
     add_resource(
