@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from tests.support.invoke import (
     lambda_environment,
     rest_event,
     run_in_lambda,
+    run_python,
 )
 
 TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
@@ -33,9 +32,7 @@ pytestmark = pytest.mark.usefixtures("recording_queue")
 
 
 def _python(code: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=str(PROJECT), capture_output=True, text=True, timeout=60, env=env
-    )
+    result = run_python("-c", code, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 

@@ -84,6 +84,13 @@ def item_event(method: str, item_id: str, **options: Any) -> dict[str, Any]:
     )
 
 
+def run_python(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python *args`` in a fresh interpreter from the project's root, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def lambda_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     """Lambda's variables for a function of this app on the embedded store (nothing from the caller's
     environment leaks in but PATH; the function role's credentials are fake ones)."""
