@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from container.context import APP_ENTRIES, assemble
+from container.context import APP_ENTRIES, assemble, pip_install
 from tests.support.imports import HEAVY
 from tests.support.invoke import rest_event
 from tests.support.reports import REPORT
@@ -23,7 +23,6 @@ PROJECT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT / "container" / "Dockerfile"
 # What the chalice CLI pulls in and the Lambda image must not carry.
 CLI_ONLY = ("click", "yaml", "inquirer", "blessed", "botocore", "boto3", "pip", "setuptools", "wheel", "jmespath")
-MANYLINUX = {"x86_64": "manylinux2014_x86_64", "aarch64": "manylinux2014_aarch64", "arm64": "manylinux2014_aarch64"}
 
 PROBE = r"""
 import json, sys, sysconfig, time
@@ -50,43 +49,15 @@ print(json.dumps({"response": response, "outside": outside, "modules": sorted(sy
 """
 
 
-def pip_install(requirements: Path, target: Path, machine: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            "--platform",
-            MANYLINUX[machine],
-            "--implementation",
-            "cp",
-            "--python-version",
-            f"{sys.version_info.major}.{sys.version_info.minor}",
-            "--only-binary=:all:",
-            *extra,
-            "-r",
-            str(requirements),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory) -> Path:
     """/var/task as the Dockerfile builds it, for this machine's architecture."""
     root = tmp_path_factory.mktemp("image")
     context = assemble(root / "context")
     task = root / "task"
-    installed = pip_install(context / "requirements.txt", task, platform.machine())
+    installed = pip_install(context / "requirements.txt", task, machine=platform.machine())
     assert installed.returncode == 0, installed.stderr[-3000:]
-    installed = pip_install(context / "requirements-nodeps.txt", task, platform.machine(), "--no-deps")
+    installed = pip_install(context / "requirements-nodeps.txt", task, "--no-deps", machine=platform.machine())
     assert installed.returncode == 0, installed.stderr[-3000:]
     shutil.rmtree(task / "bin", ignore_errors=True)
     for entry in ("chalice", "chalicelib"):
@@ -164,11 +135,10 @@ def test_every_module_in_the_image_has_bytecode_compiled_at_build_time(layout):
 def test_the_runtime_requirements_have_wheels_for_both_lambda_architectures(tmp_path):
     context = assemble(tmp_path / "context")
     for machine in ("x86_64", "aarch64"):
-        resolved = pip_install(context / "requirements.txt", tmp_path / machine, machine, "--dry-run")
+        resolved = pip_install(context / "requirements.txt", tmp_path / machine, "--dry-run", machine=machine)
         assert resolved.returncode == 0, (machine, resolved.stderr[-2000:])
-        resolved = pip_install(
-            context / "requirements-nodeps.txt", tmp_path / machine, machine, "--dry-run", "--no-deps"
-        )
+        nodeps = context / "requirements-nodeps.txt"
+        resolved = pip_install(nodeps, tmp_path / machine, "--dry-run", "--no-deps", machine=machine)
         assert resolved.returncode == 0, (machine, resolved.stderr[-2000:])
 
 
