@@ -49,10 +49,15 @@ _SSE_EVENT: dict[str, Any] = {
         for name, fields in ((TOKEN, ("text",)), (DONE, ("usage", "provider", "model")), (ERROR, ("code", "detail")))
     ]
 }
-_ASSISTANT_503 = (
-    "Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
-    "`provider_unavailable`), or the assistant switched off (`feature_disabled`)"
-)
+# What both assistant routes share: the prompt, and what they answer when the assistant cannot.
+_ASK: dict[str, Any] = {
+    "body": "AssistantPrompt",
+    "errors": [400, 413, 503],
+    "descriptions": {
+        503: "Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
+        "`provider_unavailable`), or the assistant switched off (`feature_disabled`)"
+    },
+}
 
 
 def _parameter(where: str, name: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
@@ -140,19 +145,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("/assistant", "OPTIONS"): _PREFLIGHT,
     ("/assistant/stream", "OPTIONS"): _PREFLIGHT,
-    ("/assistant", "POST"): {
-        "summary": "Ask the assistant about your items",
-        "body": "AssistantPrompt",
-        "ok": {200: "AssistantAnswer"},
-        "errors": [400, 413, 503],
-        "descriptions": {503: _ASSISTANT_503},
-    },
+    ("/assistant", "POST"): {**_ASK, "summary": "Ask the assistant about your items", "ok": {200: "AssistantAnswer"}},
     ("/assistant/stream", "POST"): {
+        **_ASK,
         "summary": "Ask the assistant; the answer as server-sent events (`token`..., then one `done`, or one `error`)",
-        "body": "AssistantPrompt",
         "ok": {200: "stream"},
-        "errors": [400, 413, 503],
-        "descriptions": {503: _ASSISTANT_503},
     },
 }
 
