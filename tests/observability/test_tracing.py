@@ -45,7 +45,7 @@ def _documents(daemon: socket.socket, quiet_for: float = 0.5) -> list[dict[str, 
     """The segment documents the stand-in daemon received until it was quiet for ``quiet_for`` seconds
     (each packet a JSON header line, then the document)."""
     daemon.settimeout(quiet_for)
-    documents = []
+    documents: list[dict[str, Any]] = []
     while True:
         try:
             packet = daemon.recv(65535)
