@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -71,6 +73,18 @@ def _traced_run(tmp_path, events: list[dict[str, Any]], **variables: str) -> tup
         run = run_in_lambda(tmp_path, events, env=env)
         documents = _documents(daemon)
     return run, documents
+
+
+def _create_event() -> dict[str, Any]:
+    return rest_event("POST", "/items", body={"title": "traced"}, claims=claims())
+
+
+@contextmanager
+def _unreachable_endpoint() -> Iterator[str]:
+    """An http:// endpoint on a bound port nothing listens on: every request to it fails at once."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{closed.getsockname()[1]}"
 
 
 def test_in_lambda_with_tracing_active_store_calls_are_subsegments_sent_to_the_daemon(tmp_path):
@@ -241,7 +255,7 @@ def test_a_traced_store_passes_everything_but_the_operations_through():
 def test_patched_botocore_puts_each_dynamodb_request_under_its_store_subsegment(tmp_path, dynamodb_endpoint):
     run, documents = _traced_run(
         tmp_path,
-        [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())],
+        [_create_event()],
         STORE="dynamodb",
         TABLE_NAME=f"traced-{os.urandom(4).hex()}",
         DYNAMODB_ENDPOINT_URL=dynamodb_endpoint,
@@ -292,12 +306,10 @@ def test_a_failing_store_call_is_recorded_as_a_fault_on_its_subsegment():
 def test_patched_botocore_records_the_activity_events_sqs_send_in_the_requests_trace(tmp_path):
     # Nothing listens on the queue's endpoint: the send fails (the API answers 201 and reports the
     # lost event), and its SendMessage subsegment is in the request's trace all the same.
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with _unreachable_endpoint() as endpoint:
         run, documents = _traced_run(
             tmp_path,
-            [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())],
+            [_create_event()],
             QUEUE="sqs",
             ACTIVITY_QUEUE_URL=f"{endpoint}/123456789012/activity",
             AWS_ENDPOINT_URL_SQS=endpoint,
@@ -314,13 +326,12 @@ def test_patched_botocore_records_the_activity_events_sqs_send_in_the_requests_t
 def test_patched_botocore_records_the_assistants_bedrock_call_in_the_requests_trace(tmp_path):
     # Nothing listens on Bedrock's endpoint: the caller gets 503 provider_unavailable, and the
     # ConverseStream subsegment is in the request's trace.
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
+    with _unreachable_endpoint() as endpoint:
         run, documents = _traced_run(
             tmp_path,
             [rest_event("POST", "/assistant", body={"prompt": "what first?"}, claims=claims())],
             ASSISTANT_PROVIDER="bedrock",
-            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=f"http://127.0.0.1:{closed.getsockname()[1]}",
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=endpoint,
             AWS_MAX_ATTEMPTS="1",
         )
     assert run.responses[0]["statusCode"] == 503
