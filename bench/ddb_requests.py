@@ -97,22 +97,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     measure("PATCH /me", "write", 200, path="/me", body={"display_name": "Counter"})
     for n in range(3):
         measure("POST /items", "write", 201, path="/items", body={"title": f"item {n}", "status": "done"})
-    created = measure(
-        "POST /items (Idempotency-Key)",
-        "write",
-        201,
-        path="/items",
-        body={"title": "once"},
-        extra={"Idempotency-Key": "bench-key-1"},
-    )
-    measure(
-        "POST /items (Idempotency-Key replay)",
-        "write",
-        201,
-        path="/items",
-        body={"title": "once"},
-        extra={"Idempotency-Key": "bench-key-1"},
-    )
+    once = {"path": "/items", "body": {"title": "once"}, "extra": {"Idempotency-Key": "bench-key-1"}}
+    created = measure("POST /items (Idempotency-Key)", "write", 201, **once)
+    measure("POST /items (Idempotency-Key replay)", "write", 201, **once)
     page = measure("GET /items", "read", 200, path="/items", query={"limit": "2"})
     measure("GET /items?cursor=", "read", 200, path="/items", query={"limit": "2", "cursor": page["next_cursor"]})
     measure("GET /items?status=done", "read", 200, path="/items", query={"status": "done"})

@@ -1,5 +1,6 @@
-"""The benchmark harness (stdlib only): API Gateway REST proxy events, Lambda's environment, a cold runner
-(fresh interpreters), a warm runner (interleaved per-call timings), stats, and the report."""
+"""The benchmark harness: API Gateway REST proxy events (the tests' own, made complete), Lambda's
+environment, a cold runner (fresh interpreters), a warm runner (interleaved per-call timings), stats,
+and the report."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.lambda_context import LambdaContext, uuid4_string
+from tests.support import invoke
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
@@ -26,6 +28,7 @@ API_ID = "a1b2c3d4e5"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STAGE = "api"  # .chalice/config.json's api_gateway_stage
+SOURCE_IP = "203.0.113.10"
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -43,79 +46,55 @@ def rest_event(
     claims: Mapping[str, str] | None = None,
     stage: str = STAGE,
 ) -> dict[str, Any]:
-    """An API Gateway REST API (v1) Lambda proxy integration event, shaped as API Gateway sends it.
+    """An API Gateway REST API (v1) Lambda proxy integration event, shaped as API Gateway sends it: the
+    tests' event (tests/support/invoke.py) with every header and request field API Gateway adds.
 
     ``resource`` is the route template (``/items/{item_id}``); ``claims`` is what a Cognito user
     pool authorizer puts in ``requestContext.authorizer.claims`` (string values only).
     """
     now = time.time()
-    source_ip = "203.0.113.10"
     sent = {
         "Accept": "application/json",
         "Host": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
         "User-Agent": "bench/1.0",
         "X-Amzn-Trace-Id": f"Root=1-{int(now):08x}-{os.urandom(12).hex()}",
-        "X-Forwarded-For": source_ip,
+        "X-Forwarded-For": SOURCE_IP,
         "X-Forwarded-Port": "443",
         "X-Forwarded-Proto": "https",
     }
     if body is not None:
         sent["Content-Type"] = "application/json"
     sent.update(headers or {})
-    if body is not None and not isinstance(body, (str, bytes)):
-        body = json.dumps(body)
     if isinstance(body, bytes):
         body = body.decode()
-    multi_query = None
-    if query:
-        multi_query = {name: [value] if isinstance(value, str) else list(value) for name, value in query.items()}
-    request_context: dict[str, Any] = {
-        "resourceId": "abc123",
-        "resourcePath": resource or path,
-        "httpMethod": method,
-        "extendedRequestId": base64.b64encode(os.urandom(12)).decode(),
-        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-        "path": f"/{stage}{path}",
-        "accountId": ACCOUNT,
-        "protocol": "HTTP/1.1",
-        "stage": stage,
-        "domainPrefix": API_ID,
-        "requestTimeEpoch": int(now * 1000),
-        "requestId": uuid4_string(),
-        "identity": {
-            "cognitoIdentityPoolId": None,
-            "accountId": None,
-            "cognitoIdentityId": None,
-            "caller": None,
-            "sourceIp": source_ip,
-            "principalOrgId": None,
-            "accessKey": None,
-            "cognitoAuthenticationType": None,
-            "cognitoAuthenticationProvider": None,
-            "userArn": None,
-            "userAgent": sent["User-Agent"],
-            "user": None,
-        },
-        "domainName": f"{API_ID}.execute-api.{REGION}.amazonaws.com",
-        "apiId": API_ID,
-    }
-    if claims is not None:
-        request_context["authorizer"] = {"claims": dict(claims)}
-    return {
-        "resource": resource or path,
-        "path": path,
-        "httpMethod": method,
-        "headers": sent,
-        "multiValueHeaders": {name: [value] for name, value in sent.items()},
-        # API Gateway keeps the last value of a repeated parameter in the single-value map.
-        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} if multi_query else None,
-        "multiValueQueryStringParameters": multi_query,
-        "pathParameters": dict(path_parameters) if path_parameters else None,
-        "stageVariables": None,
-        "requestContext": request_context,
-        "body": body,
-        "isBase64Encoded": False,
-    }
+    event = invoke.rest_event(
+        method,
+        path,
+        resource=resource,
+        headers=sent,
+        body=body,
+        claims=claims,
+        path_parameters=path_parameters,
+        query=query,
+        apigw_request_id=uuid4_string(),
+        stage=stage,
+    )
+    context = event["requestContext"]
+    context.update(
+        resourceId="abc123",
+        extendedRequestId=base64.b64encode(os.urandom(12)).decode(),
+        requestTime=time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        accountId=ACCOUNT,
+        protocol="HTTP/1.1",
+        domainPrefix=API_ID,
+        requestTimeEpoch=int(now * 1000),
+        domainName=f"{API_ID}.execute-api.{REGION}.amazonaws.com",
+        apiId=API_ID,
+    )
+    unauthenticated = ("cognitoIdentityPoolId", "accountId", "cognitoIdentityId", "caller", "principalOrgId")
+    anonymous = ("accessKey", "cognitoAuthenticationType", "cognitoAuthenticationProvider", "userArn", "user")
+    context["identity"].update(dict.fromkeys(unauthenticated + anonymous), userAgent=sent["User-Agent"])
+    return event
 
 
 def cognito_claims(sub: str, username: str, *, issuer: str, client_id: str, now: int | None = None) -> dict[str, str]:

@@ -26,43 +26,31 @@ TABLE = "bench-tasks"
 
 @dataclass(frozen=True)
 class Plan:
-    quick: bool
-    cold_rounds: int
-    warm_rounds: int
-    warm_per_round: int
-    warm_warmup: int
-    scale_sizes: tuple[int, ...]
-    scale_rounds: int
-    scale_per_round: int
-    seed_budget_s: float
+    """How much to measure: the defaults are the full run."""
 
-    @classmethod
-    def full(cls) -> Plan:
-        return cls(
-            False,
-            cold_rounds=21,
-            warm_rounds=20,
-            warm_per_round=500,
-            warm_warmup=500,
-            scale_sizes=(10, 1_000, 100_000),
-            scale_rounds=20,
-            scale_per_round=30,
-            seed_budget_s=120,
-        )
+    quick: bool = False
+    cold_rounds: int = 21
+    warm_rounds: int = 20
+    warm_per_round: int = 500
+    warm_warmup: int = 500
+    scale_sizes: tuple[int, ...] = (10, 1_000, 100_000)
+    scale_rounds: int = 20
+    scale_per_round: int = 30
+    seed_budget_s: float = 120
 
-    @classmethod
-    def smoke(cls) -> Plan:
-        return cls(
-            True,
-            cold_rounds=3,
-            warm_rounds=2,
-            warm_per_round=40,
-            warm_warmup=20,
-            scale_sizes=(10, 100, 1_000),
-            scale_rounds=2,
-            scale_per_round=5,
-            seed_budget_s=30,
-        )
+
+# A smoke run: every figure produced once, quickly, measuring nothing.
+SMOKE = Plan(
+    quick=True,
+    cold_rounds=3,
+    warm_rounds=2,
+    warm_per_round=40,
+    warm_warmup=20,
+    scale_sizes=(10, 100, 1_000),
+    scale_rounds=2,
+    scale_per_round=5,
+    seed_budget_s=30,
+)
 
 
 @dataclass
@@ -578,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         "--update-doc", metavar="PATH", help="also write the report into PATH's bench block (docs/PERFORMANCE.md)"
     )
     args = parser.parse_args(argv)
-    plan = Plan.smoke() if args.quick else Plan.full()
+    plan = SMOKE if args.quick else Plan()
     report = Report(quick=plan.quick)
     started = time.perf_counter()
     # Only for this process's own DynamoDB Local clients (seeding); children get their own environment.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness import ColdCase, cold_once
-from container.context import assemble
+from container.context import assemble, pip_install
 
 
 @dataclass(frozen=True)
@@ -58,26 +58,7 @@ def runtime_layout() -> Layout:
             path = os.path.join(context, name)
             if not _lists_requirements(path):
                 continue
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--only-binary=:all:",
-                    "--no-compile",
-                    *flags,
-                    "--target",
-                    task_root,
-                    "-r",
-                    path,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
+            done = pip_install(Path(path), Path(task_root), "--no-compile", *flags)
             if done.returncode != 0:
                 raise RuntimeError(f"pip install --target failed: {done.stderr.strip()[-1500:]}")
         shutil.rmtree(os.path.join(task_root, "bin"), ignore_errors=True)  # console scripts: useless in Lambda

@@ -4,7 +4,7 @@ boto3 (importing boto3 and botocore is a large share of a cold start)."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 
 def client(
@@ -33,13 +33,23 @@ def client(
     return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=built)
 
 
+class ClientOptions(TypedDict, total=False):
+    """The keywords of ``client`` an adapter's constructor passes on (its own defaults: its ``lazy_client``)."""
+
+    region: str | None
+    endpoint_url: str | None
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int | None
+
+
 class ClientOwner:
     """The base of an adapter with a ``client = lazy_client(...)`` attribute: its ``__init__`` calls
     ``super().__init__(**client_options)`` with the instance's own keywords for ``client`` (region,
     endpoint_url, timeouts, ...). The built client is kept in ``_client``: None until first use (a test may
     put a stand-in there)."""
 
-    def __init__(self, **client_options: Any) -> None:
+    def __init__(self, **client_options: Unpack[ClientOptions]) -> None:
         self._client_options = client_options
         self._client: Any = None
 

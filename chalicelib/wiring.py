@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, Unpack, overload
 
 from chalicelib.errors import FeatureDisabled
 from chalicelib.protocol.context import request_id
@@ -34,6 +34,36 @@ if TYPE_CHECKING:
 Consumer = Callable[["Services", dict, Any], dict]
 
 _UNSET: Any = object()
+T = TypeVar("T")
+
+
+class _member(Generic[T]):
+    """A member of Services, built by the decorated method on first use and kept: once per instance, under
+    the instance's lock. A value handed to the constructor under the same name is used as is."""
+
+    def __init__(self, build: Callable[[Services], T]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, services: None, owner: type) -> _member[T]: ...
+    @overload
+    def __get__(self, services: Services, owner: type) -> T: ...
+    def __get__(self, services: Services | None, owner: type) -> _member[T] | T:
+        if services is None:
+            return self
+        built = services._built
+        try:
+            return built[self._name]
+        except KeyError:
+            pass
+        with services._lock:  # re-entrant: building the items builds the store
+            if self._name not in built:
+                built[self._name] = self._build(services)
+            return built[self._name]
 
 
 class Services:
@@ -70,16 +100,6 @@ class Services:
         self._given = frozenset(self._built)
         self._lock = threading.RLock()
 
-    def _member(self, name: str, build: Callable[[], Any]) -> Any:
-        try:
-            return self._built[name]
-        except KeyError:
-            pass
-        with self._lock:  # re-entrant: building the items builds the store
-            if name not in self._built:
-                self._built[name] = build()
-            return self._built[name]
-
     # --- configuration ---------------------------------------------------------------------------
 
     @property
@@ -94,25 +114,20 @@ class Services:
     def tracer(self) -> Any:
         """The X-Ray recorder when tracing (Settings.tracing), else None. The only place X-Ray is activated:
         the adapters that call AWS ask for it before they build their client, so botocore is patched first."""
-        if not self.settings.tracing:
-            return None
+        return self._recorder if self.settings.tracing else None
 
-        def activate() -> Any:
-            from chalicelib.observability import tracing
+    @_member
+    def _recorder(self) -> Any:
+        from chalicelib.observability import tracing
 
-            return tracing.activate(self.settings)
-
-        return self._member("tracer", activate)
+        return tracing.activate(self.settings)
 
     # --- adapters --------------------------------------------------------------------------------
 
-    @property
+    @_member
     def store(self) -> Store:
-        if "store" not in self._built and self.settings.store == "off":
+        if self.settings.store == "off":
             raise FeatureDisabled("the tasks table is not enabled in this deployment")
-        return self._member("store", self._build_store)
-
-    def _build_store(self) -> Store:
         settings = self.settings
         tracer = self.tracer()
         store: Store
@@ -135,13 +150,10 @@ class Services:
 
         return TracedStore(store, tracer)
 
-    @property
+    @_member
     def queue(self) -> Queue:
         """The activity queue: SQS when deployed with one, else the embedded queue, whose worker thread
         delivers to the consumers this root was given (app.py's; QUEUE=off: see ``activity``)."""
-        return self._member("queue", self._build_queue)
-
-    def _build_queue(self) -> Queue:
         settings = self.settings
         if settings.queue == "sqs":
             self.tracer()  # botocore patched before the client is built: SendMessage gets its subsegment
@@ -160,11 +172,8 @@ class Services:
 
         return handler
 
-    @property
+    @_member
     def provider(self) -> Provider:
-        return self._member("provider", self._build_provider)
-
-    def _build_provider(self) -> Provider:
         settings = self.settings
         if settings.assistant_provider == "bedrock":
             self.tracer()  # botocore patched before the client is built: ConverseStream gets its subsegment
@@ -176,63 +185,43 @@ class Services:
 
         return OfflineProvider()
 
-    # --- services --------------------------------------------------------------------------------
+    # --- services (each loads with its first use: module docstring) ------------------------------
 
-    @property
+    @_member
     def activity(self) -> ActivitySink | None:
         """Where item changes are announced; None when the deployment has no activity queue."""
-        return self._member("activity", self._build_activity)
-
-    def _build_activity(self) -> ActivitySink | None:
         if self.settings.queue == "off":
             return None
         from chalicelib.events.publisher import Publisher
 
         return Publisher(self.queue, request_id=request_id)
 
-    @property
+    @_member
     def activity_recorder(self) -> ActivityRecorder:
-        def build() -> ActivityRecorder:
-            # lazy: each service loads with its first use (module docstring)
-            from chalicelib.tasks.activity import ActivityRecorder
+        from chalicelib.tasks.activity import ActivityRecorder  # lazy: loads with its first use
 
-            return ActivityRecorder(self.store, clock=self.clock)
+        return ActivityRecorder(self.store, clock=self.clock)
 
-        return self._member("activity_recorder", build)
-
-    @property
+    @_member
     def items(self) -> ItemService:
-        def build() -> ItemService:
-            # lazy: each service loads with its first use (module docstring)
-            from chalicelib.tasks.items import ItemService
+        from chalicelib.tasks.items import ItemService  # lazy: loads with its first use
 
-            return ItemService(self.store, clock=self.clock, activity=_DeferredActivity(self))
+        return ItemService(self.store, clock=self.clock, activity=_DeferredActivity(self))
 
-        return self._member("items", build)
-
-    @property
+    @_member
     def profiles(self) -> ProfileService:
-        def build() -> ProfileService:
-            # lazy: each service loads with its first use (module docstring)
-            from chalicelib.tasks.profiles import ProfileService
+        from chalicelib.tasks.profiles import ProfileService  # lazy: loads with its first use
 
-            return ProfileService(self.store, clock=self.clock)
+        return ProfileService(self.store, clock=self.clock)
 
-        return self._member("profiles", build)
-
-    @property
+    @_member
     def assistant(self) -> AssistantService:
         """The assistant over the caller's items, with the provider Settings name (off: 503 feature_disabled)."""
-        if "assistant" not in self._built and self.settings.assistant_provider == "off":
+        if self.settings.assistant_provider == "off":
             raise FeatureDisabled("the assistant is switched off in this deployment")
+        from chalicelib.assistant.service import AssistantService  # lazy: loads with its first use
 
-        def build() -> AssistantService:
-            # lazy: each service loads with its first use (module docstring)
-            from chalicelib.assistant.service import AssistantService
-
-            return AssistantService(self.items, self.provider, clock=self.clock)
-
-        return self._member("assistant", build)
+        return AssistantService(self.items, self.provider, clock=self.clock)
 
     def close(self) -> None:
         """Stop what this root started (the embedded queue's worker); what was handed in is the caller's."""
@@ -269,32 +258,24 @@ def declare_consumers(consumers: Mapping[str, Consumer]) -> None:
     _consumers.update(consumers)
 
 
-def bootstrap(
-    settings: Settings | None = None,
-    *,
-    store: Store | None = None,
-    queue: Queue | None = None,
-    activity: ActivitySink | None = _UNSET,
-    activity_recorder: ActivityRecorder | None = None,
-    provider: Provider | None = None,
-    assistant: AssistantService | None = None,
-    clock: Clock | None = None,
-    consumers: Mapping[str, Consumer] | None = None,
-) -> Services:
+class Replacements(TypedDict, total=False):
+    """What ``bootstrap`` can be handed instead of having it built: the keywords of ``Services``."""
+
+    store: Store
+    queue: Queue
+    activity: ActivitySink | None
+    activity_recorder: ActivityRecorder
+    provider: Provider
+    assistant: AssistantService
+    clock: Clock
+    consumers: Mapping[str, Consumer]
+
+
+def bootstrap(settings: Settings | None = None, **replacements: Unpack[Replacements]) -> Services:
     """Install a new process instance (closing the previous one) with whatever replacements are given;
     everything else is built from ``settings`` (default: the process's) on first use."""
     global _current
-    fresh = Services(
-        settings,
-        store=store,
-        queue=queue,
-        activity=activity,
-        activity_recorder=activity_recorder,
-        provider=provider,
-        assistant=assistant,
-        clock=clock,
-        consumers=consumers,
-    )
+    fresh = Services(settings, **replacements)
     with _lock:
         previous, _current = _current, fresh
     if previous is not None:

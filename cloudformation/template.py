@@ -76,6 +76,22 @@ def add_parameter(template: Template, name: str, **definition: Any) -> None:
     add(template, "Parameters", name, definition)
 
 
+def add_parameters(template: Template, parameters: dict[str, dict[str, Any]]) -> None:
+    """Each parameter of ``parameters`` (name -> definition), in its order."""
+    for name, definition in parameters.items():
+        add_parameter(template, name, **definition)
+
+
+def string_parameter(description: str, default: str = "", **constraints: Any) -> dict[str, Any]:
+    """A String parameter's definition (keys in the order the template lists them)."""
+    return {"Type": "String", "Default": default, **constraints, "Description": description}
+
+
+def number_parameter(description: str, default: int, **constraints: Any) -> dict[str, Any]:
+    """A Number parameter's definition (keys in the order the template lists them)."""
+    return {"Type": "Number", "Default": default, **constraints, "Description": description}
+
+
 def add_condition(template: Template, name: str, condition: Any) -> None:
     add(template, "Conditions", name, condition)
 

@@ -13,6 +13,7 @@ import inspect
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +27,8 @@ APP_ENTRIES = ("requirements.txt", "requirements-nodeps.txt", "chalice", "chalic
 # Installed without their dependencies: what they need beyond what requirements.txt pins (botocore)
 # is in the Lambda base image, and pip --target would otherwise vendor a second copy (~40 MiB).
 WITHOUT_DEPENDENCIES = frozenset({"aws-xray-sdk"})
+# The Lambda image's wheels by machine (the Lambda Python 3.11 image is Amazon Linux 2, glibc 2.26).
+MANYLINUX = {"x86_64": "manylinux2014_x86_64", "aarch64": "manylinux2014_aarch64", "arm64": "manylinux2014_aarch64"}
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*==\s*([^\s;#]+)")
 
@@ -75,6 +78,24 @@ def assemble(target: Path, project: Path = PROJECT) -> Path:
     shutil.copy2(HERE / "Dockerfile", target / "Dockerfile")
     shutil.copy2(HERE / ".dockerignore", target / ".dockerignore")
     return target
+
+
+def pip_install(
+    requirements: Path, target: Path, *extra: str, machine: str | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """The Dockerfile's ``pip install --target`` of one requirements file (binary wheels only): for
+    ``machine``'s Lambda platform when given, else for this interpreter's."""
+    platform = []
+    if machine is not None:
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        platform = ["--platform", MANYLINUX[machine], "--implementation", "cp", "--python-version", version]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]
+    return subprocess.run(
+        [*command, str(target), *platform, "--only-binary=:all:", *extra, "-r", str(requirements)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ streams, but nothing here has been run against Bedrock itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Unpack
 
 from chalicelib import aws
 from chalicelib.assistant.base import Chunk, Token, Usage
@@ -33,28 +33,13 @@ class BedrockProvider(aws.ClientOwner):
 
     name = "bedrock"
 
-    def __init__(
-        self,
-        model_id: str,
-        *,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        connect_timeout: float = 3.0,
-        read_timeout: float = 60.0,
-        max_attempts: int = 2,
-    ) -> None:
+    def __init__(self, model_id: str, **client_options: Unpack[aws.ClientOptions]) -> None:
         self.model = model_id
-        # read_timeout: between two events of the stream, not for the whole answer. max_attempts: of the
-        # initial request (1 = no retry); the stream itself is never retried.
-        super().__init__(
-            region=region,
-            endpoint_url=endpoint_url,
-            max_attempts=max_attempts,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
+        super().__init__(**client_options)
 
-    client = aws.lazy_client("bedrock-runtime")
+    # read_timeout: between two events of the stream, not for the whole answer. max_attempts: of the
+    # initial request (1 = no retry); the stream itself is never retried.
+    client = aws.lazy_client("bedrock-runtime", connect_timeout=3.0, read_timeout=60.0, max_attempts=2)
 
     def request(self, system: str, prompt: str, *, max_tokens: int) -> dict[str, Any]:
         """The ConverseStream parameters for one answer."""

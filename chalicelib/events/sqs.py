@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Unpack
 
 from chalicelib import aws
 from chalicelib.errors import QueueUnavailable
@@ -12,28 +13,13 @@ from chalicelib.errors import QueueUnavailable
 class SQSQueue(aws.ClientOwner):
     """The queue port on one SQS queue URL; the boto3 client is built on the first send."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 5.0,
-        max_attempts: int | None = None,
-    ) -> None:
+    def __init__(self, url: str, **client_options: Unpack[aws.ClientOptions]) -> None:
         self.url = url
-        # Enqueueing happens inside an API request: the timeouts stay well inside API Gateway's 29 s.
-        # max_attempts None: botocore's standard-mode default (3 attempts, or AWS_MAX_ATTEMPTS when set).
-        super().__init__(
-            region=region,
-            endpoint_url=endpoint_url,
-            max_attempts=max_attempts,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
+        super().__init__(**client_options)
 
-    client = aws.lazy_client("sqs")
+    # Enqueueing happens inside an API request: the timeouts stay well inside API Gateway's 29 s.
+    # max_attempts None: botocore's standard-mode default (3 attempts, or AWS_MAX_ATTEMPTS when set).
+    client = aws.lazy_client("sqs", connect_timeout=2.0, read_timeout=5.0, max_attempts=None)
 
     def send(self, body: str, attributes: Mapping[str, str]) -> str:
         client = self.client

@@ -49,54 +49,45 @@ _SSE_EVENT: dict[str, Any] = {
         for name, fields in ((TOKEN, ("text",)), (DONE, ("usage", "provider", "model")), (ERROR, ("code", "detail")))
     ]
 }
-_ASSISTANT_503 = (
-    "Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
-    "`provider_unavailable`), or the assistant switched off (`feature_disabled`)"
-)
+# What both assistant routes share: the prompt, and what they answer when the assistant cannot.
+_ASK: dict[str, Any] = {
+    "body": "AssistantPrompt",
+    "errors": [400, 413, 503],
+    "descriptions": {
+        503: "Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
+        "`provider_unavailable`), or the assistant switched off (`feature_disabled`)"
+    },
+}
 
-_ITEM_ID = {
-    "name": "item_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "An item id; any other string answers 404",
-}
-_IF_MATCH = {
-    "name": "If-Match",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "pattern": r'^(\*|"[1-9][0-9]{0,17}")$'},
-    "description": 'The item\'s ETag (`"<version>"`) or `*`',
-}
-_IDEMPOTENCY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "pattern": f"^{CLIENT_TOKEN_PATTERN}$"},
-    "description": "Repeat-safe create: the same key and body within 24 h returns the first 201",
-}
-_REQUEST_ID = {
-    "name": "X-Request-Id",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": f"Echoed when it is {CLIENT_TOKEN_RULE}; otherwise one is generated",
-}
+
+def _parameter(where: str, name: str, schema: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    """One operation parameter; only a path parameter is required."""
+    parameter = {"name": name, "in": where, "required": where == "path", "schema": schema}
+    if description is not None:
+        parameter["description"] = description
+    return parameter
+
+
+_ITEM_ID = _parameter("path", "item_id", {"type": "string"}, "An item id; any other string answers 404")
+_IF_MATCH = _parameter(
+    "header",
+    "If-Match",
+    {"type": "string", "pattern": r'^(\*|"[1-9][0-9]{0,17}")$'},
+    'The item\'s ETag (`"<version>"`) or `*`',
+)
+_IDEMPOTENCY = _parameter(
+    "header",
+    "Idempotency-Key",
+    {"type": "string", "pattern": f"^{CLIENT_TOKEN_PATTERN}$"},
+    "Repeat-safe create: the same key and body within 24 h returns the first 201",
+)
+_REQUEST_ID = _parameter(
+    "header", "X-Request-Id", {"type": "string"}, f"Echoed when it is {CLIENT_TOKEN_RULE}; otherwise one is generated"
+)
 _LIST_PARAMS = [
-    {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-    },
-    {"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": list(STATUSES)}},
-    {
-        "name": "cursor",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "`next_cursor` of the previous page, unchanged",
-    },
+    _parameter("query", "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+    _parameter("query", "status", {"type": "string", "enum": list(STATUSES)}),
+    _parameter("query", "cursor", {"type": "string"}, "`next_cursor` of the previous page, unchanged"),
 ]
 
 _PREFLIGHT: dict[str, Any] = {
@@ -154,19 +145,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("/assistant", "OPTIONS"): _PREFLIGHT,
     ("/assistant/stream", "OPTIONS"): _PREFLIGHT,
-    ("/assistant", "POST"): {
-        "summary": "Ask the assistant about your items",
-        "body": "AssistantPrompt",
-        "ok": {200: "AssistantAnswer"},
-        "errors": [400, 413, 503],
-        "descriptions": {503: _ASSISTANT_503},
-    },
+    ("/assistant", "POST"): {**_ASK, "summary": "Ask the assistant about your items", "ok": {200: "AssistantAnswer"}},
     ("/assistant/stream", "POST"): {
+        **_ASK,
         "summary": "Ask the assistant; the answer as server-sent events (`token`..., then one `done`, or one `error`)",
-        "body": "AssistantPrompt",
         "ok": {200: "stream"},
-        "errors": [400, 413, 503],
-        "descriptions": {503: _ASSISTANT_503},
     },
 }
 

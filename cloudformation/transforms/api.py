@@ -11,10 +11,12 @@ from cloudformation.template import (
     Template,
     add_condition,
     add_output,
-    add_parameter,
+    add_parameters,
     add_resource,
     checkov_skip,
     clone,
+    number_parameter,
+    string_parameter,
     the_api,
 )
 from cloudformation.transforms.observability import LOG_GROUP_SKIPS, RETENTION_DAYS
@@ -152,32 +154,20 @@ def _logging_role(out: Template) -> None:
     )
 
 
+PARAMETERS = {
+    "ThrottlingRateLimit": number_parameter("Stage-wide steady requests per second", 100, MinValue=1),
+    "ThrottlingBurstLimit": number_parameter("Stage-wide burst of concurrent requests", 200, MinValue=1),
+    "ApiGatewayAccountLogging": string_parameter(
+        "create: set the account's API Gateway CloudWatch role; existing: the account has one",
+        "create",
+        AllowedValues=["create", "existing"],
+    ),
+}
+
+
 def transform(template: Template) -> Template:
     out = clone(template)
-    add_parameter(
-        out,
-        "ThrottlingRateLimit",
-        Type="Number",
-        Default=100,
-        MinValue=1,
-        Description="Stage-wide steady requests per second",
-    )
-    add_parameter(
-        out,
-        "ThrottlingBurstLimit",
-        Type="Number",
-        Default=200,
-        MinValue=1,
-        Description="Stage-wide burst of concurrent requests",
-    )
-    add_parameter(
-        out,
-        "ApiGatewayAccountLogging",
-        Type="String",
-        Default="create",
-        AllowedValues=["create", "existing"],
-        Description="create: set the account's API Gateway CloudWatch role; existing: the account has one",
-    )
+    add_parameters(out, PARAMETERS)
     add_condition(out, CREATE_LOGGING_ROLE, {"Fn::Equals": [{"Ref": "ApiGatewayAccountLogging"}, "create"]})
     _logging_role(out)
     add_resource(

@@ -10,11 +10,12 @@ from cloudformation.template import (
     Template,
     add_condition,
     add_output,
-    add_parameter,
+    add_parameters,
     add_resource,
     clone,
     environment,
     functions,
+    string_parameter,
     the_api,
 )
 
@@ -131,36 +132,19 @@ def _require_scopes(definition: dict) -> int:
     return replaced
 
 
+PARAMETERS = {
+    "UserPoolArn": string_parameter("An existing user pool's ARN; empty creates one in this stack"),
+    "UserPoolClientIds": string_parameter("With UserPoolArn: comma-separated app client ids the API accepts"),
+    "ApiScope": string_parameter("With UserPoolArn: the OAuth scope access tokens must carry (resource-server/scope)"),
+    "AuthCallbackUrls": string_parameter(
+        "Comma-separated OAuth callback URLs of the created app client", "http://localhost:8000/callback"
+    ),
+}
+
+
 def transform(template: Template) -> Template:
     out = clone(template)
-    add_parameter(
-        out,
-        "UserPoolArn",
-        Type="String",
-        Default="",
-        Description="An existing user pool's ARN; empty creates one in this stack",
-    )
-    add_parameter(
-        out,
-        "UserPoolClientIds",
-        Type="String",
-        Default="",
-        Description="With UserPoolArn: comma-separated app client ids the API accepts",
-    )
-    add_parameter(
-        out,
-        "ApiScope",
-        Type="String",
-        Default="",
-        Description="With UserPoolArn: the OAuth scope access tokens must carry (resource-server/scope)",
-    )
-    add_parameter(
-        out,
-        "AuthCallbackUrls",
-        Type="String",
-        Default="http://localhost:8000/callback",
-        Description="Comma-separated OAuth callback URLs of the created app client",
-    )
+    add_parameters(out, PARAMETERS)
     add_condition(out, CREATE, {"Fn::Equals": [{"Ref": "UserPoolArn"}, ""]})
     out.setdefault("Rules", {})["ExistingUserPoolNeedsClientsAndScope"] = {
         "RuleCondition": {"Fn::Not": [{"Fn::Equals": [{"Ref": "UserPoolArn"}, ""]}]},

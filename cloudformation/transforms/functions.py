@@ -7,11 +7,13 @@ from chalicelib.settings import Settings
 from cloudformation.template import (
     Template,
     add_condition,
-    add_parameter,
+    add_parameters,
     checkov_skip,
     clone,
     environment,
     functions,
+    number_parameter,
+    string_parameter,
     timeout,
 )
 from cloudformation.transforms.observability import APP_NAMESPACE
@@ -54,60 +56,34 @@ def _check_api_timeout(template: Template) -> None:
         )
 
 
+PARAMETERS = {
+    "AppStage": string_parameter(
+        "APP_STAGE: reported by /health and in every log line", "prod", AllowedPattern="^[a-z][a-z0-9-]{0,15}$"
+    ),
+    "LogLevel": string_parameter("LOG_LEVEL", "INFO", AllowedValues=["DEBUG", "INFO", "WARNING", "ERROR"]),
+    "FunctionMemorySize": number_parameter(
+        "MB per function; CPU scales with it, and so does cold-start time", 512, MinValue=128, MaxValue=10240
+    ),
+    "AssistantProvider": string_parameter(
+        "ASSISTANT_PROVIDER: off answers 503 feature_disabled; bedrock grants InvokeModel",
+        "offline",
+        AllowedValues=["offline", "bedrock", "off"],
+    ),
+    MODEL_PARAMETER: string_parameter(
+        "BEDROCK_MODEL_ID: a foundation model id available on demand in this region (amazon.nova-micro-v1:0), "
+        "or a cross-region inference profile id (us.amazon.nova-micro-v1:0)",
+        Settings().bedrock_model_id,
+        AllowedPattern=MODEL_ID_PATTERN,
+        ConstraintDescription=MODEL_ID_CONSTRAINT,
+    ),
+    "CorsAllowOrigins": string_parameter("CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)"),
+}
+
+
 def transform(template: Template) -> Template:
     out = clone(template)
     _check_api_timeout(out)
-    add_parameter(
-        out,
-        "AppStage",
-        Type="String",
-        Default="prod",
-        AllowedPattern="^[a-z][a-z0-9-]{0,15}$",
-        Description="APP_STAGE: reported by /health and in every log line",
-    )
-    add_parameter(
-        out,
-        "LogLevel",
-        Type="String",
-        Default="INFO",
-        AllowedValues=["DEBUG", "INFO", "WARNING", "ERROR"],
-        Description="LOG_LEVEL",
-    )
-    add_parameter(
-        out,
-        "FunctionMemorySize",
-        Type="Number",
-        Default=512,
-        MinValue=128,
-        MaxValue=10240,
-        Description="MB per function; CPU scales with it, and so does cold-start time",
-    )
-    add_parameter(
-        out,
-        "AssistantProvider",
-        Type="String",
-        Default="offline",
-        AllowedValues=["offline", "bedrock", "off"],
-        Description="ASSISTANT_PROVIDER: off answers 503 feature_disabled; bedrock grants InvokeModel",
-    )
-    add_parameter(
-        out,
-        MODEL_PARAMETER,
-        Type="String",
-        Default=Settings().bedrock_model_id,
-        AllowedPattern=MODEL_ID_PATTERN,
-        ConstraintDescription=MODEL_ID_CONSTRAINT,
-        Description="BEDROCK_MODEL_ID: a foundation model id available on demand in this region "
-        "(amazon.nova-micro-v1:0), or a cross-region inference profile id "
-        "(us.amazon.nova-micro-v1:0)",
-    )
-    add_parameter(
-        out,
-        "CorsAllowOrigins",
-        Type="String",
-        Default="",
-        Description="CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)",
-    )
+    add_parameters(out, PARAMETERS)
     add_condition(out, BEDROCK_ENABLED, {"Fn::Equals": [{"Ref": "AssistantProvider"}, "bedrock"]})
     for _, function in functions(out):
         props = function["Properties"]

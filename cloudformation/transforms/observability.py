@@ -173,95 +173,49 @@ def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
             ["AWS/Lambda", metric, "FunctionName", f"${{Fn{n}}}", {"stat": stat, "label": f"{n} {stat}"}] for n in names
         ]
 
-    def widget(title: str, metrics: list, x: int, y: int, **extra: Any) -> dict:
-        return {
-            "type": "metric",
-            "x": x,
-            "y": y,
-            "width": 8,
-            "height": 6,
-            "properties": {
-                "title": title,
-                "metrics": metrics,
-                "region": "${AWS::Region}",
-                "period": 300,
-                "view": "timeSeries",
-                **extra,
-            },
-        }
+    def series(namespace: str, dimensions: list, *names: str, stat: str = "Sum") -> list:
+        return [[namespace, name, *dimensions, {"stat": stat}] for name in names]
 
     api = ["ApiName", "${AWS::StackName}", "Stage", api_stage]
     bedrock = ["ModelId", "${BedrockModelId}"]
     table = ["TableName", "${TableName}"]
     activity = [metrics.SERVICE, metrics.ACTIVITY]  # the consumer's Service dimension
-    widgets = [
-        widget("Lambda invocations", lambda_metrics("Invocations", "Sum"), 0, 0),
-        widget(
-            "Lambda duration p50 / p99", lambda_metrics("Duration", "p50") + lambda_metrics("Duration", "p99"), 8, 0
-        ),
-        widget(
-            "Lambda errors and throttles", lambda_metrics("Errors", "Sum") + lambda_metrics("Throttles", "Sum"), 16, 0
-        ),
-        widget("Lambda concurrency", lambda_metrics("ConcurrentExecutions", "Maximum"), 0, 6),
-        widget(
-            "API requests and errors",
-            [
-                ["AWS/ApiGateway", "Count", *api, {"stat": "Sum"}],
-                ["AWS/ApiGateway", "4XXError", *api, {"stat": "Sum"}],
-                ["AWS/ApiGateway", "5XXError", *api, {"stat": "Sum"}],
-            ],
-            8,
-            6,
-        ),
-        widget(
+    # (title, metrics), laid out three to a row
+    graphs = [
+        ("Lambda invocations", lambda_metrics("Invocations", "Sum")),
+        ("Lambda duration p50 / p99", lambda_metrics("Duration", "p50") + lambda_metrics("Duration", "p99")),
+        ("Lambda errors and throttles", lambda_metrics("Errors", "Sum") + lambda_metrics("Throttles", "Sum")),
+        ("Lambda concurrency", lambda_metrics("ConcurrentExecutions", "Maximum")),
+        ("API requests and errors", series("AWS/ApiGateway", api, "Count", "4XXError", "5XXError")),
+        (
             "API latency p50 / p99",
-            [
-                ["AWS/ApiGateway", "Latency", *api, {"stat": "p50"}],
-                ["AWS/ApiGateway", "Latency", *api, {"stat": "p99"}],
-            ],
-            16,
-            6,
+            series("AWS/ApiGateway", api, "Latency", stat="p50") + series("AWS/ApiGateway", api, "Latency", stat="p99"),
         ),
-        widget(
-            "Bedrock invocations, throttles",
-            [
-                ["AWS/Bedrock", "Invocations", *bedrock, {"stat": "Sum"}],
-                ["AWS/Bedrock", "InvocationThrottles", *bedrock, {"stat": "Sum"}],
-            ],
-            0,
-            12,
-        ),
-        widget(
+        ("Bedrock invocations, throttles", series("AWS/Bedrock", bedrock, "Invocations", "InvocationThrottles")),
+        (
             "Bedrock latency and tokens",
-            [
-                ["AWS/Bedrock", "InvocationLatency", *bedrock, {"stat": "p99"}],
-                ["AWS/Bedrock", "InputTokenCount", *bedrock, {"stat": "Sum"}],
-                ["AWS/Bedrock", "OutputTokenCount", *bedrock, {"stat": "Sum"}],
-            ],
-            8,
-            12,
+            series("AWS/Bedrock", bedrock, "InvocationLatency", stat="p99")
+            + series("AWS/Bedrock", bedrock, "InputTokenCount", "OutputTokenCount"),
         ),
-        widget(
+        (
             "DynamoDB capacity and throttles",
-            [
-                ["AWS/DynamoDB", "ConsumedReadCapacityUnits", *table, {"stat": "Sum"}],
-                ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", *table, {"stat": "Sum"}],
-                ["AWS/DynamoDB", "ReadThrottleEvents", *table, {"stat": "Sum"}],
-                ["AWS/DynamoDB", "WriteThrottleEvents", *table, {"stat": "Sum"}],
-            ],
-            16,
-            12,
+            series(
+                "AWS/DynamoDB",
+                table,
+                "ConsumedReadCapacityUnits",
+                "ConsumedWriteCapacityUnits",
+                "ReadThrottleEvents",
+                "WriteThrottleEvents",
+            ),
         ),
-        widget(
+        (
             "DynamoDB latency p99",
             [
                 ["AWS/DynamoDB", "SuccessfulRequestLatency", *table, "Operation", op, {"stat": "p99"}]
                 for op in ("GetItem", "Query", "PutItem", "UpdateItem", "TransactWriteItems")
             ],
-            0,
-            18,
         ),
-        widget(
+        (
             "Activity queue",
             [
                 ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${QueueName}", {"stat": "Maximum"}],
@@ -274,36 +228,31 @@ def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
                     {"stat": "Maximum", "label": "dead letters"},
                 ],
             ],
-            8,
-            18,
         ),
-        widget(
-            "App metrics",
-            [
-                [APP_NAMESPACE_TEXT, "ApplicationErrors", {"stat": "Sum"}],
-                [APP_NAMESPACE_TEXT, "UnhandledExceptions", {"stat": "Sum"}],
-            ],
-            16,
-            18,
-        ),
-        widget(
-            "Activity events",
-            [[APP_NAMESPACE_TEXT, metric, *activity, {"stat": "Sum"}] for metric in ACTIVITY_COUNTS],
-            0,
-            24,
-        ),
-        widget(
-            "Activity event age p99", [[APP_NAMESPACE_TEXT, metrics.EVENT_AGE.name, *activity, {"stat": "p99"}]], 8, 24
-        ),
-        widget(
+        ("App metrics", series(APP_NAMESPACE_TEXT, [], "ApplicationErrors", "UnhandledExceptions")),
+        ("Activity events", series(APP_NAMESPACE_TEXT, activity, *ACTIVITY_COUNTS)),
+        ("Activity event age p99", series(APP_NAMESPACE_TEXT, activity, metrics.EVENT_AGE.name, stat="p99")),
+        (
             "Activity enqueue failures and dead letters",
-            [
-                [APP_NAMESPACE_TEXT, ENQUEUE_FAILURES, {"stat": "Sum"}],
-                [APP_NAMESPACE_TEXT, DEAD_LETTER_MESSAGES, {"stat": "Sum"}],
-            ],
-            16,
-            24,
+            series(APP_NAMESPACE_TEXT, [], ENQUEUE_FAILURES, DEAD_LETTER_MESSAGES),
         ),
+    ]
+    widgets = [
+        {
+            "type": "metric",
+            "x": index % 3 * 8,
+            "y": index // 3 * 6,
+            "width": 8,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "metrics": graph,
+                "region": "${AWS::Region}",
+                "period": 300,
+                "view": "timeSeries",
+            },
+        }
+        for index, (title, graph) in enumerate(graphs)
     ]
     body = json.dumps({"widgets": widgets}, separators=(",", ":"))
     return {
@@ -432,49 +381,43 @@ def transform(template: Template) -> Template:
             ],
         ),
     )
-    add_resource(
-        out,
-        "UnhandledExceptionsAlarm",
-        _alarm(
+    # Counted by the code, each worth a look the first time: an unhandled error; the API committed a change
+    # but could not send its event (it is lost); the dead-letter consumer received events that exhausted
+    # their retries.
+    for name, description, condition, metric in (
+        (
+            "UnhandledExceptionsAlarm",
             "An exception escaped a handler, a function timed out or its process died",
-            Namespace=APP_NAMESPACE,
-            MetricName="UnhandledExceptions",
-            Statistic="Sum",
-            Period=300,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Threshold=1,
+            None,
+            "UnhandledExceptions",
         ),
-    )
-    # Fed by the code: the API committed a change but could not send its event (it is lost), and the
-    # dead-letter consumer received events that exhausted their retries.
-    add_resource(
-        out,
-        "EnqueueFailuresAlarm",
-        _alarm(
+        (
+            "EnqueueFailuresAlarm",
             "Activity events were not sent to the queue after their change was committed",
             SQS_ENABLED,
-            Namespace=APP_NAMESPACE,
-            MetricName=ENQUEUE_FAILURES,
-            Statistic="Sum",
-            Period=300,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Threshold=1,
+            ENQUEUE_FAILURES,
         ),
-    )
-    add_resource(
-        out,
-        "DeadLetterMessagesAlarm",
-        _alarm(
+        (
+            "DeadLetterMessagesAlarm",
             "Activity events exhausted their retries and reached the dead-letter consumer",
             SQS_ENABLED,
-            Namespace=APP_NAMESPACE,
-            MetricName=DEAD_LETTER_MESSAGES,
-            Statistic="Sum",
-            Period=300,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Threshold=1,
+            DEAD_LETTER_MESSAGES,
         ),
-    )
+    ):
+        add_resource(
+            out,
+            name,
+            _alarm(
+                description,
+                condition,
+                Namespace=APP_NAMESPACE,
+                MetricName=metric,
+                Statistic="Sum",
+                Period=300,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+                Threshold=1,
+            ),
+        )
     # Still needed beside DeadLetterMessages: it fires when the dead-letter consumer itself fails and
     # the messages stay on the queue, uncounted.
     add_resource(

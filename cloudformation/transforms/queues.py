@@ -16,11 +16,13 @@ from cloudformation.template import (
     Template,
     add_condition,
     add_output,
-    add_parameter,
+    add_parameters,
     add_resource,
     clone,
     environment,
     functions,
+    number_parameter,
+    string_parameter,
     timeout,
 )
 
@@ -61,25 +63,21 @@ def _visibility_timeout(consumed: list[tuple[dict, dict]]) -> int:
     )
 
 
+PARAMETERS = {
+    "EnableSqsIntegration": string_parameter(
+        "Create the activity queue, its DLQ and their consumers (false: QUEUE=off, no events)",
+        "true",
+        AllowedValues=["true", "false"],
+    ),
+    "ActivityMaxReceiveCount": number_parameter(
+        "Receives of a message before it moves to the dead-letter queue", 5, MinValue=1, MaxValue=1000
+    ),
+}
+
+
 def transform(template: Template) -> Template:
     out = clone(template)
-    add_parameter(
-        out,
-        "EnableSqsIntegration",
-        Type="String",
-        Default="true",
-        AllowedValues=["true", "false"],
-        Description="Create the activity queue, its DLQ and their consumers (false: QUEUE=off, no events)",
-    )
-    add_parameter(
-        out,
-        "ActivityMaxReceiveCount",
-        Type="Number",
-        Default=5,
-        MinValue=1,
-        MaxValue=1000,
-        Description="Receives of a message before it moves to the dead-letter queue",
-    )
+    add_parameters(out, PARAMETERS)
     add_condition(out, ENABLED, {"Fn::Equals": [{"Ref": "EnableSqsIntegration"}, "true"]})
     consumed_by: dict[str, list[tuple[dict, dict]]] = {queue: [] for queue in QUEUE_BY_CHALICE_NAME.values()}
     for name, function in functions(out):

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.auth.local_issuer import OMIT
 from tests.support.api import assert_problem
+from tests.support.invoke import rest_event
 
 
 @pytest.fixture
@@ -112,29 +113,6 @@ def test_access_and_id_tokens_are_both_accepted_for_the_same_caller(api, make_to
     assert access["sub"] == id_token["sub"]
 
 
-def _event_with_gateway_claims(claims: dict) -> dict:
-    return {
-        "resource": "/me",
-        "path": "/me",
-        "httpMethod": "GET",
-        "headers": {},
-        "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "body": None,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "resourcePath": "/me",
-            "httpMethod": "GET",
-            "requestId": "r-1",
-            "stage": "api",
-            "authorizer": {"claims": claims},
-        },
-    }
-
-
 def _forged_claims() -> dict:
     from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER
 
@@ -150,7 +128,7 @@ def _forged_claims() -> dict:
 def test_forged_gateway_claims_are_ignored_outside_lambda(env):
     from app import app
 
-    response = app(_event_with_gateway_claims(_forged_claims()), None)
+    response = app(rest_event("GET", "/me", claims=_forged_claims()), None)
     assert response["statusCode"] == 401
 
 
@@ -158,7 +136,7 @@ def test_gateway_claims_are_trusted_inside_lambda_without_verifying_again(env):
     env(AWS_LAMBDA_FUNCTION_NAME="tasks-api")
     from app import app
 
-    response = app(_event_with_gateway_claims(_forged_claims()), None)
+    response = app(rest_event("GET", "/me", claims=_forged_claims()), None)
     assert response["statusCode"] == 200
     assert '"sub":"victim"' in response["body"]
 

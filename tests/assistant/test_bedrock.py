@@ -5,16 +5,14 @@ translated. Nothing here talks to Bedrock."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 
 import pytest
 
 from chalicelib.assistant.base import Token, Usage
 from chalicelib.errors import ProviderThrottled, ProviderUnavailable
 from tests.support.assistant import answer_events, event, exception
+from tests.support.invoke import run_python
 
 SYSTEM = 'You answer about these items.\n<items>\n{"title":"Pay rent"}\n</items>'
 PROMPT = "what should I do first today?"
@@ -245,12 +243,6 @@ def test_constructing_the_provider_and_the_service_imports_no_boto3_and_the_stre
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'chalice', 'sqlite3'))\n"
         "print(','.join(loaded))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""

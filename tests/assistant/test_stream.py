@@ -4,7 +4,6 @@ event decides, a later failure is one error event, tokens and throttles are coun
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,32 +13,9 @@ from chalicelib.assistant.stream import open_answer
 from chalicelib.errors import AppError, ProviderThrottled, ProviderUnavailable
 from chalicelib.observability import metrics
 from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL, UNHANDLED_FIELD, UNHANDLED_VALUE
+from tests.support.streaming import FakeEvents
 
-USAGE = {"input_tokens": 40, "output_tokens": 2}
-
-
-class Events:
-    """AssistantService.stream's double: ``tokens``, then done; ``fail_at`` raises ``error`` instead of
-    the event with that index. Records whether it was closed before it finished."""
-
-    def __init__(
-        self, *tokens: str, fail_at: int | None = None, error: BaseException | None = None, provider: Any = "bedrock"
-    ) -> None:
-        self.tokens, self.fail_at, self.error, self.provider = tokens, fail_at, error, provider
-        self.closed = self.finished = False
-
-    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        events: list[tuple[str, dict[str, Any]]] = [(TOKEN, {"text": text}) for text in self.tokens]
-        events.append((DONE, {"usage": USAGE, "provider": self.provider, "model": "m"}))
-        try:
-            for index, event in enumerate(events):
-                if index == self.fail_at:
-                    raise self.error or AppError()
-                yield event
-            self.finished = True
-        except GeneratorExit:
-            self.closed = True
-            raise
+USAGE = {"input_tokens": 42, "output_tokens": 7}  # FakeEvents' default
 
 
 class Settings:
@@ -54,17 +30,17 @@ def _document(token: Any) -> dict[str, Any]:
 
 def test_the_events_pass_through_and_done_counts_the_tokens_by_the_provider_it_names():
     token = metrics.begin(Settings(), metrics.API)
-    with open_answer(iter(Events("a ", "b")), provider="offline") as answer:
+    with open_answer(iter(FakeEvents(("a ", "b"), provider="bedrock")), provider="offline") as answer:
         assert list(answer) == [
             (TOKEN, {"text": "a "}),
             (TOKEN, {"text": "b"}),
-            (DONE, {"usage": USAGE, "provider": "bedrock", "model": "m"}),
+            (DONE, {"usage": USAGE, "provider": "bedrock", "model": "fake-model"}),
         ]
     document = _document(token)
     assert (document["Provider"], document["AssistantInputTokens"], document["AssistantOutputTokens"]) == (
         "bedrock",
-        40,
-        2,
+        42,
+        7,
     )
     assert (answer.provider, answer.error, answer.unhandled) == ("bedrock", None, False)
 
@@ -73,7 +49,7 @@ def test_the_events_pass_through_and_done_counts_the_tokens_by_the_provider_it_n
 def test_a_failure_before_the_first_event_propagates_for_the_caller_to_answer_as_a_problem(error):
     token = metrics.begin(Settings(), metrics.API)
     with pytest.raises(type(error)):
-        open_answer(iter(Events("a", fail_at=0, error=error)), provider="offline")
+        open_answer(iter(FakeEvents(("a",), fail_at=0, error=error)), provider="offline")
     document = _document(token)
     if isinstance(error, ProviderThrottled):
         assert (document["ProviderThrottles"], document["Provider"]) == (1, "offline")
@@ -88,7 +64,7 @@ def test_an_answer_without_any_event_is_a_bug_before_the_stream_began():
 
 def test_a_provider_failure_after_the_first_event_ends_the_answer_with_one_error_event(caplog):
     token = metrics.begin(Settings(), metrics.API)
-    answer = open_answer(iter(Events("a ", "b ", fail_at=1, error=ProviderThrottled("busy"))), provider="offline")
+    answer = open_answer(iter(FakeEvents(("a ", "b "), fail_at=1, error=ProviderThrottled("busy"))), provider="offline")
     assert list(answer) == [(TOKEN, {"text": "a "}), (ERROR, {"code": "provider_throttled", "detail": "busy"})]
     assert answer.error == "provider_throttled" and not answer.unhandled
     assert _document(token)["ProviderThrottles"] == 1
@@ -99,7 +75,7 @@ def test_a_provider_failure_after_the_first_event_ends_the_answer_with_one_error
     "error, detail", [(ZeroDivisionError("secret detail"), INTERNAL_ERROR_DETAIL), (AppError(), AppError.title)]
 )
 def test_a_bug_after_the_first_event_is_one_internal_error_event_and_one_unhandled_line(caplog, error, detail):
-    answer = open_answer(iter(Events("a ", fail_at=1, error=error)), provider="offline")
+    answer = open_answer(iter(FakeEvents(("a ",), fail_at=1, error=error)), provider="offline")
     assert list(answer) == [(TOKEN, {"text": "a "}), (ERROR, {"code": "internal_error", "detail": detail})]
     assert answer.error == "internal_error" and answer.unhandled
     [line] = [record for record in caplog.records if record.levelno >= logging.ERROR]
@@ -107,7 +83,7 @@ def test_a_bug_after_the_first_event_is_one_internal_error_event_and_one_unhandl
 
 
 def test_closing_an_answer_early_ends_the_providers_stream_at_once():
-    events = Events("a", "b", "c")
+    events = FakeEvents(("a", "b", "c"))
     with open_answer(iter(events), provider="offline") as answer:
         assert next(iter(answer)) == (TOKEN, {"text": "a"})
     assert events.closed and not events.finished
@@ -115,6 +91,6 @@ def test_closing_an_answer_early_ends_the_providers_stream_at_once():
 
 def test_a_done_event_without_a_provider_name_is_counted_as_unknown():
     token = metrics.begin(Settings(), metrics.API)
-    with open_answer(iter(Events(provider=None)), provider="offline") as answer:
+    with open_answer(iter(FakeEvents(provider=None)), provider="offline") as answer:
         list(answer)
     assert _document(token)["Provider"] == "unknown" and answer.provider is None

@@ -16,6 +16,7 @@ from chalice.deploy.swagger import SwaggerGenerator
 from chalice.test import Client
 
 from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN, CognitoAuthorizer, silence_local_mode_warning
+from tests.support.invoke import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 ARNS = ["arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc", PLACEHOLDER_USER_POOL_ARN]
@@ -178,14 +179,7 @@ print(library == before, [(action, message.pattern if message else None) for act
 
 
 def test_importing_the_authorizer_changes_no_warning_filter_and_app_silences_only_the_local_mode_one():
-    run = subprocess.run(
-        [sys.executable, "-c", FILTERS_AFTER],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONWARNINGS": ""},
-    )
+    run = run_python("-c", FILTERS_AFTER, env={**os.environ, "PYTHONWARNINGS": ""})
     assert run.returncode == 0, run.stderr
     unchanged, added = run.stdout.strip().split(" ", 1)
     assert unchanged == "True"

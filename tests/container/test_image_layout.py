@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from container.context import APP_ENTRIES, assemble
+from container.context import APP_ENTRIES, assemble, pip_install
 from tests.support.imports import HEAVY
+from tests.support.invoke import rest_event
 from tests.support.reports import REPORT
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT / "container" / "Dockerfile"
 # What the chalice CLI pulls in and the Lambda image must not carry.
 CLI_ONLY = ("click", "yaml", "inquirer", "blessed", "botocore", "boto3", "pip", "setuptools", "wheel", "jmespath")
-MANYLINUX = {"x86_64": "manylinux2014_x86_64", "aarch64": "manylinux2014_aarch64", "arm64": "manylinux2014_aarch64"}
 
 PROBE = r"""
 import json, sys, sysconfig, time
@@ -49,67 +49,15 @@ print(json.dumps({"response": response, "outside": outside, "modules": sorted(sy
 """
 
 
-def health_event() -> dict:
-    return {
-        "resource": "/health",
-        "path": "/health",
-        "httpMethod": "GET",
-        "headers": {"Host": "example.execute-api.us-east-1.amazonaws.com", "X-Request-Id": "layout-1"},
-        "multiValueHeaders": {"Host": ["example.execute-api.us-east-1.amazonaws.com"], "X-Request-Id": ["layout-1"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "body": None,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "resourcePath": "/health",
-            "httpMethod": "GET",
-            "path": "/api/health",
-            "stage": "api",
-            "requestId": "gw-1",
-            "identity": {"sourceIp": "203.0.113.9"},
-        },
-    }
-
-
-def pip_install(requirements: Path, target: Path, machine: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            "--platform",
-            MANYLINUX[machine],
-            "--implementation",
-            "cp",
-            "--python-version",
-            f"{sys.version_info.major}.{sys.version_info.minor}",
-            "--only-binary=:all:",
-            *extra,
-            "-r",
-            str(requirements),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory) -> Path:
     """/var/task as the Dockerfile builds it, for this machine's architecture."""
     root = tmp_path_factory.mktemp("image")
     context = assemble(root / "context")
     task = root / "task"
-    installed = pip_install(context / "requirements.txt", task, platform.machine())
+    installed = pip_install(context / "requirements.txt", task, machine=platform.machine())
     assert installed.returncode == 0, installed.stderr[-3000:]
-    installed = pip_install(context / "requirements-nodeps.txt", task, platform.machine(), "--no-deps")
+    installed = pip_install(context / "requirements-nodeps.txt", task, "--no-deps", machine=platform.machine())
     assert installed.returncode == 0, installed.stderr[-3000:]
     shutil.rmtree(task / "bin", ignore_errors=True)
     for entry in ("chalice", "chalicelib"):
@@ -142,8 +90,9 @@ def probe(task: Path, tmp_path: Path) -> dict:
         "AWS_LAMBDA_FUNCTION_NAME": "layout-test",
         "LANG": "C.UTF-8",
     }
+    event = rest_event("GET", "/health", headers={"X-Request-Id": "layout-1"})
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", PROBE, str(task), json.dumps(health_event())],
+        [sys.executable, "-I", "-S", "-c", PROBE, str(task), json.dumps(event)],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -186,11 +135,10 @@ def test_every_module_in_the_image_has_bytecode_compiled_at_build_time(layout):
 def test_the_runtime_requirements_have_wheels_for_both_lambda_architectures(tmp_path):
     context = assemble(tmp_path / "context")
     for machine in ("x86_64", "aarch64"):
-        resolved = pip_install(context / "requirements.txt", tmp_path / machine, machine, "--dry-run")
+        resolved = pip_install(context / "requirements.txt", tmp_path / machine, "--dry-run", machine=machine)
         assert resolved.returncode == 0, (machine, resolved.stderr[-2000:])
-        resolved = pip_install(
-            context / "requirements-nodeps.txt", tmp_path / machine, machine, "--dry-run", "--no-deps"
-        )
+        nodeps = context / "requirements-nodeps.txt"
+        resolved = pip_install(nodeps, tmp_path / machine, "--dry-run", "--no-deps", machine=machine)
         assert resolved.returncode == 0, (machine, resolved.stderr[-2000:])
 
 

@@ -5,8 +5,6 @@ content type and body conforms to what the document says."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 
 import pytest
@@ -15,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.e2e.test_chalice_local import REPO_ROOT, LocalServer
+from tests.e2e.test_chalice_local import LocalServer, mint_with_cli
 
 # Every check runs except "schema-valid data is accepted": a schema cannot say that a cursor must be
 # one the server issued, or that an Idempotency-Key reused with another body is a 422, so that check
@@ -35,16 +33,7 @@ def fuzzed_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bearer(fuzzed_server) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "chalicelib.auth.local_issuer", "fuzzer"],
-        cwd=REPO_ROOT,
-        env=fuzzed_server.env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return mint_with_cli("fuzzer", fuzzed_server.data_dir)
 
 
 @pytest.fixture(scope="module")

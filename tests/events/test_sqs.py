@@ -3,10 +3,6 @@ and errors translated into QueueUnavailable without the message body."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import boto3
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,8 +10,8 @@ from moto import mock_aws
 
 from chalicelib.errors import QueueUnavailable
 from chalicelib.events.sqs import SQSQueue
+from tests.support.invoke import run_python
 
-PROJECT = Path(__file__).resolve().parents[2]
 BODY = '{"type":"item.created","title":"call alice about the secret plan"}'
 
 
@@ -64,7 +60,7 @@ def test_importing_and_constructing_the_adapters_does_not_import_boto3():
         "SQSQueue('https://sqs.us-east-1.amazonaws.com/123456789012/activity')\n"
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'imported boto'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=30)
+    result = run_python("-c", code, timeout=30)
     assert result.returncode == 0, result.stderr
 
 

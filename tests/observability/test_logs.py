@@ -14,7 +14,7 @@ import pytest
 from chalicelib.observability import logs
 from chalicelib.settings import get_settings
 from tests.support.api import assert_problem
-from tests.support.invoke import claims, rest_event, run_in_lambda
+from tests.support.invoke import claims, item_event, rest_event, run_in_lambda
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
 # the request's (tests/observability/test_correlation.py follows them on purpose).
@@ -58,14 +58,7 @@ def lambda_run(tmp_path_factory):
             rest_event(
                 "GET", "/items", claims=claims(), apigw_request_id="apigw-2", headers={"X-Request-Id": "given-2"}
             ),
-            rest_event(
-                "GET",
-                f"/items/{MISSING_ID}",
-                resource="/items/{item_id}",
-                claims=claims(),
-                path_parameters={"item_id": MISSING_ID},
-                apigw_request_id="apigw-3",
-            ),
+            item_event("GET", MISSING_ID, claims=claims(), apigw_request_id="apigw-3"),
         ],
     )
 

@@ -6,13 +6,23 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from chalicelib.settings import Settings
-from tests.support.invoke import PROJECT, claims, lambda_environment, rest_event, run_in_lambda
+from tests.support.invoke import (
+    PROJECT,
+    ChildRun,
+    claims,
+    item_event,
+    lambda_environment,
+    rest_event,
+    run_in_lambda,
+    run_python,
+)
 
 TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 PARENT = "53995c3f42cd8ad8"
@@ -24,9 +34,7 @@ pytestmark = pytest.mark.usefixtures("recording_queue")
 
 
 def _python(code: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=str(PROJECT), capture_output=True, text=True, timeout=60, env=env
-    )
+    result = run_python("-c", code, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
@@ -35,52 +43,64 @@ def _local_env(tmp_path, **extra: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "DATA_DIR": str(tmp_path / ".data"), **extra}
 
 
-def _datagrams(sock: socket.socket, quiet_for: float = 0.5) -> list[bytes]:
-    sock.settimeout(quiet_for)
-    received = []
+def _documents(daemon: socket.socket, quiet_for: float = 0.5) -> list[dict[str, Any]]:
+    """The segment documents the stand-in daemon received until it was quiet for ``quiet_for`` seconds
+    (each packet a JSON header line, then the document)."""
+    daemon.settimeout(quiet_for)
+    documents: list[dict[str, Any]] = []
     while True:
         try:
-            received.append(sock.recv(65535))
+            packet = daemon.recv(65535)
         except TimeoutError:
-            return received
-
-
-def test_in_lambda_with_tracing_active_store_calls_are_subsegments_sent_to_the_daemon(tmp_path):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
-        daemon.bind(("127.0.0.1", 0))
-        port = daemon.getsockname()[1]
-        env = lambda_environment(
-            tmp_path,
-            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{port}",
-            _X_AMZN_TRACE_ID=TRACE_HEADER,
-            LAMBDA_TASK_ROOT=str(PROJECT),
-            AWS_XRAY_CONTEXT_MISSING="LOG_ERROR",
-        )
-        run = run_in_lambda(
-            tmp_path,
-            [
-                rest_event(
-                    "POST", "/items", body={"title": "traced"}, claims=claims(), headers={"X-Request-Id": "trace-me-1"}
-                ),
-                rest_event("GET", "/items", claims=claims()),
-                rest_event(
-                    "DELETE",
-                    f"/items/{MISSING_ID}",
-                    resource="/items/{item_id}",
-                    claims=claims(),
-                    path_parameters={"item_id": MISSING_ID},
-                ),
-            ],
-            env=env,
-        )
-        packets = _datagrams(daemon)
-    assert [r["statusCode"] for r in run.responses] == [201, 200, 404]
-    assert "botocore" in run.patched
-    documents = []
-    for packet in packets:
+            return documents
         header, _, body = packet.decode().partition("\n")
         assert json.loads(header) == {"format": "json", "version": 1}
         documents.append(json.loads(body))
+
+
+def _traced_run(tmp_path, events: list[dict[str, Any]], **variables: str) -> tuple[ChildRun, list[dict[str, Any]]]:
+    """``events`` through a fresh Lambda process with tracing active under TRACE_HEADER: the run, and the
+    segment documents a stand-in X-Ray daemon received."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        env = lambda_environment(
+            tmp_path,
+            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
+            _X_AMZN_TRACE_ID=TRACE_HEADER,
+            LAMBDA_TASK_ROOT=str(PROJECT),
+            **variables,
+        )
+        run = run_in_lambda(tmp_path, events, env=env)
+        documents = _documents(daemon)
+    return run, documents
+
+
+def _create_event() -> dict[str, Any]:
+    return rest_event("POST", "/items", body={"title": "traced"}, claims=claims())
+
+
+@contextmanager
+def _unreachable_endpoint() -> Iterator[str]:
+    """An http:// endpoint on a bound port nothing listens on: every request to it fails at once."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{closed.getsockname()[1]}"
+
+
+def test_in_lambda_with_tracing_active_store_calls_are_subsegments_sent_to_the_daemon(tmp_path):
+    run, documents = _traced_run(
+        tmp_path,
+        [
+            rest_event(
+                "POST", "/items", body={"title": "traced"}, claims=claims(), headers={"X-Request-Id": "trace-me-1"}
+            ),
+            rest_event("GET", "/items", claims=claims()),
+            item_event("DELETE", MISSING_ID, claims=claims()),
+        ],
+        AWS_XRAY_CONTEXT_MISSING="LOG_ERROR",
+    )
+    assert [r["statusCode"] for r in run.responses] == [201, 200, 404]
+    assert "botocore" in run.patched
     by_name = {document["name"]: document for document in documents}
     assert {"store.put", "store.query", "store.delete"} <= set(by_name), documents
     for name in ("store.put", "store.query"):
@@ -233,21 +253,13 @@ def test_a_traced_store_passes_everything_but_the_operations_through():
 
 
 def test_patched_botocore_puts_each_dynamodb_request_under_its_store_subsegment(tmp_path, dynamodb_endpoint):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
-        daemon.bind(("127.0.0.1", 0))
-        env = lambda_environment(
-            tmp_path,
-            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
-            _X_AMZN_TRACE_ID=TRACE_HEADER,
-            LAMBDA_TASK_ROOT=str(PROJECT),
-            STORE="dynamodb",
-            TABLE_NAME=f"traced-{os.urandom(4).hex()}",
-            DYNAMODB_ENDPOINT_URL=dynamodb_endpoint,
-        )
-        run = run_in_lambda(
-            tmp_path, [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())], env=env
-        )
-        documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
+    run, documents = _traced_run(
+        tmp_path,
+        [_create_event()],
+        STORE="dynamodb",
+        TABLE_NAME=f"traced-{os.urandom(4).hex()}",
+        DYNAMODB_ENDPOINT_URL=dynamodb_endpoint,
+    )
     assert run.responses[0]["statusCode"] == 201
     store_put = next(d for d in documents if d["name"] == "store.put")
     calls = [d for d in documents if d.get("namespace") == "aws" and d["parent_id"] == store_put["id"]]
@@ -294,24 +306,15 @@ def test_a_failing_store_call_is_recorded_as_a_fault_on_its_subsegment():
 def test_patched_botocore_records_the_activity_events_sqs_send_in_the_requests_trace(tmp_path):
     # Nothing listens on the queue's endpoint: the send fails (the API answers 201 and reports the
     # lost event), and its SendMessage subsegment is in the request's trace all the same.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon, socket.socket() as closed:
-        daemon.bind(("127.0.0.1", 0))
-        closed.bind(("127.0.0.1", 0))
-        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
-        env = lambda_environment(
+    with _unreachable_endpoint() as endpoint:
+        run, documents = _traced_run(
             tmp_path,
-            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
-            _X_AMZN_TRACE_ID=TRACE_HEADER,
-            LAMBDA_TASK_ROOT=str(PROJECT),
+            [_create_event()],
             QUEUE="sqs",
             ACTIVITY_QUEUE_URL=f"{endpoint}/123456789012/activity",
             AWS_ENDPOINT_URL_SQS=endpoint,
             AWS_MAX_ATTEMPTS="1",
         )
-        run = run_in_lambda(
-            tmp_path, [rest_event("POST", "/items", body={"title": "traced"}, claims=claims())], env=env
-        )
-        documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
     assert run.responses[0]["statusCode"] == 201
     sends = [d for d in documents if d.get("namespace") == "aws" and d.get("aws", {}).get("operation") == "SendMessage"]
     assert len(sends) == 1, documents
@@ -323,22 +326,14 @@ def test_patched_botocore_records_the_activity_events_sqs_send_in_the_requests_t
 def test_patched_botocore_records_the_assistants_bedrock_call_in_the_requests_trace(tmp_path):
     # Nothing listens on Bedrock's endpoint: the caller gets 503 provider_unavailable, and the
     # ConverseStream subsegment is in the request's trace.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon, socket.socket() as closed:
-        daemon.bind(("127.0.0.1", 0))
-        closed.bind(("127.0.0.1", 0))
-        env = lambda_environment(
+    with _unreachable_endpoint() as endpoint:
+        run, documents = _traced_run(
             tmp_path,
-            AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{daemon.getsockname()[1]}",
-            _X_AMZN_TRACE_ID=TRACE_HEADER,
-            LAMBDA_TASK_ROOT=str(PROJECT),
+            [rest_event("POST", "/assistant", body={"prompt": "what first?"}, claims=claims())],
             ASSISTANT_PROVIDER="bedrock",
-            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=f"http://127.0.0.1:{closed.getsockname()[1]}",
+            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=endpoint,
             AWS_MAX_ATTEMPTS="1",
         )
-        run = run_in_lambda(
-            tmp_path, [rest_event("POST", "/assistant", body={"prompt": "what first?"}, claims=claims())], env=env
-        )
-        documents = [json.loads(packet.decode().partition("\n")[2]) for packet in _datagrams(daemon)]
     assert run.responses[0]["statusCode"] == 503
     assert json.loads(run.responses[0]["body"])["code"] == "provider_unavailable"
     calls = [
@@ -352,7 +347,7 @@ def test_patched_botocore_records_the_assistants_bedrock_call_in_the_requests_tr
 def test_the_streaming_function_traces_each_invocation_under_that_invocations_trace_id(tmp_path):
     """``python -m chalicelib.streaming`` starts before any trace id exists (Lambda hands one over with
     each invocation): every invocation's store calls are subsegments of its own trace all the same."""
-    from tests.support.runtime_api import FakeRuntimeApi
+    from tests.support.runtime_api import FakeRuntimeApi, StreamingFunction
     from tests.support.streaming import stream_event
 
     other_root = "1-5759e988-0123456789abcdef01234567"
@@ -370,24 +365,12 @@ def test_the_streaming_function_traces_each_invocation_under_that_invocations_tr
         assert "_X_AMZN_TRACE_ID" not in env
         first = runtime_api.add(stream_event(claims=claims()), trace_id=TRACE_HEADER)
         second = runtime_api.add(stream_event(claims=claims()), trace_id=f"Root={other_root};Parent={PARENT};Sampled=1")
-        child = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.streaming"],
-            cwd=str(tmp_path),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
+        with StreamingFunction(tmp_path, env) as function:
             statuses = [
                 runtime_api.wait(runtime_api.responses, request_id, timeout=30).streamed().status
                 for request_id in (first, second)
             ]
-            packets = _datagrams(daemon)
-        finally:
-            child.terminate()  # it is waiting for the next invocation, as in Lambda
-            _, stderr = child.communicate(timeout=10)
-    assert statuses == [200, 200], stderr[-3000:]
-    documents = [json.loads(packet.decode().partition("\n")[2]) for packet in packets]
+            documents = _documents(daemon)
+    assert statuses == [200, 200], function.stderr[-3000:]
     reads = [d for d in documents if d["name"] == "store.query"]
     assert [(d["trace_id"], d["parent_id"]) for d in reads] == [(TRACE_ROOT, PARENT), (other_root, PARENT)], documents

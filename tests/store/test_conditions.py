@@ -3,10 +3,13 @@ nothing and reports the record as stored."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from chalicelib.errors import ConditionFailed
-from chalicelib.store.base import Absent, AbsentOrExpired, Delete, Exists, Key, Put, Update, VersionIs
+from chalicelib.store.base import Absent, AbsentOrExpired, Delete, Exists, Key, Put, Record, Update, VersionIs
 from tests.support.store import NOW, item
 
 STATES = {
@@ -43,51 +46,50 @@ def given_state(store, key: Key, state: str) -> dict | None:
     return record
 
 
-@pytest.mark.parametrize("condition, state, holds", MATRIX)
-def test_conditional_put_writes_only_when_its_condition_holds(store, pk, condition, state, holds):
-    key = item(pk, 1)
-    before = given_state(store, key, state)
-    replacement = {"title": "new", "version": 2}
-
-    if holds:
-        store.put(Put(key, replacement, condition=condition))
-        assert store.get(key) == replacement
-    else:
-        with pytest.raises(ConditionFailed) as failed:
-            store.put(Put(key, replacement, condition=condition))
-        assert failed.value.existing == before
-        assert store.get(key) == before
+REPLACEMENT = {"title": "new", "version": 2}
 
 
-@pytest.mark.parametrize("condition, state, holds", MATRIX)
-def test_conditional_update_changes_the_record_only_when_its_condition_holds(store, pk, condition, state, holds):
-    key = item(pk, 1)
-    before = given_state(store, key, state)
-    change = Update(key, set={"title": "new"}, add={"version": 1}, condition=condition)
+def _updated(before: Record | None) -> tuple[Record, Record]:
+    after = {**(before or {}), "title": "new", "version": (before or {}).get("version", 0) + 1}
+    return after, after
 
-    if holds:
-        after = store.update(change)
-        expected = {**(before or {}), "title": "new", "version": (before or {}).get("version", 0) + 1}
-        assert after == expected
-        assert store.get(key) == expected
-    else:
-        with pytest.raises(ConditionFailed) as failed:
-            store.update(change)
-        assert failed.value.existing == before
-        assert store.get(key) == before
+
+# Each kind of write under a condition: how to make it, and what it returns and leaves stored when it
+# succeeds on the record ``before``.
+WRITES: dict[str, tuple[Callable[..., Record | None], Callable[[Record | None], tuple[Any, Any]]]] = {
+    "put": (
+        lambda store, key, condition: store.put(Put(key, REPLACEMENT, condition=condition)),
+        lambda before: (None, REPLACEMENT),
+    ),
+    "update": (
+        lambda store, key, condition: store.update(
+            Update(key, set={"title": "new"}, add={"version": 1}, condition=condition)
+        ),
+        _updated,
+    ),
+    "delete": (
+        lambda store, key, condition: store.delete(Delete(key, condition=condition)),
+        lambda before: (before, None),
+    ),
+}
 
 
 @pytest.mark.parametrize("condition, state, holds", MATRIX)
-def test_conditional_delete_removes_the_record_only_when_its_condition_holds(store, pk, condition, state, holds):
+@pytest.mark.parametrize("write", WRITES)
+def test_a_conditional_write_changes_the_record_only_when_its_condition_holds(
+    store, pk, write, condition, state, holds
+):
     key = item(pk, 1)
     before = given_state(store, key, state)
+    apply, outcome = WRITES[write]
 
     if holds:
-        assert store.delete(Delete(key, condition=condition)) == before
-        assert store.get(key) is None
+        returned, stored = outcome(before)
+        assert apply(store, key, condition) == returned
+        assert store.get(key) == stored
     else:
         with pytest.raises(ConditionFailed) as failed:
-            store.delete(Delete(key, condition=condition))
+            apply(store, key, condition)
         assert failed.value.existing == before
         assert store.get(key) == before
 

@@ -7,8 +7,6 @@ import base64
 import itertools
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from chalicelib.streaming import runtime
 from tests.support.output import Output
+from tests.support.runtime_api import StreamingFunction
 from tests.support.streaming import PROMPT, stream_event
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -193,19 +192,9 @@ def test_python_dash_m_chalicelib_streaming_serves_an_invocation(env, tmp_path, 
         "LOG_FORMAT": "json",
         "PYTHONPATH": str(PROJECT),
     }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.streaming"],
-        cwd=str(tmp_path),
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with StreamingFunction(tmp_path, child_env) as function:
         posted = runtime_api.wait(runtime_api.responses, request_id, timeout=15)
-    finally:
-        child.terminate()  # it is waiting for the next invocation, as in Lambda
-        stdout, stderr = child.communicate(timeout=10)
+    stdout, stderr = function.stdout, function.stderr
     streamed = posted.streamed()
     assert streamed.status == 200, (streamed.body, stderr[-3000:])
     events = streamed.events()

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,19 +35,24 @@ def rest_event(
     body: Any = None,
     claims: Mapping[str, str] | None = None,
     path_parameters: Mapping[str, str] | None = None,
+    query: Mapping[str, str | Sequence[str]] | None = None,
     apigw_request_id: str = "apigw-request-1",
+    stage: str = "api",
 ) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event, as the deployed API sends it to the function."""
     sent = {"Host": "abc.execute-api.us-east-1.amazonaws.com", **(headers or {})}
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
         sent.setdefault("Content-Type", "application/json")
+    multi_query = None
+    if query:
+        multi_query = {name: [value] if isinstance(value, str) else list(value) for name, value in query.items()}
     context: dict[str, Any] = {
         "resourcePath": resource or path,
         "httpMethod": method,
         "requestId": apigw_request_id,
-        "path": f"/api{path}",
-        "stage": "api",
+        "path": f"/{stage}{path}",
+        "stage": stage,
         "identity": {"sourceIp": "203.0.113.10"},
     }
     if claims is not None:
@@ -58,8 +63,9 @@ def rest_event(
         "httpMethod": method,
         "headers": sent,
         "multiValueHeaders": {k: [v] for k, v in sent.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        # API Gateway keeps the last value of a repeated parameter in the single-value map.
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} if multi_query else None,
+        "multiValueQueryStringParameters": multi_query,
         "pathParameters": dict(path_parameters or {}) or None,
         "stageVariables": None,
         "requestContext": context,
@@ -75,6 +81,20 @@ class ChildRun:
     loaded: list[str]
     patched: list[str]
     stderr: str
+
+
+def item_event(method: str, item_id: str, **options: Any) -> dict[str, Any]:
+    """``rest_event`` on ``/items/{item_id}``, routed as API Gateway routes it (resource and path parameter)."""
+    return rest_event(
+        method, f"/items/{item_id}", resource="/items/{item_id}", path_parameters={"item_id": item_id}, **options
+    )
+
+
+def run_python(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python *args`` in a fresh interpreter from the project's root, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def lambda_environment(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -7,9 +7,12 @@ import http.server
 import json
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 DELIMITER = b"\x00" * 8
@@ -229,3 +232,28 @@ class FakeRuntimeApi:
                         return False
 
         return Handler
+
+
+class StreamingFunction:
+    """``python -m chalicelib.streaming`` in a child process, as Lambda starts the function. A context
+    manager: on exit the child is stopped (it waits for the next invocation, as in Lambda) and what it
+    wrote is kept in ``stdout`` and ``stderr``."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.cwd, self.env = cwd, env
+        self.stdout = self.stderr = ""
+
+    def __enter__(self) -> StreamingFunction:
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.streaming"],
+            cwd=str(self.cwd),
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._child.terminate()
+        self.stdout, self.stderr = self._child.communicate(timeout=10)

@@ -1,4 +1,4 @@
-"""Streaming helpers: a stand-in assistant service, the request the streaming function receives, a
+"""Streaming helpers: a stand-in assistant service (and its events), the request the streaming function receives, a
 recording ``write`` and Lambda's context (the fake Runtime API is in tests/support/runtime_api.py)."""
 
 from __future__ import annotations
@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
+from chalicelib.assistant.base import DONE, TOKEN
 from chalicelib.errors import AppError
 from tests.support.invoke import rest_event
 from tests.support.runtime_api import Streamed
@@ -15,45 +17,27 @@ from tests.support.runtime_api import Streamed
 PROMPT = "what should I do first today?"
 
 
-class FakeAssistant:
-    """An AssistantService double: ``stream(sub, prompt)`` yields tokens (``delay`` seconds apart), then
-    done; ``fail_at`` raises ``error`` instead of the event with that index."""
+@dataclass(eq=False)
+class FakeEvents:
+    """The events of AssistantService.stream, as a double: ``tokens`` (``delay`` seconds apart), then done;
+    ``fail_at`` raises ``error`` instead of the event with that index. Records whether it was closed
+    before it finished."""
 
-    def __init__(
-        self,
-        tokens: tuple[str, ...] = ("Water ", "the ", "plants."),
-        *,
-        delay: float = 0.0,
-        fail_at: int | None = None,
-        error: BaseException | None = None,
-        provider: str = "offline",
-        usage: tuple[int, int] = (42, 7),
-    ) -> None:
-        self.tokens = tokens
-        self.delay = delay
-        self.fail_at = fail_at
-        self.error = error
-        self.provider = provider
-        self.usage = usage
-        self.calls: list[tuple[str, str]] = []
-        self.environ_at_call: dict[str, str | None] = {}
-        self.closed = False
-        self.finished = False
+    tokens: tuple[str, ...] = ("Water ", "the ", "plants.")
+    _: KW_ONLY
+    delay: float = 0.0
+    fail_at: int | None = None
+    error: BaseException | None = None
+    provider: str | None = "offline"
+    usage: tuple[int, int] = (42, 7)
+    model: str = "fake-model"
+    closed: bool = field(default=False, init=False)
+    finished: bool = field(default=False, init=False)
 
-    def stream(self, sub: str, prompt: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        self.calls.append((sub, prompt))
-        self.environ_at_call = {"_X_AMZN_TRACE_ID": os.environ.get("_X_AMZN_TRACE_ID")}
-        events: list[tuple[str, dict[str, Any]]] = [("token", {"text": text}) for text in self.tokens]
-        events.append(
-            (
-                "done",
-                {
-                    "usage": {"input_tokens": self.usage[0], "output_tokens": self.usage[1]},
-                    "provider": self.provider,
-                    "model": "fake-model",
-                },
-            )
-        )
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        events: list[tuple[str, dict[str, Any]]] = [(TOKEN, {"text": text}) for text in self.tokens]
+        usage = {"input_tokens": self.usage[0], "output_tokens": self.usage[1]}
+        events.append((DONE, {"usage": usage, "provider": self.provider, "model": self.model}))
         try:
             for index, event in enumerate(events):
                 if index and self.delay:
@@ -65,6 +49,20 @@ class FakeAssistant:
         except GeneratorExit:
             self.closed = True
             raise
+
+
+@dataclass(eq=False)
+class FakeAssistant(FakeEvents):
+    """An AssistantService double: ``stream(sub, prompt)`` records the call (and the trace id the
+    environment held then) and yields its events (FakeEvents)."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list, init=False)
+    environ_at_call: dict[str, str | None] = field(default_factory=dict, init=False)
+
+    def stream(self, sub: str, prompt: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        self.calls.append((sub, prompt))
+        self.environ_at_call = {"_X_AMZN_TRACE_ID": os.environ.get("_X_AMZN_TRACE_ID")}
+        yield from self
 
 
 def stream_event(
