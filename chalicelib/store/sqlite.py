@@ -105,13 +105,7 @@ class SQLiteStore(BaseStore):
         with self._translated(), self._pool.transaction() as conn:
             if op.condition is not None:
                 _check(op.condition, _read(conn, op.key))
-            _write(
-                conn,
-                op.key,
-                op.attrs,
-                op.index_key.pk if op.index_key else None,
-                op.index_key.sk if op.index_key else None,
-            )
+            _write_put(conn, op)
 
     def _update(self, op: Update) -> Record | None:
         with self._translated(), self._pool.transaction() as conn:
@@ -145,13 +139,7 @@ class SQLiteStore(BaseStore):
                 if isinstance(op, Update):
                     _write_update(conn, op, row)
                 else:
-                    _write(
-                        conn,
-                        op.key,
-                        op.attrs,
-                        op.index_key.pk if op.index_key else None,
-                        op.index_key.sk if op.index_key else None,
-                    )
+                    _write_put(conn, op)
 
     # --- schema and connections ----------------------------------------------------------------
 
@@ -211,6 +199,11 @@ def _write(conn: sqlite3.Connection, key: Key, record: Record, gsi1pk: str | Non
     ttl = expires_at if _is_int(expires_at) else None
     data = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
     conn.execute(_UPSERT, (key.pk, key.sk, gsi1pk, gsi1sk, ttl, data))
+
+
+def _write_put(conn: sqlite3.Connection, op: Put) -> None:
+    index = op.index_key
+    _write(conn, op.key, op.attrs, index.pk if index else None, index.sk if index else None)
 
 
 def _write_update(conn: sqlite3.Connection, op: Update, row: _Row | None) -> Record:
