@@ -6,10 +6,15 @@ code behind each consumer in chalicelib/consumers.py, and chalicelib/wiring.py b
 
 from chalice import Chalice
 
-from chalicelib import consumers, wiring
-from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN, CognitoAuthorizer, silence_local_mode_warning
-from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
-from chalicelib.web import api, middleware
+from chalicelib import consumers
+from chalicelib import wiring
+from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
+from chalicelib.auth.authorizer import CognitoAuthorizer
+from chalicelib.auth.authorizer import silence_local_mode_warning
+from chalicelib.events.base import ACTIVITY
+from chalicelib.events.base import DEAD_LETTERS
+from chalicelib.web import api
+from chalicelib.web import middleware
 
 app = Chalice(app_name="tasks-api")
 

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from app import app
-from bench.harness import figure_main, rest_event
+from bench.harness import figure_main
+from bench.harness import rest_event
 from bench.workload import gateway_auth
 from chalicelib import wiring
 from chalicelib.store.dynamodb import DynamoDBStore

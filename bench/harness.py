@@ -13,11 +13,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from bench.lambda_context import LambdaContext, uuid4_string
+from bench.lambda_context import LambdaContext
+from bench.lambda_context import uuid4_string
 from tests.support import invoke
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))

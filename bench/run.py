@@ -11,15 +11,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, overload
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import overload
 
 import chalice
 
-from bench import harness, size, streaming, workload
-from bench.harness import ColdCase, Report, rest_event, run_cold, run_module, summarize
-from bench.scale import FILTERED_LIMIT, UNFILTERED_LIMIT
+from bench import harness
+from bench import size
+from bench import streaming
+from bench import workload
+from bench.harness import ColdCase
+from bench.harness import Report
+from bench.harness import rest_event
+from bench.harness import run_cold
+from bench.harness import run_module
+from bench.harness import summarize
+from bench.scale import FILTERED_LIMIT
+from bench.scale import UNFILTERED_LIMIT
 
 TABLE = "bench-tasks"
 
@@ -481,7 +493,8 @@ FIGURES: list[tuple[str, Callable[[Bench], None]]] = [
 @contextlib.contextmanager
 def dynamodb_local() -> Iterator[tuple[str | None, str | None]]:
     """(endpoint, None) with DynamoDB Local running, or (None, reason) when it cannot start."""
-    from tests.support.dynamodb_local import DynamoDBLocalUnavailable, running_dynamodb_local
+    from tests.support.dynamodb_local import DynamoDBLocalUnavailable
+    from tests.support.dynamodb_local import running_dynamodb_local
 
     try:
         with running_dynamodb_local(timeout=90) as endpoint:

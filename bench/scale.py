@@ -9,7 +9,11 @@ from typing import Any
 
 from app import app
 from bench import workload
-from bench.harness import WarmCase, figure_main, peak_rss_kb, rest_event, run_warm
+from bench.harness import WarmCase
+from bench.harness import figure_main
+from bench.harness import peak_rss_kb
+from bench.harness import rest_event
+from bench.harness import run_warm
 
 # Pages of the same shape at every size, so only the partition size varies: at 10 items a page of 9
 # is full and has a next page (a cursor to sign), as at every larger size. Filtered, 10% of 10 items is

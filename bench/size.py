@@ -12,8 +12,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import ColdCase, cold_once
-from container.context import assemble, pip_install
+from bench.harness import ColdCase
+from bench.harness import cold_once
+from container.context import assemble
+from container.context import pip_install
 
 
 @dataclass(frozen=True)

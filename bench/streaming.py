@@ -17,15 +17,24 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench import workload
-from bench.harness import figure_main, lambda_environment, peak_rss_kb, rest_event
-from bench.workload import CLIENT_ID, CURSOR_SECRET, ISSUER, READER, READER_ITEMS, gateway_auth
+from bench.harness import figure_main
+from bench.harness import lambda_environment
+from bench.harness import peak_rss_kb
+from bench.harness import rest_event
+from bench.workload import CLIENT_ID
+from bench.workload import CURSOR_SECRET
+from bench.workload import ISSUER
+from bench.workload import READER
+from bench.workload import READER_ITEMS
+from bench.workload import gateway_auth
 from chalicelib import wiring
 from chalicelib.assistant.base import Token
 from chalicelib.assistant.offline import OfflineProvider
 from chalicelib.streaming import runtime
 
 # The tests' stand-in for Lambda's Runtime API: it notes when each chunk of a response arrives.
-from tests.support.runtime_api import FakeRuntimeApi, Posted
+from tests.support.runtime_api import FakeRuntimeApi
+from tests.support.runtime_api import Posted
 
 FUNCTION_NAME = "tasks-api-AssistantStreamHandler"
 PROMPT = "What should I do first today?"

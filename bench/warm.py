@@ -9,8 +9,15 @@ import os
 from typing import Any
 
 from app import app
-from bench.harness import BENCH_DIR, WarmCase, figure_main, peak_rss_kb, rest_event, run_warm
-from bench.workload import READER, WRITER, gateway_auth
+from bench.harness import BENCH_DIR
+from bench.harness import WarmCase
+from bench.harness import figure_main
+from bench.harness import peak_rss_kb
+from bench.harness import rest_event
+from bench.harness import run_warm
+from bench.workload import READER
+from bench.workload import WRITER
+from bench.workload import gateway_auth
 
 
 def load_anchor(name: str) -> Any:

@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.harness import REGION, cognito_claims, lambda_environment, unsigned_token
+from bench.harness import REGION
+from bench.harness import cognito_claims
+from bench.harness import lambda_environment
+from bench.harness import unsigned_token
 from chalicelib import keys
 from chalicelib.settings import Settings
 from chalicelib.store.base import Put

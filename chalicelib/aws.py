@@ -4,7 +4,9 @@ boto3 (importing boto3 and botocore is a large share of a cold start)."""
 from __future__ import annotations
 
 import threading
-from typing import Any, TypedDict, Unpack
+from typing import Any
+from typing import TypedDict
+from typing import Unpack
 
 
 def client(

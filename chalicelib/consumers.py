@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
 
 from chalicelib.errors import AppError
 
@@ -60,7 +63,8 @@ def _record_activity(services: Services, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
 
     # lazy: the consumer's code loads with its first batch, never on the API's cold start
-    from chalicelib.tasks.activity import parse_event, seconds_of
+    from chalicelib.tasks.activity import parse_event
+    from chalicelib.tasks.activity import seconds_of
 
     event = parse_event(_body(record))
     applied = services.activity_recorder.record(event)
@@ -109,7 +113,9 @@ def _batch(
     service: str,
     process: Callable[[Mapping[str, Any]], None],
 ) -> dict[str, Any]:
-    from chalicelib.observability import correlation, logs, metrics
+    from chalicelib.observability import correlation
+    from chalicelib.observability import logs
+    from chalicelib.observability import metrics
 
     invocation = _begin(services.settings, service, lambda_context)
     failed: list[str] = []

@@ -7,9 +7,11 @@ filter with ``GSI1PK = USER#<sub>#STATUS#<status>`` and ``GSI1SK = ITEM#<id>``.
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, TypeGuard
+from typing import Any
+from typing import TypeGuard
 
-from chalicelib.store.base import IndexKey, Key
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Key
 
 ITEM_PREFIX = "ITEM#"
 ACTIVITY_PREFIX = "ACTIVITY#"

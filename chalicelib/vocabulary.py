@@ -10,7 +10,8 @@ literals is written anywhere else in chalicelib/.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Literal, get_args
+from typing import Literal
+from typing import get_args
 
 # --- items (docs/API.md "Items") ---------------------------------------------------------------------
 # Written as a Literal type, the one form both the type checker and msgspec (protocol/schemas.py) read.

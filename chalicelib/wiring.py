@@ -11,20 +11,30 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, Unpack, overload
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Generic
+from typing import TypedDict
+from typing import TypeVar
+from typing import Unpack
+from typing import overload
 
 from chalicelib.errors import FeatureDisabled
 from chalicelib.protocol.context import request_id
-from chalicelib.settings import Settings, get_settings
+from chalicelib.settings import Settings
+from chalicelib.settings import get_settings
 from chalicelib.tasks.clock import system_clock
 
 if TYPE_CHECKING:
     from chalicelib.assistant.base import Provider
     from chalicelib.assistant.service import AssistantService
-    from chalicelib.events.base import Handler, Queue
+    from chalicelib.events.base import Handler
+    from chalicelib.events.base import Queue
     from chalicelib.store.base import Store
-    from chalicelib.tasks.activity import ActivityRecorder, ActivitySink
+    from chalicelib.tasks.activity import ActivityRecorder
+    from chalicelib.tasks.activity import ActivitySink
     from chalicelib.tasks.clock import Clock
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService

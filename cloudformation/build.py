@@ -8,8 +8,18 @@ import os
 import sys
 from collections.abc import Callable
 
-from cloudformation.template import Template, dump, load
-from cloudformation.transforms import api, cognito, functions, iam, image, observability, queues, streaming, tables
+from cloudformation.template import Template
+from cloudformation.template import dump
+from cloudformation.template import load
+from cloudformation.transforms import api
+from cloudformation.transforms import cognito
+from cloudformation.transforms import functions
+from cloudformation.transforms import iam
+from cloudformation.transforms import image
+from cloudformation.transforms import observability
+from cloudformation.transforms import queues
+from cloudformation.transforms import streaming
+from cloudformation.transforms import tables
 
 # Read top to bottom: each step is a pure template -> template function (cloudformation/transforms/).
 # Order matters where a step reads what an earlier one made: streaming copies the image settings;

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.api import Api
-from tests.support.environment import Environment, use_dynamodb, use_fake_aws
+from tests.support.environment import Environment
+from tests.support.environment import use_dynamodb
+from tests.support.environment import use_fake_aws
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +89,8 @@ def token_for(env) -> Callable[..., str]:
 @pytest.fixture
 def issuer_key(auth_settings):
     """The local issuer's key pair for ``auth_settings`` (made on first use)."""
-    from chalicelib.auth.local_issuer import ensure_keys, issuer_dir
+    from chalicelib.auth.local_issuer import ensure_keys
+    from chalicelib.auth.local_issuer import issuer_dir
 
     return ensure_keys(issuer_dir(auth_settings.data_dir))
 

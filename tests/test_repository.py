@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from pathlib import PurePosixPath
 
 import pytest
 

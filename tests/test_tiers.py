@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tests.support import dynamodb_local, queues
+from tests.support import dynamodb_local
+from tests.support import queues
 from tests.support.tiers import Reach
 
 pytest_plugins = ["pytester"]
@@ -167,7 +168,8 @@ def test_a_fast_test_that_starts_a_process_fails_and_a_slow_one_may(pytester):
 
 
 def test_seeded_data_dirs_share_one_issuer_key_and_a_dir_with_a_key_keeps_it(tmp_path):
-    from chalicelib.auth.local_issuer import ensure_keys, issuer_dir
+    from chalicelib.auth.local_issuer import ensure_keys
+    from chalicelib.auth.local_issuer import issuer_dir
     from tests.support.issuer_key import seed_issuer_key
 
     first, second, own = (str(tmp_path / name) for name in ("first", "second", "own"))

@@ -4,7 +4,8 @@ the service turns that into the API's events (``token`` ..., then ``done``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
+from typing import Protocol
 
 
 class Token(NamedTuple):

@@ -9,11 +9,16 @@ streams, but nothing here has been run against Bedrock itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Unpack
+from typing import Any
+from typing import Unpack
 
 from chalicelib import aws
-from chalicelib.assistant.base import Chunk, Token, Usage
-from chalicelib.errors import AppError, ProviderThrottled, ProviderUnavailable
+from chalicelib.assistant.base import Chunk
+from chalicelib.assistant.base import Token
+from chalicelib.assistant.base import Usage
+from chalicelib.errors import AppError
+from chalicelib.errors import ProviderThrottled
+from chalicelib.errors import ProviderUnavailable
 
 # Error codes that mean "slow down" rather than "broken": a ClientError's code before the stream,
 # or the ``:exception-type`` of an exception event in it (botocore raises those as EventStreamError).
@@ -53,7 +58,8 @@ class BedrockProvider(aws.ClientOwner):
     def stream(self, system: str, prompt: str, *, max_tokens: int) -> Iterator[Chunk]:
         """Token per text delta, then one Usage: Bedrock's ``metadata`` usage when it sent one, else an
         estimate (words of system and prompt in, text deltas out), so ``done`` always carries usage."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import ClientError
         from urllib3.exceptions import HTTPError as TransportError  # a read failing mid-stream
 
         try:

@@ -18,8 +18,17 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from chalicelib.assistant.base import ITEMS_BEGIN, ITEMS_END, LINE_BREAK, TODAY_LABEL, Chunk, Token, Usage
-from chalicelib.vocabulary import STATUS_DONE, STATUS_IN_PROGRESS, STATUS_TODO, STATUSES
+from chalicelib.assistant.base import ITEMS_BEGIN
+from chalicelib.assistant.base import ITEMS_END
+from chalicelib.assistant.base import LINE_BREAK
+from chalicelib.assistant.base import TODAY_LABEL
+from chalicelib.assistant.base import Chunk
+from chalicelib.assistant.base import Token
+from chalicelib.assistant.base import Usage
+from chalicelib.vocabulary import STATUS_DONE
+from chalicelib.vocabulary import STATUS_IN_PROGRESS
+from chalicelib.vocabulary import STATUS_TODO
+from chalicelib.vocabulary import STATUSES
 
 OPEN = (STATUS_IN_PROGRESS, STATUS_TODO)  # the statuses of open items; on a tie, in progress goes first
 SHOWN = 5  # items listed in one answer; the rest are counted

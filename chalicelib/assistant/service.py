@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC
+from datetime import datetime
+from typing import TYPE_CHECKING
+from typing import Any
 
-from chalicelib.assistant.base import DONE, ITEMS_BEGIN, ITEMS_END, LINE_BREAK, TODAY_LABEL, TOKEN, Token, Usage
+from chalicelib.assistant.base import DONE
+from chalicelib.assistant.base import ITEMS_BEGIN
+from chalicelib.assistant.base import ITEMS_END
+from chalicelib.assistant.base import LINE_BREAK
+from chalicelib.assistant.base import TODAY_LABEL
+from chalicelib.assistant.base import TOKEN
+from chalicelib.assistant.base import Token
+from chalicelib.assistant.base import Usage
 from chalicelib.errors import ValidationFailed
-from chalicelib.tasks.clock import Clock, system_clock
-from chalicelib.vocabulary import MAX_PROMPT_CHARS, PROMPT_RULE, STATUS_IN_PROGRESS, STATUS_TODO
+from chalicelib.tasks.clock import Clock
+from chalicelib.tasks.clock import system_clock
+from chalicelib.vocabulary import MAX_PROMPT_CHARS
+from chalicelib.vocabulary import PROMPT_RULE
+from chalicelib.vocabulary import STATUS_IN_PROGRESS
+from chalicelib.vocabulary import STATUS_TODO
 
 if TYPE_CHECKING:
     from chalicelib.assistant.base import Provider

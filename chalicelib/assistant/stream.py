@@ -10,12 +10,17 @@ and writes the events its own way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.assistant.base import DONE, ERROR
-from chalicelib.errors import AppError, ProviderThrottled
-from chalicelib.observability import logs, metrics
+from chalicelib.assistant.base import DONE
+from chalicelib.assistant.base import ERROR
+from chalicelib.errors import AppError
+from chalicelib.errors import ProviderThrottled
+from chalicelib.observability import logs
+from chalicelib.observability import metrics
 from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL
 
 Event = tuple[str, dict[str, Any]]

@@ -6,10 +6,13 @@ Cheap to import: PyJWT and cryptography load only when a token has to be verifie
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import NamedTuple
 
 from chalicelib.errors import Unauthorized
-from chalicelib.keys import MAX_SUB_LENGTH, valid_sub
+from chalicelib.keys import MAX_SUB_LENGTH
+from chalicelib.keys import valid_sub
 
 if TYPE_CHECKING:
     from chalicelib.settings import Settings

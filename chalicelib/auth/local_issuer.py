@@ -24,7 +24,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from chalicelib.settings import LOCAL_ISSUER, ConfigError, Settings, get_settings
+from chalicelib.settings import LOCAL_ISSUER
+from chalicelib.settings import ConfigError
+from chalicelib.settings import Settings
+from chalicelib.settings import get_settings
 
 __all__ = [
     "OMIT",

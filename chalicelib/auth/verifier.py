@@ -11,16 +11,19 @@ import math
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
 from jwt.types import Options
 
-from chalicelib.auth import Caller, caller_from_claims
+from chalicelib.auth import Caller
+from chalicelib.auth import caller_from_claims
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import ConfigError
 

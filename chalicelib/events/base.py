@@ -3,8 +3,10 @@ partial batch response shapes every consumer handler speaks, whichever adapter d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import Protocol
 
 # Queue names, as the app's ``@app.on_sqs_message(queue=...)`` consumers name them.
 ACTIVITY = "activity"

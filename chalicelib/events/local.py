@@ -11,10 +11,14 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 from chalicelib.errors import QueueUnavailable
-from chalicelib.events.base import ACTIVITY, DEAD_LETTERS, Handler, lambda_record
+from chalicelib.events.base import ACTIVITY
+from chalicelib.events.base import DEAD_LETTERS
+from chalicelib.events.base import Handler
+from chalicelib.events.base import lambda_record
 from chalicelib.sqlite_pool import SQLitePool
 
 log = logging.getLogger("tasks.events")

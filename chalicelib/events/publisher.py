@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
-from chalicelib.observability import correlation, metrics
+from chalicelib.observability import correlation
+from chalicelib.observability import metrics
 
 if TYPE_CHECKING:
     from chalicelib.events.base import Queue

@@ -23,7 +23,8 @@ class SQSQueue(aws.ClientOwner):
 
     def send(self, body: str, attributes: Mapping[str, str]) -> str:
         client = self.client
-        from botocore.exceptions import BotoCoreError, ClientError  # loaded with the client already
+        from botocore.exceptions import BotoCoreError  # loaded with the client already
+        from botocore.exceptions import ClientError  # loaded with the client already
 
         try:
             response = client.send_message(

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from contextvars import Token
 from typing import Any
 
-from chalicelib.observability import logs, metrics
+from chalicelib.observability import logs
+from chalicelib.observability import metrics
 
 access_log = logging.getLogger(logs.ACCESS_LOGGER)
 

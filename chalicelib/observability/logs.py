@@ -9,11 +9,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
+from contextvars import Token
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.vocabulary import UNHANDLED, UNHANDLED_FIELD, UNHANDLED_VALUE
+from chalicelib.vocabulary import UNHANDLED
+from chalicelib.vocabulary import UNHANDLED_FIELD
+from chalicelib.vocabulary import UNHANDLED_VALUE
 
 # CloudWatch Logs filter patterns the lines below satisfy (tests/observability renders real lines and
 # matches them): the stack's ApplicationErrors filter takes ERROR_FILTER_PATTERN; the unhandled one is

@@ -7,7 +7,8 @@ import json
 import sys
 import time
 from collections.abc import Mapping
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
+from contextvars import Token
 from typing import Any
 
 COUNT = "Count"

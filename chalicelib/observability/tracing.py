@@ -29,7 +29,8 @@ def activate(settings: Any) -> Any:
     if _recorder is None:
         with _lock:
             if _recorder is None:
-                from aws_xray_sdk.core import patch, xray_recorder
+                from aws_xray_sdk.core import patch
+                from aws_xray_sdk.core import xray_recorder
 
                 xray_recorder.configure(daemon_address=settings.xray_daemon_address, context_missing="LOG_ERROR")
                 patch(("botocore",))

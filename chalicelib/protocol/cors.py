@@ -6,7 +6,8 @@ reach the API function like any other request; nothing is sent for an origin not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 
 # What a browser client of this API sends and needs to read beyond the CORS-safelisted headers.
 ALLOW_HEADERS = "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id"

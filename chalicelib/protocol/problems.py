@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 from chalicelib.errors import AppError
 from chalicelib.protocol import context
-from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL, UNHANDLED
+from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL
+from chalicelib.vocabulary import UNHANDLED
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("tasks.web")

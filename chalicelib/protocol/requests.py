@@ -9,8 +9,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.errors import InvalidJson, PayloadTooLarge, ValidationFailed
-from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN, CLIENT_TOKEN_RULE
+from chalicelib.errors import InvalidJson
+from chalicelib.errors import PayloadTooLarge
+from chalicelib.errors import ValidationFailed
+from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN
+from chalicelib.vocabulary import CLIENT_TOKEN_RULE
 
 MAX_BODY_BYTES = 64 * 1024
 _TOKEN = re.compile(CLIENT_TOKEN_PATTERN)

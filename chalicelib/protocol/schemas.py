@@ -9,15 +9,22 @@ by field so a response names every bad field, not only the first.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Annotated, Any, TypeVar, get_type_hints
+from typing import Annotated
+from typing import Any
+from typing import TypeVar
+from typing import get_type_hints
 
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET
+from msgspec import Meta
+from msgspec import UnsetType
 
 from chalicelib import vocabulary
 from chalicelib.errors import ValidationFailed
 from chalicelib.tasks.items import NewItem
-from chalicelib.vocabulary import MAX_PROMPT_CHARS, PROMPT_RULE, STATUSES
+from chalicelib.vocabulary import MAX_PROMPT_CHARS
+from chalicelib.vocabulary import PROMPT_RULE
+from chalicelib.vocabulary import STATUSES
 
 Status = Annotated[vocabulary.Status, Meta(description="one of " + ", ".join(STATUSES))]
 

@@ -12,23 +12,23 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import aws
-from chalicelib.errors import ConditionFailed, StoreUnavailable, TransactionConflict
+from chalicelib.errors import ConditionFailed
+from chalicelib.errors import StoreUnavailable
+from chalicelib.errors import TransactionConflict
 from chalicelib.keys import TTL_ATTRIBUTE
-from chalicelib.store.base import (
-    KEY_ATTRIBUTES,
-    Absent,
-    AbsentOrExpired,
-    BaseStore,
-    Condition,
-    Delete,
-    Exists,
-    IndexKey,
-    Key,
-    Page,
-    Put,
-    Record,
-    Update,
-)
+from chalicelib.store.base import KEY_ATTRIBUTES
+from chalicelib.store.base import Absent
+from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import BaseStore
+from chalicelib.store.base import Condition
+from chalicelib.store.base import Delete
+from chalicelib.store.base import Exists
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Key
+from chalicelib.store.base import Page
+from chalicelib.store.base import Put
+from chalicelib.store.base import Record
+from chalicelib.store.base import Update
 
 PK, SK, GSI1PK, GSI1SK = KEY_ATTRIBUTES
 GSI1 = "GSI1"
@@ -223,7 +223,9 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
     # --- errors --------------------------------------------------------------------------------
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+        from botocore.exceptions import ClientError
+        from botocore.exceptions import ConnectionError
+        from botocore.exceptions import HTTPClientError
 
         try:
             return getattr(self.client, operation)(**params)
@@ -300,7 +302,8 @@ def _index_key(index: IndexKey) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _codec() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+    from boto3.dynamodb.types import TypeDeserializer
+    from boto3.dynamodb.types import TypeSerializer
 
     return TypeSerializer(), TypeDeserializer()
 

@@ -7,25 +7,25 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.errors import ConditionFailed, StoreUnavailable
+from chalicelib.errors import ConditionFailed
+from chalicelib.errors import StoreUnavailable
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.sqlite_pool import SQLitePool
-from chalicelib.store.base import (
-    Absent,
-    AbsentOrExpired,
-    BaseStore,
-    Condition,
-    Delete,
-    Exists,
-    Key,
-    Page,
-    Put,
-    Record,
-    Update,
-)
+from chalicelib.store.base import Absent
+from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import BaseStore
+from chalicelib.store.base import Condition
+from chalicelib.store.base import Delete
+from chalicelib.store.base import Exists
+from chalicelib.store.base import Key
+from chalicelib.store.base import Page
+from chalicelib.store.base import Put
+from chalicelib.store.base import Record
+from chalicelib.store.base import Update
 
 # Connections kept open for reuse; a burst beyond this opens (and then closes) extra ones.
 MAX_IDLE_CONNECTIONS = 8

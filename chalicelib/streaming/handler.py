@@ -11,18 +11,27 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib import wiring
 from chalicelib.assistant import sse
 from chalicelib.assistant.base import TOKEN
-from chalicelib.assistant.stream import Answer, open_answer
+from chalicelib.assistant.stream import Answer
+from chalicelib.assistant.stream import open_answer
 from chalicelib.auth import authenticate
-from chalicelib.errors import AppError, InvalidJson
-from chalicelib.observability import invocation, logs, metrics
-from chalicelib.protocol import context, cors, problems, requests
-from chalicelib.settings import Settings, get_settings
+from chalicelib.errors import AppError
+from chalicelib.errors import InvalidJson
+from chalicelib.observability import invocation
+from chalicelib.observability import logs
+from chalicelib.observability import metrics
+from chalicelib.protocol import context
+from chalicelib.protocol import cors
+from chalicelib.protocol import problems
+from chalicelib.protocol import requests
+from chalicelib.settings import Settings
+from chalicelib.settings import get_settings
 
 ROUTE = "/assistant/stream"
 METHOD = "POST"

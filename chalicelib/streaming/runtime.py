@@ -13,8 +13,10 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from http.client import HTTPConnection, HTTPException
-from typing import Any, NamedTuple
+from http.client import HTTPConnection
+from http.client import HTTPException
+from typing import Any
+from typing import NamedTuple
 
 from chalicelib.settings import Settings
 from chalicelib.vocabulary import UNHANDLED

@@ -5,16 +5,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import Protocol
 
 from chalicelib import keys
-from chalicelib.errors import AppError, ConditionFailed
-from chalicelib.store.base import Absent, Put, Store, Update
-from chalicelib.tasks.clock import Clock, rfc3339, system_clock
-from chalicelib.tasks.ids import ID_PATTERN, new_id
+from chalicelib.errors import AppError
+from chalicelib.errors import ConditionFailed
+from chalicelib.store.base import Absent
+from chalicelib.store.base import Put
+from chalicelib.store.base import Store
+from chalicelib.store.base import Update
+from chalicelib.tasks.clock import Clock
+from chalicelib.tasks.clock import rfc3339
+from chalicelib.tasks.clock import system_clock
+from chalicelib.tasks.ids import ID_PATTERN
+from chalicelib.tasks.ids import new_id
 from chalicelib.tasks.retry import retry_on_conflict
-from chalicelib.vocabulary import EVENT_TYPES, ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED, STATUSES
+from chalicelib.vocabulary import EVENT_TYPES
+from chalicelib.vocabulary import ITEM_CREATED
+from chalicelib.vocabulary import ITEM_DELETED
+from chalicelib.vocabulary import ITEM_UPDATED
+from chalicelib.vocabulary import STATUSES
 
 SCHEMA_VERSION = 1
 # API.md: GET /activity shows the last 30 days; DynamoDB's TTL (and the SQLite adapter) drop the rest.

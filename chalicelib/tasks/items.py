@@ -4,18 +4,37 @@ optimistic concurrency. One store request per call on the normal path."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 from chalicelib import keys
-from chalicelib.errors import ConditionFailed, IdempotencyConflict, NotFound, PreconditionFailed
-from chalicelib.store.base import Absent, AbsentOrExpired, Delete, Exists, Put, Store, Update, VersionIs
-from chalicelib.tasks.activity import ActivitySink, item_event
-from chalicelib.tasks.clock import Clock, rfc3339, system_clock
-from chalicelib.tasks.ids import is_id, new_id
+from chalicelib.errors import ConditionFailed
+from chalicelib.errors import IdempotencyConflict
+from chalicelib.errors import NotFound
+from chalicelib.errors import PreconditionFailed
+from chalicelib.store.base import Absent
+from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import Delete
+from chalicelib.store.base import Exists
+from chalicelib.store.base import Put
+from chalicelib.store.base import Store
+from chalicelib.store.base import Update
+from chalicelib.store.base import VersionIs
+from chalicelib.tasks.activity import ActivitySink
+from chalicelib.tasks.activity import item_event
+from chalicelib.tasks.clock import Clock
+from chalicelib.tasks.clock import rfc3339
+from chalicelib.tasks.clock import system_clock
+from chalicelib.tasks.ids import is_id
+from chalicelib.tasks.ids import new_id
 from chalicelib.tasks.retry import retry_on_conflict
-from chalicelib.vocabulary import DEFAULT_STATUS, ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
+from chalicelib.vocabulary import DEFAULT_STATUS
+from chalicelib.vocabulary import ITEM_CREATED
+from chalicelib.vocabulary import ITEM_DELETED
+from chalicelib.vocabulary import ITEM_UPDATED
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _MAX_TRANSACTION_ATTEMPTS = 8

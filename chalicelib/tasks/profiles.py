@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import keys
-from chalicelib.store.base import Store, Update
-from chalicelib.tasks.clock import Clock, rfc3339, system_clock
+from chalicelib.store.base import Store
+from chalicelib.store.base import Update
+from chalicelib.tasks.clock import Clock
+from chalicelib.tasks.clock import rfc3339
+from chalicelib.tasks.clock import system_clock
 
 _PUBLIC = ("sub", "username", "email", "display_name", "created_at", "last_seen_at")
 

@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from chalicelib.errors import StoreUnavailable, TransactionConflict
+from chalicelib.errors import StoreUnavailable
+from chalicelib.errors import TransactionConflict
 
 T = TypeVar("T")
 

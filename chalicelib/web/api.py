@@ -9,13 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalice.app import Request, Response
+from chalice.app import Request
+from chalice.app import Response
 
 from chalicelib import wiring
-from chalicelib.protocol import context, cors, requests
+from chalicelib.protocol import context
+from chalicelib.protocol import cors
+from chalicelib.protocol import requests
 from chalicelib.settings import get_settings
 from chalicelib.vocabulary import STATUSES
-from chalicelib.web.responses import endpoint, json_response, no_content
+from chalicelib.web.responses import endpoint
+from chalicelib.web.responses import json_response
+from chalicelib.web.responses import no_content
 
 
 def _caller() -> Any:

@@ -4,13 +4,21 @@ Chalice itself answers (405, 415, its own 500), and observability (log fields, a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
-from chalice.app import Request, Response
+from chalice.app import Request
+from chalice.app import Response
 
-from chalicelib.errors import AppError, BadRequest, MethodNotAllowed, UnsupportedMediaType
-from chalicelib.protocol import context, cors, problems, requests
+from chalicelib.errors import AppError
+from chalicelib.errors import BadRequest
+from chalicelib.errors import MethodNotAllowed
+from chalicelib.errors import UnsupportedMediaType
+from chalicelib.protocol import context
+from chalicelib.protocol import cors
+from chalicelib.protocol import problems
+from chalicelib.protocol import requests
 from chalicelib.settings import get_settings
 from chalicelib.web import responses
 

@@ -10,9 +10,13 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.assistant.base import DONE, ERROR, TOKEN
+from chalicelib.assistant.base import DONE
+from chalicelib.assistant.base import ERROR
+from chalicelib.assistant.base import TOKEN
 from chalicelib.settings import get_settings
-from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN, CLIENT_TOKEN_RULE, STATUSES
+from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN
+from chalicelib.vocabulary import CLIENT_TOKEN_RULE
+from chalicelib.vocabulary import STATUSES
 
 _PROBLEM = "application/problem+json"
 

@@ -4,8 +4,10 @@ wrapper that makes every handler answer an error as a problem."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import TypeVar
 
 from chalice.app import Response
 

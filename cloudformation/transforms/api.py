@@ -7,19 +7,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cloudformation.template import (
-    Template,
-    add_condition,
-    add_output,
-    add_parameters,
-    add_resource,
-    checkov_skip,
-    clone,
-    number_parameter,
-    string_parameter,
-    the_api,
-)
-from cloudformation.transforms.observability import LOG_GROUP_SKIPS, RETENTION_DAYS
+from cloudformation.template import Template
+from cloudformation.template import add_condition
+from cloudformation.template import add_output
+from cloudformation.template import add_parameters
+from cloudformation.template import add_resource
+from cloudformation.template import checkov_skip
+from cloudformation.template import clone
+from cloudformation.template import number_parameter
+from cloudformation.template import string_parameter
+from cloudformation.template import the_api
+from cloudformation.transforms.observability import LOG_GROUP_SKIPS
+from cloudformation.transforms.observability import RETENTION_DAYS
 
 ACCESS_LOG_GROUP = "ApiAccessLogGroup"
 CREATE_LOGGING_ROLE = "CreateApiGatewayLoggingRole"

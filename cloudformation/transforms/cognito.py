@@ -6,18 +6,16 @@ with that scope, and nothing else), and tells the app the issuer and client ids.
 from __future__ import annotations
 
 from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
-from cloudformation.template import (
-    Template,
-    add_condition,
-    add_output,
-    add_parameters,
-    add_resource,
-    clone,
-    environment,
-    functions,
-    string_parameter,
-    the_api,
-)
+from cloudformation.template import Template
+from cloudformation.template import add_condition
+from cloudformation.template import add_output
+from cloudformation.template import add_parameters
+from cloudformation.template import add_resource
+from cloudformation.template import clone
+from cloudformation.template import environment
+from cloudformation.template import functions
+from cloudformation.template import string_parameter
+from cloudformation.template import the_api
 
 CREATE = "CreateUserPool"
 RESOURCE_SERVER = "tasks-api"

@@ -4,18 +4,16 @@ cursor key, the assistant and CORS), memory, active tracing and tags."""
 from __future__ import annotations
 
 from chalicelib.settings import Settings
-from cloudformation.template import (
-    Template,
-    add_condition,
-    add_parameters,
-    checkov_skip,
-    clone,
-    environment,
-    functions,
-    number_parameter,
-    string_parameter,
-    timeout,
-)
+from cloudformation.template import Template
+from cloudformation.template import add_condition
+from cloudformation.template import add_parameters
+from cloudformation.template import checkov_skip
+from cloudformation.template import clone
+from cloudformation.template import environment
+from cloudformation.template import functions
+from cloudformation.template import number_parameter
+from cloudformation.template import string_parameter
+from cloudformation.template import timeout
 from cloudformation.transforms.observability import APP_NAMESPACE
 
 BEDROCK_ENABLED = "BedrockEnabled"

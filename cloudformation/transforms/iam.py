@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cloudformation.template import NO_VALUE, Template, add_condition, add_resource, clone, functions, resources
-from cloudformation.transforms.functions import BEDROCK_ENABLED, MODEL_PARAMETER
+from cloudformation.template import NO_VALUE
+from cloudformation.template import Template
+from cloudformation.template import add_condition
+from cloudformation.template import add_resource
+from cloudformation.template import clone
+from cloudformation.template import functions
+from cloudformation.template import resources
+from cloudformation.transforms.functions import BEDROCK_ENABLED
+from cloudformation.transforms.functions import MODEL_PARAMETER
 from cloudformation.transforms.observability import log_group
-from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, consumers
+from cloudformation.transforms.queues import ACTIVITY_QUEUE
+from cloudformation.transforms.queues import DEAD_LETTER_QUEUE
 from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
+from cloudformation.transforms.queues import consumers
 from cloudformation.transforms.streaming import FUNCTION as STREAM_HANDLER
-from cloudformation.transforms.tables import TASKS, table_arns
+from cloudformation.transforms.tables import TASKS
+from cloudformation.transforms.tables import table_arns
 
 # The DynamoDB adapter's requests (chalicelib/store/dynamodb.py); a transaction of puts needs PutItem.
 TABLE_READ = ("dynamodb:GetItem", "dynamodb:Query")

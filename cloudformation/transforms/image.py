@@ -3,7 +3,10 @@ image command; the image URI and the CPU architecture are stack parameters."""
 
 from __future__ import annotations
 
-from cloudformation.template import Template, add_parameter, clone, functions
+from cloudformation.template import Template
+from cloudformation.template import add_parameter
+from cloudformation.template import clone
+from cloudformation.template import functions
 
 IMAGE_PARAMETER = "ImageUri"
 ARCHITECTURE_PARAMETER = "Architecture"

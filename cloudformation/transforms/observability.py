@@ -13,19 +13,18 @@ from typing import Any
 
 from chalicelib.observability import metrics
 from chalicelib.observability.logs import ERROR_FILTER_PATTERN
-from cloudformation.template import (
-    Template,
-    add_condition,
-    add_output,
-    add_parameter,
-    add_resource,
-    clone,
-    functions,
-    the_api,
-    timeout,
-    with_condition,
-)
-from cloudformation.transforms.queues import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE
+from cloudformation.template import Template
+from cloudformation.template import add_condition
+from cloudformation.template import add_output
+from cloudformation.template import add_parameter
+from cloudformation.template import add_resource
+from cloudformation.template import clone
+from cloudformation.template import functions
+from cloudformation.template import the_api
+from cloudformation.template import timeout
+from cloudformation.template import with_condition
+from cloudformation.transforms.queues import ACTIVITY_QUEUE
+from cloudformation.transforms.queues import DEAD_LETTER_QUEUE
 from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
 from cloudformation.transforms.tables import TASKS
 

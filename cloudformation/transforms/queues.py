@@ -11,20 +11,18 @@ process, and Lambda recycles containers, so its events would be lost without a t
 
 from __future__ import annotations
 
-from cloudformation.template import (
-    NO_VALUE,
-    Template,
-    add_condition,
-    add_output,
-    add_parameters,
-    add_resource,
-    clone,
-    environment,
-    functions,
-    number_parameter,
-    string_parameter,
-    timeout,
-)
+from cloudformation.template import NO_VALUE
+from cloudformation.template import Template
+from cloudformation.template import add_condition
+from cloudformation.template import add_output
+from cloudformation.template import add_parameters
+from cloudformation.template import add_resource
+from cloudformation.template import clone
+from cloudformation.template import environment
+from cloudformation.template import functions
+from cloudformation.template import number_parameter
+from cloudformation.template import string_parameter
+from cloudformation.template import timeout
 
 ENABLED = "SqsEnabled"
 ACTIVITY_QUEUE = "ActivityQueue"

@@ -7,8 +7,13 @@ declare it, the path is added here with the same Cognito security as every other
 
 from __future__ import annotations
 
-from cloudformation.template import Template, add_resource, clone, functions, the_api
-from cloudformation.transforms.image import ARCHITECTURE_PARAMETER, IMAGE_PARAMETER
+from cloudformation.template import Template
+from cloudformation.template import add_resource
+from cloudformation.template import clone
+from cloudformation.template import functions
+from cloudformation.template import the_api
+from cloudformation.transforms.image import ARCHITECTURE_PARAMETER
+from cloudformation.transforms.image import IMAGE_PARAMETER
 
 FUNCTION = "AssistantStreamHandler"
 PATH = "/assistant/stream"

@@ -7,17 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.keys import TTL_ATTRIBUTE
-from chalicelib.store.dynamodb import GSI1, GSI1PK, GSI1SK, PK, SK
-from cloudformation.template import (
-    Template,
-    add_condition,
-    add_output,
-    add_parameter,
-    add_resource,
-    clone,
-    environment,
-    functions,
-)
+from chalicelib.store.dynamodb import GSI1
+from chalicelib.store.dynamodb import GSI1PK
+from chalicelib.store.dynamodb import GSI1SK
+from chalicelib.store.dynamodb import PK
+from chalicelib.store.dynamodb import SK
+from cloudformation.template import Template
+from cloudformation.template import add_condition
+from cloudformation.template import add_output
+from cloudformation.template import add_parameter
+from cloudformation.template import add_resource
+from cloudformation.template import clone
+from cloudformation.template import environment
+from cloudformation.template import functions
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from chalicelib.tasks.activity import item_event
 from chalicelib.tasks.ids import new_id
 from chalicelib.vocabulary import ITEM_CREATED
 from tests.observability import emf
-from tests.support.activity import activity_of, counters, sqs_record
+from tests.support.activity import activity_of
+from tests.support.activity import counters
+from tests.support.activity import sqs_record
 from tests.support.output import Output
 
 SUB = "sub-carol"

@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from chalicelib.tasks.activity import InvalidEvent, epoch_of, item_event, parse_event, seconds_of, stats_delta
-from chalicelib.vocabulary import ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
+from chalicelib.tasks.activity import InvalidEvent
+from chalicelib.tasks.activity import epoch_of
+from chalicelib.tasks.activity import item_event
+from chalicelib.tasks.activity import parse_event
+from chalicelib.tasks.activity import seconds_of
+from chalicelib.tasks.activity import stats_delta
+from chalicelib.vocabulary import ITEM_CREATED
+from chalicelib.vocabulary import ITEM_DELETED
+from chalicelib.vocabulary import ITEM_UPDATED
 
 ITEM = "01JD0000000000000000000000"
 AT = "2026-11-28T10:00:00.123Z"

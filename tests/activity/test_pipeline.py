@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 
-from chalicelib import consumers, wiring
-from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
+from chalicelib import consumers
+from chalicelib import wiring
+from chalicelib.events.base import ACTIVITY
+from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.local import LocalQueue
-from tests.support.activity import activity_of, counters
+from tests.support.activity import activity_of
+from tests.support.activity import counters
 from tests.support.output import Output
 
 

@@ -7,10 +7,17 @@ import random
 import threading
 
 from chalicelib import wiring
-from chalicelib.tasks.activity import ACTIVITY_TTL_SECONDS, ActivityRecorder, epoch_of, item_event
+from chalicelib.tasks.activity import ACTIVITY_TTL_SECONDS
+from chalicelib.tasks.activity import ActivityRecorder
+from chalicelib.tasks.activity import epoch_of
+from chalicelib.tasks.activity import item_event
 from chalicelib.tasks.ids import new_id
-from chalicelib.vocabulary import ITEM_CREATED, ITEM_DELETED, ITEM_UPDATED
-from tests.support.activity import activity_of, counters, stats_of
+from chalicelib.vocabulary import ITEM_CREATED
+from chalicelib.vocabulary import ITEM_DELETED
+from chalicelib.vocabulary import ITEM_UPDATED
+from tests.support.activity import activity_of
+from tests.support.activity import counters
+from tests.support.activity import stats_of
 
 SUB = "sub-alice"
 AT = "2026-11-28T10:00:00.000Z"

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.assistant.base import Token, Usage
-from chalicelib.errors import ProviderThrottled, ProviderUnavailable
+from chalicelib.assistant.base import Token
+from chalicelib.assistant.base import Usage
+from chalicelib.errors import ProviderThrottled
+from chalicelib.errors import ProviderUnavailable
 from tests.support.api import assert_problem
 from tests.support.output import Output
 

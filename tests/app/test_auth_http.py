@@ -114,7 +114,8 @@ def test_access_and_id_tokens_are_both_accepted_for_the_same_caller(api, make_to
 
 
 def _forged_claims() -> dict:
-    from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER
+    from chalicelib.settings import LOCAL_CLIENT_ID
+    from chalicelib.settings import LOCAL_ISSUER
 
     return {
         "sub": "victim",

@@ -19,9 +19,12 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.errors import NotFound, PreconditionFailed
-from chalicelib.tasks.items import NewItem, body_fingerprint
-from tests.support.api import Reply, assert_problem
+from chalicelib.errors import NotFound
+from chalicelib.errors import PreconditionFailed
+from chalicelib.tasks.items import NewItem
+from chalicelib.tasks.items import body_fingerprint
+from tests.support.api import Reply
+from tests.support.api import assert_problem
 from tests.support.aws import FAKE_AWS
 from tests.support.environment import SETTINGS_VARIABLES
 

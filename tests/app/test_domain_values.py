@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.tasks.items import ItemService, NewItem
+from chalicelib.tasks.items import ItemService
+from chalicelib.tasks.items import NewItem
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,8 @@ from typing import TypeVar
 import pytest
 
 from chalicelib import errors
-from chalicelib.protocol import context, problems
+from chalicelib.protocol import context
+from chalicelib.protocol import problems
 from chalicelib.web.responses import endpoint
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "API.md"

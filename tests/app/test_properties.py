@@ -9,10 +9,14 @@ import urllib.parse
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck
+from hypothesis import event
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from chalicelib import keys, wiring
+from chalicelib import keys
+from chalicelib import wiring
 from chalicelib.auth.local_issuer import sub_for
 from tests.support.api import Reply
 

@@ -167,7 +167,9 @@ print("loaded: " + json.dumps(loaded))
 
 def test_health_loads_no_adapter_and_a_read_route_never_loads_the_queue(tmp_path):
     """In a Lambda of this app with the embedded queue (its adapter is the one that loads apart)."""
-    from tests.support.invoke import claims, lambda_environment, rest_event
+    from tests.support.invoke import claims
+    from tests.support.invoke import lambda_environment
+    from tests.support.invoke import rest_event
 
     events = [
         rest_event("GET", "/health"),

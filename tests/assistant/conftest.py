@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib import wiring
-from tests.support.assistant import CountingStore, FakeBedrock
+from tests.support.assistant import CountingStore
+from tests.support.assistant import FakeBedrock
 
 
 @pytest.fixture

@@ -9,9 +9,13 @@ import socket
 
 import pytest
 
-from chalicelib.assistant.base import Token, Usage
-from chalicelib.errors import ProviderThrottled, ProviderUnavailable
-from tests.support.assistant import answer_events, event, exception
+from chalicelib.assistant.base import Token
+from chalicelib.assistant.base import Usage
+from chalicelib.errors import ProviderThrottled
+from chalicelib.errors import ProviderUnavailable
+from tests.support.assistant import answer_events
+from tests.support.assistant import event
+from tests.support.assistant import exception
 from tests.support.invoke import run_python
 
 SYSTEM = 'You answer about these items.\n<items>\n{"title":"Pay rent"}\n</items>'

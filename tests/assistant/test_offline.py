@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.assistant.base import Token, Usage
-from chalicelib.assistant.offline import OfflineProvider, answer_text, parse_context, plan
+from chalicelib.assistant.base import Token
+from chalicelib.assistant.base import Usage
+from chalicelib.assistant.offline import OfflineProvider
+from chalicelib.assistant.offline import answer_text
+from chalicelib.assistant.offline import parse_context
+from chalicelib.assistant.offline import plan
 from chalicelib.assistant.service import render_system
 from tests.support.assistant import TODAY
 

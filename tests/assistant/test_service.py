@@ -8,11 +8,21 @@ from typing import Any
 
 import pytest
 
-from chalicelib.assistant.base import DONE, ITEMS_BEGIN, ITEMS_END, TOKEN, Token, Usage
+from chalicelib.assistant.base import DONE
+from chalicelib.assistant.base import ITEMS_BEGIN
+from chalicelib.assistant.base import ITEMS_END
+from chalicelib.assistant.base import TOKEN
+from chalicelib.assistant.base import Token
+from chalicelib.assistant.base import Usage
 from chalicelib.assistant.offline import OfflineProvider
-from chalicelib.assistant.service import AssistantService, render_system
-from chalicelib.errors import ProviderThrottled, ProviderUnavailable, ValidationFailed
-from tests.support.assistant import TODAY, add, fixed_clock
+from chalicelib.assistant.service import AssistantService
+from chalicelib.assistant.service import render_system
+from chalicelib.errors import ProviderThrottled
+from chalicelib.errors import ProviderUnavailable
+from chalicelib.errors import ValidationFailed
+from tests.support.assistant import TODAY
+from tests.support.assistant import add
+from tests.support.assistant import fixed_clock
 
 ALICE, BOB = "sub-alice", "sub-bob"
 FIRST = "what should I do first today?"

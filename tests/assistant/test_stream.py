@@ -8,11 +8,17 @@ from typing import Any
 
 import pytest
 
-from chalicelib.assistant.base import DONE, ERROR, TOKEN
+from chalicelib.assistant.base import DONE
+from chalicelib.assistant.base import ERROR
+from chalicelib.assistant.base import TOKEN
 from chalicelib.assistant.stream import open_answer
-from chalicelib.errors import AppError, ProviderThrottled, ProviderUnavailable
+from chalicelib.errors import AppError
+from chalicelib.errors import ProviderThrottled
+from chalicelib.errors import ProviderUnavailable
 from chalicelib.observability import metrics
-from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL, UNHANDLED_FIELD, UNHANDLED_VALUE
+from chalicelib.vocabulary import INTERNAL_ERROR_DETAIL
+from chalicelib.vocabulary import UNHANDLED_FIELD
+from chalicelib.vocabulary import UNHANDLED_VALUE
 from tests.support.streaming import FakeEvents
 
 USAGE = {"input_tokens": 42, "output_tokens": 7}  # FakeEvents' default

@@ -10,7 +10,9 @@ import pytest
 
 from chalicelib.auth.verifier import TokenVerifier
 from chalicelib.settings import Settings
-from tests.support.tokens import CountingFetch, FakeClock, encode_jws
+from tests.support.tokens import CountingFetch
+from tests.support.tokens import FakeClock
+from tests.support.tokens import encode_jws
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,15 @@ import warnings
 from pathlib import Path
 
 import pytest
-from chalice import Chalice, CognitoUserPoolAuthorizer
+from chalice import Chalice
+from chalice import CognitoUserPoolAuthorizer
 from chalice.app import Authorizer
 from chalice.deploy.swagger import SwaggerGenerator
 from chalice.test import Client
 
-from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN, CognitoAuthorizer, silence_local_mode_warning
+from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
+from chalicelib.auth.authorizer import CognitoAuthorizer
+from chalicelib.auth.authorizer import silence_local_mode_warning
 from tests.support.invoke import run_python
 
 REPO = Path(__file__).resolve().parents[2]

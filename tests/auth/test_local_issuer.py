@@ -15,19 +15,19 @@ import jwt
 import pytest
 
 from chalicelib.auth import local_issuer
-from chalicelib.auth.local_issuer import (
-    OMIT,
-    LocalIssuerDisabled,
-    build_claims,
-    ensure_keys,
-    issuer_dir,
-    main,
-    mint,
-    sub_for,
-    thumbprint,
-)
+from chalicelib.auth.local_issuer import OMIT
+from chalicelib.auth.local_issuer import LocalIssuerDisabled
+from chalicelib.auth.local_issuer import build_claims
+from chalicelib.auth.local_issuer import ensure_keys
+from chalicelib.auth.local_issuer import issuer_dir
+from chalicelib.auth.local_issuer import main
+from chalicelib.auth.local_issuer import mint
+from chalicelib.auth.local_issuer import sub_for
+from chalicelib.auth.local_issuer import thumbprint
 from chalicelib.auth.verifier import TokenVerifier
-from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER, Settings
+from chalicelib.settings import LOCAL_CLIENT_ID
+from chalicelib.settings import LOCAL_ISSUER
+from chalicelib.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

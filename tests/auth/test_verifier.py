@@ -17,12 +17,24 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from jwt.algorithms import RSAAlgorithm
 
-from chalicelib.auth import Caller, authenticate
-from chalicelib.auth.local_issuer import OMIT, build_claims, ensure_keys, issuer_dir, mint, sub_for
-from chalicelib.auth.verifier import REFETCH_INTERVAL, TokenVerifier, get_verifier
+from chalicelib.auth import Caller
+from chalicelib.auth import authenticate
+from chalicelib.auth.local_issuer import OMIT
+from chalicelib.auth.local_issuer import build_claims
+from chalicelib.auth.local_issuer import ensure_keys
+from chalicelib.auth.local_issuer import issuer_dir
+from chalicelib.auth.local_issuer import mint
+from chalicelib.auth.local_issuer import sub_for
+from chalicelib.auth.verifier import REFETCH_INTERVAL
+from chalicelib.auth.verifier import TokenVerifier
+from chalicelib.auth.verifier import get_verifier
 from chalicelib.errors import Unauthorized
-from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER, ConfigError, Settings
-from tests.support.tokens import CountingFetch, encode_jws
+from chalicelib.settings import LOCAL_CLIENT_ID
+from chalicelib.settings import LOCAL_ISSUER
+from chalicelib.settings import ConfigError
+from chalicelib.settings import Settings
+from tests.support.tokens import CountingFetch
+from tests.support.tokens import encode_jws
 
 REPO = Path(__file__).resolve().parents[2]
 

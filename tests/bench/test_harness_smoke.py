@@ -10,9 +10,12 @@ import sys
 
 import pytest
 
-from bench.harness import REPO_ROOT, LambdaContext, rest_event
+from bench.harness import REPO_ROOT
+from bench.harness import LambdaContext
+from bench.harness import rest_event
 from tests.support.dynamodb_local import count_requests
-from tests.support.environment import SETTINGS_VARIABLES, use_dynamodb
+from tests.support.environment import SETTINGS_VARIABLES
+from tests.support.environment import use_dynamodb
 
 
 @pytest.fixture(scope="module")

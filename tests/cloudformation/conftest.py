@@ -15,19 +15,18 @@ import pytest
 
 from cloudformation.build import build
 from cloudformation.template import dump
-from tests.cloudformation.support.expected import GOLDEN_OUTPUT, UPDATE
+from tests.cloudformation.support.expected import GOLDEN_OUTPUT
+from tests.cloudformation.support.expected import UPDATE
 from tests.cloudformation.support.resolve import resolve
-from tests.cloudformation.support.stack import (
-    HERE,
-    PROFILE_MODEL_IDS,
-    PROJECT,
-    TIMINGS,
-    TOOL_ENV,
-    chalice_package,
-    flag_combinations,
-    stack_tool,
-    timed,
-)
+from tests.cloudformation.support.stack import HERE
+from tests.cloudformation.support.stack import PROFILE_MODEL_IDS
+from tests.cloudformation.support.stack import PROJECT
+from tests.cloudformation.support.stack import TIMINGS
+from tests.cloudformation.support.stack import TOOL_ENV
+from tests.cloudformation.support.stack import chalice_package
+from tests.cloudformation.support.stack import flag_combinations
+from tests.cloudformation.support.stack import stack_tool
+from tests.cloudformation.support.stack import timed
 
 
 def pytest_configure(config):

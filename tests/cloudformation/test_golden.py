@@ -5,8 +5,12 @@ to rewrite them: support/expected.py."""
 from __future__ import annotations
 
 from cloudformation.build import build
-from cloudformation.template import functions, resources
-from tests.cloudformation.support.expected import GOLDEN_INPUT, GOLDEN_OUTPUT, expect, read
+from cloudformation.template import functions
+from cloudformation.template import resources
+from tests.cloudformation.support.expected import GOLDEN_INPUT
+from tests.cloudformation.support.expected import GOLDEN_OUTPUT
+from tests.cloudformation.support.expected import expect
+from tests.cloudformation.support.expected import read
 
 
 def test_the_golden_input_is_what_chalice_emits_for_the_fixture_app(chalice_fixture_template):

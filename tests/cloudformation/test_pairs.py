@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloudformation.support.expected import PAIRS, STEPS, expect, expected_path, input_of
+from tests.cloudformation.support.expected import PAIRS
+from tests.cloudformation.support.expected import STEPS
+from tests.cloudformation.support.expected import expect
+from tests.cloudformation.support.expected import expected_path
+from tests.cloudformation.support.expected import input_of
 
 
 def test_every_transform_of_the_pipeline_has_a_pair_and_every_pair_a_transform():

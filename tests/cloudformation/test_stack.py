@@ -13,10 +13,15 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.settings import Settings
-from cloudformation.template import functions, load
+from cloudformation.template import functions
+from cloudformation.template import load
 from cloudformation.transforms import iam
 from tests.cloudformation.support.resolve import resolve
-from tests.cloudformation.support.stack import EXISTING_POOL, PROFILE_MODEL_IDS, PROJECT, sam_translate, timed
+from tests.cloudformation.support.stack import EXISTING_POOL
+from tests.cloudformation.support.stack import PROFILE_MODEL_IDS
+from tests.cloudformation.support.stack import PROJECT
+from tests.cloudformation.support.stack import sam_translate
+from tests.cloudformation.support.stack import timed
 
 # --- lint ----------------------------------------------------------------------------------------
 

@@ -12,8 +12,15 @@ from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.observability import metrics
 from cloudformation.template import functions
-from cloudformation.transforms import api, cognito, iam, image, observability, queues, streaming, tables
+from cloudformation.transforms import api
+from cloudformation.transforms import cognito
 from cloudformation.transforms import functions as shared
+from cloudformation.transforms import iam
+from cloudformation.transforms import image
+from cloudformation.transforms import observability
+from cloudformation.transforms import queues
+from cloudformation.transforms import streaming
+from cloudformation.transforms import tables
 from tests.cloudformation.support.expected import input_of
 
 

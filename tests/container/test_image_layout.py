@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from container.context import APP_ENTRIES, assemble, pip_install
+from container.context import APP_ENTRIES
+from container.context import assemble
+from container.context import pip_install
 from tests.support.imports import HEAVY
 from tests.support.invoke import rest_event
 from tests.support.reports import REPORT

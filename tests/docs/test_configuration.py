@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
-from tests.docs.markdown import DOCUMENTS, ROOT, table_rows
-from tests.support.settings_variables import settings_variables, variables_read
+from tests.docs.markdown import DOCUMENTS
+from tests.docs.markdown import ROOT
+from tests.docs.markdown import table_rows
+from tests.support.settings_variables import settings_variables
+from tests.support.settings_variables import variables_read
 
 CONFIGURATION = ROOT / "docs" / "CONFIGURATION.md"
 _VARIABLE_CELL = re.compile(r"`([A-Z_][A-Z0-9_]*)`")

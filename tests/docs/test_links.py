@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from tests.docs.markdown import DOCUMENTS, ROOT, anchors, links
+from tests.docs.markdown import DOCUMENTS
+from tests.docs.markdown import ROOT
+from tests.docs.markdown import anchors
+from tests.docs.markdown import links
 
 
 def test_every_relative_link_reaches_an_existing_file_and_heading():

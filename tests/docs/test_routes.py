@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from tests.docs.markdown import ROOT, table_rows
+from tests.docs.markdown import ROOT
+from tests.docs.markdown import table_rows
 
 API = ROOT / "docs" / "API.md"
 NOT_YET_SERVED = "not yet served"

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import Reply, assert_problem
+from tests.support.api import Reply
+from tests.support.api import assert_problem
 
 pytestmark = pytest.mark.e2e
 

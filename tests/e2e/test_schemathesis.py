@@ -9,11 +9,14 @@ import urllib.request
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.e2e.test_chalice_local import LocalServer, mint_with_cli
+from tests.e2e.test_chalice_local import LocalServer
+from tests.e2e.test_chalice_local import mint_with_cli
 
 # Every check runs except "schema-valid data is accepted": a schema cannot say that a cursor must be
 # one the server issued, or that an Idempotency-Key reused with another body is a 422, so that check

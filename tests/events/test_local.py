@@ -15,7 +15,8 @@ import pytest
 
 from chalicelib.errors import QueueUnavailable
 from chalicelib.events import local
-from chalicelib.events.base import ACTIVITY, DEAD_LETTERS
+from chalicelib.events.base import ACTIVITY
+from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.local import LocalQueue
 from tests.support.queues import Recorder
 

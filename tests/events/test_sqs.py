@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chalicelib.errors import QueueUnavailable

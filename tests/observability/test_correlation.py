@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from chalicelib.observability import correlation, logs
+from chalicelib.observability import correlation
+from chalicelib.observability import logs
 from chalicelib.protocol import context
 from chalicelib.settings import get_settings
 

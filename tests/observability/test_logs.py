@@ -14,7 +14,10 @@ import pytest
 from chalicelib.observability import logs
 from chalicelib.settings import get_settings
 from tests.support.api import assert_problem
-from tests.support.invoke import claims, item_event, rest_event, run_in_lambda
+from tests.support.invoke import claims
+from tests.support.invoke import item_event
+from tests.support.invoke import rest_event
+from tests.support.invoke import run_in_lambda
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
 # the request's (tests/observability/test_correlation.py follows them on purpose).
@@ -180,7 +183,8 @@ def test_the_chalice_logger_name_is_the_apps_name():
 
 
 def test_a_bad_log_level_fails_at_start_up():
-    from chalicelib.settings import ConfigError, Settings
+    from chalicelib.settings import ConfigError
+    from chalicelib.settings import Settings
 
     with pytest.raises(ConfigError):
         Settings.from_env({"LOG_LEVEL": "LOUD"})

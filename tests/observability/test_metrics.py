@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.observability import metrics
-from chalicelib.settings import ConfigError, Settings
+from chalicelib.settings import ConfigError
+from chalicelib.settings import Settings
 from tests.observability import emf
-from tests.support.invoke import claims, rest_event, run_in_lambda
+from tests.support.invoke import claims
+from tests.support.invoke import rest_event
+from tests.support.invoke import run_in_lambda
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
 # the request's (tests/observability/test_correlation.py follows them on purpose).

@@ -13,16 +13,14 @@ from typing import Any
 import pytest
 
 from chalicelib.settings import Settings
-from tests.support.invoke import (
-    PROJECT,
-    ChildRun,
-    claims,
-    item_event,
-    lambda_environment,
-    rest_event,
-    run_in_lambda,
-    run_python,
-)
+from tests.support.invoke import PROJECT
+from tests.support.invoke import ChildRun
+from tests.support.invoke import claims
+from tests.support.invoke import item_event
+from tests.support.invoke import lambda_environment
+from tests.support.invoke import rest_event
+from tests.support.invoke import run_in_lambda
+from tests.support.invoke import run_python
 
 TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 PARENT = "53995c3f42cd8ad8"
@@ -223,7 +221,8 @@ def test_with_observability_off_a_request_loads_none_of_it_and_writes_no_line(tm
 
 
 def test_a_traced_store_passes_everything_but_the_operations_through():
-    from chalicelib.observability.tracing import STORE_OPERATIONS, TracedStore
+    from chalicelib.observability.tracing import STORE_OPERATIONS
+    from chalicelib.observability.tracing import TracedStore
 
     class Recorder:
         def __init__(self):
@@ -253,13 +252,8 @@ def test_a_traced_store_passes_everything_but_the_operations_through():
 
 
 def test_patched_botocore_puts_each_dynamodb_request_under_its_store_subsegment(tmp_path, dynamodb_endpoint):
-    run, documents = _traced_run(
-        tmp_path,
-        [_create_event()],
-        STORE="dynamodb",
-        TABLE_NAME=f"traced-{os.urandom(4).hex()}",
-        DYNAMODB_ENDPOINT_URL=dynamodb_endpoint,
-    )
+    table = {"STORE": "dynamodb", "TABLE_NAME": f"traced-{os.urandom(4).hex()}"}
+    run, documents = _traced_run(tmp_path, [_create_event()], DYNAMODB_ENDPOINT_URL=dynamodb_endpoint, **table)
     assert run.responses[0]["statusCode"] == 201
     store_put = next(d for d in documents if d["name"] == "store.put")
     calls = [d for d in documents if d.get("namespace") == "aws" and d["parent_id"] == store_put["id"]]
@@ -347,7 +341,8 @@ def test_patched_botocore_records_the_assistants_bedrock_call_in_the_requests_tr
 def test_the_streaming_function_traces_each_invocation_under_that_invocations_trace_id(tmp_path):
     """``python -m chalicelib.streaming`` starts before any trace id exists (Lambda hands one over with
     each invocation): every invocation's store calls are subsegments of its own trace all the same."""
-    from tests.support.runtime_api import FakeRuntimeApi, StreamingFunction
+    from tests.support.runtime_api import FakeRuntimeApi
+    from tests.support.runtime_api import StreamingFunction
     from tests.support.streaming import stream_event
 
     other_root = "1-5759e988-0123456789abcdef01234567"

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.base import BaseStore, Delete, Exists, Key, Page, Put, Update
+from chalicelib.store.base import BaseStore
+from chalicelib.store.base import Delete
+from chalicelib.store.base import Exists
+from chalicelib.store.base import Key
+from chalicelib.store.base import Page
+from chalicelib.store.base import Put
+from chalicelib.store.base import Update
 from tests.support.store import item
 
 NOT_A_CONDITION: Any = ("version", 1)  # Any: not a Condition on purpose, for the port's own check to refuse

@@ -6,9 +6,16 @@ import threading
 import time
 from collections.abc import Callable
 
-from chalicelib.errors import ConditionFailed, TransactionConflict
-from chalicelib.store.base import Absent, AbsentOrExpired, Key, Put, Update, VersionIs
-from tests.support.store import NOW, item
+from chalicelib.errors import ConditionFailed
+from chalicelib.errors import TransactionConflict
+from chalicelib.store.base import Absent
+from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from chalicelib.store.base import Update
+from chalicelib.store.base import VersionIs
+from tests.support.store import NOW
+from tests.support.store import item
 
 
 def run_together(count: int, action: Callable[[int], object]) -> list[object]:

@@ -9,8 +9,17 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import ConditionFailed
-from chalicelib.store.base import Absent, AbsentOrExpired, Delete, Exists, Key, Put, Record, Update, VersionIs
-from tests.support.store import NOW, item
+from chalicelib.store.base import Absent
+from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import Delete
+from chalicelib.store.base import Exists
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from chalicelib.store.base import Record
+from chalicelib.store.base import Update
+from chalicelib.store.base import VersionIs
+from tests.support.store import NOW
+from tests.support.store import item
 
 STATES = {
     "missing": None,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from chalicelib.store.base import Delete, IndexKey, Put
-from tests.support.store import item, status
+from chalicelib.store.base import Delete
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Put
+from tests.support.store import item
+from tests.support.store import status
 
 
 def test_delete_returns_the_old_record_and_removes_it_from_table_and_index(store, pk):

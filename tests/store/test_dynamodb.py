@@ -7,10 +7,24 @@ from collections.abc import Callable
 
 import pytest
 
-from chalicelib.errors import ConditionFailed, StoreUnavailable
-from chalicelib.store.base import Absent, AbsentOrExpired, Delete, Exists, IndexKey, Key, Put, Update, VersionIs
-from tests.support.dynamodb_local import count_requests, unique_table_name
-from tests.support.store import NOW, item, put_items, record_activity, status
+from chalicelib.errors import ConditionFailed
+from chalicelib.errors import StoreUnavailable
+from chalicelib.store.base import Absent
+from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import Delete
+from chalicelib.store.base import Exists
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from chalicelib.store.base import Update
+from chalicelib.store.base import VersionIs
+from tests.support.dynamodb_local import count_requests
+from tests.support.dynamodb_local import unique_table_name
+from tests.support.store import NOW
+from tests.support.store import item
+from tests.support.store import put_items
+from tests.support.store import record_activity
+from tests.support.store import status
 
 
 def one_request(dynamodb_store, operation: str, call: Callable[[], object]) -> object:

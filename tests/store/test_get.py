@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from chalicelib.store.base import Delete, IndexKey, Key, Put, Update
-from tests.support.store import item, status
+from chalicelib.store.base import Delete
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from chalicelib.store.base import Update
+from tests.support.store import item
+from tests.support.store import status
 
 KEY_ATTRIBUTES = {"PK", "SK", "GSI1PK", "GSI1SK", "pk", "sk", "gsi1pk", "gsi1sk"}
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import uuid
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from chalicelib.store.base import Delete, IndexKey, Key, Put
-from tests.support.store import item, put_items, status
+from chalicelib.store.base import Delete
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from tests.support.store import item
+from tests.support.store import put_items
+from tests.support.store import status
 
 
 def test_query_returns_records_newest_first(store, pk):

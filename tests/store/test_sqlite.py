@@ -9,8 +9,11 @@ import sys
 
 import pytest
 
-from chalicelib.store.base import Key, Put
-from tests.support.store import item, put_items, status
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from tests.support.store import item
+from tests.support.store import put_items
+from tests.support.store import status
 
 
 @pytest.mark.parametrize("index", [False, True], ids=["table", "index"])

@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import ConditionFailed
-from chalicelib.store.base import Absent, AbsentOrExpired, Exists, IndexKey, Key, Put, Update, VersionIs
-from tests.support.store import NOW, item, record_activity, status
+from chalicelib.store.base import Absent
+from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import Exists
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from chalicelib.store.base import Update
+from chalicelib.store.base import VersionIs
+from tests.support.store import NOW
+from tests.support.store import item
+from tests.support.store import record_activity
+from tests.support.store import status
 
 
 def test_transact_writes_every_put(store, pk):

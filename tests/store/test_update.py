@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import ConditionFailed
-from chalicelib.store.base import IndexKey, Key, Put, Update, VersionIs
-from tests.support.store import item, status
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from chalicelib.store.base import Update
+from chalicelib.store.base import VersionIs
+from tests.support.store import item
+from tests.support.store import status
 
 
 def test_update_set_overwrites_named_attributes_and_keeps_the_others(store, pk):

@@ -4,14 +4,18 @@ tests/support/runtime_api.py (a real HTTP server reading chunked bodies)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.output import Output
-from tests.support.runtime_api import FakeRuntimeApi, Streamed
-from tests.support.streaming import FakeAssistant, LambdaContext, Recorder
+from tests.support.runtime_api import FakeRuntimeApi
+from tests.support.runtime_api import Streamed
+from tests.support.streaming import FakeAssistant
+from tests.support.streaming import LambdaContext
+from tests.support.streaming import Recorder
 
 
 @pytest.fixture

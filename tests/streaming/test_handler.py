@@ -7,10 +7,15 @@ import json
 
 import pytest
 
-from chalicelib.errors import AppError, ProviderThrottled, ProviderUnavailable
-from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER
+from chalicelib.errors import AppError
+from chalicelib.errors import ProviderThrottled
+from chalicelib.errors import ProviderUnavailable
+from chalicelib.settings import LOCAL_CLIENT_ID
+from chalicelib.settings import LOCAL_ISSUER
 from tests.support.runtime_api import DELIMITER
-from tests.support.streaming import PROMPT, Recorder, stream_event
+from tests.support.streaming import PROMPT
+from tests.support.streaming import Recorder
+from tests.support.streaming import stream_event
 
 ANSWER = ("Water ", "the ", "plants.")
 

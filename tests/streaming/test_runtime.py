@@ -15,7 +15,8 @@ import pytest
 from chalicelib.streaming import runtime
 from tests.support.output import Output
 from tests.support.runtime_api import StreamingFunction
-from tests.support.streaming import PROMPT, stream_event
+from tests.support.streaming import PROMPT
+from tests.support.streaming import stream_event
 
 PROJECT = Path(__file__).resolve().parents[2]
 

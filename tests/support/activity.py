@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import keys, wiring
+from chalicelib import keys
+from chalicelib import wiring
 
 
 class RecordingSink:

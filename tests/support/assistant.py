@@ -8,7 +8,9 @@ import copy
 import json
 import struct
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from typing import Any
 
 TODAY = "2026-11-28"

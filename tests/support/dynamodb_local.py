@@ -15,7 +15,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 from tests.support.aws import FAKE_AWS
 
@@ -65,7 +66,8 @@ def _free_port() -> int:
 
 
 def _answers(client) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
 
     try:
         client.list_tables(Limit=1)

@@ -7,12 +7,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.settings import LOCAL_CLIENT_ID, LOCAL_ISSUER
+from chalicelib.settings import LOCAL_CLIENT_ID
+from chalicelib.settings import LOCAL_ISSUER
 from tests.support.aws import FAKE_AWS
 from tests.support.output import Output
 

@@ -8,7 +8,9 @@ import os
 import tempfile
 from functools import cache
 
-from chalicelib.auth.local_issuer import PRIVATE_KEY_FILE, ensure_keys, issuer_dir
+from chalicelib.auth.local_issuer import PRIVATE_KEY_FILE
+from chalicelib.auth.local_issuer import ensure_keys
+from chalicelib.auth.local_issuer import issuer_dir
 
 
 @cache

@@ -7,7 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 # Local queue options small enough that retries and polling cost milliseconds, not seconds.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from chalicelib.store.base import Absent, IndexKey, Key, Put, Update
+from chalicelib.store.base import Absent
+from chalicelib.store.base import IndexKey
+from chalicelib.store.base import Key
+from chalicelib.store.base import Put
+from chalicelib.store.base import Update
 
 NOW = 200
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from chalicelib.assistant.base import DONE, TOKEN
+from chalicelib.assistant.base import DONE
+from chalicelib.assistant.base import TOKEN
 from chalicelib.errors import AppError
 from tests.support.invoke import rest_event
 from tests.support.runtime_api import Streamed

@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import get_default_algorithms
 
-from chalicelib.auth.local_issuer import OMIT, LocalKey, build_claims
+from chalicelib.auth.local_issuer import OMIT
+from chalicelib.auth.local_issuer import LocalKey
+from chalicelib.auth.local_issuer import build_claims
 
 
 def b64url(data: bytes) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.tasks.ids import ID_LENGTH, ID_PATTERN, is_id, new_id
+from chalicelib.tasks.ids import ID_LENGTH
+from chalicelib.tasks.ids import ID_PATTERN
+from chalicelib.tasks.ids import is_id
+from chalicelib.tasks.ids import new_id
 
 
 def test_every_new_id_is_an_id():

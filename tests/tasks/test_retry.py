@@ -3,16 +3,22 @@ an idempotent create racing a repeat of itself, and the activity recorder racing
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+from typing import NamedTuple
 
 import pytest
 
-from chalicelib.errors import ConditionFailed, StoreUnavailable, TransactionConflict
-from chalicelib.tasks.activity import ActivityRecorder, item_event
+from chalicelib.errors import ConditionFailed
+from chalicelib.errors import StoreUnavailable
+from chalicelib.errors import TransactionConflict
+from chalicelib.tasks.activity import ActivityRecorder
+from chalicelib.tasks.activity import item_event
 from chalicelib.tasks.ids import new_id
 from chalicelib.tasks.items import ItemService
-from chalicelib.tasks.retry import FIRST_WAIT, retry_on_conflict
-from chalicelib.vocabulary import DEFAULT_STATUS, ITEM_CREATED
+from chalicelib.tasks.retry import FIRST_WAIT
+from chalicelib.tasks.retry import retry_on_conflict
+from chalicelib.vocabulary import DEFAULT_STATUS
+from chalicelib.vocabulary import ITEM_CREATED
 
 SUB = "sub-alice"
 

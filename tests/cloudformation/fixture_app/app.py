@@ -4,7 +4,8 @@
 The consumers are the real app's (same names and queues). The end-to-end golden (golden/) pins what the
 whole pipeline builds from it."""
 
-from chalice import Chalice, CognitoUserPoolAuthorizer
+from chalice import Chalice
+from chalice import CognitoUserPoolAuthorizer
 
 app = Chalice(app_name="fixture")
 cognito = CognitoUserPoolAuthorizer(

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from cloudformation.build import PIPELINE
-from cloudformation.template import Template, dump, load
+from cloudformation.template import Template
+from cloudformation.template import dump
+from cloudformation.template import load
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 HERE = Path(__file__).resolve().parents[1]
