@@ -6,10 +6,6 @@ filter with ``GSI1PK = USER#<sub>#STATUS#<status>`` and ``GSI1SK = ITEM#<id>``.
 
 from __future__ import annotations
 
-import unicodedata
-from typing import Any
-from typing import TypeGuard
-
 from chalicelib.store.base import IndexKey
 from chalicelib.store.base import Key
 
@@ -19,21 +15,6 @@ PROFILE_SK = "METADATA"
 STATS_SK = "STATS"
 # DynamoDB's TTL attribute (epoch seconds); the SQLite adapter honours the same name.
 TTL_ATTRIBUTE = "expires_at"
-
-
-# A sub becomes part of every key (USER#<sub>), so it is bounded and must not contain the key separator
-# or anything a log line or a key could be confused by (control and format characters).
-MAX_SUB_LENGTH = 128
-
-
-def valid_sub(sub: Any) -> TypeGuard[str]:
-    """Whether ``sub`` may own a partition: the one rule, for tokens (chalicelib/auth) and events alike."""
-    return (
-        isinstance(sub, str)
-        and 0 < len(sub) <= MAX_SUB_LENGTH
-        and "#" not in sub
-        and not any(unicodedata.category(ch).startswith("C") for ch in sub)
-    )
 
 
 def user_pk(sub: str) -> str:

@@ -9,8 +9,11 @@ literals is written anywhere else in chalicelib/.
 
 from __future__ import annotations
 
+import unicodedata
 from types import MappingProxyType
+from typing import Any
 from typing import Literal
+from typing import TypeGuard
 from typing import get_args
 
 # --- items (docs/API.md "Items") ---------------------------------------------------------------------
@@ -32,6 +35,22 @@ _TOKEN_CHARACTERS = "A-Za-z0-9._:-"
 _TOKEN_MAX = 128
 CLIENT_TOKEN_PATTERN = f"[{_TOKEN_CHARACTERS}]{{1,{_TOKEN_MAX}}}"
 CLIENT_TOKEN_RULE = f"1-{_TOKEN_MAX} characters of [{_TOKEN_CHARACTERS}]"
+
+# --- who owns a partition: a token's sub ----------------------------------------------------------------
+# A sub becomes part of every key (USER#<sub>), so it is bounded and must not contain the key separator
+# or anything a log line or a key could be confused by (control and format characters).
+MAX_SUB_LENGTH = 128
+
+
+def valid_sub(sub: Any) -> TypeGuard[str]:
+    """Whether ``sub`` may own a partition: the one rule, for tokens (chalicelib/auth) and events alike."""
+    return (
+        isinstance(sub, str)
+        and 0 < len(sub) <= MAX_SUB_LENGTH
+        and "#" not in sub
+        and not any(unicodedata.category(ch).startswith("C") for ch in sub)
+    )
+
 
 # --- the assistant ------------------------------------------------------------------------------------
 MAX_PROMPT_CHARS = 2000  # of a prompt, after trimming

@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Generic
-from typing import TypedDict
 from typing import TypeVar
-from typing import Unpack
 from typing import overload
 
 from chalicelib.errors import FeatureDisabled
@@ -28,6 +26,9 @@ from chalicelib.settings import get_settings
 from chalicelib.tasks.clock import system_clock
 
 if TYPE_CHECKING:
+    from typing import TypedDict
+    from typing import Unpack
+
     from chalicelib.assistant.base import Provider
     from chalicelib.assistant.service import AssistantService
     from chalicelib.events.base import Handler
@@ -38,6 +39,20 @@ if TYPE_CHECKING:
     from chalicelib.tasks.clock import Clock
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
+
+    # Typing only (bootstrap's keywords): defining a TypedDict at import would cost every cold start.
+    class Replacements(TypedDict, total=False):
+        """What ``bootstrap`` can be handed instead of having it built: the keywords of ``Services``."""
+
+        store: Store
+        queue: Queue
+        activity: ActivitySink | None
+        activity_recorder: ActivityRecorder
+        provider: Provider
+        assistant: AssistantService
+        clock: Clock
+        consumers: Mapping[str, Consumer]
+
 
 # A queue consumer as app.py declares it: the services it works with, a Lambda SQS event and Lambda's
 # context (None when the embedded queue delivers); it returns Lambda's partial batch response.
@@ -266,19 +281,6 @@ def declare_consumers(consumers: Mapping[str, Consumer]) -> None:
     """The queue consumers, by queue name: app.py declares its own at import, and every root built from
     then on hands them to the embedded queue (deployed, Lambda invokes them from SQS instead)."""
     _consumers.update(consumers)
-
-
-class Replacements(TypedDict, total=False):
-    """What ``bootstrap`` can be handed instead of having it built: the keywords of ``Services``."""
-
-    store: Store
-    queue: Queue
-    activity: ActivitySink | None
-    activity_recorder: ActivityRecorder
-    provider: Provider
-    assistant: AssistantService
-    clock: Clock
-    consumers: Mapping[str, Consumer]
 
 
 def bootstrap(settings: Settings | None = None, **replacements: Unpack[Replacements]) -> Services:

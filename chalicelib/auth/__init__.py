@@ -11,8 +11,8 @@ from typing import Any
 from typing import NamedTuple
 
 from chalicelib.errors import Unauthorized
-from chalicelib.keys import MAX_SUB_LENGTH
-from chalicelib.keys import valid_sub
+from chalicelib.vocabulary import MAX_SUB_LENGTH
+from chalicelib.vocabulary import valid_sub
 
 if TYPE_CHECKING:
     from chalicelib.settings import Settings

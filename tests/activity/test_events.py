@@ -28,7 +28,7 @@ def test_an_announced_event_parses_back_unchanged():
 
 @pytest.mark.parametrize("sub", ["a b", "x" * 128, "ünïcode-sub", "user@example.com"])
 def test_an_event_of_any_sub_a_token_may_carry_parses(sub):
-    # The consumer's rule is the token's (keys.valid_sub): a user who could write must not have every
+    # The consumer's rule is the token's (vocabulary.valid_sub): a user who could write must not have every
     # event of theirs dead-lettered.
     from chalicelib.auth import valid_sub
 
