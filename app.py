@@ -13,6 +13,7 @@ from chalicelib.auth.authorizer import CognitoAuthorizer
 from chalicelib.auth.authorizer import silence_local_mode_warning
 from chalicelib.events.base import ACTIVITY
 from chalicelib.events.base import DEAD_LETTERS
+from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.web import api
 from chalicelib.web import middleware
 
@@ -111,12 +112,12 @@ def ask_assistant():
 
 # Deployed, the stack points this path at the streaming function (chalicelib/streaming), which sends
 # each event as it is produced; here (chalice local, the test client) the same events arrive buffered.
-@app.route("/assistant/stream", methods=["OPTIONS"], content_types=ANY)
+@app.route(ASSISTANT_STREAM_PATH, methods=["OPTIONS"], content_types=ANY)
 def assistant_stream_preflight():
     return api.preflight(app.routes)
 
 
-@app.route("/assistant/stream", methods=["POST"], authorizer=cognito, content_types=ANY)
+@app.route(ASSISTANT_STREAM_PATH, methods=["POST"], authorizer=cognito, content_types=ANY)
 def stream_assistant():
     return api.stream_assistant()
 

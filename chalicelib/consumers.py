@@ -29,7 +29,7 @@ log = logging.getLogger("tasks.consumers")
 FAILURES = "batchItemFailures"
 
 
-class Services(Protocol):
+class ConsumerServices(Protocol):
     """What the consumers use of the composition root's services."""
 
     @property
@@ -39,7 +39,7 @@ class Services(Protocol):
     def activity_recorder(self) -> ActivityRecorder: ...
 
 
-def activity(services: Services, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+def activity(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
     """Apply each activity event to the caller's ACTIVITY# records and STATS; report the ones that failed."""
     from chalicelib.observability import metrics
 
@@ -49,7 +49,7 @@ def activity(services: Services, event: Mapping[str, Any], lambda_context: Any =
     return _batch(services, event, lambda_context, metrics.ACTIVITY, record)
 
 
-def dead_letters(services: Services, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+def dead_letters(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
     """Events the activity consumer gave up on: log each once at ERROR and count it for the alarm."""
     from chalicelib.observability import metrics
 
@@ -59,7 +59,7 @@ def dead_letters(services: Services, event: Mapping[str, Any], lambda_context: A
     return _batch(services, event, lambda_context, metrics.DEAD_LETTERS, report)
 
 
-def _record_activity(services: Services, record: Mapping[str, Any]) -> None:
+def _record_activity(services: ConsumerServices, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
 
     # lazy: the consumer's code loads with its first batch, never on the API's cold start
@@ -82,7 +82,7 @@ def _record_activity(services: Services, record: Mapping[str, Any]) -> None:
     )
 
 
-def _report_dead_letter(services: Services, record: Mapping[str, Any]) -> None:
+def _report_dead_letter(services: ConsumerServices, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
 
     try:
@@ -107,7 +107,7 @@ def _report_dead_letter(services: Services, record: Mapping[str, Any]) -> None:
 
 
 def _batch(
-    services: Services,
+    services: ConsumerServices,
     event: Mapping[str, Any],
     lambda_context: Any,
     service: str,
@@ -160,7 +160,7 @@ def _body(record: Mapping[str, Any]) -> Any:
         raise InvalidEvent("the message body is not JSON") from None
 
 
-def _pseudonym(services: Services, sub: str) -> str:
+def _pseudonym(services: ConsumerServices, sub: str) -> str:
     from chalicelib.observability import logs
 
     return logs.pseudonym(sub, services.settings.cursor_secret)

@@ -56,6 +56,10 @@ def valid_sub(sub: Any) -> TypeGuard[str]:
 MAX_PROMPT_CHARS = 2000  # of a prompt, after trimming
 PROMPT_RULE = f"1-{MAX_PROMPT_CHARS} characters after trimming"
 
+# --- the one route two functions serve: the API function (buffered) and the streaming function, which the
+# stack wires to this path (cloudformation/transforms/streaming.py) -------------------------------------
+ASSISTANT_STREAM_PATH = "/assistant/stream"
+
 # --- what a client sees of a bug: a 500 problem's (or an ``error`` event's) detail, never the exception --
 INTERNAL_ERROR_DETAIL = "An internal error occurred; quote the request id when reporting it."
 

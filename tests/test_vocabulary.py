@@ -10,7 +10,9 @@ from chalicelib import vocabulary
 from chalicelib.tasks import ids
 
 PROJECT = Path(__file__).resolve().parents[1]
-SOURCES = sorted({*(PROJECT / "chalicelib").rglob("*.py"), PROJECT / "app.py"})
+SOURCES = sorted(
+    {*(PROJECT / "chalicelib").rglob("*.py"), *(PROJECT / "cloudformation").rglob("*.py"), PROJECT / "app.py"}
+)
 HOME = PROJECT / "chalicelib" / "vocabulary.py"
 
 WORDS = {
@@ -20,6 +22,7 @@ WORDS = {
     vocabulary.INTERNAL_ERROR_DETAIL,
     vocabulary.CLIENT_TOKEN_RULE,
     vocabulary.PROMPT_RULE,
+    vocabulary.ASSISTANT_STREAM_PATH,
 }
 # Other words that happen to be spelled like one of the vocabulary's: the assistant's `done` event, and
 # the request state's `unhandled` flag.

@@ -32,8 +32,9 @@ from chalicelib.protocol import problems
 from chalicelib.protocol import requests
 from chalicelib.settings import Settings
 from chalicelib.settings import get_settings
+from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 
-ROUTE = "/assistant/stream"
+ROUTE = ASSISTANT_STREAM_PATH
 METHOD = "POST"
 # API Gateway's streaming format (developerguide/response-transfer-mode-lambda.html): the metadata JSON,
 # then exactly eight NUL bytes, then the body exactly as written.

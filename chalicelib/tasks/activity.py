@@ -3,7 +3,6 @@ event into an ``ACTIVITY#`` record and the ``STATS`` counters exactly once, howe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
@@ -17,6 +16,7 @@ from chalicelib.store.base import Absent
 from chalicelib.store.base import Put
 from chalicelib.store.base import Store
 from chalicelib.store.base import Update
+from chalicelib.tasks.clock import RFC3339_PATTERN
 from chalicelib.tasks.clock import Clock
 from chalicelib.tasks.clock import rfc3339
 from chalicelib.tasks.clock import system_clock
@@ -35,7 +35,6 @@ SCHEMA_VERSION = 1
 ACTIVITY_TTL_SECONDS = 30 * 24 * 3600
 EVENT_FIELDS = ("id", "type", "item_id", "at")  # what an ACTIVITY# record keeps (API.md's event shape)
 _MAX_TRANSACTION_ATTEMPTS = 5
-_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 class InvalidEvent(AppError):
@@ -75,7 +74,7 @@ def parse_event(body: Any) -> dict[str, Any]:
     kind = body.get("type")
     if kind not in EVENT_TYPES:
         raise InvalidEvent("unknown event type")
-    for name, pattern in (("id", ID_PATTERN), ("item_id", ID_PATTERN), ("at", _AT)):
+    for name, pattern in (("id", ID_PATTERN), ("item_id", ID_PATTERN), ("at", RFC3339_PATTERN)):
         value = body.get(name)
         if not isinstance(value, str) or not pattern.fullmatch(value):
             raise InvalidEvent(f"missing or malformed {name!r}")

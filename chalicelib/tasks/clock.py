@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 
 Clock = Callable[[], float]
+
+
+# What rfc3339() writes, for whoever reads one back (an activity event's ``at``).
+RFC3339_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 def rfc3339(epoch: float) -> str:

@@ -30,9 +30,9 @@ def answer(sub: str, prompt: str) -> dict[str, Any]:
 def buffered_stream(sub: str, prompt: str) -> Response:
     # Failures before the stream began propagate: ordinary problem responses (docs/API.md).
     events = wiring.services().assistant.stream(sub, prompt)
-    with open_answer(events, provider=get_settings().assistant_provider) as answer:
-        body = b"".join(sse.encode(name, data) for name, data in answer)
-    if answer.unhandled:
+    with open_answer(events, provider=get_settings().assistant_provider) as streamed:
+        body = b"".join(sse.encode(name, data) for name, data in streamed)
+    if streamed.unhandled:
         context.current().unhandled = True  # logged once already; the request's metrics count it
     # Text, not bytes: Chalice (and API Gateway) would treat a bytes body as binary and base64 it.
     return Response(body=body.decode("utf-8"), status_code=200, headers=dict(sse.HEADERS))

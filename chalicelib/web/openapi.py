@@ -14,6 +14,7 @@ from chalicelib.assistant.base import DONE
 from chalicelib.assistant.base import ERROR
 from chalicelib.assistant.base import TOKEN
 from chalicelib.settings import get_settings
+from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN
 from chalicelib.vocabulary import CLIENT_TOKEN_RULE
 from chalicelib.vocabulary import STATUSES
@@ -148,9 +149,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "errors": [400, 404, 412, 503],
     },
     ("/assistant", "OPTIONS"): _PREFLIGHT,
-    ("/assistant/stream", "OPTIONS"): _PREFLIGHT,
+    (ASSISTANT_STREAM_PATH, "OPTIONS"): _PREFLIGHT,
     ("/assistant", "POST"): {**_ASK, "summary": "Ask the assistant about your items", "ok": {200: "AssistantAnswer"}},
-    ("/assistant/stream", "POST"): {
+    (ASSISTANT_STREAM_PATH, "POST"): {
         **_ASK,
         "summary": "Ask the assistant; the answer as server-sent events (`token`..., then one `done`, or one `error`)",
         "ok": {200: "stream"},

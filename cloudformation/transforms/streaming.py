@@ -7,6 +7,7 @@ declare it, the path is added here with the same Cognito security as every other
 
 from __future__ import annotations
 
+from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from cloudformation.template import Template
 from cloudformation.template import add_resource
 from cloudformation.template import clone
@@ -16,7 +17,7 @@ from cloudformation.transforms.image import ARCHITECTURE_PARAMETER
 from cloudformation.transforms.image import IMAGE_PARAMETER
 
 FUNCTION = "AssistantStreamHandler"
-PATH = "/assistant/stream"
+PATH = ASSISTANT_STREAM_PATH
 METHOD = "post"
 AUTHORIZER = "CognitoAuthorizer"
 # The streaming runtime speaks the Runtime API itself, so it replaces the base image's entrypoint
