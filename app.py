@@ -13,15 +13,18 @@ from chalicelib.auth.authorizer import CognitoAuthorizer
 from chalicelib.auth.authorizer import silence_local_mode_warning
 from chalicelib.events.base import ACTIVITY
 from chalicelib.events.base import DEAD_LETTERS
+from chalicelib.events.base import TABLE_STREAM
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.web import api
 from chalicelib.web import middleware
 
 app = Chalice(app_name="tasks-api")
 
-# The queue consumers: Lambda invokes them from SQS (the handlers at the end of this file); without SQS
-# the embedded queue (chalicelib/events/local.py) delivers to the same functions.
-wiring.declare_consumers({ACTIVITY: consumers.activity, DEAD_LETTERS: consumers.dead_letters})
+# The consumers: Lambda invokes them from the table's stream and from SQS (the handlers at the end of this
+# file); locally the embedded change feed and queue (chalicelib/events) deliver to the same functions.
+wiring.declare_consumers(
+    {TABLE_STREAM: consumers.forward, ACTIVITY: consumers.activity, DEAD_LETTERS: consumers.dead_letters}
+)
 
 # The stack replaces the placeholder with its user pool (cloudformation/). Locally the app
 # verifies every token itself (chalicelib/auth), since chalice local does not.
@@ -122,9 +125,15 @@ def stream_assistant():
     return api.stream_assistant()
 
 
-# The activity queue and its dead letters (cloudformation/transforms/queues.py maps these names to the
-# stack's queues). Each returns Lambda's partial batch response, so one poison message does not fail
-# its neighbours.
+# The activity pipeline (docs/DESIGN.md): the table's change stream is the outbox; the forwarder sends each
+# committed change's events to the activity queue, whose consumer applies them to STATS and ACTIVITY#,
+# and what it gives up on reaches the dead letters (cloudformation/ maps these names to the stack's stream
+# and queues). Each returns Lambda's partial batch response, so one bad record does not fail its neighbours.
+@app.on_dynamodb_record(stream_arn=TABLE_STREAM, batch_size=100, starting_position="TRIM_HORIZON")
+def on_table_change(event):
+    return consumers.forward(wiring.services(), event.to_dict(), event.context)
+
+
 @app.on_sqs_message(queue=ACTIVITY, batch_size=10)
 def on_activity(event):
     return consumers.activity(wiring.services(), event.to_dict(), event.context)

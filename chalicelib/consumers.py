@@ -1,6 +1,7 @@
-"""The queue consumers app.py declares (``@app.on_sqs_message``; the embedded queue's worker delivers
-to the same functions): one Lambda SQS batch in, Lambda's partial batch response out, each record logged
-under its request id. Each is handed the services it works with (chalicelib/wiring.py).
+"""The consumers app.py declares: the forwarder of the table's change stream (``@app.on_dynamodb_record``)
+and the queue consumers (``@app.on_sqs_message``); locally the embedded feed and queue deliver to the same
+functions. One Lambda batch in, Lambda's partial batch response out, each record logged under its request
+id. Each is handed the services it works with (chalicelib/wiring.py).
 
 Imported by app.py at cold start, so the activity use-case and the observability code load with the first
 batch (``import app`` loads no observability code).
@@ -20,6 +21,7 @@ from typing import Protocol
 from chalicelib.errors import AppError
 
 if TYPE_CHECKING:
+    from chalicelib.events.base import Queue
     from chalicelib.settings import Settings
     from chalicelib.tasks.activity import ActivityRecorder
 
@@ -37,6 +39,64 @@ class ConsumerServices(Protocol):
 
     @property
     def activity_recorder(self) -> ActivityRecorder: ...
+
+    @property
+    def queue(self) -> Queue: ...
+
+
+def forward(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+    """Send the activity events of each committed change the table's stream reports to the activity queue,
+    in order. The first change that could not be sent is reported, and Lambda (or the local feed) hands it
+    and everything after it over again: nothing committed is lost, and a change sent twice is one event
+    (its id follows from the change), which the consumer applies once."""
+    # lazy: the forwarder's code loads with its first batch, never on the API's cold start
+    from chalicelib.events.stream import change_of
+    from chalicelib.events.stream import sequence_of
+    from chalicelib.observability import correlation
+    from chalicelib.observability import logs
+    from chalicelib.observability import metrics
+    from chalicelib.tasks import outbox
+
+    invocation = _begin(services.settings, metrics.FORWARDER, lambda_context)
+    try:
+        for record in event.get("Records") or ():
+            sequence = sequence_of(record)
+            change = change_of(record)
+            with correlation.bound(outbox.request_id(change), sequence_number=sequence):
+                try:
+                    _forward_change(services, change)
+                    continue
+                except AppError as error:  # the queue did not take it: retried from here
+                    log.warning(
+                        "change not forwarded; it will be retried: %s", error.detail, extra={"code": error.code}
+                    )
+                except Exception:
+                    logs.log_unhandled(log, "unhandled exception while forwarding a change")
+                    metrics.count(metrics.UNHANDLED_EXCEPTIONS)
+                metrics.count(metrics.ENQUEUE_FAILURES)
+            # Lambda resumes a stream at the first reported record: the rest are not tried now.
+            return {FAILURES: [{"itemIdentifier": sequence}]}
+    finally:
+        if invocation is not None:
+            invocation.end()
+    return {FAILURES: []}
+
+
+def _forward_change(services: ConsumerServices, change: Any) -> None:
+    from chalicelib.observability import correlation
+    from chalicelib.observability import metrics
+    from chalicelib.tasks import outbox  # lazy: as in forward
+
+    request_id = outbox.request_id(change)
+    for event in outbox.events_of(change):
+        body = json.dumps(correlation.stamp(event, request_id), separators=(",", ":"))
+        attributes = {correlation.MESSAGE_ATTRIBUTE: request_id} if request_id else {}
+        services.queue.send(body, attributes)
+        metrics.count(metrics.EVENTS_FORWARDED)
+        log.info(
+            "activity event forwarded",
+            extra={"event_id": event["id"], "event_type": event["type"], "item_id": event["item_id"]},
+        )
 
 
 def activity(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:

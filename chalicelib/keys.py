@@ -15,10 +15,14 @@ PROFILE_SK = "METADATA"
 STATS_SK = "STATS"
 # DynamoDB's TTL attribute (epoch seconds); the SQLite adapter honours the same name.
 TTL_ATTRIBUTE = "expires_at"
+# On an item or profile record: the X-Request-Id of the request that last wrote it, which the table's change
+# stream carries to the activity event (chalicelib/tasks/outbox.py). Never part of a response.
+REQUEST_ATTRIBUTE = "request_id"
+_USER_PREFIX = "USER#"
 
 
 def user_pk(sub: str) -> str:
-    return f"USER#{sub}"
+    return _USER_PREFIX + sub
 
 
 def profile_key(sub: str) -> Key:
@@ -51,3 +55,10 @@ def idempotency_record_key(sub: str, key: str) -> Key:
     """Where the outcome of a create sent with the Idempotency-Key ``key`` is kept (the header's parser is
     protocol/requests.idempotency_key)."""
     return Key(user_pk(sub), f"IDEMPOTENCY#{key}")
+
+
+def sub_of(partition: str) -> str:
+    """The sub whose partition ``USER#<sub>`` is (ValueError for any other partition)."""
+    if not partition.startswith(_USER_PREFIX):
+        raise ValueError("not a user's partition")
+    return partition[len(_USER_PREFIX) :]

@@ -27,7 +27,9 @@ DEFAULT_STATUS = STATUS_TODO  # of an item created without one
 ITEM_CREATED = "item.created"
 ITEM_UPDATED = "item.updated"
 ITEM_DELETED = "item.deleted"
-EVENT_TYPES = (ITEM_CREATED, ITEM_UPDATED, ITEM_DELETED)
+USER_SIGNED_IN = "user.signed_in"  # a new sign-in session seen by GET /me or PATCH /me
+ITEM_EVENT_TYPES = (ITEM_CREATED, ITEM_UPDATED, ITEM_DELETED)
+EVENT_TYPES = (*ITEM_EVENT_TYPES, USER_SIGNED_IN)
 
 # --- tokens a client chooses: X-Request-Id and Idempotency-Key (docs/API.md) --------------------------
 # A request id read back from a queue message must fit the same shape (observability/correlation.py).

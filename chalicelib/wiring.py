@@ -20,6 +20,7 @@ from typing import TypeVar
 from typing import overload
 
 from chalicelib.errors import FeatureDisabled
+from chalicelib.events.base import TABLE_STREAM
 from chalicelib.protocol.context import request_id
 from chalicelib.settings import Settings
 from chalicelib.settings import get_settings
@@ -33,9 +34,9 @@ if TYPE_CHECKING:
     from chalicelib.assistant.service import AssistantService
     from chalicelib.events.base import Handler
     from chalicelib.events.base import Queue
+    from chalicelib.events.feed import LocalFeed
     from chalicelib.store.base import Store
     from chalicelib.tasks.activity import ActivityRecorder
-    from chalicelib.tasks.activity import ActivitySink
     from chalicelib.tasks.clock import Clock
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
         store: Store
         queue: Queue
-        activity: ActivitySink | None
         activity_recorder: ActivityRecorder
         provider: Provider
         assistant: AssistantService
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 # context (None when the embedded queue delivers); it returns Lambda's partial batch response.
 Consumer = Callable[["Services", dict, Any], dict]
 
-_UNSET: Any = object()
 T = TypeVar("T")
 
 
@@ -101,7 +100,6 @@ class Services:
         *,
         store: Store | None = None,
         queue: Queue | None = None,
-        activity: ActivitySink | None = _UNSET,
         activity_recorder: ActivityRecorder | None = None,
         provider: Provider | None = None,
         assistant: AssistantService | None = None,
@@ -120,8 +118,6 @@ class Services:
             "assistant": assistant,
         }
         self._built: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
-        if activity is not _UNSET:
-            self._built["activity"] = activity  # None too: a deployment without an activity queue
         self._given = frozenset(self._built)
         self._lock = threading.RLock()
 
@@ -163,12 +159,20 @@ class Services:
                 settings.table_name or "", endpoint_url=settings.dynamodb_endpoint_url, region=settings.aws_region
             )
             if settings.dynamodb_endpoint_url:
-                # Local endpoints only (DynamoDB Local): against AWS the stack owns the table.
+                # Local endpoints only (DynamoDB Local): against AWS the stack owns the table, and Lambda
+                # forwards its stream; here the local feed does.
                 store.ensure_schema()
+                self._built["store"] = store
+                self.feed  # noqa: B018 - started with the store, as below
         else:
             from chalicelib.store.sqlite import SQLiteStore
 
-            store = SQLiteStore(settings.sqlite_path)
+            # With an activity pipeline, the store logs each change of a captured record in the write's own
+            # transaction (the outbox); the local feed forwards the log (``feed``).
+            capture = self._captured() if settings.queue != "off" else None
+            store = SQLiteStore(settings.sqlite_path, capture=capture)
+            self._built["store"] = store  # the feed reads the log of this very store
+            self.feed  # noqa: B018 - started with the store: what an earlier run logged is forwarded too
         if tracer is None:
             return store
         from chalicelib.observability.tracing import TracedStore
@@ -178,7 +182,8 @@ class Services:
     @_member
     def queue(self) -> Queue:
         """The activity queue: SQS when deployed with one, else the embedded queue, whose worker thread
-        delivers to the consumers this root was given (app.py's; QUEUE=off: see ``activity``)."""
+        delivers to the consumers this root was given (app.py's). QUEUE=off: no change is logged, so nothing
+        is ever sent."""
         settings = self.settings
         if settings.queue == "sqs":
             self.tracer()  # botocore patched before the client is built: SendMessage gets its subsegment
@@ -188,8 +193,43 @@ class Services:
         from chalicelib.events.local import LocalQueue
 
         consumers = _consumers if self._consumers is None else self._consumers
-        handlers: dict[str, Handler] = {name: self._deliver_to(consumer) for name, consumer in consumers.items()}
+        handlers: dict[str, Handler] = {
+            name: self._deliver_to(consumer) for name, consumer in consumers.items() if name != TABLE_STREAM
+        }
         return LocalQueue(os.path.join(settings.data_dir, "queue.db"), handlers)
+
+    @_member
+    def feed(self) -> LocalFeed | None:
+        """The embedded change feed: forwards the SQLite store's change log to the forwarder app.py declared
+        (deployed, Lambda reads the table's stream instead). None without a log or a forwarder."""
+        settings = self.settings
+        consumers = _consumers if self._consumers is None else self._consumers
+        forwarder = consumers.get(TABLE_STREAM)
+        if forwarder is None or settings.queue == "off":
+            return None
+        store: Any = self.store
+        if settings.store == "dynamodb":
+            if not settings.dynamodb_endpoint_url:
+                return None  # deployed: Lambda's event source mapping reads the stream
+            from chalicelib.store.dynamodb_stream import DynamoDBLocalStream
+
+            store = DynamoDBLocalStream(
+                store,
+                capture=self._captured(),
+                endpoint_url=settings.dynamodb_endpoint_url,
+                region=settings.aws_region,
+            )
+        from chalicelib.events.feed import LocalFeed
+
+        feed = LocalFeed(store, self._deliver_to(forwarder))
+        feed.start()
+        return feed
+
+    @staticmethod
+    def _captured() -> Callable[[Any], bool]:
+        from chalicelib.tasks.outbox import captured  # lazy: the outbox's domain loads with the store
+
+        return captured
 
     def _deliver_to(self, consumer: Consumer) -> Handler:
         def handler(event: dict) -> dict:
@@ -213,15 +253,6 @@ class Services:
     # --- services (each loads with its first use: module docstring) ------------------------------
 
     @_member
-    def activity(self) -> ActivitySink | None:
-        """Where item changes are announced; None when the deployment has no activity queue."""
-        if self.settings.queue == "off":
-            return None
-        from chalicelib.events.publisher import Publisher
-
-        return Publisher(self.queue, request_id=request_id)
-
-    @_member
     def activity_recorder(self) -> ActivityRecorder:
         from chalicelib.tasks.activity import ActivityRecorder  # lazy: loads with its first use
 
@@ -231,13 +262,13 @@ class Services:
     def items(self) -> ItemService:
         from chalicelib.tasks.items import ItemService  # lazy: loads with its first use
 
-        return ItemService(self.store, clock=self.clock, activity=_DeferredActivity(self))
+        return ItemService(self.store, clock=self.clock, request_id=request_id)
 
     @_member
     def profiles(self) -> ProfileService:
         from chalicelib.tasks.profiles import ProfileService  # lazy: loads with its first use
 
-        return ProfileService(self.store, clock=self.clock)
+        return ProfileService(self.store, clock=self.clock, request_id=request_id)
 
     @_member
     def assistant(self) -> AssistantService:
@@ -249,25 +280,13 @@ class Services:
         return AssistantService(self.items, self.provider, clock=self.clock)
 
     def close(self) -> None:
-        """Stop what this root started (the embedded queue's worker); what was handed in is the caller's."""
-        queue = None if "queue" in self._given else self._built.get("queue")
-        close = getattr(queue, "close", None)
-        if close is not None:
-            close()
-
-
-class _DeferredActivity:
-    """The activity sink, resolved on the first event: read routes never load the queue or its adapter."""
-
-    __slots__ = ("_services",)
-
-    def __init__(self, services: Services) -> None:
-        self._services = services
-
-    def publish(self, event: dict) -> None:
-        sink = self._services.activity
-        if sink is not None:
-            sink.publish(event)
+        """Stop what this root started (the embedded feed's and queue's workers); what was handed in is the
+        caller's."""
+        for name in ("feed", "queue"):
+            started = None if name in self._given else self._built.get(name)
+            close = getattr(started, "close", None)
+            if close is not None:
+                close()
 
 
 # --- the process's instance ------------------------------------------------------------------------

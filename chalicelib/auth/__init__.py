@@ -28,6 +28,8 @@ class Caller(NamedTuple):
     email: str | None
     token_use: str
     client_id: str
+    session: str | None = None  # the sign-in session (Cognito's origin_jti)
+    signed_in_at: int | None = None  # when it signed in (auth_time)
 
 
 def authenticate(headers: Mapping[str, str], request_context: Mapping[str, Any] | None, settings: Settings) -> Caller:

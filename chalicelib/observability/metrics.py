@@ -15,12 +15,13 @@ COUNT = "Count"
 MILLISECONDS = "Milliseconds"
 
 # Dimensions: few values each (never a user, item or request id).
-SERVICE = "Service"  # which code path: "api", "activity", "dead-letters", "assistant-stream"
+SERVICE = "Service"  # which code path: "api", "forwarder", "activity", "dead-letters", "assistant-stream"
 ROUTE = "Route"  # "GET /items/{item_id}": the route template, never the path
 STATUS_CLASS = "StatusClass"  # "2xx", "4xx", "5xx"
 PROVIDER = "Provider"  # assistant provider: "offline", "bedrock"
 
 API = "api"
+FORWARDER = "forwarder"
 ACTIVITY = "activity"
 DEAD_LETTERS = "dead-letters"
 ASSISTANT_STREAM = "assistant-stream"
@@ -52,8 +53,10 @@ UNHANDLED_EXCEPTIONS = Metric("UnhandledExceptions", COUNT, ((SERVICE,), ()))
 IDEMPOTENT_REPLAYS = Metric("IdempotentReplays", COUNT, ((SERVICE,),))
 PRECONDITION_FAILED = Metric("PreconditionFailed", COUNT, ((SERVICE,),))
 
-# --- emitted around the activity queue (chalicelib/events, chalicelib/consumers.py) ---------------
-ENQUEUE_FAILURES = Metric("EnqueueFailures", COUNT, ((SERVICE,), ()))  # API: a committed change's event not sent
+# --- emitted around the activity queue (chalicelib/consumers.py) ----------------------------------
+EVENTS_FORWARDED = Metric("EventsForwarded", COUNT, ((SERVICE,),))  # forwarder: a change's event sent
+# Forwarder: a committed change's event the queue did not take; the change is retried until it does.
+ENQUEUE_FAILURES = Metric("EnqueueFailures", COUNT, ((SERVICE,), ()))
 EVENTS_RECORDED = Metric("EventsRecorded", COUNT, ((SERVICE,),))  # consumer: applied to ACTIVITY#/STATS
 DUPLICATE_EVENTS = Metric("DuplicateEvents", COUNT, ((SERVICE,),))  # consumer: a redelivery, changed nothing
 EVENT_FAILURES = Metric("EventFailures", COUNT, ((SERVICE,), ()))  # consumer: reported back for a retry
@@ -75,9 +78,16 @@ API_METRICS = (
     UNHANDLED_EXCEPTIONS,
     IDEMPOTENT_REPLAYS,
     PRECONDITION_FAILED,
-    ENQUEUE_FAILURES,
 )
-CONSUMER_METRICS = (EVENTS_RECORDED, DUPLICATE_EVENTS, EVENT_FAILURES, EVENT_AGE, DEAD_LETTER_MESSAGES)
+CONSUMER_METRICS = (
+    EVENTS_FORWARDED,
+    ENQUEUE_FAILURES,
+    EVENTS_RECORDED,
+    DUPLICATE_EVENTS,
+    EVENT_FAILURES,
+    EVENT_AGE,
+    DEAD_LETTER_MESSAGES,
+)
 ASSISTANT_METRICS = (ASSISTANT_INPUT_TOKENS, ASSISTANT_OUTPUT_TOKENS, TIME_TO_FIRST_TOKEN, PROVIDER_THROTTLES)
 ALL_METRICS = API_METRICS + CONSUMER_METRICS + ASSISTANT_METRICS
 

@@ -32,6 +32,8 @@ from chalicelib.store.base import Update
 
 PK, SK, GSI1PK, GSI1SK = KEY_ATTRIBUTES
 GSI1 = "GSI1"
+# The table's stream carries both images of each change: the forwarder needs the status before and after.
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 
 # Error codes meaning "throttled or briefly unable": the request changed nothing and may be retried.
 _UNAVAILABLE_CODES = frozenset(
@@ -63,7 +65,7 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
     def _get(self, key: Key) -> Record | None:
         response = self._call("get_item", TableName=self.table_name, Key=_key(key), ConsistentRead=True)
         item = response.get("Item")
-        return None if item is None else _record(item)
+        return None if item is None else record_of(item)
 
     def _query(self, partition: str, prefix: str, *, limit: int, index: bool, after: str | None) -> Page:
         pk, sk = (GSI1PK, GSI1SK) if index else (PK, SK)
@@ -100,11 +102,11 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         matching: list[dict[str, Any]] = []
         for item in items:
             if not item[sk]["S"].startswith(prefix):
-                return Page([_record(i) for i in matching[:limit]], more=len(matching) > limit)
+                return Page([record_of(i) for i in matching[:limit]], more=len(matching) > limit)
             matching.append(item)
         # A response cut short by DynamoDB's 1 MB page size carries LastEvaluatedKey: more may follow.
         more = len(matching) > limit or "LastEvaluatedKey" in response
-        return Page([_record(i) for i in matching[:limit]], more=more)
+        return Page([record_of(i) for i in matching[:limit]], more=more)
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -116,8 +118,8 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         params["ReturnValues"] = "ALL_NEW" if op.returns == "new" else "ALL_OLD"
         attributes = self._call("update_item", **params).get("Attributes")
         if op.returns == "old":
-            return None if not attributes else _record(attributes)  # no old attributes: an upsert
-        return _record(attributes or {})
+            return None if not attributes else record_of(attributes)  # no old attributes: an upsert
+        return record_of(attributes or {})
 
     def _update_params(self, op: Update) -> dict[str, Any]:
         names: dict[str, str] = {}
@@ -125,11 +127,11 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         assignments: list[str] = []
         for n, (name, value) in enumerate(op.set.items()):
             names[f"#s{n}"] = name
-            values[f":s{n}"] = _serialize(value)
+            values[f":s{n}"] = serialize(value)
             assignments.append(f"#s{n} = :s{n}")
         for n, (name, value) in enumerate(op.set_if_absent.items()):
             names[f"#d{n}"] = name
-            values[f":d{n}"] = _serialize(value)
+            values[f":d{n}"] = serialize(value)
             assignments.append(f"#d{n} = if_not_exists(#d{n}, :d{n})")
         if op.index_key is not None:
             names.update({"#gpk": GSI1PK, "#gsk": GSI1SK})
@@ -138,7 +140,7 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         increments: list[str] = []
         for n, (name, amount) in enumerate(op.add.items()):
             names[f"#a{n}"] = name
-            values[f":a{n}"] = _serialize(amount)
+            values[f":a{n}"] = serialize(amount)
             increments.append(f"#a{n} :a{n}")  # ADD treats a missing number as 0
         clauses = []
         if assignments:
@@ -156,7 +158,7 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         _add_condition(params, op.condition, {}, {})
         response = self._call("delete_item", **params)
         old = response.get("Attributes")
-        return None if not old else _record(old)
+        return None if not old else record_of(old)
 
     def _transact(self, ops: Sequence[Put | Update]) -> None:
         items = [
@@ -166,7 +168,7 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         self._call("transact_write_items", TransactItems=items)
 
     def _put_params(self, op: Put) -> dict[str, Any]:
-        item = {name: _serialize(value) for name, value in op.attrs.items()}
+        item = {name: serialize(value) for name, value in op.attrs.items()}
         item.update(_key(op.key))
         if op.index_key is not None:
             item.update(_index_key(op.index_key))
@@ -193,6 +195,8 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
                         {"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1PK, GSI1SK)
                     ],
                     KeySchema=[{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+                    # As the stack makes it: the change stream is the activity outbox (tasks/outbox.py).
+                    StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW},
                     GlobalSecondaryIndexes=[
                         {
                             "IndexName": GSI1,
@@ -243,14 +247,14 @@ def _translate(exc: Any) -> Exception | None:
     code = error.get("Code", "")
     if code == "ConditionalCheckFailedException":
         item = exc.response.get("Item")
-        return ConditionFailed(existing=_record(item) if item else None)
+        return ConditionFailed(existing=record_of(item) if item else None)
     if code == "TransactionCanceledException":
         reasons = exc.response.get("CancellationReasons") or []
         codes = [reason.get("Code") for reason in reasons]
         for position, reason in enumerate(reasons):
             if reason.get("Code") == "ConditionalCheckFailed":
                 item = reason.get("Item")
-                return ConditionFailed(existing=_record(item) if item else None, index=position)
+                return ConditionFailed(existing=record_of(item) if item else None, index=position)
         if "TransactionConflict" in codes:
             return TransactionConflict("another request is changing the same records")
         if _UNAVAILABLE_REASONS.intersection(codes):
@@ -308,11 +312,13 @@ def _codec() -> tuple[Any, Any]:
     return TypeSerializer(), TypeDeserializer()
 
 
-def _serialize(value: Any) -> dict[str, Any]:
+def serialize(value: Any) -> dict[str, Any]:
+    """A record attribute's value as DynamoDB's wire format writes it (``{"S": ...}``, ``{"N": ...}``, ...)."""
     return _codec()[0].serialize(value)
 
 
-def _record(item: dict[str, Any]) -> Record:
+def record_of(item: dict[str, Any]) -> Record:
+    """The record an item in DynamoDB's wire format holds (key attributes left out, numbers as ints)."""
     deserialize = _codec()[1].deserialize
     return {name: _plain(deserialize(value)) for name, value in item.items() if name not in KEY_ATTRIBUTES}
 

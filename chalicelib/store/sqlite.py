@@ -1,5 +1,10 @@
 """The embedded store adapter: the single-table port on a SQLite file, with DynamoDB's conditional
-semantics, so local runs behave like the cloud (one table keyed (pk, sk), a sparse GSI1 index)."""
+semantics, so local runs behave like the cloud (one table keyed (pk, sk), a sparse GSI1 index).
+
+Like a DynamoDB stream with new and old images, it can log each write of the records it is told to
+capture, in the same SQLite transaction as the write (``changes``/``forget_changes`` read and trim that
+log): the local half of the transactional outbox (chalicelib/tasks/outbox.py).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import Any
+from typing import NamedTuple
 
 from chalicelib.errors import ConditionFailed
 from chalicelib.errors import StoreUnavailable
@@ -42,6 +50,15 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
     # Partial, like a sparse GSI: records without an index key cost the index nothing.
     "CREATE INDEX IF NOT EXISTS records_gsi1 ON records (gsi1pk, gsi1sk) WHERE gsi1pk IS NOT NULL",
+    # The change log (the stream): AUTOINCREMENT, so a sequence number is never reused once forgotten.
+    """CREATE TABLE IF NOT EXISTS changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        old TEXT,
+        new TEXT,
+        at_ms INTEGER NOT NULL
+    )""",
 )
 
 _UPSERT = "INSERT OR REPLACE INTO records (pk, sk, gsi1pk, gsi1sk, expires_at, data) VALUES (?, ?, ?, ?, ?, ?)"
@@ -68,14 +85,27 @@ class _Row:
         self.gsi1sk = gsi1sk
 
 
-class SQLiteStore(BaseStore):
-    """The store port on one SQLite file; safe to share between threads and processes."""
+class LoggedChange(NamedTuple):
+    """One write of a captured record: its sequence number in the log, key, images either side (None:
+    absent) and when it committed (epoch seconds)."""
 
-    def __init__(self, path: str) -> None:
+    seq: int
+    key: Key
+    old: Record | None
+    new: Record | None
+    at: float
+
+
+class SQLiteStore(BaseStore):
+    """The store port on one SQLite file; safe to share between threads and processes. ``capture`` tells
+    which records' writes to log (None: none)."""
+
+    def __init__(self, path: str, *, capture: Callable[[Key], bool] | None = None) -> None:
         self.path = path
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         self._pool = SQLitePool(path, _SCHEMA, max_idle=MAX_IDLE_CONNECTIONS)
+        self._capture = capture
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -103,9 +133,13 @@ class SQLiteStore(BaseStore):
 
     def _put(self, op: Put) -> None:
         with self._translated(), self._pool.transaction() as conn:
+            logged = self._logged(op.key)
+            row = _read(conn, op.key) if op.condition is not None or logged else None
             if op.condition is not None:
-                _check(op.condition, _read(conn, op.key))
+                _check(op.condition, row)
             _write_put(conn, op)
+            if logged:
+                _log(conn, op.key, row, op.attrs)
 
     def _update(self, op: Update) -> Record | None:
         with self._translated(), self._pool.transaction() as conn:
@@ -113,6 +147,8 @@ class SQLiteStore(BaseStore):
             if op.condition is not None:
                 _check(op.condition, row)
             record = _write_update(conn, op, row)
+            if self._logged(op.key):
+                _log(conn, op.key, row, record)
         if op.returns == "old":
             return None if row is None else row.record
         return record
@@ -125,6 +161,8 @@ class SQLiteStore(BaseStore):
             if row is None:
                 return None
             conn.execute("DELETE FROM records WHERE pk = ? AND sk = ?", (op.key.pk, op.key.sk))
+            if self._logged(op.key):
+                _log(conn, op.key, row, None)
         return row.record
 
     def _transact(self, ops: Sequence[Put | Update]) -> None:
@@ -136,10 +174,30 @@ class SQLiteStore(BaseStore):
                 if op.condition is not None:
                     _check(op.condition, row, index=position)
             for op, row in zip(ops, rows):
-                if isinstance(op, Update):
-                    _write_update(conn, op, row)
-                else:
-                    _write_put(conn, op)
+                record = _write_update(conn, op, row) if isinstance(op, Update) else _write_put(conn, op)
+                if self._logged(op.key):
+                    _log(conn, op.key, row, record)
+
+    # --- the change log ------------------------------------------------------------------------
+
+    def changes(self, limit: int) -> list[LoggedChange]:
+        """The oldest ``limit`` logged changes not yet forgotten, in commit order."""
+        with self._translated(), self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, pk, sk, old, new, at_ms FROM changes ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [
+            LoggedChange(seq, Key(pk, sk), _loads(old), _loads(new), at_ms / 1000)
+            for seq, pk, sk, old, new, at_ms in rows
+        ]
+
+    def forget_changes(self, through: int) -> None:
+        """Drop the logged changes up to sequence number ``through`` (they were delivered)."""
+        with self._translated(), self._pool.transaction() as conn:
+            conn.execute("DELETE FROM changes WHERE seq <= ?", (through,))
+
+    def _logged(self, key: Key) -> bool:
+        return self._capture is not None and self._capture(key)
 
     # --- schema and connections ----------------------------------------------------------------
 
@@ -201,9 +259,26 @@ def _write(conn: sqlite3.Connection, key: Key, record: Record, gsi1pk: str | Non
     conn.execute(_UPSERT, (key.pk, key.sk, gsi1pk, gsi1sk, ttl, data))
 
 
-def _write_put(conn: sqlite3.Connection, op: Put) -> None:
+def _write_put(conn: sqlite3.Connection, op: Put) -> Record:
     index = op.index_key
     _write(conn, op.key, op.attrs, index.pk if index else None, index.sk if index else None)
+    return op.attrs
+
+
+def _log(conn: sqlite3.Connection, key: Key, old: _Row | Record | None, new: Record | None) -> None:
+    before = old.record if isinstance(old, _Row) else old
+    conn.execute(
+        "INSERT INTO changes (pk, sk, old, new, at_ms) VALUES (?, ?, ?, ?, ?)",
+        (key.pk, key.sk, _dumps(before), _dumps(new), int(time.time() * 1000)),
+    )
+
+
+def _dumps(record: Record | None) -> str | None:
+    return None if record is None else json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(data: str | None) -> Record | None:
+    return None if data is None else json.loads(data)
 
 
 def _write_update(conn: sqlite3.Connection, op: Update, row: _Row | None) -> Record:

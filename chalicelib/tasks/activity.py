@@ -1,5 +1,6 @@
-"""Activity: the event every accepted item change emits, and the consumer use-case that turns each
-event into an ``ACTIVITY#`` record and the ``STATS`` counters exactly once, however often it arrives."""
+"""Activity: the events (one per accepted item change, one per sign-in session), and the consumer use-case
+that turns each event into an ``ACTIVITY#`` record and the ``STATS`` counters exactly once, however often
+it arrives. chalicelib/tasks/outbox.py makes the events from the table's committed changes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
 from typing import Any
-from typing import Protocol
 
 from chalicelib import keys
 from chalicelib.errors import AppError
@@ -28,12 +28,17 @@ from chalicelib.vocabulary import ITEM_CREATED
 from chalicelib.vocabulary import ITEM_DELETED
 from chalicelib.vocabulary import ITEM_UPDATED
 from chalicelib.vocabulary import STATUSES
+from chalicelib.vocabulary import USER_SIGNED_IN
 from chalicelib.vocabulary import valid_sub
 
 SCHEMA_VERSION = 1
 # API.md: GET /activity shows the last 30 days; DynamoDB's TTL (and the SQLite adapter) drop the rest.
 ACTIVITY_TTL_SECONDS = 30 * 24 * 3600
 EVENT_FIELDS = ("id", "type", "item_id", "at")  # what an ACTIVITY# record keeps (API.md's event shape)
+# The STATS record's counters (GET /stats), each a number a missing attribute reads as 0.
+COUNTERS: tuple[str, ...] = (*STATUSES, "total", "sign_ins")
+# Also on STATS: how many events were applied to it, which the counters' rebuild reads as a guard.
+APPLIED = "applied"
 _MAX_TRANSACTION_ATTEMPTS = 5
 
 
@@ -44,18 +49,31 @@ class InvalidEvent(AppError):
     code = "invalid_event"
 
 
-class ActivitySink(Protocol):
-    """Where ItemService hands an event once its change has committed (chalicelib/events/publisher.py)."""
+def event_id(at: str, *identity: str) -> str:
+    """The id of the event ``identity`` names (e.g. sub, item id, version): the same change always gets the
+    same id, so an event forwarded twice is one event to the consumer. Shaped like every id (tasks/ids.py):
+    the milliseconds of ``at``, then 80 bits of a hash of the identity."""
+    import hashlib  # lazy: OpenSSL (~2.5 ms), only where events are made (the forwarder, tests)
 
-    def publish(self, event: dict[str, Any]) -> None: ...
+    digest = hashlib.sha256("|".join(identity).encode()).digest()
+    return new_id(int(seconds_of(at) * 1000), random=digest[:10])
 
 
-def item_event(kind: str, sub: str, item_id: str, at: str, *, before: str | None, after: str | None) -> dict[str, Any]:
+def item_event(
+    kind: str,
+    sub: str,
+    item_id: str,
+    at: str,
+    *,
+    before: str | None,
+    after: str | None,
+    id: str | None = None,
+) -> dict[str, Any]:
     """The event for one committed change: ``before``/``after`` are the item's status either side of it
     (None where the item did not exist), which is all the stats need."""
     return {
         "v": SCHEMA_VERSION,
-        "id": new_id(),
+        "id": new_id() if id is None else id,
         "type": kind,
         "sub": sub,
         "item_id": item_id,
@@ -63,6 +81,31 @@ def item_event(kind: str, sub: str, item_id: str, at: str, *, before: str | None
         "status_before": before,
         "status_after": after,
     }
+
+
+def sign_in_event(sub: str, session: str, at: str) -> dict[str, Any]:
+    """The event for a new sign-in session (Cognito's ``origin_jti``) signed in at ``at``: its id follows
+    from the session, so the same session seen again is the same event and counts once."""
+    return {
+        "v": SCHEMA_VERSION,
+        "id": event_id(at, sub, USER_SIGNED_IN, session),
+        "type": USER_SIGNED_IN,
+        "sub": sub,
+        "item_id": None,
+        "at": at,
+        "status_before": None,
+        "status_after": None,
+    }
+
+
+_ITEM_EVENT_PATTERNS = (("id", ID_PATTERN), ("item_id", ID_PATTERN), ("at", RFC3339_PATTERN))
+# Which of status_before/status_after each event type carries.
+_STATUSES_PRESENT = {
+    ITEM_CREATED: (False, True),
+    ITEM_UPDATED: (True, True),
+    ITEM_DELETED: (True, False),
+    USER_SIGNED_IN: (False, False),
+}
 
 
 def parse_event(body: Any) -> dict[str, Any]:
@@ -74,14 +117,18 @@ def parse_event(body: Any) -> dict[str, Any]:
     kind = body.get("type")
     if kind not in EVENT_TYPES:
         raise InvalidEvent("unknown event type")
-    for name, pattern in (("id", ID_PATTERN), ("item_id", ID_PATTERN), ("at", RFC3339_PATTERN)):
+    signed_in = kind == USER_SIGNED_IN
+    checked = (("id", ID_PATTERN), ("at", RFC3339_PATTERN)) if signed_in else _ITEM_EVENT_PATTERNS
+    for name, pattern in checked:
         value = body.get(name)
         if not isinstance(value, str) or not pattern.fullmatch(value):
             raise InvalidEvent(f"missing or malformed {name!r}")
+    if signed_in and body.get("item_id") is not None:
+        raise InvalidEvent("a sign-in event names no item")
     if not valid_sub(body.get("sub")):  # the rule a token's sub passed (chalicelib/auth)
         raise InvalidEvent("missing or malformed 'sub'")
     before, after = body.get("status_before"), body.get("status_after")
-    expected = {ITEM_CREATED: (False, True), ITEM_UPDATED: (True, True), ITEM_DELETED: (True, False)}[kind]
+    expected = _STATUSES_PRESENT[kind]
     for value, present in zip((before, after), expected):
         if (value in STATUSES) != present or (not present and value is not None):
             raise InvalidEvent(f"status_before/status_after do not fit {kind}")
@@ -90,6 +137,8 @@ def parse_event(body: Any) -> dict[str, Any]:
 
 def stats_delta(event: Mapping[str, Any]) -> dict[str, int]:
     """How an event moves the STATS counters. Counters only ever add, so events may arrive in any order."""
+    if event["type"] == USER_SIGNED_IN:
+        return {"sign_ins": 1}
     before, after = event["status_before"], event["status_after"]
     if before == after:
         return {}
@@ -130,15 +179,10 @@ class ActivityRecorder:
         attrs[keys.TTL_ATTRIBUTE] = epoch_of(event["at"]) + ACTIVITY_TTL_SECONDS
         ops: list[Put | Update] = [Put(keys.activity_key(sub, event["at"], event["id"]), attrs, condition=Absent())]
         delta = stats_delta(event)
-        if delta:
-            counters = dict.fromkeys(STATUSES + ("total",), 0)
-            ops.append(
-                Update(
-                    keys.stats_key(sub),
-                    set={"updated_at": rfc3339(self._clock())},
-                    add={name: delta.get(name, 0) for name in counters},
-                )
-            )
+        # Every counter is added to (0 when unmoved), so a new STATS record starts with all of them.
+        add = {name: delta.get(name, 0) for name in COUNTERS}
+        add[APPLIED] = 1
+        ops.append(Update(keys.stats_key(sub), set={"updated_at": rfc3339(self._clock())}, add=add))
         try:
             # A conflict: another event of the same user is updating STATS right now; take turns.
             retry_on_conflict(

@@ -27,9 +27,15 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
-def new_id(now_ms: int | None = None) -> str:
+def new_id(now_ms: int | None = None, *, random: bytes | None = None) -> str:
+    """A new id for ``now_ms`` (default: now). ``random`` (10 bytes) replaces the random part, for ids that
+    follow from what they name (an event's: tasks/activity.event_id); such an id is returned as made."""
     global _last
     ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if random is not None:
+        if len(random) != 10:
+            raise ValueError("random must be 10 bytes")
+        return _encode((ms << 80) | int.from_bytes(random, "big"), ID_LENGTH)
     candidate = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     with _lock:
         if candidate <= _last:

@@ -4,6 +4,7 @@ optimistic concurrency. One store request per call on the normal path."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import date
@@ -23,8 +24,6 @@ from chalicelib.store.base import Put
 from chalicelib.store.base import Store
 from chalicelib.store.base import Update
 from chalicelib.store.base import VersionIs
-from chalicelib.tasks.activity import ActivitySink
-from chalicelib.tasks.activity import item_event
 from chalicelib.tasks.clock import Clock
 from chalicelib.tasks.clock import rfc3339
 from chalicelib.tasks.clock import system_clock
@@ -32,9 +31,6 @@ from chalicelib.tasks.ids import is_id
 from chalicelib.tasks.ids import new_id
 from chalicelib.tasks.retry import retry_on_conflict
 from chalicelib.vocabulary import DEFAULT_STATUS
-from chalicelib.vocabulary import ITEM_CREATED
-from chalicelib.vocabulary import ITEM_DELETED
-from chalicelib.vocabulary import ITEM_UPDATED
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _MAX_TRANSACTION_ATTEMPTS = 8
@@ -80,16 +76,18 @@ def body_fingerprint(body: Any) -> str:
 
 
 class ItemService:
-    def __init__(self, store: Store, clock: Clock = system_clock, activity: ActivitySink | None = None) -> None:
+    def __init__(
+        self, store: Store, clock: Clock = system_clock, request_id: Callable[[], str | None] = lambda: None
+    ) -> None:
         self._store = store
         self._clock = clock
-        # Told of every committed change (never of a rejected one or an idempotent replay); None when
-        # the deployment has no activity queue (QUEUE=off).
-        self._activity = activity
+        # Each change's activity event is made from the table's change stream (tasks/outbox.py), which
+        # also carries the request's id, kept on the item (never in a response) for that.
+        self._request_id = request_id
 
-    def _emit(self, kind: str, sub: str, item_id: str, at: str, before: str | None, after: str | None) -> None:
-        if self._activity is not None:
-            self._activity.publish(item_event(kind, sub, item_id, at, before=before, after=after))
+    def _stamped(self, values: dict[str, Any]) -> dict[str, Any]:
+        request_id = self._request_id()
+        return values if request_id is None else {**values, keys.REQUEST_ATTRIBUTE: request_id}
 
     def create(
         self, sub: str, data: NewItem, *, idempotency_key: str | None = None, fingerprint: str | None = None
@@ -110,7 +108,7 @@ class ItemService:
         }
         put_item = Put(
             keys.item_key(sub, item_id),
-            item,
+            self._stamped(item),
             index_key=keys.item_index_key(sub, item_id, data.status),
             condition=Absent(),
         )
@@ -129,8 +127,6 @@ class ItemService:
                 keys.idempotency_record_key(sub, idempotency_key), record, condition=AbsentOrExpired(int(now))
             )
             created = self._create_once(put_record, put_item, fingerprint)
-        if not created.replayed:  # a replay changed nothing: its event went out with the original
-            self._emit(ITEM_CREATED, sub, item_id, stamp, None, data.status)
         return created
 
     def _create_once(self, put_record: Put, put_item: Put, fingerprint: str | None) -> Created:
@@ -148,7 +144,7 @@ class ItemService:
             if existing.get("fingerprint") != fingerprint:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request body") from None
             return Created(public_item(existing["item"]), replayed=True)
-        return Created(put_item.attrs, replayed=False)
+        return Created(public_item(put_item.attrs), replayed=False)
 
     def get(self, sub: str, item_id: str) -> dict[str, Any]:
         record = self._store.get(keys.item_key(sub, item_id)) if is_id(item_id) else None
@@ -180,14 +176,13 @@ class ItemService:
         if not is_id(item_id):
             raise NotFound("no such item")
         values = {name: _date(value) if name == "due" else value for name, value in changes.items()}
-        now = values["updated_at"] = rfc3339(self._clock())
+        values["updated_at"] = rfc3339(self._clock())
         status = values.get("status")
         index_key = keys.item_index_key(sub, item_id, status) if status else None
-        # The record as it was, so the event knows the status before the change; the item as it is now
-        # follows from it without a second request.
+        # The record as it was: the item as it is now follows from it without a second request.
         update = Update(
             keys.item_key(sub, item_id),
-            set=values,
+            set=self._stamped(values),
             add={"version": 1},
             index_key=index_key,
             condition=_condition(if_match),
@@ -199,9 +194,7 @@ class ItemService:
             raise _missing_or_stale(failed) from None
         # Both conditions require the item: a missing one raised ConditionFailed (the Store port's rule).
         assert old is not None
-        updated = update.after(old)
-        self._emit(ITEM_UPDATED, sub, item_id, now, old.get("status"), updated.get("status"))
-        return public_item(updated)
+        return public_item(update.after(old))
 
     def delete(self, sub: str, item_id: str, *, if_match: int | str | None = None) -> dict[str, Any]:
         if not is_id(item_id):
@@ -211,8 +204,7 @@ class ItemService:
         except ConditionFailed as failed:
             raise _missing_or_stale(failed) from None
         assert old is not None  # as in patch: the condition requires the item
-        self._emit(ITEM_DELETED, sub, item_id, rfc3339(self._clock()), old.get("status"), None)
-        return old
+        return public_item(old)
 
 
 def _condition(if_match: int | str | None) -> Exists | VersionIs:

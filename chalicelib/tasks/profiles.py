@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib import keys
@@ -12,23 +13,47 @@ from chalicelib.tasks.clock import rfc3339
 from chalicelib.tasks.clock import system_clock
 
 _PUBLIC = ("sub", "username", "email", "display_name", "created_at", "last_seen_at")
+# The sign-in session of the last token seen (Cognito's origin_jti) and when it signed in (auth_time, epoch
+# seconds): when the session changes, the table's change stream makes a user.signed_in event
+# (chalicelib/tasks/outbox.py), so recording a sign-in costs no request of its own.
+SESSION = "session"
+SIGNED_IN_AT = "signed_in_at"
 
 
 class ProfileService:
-    def __init__(self, store: Store, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, store: Store, clock: Clock = system_clock, request_id: Callable[[], str | None] = lambda: None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._request_id = request_id
 
-    def touch(self, sub: str, username: str, email: str | None, *, display_name: str | None = None) -> dict[str, Any]:
+    def touch(
+        self,
+        sub: str,
+        username: str,
+        email: str | None,
+        *,
+        display_name: str | None = None,
+        session: str | None = None,
+        signed_in_at: int | None = None,
+    ) -> dict[str, Any]:
         """Upsert the profile (one conditional-free UpdateItem) and return it.
 
         ``username`` and ``email`` follow the token that made the request; ``display_name``
-        defaults to the user name on creation and changes only when given.
+        defaults to the user name on creation and changes only when given. ``session`` and
+        ``signed_in_at`` are the token's sign-in session, kept when given (a new one is a sign-in).
         """
         now = rfc3339(self._clock())
         changes: dict[str, Any] = {"username": username, "email": email, "last_seen_at": now}
         if display_name is not None:
             changes["display_name"] = display_name
+        if session is not None:
+            changes[SESSION] = session
+            changes[SIGNED_IN_AT] = signed_in_at
+        request_id = self._request_id()
+        if request_id is not None:
+            changes[keys.REQUEST_ATTRIBUTE] = request_id
         defaults = {"sub": sub, "created_at": now, "display_name": username}
         defaults = {k: v for k, v in defaults.items() if k not in changes}
         record = self._store.update(Update(keys.profile_key(sub), set=changes, set_if_absent=defaults))

@@ -64,7 +64,10 @@ def preflight(routes: Any) -> Response:
 @endpoint
 def get_me() -> Response:
     caller = _caller()
-    return json_response(wiring.services().profiles.touch(caller.sub, caller.username, caller.email))
+    profile = wiring.services().profiles.touch(
+        caller.sub, caller.username, caller.email, session=caller.session, signed_in_at=caller.signed_in_at
+    )
+    return json_response(profile)
 
 
 @endpoint
@@ -74,7 +77,12 @@ def patch_me() -> Response:
     changes = schemas.validate(schemas.ProfilePatch, requests.json_body(request.raw_body))
     caller = _caller()
     profile = wiring.services().profiles.touch(
-        caller.sub, caller.username, caller.email, display_name=changes.display_name
+        caller.sub,
+        caller.username,
+        caller.email,
+        display_name=changes.display_name,
+        session=caller.session,
+        signed_in_at=caller.signed_in_at,
     )
     return json_response(profile)
 

@@ -1,11 +1,11 @@
-"""Every accepted change to an item announces one event; a rejected request or an idempotent replay
-announces none (API.md "Activity and stats")."""
+"""Every accepted change to an item announces one event, made from the table's change stream (the outbox);
+a rejected request or an idempotent replay announces none (API.md "Activity and stats")."""
 
 from __future__ import annotations
 
-import pytest
-
+from chalicelib import keys
 from chalicelib import wiring
+from chalicelib.events.base import TABLE_STREAM
 
 
 def _create(api, **fields):
@@ -79,8 +79,36 @@ def test_events_carry_the_owner_so_the_consumer_writes_to_their_partition(adapte
     assert len(set(subs)) == 2
 
 
-@pytest.mark.parametrize("queue", ["off"])
-def test_without_a_queue_writes_still_work_and_nothing_is_announced(env, api, queue):
-    env(QUEUE=queue)
-    assert wiring.services().activity is None
+def test_without_a_queue_writes_still_work_and_no_change_is_logged(env, api):
+    env(QUEUE="off")
     assert api.post("/items", {"title": "quiet"}).status == 201
+    services = wiring.services()
+    assert services.feed is None
+    assert services.store.changes(10) == []
+
+
+def test_events_carry_the_request_id_of_the_change(adapter, api, sink, recording_queue):
+    reply = api.post("/items", {"title": "traced"}, headers={"X-Request-Id": "req-create-1"})
+    assert reply.status == 201
+    api.patch(f"/items/{reply.json['id']}", {"status": "done"}, headers={"X-Request-Id": "req-patch-1"})
+    sink.events  # noqa: B018 - settles the pipeline
+    assert [attributes.get("request_id") for _, attributes in recording_queue.sent] == ["req-create-1", "req-patch-1"]
+    assert [body.get("request_id") for body, _ in recording_queue.sent] == ["req-create-1", "req-patch-1"]
+
+
+def test_a_change_forwarded_twice_is_the_same_event(env, api, sink):
+    from chalicelib import consumers
+    from chalicelib.events.stream import lambda_record
+    from tests.support.queues import RecordingQueue
+
+    _create(api)
+    [event] = sink.events
+    store = wiring.services().store
+    sub = event["sub"]
+    record = store.get(keys.item_key(sub, event["item_id"]))
+    again = RecordingQueue()
+    stream_record = lambda_record(keys.item_key(sub, event["item_id"]), None, record, 1.0, "7", TABLE_STREAM)
+    services = wiring.Services(queue=again)
+    assert consumers.forward(services, {"Records": [stream_record]}) == {"batchItemFailures": []}
+    [(body, _)] = again.sent
+    assert body["id"] == event["id"] and body == {**event}

@@ -81,7 +81,11 @@ def test_a_body_that_is_not_an_object_is_refused(body):
     ],
 )
 def test_an_event_moves_the_counters_of_the_statuses_it_left_and_entered(kind, before, after, delta):
-    assert stats_delta({"status_before": before, "status_after": after}) == delta
+    assert stats_delta({"type": kind, "status_before": before, "status_after": after}) == delta
+
+
+def test_a_sign_in_counts_one_sign_in_and_moves_no_status():
+    assert stats_delta({"type": "user.signed_in", "status_before": None, "status_after": None}) == {"sign_ins": 1}
 
 
 def test_the_time_of_a_change_reads_as_epoch_seconds():

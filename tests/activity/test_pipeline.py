@@ -1,5 +1,6 @@
-"""The whole activity path on embedded defaults: item changes through the API, the embedded queue and
-its worker thread, the consumer, and the caller's STATS and ACTIVITY# records (both store adapters)."""
+"""The whole activity path on embedded defaults: item changes through the API, the store's change log and
+the feed, the forwarder, the embedded queue and its worker thread, the consumer, and the caller's STATS and
+ACTIVITY# records (both store adapters)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.local import LocalQueue
 from tests.support.activity import activity_of
 from tests.support.activity import counters
+from tests.support.activity import settle
 from tests.support.output import Output
 
 
@@ -19,7 +21,7 @@ def test_item_changes_reach_stats_and_activity_through_the_embedded_queue(adapte
     created = [api.post("/items", {"title": f"task {n}"}).json for n in range(3)]
     assert api.patch(f"/items/{created[0]['id']}", {"status": "done"}).status == 200
     assert api.delete(f"/items/{created[1]['id']}").status == 204
-    assert wiring.services().queue.drain(timeout=20)
+    settle()
     sub = api.get("/me").json["sub"]
     assert counters(sub) == {"todo": 1, "in_progress": 0, "done": 1, "total": 2}
     kinds = sorted(record["type"] for record in activity_of(sub))
@@ -29,7 +31,7 @@ def test_item_changes_reach_stats_and_activity_through_the_embedded_queue(adapte
 def test_a_message_delivered_twice_is_applied_once(env, api):
     item = api.post("/items", {"title": "once"}).json
     queue = wiring.services().queue
-    assert queue.drain(timeout=20)
+    settle()
     sub = api.get("/me").json["sub"]
     [record] = activity_of(sub)
     # At-least-once delivery: the same event arrives again as a new message.

@@ -8,6 +8,7 @@ import threading
 
 from chalicelib import wiring
 from chalicelib.tasks.activity import ACTIVITY_TTL_SECONDS
+from chalicelib.tasks.activity import COUNTERS
 from chalicelib.tasks.activity import ActivityRecorder
 from chalicelib.tasks.activity import epoch_of
 from chalicelib.tasks.activity import item_event
@@ -70,11 +71,13 @@ def test_events_in_any_order_reach_the_same_stats(adapter):
     assert [r["at"] for r in activity_of(SUB)] == sorted((e["at"] for e in events), reverse=True)
 
 
-def test_an_update_without_a_status_change_is_recorded_but_leaves_stats_alone(adapter):
+def test_an_update_without_a_status_change_is_recorded_but_moves_no_counter(adapter):
     event = item_event(ITEM_UPDATED, SUB, new_id(), AT, before="todo", after="todo")
     assert _recorder().record(event) is True
     assert len(activity_of(SUB)) == 1
-    assert stats_of(SUB) is None
+    stats = stats_of(SUB)
+    assert stats is not None and {name: stats[name] for name in COUNTERS} == dict.fromkeys(COUNTERS, 0)
+    assert stats["applied"] == 1
 
 
 def test_users_have_their_own_activity_and_stats(adapter):

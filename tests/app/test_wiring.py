@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from chalicelib import wiring
+from chalicelib.consumers import forward
 from chalicelib.events.base import ACTIVITY
+from chalicelib.events.base import TABLE_STREAM
 from chalicelib.events.local import WORKER_THREAD_NAME
 from chalicelib.settings import Settings
+from chalicelib.tasks.items import NewItem
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -60,11 +63,28 @@ def test_the_process_services_are_replaced_by_bootstrap_and_built_anew_after_res
     assert wiring.services().queue is not queue
 
 
-def test_a_deployment_without_a_queue_announces_nothing_even_with_a_queue_at_hand(tmp_path):
+def test_a_deployment_without_a_queue_logs_no_change_and_forwards_nothing_even_with_a_queue_at_hand(tmp_path):
     from tests.support.queues import RecordingQueue
 
-    services = wiring.Services(_settings(tmp_path, QUEUE="off"), queue=RecordingQueue())
-    assert services.activity is None
+    queue = RecordingQueue()
+    services = wiring.Services(_settings(tmp_path, QUEUE="off"), queue=queue, consumers={TABLE_STREAM: forward})
+    services.items.create("sub-1", NewItem("quiet"))
+    assert services.feed is None
+    assert services.store.changes(10) == [] and queue.sent == []
+
+
+def test_with_a_queue_the_store_logs_each_change_and_the_feed_forwards_it(tmp_path):
+    from tests.support.queues import RecordingQueue
+
+    queue = RecordingQueue()
+    services = wiring.Services(_settings(tmp_path), queue=queue, consumers={TABLE_STREAM: forward})
+    try:
+        services.items.create("sub-1", NewItem("logged"))
+        assert services.feed is not None and services.feed.drain(10)
+        assert [body["type"] for body, _ in queue.sent] == ["item.created"]
+        assert services.store.changes(10) == []  # forgotten once forwarded
+    finally:
+        services.close()
 
 
 def test_the_embedded_queue_hands_each_batch_and_its_services_to_the_declared_consumer(tmp_path):
@@ -144,7 +164,7 @@ import json, sys
 from app import app
 
 WATCHED = ("boto3", "botocore", "jwt", "cryptography", "sqlite3", "msgspec", "aws_xray_sdk",
-           "chalicelib.events.local", "chalicelib.events.sqs", "chalicelib.events.publisher")
+           "chalicelib.events.local", "chalicelib.events.sqs")
 
 
 class Context:
@@ -165,7 +185,7 @@ print("loaded: " + json.dumps(loaded))
 """
 
 
-def test_health_loads_no_adapter_and_a_read_route_never_loads_the_queue(tmp_path):
+def test_health_loads_no_adapter_and_a_read_route_never_loads_the_queue_adapter(tmp_path):
     """In a Lambda of this app with the embedded queue (its adapter is the one that loads apart)."""
     from tests.support.invoke import claims
     from tests.support.invoke import lambda_environment
@@ -189,10 +209,9 @@ def test_health_loads_no_adapter_and_a_read_route_never_loads_the_queue(tmp_path
     health, read, write = json.loads(line[len("loaded: ") :])
     assert health == ["GET /health", 200, []]
     assert read[:2] == ["GET /items", 200] and "sqlite3" in read[2]
-    assert not [name for name in read[2] if name.startswith("chalicelib.events")], read
-    # The first write announces its change: only then is the embedded queue built.
+    # The queue's adapter loads when the feed first forwards a change (after the write, on its own thread).
+    assert not {"chalicelib.events.local", "chalicelib.events.sqs"} & set(read[2]), read
     assert write[:2] == ["POST /items", 201]
-    assert {"chalicelib.events.local", "chalicelib.events.publisher"} <= set(write[2]), write
 
 
 def test_services_built_before_app_py_is_imported_still_deliver_to_the_consumers_it_declares(tmp_path):

@@ -22,6 +22,7 @@ def captured(capsys):
 
 @pytest.fixture
 def observed(env):
-    """JSON logs and EMF metrics, as deployed."""
-    env(LOG_FORMAT="json", METRICS="emf")
+    """JSON logs and EMF metrics, as deployed; no activity pipeline (its worker threads would write their own
+    lines and documents between a request's), unless a test turns it on with ``observed(QUEUE="local")``."""
+    env(LOG_FORMAT="json", METRICS="emf", QUEUE="off")
     return env

@@ -14,6 +14,7 @@ from chalicelib.observability import correlation
 from chalicelib.observability import logs
 from chalicelib.protocol import context
 from chalicelib.settings import get_settings
+from tests.support.activity import settle
 
 
 def test_inside_a_request_the_request_id_is_the_callers(api, monkeypatch):
@@ -114,6 +115,7 @@ def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consume
                 },
             )
             assert reply.status_code == 201
+            settle()  # the local feed forwards the change to SQS
             [access] = captured().access()
             assert access["request_id"] == "trace-me-42"
 
@@ -137,7 +139,7 @@ def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consume
             result = client.lambda_.invoke("on_activity", {"Records": [record]}).payload
             assert result == {"batchItemFailures": []}
             out = captured()
-    [consumed] = [line for line in out.logs if line["logger"] == "tasks.consumers"]
+    [consumed] = [line for line in out.logs if line["message"] == "activity event recorded"]
     assert (consumed["request_id"], consumed["message_id"]) == ("trace-me-42", message["MessageId"])
     assert token not in out.text and "secret plans" not in out.text and "do not log" not in out.text
 
@@ -145,35 +147,49 @@ def test_a_callers_request_id_is_in_the_api_line_the_sqs_message_and_the_consume
 def test_with_the_embedded_queue_the_consumers_line_carries_the_callers_request_id(observed, captured, api):
     from chalicelib import wiring
 
+    observed(QUEUE="local")
     captured()
     assert api.post("/items", {"title": "local"}, headers={"X-Request-Id": "local-trace-7"}).status == 201
-    assert wiring.services().queue.drain(timeout=20)
+    settle()
     out = captured()
     [access] = out.access()
-    [consumed] = [line for line in out.logs if line["logger"] == "tasks.consumers"]
-    assert access["request_id"] == consumed["request_id"] == "local-trace-7"
-    assert consumed["message"] == "activity event recorded"
+    [forwarded] = [line for line in out.logs if line["message"] == "activity event forwarded"]
+    [consumed] = [line for line in out.logs if line["message"] == "activity event recorded"]
+    assert access["request_id"] == forwarded["request_id"] == consumed["request_id"] == "local-trace-7"
+    assert wiring.services() is not None
 
 
-def test_an_event_that_cannot_be_sent_still_answers_the_committed_change_and_is_reported(observed, captured, api):
+def test_an_event_the_queue_refuses_is_retried_from_the_log_until_it_is_taken_and_the_answer_stands(
+    observed, captured, api
+):
     from chalicelib.errors import QueueUnavailable
+    from tests.support.queues import RecordingQueue
 
-    class Refusing:
+    class RefusingTwice(RecordingQueue):
+        refusals = 0
+
         def send(self, body, attributes):
-            raise QueueUnavailable("the queue is down")
+            if self.refusals < 2:
+                self.refusals += 1
+                raise QueueUnavailable("the queue is down")
+            return super().send(body, attributes)
 
-    observed.install(queue=Refusing())
+    queue = RefusingTwice()
+    observed(QUEUE="local")
+    observed.install(queue=queue)
     captured()
-    reply = api.post("/items", {"title": "keep me"}, headers={"X-Request-Id": "lost-event-1"})
+    reply = api.post("/items", {"title": "keep me"}, headers={"X-Request-Id": "late-event-1"})
     assert reply.status == 201
     assert api.get(f"/items/{reply.json['id']}").status == 200
-    out = captured()
-    [error] = out.at("ERROR")
-    assert (error["message"], error["request_id"], error["event_type"]) == (
-        "activity event not enqueued",
-        "lost-event-1",
+    settle()
+    [(event, attributes)] = queue.sent  # taken on the third try, once
+    assert (event["type"], event["item_id"], attributes["request_id"]) == (
         "item.created",
+        reply.json["id"],
+        "late-event-1",
     )
+    out = captured()
+    retried = [line for line in out.at("WARNING") if line["message"].startswith("change not forwarded")]
+    assert len(retried) == 2 and {line["request_id"] for line in retried} == {"late-event-1"}
     assert "keep me" not in out.text
-    access = [line for line in out.access() if line["request_id"] == "lost-event-1"]
-    assert access[0]["EnqueueFailures"] == 1
+    assert sum(doc.get("EnqueueFailures", 0) for doc in out.emf) == 2

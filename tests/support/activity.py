@@ -1,5 +1,5 @@
-"""Activity helpers: a recording sink in place of the queue, Lambda-shaped SQS records, and readers of a
-user's ACTIVITY# records and STATS in the app's store."""
+"""Activity helpers: the events a recording queue was sent, waiting for the pipeline to settle, Lambda-shaped
+SQS records, and readers of a user's ACTIVITY# records and STATS in the app's store."""
 
 from __future__ import annotations
 
@@ -10,14 +10,29 @@ from chalicelib import keys
 from chalicelib import wiring
 
 
-class RecordingSink:
-    """Stands in for the queue where a test looks at what ItemService announced, not at delivery."""
+def settle(timeout: float = 20.0) -> None:
+    """Wait until the embedded feed has forwarded every committed change and the embedded queue (when it is
+    the app's) has delivered every message."""
+    services = wiring.services()
+    feed = services.feed
+    if feed is not None:
+        assert feed.drain(timeout), "the change feed did not catch up"
+    drain = getattr(services.queue, "drain", None)
+    if drain is not None:
+        assert drain(timeout), "the activity queue did not drain"
 
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
 
-    def publish(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
+class Announced:
+    """The events the forwarder sent to a RecordingQueue (tests/support/queues.py), read once every
+    committed change has been forwarded."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        settle()
+        return [body for body, _ in self.queue.sent]
 
 
 def sqs_record(body: Any, *, message_id: str = "m-1", request_id: str | None = None, receives: int = 1) -> dict:
@@ -47,3 +62,7 @@ def stats_of(sub: str) -> dict[str, Any] | None:
 def counters(sub: str) -> dict[str, int]:
     stats = stats_of(sub) or {}
     return {name: stats.get(name, 0) for name in ("todo", "in_progress", "done", "total")}
+
+
+def sign_ins(sub: str) -> int:
+    return (stats_of(sub) or {}).get("sign_ins", 0)
