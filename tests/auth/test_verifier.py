@@ -772,6 +772,60 @@ def test_any_signed_claims_are_a_caller_or_unauthorized(shared_verifier, auth_se
     only_unauthorized(verifier, token)
 
 
+# --- why: each refusal's reason -------------------------------------------------------------------------------
+
+
+def test_each_refusal_names_its_reason(verifier, make_verifier, counting_fetch, token_at, fake_clock, other_key):
+    now = int(fake_clock.now)
+    refused_by_verifier = {
+        "malformed_token": (verifier, "a.b.c"),
+        "wrong_algorithm": (verifier, token_at(alg="HS256")),
+        "unknown_key": (verifier, token_at(kid="never-published")),
+        "keys_unavailable": (make_verifier(clock=fake_clock, fetch=CountingFetch(b"not json")), token_at()),
+        "bad_signature": (verifier, token_at(key=other_key)),
+        "expired": (verifier, token_at(now=now - 7200, ttl=3600)),
+        "not_yet_valid": (verifier, token_at(nbf=now + 600)),
+        "wrong_issuer": (verifier, token_at(iss="https://issuer.example")),
+        "wrong_client": (verifier, token_at(client_id="another-app")),
+        "wrong_token_use": (verifier, token_at(token_use="refresh")),
+        "invalid_claims": (verifier, token_at(sub="USER#mallory")),
+    }
+    for reason, (checker, token) in refused_by_verifier.items():
+        rejects(checker, token, reason=reason)
+    with pytest.raises(Unauthorized) as caught:
+        authenticate({}, {}, Settings.from_env({}))
+    assert caught.value.reason == "missing_token"
+    assert {*refused_by_verifier, caught.value.reason} == set(REJECTION_REASONS)
+
+
+@pytest.mark.parametrize(
+    "claims, reason",
+    [
+        ({"exp": "soon"}, "invalid_claims"),
+        ({"iat": None}, "invalid_claims"),
+        ({"nbf": True}, "invalid_claims"),
+        ({"sub": OMIT}, "invalid_claims"),
+        ({"sub": 42}, "invalid_claims"),
+        ({"jti": 42}, "invalid_claims"),
+        ({"iss": OMIT}, "invalid_claims"),
+        ({"iss": [LOCAL_ISSUER]}, "wrong_issuer"),
+        ({"now": 1_800_000_100}, "not_yet_valid"),  # issued in the future
+        ({"token_use": OMIT}, "wrong_token_use"),
+        ({"token_use": "id", "aud": OMIT}, "wrong_client"),
+    ],
+    ids=repr,
+)
+def test_claim_refusals_name_their_reason(verifier, token_at, claims, reason):
+    rejects(verifier, token_at(**claims), reason=reason)
+
+
+@pytest.mark.parametrize("value", ["", "Basic dXNlcjpwYXNz", "Bearer a b", "Bearertoken"])
+def test_a_malformed_authorization_header_is_a_malformed_token(auth_settings, value):
+    with pytest.raises(Unauthorized) as caught:
+        authenticate({"Authorization": value}, {}, auth_settings)
+    assert caught.value.reason == "malformed_token"
+
+
 # --- authenticate(): the header, and API Gateway's claims -------------------------------------------------
 
 
