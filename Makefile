@@ -19,7 +19,7 @@ help:
 	@echo "make test   - make check, then every test: the fast tier, then the slow one (DynamoDB Local, chalice local, stack tools)"
 	@echo "make test-fast - the fast tier only: no Java, no subprocess, no stack tools (tests/support/tiers.py)"
 	@echo "make check  - ruff (lint and format) and mypy, as configured in pyproject.toml"
-	@echo "make token NAME=alice - print a local development token"
+	@echo "make token NAME=alice - print a local development token (REFRESH=<token>: of that token's sign-in)"
 	@echo "make bench  - benchmarks: cold start, warm overhead, DynamoDB requests, scale, size (docs/PERFORMANCE.md)"
 	@echo "make package - dist/template.yaml (chalice package + cloudformation/) and dist/image (build context)"
 	@echo "make deploy DEPLOY_ARGS='--region eu-west-1 [--dry-run] [Key=Value ...]' - scripts/deploy.sh"
@@ -45,7 +45,7 @@ dev: $(VENV)/.installed
 	$(VENV)/bin/chalice local --host $(HOST) --port $(PORT) --stage dev
 
 token: $(VENV)/.installed
-	@$(PY) -m chalicelib.auth.local_issuer $(NAME)
+	@$(PY) -m chalicelib.auth.local_issuer $(NAME) $(if $(REFRESH),--refresh $(REFRESH))
 
 check: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,11 @@ Adapters translate their storage errors into these at their boundary (``raise ..
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
+
+if TYPE_CHECKING:
+    from chalicelib.vocabulary import RejectionReason
 
 
 class AppError(Exception):
@@ -55,12 +59,16 @@ class InvalidCursor(AppError):
 
 
 class Unauthorized(AppError):
+    """A refused token. ``reason`` (one word of vocabulary.REJECTION_REASONS) is what the edge counts and
+    logs; ``detail`` is what the client reads."""
+
     status, code, title = 401, "unauthorized", "Unauthorized"
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(self, detail: str | None = None, *, reason: RejectionReason) -> None:
         super().__init__(
             detail or "A valid bearer token is required", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         )
+        self.reason = reason
 
 
 class NotFound(AppError):

@@ -1,6 +1,6 @@
 """The words more than one module speaks, each written once: item statuses, activity event types, what a
 client may choose as a request id or idempotency key, the prompt limit, the detail a client gets for a
-bug and the unhandled-error log marker.
+bug, why a token was refused and the unhandled-error log marker.
 
 Standard library only and nothing computed at import beyond a few strings and the status Literal, so every
 path (the cold one included) imports it at the top. tests/test_vocabulary.py fails when one of these
@@ -53,6 +53,38 @@ def valid_sub(sub: Any) -> TypeGuard[str]:
         and not any(unicodedata.category(ch).startswith("C") for ch in sub)
     )
 
+
+# --- why a token was refused: every 401 carries one of these (chalicelib/auth), and the SignInFailures
+# metric counts them by it (docs/OPERATIONS.md). Never the token, never the user: these words only.
+RejectionReason = Literal[
+    "missing_token",  # no Authorization header
+    "malformed_token",  # not 'Bearer <JWS>', too large, undecodable
+    "wrong_algorithm",  # alg other than RS256 ('none', HS256 keyed with the public key, ...)
+    "unknown_key",  # no kid, or a kid the issuer does not publish
+    "keys_unavailable",  # the issuer's keys could not be fetched or used: ours to fix, not the client's
+    "bad_signature",
+    "expired",
+    "not_yet_valid",  # iat or nbf in the future
+    "wrong_issuer",
+    "wrong_client",  # client_id (access) or aud (id) of another app client
+    "wrong_token_use",  # neither an access nor an ID token
+    "invalid_claims",  # a required claim missing or of the wrong shape (sub, exp, iat, nbf)
+]
+REJECTION_REASONS: tuple[RejectionReason, ...] = get_args(RejectionReason)
+(
+    MISSING_TOKEN,
+    MALFORMED_TOKEN,
+    WRONG_ALGORITHM,
+    UNKNOWN_KEY,
+    KEYS_UNAVAILABLE,
+    BAD_SIGNATURE,
+    EXPIRED,
+    NOT_YET_VALID,
+    WRONG_ISSUER,
+    WRONG_CLIENT,
+    WRONG_TOKEN_USE,
+    INVALID_CLAIMS,
+) = REJECTION_REASONS
 
 # --- the assistant ------------------------------------------------------------------------------------
 MAX_PROMPT_CHARS = 2000  # of a prompt, after trimming

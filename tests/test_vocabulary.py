@@ -18,6 +18,7 @@ HOME = PROJECT / "chalicelib" / "vocabulary.py"
 WORDS = {
     *vocabulary.STATUSES,
     *vocabulary.EVENT_TYPES,
+    *vocabulary.REJECTION_REASONS,
     vocabulary.UNHANDLED_VALUE,
     vocabulary.INTERNAL_ERROR_DETAIL,
     vocabulary.CLIENT_TOKEN_RULE,

@@ -1,27 +1,51 @@
-"""Who is calling: the one entry point (``authenticate``) that turns a request into a ``Caller``.
+"""Who is calling: the one entry point (``authenticate``) that turns a request into a ``Caller`` (with the
+sign-in session its token belongs to), and ``refused``, what the edge does with each ``Unauthorized``.
 
 Cheap to import: PyJWT and cryptography load only when a token has to be verified here.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NamedTuple
 
 from chalicelib.errors import Unauthorized
+from chalicelib.vocabulary import INVALID_CLAIMS
+from chalicelib.vocabulary import MALFORMED_TOKEN
 from chalicelib.vocabulary import MAX_SUB_LENGTH
+from chalicelib.vocabulary import MISSING_TOKEN
+from chalicelib.vocabulary import WRONG_CLIENT
+from chalicelib.vocabulary import WRONG_ISSUER
+from chalicelib.vocabulary import WRONG_TOKEN_USE
 from chalicelib.vocabulary import valid_sub
 
 if TYPE_CHECKING:
     from chalicelib.settings import Settings
 
-__all__ = ["MAX_SUB_LENGTH", "Caller", "authenticate", "caller_from_claims", "valid_sub"]
+__all__ = ["MAX_SUB_LENGTH", "Caller", "authenticate", "caller_from_claims", "refused", "valid_sub"]
+
+log = logging.getLogger("tasks.auth")
+
+# A sign-in session's id (Cognito's origin_jti, a UUID): visible ASCII, bounded, or not a session at all.
+_SESSION = re.compile(r"[\x21-\x7e]{1,128}")
+# auth_time in epoch seconds: within 2000-01-01 .. 2100-01-01, else not a time anyone signed in at. API
+# Gateway's Cognito authorizer hands every claim over as a string ("1700000000"), a token has a number.
+_SIGNED_IN_AT = re.compile(r"[0-9]{1,10}")
+EARLIEST_SIGN_IN = 946_684_800
+LATEST_SIGN_IN = 4_102_444_800
 
 
 class Caller(NamedTuple):
-    """Who is calling (immutable; a NamedTuple: cheaper to define than a dataclass on the cold path)."""
+    """Who is calling (immutable; a NamedTuple: cheaper to define than a dataclass on the cold path).
+
+    ``session`` and ``signed_in_at`` are the sign-in the token belongs to (Cognito's ``origin_jti`` and
+    ``auth_time``: the same on every ID and access token refreshed from that sign-in, new on the next one);
+    None when the token carries none of the expected shape, which refuses nothing.
+    """
 
     sub: str
     username: str
@@ -56,15 +80,15 @@ def bearer_token(headers: Mapping[str, str] | None) -> str:
         value for name, value in (headers or {}).items() if isinstance(name, str) and name.lower() == "authorization"
     ]
     if not values:
-        raise Unauthorized("missing bearer token")
+        raise Unauthorized("missing bearer token", reason=MISSING_TOKEN)
     if len(values) > 1 or not isinstance(values[0], str):
-        raise Unauthorized("malformed Authorization header")
+        raise Unauthorized("malformed Authorization header", reason=MALFORMED_TOKEN)
     parts = values[0].strip().split(" ")
     if len(parts) != 2 or parts[0].lower() != "bearer":
-        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+        raise Unauthorized("Authorization header must be 'Bearer <token>'", reason=MALFORMED_TOKEN)
     token = parts[1]
     if not token or any(ch.isspace() for ch in token):
-        raise Unauthorized("Authorization header must be 'Bearer <token>'")
+        raise Unauthorized("Authorization header must be 'Bearer <token>'", reason=MALFORMED_TOKEN)
     return token
 
 
@@ -75,10 +99,10 @@ def caller_from_claims(claims: Mapping[str, Any], *, issuer: str, client_ids: tu
     that both paths accept exactly the same token shapes.
     """
     if claims.get("iss") != issuer:
-        raise Unauthorized("token issuer is not trusted")
+        raise Unauthorized("token issuer is not trusted", reason=WRONG_ISSUER)
     sub = claims.get("sub")
     if not valid_sub(sub):
-        raise Unauthorized("token subject is missing or invalid")
+        raise Unauthorized("token subject is missing or invalid", reason=INVALID_CLAIMS)
     token_use = claims.get("token_use")
     if token_use == "access":
         client_id = claims.get("client_id")
@@ -87,9 +111,9 @@ def caller_from_claims(claims: Mapping[str, Any], *, issuer: str, client_ids: tu
         client_id = claims.get("aud")
         username = claims.get("cognito:username")
     else:
-        raise Unauthorized("token_use must be 'access' or 'id'")
+        raise Unauthorized("token_use must be 'access' or 'id'", reason=WRONG_TOKEN_USE)
     if not isinstance(client_id, str) or client_id not in client_ids:
-        raise Unauthorized("token was issued to another client")
+        raise Unauthorized("token was issued to another client", reason=WRONG_CLIENT)
     email = claims.get("email")
     return Caller(
         sub=sub,
@@ -98,7 +122,34 @@ def caller_from_claims(claims: Mapping[str, Any], *, issuer: str, client_ids: tu
         email=email if isinstance(email, str) and email else None,
         token_use=token_use,
         client_id=client_id,
+        session=session_of(claims.get("origin_jti")),
+        signed_in_at=signed_in_at(claims.get("auth_time")),
     )
+
+
+def session_of(value: Any) -> str | None:
+    """The sign-in session of an ``origin_jti`` claim, or None when it is not one."""
+    return value if isinstance(value, str) and _SESSION.fullmatch(value) else None
+
+
+def signed_in_at(value: Any) -> int | None:
+    """The epoch second of an ``auth_time`` claim (a number in a token, a decimal string from API Gateway),
+    or None when it is not a plausible one."""
+    if isinstance(value, str) and _SIGNED_IN_AT.fullmatch(value):
+        value = int(value)
+    # bool is an int in Python; a float is not a shape Cognito sends.
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if EARLIEST_SIGN_IN <= value < LATEST_SIGN_IN else None
+
+
+def refused(error: Unauthorized) -> None:
+    """What the edge does with each 401 it answers: count it by reason and log the reason. Nothing else:
+    no token, no claim, no user (a refused request has none), so a failed sign-in is never tied to anyone."""
+    from chalicelib.observability import metrics  # lazy: only a refused request needs it
+
+    metrics.count_rejection(error.reason)
+    log.info("token refused", extra={"reason": error.reason})
 
 
 def _gateway_claims(request_context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

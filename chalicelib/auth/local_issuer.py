@@ -1,6 +1,8 @@
 """The local development issuer: a Cognito-shaped RS256 token minter whose key pair lives in the data dir.
 
-``python -m chalicelib.auth.local_issuer alice`` prints an access token for user ``alice``.
+``python -m chalicelib.auth.local_issuer alice`` prints an access token for user ``alice``. Like Cognito, each
+token names its sign-in (``origin_jti``, ``auth_time``): every mint is a new sign-in unless it is given one
+(``session=``, or ``--refresh <token>``, which is what Cognito's refresh does: new tokens, the same sign-in).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from typing import NamedTuple
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -33,12 +36,15 @@ __all__ = [
     "OMIT",
     "LocalIssuerDisabled",
     "LocalKey",
+    "SignIn",
     "build_claims",
     "ensure_keys",
     "issuer_dir",
     "jwks_url",
     "main",
     "mint",
+    "sign_in",
+    "sign_in_of",
     "sub_for",
     "thumbprint",
 ]
@@ -221,6 +227,35 @@ def _write_jwks(directory: str, jwks: dict[str, Any]) -> None:
 # --- tokens ---------------------------------------------------------------------------------------
 
 
+class SignIn(NamedTuple):
+    """One sign-in: what every token refreshed from it repeats (Cognito's ``origin_jti`` and ``auth_time``)."""
+
+    origin_jti: str
+    auth_time: int
+
+
+def sign_in(now: int | None = None) -> SignIn:
+    """A new sign-in, at ``now`` (epoch seconds; default the current time)."""
+    return SignIn(str(uuid.uuid4()), int(time.time()) if now is None else now)
+
+
+def sign_in_of(token: str, *, settings: Settings | None = None) -> SignIn:
+    """The sign-in of a token this issuer signed (checked; expired is fine, as a refresh token outlives it)."""
+    settings = settings or get_settings()
+    key = ensure_keys(issuer_dir(settings.data_dir))
+    claims = jwt.decode(
+        token,
+        key.private_key.public_key(),
+        algorithms=["RS256"],
+        issuer=settings.auth_issuer,
+        options={"verify_exp": False, "verify_aud": False, "require": ["origin_jti", "auth_time"]},
+    )
+    origin_jti, auth_time = claims["origin_jti"], claims["auth_time"]
+    if not isinstance(origin_jti, str) or isinstance(auth_time, bool) or not isinstance(auth_time, int):
+        raise ValueError("the token names no sign-in this issuer made")
+    return SignIn(origin_jti, auth_time)
+
+
 def build_claims(
     username: str,
     /,
@@ -231,12 +266,15 @@ def build_claims(
     sub: str | None = None,
     email: str | None = None,
     now: int | None = None,
+    session: SignIn | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Cognito-shaped claims; ``overrides`` replace or add claims, ``OMIT`` removes one."""
+    """Cognito-shaped claims of a token issued at ``now`` from ``session`` (default: a new sign-in at ``now``);
+    ``overrides`` replace or add claims, ``OMIT`` removes one."""
     if not isinstance(username, str) or not username:
         raise ValueError("username must be a non-empty string")
     now = int(time.time()) if now is None else now
+    session = sign_in(now) if session is None else session
     claims: dict[str, Any] = {
         "sub": sub_for(username) if sub is None else sub,
         "iss": settings.auth_issuer,
@@ -246,10 +284,11 @@ def build_claims(
             {
                 "aud": settings.auth_client_ids[0],
                 "token_use": "id",
-                "auth_time": now,
+                "auth_time": session.auth_time,
                 "exp": now + ttl,
                 "iat": now,
                 "jti": str(uuid.uuid4()),
+                "origin_jti": session.origin_jti,
                 "cognito:username": username,
                 "email": f"{username}@example.com" if email is None else email,
             }
@@ -261,10 +300,11 @@ def build_claims(
                 "client_id": settings.auth_client_ids[0],
                 "token_use": token_use,
                 "scope": ACCESS_SCOPE,
-                "auth_time": now,
+                "auth_time": session.auth_time,
                 "exp": now + ttl,
                 "iat": now,
                 "jti": str(uuid.uuid4()),
+                "origin_jti": session.origin_jti,
                 "username": username,
             }
         )
@@ -284,15 +324,25 @@ def mint(
     sub: str | None = None,
     email: str | None = None,
     now: int | None = None,
+    session: SignIn | None = None,
     **overrides: Any,
 ) -> str:
-    """A token for ``username`` signed by the local issuer (the key pair is made on first use)."""
+    """A token for ``username`` signed by the local issuer (the key pair is made on first use), from
+    ``session`` (default: a new sign-in)."""
     settings = settings or get_settings()
     if not settings.auth_is_local:
         raise LocalIssuerDisabled("AUTH_ISSUER is set, so the local development issuer is not trusted")
     key = ensure_keys(issuer_dir(settings.data_dir))
     claims = build_claims(
-        username, settings=settings, token_use=token_use, ttl=ttl, sub=sub, email=email, now=now, **overrides
+        username,
+        settings=settings,
+        token_use=token_use,
+        ttl=ttl,
+        sub=sub,
+        email=email,
+        now=now,
+        session=session,
+        **overrides,
     )
     return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
 
@@ -318,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("username", help="any user name; the same name always maps to the same sub")
     parser.add_argument("--id", action="store_true", help="mint an ID token instead of an access token")
     parser.add_argument("--ttl", type=_positive_int, default=3600, help="lifetime in seconds (default 3600)")
+    parser.add_argument(
+        "--refresh",
+        metavar="TOKEN",
+        help="a token of this issuer: mint from its sign-in (as Cognito's refresh does) instead of a new one",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -332,7 +387,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        token = mint(args.username, settings=settings, token_use="id" if args.id else "access", ttl=args.ttl)
+        session = sign_in_of(args.refresh, settings=settings) if args.refresh else None
+    except (jwt.PyJWTError, ValueError):
+        # Never the token itself in the message.
+        print("error: --refresh takes a token of this issuer that names a sign-in", file=sys.stderr)
+        return 2
+    try:
+        token = mint(
+            args.username, settings=settings, token_use="id" if args.id else "access", ttl=args.ttl, session=session
+        )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

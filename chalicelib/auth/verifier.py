@@ -20,12 +20,24 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
+from jwt.exceptions import InvalidJTIError
+from jwt.exceptions import InvalidSubjectError
 from jwt.types import Options
 
 from chalicelib.auth import Caller
 from chalicelib.auth import caller_from_claims
 from chalicelib.errors import Unauthorized
 from chalicelib.settings import ConfigError
+from chalicelib.vocabulary import BAD_SIGNATURE
+from chalicelib.vocabulary import EXPIRED
+from chalicelib.vocabulary import INVALID_CLAIMS
+from chalicelib.vocabulary import KEYS_UNAVAILABLE
+from chalicelib.vocabulary import MALFORMED_TOKEN
+from chalicelib.vocabulary import NOT_YET_VALID
+from chalicelib.vocabulary import UNKNOWN_KEY
+from chalicelib.vocabulary import WRONG_ALGORITHM
+from chalicelib.vocabulary import WRONG_ISSUER
+from chalicelib.vocabulary import RejectionReason
 
 if TYPE_CHECKING:
     from chalicelib.settings import Settings
@@ -95,31 +107,32 @@ class TokenVerifier:
         except Unauthorized:
             raise
         except jwt.PyJWTError as error:
-            raise Unauthorized(_describe(error)) from None
+            detail, reason = _describe(error)
+            raise Unauthorized(detail, reason=reason) from None
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError):
-            raise Unauthorized("malformed token") from None
+            raise Unauthorized("malformed token", reason=MALFORMED_TOKEN) from None
         except Exception as error:  # the contract: a verifier answers 401, never a 500
             log.warning("unexpected error while verifying a token: %s", type(error).__name__)
-            raise Unauthorized("invalid token") from None
+            raise Unauthorized("invalid token", reason=MALFORMED_TOKEN) from None
 
     def _verify(self, token: Any) -> Caller:
         if isinstance(token, (bytes, bytearray, memoryview)):
             token = bytes(token).decode("ascii")
         if not isinstance(token, str) or not token:
-            raise Unauthorized("malformed token")
+            raise Unauthorized("malformed token", reason=MALFORMED_TOKEN)
         if len(token) > MAX_TOKEN_LENGTH:
-            raise Unauthorized("token too large")
+            raise Unauthorized("token too large", reason=MALFORMED_TOKEN)
         if not token.isascii() or token.count(".") != 2:
-            raise Unauthorized("malformed token")
+            raise Unauthorized("malformed token", reason=MALFORMED_TOKEN)
 
         header = jwt.get_unverified_header(token)
         # Decided from the header alone, before any key is looked up: 'none', HS256 (including
         # HS256 keyed with our public key), RS512, PS256, ... never reach a key.
         if header.get("alg") != ALGORITHM:
-            raise Unauthorized("token algorithm must be RS256")
+            raise Unauthorized("token algorithm must be RS256", reason=WRONG_ALGORITHM)
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise Unauthorized("token has no key id")
+            raise Unauthorized("token has no key id", reason=UNKNOWN_KEY)
         key = self._key_for(kid)
 
         claims = jwt.decode(token, key=key, algorithms=[ALGORITHM], options=_PYJWT_OPTIONS, issuer=self.issuer)
@@ -131,18 +144,18 @@ class TokenVerifier:
         exp = _timestamp(claims, "exp")
         iat = _timestamp(claims, "iat")
         if exp is None:
-            raise Unauthorized("token exp is invalid")
+            raise Unauthorized("token exp is invalid", reason=INVALID_CLAIMS)
         if iat is None:
-            raise Unauthorized("token iat is invalid")
+            raise Unauthorized("token iat is invalid", reason=INVALID_CLAIMS)
         if now >= exp + self.leeway:
-            raise Unauthorized("token expired")
+            raise Unauthorized("token expired", reason=EXPIRED)
         if iat > now + self.leeway:
-            raise Unauthorized("token issued in the future")
+            raise Unauthorized("token issued in the future", reason=NOT_YET_VALID)
         nbf = _timestamp(claims, "nbf")
         if "nbf" in claims and nbf is None:
-            raise Unauthorized("token nbf is invalid")
+            raise Unauthorized("token nbf is invalid", reason=INVALID_CLAIMS)
         if nbf is not None and nbf > now + self.leeway:
-            raise Unauthorized("token not yet valid")
+            raise Unauthorized("token not yet valid", reason=NOT_YET_VALID)
 
     # --- keys -----------------------------------------------------------------------------------
 
@@ -158,20 +171,20 @@ class TokenVerifier:
             now = self._clock()
             if self._last_attempt is not None and now - self._last_attempt < REFETCH_INTERVAL:
                 if self._last_fetch_failed:
-                    raise Unauthorized("signing keys unavailable")
-                raise Unauthorized("unknown signing key")
+                    raise Unauthorized("signing keys unavailable", reason=KEYS_UNAVAILABLE)
+                raise Unauthorized("unknown signing key", reason=UNKNOWN_KEY)
             self._last_attempt = now
             try:
                 keys = _load_keys(self._fetch(self.jwks_url))
             except Exception as error:
                 self._last_fetch_failed = True
                 log.warning("could not fetch signing keys from %s: %s", self.jwks_url, type(error).__name__)
-                raise Unauthorized("signing keys unavailable") from None
+                raise Unauthorized("signing keys unavailable", reason=KEYS_UNAVAILABLE) from None
             self._keys = keys
             self._last_fetch_failed = False
         key = keys.get(kid)
         if key is None:
-            raise Unauthorized("unknown signing key")
+            raise Unauthorized("unknown signing key", reason=UNKNOWN_KEY)
         return key
 
 
@@ -184,16 +197,19 @@ def _timestamp(claims: Mapping[str, Any], name: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _describe(error: jwt.PyJWTError) -> str:
+def _describe(error: jwt.PyJWTError) -> tuple[str, RejectionReason]:
     if isinstance(error, jwt.InvalidSignatureError):
-        return "token signature is invalid"
+        return "token signature is invalid", BAD_SIGNATURE
     if isinstance(error, jwt.InvalidIssuerError):
-        return "token issuer is not trusted"
+        return "token issuer is not trusted", WRONG_ISSUER
     if isinstance(error, jwt.MissingRequiredClaimError):
-        return f"token lacks the {error.claim} claim"
+        return f"token lacks the {error.claim} claim", INVALID_CLAIMS
+    if isinstance(error, (InvalidSubjectError, InvalidJTIError)):
+        return "malformed token", INVALID_CLAIMS  # a sub or jti that is not a string
     if isinstance(error, jwt.InvalidKeyError):
-        return "signing key is unusable"
-    return "malformed token"
+        # The issuer published a key this verifier will not use (too short, say): ours to fix.
+        return "signing key is unusable", KEYS_UNAVAILABLE
+    return "malformed token", MALFORMED_TOKEN
 
 
 def _load_keys(document: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ SERVICE = "Service"  # which code path: "api", "forwarder", "activity", "dead-le
 ROUTE = "Route"  # "GET /items/{item_id}": the route template, never the path
 STATUS_CLASS = "StatusClass"  # "2xx", "4xx", "5xx"
 PROVIDER = "Provider"  # assistant provider: "offline", "bedrock"
+REASON = "Reason"  # why a token was refused: one of vocabulary.REJECTION_REASONS
 
 API = "api"
 FORWARDER = "forwarder"
@@ -52,6 +53,9 @@ ERRORS_5XX = Metric("Errors5xx", COUNT, ((SERVICE,),))
 UNHANDLED_EXCEPTIONS = Metric("UnhandledExceptions", COUNT, ((SERVICE,), ()))
 IDEMPOTENT_REPLAYS = Metric("IdempotentReplays", COUNT, ((SERVICE,),))
 PRECONDITION_FAILED = Metric("PreconditionFailed", COUNT, ((SERVICE,),))
+# Each 401 the API or the streaming function answers, by reason (count_rejection, from chalicelib/auth's
+# refused()); never by user. Counted only when one happens: a request has at most one reason.
+SIGN_IN_FAILURES = Metric("SignInFailures", COUNT, ((SERVICE, REASON), (SERVICE,)))
 
 # --- emitted around the activity queue (chalicelib/consumers.py) ----------------------------------
 EVENTS_FORWARDED = Metric("EventsForwarded", COUNT, ((SERVICE,),))  # forwarder: a change's event sent
@@ -78,6 +82,7 @@ API_METRICS = (
     UNHANDLED_EXCEPTIONS,
     IDEMPOTENT_REPLAYS,
     PRECONDITION_FAILED,
+    SIGN_IN_FAILURES,
 )
 CONSUMER_METRICS = (
     EVENTS_FORWARDED,
@@ -216,6 +221,12 @@ def count_throttle(provider: str) -> None:
     """One call the model provider throttled (errors.ProviderThrottled), by provider."""
     dimension(PROVIDER, provider)
     count(PROVIDER_THROTTLES)
+
+
+def count_rejection(reason: str) -> None:
+    """One refused token (errors.Unauthorized), by reason."""
+    dimension(REASON, reason)
+    count(SIGN_IN_FAILURES)
 
 
 def take(token: Token | None) -> dict[str, Any] | None:

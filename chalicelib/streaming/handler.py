@@ -21,8 +21,10 @@ from chalicelib.assistant.base import TOKEN
 from chalicelib.assistant.stream import Answer
 from chalicelib.assistant.stream import open_answer
 from chalicelib.auth import authenticate
+from chalicelib.auth import refused
 from chalicelib.errors import AppError
 from chalicelib.errors import InvalidJson
+from chalicelib.errors import Unauthorized
 from chalicelib.observability import invocation
 from chalicelib.observability import logs
 from chalicelib.observability import metrics
@@ -101,6 +103,8 @@ def _serve(
             # ordinary problem response, not a 200 whose stream only says "error".
             answer = open_answer(events, provider=settings.assistant_provider)
         except AppError as error:
+            if isinstance(error, Unauthorized):
+                refused(error)
             if error.reported_as_bug:
                 out.unhandled()
             out.problem(problems.document(error))

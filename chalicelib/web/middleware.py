@@ -1,5 +1,6 @@
-"""The HTTP middleware: request id, authentication before anything else, problem responses for what
-Chalice itself answers (405, 415, its own 500), and observability (log fields, access log, metrics)."""
+"""The HTTP middleware: request id, authentication before anything else (each refusal counted by reason),
+problem responses for what Chalice itself answers (405, 415, its own 500), and observability (log fields,
+access log, metrics)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from chalice.app import Response
 from chalicelib.errors import AppError
 from chalicelib.errors import BadRequest
 from chalicelib.errors import MethodNotAllowed
+from chalicelib.errors import Unauthorized
 from chalicelib.errors import UnsupportedMediaType
 from chalicelib.protocol import context
 from chalicelib.protocol import cors
@@ -73,6 +75,11 @@ def _respond(
                 observed.identify(state.caller.sub)
         response = get_response(request)
         response = _as_problem(response, state)
+    except Unauthorized as error:
+        from chalicelib.auth import refused  # lazy: already loaded, since only chalicelib/auth refuses a token
+
+        refused(error)
+        response = responses.problem(error)
     except AppError as error:
         response = responses.problem(error)
     except Exception:

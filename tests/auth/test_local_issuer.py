@@ -17,11 +17,14 @@ import pytest
 from chalicelib.auth import local_issuer
 from chalicelib.auth.local_issuer import OMIT
 from chalicelib.auth.local_issuer import LocalIssuerDisabled
+from chalicelib.auth.local_issuer import SignIn
 from chalicelib.auth.local_issuer import build_claims
 from chalicelib.auth.local_issuer import ensure_keys
 from chalicelib.auth.local_issuer import issuer_dir
 from chalicelib.auth.local_issuer import main
 from chalicelib.auth.local_issuer import mint
+from chalicelib.auth.local_issuer import sign_in
+from chalicelib.auth.local_issuer import sign_in_of
 from chalicelib.auth.local_issuer import sub_for
 from chalicelib.auth.local_issuer import thumbprint
 from chalicelib.auth.verifier import TokenVerifier
@@ -235,6 +238,7 @@ def test_access_token_claims_are_cognito_shaped(settings):
         "exp",
         "iat",
         "jti",
+        "origin_jti",
         "username",
     }
     assert claims["sub"] == sub_for("alice")
@@ -246,13 +250,18 @@ def test_access_token_claims_are_cognito_shaped(settings):
     assert claims["exp"] == 1_800_003_600
     assert claims["username"] == "alice"
     uuid.UUID(claims["jti"])
+    uuid.UUID(claims["origin_jti"])
+    assert claims["origin_jti"] != claims["jti"]
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "RS256" and header["kid"] == ensure_keys(issuer_dir(settings.data_dir)).kid
 
 
 def test_id_token_claims_are_cognito_shaped(settings):
     claims = claims_of(mint("bob", settings=settings, token_use="id", now=1_800_000_000, ttl=60))
-    assert {"sub", "iss", "aud", "token_use", "auth_time", "exp", "iat", "cognito:username", "email"} <= set(claims)
+    expected = {"sub", "iss", "aud", "token_use", "auth_time", "exp", "iat", "jti", "origin_jti", "cognito:username"}
+    assert expected <= set(claims)
+    assert claims["auth_time"] == 1_800_000_000
+    uuid.UUID(claims["origin_jti"])
     assert "client_id" not in claims and "username" not in claims and "scope" not in claims
     assert (claims["aud"], claims["token_use"], claims["cognito:username"], claims["email"]) == (
         LOCAL_CLIENT_ID,
@@ -274,6 +283,40 @@ def test_sub_is_stable_per_user_name_and_distinct_between_users(settings, tmp_pa
 
 def test_jti_is_unique_per_token(settings):
     assert claims_of(mint("alice", settings=settings))["jti"] != claims_of(mint("alice", settings=settings))["jti"]
+
+
+def test_each_mint_is_a_new_sign_in(settings):
+    first = claims_of(mint("alice", settings=settings, now=1_800_000_000))
+    second = claims_of(mint("alice", settings=settings, now=1_800_000_000))
+    assert first["origin_jti"] != second["origin_jti"]
+    assert first["auth_time"] == second["auth_time"] == 1_800_000_000
+
+
+def test_tokens_of_one_sign_in_share_its_origin_jti_and_auth_time_on_both_kinds(settings):
+    session = sign_in(1_800_000_000)
+    access = claims_of(mint("alice", settings=settings, now=1_800_000_000, session=session))
+    refreshed = claims_of(mint("alice", settings=settings, now=1_800_003_000, session=session))
+    id_token = claims_of(mint("alice", settings=settings, token_use="id", now=1_800_003_000, session=session))
+    for claims in (access, refreshed, id_token):
+        assert (claims["origin_jti"], claims["auth_time"]) == session
+    # What a refresh changes: the token's own id and times, never the sign-in's.
+    assert refreshed["iat"] == 1_800_003_000 and refreshed["jti"] != access["jti"]
+
+
+def test_the_sign_in_of_a_token_is_read_back_even_after_it_expired(settings):
+    token = mint("alice", settings=settings, now=1_000_000_000, ttl=60)
+    session = sign_in_of(token, settings=settings)
+    assert session == SignIn(claims_of(token)["origin_jti"], 1_000_000_000)
+    again = claims_of(mint("alice", settings=settings, session=session))
+    assert (again["origin_jti"], again["auth_time"]) == session
+
+
+def test_the_sign_in_of_a_token_this_issuer_did_not_sign_is_refused(settings, tmp_path):
+    elsewhere = Settings.from_env({"DATA_DIR": str(tmp_path / "elsewhere")})
+    with pytest.raises(jwt.InvalidSignatureError):
+        sign_in_of(mint("alice", settings=elsewhere), settings=settings)
+    with pytest.raises(jwt.MissingRequiredClaimError):
+        sign_in_of(mint("alice", settings=settings, origin_jti=OMIT), settings=settings)
 
 
 def test_explicit_sub_email_and_overrides(settings):
@@ -300,8 +343,9 @@ def test_explicit_sub_email_and_overrides(settings):
 
 
 def test_build_claims_matches_what_mint_signs(settings):
-    claims = build_claims("alice", settings=settings, now=1_800_000_000, jti="fixed")
-    assert claims_of(mint("alice", settings=settings, now=1_800_000_000, jti="fixed")) == claims
+    session = sign_in(1_799_000_000)
+    claims = build_claims("alice", settings=settings, now=1_800_000_000, jti="fixed", session=session)
+    assert claims_of(mint("alice", settings=settings, now=1_800_000_000, jti="fixed", session=session)) == claims
 
 
 def test_minted_tokens_verify(settings):
@@ -361,6 +405,27 @@ def test_cli_id_token_and_ttl(env, tmp_path, capsys):
     assert (
         verifier_for(Settings.from_env({"DATA_DIR": str(tmp_path / ".data")})).verify(token).email == "bob@example.com"
     )
+
+
+def test_cli_refresh_mints_a_token_of_the_same_sign_in(env, tmp_path, capsys):
+    assert main(["alice"]) == 0
+    first = capsys.readouterr().out.strip()
+    assert main(["alice", "--id", "--refresh", first]) == 0
+    refreshed = capsys.readouterr().out.strip()
+    assert main(["alice"]) == 0
+    fresh = capsys.readouterr().out.strip()
+    verifier = verifier_for(Settings.from_env({"DATA_DIR": str(tmp_path / ".data")}))
+    first_caller, refreshed_caller, fresh_caller = (verifier.verify(t) for t in (first, refreshed, fresh))
+    assert refreshed_caller.token_use == "id"
+    assert refreshed_caller.session == first_caller.session
+    assert refreshed_caller.signed_in_at == first_caller.signed_in_at
+    assert fresh_caller.session not in (None, first_caller.session)
+
+
+def test_cli_refresh_refuses_what_is_not_its_token_without_echoing_it(env, capsys):
+    assert main(["alice", "--refresh", "not.a-token.SECRETISH"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--refresh" in captured.err and "SECRETISH" not in captured.err
 
 
 @pytest.mark.parametrize("ttl", ["0", "-5", "soon", "1.5"])

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
@@ -24,6 +25,7 @@ from chalicelib.auth.local_issuer import build_claims
 from chalicelib.auth.local_issuer import ensure_keys
 from chalicelib.auth.local_issuer import issuer_dir
 from chalicelib.auth.local_issuer import mint
+from chalicelib.auth.local_issuer import sign_in
 from chalicelib.auth.local_issuer import sub_for
 from chalicelib.auth.verifier import REFETCH_INTERVAL
 from chalicelib.auth.verifier import TokenVerifier
@@ -33,17 +35,22 @@ from chalicelib.settings import LOCAL_CLIENT_ID
 from chalicelib.settings import LOCAL_ISSUER
 from chalicelib.settings import ConfigError
 from chalicelib.settings import Settings
+from chalicelib.vocabulary import REJECTION_REASONS
 from tests.support.tokens import CountingFetch
 from tests.support.tokens import encode_jws
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def rejects(verifier: TokenVerifier, token, detail: str | None = None) -> Unauthorized:
+def rejects(verifier: TokenVerifier, token, detail: str | None = None, reason: str | None = None) -> Unauthorized:
     with pytest.raises(Unauthorized) as caught:
         verifier.verify(token)
     if detail is not None:
         assert caught.value.detail == detail
+    # Every refusal names why, in the vocabulary's words (what the SignInFailures metric counts by).
+    assert caught.value.reason in REJECTION_REASONS
+    if reason is not None:
+        assert caught.value.reason == reason
     return caught.value
 
 
@@ -67,17 +74,95 @@ def token_at(make_token, fake_clock):
 
 
 def test_access_token_from_local_issuer_verifies(verifier, token_at):
-    caller = verifier.verify(token_at("alice"))
+    session = sign_in(1_799_990_000)
+    caller = verifier.verify(token_at("alice", session=session))
     assert caller == Caller(
-        sub=sub_for("alice"), username="alice", email=None, token_use="access", client_id=LOCAL_CLIENT_ID
+        sub=sub_for("alice"),
+        username="alice",
+        email=None,
+        token_use="access",
+        client_id=LOCAL_CLIENT_ID,
+        session=session.origin_jti,
+        signed_in_at=1_799_990_000,
     )
 
 
 def test_id_token_from_local_issuer_verifies_with_email_and_audience(verifier, token_at):
-    caller = verifier.verify(token_at("bob", token_use="id"))
+    session = sign_in(1_799_990_000)
+    caller = verifier.verify(token_at("bob", token_use="id", session=session))
     assert caller == Caller(
-        sub=sub_for("bob"), username="bob", email="bob@example.com", token_use="id", client_id=LOCAL_CLIENT_ID
+        sub=sub_for("bob"),
+        username="bob",
+        email="bob@example.com",
+        token_use="id",
+        client_id=LOCAL_CLIENT_ID,
+        session=session.origin_jti,
+        signed_in_at=1_799_990_000,
     )
+
+
+# --- the sign-in session a token belongs to ------------------------------------------------------------------
+
+
+def test_both_token_kinds_of_one_sign_in_give_the_same_session(verifier, token_at, fake_clock):
+    session = sign_in(int(fake_clock.now) - 7200)  # signed in two hours ago, refreshed since
+    access, id_token = (verifier.verify(token_at(token_use=use, session=session)) for use in ("access", "id"))
+    assert (access.session, access.signed_in_at) == (id_token.session, id_token.signed_in_at) == session
+
+
+def test_two_sign_ins_are_two_sessions(verifier, token_at):
+    first, second = verifier.verify(token_at()), verifier.verify(token_at())
+    assert None not in (first.session, second.session) and first.session != second.session
+
+
+def test_a_caller_constructed_without_a_session_has_none():
+    caller = Caller(sub="s", username="u", email=None, token_use="access", client_id="c")
+    assert (caller.session, caller.signed_in_at) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "origin_jti",
+    [OMIT, "", "x" * 129, "tab\tin", "new\nline", "nul\x00", "sp ace", "caf\u00e9", 42, None, ["a"], True],
+    ids=repr,
+)
+def test_an_unusable_origin_jti_is_no_session_and_refuses_nothing(verifier, token_at, origin_jti):
+    caller = verifier.verify(token_at(origin_jti=origin_jti))
+    assert caller.session is None and caller.username == "alice"
+
+
+@pytest.mark.parametrize(
+    "auth_time",
+    [
+        OMIT,
+        None,
+        True,
+        False,
+        1.8e9,
+        1_800_000_000.5,
+        "",
+        "soon",
+        "-5",
+        "1e9",
+        "\uff11\uff18" + "\uff10" * 8,
+        -1,
+        0,
+        946_684_799,
+        4_102_444_800,
+        2**63,
+        [1_800_000_000],
+        {"t": 1},
+    ],
+    ids=repr,
+)
+def test_an_unusable_auth_time_is_no_sign_in_time_and_refuses_nothing(verifier, token_at, auth_time):
+    caller = verifier.verify(token_at(auth_time=auth_time))
+    assert caller.signed_in_at is None and caller.session is not None
+
+
+def test_the_edges_of_a_plausible_sign_in_time(verifier, token_at):
+    assert verifier.verify(token_at(auth_time=946_684_800)).signed_in_at == 946_684_800
+    assert verifier.verify(token_at(auth_time=4_102_444_799)).signed_in_at == 4_102_444_799
+    assert verifier.verify(token_at(origin_jti="x" * 128)).session == "x" * 128
 
 
 def test_minted_token_verifies_with_real_clock_and_jwks_file(auth_settings, make_verifier):
@@ -606,7 +691,8 @@ def shared_verifier(auth_settings):
 def only_unauthorized(verifier: TokenVerifier, token) -> None:
     try:
         result = verifier.verify(token)
-    except Unauthorized:
+    except Unauthorized as error:
+        assert error.reason in REJECTION_REASONS
         return
     assert isinstance(result, Caller)
 
@@ -686,6 +772,60 @@ def test_any_signed_claims_are_a_caller_or_unauthorized(shared_verifier, auth_se
     only_unauthorized(verifier, token)
 
 
+# --- why: each refusal's reason -------------------------------------------------------------------------------
+
+
+def test_each_refusal_names_its_reason(verifier, make_verifier, counting_fetch, token_at, fake_clock, other_key):
+    now = int(fake_clock.now)
+    refused_by_verifier = {
+        "malformed_token": (verifier, "a.b.c"),
+        "wrong_algorithm": (verifier, token_at(alg="HS256")),
+        "unknown_key": (verifier, token_at(kid="never-published")),
+        "keys_unavailable": (make_verifier(clock=fake_clock, fetch=CountingFetch(b"not json")), token_at()),
+        "bad_signature": (verifier, token_at(key=other_key)),
+        "expired": (verifier, token_at(now=now - 7200, ttl=3600)),
+        "not_yet_valid": (verifier, token_at(nbf=now + 600)),
+        "wrong_issuer": (verifier, token_at(iss="https://issuer.example")),
+        "wrong_client": (verifier, token_at(client_id="another-app")),
+        "wrong_token_use": (verifier, token_at(token_use="refresh")),
+        "invalid_claims": (verifier, token_at(sub="USER#mallory")),
+    }
+    for reason, (checker, token) in refused_by_verifier.items():
+        rejects(checker, token, reason=reason)
+    with pytest.raises(Unauthorized) as caught:
+        authenticate({}, {}, Settings.from_env({}))
+    assert caught.value.reason == "missing_token"
+    assert {*refused_by_verifier, caught.value.reason} == set(REJECTION_REASONS)
+
+
+@pytest.mark.parametrize(
+    "claims, reason",
+    [
+        ({"exp": "soon"}, "invalid_claims"),
+        ({"iat": None}, "invalid_claims"),
+        ({"nbf": True}, "invalid_claims"),
+        ({"sub": OMIT}, "invalid_claims"),
+        ({"sub": 42}, "invalid_claims"),
+        ({"jti": 42}, "invalid_claims"),
+        ({"iss": OMIT}, "invalid_claims"),
+        ({"iss": [LOCAL_ISSUER]}, "wrong_issuer"),
+        ({"now": 1_800_000_100}, "not_yet_valid"),  # issued in the future
+        ({"token_use": OMIT}, "wrong_token_use"),
+        ({"token_use": "id", "aud": OMIT}, "wrong_client"),
+    ],
+    ids=repr,
+)
+def test_claim_refusals_name_their_reason(verifier, token_at, claims, reason):
+    rejects(verifier, token_at(**claims), reason=reason)
+
+
+@pytest.mark.parametrize("value", ["", "Basic dXNlcjpwYXNz", "Bearer a b", "Bearertoken"])
+def test_a_malformed_authorization_header_is_a_malformed_token(auth_settings, value):
+    with pytest.raises(Unauthorized) as caught:
+        authenticate({"Authorization": value}, {}, auth_settings)
+    assert caught.value.reason == "malformed_token"
+
+
 # --- authenticate(): the header, and API Gateway's claims -------------------------------------------------
 
 
@@ -703,6 +843,8 @@ def gateway_context(**claims: str) -> dict:
         "username": "gina",
         "exp": "Sat Nov 22 08:00:00 UTC 2025",
         "iat": "Sat Nov 22 07:00:00 UTC 2025",
+        "auth_time": "1763794800",
+        "origin_jti": "3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f",
     }
     merged = {**base, **claims}
     return {"authorizer": {"claims": {k: v for k, v in merged.items() if v is not OMIT}}}
@@ -775,8 +917,54 @@ def test_garbage_bearer_token_rejected(auth_settings):
 def test_gateway_claims_trusted_in_lambda(lambda_settings):
     caller = authenticate({}, gateway_context(), lambda_settings)
     assert caller == Caller(
-        sub=sub_for("gina"), username="gina", email=None, token_use="access", client_id=LOCAL_CLIENT_ID
+        sub=sub_for("gina"),
+        username="gina",
+        email=None,
+        token_use="access",
+        client_id=LOCAL_CLIENT_ID,
+        session="3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f",
+        signed_in_at=1_763_794_800,
     )
+
+
+def as_gateway_claims(claims: dict) -> dict:
+    """What API Gateway's Cognito authorizer hands over for a verified token's claims: every value a
+    string; exp and iat as dates, the other numbers (auth_time) in decimal."""
+    dated = {"exp", "iat"}
+    return {
+        name: time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(value)) if name in dated else str(value)
+        for name, value in claims.items()
+    }
+
+
+@pytest.mark.parametrize("token_use", ["access", "id"])
+def test_gateway_claims_and_the_token_give_the_same_caller(lambda_settings, auth_settings, token_use):
+    session = sign_in(int(time.time()) - 600)
+    token = mint("gina", settings=auth_settings, token_use=token_use, session=session)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    from_gateway = authenticate({}, {"authorizer": {"claims": as_gateway_claims(claims)}}, lambda_settings)
+    from_token = authenticate({"Authorization": f"Bearer {token}"}, {}, auth_settings)
+    assert from_gateway == from_token
+    assert (from_gateway.session, from_gateway.signed_in_at) == session
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"origin_jti": OMIT, "auth_time": OMIT},
+        {"origin_jti": "", "auth_time": ""},
+        {"origin_jti": "a b", "auth_time": "-1"},
+        {"auth_time": "1763794800.0"},
+        {"auth_time": "Sat Nov 22 07:00:00 UTC 2025"},
+        {"auth_time": "99999999999"},
+    ],
+    ids=repr,
+)
+def test_unusable_session_claims_from_the_gateway_refuse_nothing(lambda_settings, claims):
+    caller = authenticate({}, gateway_context(**claims), lambda_settings)
+    assert caller.username == "gina"
+    assert caller.signed_in_at is None
+    assert caller.session is None or "origin_jti" not in claims
 
 
 def test_gateway_id_token_claims_in_lambda(lambda_settings):

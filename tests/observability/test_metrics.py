@@ -8,16 +8,18 @@ import pytest
 from chalicelib.observability import metrics
 from chalicelib.settings import ConfigError
 from chalicelib.settings import Settings
+from chalicelib.vocabulary import REJECTION_REASONS
 from tests.observability import emf
 from tests.support.invoke import claims
 from tests.support.invoke import rest_event
 from tests.support.invoke import run_in_lambda
+from tests.support.tokens import encode_jws
 
 # Events are recorded, not consumed: the consumer's own lines and EMF documents would interleave with
 # the request's (tests/observability/test_correlation.py follows them on purpose).
 pytestmark = pytest.mark.usefixtures("recording_queue")
 
-ALLOWED_DIMENSIONS = {metrics.SERVICE, metrics.ROUTE, metrics.STATUS_CLASS, metrics.PROVIDER}
+ALLOWED_DIMENSIONS = {metrics.SERVICE, metrics.ROUTE, metrics.STATUS_CLASS, metrics.PROVIDER, metrics.REASON}
 
 
 def _dimension_values(document: dict) -> dict[str, str]:
@@ -78,6 +80,63 @@ def test_replays_412s_and_5xx_are_counted_with_explicit_zeros_otherwise(api, obs
     assert [disabled[c] for c in counters] == [0, 0, 1, 0] and disabled["StatusClass"] == "5xx"
 
 
+def _header_of(token: str, **fields) -> str:
+    """``token`` with its JOSE header changed (the signature then no longer matters: refused before)."""
+    import jwt
+
+    header = {**jwt.get_unverified_header(token), **fields}
+    return encode_jws(header, b"").split(".")[0] + "." + token.split(".", 1)[1]
+
+
+# How to be refused for each reason through the API (signing keys unavailable: tests/auth/test_verifier.py).
+REFUSALS = {
+    "missing_token": lambda token_for: None,
+    "malformed_token": lambda token_for: "Bearer not-a-jwt",
+    "wrong_algorithm": lambda token_for: "Bearer " + _header_of(token_for(), alg="HS256"),
+    "unknown_key": lambda token_for: "Bearer " + _header_of(token_for(), kid="retired-key"),
+    "bad_signature": lambda token_for: "Bearer " + token_for().rsplit(".", 1)[0] + "." + token_for().rsplit(".")[2],
+    "expired": lambda token_for: "Bearer " + token_for(now=1_000_000_000, ttl=60),
+    "not_yet_valid": lambda token_for: "Bearer " + token_for(nbf=4_000_000_000),
+    "wrong_issuer": lambda token_for: "Bearer " + token_for(iss="https://issuer.example"),
+    "wrong_client": lambda token_for: "Bearer " + token_for(client_id="another-app"),
+    "wrong_token_use": lambda token_for: "Bearer " + token_for(token_use="refresh"),
+    "invalid_claims": lambda token_for: "Bearer " + token_for(sub="USER#mallory"),
+}
+
+
+def test_the_refusals_cover_every_reason_the_api_can_meet():
+    assert set(REFUSALS) == set(REJECTION_REASONS) - {"keys_unavailable"}
+
+
+@pytest.mark.parametrize("reason", sorted(REFUSALS))
+def test_each_401_is_counted_once_by_reason_and_logged_without_the_token(api, observed, captured, token_for, reason):
+    authorization = REFUSALS[reason](token_for)
+    captured()
+    reply = api.get("/items", user=None, headers={"Authorization": authorization} if authorization else {})
+    out = captured()
+    assert reply.status == 401
+    [document] = out.emf
+    assert emf.problems(document) == []
+    assert (document["SignInFailures"], document["Reason"], document["Service"]) == (1, reason, "api")
+    directives = {
+        tuple(m["Name"] for m in d["Metrics"]): d["Dimensions"] for d in document["_aws"]["CloudWatchMetrics"]
+    }
+    assert directives[("SignInFailures",)] == [["Service", "Reason"], ["Service"]]
+    [refused] = [line for line in out.logs if line["message"] == "token refused"]
+    assert refused["reason"] == reason and refused["level"] == "INFO"
+    # Never tied to anyone: no user on any line, and nothing of the token anywhere.
+    assert all("user" not in line for line in out.logs)
+    if authorization:
+        for part in authorization.removeprefix("Bearer ").split("."):
+            assert part not in out.text
+
+
+def test_an_accepted_token_counts_no_sign_in_failure(api, observed, captured):
+    api.get("/items")
+    [document] = captured().emf
+    assert "SignInFailures" not in document and "Reason" not in document
+
+
 def test_metrics_are_off_locally_by_default(api, env, captured):
     env(LOG_FORMAT="json")
     api.get("/health", user=None)
@@ -132,7 +191,12 @@ def test_every_declared_metric_renders_valid_emf_with_low_cardinality_dimensions
     assert len(names) == len(set(names))
     collector = metrics.Collector("TasksApi", metrics.ASSISTANT_STREAM)
     collector.dimensions.update(
-        {metrics.ROUTE: "POST /assistant/stream", metrics.STATUS_CLASS: "2xx", metrics.PROVIDER: "bedrock"}
+        {
+            metrics.ROUTE: "POST /assistant/stream",
+            metrics.STATUS_CLASS: "2xx",
+            metrics.PROVIDER: "bedrock",
+            metrics.REASON: "expired",
+        }
     )
     for metric in metrics.ALL_METRICS:
         if metric.unit == metrics.MILLISECONDS:

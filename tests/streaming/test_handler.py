@@ -162,8 +162,18 @@ def test_an_unhandled_exception_before_the_first_event_is_a_500_problem_logged_o
     assert _emf(output)["UnhandledExceptions"] == 1
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer garbage", "Bearer a.b.c", "Basic YWxpY2U6cHc="])
-def test_a_missing_or_garbage_token_is_a_401_problem(streaming, assistant, invoke, authorization):
+@pytest.mark.parametrize(
+    "authorization, reason",
+    [
+        (None, "missing_token"),
+        ("Bearer garbage", "malformed_token"),
+        ("Bearer a.b.c", "malformed_token"),
+        ("Basic YWxpY2U6cHc=", "malformed_token"),
+    ],
+)
+def test_a_missing_or_garbage_token_is_a_401_problem_counted_by_reason(
+    streaming, assistant, invoke, authorization, reason
+):
     fake = assistant()
     headers = {"X-Request-Id": "req-401"}
     if authorization:
@@ -175,7 +185,12 @@ def test_a_missing_or_garbage_token_is_a_401_problem(streaming, assistant, invok
     problem = streamed.problem()
     assert problem["code"] == "unauthorized" and problem["request_id"] == "req-401"
     assert fake.calls == []
-    assert "ProviderThrottles" not in _emf(output)  # the provider was never asked
+    document = _emf(output)
+    assert "ProviderThrottles" not in document  # the provider was never asked
+    assert (document["SignInFailures"], document["Reason"], document["Service"]) == (1, reason, "assistant-stream")
+    [refused] = [line for line in output.logs if line["message"] == "token refused"]
+    assert refused["reason"] == reason and "user" not in refused
+    assert all(secret not in output.text for secret in ("garbage", "a.b.c", "YWxpY2U6cHc="))
 
 
 def test_outside_lambda_gateway_claims_are_not_trusted(streaming, assistant, invoke):
@@ -339,6 +354,7 @@ def test_the_access_line_and_metrics_report_the_stream(streaming, token_for, ass
     assert document["TimeToFirstToken"] == access["ttft_ms"]
     assert (document["AssistantInputTokens"], document["AssistantOutputTokens"]) == (120, 30)
     assert document["UnhandledExceptions"] == 0 and document["ProviderThrottles"] == 0
+    assert "SignInFailures" not in document and "Reason" not in document
     assert {
         "TimeToFirstToken",
         "AssistantInputTokens",
