@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from chalicelib.tasks.activity import ActivityRecorder
     from chalicelib.tasks.activity import ActivitySink
     from chalicelib.tasks.clock import Clock
+    from chalicelib.tasks.feed import ActivityFeed
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
 
@@ -238,6 +239,16 @@ class Services:
         from chalicelib.tasks.profiles import ProfileService  # lazy: loads with its first use
 
         return ProfileService(self.store, clock=self.clock)
+
+    @_member
+    def feed(self) -> ActivityFeed:
+        """The caller's stats and activity; without the activity pipeline (QUEUE=off) nothing records
+        them, so they answer 503 feature_disabled rather than counters that never move."""
+        if self.settings.queue == "off":
+            raise FeatureDisabled("activity and stats are not enabled in this deployment")
+        from chalicelib.tasks.feed import ActivityFeed  # lazy: loads with its first use
+
+        return ActivityFeed(self.store, clock=self.clock)
 
     @_member
     def assistant(self) -> AssistantService:

@@ -34,6 +34,8 @@ SCHEMA_VERSION = 1
 # API.md: GET /activity shows the last 30 days; DynamoDB's TTL (and the SQLite adapter) drop the rest.
 ACTIVITY_TTL_SECONDS = 30 * 24 * 3600
 EVENT_FIELDS = ("id", "type", "item_id", "at")  # what an ACTIVITY# record keeps (API.md's event shape)
+# The STATS record's counters, as GET /stats names them (a missing one reads 0).
+COUNTERS = STATUSES + ("total", "sign_ins")
 _MAX_TRANSACTION_ATTEMPTS = 5
 
 
