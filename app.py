@@ -103,6 +103,26 @@ def delete_item(item_id):
     return api.delete_item(item_id)
 
 
+@app.route("/stats", methods=["OPTIONS"], content_types=ANY)
+def stats_preflight():
+    return api.preflight(app.routes)
+
+
+@app.route("/stats", methods=["GET"], authorizer=cognito, content_types=ANY)
+def get_stats():
+    return api.get_stats()
+
+
+@app.route("/activity", methods=["OPTIONS"], content_types=ANY)
+def activity_preflight():
+    return api.preflight(app.routes)
+
+
+@app.route("/activity", methods=["GET"], authorizer=cognito, content_types=ANY)
+def list_activity():
+    return api.list_activity()
+
+
 @app.route("/assistant", methods=["OPTIONS"], content_types=ANY)
 def assistant_preflight():
     return api.preflight(app.routes)

@@ -4,6 +4,7 @@ DynamoDB Local); ReturnConsumedCapacity is added by a botocore hook here, never 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from app import app
@@ -12,6 +13,12 @@ from bench.harness import rest_event
 from bench.workload import gateway_auth
 from chalicelib import wiring
 from chalicelib.store.dynamodb import DynamoDBStore
+from chalicelib.tasks.activity import ActivityRecorder
+from chalicelib.tasks.activity import item_event
+from chalicelib.tasks.clock import rfc3339
+from chalicelib.tasks.ids import new_id
+from chalicelib.vocabulary import DEFAULT_STATUS
+from chalicelib.vocabulary import ITEM_CREATED
 
 USER = "bench-counter"
 
@@ -122,6 +129,17 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         extra={"If-Match": '"1"'},
     )
     measure("DELETE /items/{id}", "write", 204, **item_path, extra={"If-Match": '"2"'})
+    # The activity reads answer 503 without the activity pipeline, and this environment has none (QUEUE=off,
+    # so that no consumer writes inside a route's count): the same store, with the queue setting on, serves
+    # them. Read routes never touch the queue. The records are the consumer's, written before the meter runs.
+    wiring.bootstrap(wiring.services().settings._replace(queue="local"), store=store)
+    recorder = ActivityRecorder(store)
+    for n in range(3):
+        at = rfc3339(time.time() - n)
+        recorder.record(item_event(ITEM_CREATED, claims["sub"], new_id(), at, before=None, after=DEFAULT_STATUS))
+    measure("GET /stats", "read", 200, path="/stats")
+    feed = measure("GET /activity", "read", 200, path="/activity", query={"limit": "2"})
+    measure("GET /activity?cursor=", "read", 200, path="/activity", query={"limit": "2", "cursor": feed["next_cursor"]})
     return {"rows": rows}
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.store.base import Store
     from chalicelib.tasks.activity import ActivityRecorder
     from chalicelib.tasks.clock import Clock
+    from chalicelib.tasks.feed import ActivityFeed
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
 
@@ -163,16 +164,16 @@ class Services:
                 # forwards its stream; here the local feed does.
                 store.ensure_schema()
                 self._built["store"] = store
-                self.feed  # noqa: B018 - started with the store, as below
+                self.change_feed  # noqa: B018 - started with the store, as below
         else:
             from chalicelib.store.sqlite import SQLiteStore
 
             # With an activity pipeline, the store logs each change of a captured record in the write's own
-            # transaction (the outbox); the local feed forwards the log (``feed``).
+            # transaction (the outbox); the local feed forwards the log (``change_feed``).
             capture = self._captured() if settings.queue != "off" else None
             store = SQLiteStore(settings.sqlite_path, capture=capture)
             self._built["store"] = store  # the feed reads the log of this very store
-            self.feed  # noqa: B018 - started with the store: what an earlier run logged is forwarded too
+            self.change_feed  # noqa: B018 - started with the store: what an earlier run logged is forwarded too
         if tracer is None:
             return store
         from chalicelib.observability.tracing import TracedStore
@@ -199,7 +200,7 @@ class Services:
         return LocalQueue(os.path.join(settings.data_dir, "queue.db"), handlers)
 
     @_member
-    def feed(self) -> LocalFeed | None:
+    def change_feed(self) -> LocalFeed | None:
         """The embedded change feed: forwards the SQLite store's change log to the forwarder app.py declared
         (deployed, Lambda reads the table's stream instead). None without a log or a forwarder."""
         settings = self.settings
@@ -271,6 +272,16 @@ class Services:
         return ProfileService(self.store, clock=self.clock, request_id=request_id)
 
     @_member
+    def feed(self) -> ActivityFeed:
+        """The caller's stats and activity; without the activity pipeline (QUEUE=off) nothing records
+        them, so they answer 503 feature_disabled rather than counters that never move."""
+        if self.settings.queue == "off":
+            raise FeatureDisabled("activity and stats are not enabled in this deployment")
+        from chalicelib.tasks.feed import ActivityFeed  # lazy: loads with its first use
+
+        return ActivityFeed(self.store, clock=self.clock)
+
+    @_member
     def assistant(self) -> AssistantService:
         """The assistant over the caller's items, with the provider Settings name (off: 503 feature_disabled)."""
         if self.settings.assistant_provider == "off":
@@ -282,7 +293,7 @@ class Services:
     def close(self) -> None:
         """Stop what this root started (the embedded feed's and queue's workers); what was handed in is the
         caller's."""
-        for name in ("feed", "queue"):
+        for name in ("change_feed", "queue"):
             started = None if name in self._given else self._built.get(name)
             close = getattr(started, "close", None)
             if close is not None:

@@ -21,7 +21,9 @@ from msgspec import UnsetType
 
 from chalicelib import vocabulary
 from chalicelib.errors import ValidationFailed
+from chalicelib.tasks.activity import COUNTERS
 from chalicelib.tasks.items import NewItem
+from chalicelib.vocabulary import EVENT_TYPES
 from chalicelib.vocabulary import MAX_PROMPT_CHARS
 from chalicelib.vocabulary import PROMPT_RULE
 from chalicelib.vocabulary import STATUSES
@@ -90,6 +92,31 @@ class Profile(msgspec.Struct, kw_only=True):
     display_name: str
     created_at: Timestamp
     last_seen_at: Timestamp
+
+
+EventType = Annotated[
+    str, Meta(description="one of " + ", ".join(EVENT_TYPES), extra_json_schema={"enum": list(EVENT_TYPES)})
+]
+
+
+class ActivityEvent(msgspec.Struct, kw_only=True):
+    id: str
+    type: EventType
+    item_id: Annotated[str | None, Meta(description="the item changed; null for a sign-in")]
+    at: Annotated[str, Meta(description="RFC 3339 UTC timestamp of the change (not of its processing)")]
+
+
+class ActivityPage(msgspec.Struct, kw_only=True):
+    events: list[ActivityEvent]
+    next_cursor: str | None
+
+
+# GET /stats: every counter the STATS record keeps, named once (tasks/activity.py), and when one last moved.
+Stats = msgspec.defstruct(
+    "Stats",
+    [*((name, int) for name in COUNTERS), ("updated_at", Timestamp | None)],
+    kw_only=True,
+)
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -213,6 +240,8 @@ def json_schema_components() -> tuple[dict[str, Any], dict[str, Any]]:
         Item,
         ItemPage,
         Profile,
+        Stats,
+        ActivityPage,
         AssistantAnswer,
         Health,
         Problem,

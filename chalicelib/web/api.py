@@ -155,6 +155,32 @@ def delete_item(item_id: str) -> Response:
     return no_content()
 
 
+@endpoint
+def get_stats() -> Response:
+    return json_response(wiring.services().feed.stats(_caller().sub))
+
+
+def _activity_scope(sub: str) -> str:
+    return f"activity|{sub}"
+
+
+@endpoint
+def list_activity() -> Response:
+    # lazy: cursors load hmac and hashlib (OpenSSL, ~2.5 ms); GET /health never pays for them
+    from chalicelib.web import cursor
+
+    params: Mapping[str, str] = _request().query_params or {}
+    limit = requests.query_limit(params)
+    feed = wiring.services().feed  # 503 feature_disabled without the pipeline, before the cursor is judged
+    sub = _caller().sub
+    secret = get_settings().cursor_secret
+    given = params.get("cursor")
+    after = cursor.decode(secret, _activity_scope(sub), given) if given is not None else None
+    events, next_after = feed.events(sub, limit=limit, after=after)
+    next_cursor = cursor.encode(secret, _activity_scope(sub), next_after) if next_after else None
+    return json_response({"events": events, "next_cursor": next_cursor})
+
+
 def _prompt() -> str:
     return requests.assistant_prompt(_request().raw_body)
 

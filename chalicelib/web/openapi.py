@@ -89,11 +89,15 @@ _IDEMPOTENCY = _parameter(
 _REQUEST_ID = _parameter(
     "header", "X-Request-Id", {"type": "string"}, f"Echoed when it is {CLIENT_TOKEN_RULE}; otherwise one is generated"
 )
-_LIST_PARAMS = [
-    _parameter("query", "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
-    _parameter("query", "status", {"type": "string", "enum": list(STATUSES)}),
-    _parameter("query", "cursor", {"type": "string"}, "`next_cursor` of the previous page, unchanged"),
-]
+_LIMIT = _parameter("query", "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20})
+_CURSOR = _parameter("query", "cursor", {"type": "string"}, "`next_cursor` of the previous page, unchanged")
+_LIST_PARAMS = [_LIMIT, _parameter("query", "status", {"type": "string", "enum": list(STATUSES)}), _CURSOR]
+
+# What the activity routes answer without the activity pipeline (EnableSqsIntegration=false).
+_ACTIVITY_503 = {
+    503: "Store throttled or unreachable (`service_unavailable`), or the activity pipeline switched off "
+    "(`feature_disabled`)"
+}
 
 _PREFLIGHT: dict[str, Any] = {
     "summary": "CORS preflight: the allowed methods and headers for an origin in CORS_ALLOW_ORIGINS",
@@ -147,6 +151,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "params": [_ITEM_ID, _IF_MATCH],
         "ok": {204: None},
         "errors": [400, 404, 412, 503],
+    },
+    ("/stats", "OPTIONS"): _PREFLIGHT,
+    ("/activity", "OPTIONS"): _PREFLIGHT,
+    ("/stats", "GET"): {
+        "summary": "The caller's counters (eventually consistent with their items)",
+        "ok": {200: "Stats"},
+        "errors": [503],
+        "descriptions": _ACTIVITY_503,
+    },
+    ("/activity", "GET"): {
+        "summary": "The caller's events of the last 30 days, newest first by the time of the change",
+        "params": [_LIMIT, _CURSOR],
+        "ok": {200: "ActivityPage"},
+        "errors": [400, 503],
+        "descriptions": _ACTIVITY_503,
     },
     ("/assistant", "OPTIONS"): _PREFLIGHT,
     (ASSISTANT_STREAM_PATH, "OPTIONS"): _PREFLIGHT,

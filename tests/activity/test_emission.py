@@ -83,7 +83,7 @@ def test_without_a_queue_writes_still_work_and_no_change_is_logged(env, api):
     env(QUEUE="off")
     assert api.post("/items", {"title": "quiet"}).status == 201
     services = wiring.services()
-    assert services.feed is None
+    assert services.change_feed is None
     assert services.store.changes(10) == []
 
 

@@ -43,6 +43,8 @@ def test_an_origin_not_on_the_list_gets_no_allow_origin(api, cors_on):
         ("/items", {"GET", "POST"}),
         ("/me", {"GET", "PATCH"}),
         ("/items/01ARZ3NDEKTSV4RRFFQ69G5FAV", {"GET", "PATCH", "DELETE"}),
+        ("/stats", {"GET"}),
+        ("/activity", {"GET"}),
     ],
 )
 def test_a_preflight_needs_no_token_and_lists_the_resources_methods_and_headers(api, cors_on, path, methods):

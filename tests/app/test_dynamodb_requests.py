@@ -1,14 +1,22 @@
-"""DynamoDB requests per HTTP request, counted on DynamoDB Local: one per read route, at most one per write,
-none for what is rejected before storage (health, 400s, 401s)."""
+"""DynamoDB requests per HTTP request, counted on DynamoDB Local: one per read route (stats and activity
+too), at most one per write, none for what is rejected before storage (health, 400s, 401s)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from chalicelib import wiring
+from chalicelib.auth.local_issuer import sub_for
 from chalicelib.store.dynamodb import DynamoDBStore
+from chalicelib.tasks.activity import ActivityRecorder
+from chalicelib.tasks.activity import item_event
+from chalicelib.tasks.clock import rfc3339
+from chalicelib.tasks.ids import new_id
+from chalicelib.vocabulary import ITEM_CREATED
+from chalicelib.vocabulary import STATUS_TODO
 from tests.support.api import Reply
 from tests.support.dynamodb_local import count_requests
 from tests.support.environment import use_dynamodb
@@ -80,6 +88,28 @@ def test_reading_an_item_costs_one_request_found_or_not(counted, api):
     assert _costs(counted, "GET", "/items/not-an-id", status=404) <= 1
 
 
+def test_reading_the_stats_costs_one_request_with_or_without_a_record(counted):
+    assert _costs(counted, "GET", "/stats", status=200) == 1
+    _apply_events(3)
+    assert _costs(counted, "GET", "/stats", status=200) == 1
+
+
+def test_reading_the_activity_costs_one_request_with_or_without_a_cursor(counted):
+    assert _costs(counted, "GET", "/activity", status=200) == 1
+    _apply_events(3)
+    reply, requests = counted("GET", "/activity?limit=1")
+    assert requests == 1 and reply.json["next_cursor"]
+    assert _costs(counted, "GET", f"/activity?limit=1&cursor={reply.json['next_cursor']}", status=200) == 1
+
+
+def _apply_events(count: int) -> None:
+    """Alice's activity and stats, as the consumer writes them (outside the counting window)."""
+    recorder = ActivityRecorder(wiring.services().store)
+    for n in range(count):
+        at = rfc3339(time.time() - n)
+        recorder.record(item_event(ITEM_CREATED, sub_for("alice"), new_id(), at, before=None, after=STATUS_TODO))
+
+
 # --- writes: at most one, whatever the outcome ---------------------------------------------------
 
 
@@ -135,6 +165,8 @@ def test_deleting_an_item_costs_one_request_on_success_stale_and_missing(counted
         ("PATCH", f"/items/{MISSING_ID}", {}, {}),
         ("PATCH", f"/items/{MISSING_ID}", {"title": "x"}, {"If-Match": "1"}),
         ("DELETE", f"/items/{MISSING_ID}", None, {"If-Match": 'W/"1"'}),
+        ("GET", "/activity?limit=101", None, {}),
+        ("GET", "/activity?cursor=forged.cursor", None, {}),
     ],
 )
 def test_a_400_costs_no_request(counted, method, path, body, headers):
@@ -155,6 +187,8 @@ def test_a_401_costs_no_request(counted):
         ("GET", f"/items/{MISSING_ID}", None),
         ("PATCH", f"/items/{MISSING_ID}", {"title": "x"}),
         ("DELETE", f"/items/{MISSING_ID}", None),
+        ("GET", "/stats", None),
+        ("GET", "/activity", None),
     ]
     for authorization in (None, "Bearer garbage", "Basic YWxpY2U6cHc="):
         headers = {"Authorization": authorization} if authorization else {}

@@ -44,6 +44,7 @@ def test_documented_statuses_include_those_the_route_really_answers(api):
         ("/items", "post"): api.post("/items", {"title": ""}).status,
         ("/items/{item_id}", "get"): api.get("/items/nope").status,
         ("/items", "get"): api.get("/items?limit=0").status,
+        ("/activity", "get"): api.get("/activity?limit=0").status,
     }
     for (path, method), status in observed.items():
         assert str(status) in doc["paths"][path][method]["responses"]
@@ -56,3 +57,22 @@ def test_an_undocumented_route_fails_loudly():
 
     with pytest.raises(LookupError):
         document({"/secret": {"GET": object()}})
+
+
+def test_stats_and_activity_are_documented_with_their_response_schemas(api):
+    from chalicelib.tasks.activity import COUNTERS
+
+    doc = api.get("/openapi.json", user=None).json
+    schemas = doc["components"]["schemas"]
+    stats = doc["paths"]["/stats"]["get"]
+    assert stats["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Stats")
+    assert set(schemas["Stats"]["required"]) == {*COUNTERS, "updated_at"}
+    activity = doc["paths"]["/activity"]["get"]
+    assert activity["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ActivityPage")
+    assert schemas["ActivityPage"]["required"] == ["events", "next_cursor"]
+    assert schemas["ActivityEvent"]["required"] == ["id", "type", "item_id", "at"]
+    assert {p["name"] for p in activity["parameters"] if p["in"] == "query"} == {"limit", "cursor"}
+    for operation in (stats, activity):
+        assert {"401", "503"} <= set(operation["responses"])
+    assert "400" in activity["responses"]
+    assert {"options"} <= set(doc["paths"]["/stats"]) and {"options"} <= set(doc["paths"]["/activity"])

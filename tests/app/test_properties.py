@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.parse
 from typing import Any
 
@@ -18,6 +19,12 @@ from hypothesis import strategies as st
 from chalicelib import keys
 from chalicelib import wiring
 from chalicelib.auth.local_issuer import sub_for
+from chalicelib.tasks.activity import ActivityRecorder
+from chalicelib.tasks.activity import item_event
+from chalicelib.tasks.clock import rfc3339
+from chalicelib.tasks.ids import new_id
+from chalicelib.vocabulary import DEFAULT_STATUS
+from chalicelib.vocabulary import ITEM_CREATED
 from tests.support.api import Reply
 
 STATUSES = ("todo", "in_progress", "done")
@@ -100,6 +107,8 @@ HEADER_ROUTES = st.sampled_from(
         ("GET", "/items", None),
         ("GET", "/me", None),
         ("GET", "/health", None),
+        ("GET", "/stats", None),
+        ("GET", "/activity", None),
         ("POST", "/items", {"title": "h"}),
         ("PATCH", "/items/{item}", {"notes": "h"}),
         ("DELETE", f"/items/{MISSING_ID}", None),
@@ -250,6 +259,35 @@ def test_any_query_on_the_item_list_never_gets_a_5xx_and_changes_nothing(api, cu
     if reply.status == 200:
         page = reply.json
         assert set(page) >= {"items", "next_cursor"} and isinstance(page["items"], list)
+
+
+@pytest.fixture
+def activity_cursor(api) -> str:
+    """A real next_cursor of alice's activity (events applied as the consumer applies them)."""
+    recorder = ActivityRecorder(wiring.services().store)
+    for n in range(3):
+        at = rfc3339(time.time() - n)
+        recorder.record(item_event(ITEM_CREATED, sub_for("alice"), new_id(), at, before=None, after=DEFAULT_STATUS))
+    cursor = api.get("/activity?limit=1").json["next_cursor"]
+    assert cursor
+    return cursor
+
+
+@settings(FUZZ, max_examples=50)
+@given(params=st.lists(QUERY_PARAMS, max_size=4), raw=st.one_of(st.none(), st.none(), st.none(), RAW_QUERIES))
+def test_any_query_on_the_activity_never_gets_a_5xx(api, activity_cursor, params, raw):
+    resolved = []
+    for name, value in params:
+        if isinstance(value, tuple):  # the real cursor, maybe edited at one position
+            _, _, position, replacement = value
+            real = activity_cursor
+            value = real[:position] + replacement + real[position + 1 :] if position < len(real) else real
+        resolved.append((name, value))
+    query = raw if raw is not None else urllib.parse.urlencode(resolved)
+    reply = _send_and_check(api, "GET", "/activity?" + query)
+    assert reply.status in (200, 400), (reply.status, reply.body)
+    if reply.status == 200:
+        assert set(reply.json) == {"events", "next_cursor"} and isinstance(reply.json["events"], list)
 
 
 # --- headers -------------------------------------------------------------------------------------

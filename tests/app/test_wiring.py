@@ -69,7 +69,7 @@ def test_a_deployment_without_a_queue_logs_no_change_and_forwards_nothing_even_w
     queue = RecordingQueue()
     services = wiring.Services(_settings(tmp_path, QUEUE="off"), queue=queue, consumers={TABLE_STREAM: forward})
     services.items.create("sub-1", NewItem("quiet"))
-    assert services.feed is None
+    assert services.change_feed is None
     assert services.store.changes(10) == [] and queue.sent == []
 
 
@@ -80,7 +80,7 @@ def test_with_a_queue_the_store_logs_each_change_and_the_feed_forwards_it(tmp_pa
     services = wiring.Services(_settings(tmp_path), queue=queue, consumers={TABLE_STREAM: forward})
     try:
         services.items.create("sub-1", NewItem("logged"))
-        assert services.feed is not None and services.feed.drain(10)
+        assert services.change_feed is not None and services.change_feed.drain(10)
         assert [body["type"] for body, _ in queue.sent] == ["item.created"]
         assert services.store.changes(10) == []  # forgotten once forwarded
     finally:

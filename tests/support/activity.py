@@ -14,7 +14,7 @@ def settle(timeout: float = 20.0) -> None:
     """Wait until the embedded feed has forwarded every committed change and the embedded queue (when it is
     the app's) has delivered every message."""
     services = wiring.services()
-    feed = services.feed
+    feed = services.change_feed
     if feed is not None:
         assert feed.drain(timeout), "the change feed did not catch up"
     drain = getattr(services.queue, "drain", None)
