@@ -13,6 +13,7 @@ from chalicelib.auth.authorizer import CognitoAuthorizer
 from chalicelib.auth.authorizer import silence_local_mode_warning
 from chalicelib.events.base import ACTIVITY
 from chalicelib.events.base import DEAD_LETTERS
+from chalicelib.events.base import TABLE_STREAM
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.web import api
 from chalicelib.web import middleware
@@ -133,3 +134,10 @@ def on_activity(event):
 @app.on_sqs_message(queue=DEAD_LETTERS, batch_size=10)
 def on_dead_letter(event):
     return consumers.dead_letters(wiring.services(), event.to_dict(), event.context)
+
+
+# The table's change stream is the outbox: the forwarder turns each captured change into its activity
+# events on the queue (cloudformation/transforms/stream.py filters the mapping to the captured keys).
+@app.on_dynamodb_record(stream_arn=TABLE_STREAM, batch_size=100, starting_position="TRIM_HORIZON")
+def on_table_change(event):
+    return consumers.forward(wiring.services(), event.to_dict(), event.context)

@@ -59,6 +59,11 @@ def dead_letters(services: ConsumerServices, event: Mapping[str, Any], lambda_co
     return _batch(services, event, lambda_context, metrics.DEAD_LETTERS, report)
 
 
+def forward(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+    """PLACEHOLDER (wip/stack only, so the stack branch packages): the lead's forwarder replaces it."""
+    return {FAILURES: []}
+
+
 def _record_activity(services: ConsumerServices, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
 

@@ -11,6 +11,10 @@ from typing import Protocol
 # Queue names, as the app's ``@app.on_sqs_message(queue=...)`` consumers name them.
 ACTIVITY = "activity"
 DEAD_LETTERS = "activity-dlq"
+# The table's change stream, as app.py's ``@app.on_dynamodb_record(stream_arn=...)`` forwarder names it:
+# Chalice needs a literal ARN, and the stack (cloudformation/transforms/stream.py) replaces this one
+# with the tasks table's StreamArn.
+TABLE_STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/tasks/stream/local"
 
 # A consumer: takes a Lambda SQS event ``{"Records": [...]}`` and returns Lambda's partial batch
 # response ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``; None or an empty list
