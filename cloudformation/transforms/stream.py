@@ -27,7 +27,6 @@ from cloudformation.template import add_resource
 from cloudformation.template import clone
 from cloudformation.template import environment
 from cloudformation.template import functions
-from cloudformation.transforms.queues import ACTIVITY_QUEUE
 from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
 from cloudformation.transforms.queues import ENCRYPTED
 from cloudformation.transforms.queues import KEEP_FOR
@@ -47,6 +46,13 @@ def filter_pattern() -> dict:
     ``dynamodb.Keys``; the values of one list are alternatives: a prefix match or an exact key)."""
     captured: list = [{"prefix": prefix} for prefix in CAPTURED_PREFIXES] + list(CAPTURED_KEYS)
     return {"dynamodb": {"Keys": {SK: {"S": captured}}}}
+
+
+def _decided(value: object) -> object:
+    """A value switched on the table's or the queue's condition, as it is wherever the forwarder exists."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"] and value["Fn::If"][0] in (TASKS.condition, SQS_ENABLED):
+        return value["Fn::If"][1]
+    return value
 
 
 def forwarders(template: Template) -> dict[str, str]:
@@ -90,8 +96,10 @@ def transform(template: Template) -> Template:
         if streams:
             found = True
             function["Condition"] = ENABLED  # a forwarder without its stream or its queue has nothing to do
-            # It exists only with the queue, so it always sends there (not queues.py's Fn::If).
-            environment(function).update({"QUEUE": "sqs", "ACTIVITY_QUEUE_URL": {"Ref": ACTIVITY_QUEUE}})
+            # It exists only with the table and the queue, so their switches are decided: QUEUE=sqs with
+            # the queue's URL, STORE=dynamodb with the table's name (not tables.py's and queues.py's Fn::If).
+            variables = environment(function)
+            variables.update({name: _decided(value) for name, value in variables.items()})
     if found:
         add_resource(
             out,

@@ -244,15 +244,20 @@ def test_stream_keeps_what_outlived_the_stream_on_an_encrypted_queue_for_14_days
     assert queue["Properties"] == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
 
 
-def test_stream_forwarder_exists_only_with_the_table_and_the_queue_and_always_sends_to_the_queue():
+def test_stream_forwarder_exists_only_with_the_table_and_the_queue_and_is_told_both_are_there():
     out = stream.transform(input_of(stream.transform))
     assert out["Conditions"][stream.ENABLED] == {
         "Fn::And": [{"Condition": tables.TASKS.condition}, {"Condition": queues.ENABLED}]
     }
     forwarder = out["Resources"]["OnTableChange"]
     assert forwarder["Condition"] == stream.ENABLED
-    variables = forwarder["Properties"]["Environment"]["Variables"]
-    assert variables["QUEUE"] == "sqs" and variables["ACTIVITY_QUEUE_URL"] == {"Ref": queues.ACTIVITY_QUEUE}
+    assert forwarder["Properties"]["Environment"]["Variables"] == {
+        "LOG_FORMAT": "json",
+        "STORE": "dynamodb",
+        "TABLE_NAME": {"Ref": tables.TASKS.resource},
+        "QUEUE": "sqs",
+        "ACTIVITY_QUEUE_URL": {"Ref": queues.ACTIVITY_QUEUE},
+    }
     # The other functions keep the queue's switch.
     api_variables = out["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert api_variables["QUEUE"] == {"Fn::If": ["SqsEnabled", "sqs", "off"]}
