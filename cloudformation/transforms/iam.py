@@ -21,7 +21,6 @@ from cloudformation.transforms.functions import MODEL_PARAMETER
 from cloudformation.transforms.observability import log_group
 from cloudformation.transforms.queues import ACTIVITY_QUEUE
 from cloudformation.transforms.queues import DEAD_LETTER_QUEUE
-from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
 from cloudformation.transforms.queues import consumers
 from cloudformation.transforms.stream import FAILURE_QUEUE
 from cloudformation.transforms.stream import forwarders
@@ -95,17 +94,17 @@ THROUGH_PROFILE = {"bedrock:InferenceProfileArn": PROFILE_ARN}
 @dataclass(frozen=True)
 class Needs:
     table: tuple[str, ...] = ()
-    send_activity: bool = False
     receive: tuple[str, ...] = ()
     bedrock: bool = False
     stream: bool = False  # reads the table's change stream (its event source mapping)
     send: tuple[str, ...] = ()  # queues it sends to that exist whenever it does
 
 
-# Who needs what, by function. The API serves every route (items, profile, buffered assistant) and
-# emits activity events; the stream only reads the caller's items for the assistant's context.
+# Who needs what, by function. The API serves every route (items, profile, buffered assistant) and sends
+# no event (the table's change stream is the outbox: the forwarder sends them); the stream only reads the
+# caller's items for the assistant's context.
 NEEDS = {
-    "APIHandler": Needs(table=TABLE_WRITE, send_activity=True, bedrock=True),
+    "APIHandler": Needs(table=TABLE_WRITE, bedrock=True),
     STREAM_HANDLER: Needs(table=TABLE_READ, bedrock=True),
 }
 # Consumers, by the queue they read: activity updates STATS and ACTIVITY# records; the dead-letter
@@ -143,18 +142,6 @@ def statements(name: str, needs: Needs) -> list:
                     "Effect": "Allow",
                     "Action": list(needs.table),
                     "Resource": table_arns(TASKS, index=index),
-                },
-            )
-        )
-    if needs.send_activity:
-        found.append(
-            _when(
-                SQS_ENABLED,
-                {
-                    "Sid": "SendActivity",
-                    "Effect": "Allow",
-                    "Action": list(SQS_SEND),
-                    "Resource": {"Fn::GetAtt": [ACTIVITY_QUEUE, "Arn"]},
                 },
             )
         )

@@ -433,8 +433,8 @@ def test_the_granted_table_actions_are_exactly_what_the_store_adapter_calls(buil
 
 
 def test_the_granted_send_actions_are_exactly_what_the_activity_sender_calls(built):
-    api_role = built["Resources"]["APIHandlerRole"]
-    granted = {a for s in statements_of(api_role) for a in s["Action"] if a.startswith("sqs:")}
+    forwarder_role = built["Resources"]["OnTableChangeRole"]
+    granted = {a for s in statements_of(forwarder_role) for a in s["Action"] if a.startswith("sqs:")}
     assert granted == _queue_actions()
 
 
@@ -461,7 +461,8 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
         assert (variables["TABLE_NAME"] == {"Ref": "TasksTable"}) if table else variables["TABLE_NAME"] == ""
         assert any(a.startswith("dynamodb:") for a in _actions(template, "APIHandlerRole")) is table, name
         assert ("ActivityQueue" in resources and "ActivityDeadLetterQueue" in resources) is sqs, name
-        assert ("sqs:SendMessage" in _actions(template, "APIHandlerRole")) is sqs, name
+        # The API sends no event: the forwarder sends what the table's stream recorded.
+        assert "sqs:SendMessage" not in _actions(template, "APIHandlerRole"), name
         assert all((consumer in resources) is sqs for consumer in CONSUMERS), name
         # The stream exists with the table; it is read only when the queue exists too.
         if table:
