@@ -18,12 +18,14 @@ from cloudformation.transforms import iam
 from cloudformation.transforms import image
 from cloudformation.transforms import observability
 from cloudformation.transforms import queues
+from cloudformation.transforms import stream
 from cloudformation.transforms import streaming
 from cloudformation.transforms import tables
 
 # Read top to bottom: each step is a pure template -> template function (cloudformation/transforms/).
 # Order matters where a step reads what an earlier one made: streaming copies the image settings;
-# the settings, auth, table and queue steps set variables on every function, including the stream;
+# the settings, auth, table and queue steps set variables on every function, the streaming one too;
+# the stream step overrides the queue settings of the forwarder, which exists only with the queue;
 # iam grants each function its own log group, which observability creates.
 PIPELINE: list[Callable[[Template], Template]] = [
     image.transform,  # PackageType: Image, ImageUri and Architecture parameters, handler as command
@@ -32,6 +34,7 @@ PIPELINE: list[Callable[[Template], Template]] = [
     cognito.transform,  # user pool (created or existing), the authorizer's ARN and OAuth scope
     tables.transform,  # EnableTasksTable -> the single table, STORE and TABLE_NAME
     queues.transform,  # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches
+    stream.transform,  # the table's stream -> the forwarder (filtered, bisect, retried), its failure queue
     observability.transform,  # log groups (30 days), metric filters, alarms, SNS topic, dashboard
     iam.transform,  # one least-privilege role per function instead of Chalice's DefaultRole
     api.transform,  # REGIONAL, throttling, tracing, access logs, tags, problem gateway responses

@@ -1,8 +1,9 @@
 """Least privilege: Chalice's one ``DefaultRole`` (logs on ``arn:*:logs:*:*:*``, SQS on ``*``) becomes
 one role per function granting only what that function's code paths use, on exact ARNs: its own log
-group, the table and index, the queue it sends to or reads, the assistant's model or inference profile.
-X-Ray's write actions are the one ``*`` resource (AWS offers no resource-level permission for them),
-beside the region of an inference profile's model, usable only through that profile (see below)."""
+group, the table and index, the table's stream, the queues it sends to or reads, the assistant's
+model or inference profile. X-Ray's write actions are the one ``*`` resource (AWS offers no
+resource-level permission for them), beside the region of an inference profile's model, usable only
+through that profile (see below)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from cloudformation.transforms.functions import MODEL_PARAMETER
 from cloudformation.transforms.observability import log_group
 from cloudformation.transforms.queues import ACTIVITY_QUEUE
 from cloudformation.transforms.queues import DEAD_LETTER_QUEUE
-from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
 from cloudformation.transforms.queues import consumers
+from cloudformation.transforms.stream import FAILURE_QUEUE
+from cloudformation.transforms.stream import forwarders
 from cloudformation.transforms.streaming import FUNCTION as STREAM_HANDLER
 from cloudformation.transforms.tables import TASKS
+from cloudformation.transforms.tables import stream_arn
 from cloudformation.transforms.tables import table_arns
 
 # The DynamoDB adapter's requests (chalicelib/store/dynamodb.py); a transaction of puts needs PutItem.
@@ -32,6 +35,9 @@ TABLE_WRITE = TABLE_READ + ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb
 SQS_SEND = ("sqs:SendMessage",)
 # What Lambda's event source mapping calls with the function's role.
 SQS_RECEIVE = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# What Lambda's DynamoDB Streams event source mapping calls with the function's role (the Lambda
+# developer guide's execution role permissions for DynamoDB), here on the one stream's ARN.
+STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
 # The bedrock provider calls only ConverseStream (the buffered answer consumes the same stream), which
 # is authorised as InvokeModelWithResponseStream; Converse (InvokeModel) is never called.
 BEDROCK = ("bedrock:InvokeModelWithResponseStream",)
@@ -88,15 +94,17 @@ THROUGH_PROFILE = {"bedrock:InferenceProfileArn": PROFILE_ARN}
 @dataclass(frozen=True)
 class Needs:
     table: tuple[str, ...] = ()
-    send_activity: bool = False
     receive: tuple[str, ...] = ()
     bedrock: bool = False
+    stream: bool = False  # reads the table's change stream (its event source mapping)
+    send: tuple[str, ...] = ()  # queues it sends to that exist whenever it does
 
 
-# Who needs what, by function. The API serves every route (items, profile, buffered assistant) and
-# emits activity events; the stream only reads the caller's items for the assistant's context.
+# Who needs what, by function. The API serves every route (items, profile, buffered assistant) and sends
+# no event (the table's change stream is the outbox: the forwarder sends them); the stream only reads the
+# caller's items for the assistant's context.
 NEEDS = {
-    "APIHandler": Needs(table=TABLE_WRITE, send_activity=True, bedrock=True),
+    "APIHandler": Needs(table=TABLE_WRITE, bedrock=True),
     STREAM_HANDLER: Needs(table=TABLE_READ, bedrock=True),
 }
 # Consumers, by the queue they read: activity updates STATS and ACTIVITY# records; the dead-letter
@@ -105,6 +113,9 @@ CONSUMER_NEEDS = {
     ACTIVITY_QUEUE: Needs(table=TABLE_WRITE, receive=(ACTIVITY_QUEUE,)),
     DEAD_LETTER_QUEUE: Needs(receive=(DEAD_LETTER_QUEUE,)),
 }
+# The forwarder reads the stream and sends each change's events to the activity queue; Lambda sends what
+# outlived the stream to the failure queue with the forwarder's role. It never touches the table's items.
+FORWARDER_NEEDS = Needs(stream=True, send=(ACTIVITY_QUEUE, FAILURE_QUEUE))
 
 
 def _when(condition: str, statement: dict) -> dict:
@@ -134,17 +145,19 @@ def statements(name: str, needs: Needs) -> list:
                 },
             )
         )
-    if needs.send_activity:
+    if needs.stream:
+        # A forwarder exists only with its table (stream.py), so no condition is needed here.
         found.append(
-            _when(
-                SQS_ENABLED,
-                {
-                    "Sid": "SendActivity",
-                    "Effect": "Allow",
-                    "Action": list(SQS_SEND),
-                    "Resource": {"Fn::GetAtt": [ACTIVITY_QUEUE, "Arn"]},
-                },
-            )
+            {"Sid": "ReadTableStream", "Effect": "Allow", "Action": list(STREAM_READ), "Resource": stream_arn(TASKS)}
+        )
+    for queue in needs.send:
+        found.append(
+            {
+                "Sid": f"Send{queue}",
+                "Effect": "Allow",
+                "Action": list(SQS_SEND),
+                "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+            }
         )
     for queue in needs.receive:
         # A consumer exists only with its queue (queues.py), so no condition is needed here.
@@ -189,8 +202,14 @@ def transform(template: Template) -> Template:
     for name, condition in MODEL_CONDITIONS.items():
         add_condition(out, name, condition)
     consumed = consumers(out)
+    forwarding = forwarders(out)
     for name, function in list(functions(out)):
-        needs = CONSUMER_NEEDS[consumed[name]] if name in consumed else NEEDS.get(name, Needs())
+        if name in consumed:
+            needs = CONSUMER_NEEDS[consumed[name]]
+        elif name in forwarding:
+            needs = FORWARDER_NEEDS
+        else:
+            needs = NEEDS.get(name, Needs())
         role = {
             "Type": "AWS::IAM::Role",
             "Properties": {

@@ -1,7 +1,7 @@
 """Observability: a 30-day log group per function, metric filters for application errors and
 unhandled exceptions, alarms (errors, throttles, duration near the timeout, API 5xx rate, activity
-events not enqueued or dead-lettered, DLQ depth) published to an SNS topic with an optional e-mail
-subscription, and one CloudWatch dashboard.
+events not enqueued or dead-lettered, DLQ depth, the stream forwarder's lag and the changes it gave up
+on) published to an SNS topic with an optional e-mail subscription, and one CloudWatch dashboard.
 
 The app's own EMF metrics (chalicelib/observability/metrics.py) land in APP_NAMESPACE; the alarms on
 them read the bare metric name, which the code publishes without dimensions for that purpose."""
@@ -9,6 +9,7 @@ them read the bare metric name, which the code publishes without dimensions for 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.observability import metrics
@@ -26,6 +27,9 @@ from cloudformation.template import with_condition
 from cloudformation.transforms.queues import ACTIVITY_QUEUE
 from cloudformation.transforms.queues import DEAD_LETTER_QUEUE
 from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
+from cloudformation.transforms.stream import ENABLED as FORWARDER_ENABLED
+from cloudformation.transforms.stream import FAILURE_QUEUE
+from cloudformation.transforms.stream import forwarders
 from cloudformation.transforms.tables import TASKS
 
 RETENTION_DAYS = 30
@@ -42,6 +46,9 @@ UNHANDLED_PATTERN = (
 )
 # Duration alarm fires at this share of the function's timeout.
 DURATION_WARNING = 0.8
+# The forwarder's lag behind the table's stream (AWS/Lambda IteratorAge, in milliseconds): a minute
+# behind means it keeps failing on a record or cannot keep up; stats and activity fall behind with it.
+ITERATOR_AGE_LIMIT_MS = 60_000
 API_5XX_RATE = 0.01
 # The app's EMF metrics the alarms and the dashboard read, named by the code's own declarations.
 ENQUEUE_FAILURES = metrics.ENQUEUE_FAILURES.name
@@ -127,6 +134,45 @@ def _function_alarms(out: Template, name: str, function: dict) -> None:
     )
 
 
+def _stream_alarms(out: Template, forwarding: list[str]) -> None:
+    """The forwarder falling behind the stream, and changes Lambda gave up on (on the failure queue).
+    Its Errors alarm is every function's; a partial batch response is no error, so the lag shows it."""
+    for name in forwarding:
+        add_resource(
+            out,
+            f"{name}IteratorAgeAlarm",
+            _alarm(
+                f"{name}: more than {ITERATOR_AGE_LIMIT_MS // 1000} s behind the table's change stream",
+                FORWARDER_ENABLED,
+                Namespace="AWS/Lambda",
+                MetricName="IteratorAge",
+                Dimensions=[{"Name": "FunctionName", "Value": {"Ref": name}}],
+                Statistic="Maximum",
+                Period=60,
+                EvaluationPeriods=5,
+                DatapointsToAlarm=3,
+                ComparisonOperator="GreaterThanThreshold",
+                Threshold=ITERATOR_AGE_LIMIT_MS,
+            ),
+        )
+    if forwarding:
+        add_resource(
+            out,
+            "TableStreamFailuresAlarm",
+            _alarm(
+                "Table changes outlived the stream unforwarded: their events are missing (rebuild the counters)",
+                FORWARDER_ENABLED,
+                Namespace="AWS/SQS",
+                MetricName="ApproximateNumberOfMessagesVisible",
+                Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [FAILURE_QUEUE, "QueueName"]}}],
+                Statistic="Maximum",
+                Period=300,
+                ComparisonOperator="GreaterThanThreshold",
+                Threshold=0,
+            ),
+        )
+
+
 def _metric_filters(out: Template, name: str, condition: str | None) -> None:
     for suffix, pattern, metric in (
         ("AppErrors", APP_ERROR_PATTERN, "ApplicationErrors"),
@@ -156,20 +202,24 @@ def _metric_filters(out: Template, name: str, condition: str | None) -> None:
         )
 
 
-def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
+def _dashboard(names: dict[str, dict], api_stage: str, forwarding: list[str]) -> dict:
     variables: dict[str, Any] = {
         "TableName": {"Fn::If": [TASKS.condition, {"Ref": TASKS.resource}, "disabled"]},
         "QueueName": {"Fn::If": [SQS_ENABLED, {"Fn::GetAtt": [ACTIVITY_QUEUE, "QueueName"]}, "disabled"]},
         "DeadLetterQueueName": {"Fn::If": [SQS_ENABLED, {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "QueueName"]}, "disabled"]},
     }
+    if forwarding:
+        variables["FailureQueueName"] = {
+            "Fn::If": [FORWARDER_ENABLED, {"Fn::GetAtt": [FAILURE_QUEUE, "QueueName"]}, "disabled"]
+        }
     for name, function in names.items():
         ref = {"Ref": name}
         condition = function.get("Condition")
         variables[f"Fn{name}"] = {"Fn::If": [condition, ref, "disabled"]} if condition else ref
 
-    def lambda_metrics(metric: str, stat: str) -> list:
+    def lambda_metrics(metric: str, stat: str, of: Iterable[str] = names) -> list:
         return [
-            ["AWS/Lambda", metric, "FunctionName", f"${{Fn{n}}}", {"stat": stat, "label": f"{n} {stat}"}] for n in names
+            ["AWS/Lambda", metric, "FunctionName", f"${{Fn{n}}}", {"stat": stat, "label": f"{n} {stat}"}] for n in of
         ]
 
     def series(namespace: str, dimensions: list, *names: str, stat: str = "Sum") -> list:
@@ -236,6 +286,29 @@ def _dashboard(names: dict[str, dict], api_stage: str) -> dict:
             series(APP_NAMESPACE_TEXT, [], ENQUEUE_FAILURES, DEAD_LETTER_MESSAGES),
         ),
     ]
+    if forwarding:
+        # The pipeline, one row: table stream -> forwarder -> activity queue -> consumer (or dead letters).
+        graphs += [
+            ("Change stream: forwarder iterator age", lambda_metrics("IteratorAge", "Maximum", forwarding)),
+            (
+                "Forwarder errors, changes given up",
+                lambda_metrics("Errors", "Sum", forwarding)
+                + [
+                    [
+                        "AWS/SQS",
+                        "ApproximateNumberOfMessagesVisible",
+                        "QueueName",
+                        "${FailureQueueName}",
+                        {"stat": "Maximum", "label": "stream failures"},
+                    ]
+                ],
+            ),
+            (
+                "Events recorded and dead letters",
+                series(APP_NAMESPACE_TEXT, activity, metrics.EVENTS_RECORDED.name)
+                + series(APP_NAMESPACE_TEXT, [], DEAD_LETTER_MESSAGES),
+            ),
+        ]
     widgets = [
         {
             "type": "metric",
@@ -434,7 +507,9 @@ def transform(template: Template) -> Template:
             Threshold=0,
         ),
     )
-    add_resource(out, "Dashboard", _dashboard(names, stage))
+    forwarding = sorted(forwarders(out))
+    _stream_alarms(out, forwarding)
+    add_resource(out, "Dashboard", _dashboard(names, stage, forwarding))
     add_output(
         out,
         "DashboardUrl",

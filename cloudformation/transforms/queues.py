@@ -31,6 +31,22 @@ QUEUE_BY_CHALICE_NAME = {"activity": ACTIVITY_QUEUE, "activity-dlq": DEAD_LETTER
 # AWS's guidance for an SQS event source: visibility timeout at least six times the function timeout.
 VISIBILITY_FACTOR = 6
 BATCHING_WINDOW = "MaximumBatchingWindowInSeconds"
+# What fails for good is kept 14 days (SQS's longest retention), to inspect and redrive.
+KEEP_FOR = 14 * 24 * 3600
+ENCRYPTED = {"SqsManagedSseEnabled": True}
+SSE_SKIP = {
+    "Metadata": {
+        "checkov": {
+            "skip": [
+                {
+                    "id": "CKV_AWS_27",
+                    "comment": "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); the "
+                    "check recognises only KMS keys, which cost per request and per month.",
+                }
+            ]
+        }
+    }
+}
 
 
 def _queue_name(queue: object) -> str:
@@ -101,32 +117,18 @@ def transform(template: Template) -> Template:
         for queue, consumed in consumed_by.items()
         if consumed
     }
-    encrypted = {"SqsManagedSseEnabled": True}
-    sse_skip = {
-        "Metadata": {
-            "checkov": {
-                "skip": [
-                    {
-                        "id": "CKV_AWS_27",
-                        "comment": "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); the "
-                        "check recognises only KMS keys, which cost per request and per month.",
-                    }
-                ]
-            }
-        }
-    }
     add_resource(
         out,
         DEAD_LETTER_QUEUE,
         {
             "Type": "AWS::SQS::Queue",
             "Condition": ENABLED,
-            **sse_skip,
+            **SSE_SKIP,
             "Properties": {
-                **encrypted,
+                **ENCRYPTED,
                 **visibility.get(DEAD_LETTER_QUEUE, {}),
-                "MessageRetentionPeriod": 1209600,
-            },  # 14 days to inspect and redrive
+                "MessageRetentionPeriod": KEEP_FOR,
+            },
         },
     )
     add_resource(
@@ -135,9 +137,9 @@ def transform(template: Template) -> Template:
         {
             "Type": "AWS::SQS::Queue",
             "Condition": ENABLED,
-            **sse_skip,
+            **SSE_SKIP,
             "Properties": {
-                **encrypted,
+                **ENCRYPTED,
                 **visibility.get(ACTIVITY_QUEUE, {}),
                 "RedrivePolicy": {
                     "deadLetterTargetArn": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "Arn"]},

@@ -1,6 +1,6 @@
 """Feature-flagged DynamoDB tables: each behind an ``Enable<Name>Table`` parameter. Disabled means no
 table, no IAM statement (see iam.py) and ``STORE=off`` with an empty ``TABLE_NAME``: the routes that
-need it answer ``503 feature_disabled``."""
+need it answer ``503 feature_disabled``. The tasks table has a change stream, which stream.py forwards."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class Table:
 
 
 TASKS = Table("Tasks")
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 TABLES = (TASKS,)
 
 
@@ -65,6 +66,10 @@ def _single_table(table: Table) -> dict:
                 }
             ],
             "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+            # The change stream is the outbox (stream.py forwards it): both images, so the forwarder can tell
+            # a create, an update and a delete apart. It exists whatever EnableSqsIntegration says (unread,
+            # it costs nothing); adding it to an existing table needs no replacement.
+            "StreamSpecification": {"StreamViewType": STREAM_VIEW},
             "SSESpecification": {"SSEEnabled": True},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "Tags": [{"Key": "app", "Value": "tasks-api"}],
@@ -105,6 +110,11 @@ def transform(template: Template) -> Template:
             }
         )
     return out
+
+
+def stream_arn(table: Table) -> dict:
+    """The table's change stream (its current one: a new stream gets a new ARN)."""
+    return {"Fn::GetAtt": [table.resource, "StreamArn"]}
 
 
 def table_arns(table: Table, *, index: bool) -> list:

@@ -16,6 +16,7 @@ from chalicelib.settings import Settings
 from cloudformation.template import functions
 from cloudformation.template import load
 from cloudformation.transforms import iam
+from cloudformation.transforms import stream
 from tests.cloudformation.support.resolve import resolve
 from tests.cloudformation.support.stack import EXISTING_POOL
 from tests.cloudformation.support.stack import PROFILE_MODEL_IDS
@@ -98,13 +99,36 @@ def test_every_translated_log_group_keeps_30_days(translated, which):
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
 
 
+# Each event source mapping's function -> the condition it exists under.
+MAPPED = {"OnActivity": "SqsEnabled", "OnDeadLetter": "SqsEnabled", "OnTableChange": stream.ENABLED}
+
+
 @pytest.mark.parametrize("which", ["app", "fixture"])
 def test_every_translated_event_source_mapping_reports_batch_item_failures(translated, which):
     mappings = of_type(translated[which], "AWS::Lambda::EventSourceMapping")
-    assert {m["Properties"]["FunctionName"]["Ref"] for m in mappings.values()} == {"OnActivity", "OnDeadLetter"}
+    assert {m["Properties"]["FunctionName"]["Ref"] for m in mappings.values()} == set(MAPPED)
     for mapping in mappings.values():
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert mapping["Condition"] == "SqsEnabled"
+        assert mapping["Condition"] == MAPPED[mapping["Properties"]["FunctionName"]["Ref"]]
+
+
+@pytest.mark.parametrize("which", ["app", "fixture"])
+def test_the_translated_stream_mapping_reads_the_tables_stream_filtered_bisected_and_retried(translated, which):
+    resources = translated[which]["Resources"]
+    (mapping,) = (
+        m["Properties"]
+        for m in of_type(translated[which], "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": "OnTableChange"}
+    )
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
+    assert resources["TasksTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    (only,) = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(only["Pattern"]) == stream.filter_pattern()
+    assert mapping["StartingPosition"] == "TRIM_HORIZON" and mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == mapping["MaximumRecordAgeInSeconds"] == -1
+    failures = mapping["DestinationConfig"]["OnFailure"]
+    assert failures == {"Destination": {"Fn::GetAtt": [stream.FAILURE_QUEUE, "Arn"]}}  # no Type: SAM added nothing
+    assert resources[stream.FAILURE_QUEUE]["Type"] == "AWS::SQS::Queue"
 
 
 SQS_DEFAULT_VISIBILITY_TIMEOUT = 30  # seconds, when a queue names none
@@ -116,7 +140,11 @@ def test_every_queue_with_an_event_source_mapping_stays_invisible_six_times_its_
     # Lambda refuses to create a mapping on a queue whose visibility timeout is below the function's
     # timeout (the stack would fail to deploy); AWS advises six times it, plus any batching window.
     resources = translated[which]["Resources"]
-    mappings = of_type(translated[which], "AWS::Lambda::EventSourceMapping")
+    mappings = {
+        name: mapping
+        for name, mapping in of_type(translated[which], "AWS::Lambda::EventSourceMapping").items()
+        if mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "Arn"  # not the table's StreamArn
+    }
     queues = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings.values()}
     assert queues >= {"ActivityQueue", "ActivityDeadLetterQueue"}, "not every queue was checked"
     for name, mapping in mappings.items():
@@ -174,6 +202,34 @@ def test_the_built_app_runs_each_consumer_on_its_queue_with_its_own_role(built):
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem"} <= _actions(built, "OnActivityRole")
     assert not {a for a in _actions(built, "OnDeadLetterRole") if a.startswith(("dynamodb:", "bedrock:"))}
     assert not {a for name in CONSUMERS for a in _actions(built, f"{name}Role") if a == "sqs:SendMessage"}
+
+
+def test_the_built_app_forwards_the_tables_stream_with_a_role_that_reads_only_it_and_sends_only_to_the_queues(built):
+    resources = built["Resources"]
+    function = resources["OnTableChange"]
+    props = function["Properties"]
+    assert function["Condition"] == stream.ENABLED
+    assert props["ImageConfig"] == {"Command": ["app.on_table_change"]}
+    (event,) = props["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    assert event["Properties"]["Stream"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
+    variables = props["Environment"]["Variables"]
+    assert variables["QUEUE"] == "sqs" and variables["ACTIVITY_QUEUE_URL"] == {"Ref": "ActivityQueue"}
+    role = resources["OnTableChangeRole"]
+    assert role["Condition"] == stream.ENABLED
+    assert role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] == iam.statements(
+        "OnTableChange", iam.FORWARDER_NEEDS
+    )
+    by_resource = {}
+    for statement in statements_of(role):
+        by_resource.setdefault(json.dumps(statement["Resource"], sort_keys=True), set()).update(statement["Action"])
+    assert by_resource == {
+        json.dumps({"Fn::GetAtt": ["OnTableChangeLogGroup", "Arn"]}): set(iam.LOGS),
+        json.dumps("*"): set(iam.XRAY),
+        json.dumps({"Fn::GetAtt": ["TasksTable", "StreamArn"]}): set(iam.STREAM_READ),
+        json.dumps({"Fn::GetAtt": ["ActivityQueue", "Arn"]}): {"sqs:SendMessage"},
+        json.dumps({"Fn::GetAtt": [stream.FAILURE_QUEUE, "Arn"]}): {"sqs:SendMessage"},
+    }
 
 
 # --- least privilege -----------------------------------------------------------------------------
@@ -242,7 +298,11 @@ SERVICE_NEEDS = {
     "xray:PutTelemetryRecords",  # active tracing
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",  # the event source mapping
+    "sqs:GetQueueAttributes",  # the SQS event source mappings
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",  # the stream's event source mapping
 }
 # The account-wide role API Gateway logs through: every API of the account uses it, by AWS's design.
 ACCOUNT_ROLES = {"ApiGatewayLoggingRole"}
@@ -373,8 +433,8 @@ def test_the_granted_table_actions_are_exactly_what_the_store_adapter_calls(buil
 
 
 def test_the_granted_send_actions_are_exactly_what_the_activity_sender_calls(built):
-    api_role = built["Resources"]["APIHandlerRole"]
-    granted = {a for s in statements_of(api_role) for a in s["Action"] if a.startswith("sqs:")}
+    forwarder_role = built["Resources"]["OnTableChangeRole"]
+    granted = {a for s in statements_of(forwarder_role) for a in s["Action"] if a.startswith("sqs:")}
     assert granted == _queue_actions()
 
 
@@ -401,8 +461,16 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
         assert (variables["TABLE_NAME"] == {"Ref": "TasksTable"}) if table else variables["TABLE_NAME"] == ""
         assert any(a.startswith("dynamodb:") for a in _actions(template, "APIHandlerRole")) is table, name
         assert ("ActivityQueue" in resources and "ActivityDeadLetterQueue" in resources) is sqs, name
-        assert ("sqs:SendMessage" in _actions(template, "APIHandlerRole")) is sqs, name
+        # The API sends no event: the forwarder sends what the table's stream recorded.
+        assert "sqs:SendMessage" not in _actions(template, "APIHandlerRole"), name
         assert all((consumer in resources) is sqs for consumer in CONSUMERS), name
+        # The stream exists with the table; it is read only when the queue exists too.
+        if table:
+            assert resources["TasksTable"]["Properties"]["StreamSpecification"], name
+        forwarded = table and sqs
+        assert ("OnTableChange" in resources and "OnTableChangeRole" in resources) is forwarded, name
+        assert (stream.FAILURE_QUEUE in resources and "OnTableChangeIteratorAgeAlarm" in resources) is forwarded, name
+        assert not {a for a in _actions(template, "APIHandlerRole") if a in iam.STREAM_READ}, name
         assert variables["QUEUE"] == ("sqs" if sqs else "off"), name
         assert ("ACTIVITY_QUEUE_URL" in variables) is sqs, name
         bedrock = params["AssistantProvider"] == "bedrock"

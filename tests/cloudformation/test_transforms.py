@@ -8,9 +8,12 @@ import re
 
 import pytest
 
+from chalicelib import keys
 from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.observability import metrics
+from chalicelib.tasks.outbox import CAPTURED_KEYS
+from chalicelib.tasks.outbox import CAPTURED_PREFIXES
 from cloudformation.template import functions
 from cloudformation.transforms import api
 from cloudformation.transforms import cognito
@@ -19,6 +22,7 @@ from cloudformation.transforms import iam
 from cloudformation.transforms import image
 from cloudformation.transforms import observability
 from cloudformation.transforms import queues
+from cloudformation.transforms import stream
 from cloudformation.transforms import streaming
 from cloudformation.transforms import tables
 from tests.cloudformation.support.expected import input_of
@@ -114,6 +118,8 @@ def test_tables_create_the_single_table_behind_its_flag_and_tell_the_app():
     assert props["GlobalSecondaryIndexes"][0]["IndexName"] == "GSI1"
     assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
     assert props["SSESpecification"]["SSEEnabled"] and props["PointInTimeRecoverySpecification"]
+    # The outbox: every change, with the item before and after it (the forwarder tells the kind apart).
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     for _, function in functions(out):
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["STORE"] == {"Fn::If": ["TasksTableEnabled", "dynamodb", "off"]}
@@ -168,6 +174,143 @@ def test_queues_refuse_a_consumer_of_a_queue_the_stack_does_not_create():
     event["Properties"]["Queue"] = {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:other"}
     with pytest.raises(ValueError, match="other"):
         queues.transform(template)
+
+
+def _mapping(template: dict) -> dict:
+    (event,) = template["Resources"]["OnTableChange"]["Properties"]["Events"].values()
+    assert event["Type"] == "DynamoDB"
+    return event["Properties"]
+
+
+def _admits(pattern: dict, record: dict) -> bool:
+    """Lambda's event filtering, as far as the forwarder's pattern uses it: nested objects, and a list of
+    alternatives that are exact strings or ``{"prefix": ...}``."""
+    for field, rule in pattern.items():
+        if field not in record:
+            return False
+        if isinstance(rule, dict):
+            if not (isinstance(record[field], dict) and _admits(rule, record[field])):
+                return False
+            continue
+        value = record[field]
+        if not any(
+            value == alternative if isinstance(alternative, str) else value.startswith(alternative["prefix"])
+            for alternative in rule
+        ):
+            return False
+    return True
+
+
+def _stream_record(sk: str, event_name: str = "MODIFY") -> dict:
+    return {"eventName": event_name, "dynamodb": {"Keys": {"PK": {"S": "USER#u1"}, "SK": {"S": sk}}}}
+
+
+def test_stream_invokes_the_forwarder_only_for_the_captured_keys():
+    (only,) = _mapping(stream.transform(input_of(stream.transform)))["FilterCriteria"]["Filters"]
+    pattern = json.loads(only["Pattern"])
+    alternatives = pattern["dynamodb"]["Keys"]["SK"]["S"]
+    assert [a["prefix"] for a in alternatives if isinstance(a, dict)] == list(CAPTURED_PREFIXES)
+    assert [a for a in alternatives if isinstance(a, str)] == list(CAPTURED_KEYS)
+    admitted = [keys.item_key("u1", "i1").sk, keys.profile_key("u1").sk]
+    refused = [
+        keys.stats_key("u1").sk,
+        keys.activity_key("u1", "2024-01-01T00:00:00Z", "e1").sk,
+        keys.idempotency_record_key("u1", "k1").sk,
+        "ITEM",  # the prefix, not a key starting with it
+        "XITEM#i1",
+        "METADATA#x",
+    ]
+    for event_name in ("INSERT", "MODIFY", "REMOVE"):
+        assert all(_admits(pattern, _stream_record(sk, event_name)) for sk in admitted), event_name
+        assert not any(_admits(pattern, _stream_record(sk, event_name)) for sk in refused), event_name
+    assert len(only["Pattern"]) <= 4096  # Lambda's limit on one pattern
+
+
+def test_stream_reads_the_tables_stream_and_never_skips_a_record_it_still_holds():
+    props = _mapping(stream.transform(input_of(stream.transform)))
+    assert props["Stream"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
+    assert props["StartingPosition"] == "TRIM_HORIZON"  # from the oldest record the stream keeps
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # -1: no limit on retries or on a record's age; only the stream's 24 h retention ends them.
+    assert props["MaximumRetryAttempts"] == -1 and props["MaximumRecordAgeInSeconds"] == -1
+    assert props["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [stream.FAILURE_QUEUE, "Arn"]}}}
+
+
+def test_stream_keeps_what_outlived_the_stream_on_an_encrypted_queue_for_14_days():
+    out = stream.transform(input_of(stream.transform))
+    queue = out["Resources"][stream.FAILURE_QUEUE]
+    assert queue["Type"] == "AWS::SQS::Queue" and queue["Condition"] == stream.ENABLED
+    assert queue["Properties"] == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 14 * 24 * 3600}
+
+
+def test_stream_forwarder_exists_only_with_the_table_and_the_queue_and_is_told_both_are_there():
+    out = stream.transform(input_of(stream.transform))
+    assert out["Conditions"][stream.ENABLED] == {
+        "Fn::And": [{"Condition": tables.TASKS.condition}, {"Condition": queues.ENABLED}]
+    }
+    forwarder = out["Resources"]["OnTableChange"]
+    assert forwarder["Condition"] == stream.ENABLED
+    assert forwarder["Properties"]["Environment"]["Variables"] == {
+        "LOG_FORMAT": "json",
+        "STORE": "dynamodb",
+        "TABLE_NAME": {"Ref": tables.TASKS.resource},
+        "QUEUE": "sqs",
+        "ACTIVITY_QUEUE_URL": {"Ref": queues.ACTIVITY_QUEUE},
+    }
+    # The other functions keep the queue's switch.
+    api_variables = out["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api_variables["QUEUE"] == {"Fn::If": ["SqsEnabled", "sqs", "off"]}
+    assert stream.forwarders(out) == {"OnTableChange": "TasksTable"}
+
+
+def test_stream_refuses_a_forwarder_of_a_stream_the_stack_does_not_create():
+    template = input_of(stream.transform)
+    _mapping(template)["Stream"] = "arn:aws:dynamodb:us-east-1:000000000000:table/other/stream/x"
+    with pytest.raises(ValueError, match="other"):
+        stream.transform(template)
+
+
+def test_stream_adds_no_failure_queue_without_a_forwarder():
+    template = input_of(stream.transform)
+    del template["Resources"]["OnTableChange"]
+    assert stream.FAILURE_QUEUE not in stream.transform(template)["Resources"]
+
+
+def test_observability_alarms_when_the_forwarder_falls_behind_the_stream_or_changes_outlive_it():
+    out = observability.transform(input_of(observability.transform))
+    lag = out["Resources"]["OnTableChangeIteratorAgeAlarm"]
+    assert lag["Condition"] == stream.ENABLED
+    props = lag["Properties"]
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == ("AWS/Lambda", "IteratorAge", "Maximum")
+    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "OnTableChange"}}]
+    assert props["Threshold"] == 60_000  # milliseconds
+    given_up = out["Resources"]["TableStreamFailuresAlarm"]
+    assert given_up["Condition"] == stream.ENABLED
+    assert given_up["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [stream.FAILURE_QUEUE, "QueueName"]}
+    assert given_up["Properties"]["Threshold"] == 0
+    # Failures of the forwarder itself: every function's Errors alarm, on the same topic.
+    errors = out["Resources"]["OnTableChangeErrorsAlarm"]
+    assert errors["Condition"] == stream.ENABLED and errors["Properties"]["MetricName"] == "Errors"
+    for alarm in (lag, given_up, errors):
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_observability_dashboard_has_a_row_for_the_pipeline():
+    out = observability.transform(input_of(observability.transform))
+    body, variables = out["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body)["widgets"]
+    row = [w for w in widgets if w["y"] == max(w["y"] for w in widgets)]
+    shown = {m[1] for w in row for m in w["properties"]["metrics"]}
+    assert len(row) == 3
+    assert shown == {
+        "IteratorAge",
+        "Errors",
+        "ApproximateNumberOfMessagesVisible",
+        "EventsRecorded",
+        "DeadLetterMessages",
+    }
+    assert variables["FailureQueueName"]["Fn::If"][0] == stream.ENABLED
 
 
 def test_observability_gives_every_function_a_30_day_log_group_and_alarms():
@@ -245,11 +388,32 @@ def test_iam_gives_each_function_its_own_role_with_only_what_it_needs():
             found.update(statement["Action"])
         return found
 
-    assert {"dynamodb:PutItem", "sqs:SendMessage", "bedrock:InvokeModelWithResponseStream"} <= actions("APIHandler")
+    assert {"dynamodb:PutItem", "bedrock:InvokeModelWithResponseStream"} <= actions("APIHandler")
+    assert "sqs:SendMessage" not in actions("APIHandler")  # the forwarder sends the events
     assert {a for a in actions("AssistantStreamHandler") if a.startswith("dynamodb:")} == set(iam.TABLE_READ)
     assert not {a for a in actions("OnDeadLetter") if a.startswith(("dynamodb:", "bedrock:"))}
     for name, function in functions(out):
         assert function["Properties"]["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
+
+
+def test_iam_lets_the_forwarder_read_exactly_the_tables_stream_and_send_to_exactly_its_two_queues():
+    out = iam.transform(input_of(iam.transform))
+    role = out["Resources"]["OnTableChangeRole"]
+    assert role["Condition"] == stream.ENABLED
+    granted = {
+        s["Sid"]: (sorted(s["Action"]), s["Resource"])
+        for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    }
+    assert granted == {
+        "OwnLogGroup": (sorted(iam.LOGS), {"Fn::GetAtt": ["OnTableChangeLogGroup", "Arn"]}),
+        "Tracing": (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*"),
+        "ReadTableStream": (
+            ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
+            {"Fn::GetAtt": ["TasksTable", "StreamArn"]},
+        ),
+        "SendActivityQueue": (["sqs:SendMessage"], {"Fn::GetAtt": ["ActivityQueue", "Arn"]}),
+        "SendTableStreamFailureQueue": (["sqs:SendMessage"], {"Fn::GetAtt": [stream.FAILURE_QUEUE, "Arn"]}),
+    }
 
 
 def test_api_makes_the_stage_regional_throttled_traced_and_logged_with_problem_errors():

@@ -1,8 +1,9 @@
 """A small Chalice app with every shape the post-processor handles: a public and a protected route
-(the placeholder Cognito ARN), the streaming route, and consumers of the activity queue and its DLQ.
+(the placeholder Cognito ARN), the streaming route, consumers of the activity queue and its DLQ, and the
+forwarder of the table's change stream (the placeholder stream ARN).
 
-The consumers are the real app's (same names and queues). The end-to-end golden (golden/) pins what the
-whole pipeline builds from it."""
+The consumers and the forwarder are the real app's (same names, queues and stream). The end-to-end
+golden (golden/) pins what the whole pipeline builds from it."""
 
 from chalice import Chalice
 from chalice import CognitoUserPoolAuthorizer
@@ -36,3 +37,12 @@ def on_activity(event):
 @app.on_sqs_message(queue="activity-dlq", batch_size=10)
 def on_dead_letter(event):
     return None
+
+
+@app.on_dynamodb_record(
+    stream_arn="arn:aws:dynamodb:us-east-1:000000000000:table/tasks/stream/local",
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+)
+def on_table_change(event):
+    return {"batchItemFailures": []}
