@@ -35,6 +35,11 @@ SCHEMA_VERSION = 1
 ACTIVITY_TTL_SECONDS = 30 * 24 * 3600
 EVENT_FIELDS = ("id", "type", "item_id", "at")  # what an ACTIVITY# record keeps (API.md's event shape)
 _MAX_TRANSACTION_ATTEMPTS = 5
+# The STATS counters (a missing one reads 0), and the count of writes applied to the record: each event
+# the recorder applies adds 1, and so does each correction of a rebuild (tasks/stats.py), which is
+# conditioned on it, so a write that came between its read and its correction makes it read again.
+COUNTERS = STATUSES + ("total", "sign_ins")
+APPLIED = "applied"
 
 
 class InvalidEvent(AppError):
@@ -136,7 +141,7 @@ class ActivityRecorder:
                 Update(
                     keys.stats_key(sub),
                     set={"updated_at": rfc3339(self._clock())},
-                    add={name: delta.get(name, 0) for name in counters},
+                    add={**{name: delta.get(name, 0) for name in counters}, APPLIED: 1},
                 )
             )
         try:
