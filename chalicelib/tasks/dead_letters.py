@@ -10,6 +10,7 @@ reasons with it, before it lets the queue delete it.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -90,7 +91,7 @@ class DeadLetters:
                 return
             after = keys.dead_letter_key(page.records[-1]["message_id"]).sk
 
-    def of_user(self, sub: str) -> list[Record]:
+    def of_user(self, sub: str) -> builtins.list[Record]:  # `list` is the method here
         """The dead letters of one user's events (reads them all: they are few)."""
         return [record for record in self.list() if record.get("sub") == sub]
 
