@@ -77,8 +77,9 @@ class StatsRebuild:
         self.settle = settle
         self._sleep = sleep
 
-    def rebuild(self, sub: str) -> Rebuilt:
-        """Correct one user's counters; what was found and what was added."""
+    def rebuild(self, sub: str, *, correct: bool = True) -> Rebuilt:
+        """Correct one user's counters; what was found and what was added (with ``correct`` False: what
+        would have been, and nothing is written)."""
         previous: _Look | None = None
         first: _Look | None = None
         for look_number in range(MAX_LOOKS):
@@ -89,6 +90,8 @@ class StatsRebuild:
             if not look.difference:
                 return Rebuilt(sub, look.found, {})
             if previous is not None and previous.difference == look.difference:
+                if not correct:
+                    return Rebuilt(sub, look.found, look.difference)
                 try:
                     self._correct(sub, look)
                 except ConditionFailed:

@@ -1,10 +1,12 @@
-"""Fixtures for the activity tests: a recording sink in place of the queue (tests/support/activity.py)."""
+"""Fixtures for the activity tests: a recording sink in place of the queue (tests/support/activity.py), the
+consumers invoked as Lambda invokes them, and what they printed."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.support.activity import RecordingSink
+from tests.support.output import Output
 
 
 @pytest.fixture
@@ -12,3 +14,26 @@ def sink(env) -> RecordingSink:
     recording = RecordingSink()
     env.install(activity=recording)
     return recording
+
+
+@pytest.fixture
+def lambda_client(env):
+    """Chalice's test client's Lambda invoker on app.py, JSON logs and EMF metrics on stdout."""
+    env(LOG_FORMAT="json", METRICS="emf")
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as client:
+        yield client.lambda_
+
+
+@pytest.fixture
+def stdout(capsys):
+    """Call it for what was printed since the last call, parsed."""
+    capsys.readouterr()
+
+    def take() -> Output:
+        return Output.parse(capsys.readouterr().out)
+
+    return take
