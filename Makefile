@@ -12,7 +12,7 @@ STACK_VENV := .venv-stack
 AWS_REGION ?= $(or $(AWS_DEFAULT_REGION),us-east-1)
 DEPLOY_ARGS ?=
 
-.PHONY: dev test test-fast check token clean help package deploy bench
+.PHONY: dev test test-fast check token clean help package deploy bench dead-letters replay rebuild-stats
 
 help:
 	@echo "make dev    - serve the API on http://$(HOST):$(PORT) (chalice local, SQLite, local issuer)"
@@ -20,6 +20,9 @@ help:
 	@echo "make test-fast - the fast tier only: no Java, no subprocess, no stack tools (tests/support/tiers.py)"
 	@echo "make check  - ruff (lint and format) and mypy, as configured in pyproject.toml"
 	@echo "make token NAME=alice - print a local development token (REFRESH=<token>: of that token's sign-in)"
+	@echo "make dead-letters - list the kept dead letters (python -m chalicelib.ops; docs/OPERATIONS.md, the runbook)"
+	@echo "make replay [IDS='id ...'] - replay those dead letters (default: all) into the activity queue"
+	@echo "make rebuild-stats [SUBS='sub ...'] - rebuild those users' STATS from their items (default: all)"
 	@echo "make bench  - benchmarks: cold start, warm overhead, DynamoDB requests, scale, size (docs/PERFORMANCE.md)"
 	@echo "make package - dist/template.yaml (chalice package + cloudformation/) and dist/image (build context)"
 	@echo "make deploy DEPLOY_ARGS='--region eu-west-1 [--dry-run] [Key=Value ...]' - scripts/deploy.sh"
@@ -46,6 +49,17 @@ dev: $(VENV)/.installed
 
 token: $(VENV)/.installed
 	@$(PY) -m chalicelib.auth.local_issuer $(NAME) $(if $(REFRESH),--refresh $(REFRESH))
+
+# The operator's commands (docs/OPERATIONS.md), on the adapters the environment names: locally $(or $(DATA_DIR),.data);
+# deployed, TABLE_NAME and ACTIVITY_QUEUE_URL (and AWS credentials) in the environment.
+dead-letters: $(VENV)/.installed
+	@$(PY) -m chalicelib.ops dead-letters list
+
+replay: $(VENV)/.installed
+	$(PY) -m chalicelib.ops dead-letters replay $(or $(IDS),--all)
+
+rebuild-stats: $(VENV)/.installed
+	$(PY) -m chalicelib.ops stats rebuild $(or $(SUBS),--all)
 
 check: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

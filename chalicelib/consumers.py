@@ -19,11 +19,13 @@ from typing import Any
 from typing import Protocol
 
 from chalicelib.errors import AppError
+from chalicelib.vocabulary import UNHANDLED_VALUE
 
 if TYPE_CHECKING:
     from chalicelib.events.base import Queue
     from chalicelib.settings import Settings
     from chalicelib.tasks.activity import ActivityRecorder
+    from chalicelib.tasks.dead_letters import DeadLetters
 
 log = logging.getLogger("tasks.consumers")
 
@@ -42,6 +44,9 @@ class ConsumerServices(Protocol):
 
     @property
     def queue(self) -> Queue: ...
+
+    @property
+    def dead_letters(self) -> DeadLetters: ...
 
 
 def forward(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
@@ -106,17 +111,23 @@ def activity(services: ConsumerServices, event: Mapping[str, Any], lambda_contex
     def record(message: Mapping[str, Any]) -> None:
         _record_activity(services, message)
 
-    return _batch(services, event, lambda_context, metrics.ACTIVITY, record)
+    def note(message_id: str, reason: str) -> None:
+        # What the dead-letter consumer keeps with the message, should the queue give up on it.
+        services.dead_letters.note_failure(message_id, reason)
+
+    return _batch(services, event, lambda_context, metrics.ACTIVITY, record, note)
 
 
 def dead_letters(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
-    """Events the activity consumer gave up on: log each once at ERROR and count it for the alarm."""
+    """Events the activity consumer gave up on: keep each in the store (message, attributes, receive
+    count, why it failed) for a replay, then log it once at ERROR and count it for the alarm. One that
+    could not be kept is reported as failed, so the queue keeps it instead: nothing is deleted unkept."""
     from chalicelib.observability import metrics
 
-    def report(message: Mapping[str, Any]) -> None:
-        _report_dead_letter(services, message)
+    def keep(message: Mapping[str, Any]) -> None:
+        _keep_dead_letter(services, message)
 
-    return _batch(services, event, lambda_context, metrics.DEAD_LETTERS, report)
+    return _batch(services, event, lambda_context, metrics.DEAD_LETTERS, keep)
 
 
 def _record_activity(services: ConsumerServices, record: Mapping[str, Any]) -> None:
@@ -142,9 +153,22 @@ def _record_activity(services: ConsumerServices, record: Mapping[str, Any]) -> N
     )
 
 
-def _report_dead_letter(services: ConsumerServices, record: Mapping[str, Any]) -> None:
+def _keep_dead_letter(services: ConsumerServices, record: Mapping[str, Any]) -> None:
     from chalicelib.observability import metrics
 
+    receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")
+    attributes = {
+        name: value["stringValue"]
+        for name, value in (record.get("messageAttributes") or {}).items()
+        if isinstance(value, Mapping) and isinstance(value.get("stringValue"), str)
+    }
+    # Before anything else: a message the store did not take fails here, and the queue keeps it.
+    kept = services.dead_letters.keep(
+        record["messageId"],
+        record.get("body") or "",
+        attributes,
+        int(receives) if isinstance(receives, str) and receives.isdigit() else None,
+    )
     try:
         body = json.loads(record.get("body") or "")
     except (TypeError, ValueError):
@@ -153,7 +177,7 @@ def _report_dead_letter(services: ConsumerServices, record: Mapping[str, Any]) -
     sub = body.get("sub")
     # What an operator needs to find the change again; never the body itself.
     log.error(
-        "activity event dead-lettered: its stats and activity record were not applied",
+        "activity event dead-lettered and kept for a replay: its stats and activity record were not applied",
         extra={
             "error": "dead_letter",
             "event_id": body.get("id"),
@@ -161,6 +185,8 @@ def _report_dead_letter(services: ConsumerServices, record: Mapping[str, Any]) -
             "item_id": body.get("item_id"),
             "at": body.get("at"),
             "user": _pseudonym(services, sub) if isinstance(sub, str) else None,
+            "first_failure": kept["first_failure"],
+            "last_failure": kept["last_failure"],
         },
     )
     metrics.count(metrics.DEAD_LETTER_MESSAGES)
@@ -172,6 +198,7 @@ def _batch(
     lambda_context: Any,
     service: str,
     process: Callable[[Mapping[str, Any]], None],
+    note_failure: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
     from chalicelib.observability import correlation
     from chalicelib.observability import logs
@@ -192,15 +219,29 @@ def _batch(
                     log.warning("message failed; the queue will retry it: %s", error.detail, extra={"code": error.code})
                     failed.append(message_id)
                     metrics.count(metrics.EVENT_FAILURES)
-                except Exception:
+                    _note(note_failure, message_id, f"{error.code}: {error.detail}")
+                except Exception as error:
                     logs.log_unhandled(log, "unhandled exception while processing a message")
                     failed.append(message_id)
                     metrics.count(metrics.EVENT_FAILURES)
                     metrics.count(metrics.UNHANDLED_EXCEPTIONS)
+                    # The type only: an exception's text may quote the message (user data).
+                    _note(note_failure, message_id, f"{UNHANDLED_VALUE}: {type(error).__name__}")
     finally:
         if invocation is not None:
             invocation.end()
     return {FAILURES: [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def _note(note_failure: Callable[[str, str], None] | None, message_id: Any, reason: str) -> None:
+    """Note why a message failed, at most once; a note that cannot be written (the store may be what
+    failed) is logged and let go: the message is retried all the same, only its reason is unknown."""
+    if note_failure is None or not isinstance(message_id, str):
+        return
+    try:
+        note_failure(message_id, reason)
+    except Exception as exc:
+        log.warning("could not note why the message failed (%s)", type(exc).__name__, extra={"code": reason})
 
 
 def _begin(settings: Settings, service: str, lambda_context: Any) -> Any:

@@ -1,7 +1,8 @@
 """Every key string of the single table is built here; adapters and services never format keys.
 
 Layout (docs/DESIGN.md): a user's data lives in partition ``USER#<sub>``; GSI1 serves the status
-filter with ``GSI1PK = USER#<sub>#STATUS#<status>`` and ``GSI1SK = ITEM#<id>``.
+filter with ``GSI1PK = USER#<sub>#STATUS#<status>`` and ``GSI1SK = ITEM#<id>``. What the operators'
+commands keep lives under ``OPS#`` partitions, which no user's key can be (a sub never holds ``#``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,21 @@ TTL_ATTRIBUTE = "expires_at"
 # On an item or profile record: the X-Request-Id of the request that last wrote it, which the table's change
 # stream carries to the activity event (chalicelib/tasks/outbox.py). Never part of a response.
 REQUEST_ATTRIBUTE = "request_id"
-_USER_PREFIX = "USER#"
+USER_PREFIX = "USER#"
+# The dead letters kept for replay: one partition, so listing them is one query (they are few).
+DEAD_LETTERS = "OPS#DEADLETTER"
+FAILURE_SK = "FAILURE"
 
 
 def user_pk(sub: str) -> str:
-    return _USER_PREFIX + sub
+    return f"{USER_PREFIX}{sub}"
+
+
+def sub_of(partition: str) -> str | None:
+    """The sub whose partition this is (``USER#<sub>``), or None for any other partition."""
+    if not partition.startswith(USER_PREFIX) or "#" in partition[len(USER_PREFIX) :]:
+        return None
+    return partition[len(USER_PREFIX) :] or None
 
 
 def profile_key(sub: str) -> Key:
@@ -57,8 +68,13 @@ def idempotency_record_key(sub: str, key: str) -> Key:
     return Key(user_pk(sub), f"IDEMPOTENCY#{key}")
 
 
-def sub_of(partition: str) -> str:
-    """The sub whose partition ``USER#<sub>`` is (ValueError for any other partition)."""
-    if not partition.startswith(_USER_PREFIX):
-        raise ValueError("not a user's partition")
-    return partition[len(_USER_PREFIX) :]
+def dead_letter_key(message_id: str) -> Key:
+    """A dead-lettered activity message, by its queue message id (the id SQS keeps when it moves a
+    message to the dead-letter queue)."""
+    return Key(DEAD_LETTERS, message_id)
+
+
+def failure_key(message_id: str) -> Key:
+    """Why the activity consumer failed a message (first and last reason). A partition per message: the
+    consumer writes it when a message fails, and a burst of failures must not meet on one partition."""
+    return Key(f"OPS#FAILURE#{message_id}", FAILURE_SK)

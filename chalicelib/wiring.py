@@ -39,8 +39,10 @@ if TYPE_CHECKING:
     from chalicelib.tasks.activity import ActivityRecorder
     from chalicelib.tasks.clock import Clock
     from chalicelib.tasks.feed import ActivityFeed
+    from chalicelib.tasks.dead_letters import DeadLetters
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
+    from chalicelib.tasks.stats import StatsRebuild
 
     # Typing only (bootstrap's keywords): defining a TypedDict at import would cost every cold start.
     class Replacements(TypedDict, total=False):
@@ -258,6 +260,21 @@ class Services:
         from chalicelib.tasks.activity import ActivityRecorder  # lazy: loads with its first use
 
         return ActivityRecorder(self.store, clock=self.clock)
+
+    @_member
+    def dead_letters(self) -> DeadLetters:
+        """The activity messages given up on, kept for replay: the consumers note and keep them, the
+        operator's command (chalicelib/ops.py) lists and replays them."""
+        from chalicelib.tasks.dead_letters import DeadLetters  # lazy: loads with its first use
+
+        return DeadLetters(self.store, clock=self.clock)
+
+    @_member
+    def stats_rebuild(self) -> StatsRebuild:
+        """STATS rebuilt from items (the operator's command only)."""
+        from chalicelib.tasks.stats import StatsRebuild  # lazy: loads with its first use
+
+        return StatsRebuild(self.store, clock=self.clock)
 
     @_member
     def items(self) -> ItemService:

@@ -12,6 +12,7 @@ underscored methods, which only ever see operations the port accepted.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import Any
 from typing import NamedTuple
@@ -80,8 +81,17 @@ class VersionIs(NamedTuple):
     version: int
 
 
-Condition = Absent | AbsentOrExpired | Exists | VersionIs
-_CONDITIONS = (Absent, AbsentOrExpired, Exists, VersionIs)
+class AttributeIs(NamedTuple):
+    """The record's attribute ``name`` equals ``value`` (a string or an integer, of the same type); with
+    ``value`` None, the record lacks the attribute (or does not exist). A guard on a counter that writers
+    add to: a write made from what was read holds only if no other write came between."""
+
+    name: str
+    value: int | str | None
+
+
+Condition = Absent | AbsentOrExpired | Exists | VersionIs | AttributeIs
+_CONDITIONS = (Absent, AbsentOrExpired, Exists, VersionIs, AttributeIs)
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -195,6 +205,12 @@ class Store(Protocol):
         and the record it found there; contention with another transaction raises TransactionConflict.
         An Update here does what ``update`` does, returns nothing, and must change something."""
 
+    def scan_partitions(self, prefix: str) -> Iterator[str]:
+        """Each partition key that starts with ``prefix``, once. A full-table scan (many requests, reading
+        every record): for the operator's commands only (``python -m chalicelib.ops``), off-peak, never
+        on a route or a consumer."""
+        ...
+
     def ensure_schema(self) -> None:
         """Create the table and indexes when missing (local endpoints only; never against AWS)."""
 
@@ -241,6 +257,9 @@ class BaseStore:
         if ops:
             self._transact(ops)
 
+    def scan_partitions(self, prefix: str) -> Iterator[str]:
+        return self._scan_partitions(prefix)
+
     # --- what an adapter implements --------------------------------------------------------------
 
     def _get(self, key: Key) -> Record | None:
@@ -262,6 +281,9 @@ class BaseStore:
         """At least one operation, each key once, every Update changing something."""
         raise NotImplementedError
 
+    def _scan_partitions(self, prefix: str) -> Iterator[str]:
+        raise NotImplementedError
+
     def ensure_schema(self) -> None:
         raise NotImplementedError
 
@@ -269,6 +291,12 @@ class BaseStore:
 def _check_condition(condition: Condition | None) -> None:
     if condition is not None and not isinstance(condition, _CONDITIONS):
         raise TypeError(f"unknown condition {condition!r}")
+    if isinstance(condition, AttributeIs):
+        if condition.name in KEY_ATTRIBUTES:
+            raise ValueError(f"{condition.name!r} names a key attribute of the table, not a record attribute")
+        value = condition.value
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | str)):
+            raise TypeError(f"AttributeIs compares a string or an integer, not {type(value).__name__}")
 
 
 def _check_names(names: Record) -> None:

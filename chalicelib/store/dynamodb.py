@@ -6,6 +6,7 @@ boto3 and botocore load where they are used, with the client (chalicelib/aws.py)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import lru_cache
@@ -19,6 +20,7 @@ from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.store.base import KEY_ATTRIBUTES
 from chalicelib.store.base import Absent
 from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import AttributeIs
 from chalicelib.store.base import BaseStore
 from chalicelib.store.base import Condition
 from chalicelib.store.base import Delete
@@ -176,6 +178,28 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         _add_condition(params, op.condition, {}, {})
         return params
 
+    def _scan_partitions(self, prefix: str) -> Iterator[str]:
+        seen: set[str] = set()
+        params: dict[str, Any] = dict(
+            TableName=self.table_name,
+            ProjectionExpression="#pk",
+            FilterExpression="begins_with(#pk, :prefix)",
+            ExpressionAttributeNames={"#pk": PK},
+            ExpressionAttributeValues={":prefix": {"S": prefix}},
+            ConsistentRead=True,
+        )
+        while True:
+            response = self._call("scan", **params)
+            for item in response.get("Items", []):
+                partition = item[PK]["S"]
+                if partition not in seen:
+                    seen.add(partition)
+                    yield partition
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+            params["ExclusiveStartKey"] = start
+
     # --- schema --------------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
@@ -283,6 +307,14 @@ def _add_condition(
             values = {**values, ":cnow": {"N": str(condition.now)}}
         elif isinstance(condition, Exists):
             expression = "attribute_exists(#cpk)"
+        elif isinstance(condition, AttributeIs):
+            del names["#cpk"]  # DynamoDB refuses a name the expression does not use
+            names["#cattr"] = condition.name
+            if condition.value is None:
+                expression = "attribute_not_exists(#cattr)"
+            else:
+                expression = "#cattr = :cattr"
+                values = {**values, ":cattr": _serialize(condition.value)}
         else:  # VersionIs (the port refused any other condition)
             expression = "attribute_exists(#cpk) AND #cversion = :cversion"
             names["#cversion"] = "version"

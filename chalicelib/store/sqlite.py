@@ -25,6 +25,7 @@ from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.sqlite_pool import SQLitePool
 from chalicelib.store.base import Absent
 from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import AttributeIs
 from chalicelib.store.base import BaseStore
 from chalicelib.store.base import Condition
 from chalicelib.store.base import Delete
@@ -62,6 +63,8 @@ _SCHEMA = (
 )
 
 _UPSERT = "INSERT OR REPLACE INTO records (pk, sk, gsi1pk, gsi1sk, expires_at, data) VALUES (?, ?, ?, ?, ?, ?)"
+
+_MISSING: Any = object()
 
 # SQLite primary result codes that mean "the database is busy or unreachable", not "our SQL is wrong".
 _UNAVAILABLE_CODES = {
@@ -199,6 +202,16 @@ class SQLiteStore(BaseStore):
     def _logged(self, key: Key) -> bool:
         return self._capture is not None and self._capture(key)
 
+    def _scan_partitions(self, prefix: str) -> Iterator[str]:
+        where, params = "pk >= ?", [prefix]
+        upper = _prefix_upper_bound(prefix)
+        if upper is not None:
+            where += " AND pk < ?"
+            params.append(upper)
+        with self._translated(), self._pool.connection() as conn:
+            rows = conn.execute(f"SELECT DISTINCT pk FROM records WHERE {where} ORDER BY pk", params).fetchall()
+        return iter([pk for (pk,) in rows])
+
     # --- schema and connections ----------------------------------------------------------------
 
     def ensure_schema(self) -> None:
@@ -300,6 +313,12 @@ def _check(condition: Condition, row: _Row | None, *, index: int = 0) -> None:
         holds = row is None or (row.expires_at is not None and row.expires_at < condition.now)
     elif isinstance(condition, Exists):
         holds = row is not None
+    elif isinstance(condition, AttributeIs):
+        current = row.record.get(condition.name, _MISSING) if row else _MISSING
+        if condition.value is None:
+            holds = current is _MISSING
+        else:  # of the same type, as DynamoDB compares: 1 is neither "1" nor true
+            holds = type(current) is type(condition.value) and current == condition.value
     else:  # VersionIs (the port refused any other condition)
         version = row.record.get("version") if row else None
         holds = _is_int(version) and version == condition.version

@@ -40,6 +40,11 @@ COUNTERS: tuple[str, ...] = (*STATUSES, "total", "sign_ins")
 # Also on STATS: how many events were applied to it, which the counters' rebuild reads as a guard.
 APPLIED = "applied"
 _MAX_TRANSACTION_ATTEMPTS = 5
+# The STATS counters (a missing one reads 0), and the count of writes applied to the record: each event
+# the recorder applies adds 1, and so does each correction of a rebuild (tasks/stats.py), which is
+# conditioned on it, so a write that came between its read and its correction makes it read again.
+COUNTERS = STATUSES + ("total", "sign_ins")
+APPLIED = "applied"
 
 
 class InvalidEvent(AppError):

@@ -49,9 +49,9 @@ def events_of(change: Change) -> list[dict[str, Any]]:
     """The activity events one change makes: one per item change, one per new sign-in session, none for
     anything else (a profile rename, a record outside the captured ones)."""
     key, old, new = change.key, change.old, change.new
-    if not captured(key) or (old is None and new is None):
-        return []
     sub = keys.sub_of(key.pk)
+    if sub is None or not captured(key) or (old is None and new is None):
+        return []
     if key.sk in CAPTURED_KEYS:
         return _sign_in(sub, old, new)
     item_id = key.sk[len(keys.ITEM_PREFIX) :]

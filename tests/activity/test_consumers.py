@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from chalicelib import wiring
 from chalicelib.observability import logs
 from chalicelib.tasks.activity import item_event
@@ -17,31 +15,9 @@ from tests.observability import emf
 from tests.support.activity import activity_of
 from tests.support.activity import counters
 from tests.support.activity import sqs_record
-from tests.support.output import Output
 
 SUB = "sub-carol"
 AT = "2026-11-28T10:00:00.000Z"
-
-
-@pytest.fixture
-def lambda_client(env):
-    env(LOG_FORMAT="json", METRICS="emf")
-    from chalice.test import Client
-
-    from app import app
-
-    with Client(app) as client:
-        yield client.lambda_
-
-
-@pytest.fixture
-def stdout(capsys):
-    capsys.readouterr()
-
-    def take() -> Output:
-        return Output.parse(capsys.readouterr().out)
-
-    return take
 
 
 def _invoke(lambda_client, name: str, *records: dict) -> dict:

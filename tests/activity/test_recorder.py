@@ -53,6 +53,15 @@ def test_a_redelivered_event_changes_nothing(adapter):
     assert counters(SUB) == {"todo": 0, "in_progress": 0, "done": 1, "total": 1}
 
 
+def test_each_event_applied_counts_once_in_applied_which_guards_a_rebuild(env):
+    recorder = _recorder()
+    first = item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="done")
+    recorder.record(first)
+    recorder.record(first)  # a redelivery applies nothing
+    recorder.record(item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="todo"))
+    assert stats_of(SUB)["applied"] == 2
+
+
 def test_events_in_any_order_reach_the_same_stats(adapter):
     first, second = new_id(), new_id()
     events = [

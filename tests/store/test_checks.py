@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.store.base import AttributeIs
 from chalicelib.store.base import BaseStore
 from chalicelib.store.base import Delete
 from chalicelib.store.base import Exists
@@ -39,6 +40,8 @@ def bad_calls(pk: str) -> dict[str, tuple[type[Exception], str, tuple]]:
         "update-unknown-condition": (TypeError, "update", (Update(key, set={"n": 1}, condition=NOT_A_CONDITION),)),
         "delete-unknown-condition": (TypeError, "delete", (Delete(key, condition=NOT_A_CONDITION),)),
         "transact-unknown-condition": (TypeError, "transact", ([Put(key, {"n": 1}, condition=NOT_A_CONDITION)],)),
+        "condition-on-key-attribute": (ValueError, "put", (Put(key, {"n": 1}, condition=AttributeIs("PK", pk)),)),
+        "condition-on-a-boolean": (TypeError, "update", (Update(key, add={"n": 1}, condition=AttributeIs("n", True)),)),
     }
 
 

@@ -11,6 +11,7 @@ import pytest
 from chalicelib.errors import ConditionFailed
 from chalicelib.store.base import Absent
 from chalicelib.store.base import AbsentOrExpired
+from chalicelib.store.base import AttributeIs
 from chalicelib.store.base import Delete
 from chalicelib.store.base import Exists
 from chalicelib.store.base import Key
@@ -36,6 +37,12 @@ CONDITIONS = {
     "exists": (Exists(), {"stored", "expired", "expiring-now", "live"}),
     "version-is-1": (VersionIs(1), {"stored", "expired", "expiring-now", "live"}),
     "version-is-2": (VersionIs(2), set()),
+    "attribute-is-1": (AttributeIs("version", 1), {"stored", "expired", "expiring-now", "live"}),
+    "attribute-is-a-string": (AttributeIs("title", "t"), {"stored", "expired", "expiring-now", "live"}),
+    "attribute-is-another-type": (AttributeIs("version", "1"), set()),
+    "attribute-is-another-value": (AttributeIs("version", 2), set()),
+    "attribute-is-absent": (AttributeIs("applied", None), set(STATES)),
+    "attribute-is-absent-but-is-there": (AttributeIs("version", None), {"missing"}),
 }
 
 
@@ -137,3 +144,16 @@ def test_absent_or_expired_ignores_an_expiry_that_is_not_a_number(store, pk):
     store.put(Put(key, {"expires_at": "100"}))
     with pytest.raises(ConditionFailed):
         store.put(Put(key, {"fingerprint": "b"}, condition=AbsentOrExpired(NOW)))
+
+
+def test_attribute_is_guards_a_counter_against_a_write_that_came_between(store, pk):
+    key = Key(pk, "STATS")
+    store.update(Update(key, add={"todo": 1, "applied": 1}))
+    read = store.get(key)["applied"]
+    store.update(Update(key, add={"todo": 1, "applied": 1}))  # another writer, after the read
+
+    with pytest.raises(ConditionFailed) as failed:
+        store.update(Update(key, add={"todo": 5}, condition=AttributeIs("applied", read)))
+    assert failed.value.existing == {"todo": 2, "applied": 2}
+    store.update(Update(key, add={"todo": 5}, condition=AttributeIs("applied", read + 1)))
+    assert store.get(key) == {"todo": 7, "applied": 2}
