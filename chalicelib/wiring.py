@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from chalicelib.store.base import Store
     from chalicelib.tasks.activity import ActivityRecorder
     from chalicelib.tasks.clock import Clock
-    from chalicelib.tasks.feed import ActivityFeed
     from chalicelib.tasks.dead_letters import DeadLetters
+    from chalicelib.tasks.feed import ActivityFeed
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
     from chalicelib.tasks.stats import StatsRebuild

@@ -314,7 +314,7 @@ def _add_condition(
                 expression = "attribute_not_exists(#cattr)"
             else:
                 expression = "#cattr = :cattr"
-                values = {**values, ":cattr": _serialize(condition.value)}
+                values = {**values, ":cattr": serialize(condition.value)}
         else:  # VersionIs (the port refused any other condition)
             expression = "attribute_exists(#cpk) AND #cversion = :cversion"
             names["#cversion"] = "version"

@@ -107,11 +107,12 @@ NEEDS = {
     "APIHandler": Needs(table=TABLE_WRITE, bedrock=True),
     STREAM_HANDLER: Needs(table=TABLE_READ, bedrock=True),
 }
-# Consumers, by the queue they read: activity updates STATS and ACTIVITY# records; the dead-letter
-# consumer only logs and counts.
+# Consumers, by the queue they read: activity updates STATS and ACTIVITY# records (and notes why a message
+# failed); the dead-letter consumer reads that note and keeps the message (chalicelib/tasks/dead_letters.py).
+DEAD_LETTER_TABLE = ("dynamodb:GetItem", "dynamodb:PutItem")
 CONSUMER_NEEDS = {
     ACTIVITY_QUEUE: Needs(table=TABLE_WRITE, receive=(ACTIVITY_QUEUE,)),
-    DEAD_LETTER_QUEUE: Needs(receive=(DEAD_LETTER_QUEUE,)),
+    DEAD_LETTER_QUEUE: Needs(table=DEAD_LETTER_TABLE, receive=(DEAD_LETTER_QUEUE,)),
 }
 # The forwarder reads the stream and sends each change's events to the activity queue; Lambda sends what
 # outlived the stream to the failure queue with the forwarder's role. It never touches the table's items.
