@@ -217,7 +217,7 @@ class Services:
             from chalicelib.store.dynamodb_stream import DynamoDBLocalStream
 
             store = DynamoDBLocalStream(
-                store,
+                settings.table_name or "",
                 capture=self._captured(),
                 endpoint_url=settings.dynamodb_endpoint_url,
                 region=settings.aws_region,

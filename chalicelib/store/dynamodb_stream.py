@@ -12,7 +12,6 @@ from chalicelib import aws
 from chalicelib.store.base import Key
 from chalicelib.store.dynamodb import PK
 from chalicelib.store.dynamodb import SK
-from chalicelib.store.dynamodb import DynamoDBStore
 from chalicelib.store.dynamodb import record_of
 from chalicelib.store.sqlite import LoggedChange
 
@@ -24,10 +23,11 @@ class DynamoDBLocalStream(aws.ClientOwner):
     client = aws.lazy_client("dynamodbstreams", connect_timeout=2, read_timeout=5)
 
     def __init__(
-        self, store: DynamoDBStore, *, capture: Callable[[Key], bool], **client_options: Unpack[aws.ClientOptions]
+        self, table_name: str, *, capture: Callable[[Key], bool], **client_options: Unpack[aws.ClientOptions]
     ) -> None:
         super().__init__(**client_options)
-        self._store = store
+        self.table_name = table_name
+        self._stream_arn: str | None = None
         self._capture = capture
         self._iterators: dict[str, str | None] = {}  # shard id -> next iterator (None: shard closed)
         self._buffer: list[LoggedChange] = []
@@ -44,9 +44,13 @@ class DynamoDBLocalStream(aws.ClientOwner):
             self._buffer = [change for change in self._buffer if change.seq > through]
 
     def _read(self) -> None:
-        arn = self._store.client.describe_table(TableName=self._store.table_name)["Table"].get("LatestStreamArn")
+        arn = self._stream_arn
         if arn is None:
-            return
+            # A client of its own, not the store's: the feed's calls are not the app's store requests.
+            table = aws.client("dynamodb", **self._client_options).describe_table(TableName=self.table_name)
+            arn = self._stream_arn = table["Table"].get("LatestStreamArn")
+            if arn is None:
+                return
         for shard in self.client.describe_stream(StreamArn=arn)["StreamDescription"].get("Shards", []):
             shard_id = shard["ShardId"]
             if shard_id not in self._iterators:
