@@ -140,7 +140,8 @@ def _record_activity(services: ConsumerServices, record: Mapping[str, Any]) -> N
     event = parse_event(_body(record))
     applied = services.activity_recorder.record(event)
     metrics.count(metrics.EVENTS_RECORDED if applied else metrics.DUPLICATE_EVENTS)
-    metrics.observe(metrics.EVENT_AGE, round(max(0.0, time.time() - seconds_of(event["at"])) * 1000, 1))
+    if event["item_id"] is not None:  # a sign-in's ``at`` is when the session began, not when it was recorded
+        metrics.observe(metrics.EVENT_AGE, round(max(0.0, time.time() - seconds_of(event["at"])) * 1000, 1))
     log.info(
         "activity event %s",
         "recorded" if applied else "already recorded (redelivery)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from chalicelib import keys
 from chalicelib import wiring
 from chalicelib.observability import logs
 from chalicelib.tasks.activity import item_event
@@ -124,3 +125,13 @@ def test_the_age_of_each_event_is_measured_from_its_change(lambda_client, stdout
     _invoke(lambda_client, "on_activity", sqs_record(event))
     [document] = stdout().emf
     assert 2500 <= document["EventAge"] < 60_000
+
+
+def test_a_sign_in_is_counted_but_not_aged_since_its_time_is_when_the_session_began(lambda_client, stdout):
+    from chalicelib.tasks.activity import sign_in_event
+
+    event = sign_in_event(SUB, "session-1", "2026-01-01T00:00:00.000Z")  # a session begun months ago
+    assert _invoke(lambda_client, "on_activity", sqs_record(event)) == {"batchItemFailures": []}
+    [document] = stdout().emf
+    assert document["EventsRecorded"] == 1 and "EventAge" not in document
+    assert (wiring.services().store.get(keys.stats_key(SUB)) or {})["sign_ins"] == 1
