@@ -200,7 +200,9 @@ def test_the_built_app_runs_each_consumer_on_its_queue_with_its_own_role(built):
     # The activity consumer writes ACTIVITY# and STATS in one transaction (a Put and an Update); the
     # dead-letter consumer only logs and counts.
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem"} <= _actions(built, "OnActivityRole")
-    assert not {a for a in _actions(built, "OnDeadLetterRole") if a.startswith(("dynamodb:", "bedrock:"))}
+    # The dead-letter consumer reads the failure note and keeps the message, nothing more.
+    dead_letter_actions = {a for a in _actions(built, "OnDeadLetterRole") if a.startswith(("dynamodb:", "bedrock:"))}
+    assert dead_letter_actions == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert not {a for name in CONSUMERS for a in _actions(built, f"{name}Role") if a == "sqs:SendMessage"}
 
 
@@ -238,7 +240,9 @@ def test_the_built_app_forwards_the_tables_stream_with_a_role_that_reads_only_it
 def _store_actions() -> set[str]:
     """The DynamoDB actions the store adapter's code paths call, read from its source."""
     source = (PROJECT / "chalicelib" / "store" / "dynamodb.py").read_text(encoding="utf-8")
-    calls = set(re.findall(r'_call\("([a-z_]+)"', source))
+    # Scan serves only the operator's ``stats rebuild --all`` (python -m chalicelib.ops, the operator's
+    # credentials): no function calls it, so no role is granted it.
+    calls = set(re.findall(r'_call\("([a-z_]+)"', source)) - {"scan"}
     assert calls, "the adapter's requests were not found: has chalicelib/store/dynamodb.py changed shape?"
     actions = set()
     for call in calls:

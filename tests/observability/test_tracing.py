@@ -56,9 +56,11 @@ def _documents(daemon: socket.socket, quiet_for: float = 0.5) -> list[dict[str, 
         documents.append(json.loads(body))
 
 
-def _traced_run(tmp_path, events: list[dict[str, Any]], **variables: str) -> tuple[ChildRun, list[dict[str, Any]]]:
-    """``events`` through a fresh Lambda process with tracing active under TRACE_HEADER: the run, and the
-    segment documents a stand-in X-Ray daemon received."""
+def _traced_run(
+    tmp_path, events: list[dict[str, Any]], handler: str | None = None, **variables: str
+) -> tuple[ChildRun, list[dict[str, Any]]]:
+    """``events`` through a fresh Lambda process (app.py's ``handler``, default the API) with tracing active
+    under TRACE_HEADER: the run, and the segment documents a stand-in X-Ray daemon received."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
         daemon.bind(("127.0.0.1", 0))
         env = lambda_environment(
@@ -68,7 +70,7 @@ def _traced_run(tmp_path, events: list[dict[str, Any]], **variables: str) -> tup
             LAMBDA_TASK_ROOT=str(PROJECT),
             **variables,
         )
-        run = run_in_lambda(tmp_path, events, env=env)
+        run = run_in_lambda(tmp_path, events, env=env, handler=handler)
         documents = _documents(daemon)
     return run, documents
 
@@ -297,24 +299,31 @@ def test_a_failing_store_call_is_recorded_as_a_fault_on_its_subsegment():
     assert recorder.subsegment.annotations["operation"] == "put" and recorder.ended == 1
 
 
-def test_patched_botocore_records_the_activity_events_sqs_send_in_the_requests_trace(tmp_path):
-    # Nothing listens on the queue's endpoint: the send fails (the API answers 201 and reports the
-    # lost event), and its SendMessage subsegment is in the request's trace all the same.
+def test_patched_botocore_records_the_forwarders_sqs_send_in_its_invocations_trace(tmp_path):
+    # Nothing listens on the queue's endpoint: the send fails (the forwarder reports the change, which the
+    # stream hands over again), and its SendMessage subsegment is in the invocation's trace all the same.
+    from chalicelib.events.base import TABLE_STREAM
+    from chalicelib.events.stream import lambda_record
+    from chalicelib.keys import item_key
+
+    item = {"id": MISSING_ID, "status": "todo", "version": 1, "created_at": "2026-11-28T10:00:00.000Z"}
+    record = lambda_record(item_key("sub-1", MISSING_ID), None, item, 1796000000.0, "4200", TABLE_STREAM)
     with _unreachable_endpoint() as endpoint:
         run, documents = _traced_run(
             tmp_path,
-            [_create_event()],
+            [{"Records": [record]}],
+            handler="on_table_change",
             QUEUE="sqs",
             ACTIVITY_QUEUE_URL=f"{endpoint}/123456789012/activity",
             AWS_ENDPOINT_URL_SQS=endpoint,
             AWS_MAX_ATTEMPTS="1",
         )
-    assert run.responses[0]["statusCode"] == 201
+    assert run.responses[0] == {"batchItemFailures": [{"itemIdentifier": "4200"}]}
     sends = [d for d in documents if d.get("namespace") == "aws" and d.get("aws", {}).get("operation") == "SendMessage"]
     assert len(sends) == 1, documents
     assert sends[0]["trace_id"] == TRACE_ROOT and sends[0]["name"] == "sqs"
-    [lost] = [line for line in run.invocations[0].logs if line["message"] == "activity event not enqueued"]
-    assert lost["level"] == "ERROR"
+    [retried] = [line for line in run.invocations[0].logs if line["message"].startswith("change not forwarded")]
+    assert retried["level"] == "WARNING"
 
 
 def test_patched_botocore_records_the_assistants_bedrock_call_in_the_requests_trace(tmp_path):

@@ -125,10 +125,14 @@ def run_in_lambda(
     runtime_handler: bool = True,
     env: Mapping[str, str] | None = None,
     timeout: float = 60,
+    handler: str | None = None,
 ) -> ChildRun:
-    """Invoke ``app.app`` once per event in a fresh interpreter with Lambda's environment."""
+    """Invoke ``app.app`` (or app.py's ``handler``, a consumer) once per event in a fresh interpreter with
+    Lambda's environment."""
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({"project": str(PROJECT), "events": events, "runtime_handler": runtime_handler}))
+    spec.write_text(
+        json.dumps({"project": str(PROJECT), "events": events, "runtime_handler": runtime_handler, "handler": handler})
+    )
     result = subprocess.run(
         [sys.executable, str(CHILD), str(spec)],
         cwd=str(tmp_path),

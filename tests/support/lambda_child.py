@@ -1,5 +1,6 @@
 """Run in a fresh interpreter with Lambda's environment: (optionally) install a stand-in for the Lambda
-runtime's own root log handler, import the app, invoke ``app.app`` once per event of the spec, and print
+runtime's own root log handler, import the app, invoke ``app.app`` (or the spec's ``handler``, e.g. a
+consumer's ``on_table_change``) once per event of the spec, and print
 each invocation's output between markers, then what got imported."""
 
 import json
@@ -39,9 +40,10 @@ def main() -> None:
         logging.getLogger().addHandler(RuntimeHandler())
     import app
 
+    handler = getattr(app, spec.get("handler") or "app")
     for n, event in enumerate(spec["events"]):
         print(f"{MARK}invocation {n}", flush=True)
-        response = app.app(event, LambdaContext(n))
+        response = handler(event, LambdaContext(n))
         print(f"{MARK}response {json.dumps(response)}", flush=True)
     patched = []
     if "aws_xray_sdk.core.patcher" in sys.modules:
