@@ -5,7 +5,6 @@ batch retried from its first failed record (partial batch response) until it suc
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +14,7 @@ from chalicelib.events.base import TABLE_STREAM
 from chalicelib.events.base import Handler
 from chalicelib.events.stream import lambda_record
 from chalicelib.events.stream import sequence_of
+from chalicelib.events.worker import Worker
 
 log = logging.getLogger("tasks.events")
 
@@ -47,19 +47,11 @@ class LocalFeed:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retry_delay = retry_delay
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker(WORKER_THREAD_NAME, self.forward_once, pause=retry_delay)
         self._failures = 0
 
     def start(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=WORKER_THREAD_NAME, daemon=True)
-            self._thread.start()
+        self.worker.start()
 
     def pending(self) -> int:
         """How many logged changes wait to be forwarded (up to one batch's worth)."""
@@ -69,8 +61,8 @@ class LocalFeed:
         """Wait until every logged change has been forwarded; False if ``timeout`` passed first."""
         deadline = time.monotonic() + timeout
         self.start()
+        self.worker.wake()
         while True:
-            self._wake.set()
             if not self.pending():
                 return True
             if time.monotonic() >= deadline:
@@ -79,25 +71,7 @@ class LocalFeed:
 
     def close(self) -> None:
         """Stop the worker after its current batch; the log keeps what was not forwarded."""
-        with self._lock:
-            thread, stop = self._thread, self._stop
-            self._thread = None
-        if thread is not None:
-            stop.set()
-            self._wake.set()
-            if thread is not threading.current_thread():
-                thread.join()
-
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                wait = self.forward_once()
-            except Exception as exc:  # never let the worker die: log, pause, go on
-                log.warning("local change feed error (%s); retrying", type(exc).__name__)
-                wait = self.retry_delay
-            if wait > 0:
-                self._wake.wait(wait)
+        self.worker.close()
 
     def forward_once(self) -> float:
         """Forward one batch; how long to wait before the next (0: there may be more now)."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,6 +17,8 @@ from chalicelib.events.base import ACTIVITY
 from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.base import Handler
 from chalicelib.events.base import lambda_record
+from chalicelib.events.worker import Worker
+from chalicelib.events.worker import where
 from chalicelib.sqlite_pool import SQLitePool
 
 log = logging.getLogger("tasks.events")
@@ -88,10 +88,7 @@ class LocalQueue:
         self.poll_interval = poll_interval
         # make_dirs: the directory is created on first use, so building the queue never touches the disk.
         self._pool = SQLitePool(path, _SCHEMA, make_dirs=True, max_idle=MAX_IDLE_CONNECTIONS)
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self.worker = Worker(WORKER_THREAD_NAME, self._work_once, pause=ERROR_PAUSE_SECONDS)
 
     # --- the port ------------------------------------------------------------------------------
 
@@ -107,8 +104,8 @@ class LocalQueue:
                 )
         except (sqlite3.Error, OSError) as exc:
             raise QueueUnavailable("the local activity queue could not take the message") from exc
-        self._ensure_worker()
-        self._wake.set()
+        self.worker.start()
+        self.worker.wake()
         return message_id
 
     # --- control (tests, the local server) -----------------------------------------------------
@@ -118,8 +115,8 @@ class LocalQueue:
         queue, nor in the dead-letter queue when it has a handler); False if ``timeout`` passed first."""
         deadline = time.monotonic() + timeout
         queues = [name for name in QUEUES if name == ACTIVITY or name in self.handlers]
-        self._ensure_worker()
-        self._wake.set()
+        self.worker.start()
+        self.worker.wake()
         while True:
             if self._count(queues) == 0:
                 return True
@@ -135,42 +132,10 @@ class LocalQueue:
     def close(self) -> None:
         """Stop the worker (after its current batch) and close the connections; idempotent. The queue
         stays usable: the next send or drain starts a worker again."""
-        with self._lock:
-            thread, stop = self._thread, self._stop
-            self._thread = None
-        if thread is not None:
-            stop.set()
-            self._wake.set()
-            if thread is not threading.current_thread():
-                thread.join()
+        self.worker.close()
         self._pool.close()
 
     # --- the worker ----------------------------------------------------------------------------
-
-    def _ensure_worker(self) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._stop,), name=WORKER_THREAD_NAME, daemon=True)
-            self._thread.start()
-
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            # Cleared before looking, so a send after the look still cuts the wait short.
-            self._wake.clear()
-            try:
-                wait = self._work_once()
-            except Exception as exc:  # never let the worker die: log, pause, go on
-                log.warning(
-                    "local queue worker error (%s); retrying",
-                    type(exc).__name__,
-                    extra={"error_type": type(exc).__name__, "where": _where(exc)},
-                )
-                stop.wait(ERROR_PAUSE_SECONDS)
-                continue
-            if wait > 0:
-                self._wake.wait(wait)
 
     def _work_once(self) -> float:
         """Deliver one batch of each queue that has a handler; return how long to wait before looking
@@ -267,7 +232,7 @@ class LocalQueue:
                 queue,
                 type(exc).__name__,
                 len(batch),
-                extra={"queue": queue, "message_ids": ids, "error_type": type(exc).__name__, "where": _where(exc)},
+                extra={"queue": queue, "message_ids": ids, "error_type": type(exc).__name__, "where": where(exc)},
             )
             failed = set(ids)
         else:
@@ -354,14 +319,3 @@ class LocalQueue:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _where(exc: BaseException) -> str | None:
-    """``file:line in function`` of the innermost frame an exception passed through (no text of it)."""
-    tb = exc.__traceback__
-    if tb is None:
-        return None
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    code = tb.tb_frame.f_code
-    return f"{os.path.basename(code.co_filename)}:{tb.tb_lineno} in {code.co_name}"

@@ -1,6 +1,6 @@
-"""Request-id correlation across asynchronous hops: stamp the request's id on an outgoing event
-(chalicelib/events/publisher.py also sends it as the MESSAGE_ATTRIBUTE); on the consumer side, read it
-back and log under it."""
+"""Request-id correlation across asynchronous hops: the request's id travels with its change through the table's
+stream, and the forwarder (chalicelib/consumers.py) stamps it on the event and sends it as the MESSAGE_ATTRIBUTE;
+on the consumer side, read it back and log under it."""
 
 from __future__ import annotations
 

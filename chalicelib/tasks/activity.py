@@ -35,15 +35,11 @@ SCHEMA_VERSION = 1
 # API.md: GET /activity shows the last 30 days; DynamoDB's TTL (and the SQLite adapter) drop the rest.
 ACTIVITY_TTL_SECONDS = 30 * 24 * 3600
 EVENT_FIELDS = ("id", "type", "item_id", "at")  # what an ACTIVITY# record keeps (API.md's event shape)
-# The STATS record's counters (GET /stats), each a number a missing attribute reads as 0.
-COUNTERS: tuple[str, ...] = (*STATUSES, "total", "sign_ins")
-# Also on STATS: how many events were applied to it, which the counters' rebuild reads as a guard.
-APPLIED = "applied"
 _MAX_TRANSACTION_ATTEMPTS = 5
 # The STATS counters (a missing one reads 0), and the count of writes applied to the record: each event
 # the recorder applies adds 1, and so does each correction of a rebuild (tasks/stats.py), which is
 # conditioned on it, so a write that came between its read and its correction makes it read again.
-COUNTERS = STATUSES + ("total", "sign_ins")
+COUNTERS: tuple[str, ...] = (*STATUSES, "total", "sign_ins")
 APPLIED = "applied"
 
 

@@ -78,11 +78,13 @@ def request_id(change: Change) -> str | None:
 
 
 def _sign_in(sub: str, old: Record | None, new: Record | None) -> list[dict[str, Any]]:
-    session = None if new is None else new.get(SESSION)
-    if not isinstance(session, str) or (old is not None and old.get(SESSION) == session):
+    if new is None:
         return []
-    assert new is not None
-    signed_in_at = new.get(SIGNED_IN_AT)
-    # A token without auth_time still names its session; the write's own time stands in for it.
-    at = rfc3339(signed_in_at) if isinstance(signed_in_at, int) else new["last_seen_at"]
-    return [sign_in_event(sub, session, at)]
+    session, signed_in_at = new.get(SESSION), new.get(SIGNED_IN_AT)
+    # Both, or no sign-in: the event's id and time follow from them, so the same session seen again (even
+    # after another one) is the same event. Cognito's tokens always carry both.
+    if not isinstance(session, str) or not isinstance(signed_in_at, int):
+        return []
+    if old is not None and old.get(SESSION) == session:
+        return []
+    return [sign_in_event(sub, session, rfc3339(signed_in_at))]

@@ -72,12 +72,12 @@ def test_constructing_a_queue_touches_no_file_and_starts_no_thread(make_queue, q
     queue = make_queue({ACTIVITY: Recorder()})
 
     assert not os.path.exists(os.path.dirname(queue_path))
-    assert queue._thread is None
+    assert queue.worker.thread is None
 
     queue.send("{}", {})
 
-    assert queue._thread is not None and queue._thread.daemon
-    assert queue._thread.name == local.WORKER_THREAD_NAME
+    assert queue.worker.thread is not None and queue.worker.thread.daemon
+    assert queue.worker.thread.name == local.WORKER_THREAD_NAME
 
 
 # --- failures and retries --------------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_close_is_idempotent_and_the_queue_works_again_after_it(make_queue):
 
     queue.close()
     queue.close()
-    assert queue._thread is None
+    assert queue.worker.thread is None
 
     queue.send("after", {})
     assert queue.drain(timeout=5)

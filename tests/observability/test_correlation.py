@@ -1,5 +1,5 @@
 """Correlation seams for the asynchronous paths: the request id being served goes onto an outgoing event
-(tests/events checks the SQS message attribute the publisher adds), and a consumer logs under the id a
+(the forwarder stamps it on the event and its SQS message attribute), and a consumer logs under the id a
 message carries."""
 
 from __future__ import annotations
