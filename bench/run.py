@@ -317,7 +317,7 @@ def figure_requests(bench: Bench) -> None:
         "TransactWriteItems (issued once on DynamoDB Local, not served by the app)"
     )
     bench.report.table(
-        alternative, "write", "requests", "DynamoDB Local reports", "by DynamoDB's rule", "writes x built", "as built"
+        alternative, "write", "requests", "DynamoDB Local reports", "by DynamoDB's rule", "WCU x built", "as built"
     )
     for row in result["outbox"]:
         same = built.get(row["built"] or "")
@@ -328,7 +328,7 @@ def figure_requests(bench: Bench) -> None:
             f"read {row['reads']:g}, write {row['writes']:g}",
             row["rule"],
             "" if same is None else f"{row['rule_writes'] / same['capacity']:.1f}x",
-            "" if same is None else f"{same['requests']} request, {same['capacity']:g} units ({row['built']})",
+            "" if same is None else f"{_requests(same['requests'])}, {same['capacity']:g} WCU ({row['built']})",
         )
     bench.report.note(
         "3b: as built, a write's event comes from the table's stream, which costs the write nothing (Lambda's "
@@ -338,6 +338,10 @@ def figure_requests(bench: Bench) -> None:
         "column is the bill; its reports of single-item writes (table 3) match the rule. The outbox design would still "
         "need the stream, or a poller, to deliver its OUTBOX# records"
     )
+
+
+def _requests(n: int) -> str:
+    return f"{n} request" + ("" if n == 1 else "s")
 
 
 # --- figure 4: scale ---------------------------------------------------------------------------
