@@ -90,6 +90,28 @@ def warm_env(home: str, *, sqlite_path: str) -> dict[str, str]:
     )
 
 
+def pipeline_env(
+    home: str, *, sqlite_path: str | None = None, table: str | None = None, endpoint: str | None = None
+) -> dict[str, str]:
+    """The local activity pipeline as ``make dev`` runs it (the change feed and the embedded queue), on
+    SQLite or on DynamoDB Local through the app's ``DYNAMODB_ENDPOINT_URL`` (so the app makes its table,
+    stream included, and the feed reads that stream); claims from API Gateway as deployed."""
+    extra = {
+        "APP_STAGE": "prod",
+        "AUTH_ISSUER": ISSUER,
+        "AUTH_CLIENT_IDS": CLIENT_ID,
+        "CURSOR_SECRET": CURSOR_SECRET,
+        "DATA_DIR": f"{home}/.data-{'dynamodb' if endpoint else 'sqlite'}-pipeline",
+        "QUEUE": "local",
+        "LOG_LEVEL": "WARNING",
+    }
+    if endpoint:
+        extra.update({"STORE": "dynamodb", "TABLE_NAME": table or "", "DYNAMODB_ENDPOINT_URL": endpoint})
+    else:
+        extra.update({"STORE": "sqlite", "SQLITE_PATH": sqlite_path or f"{home}/pipeline.db"})
+    return lambda_environment(home=home, extra=extra)
+
+
 def local_token(username: str, data_dir: str) -> str:
     """A real RS256 token from the local development issuer whose keys live in ``data_dir``."""
     from chalicelib.auth.local_issuer import mint

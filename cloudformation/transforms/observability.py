@@ -453,9 +453,9 @@ def transform(template: Template) -> Template:
             ],
         ),
     )
-    # Counted by the code, each worth a look the first time: an unhandled error; the API committed a change
-    # but could not send its event (it is lost); the dead-letter consumer received events that exhausted
-    # their retries.
+    # Counted by the code, each worth a look the first time: an unhandled error; the activity queue refused
+    # the forwarder's sends (retried from the stream, not lost, but events lag); the dead-letter consumer
+    # received events that exhausted their retries.
     for name, description, condition, metric in (
         (
             "UnhandledExceptionsAlarm",

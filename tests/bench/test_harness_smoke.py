@@ -35,8 +35,8 @@ def quick_run() -> list[str]:
 
 
 def test_prints_a_table_for_every_measurable_figure(quick_run):
-    titles = [line for line in quick_run if line[:2] in ("1 ", "2 ", "3 ", "4 ", "5 ", "6 ")]
-    assert [title.split(" ", 1)[0] for title in titles] == ["1", "2", "3", "4", "5", "6"], titles
+    titles = [line for line in quick_run if line[:2] in ("1 ", "2 ", "3 ", "4 ", "5 ", "6 ", "7 ")]
+    assert [title.split(" ", 1)[0] for title in titles] == ["1", "2", "3", "4", "5", "6", "7"], titles
 
 
 def test_prints_a_verdict_line_for_every_target(quick_run):
@@ -54,6 +54,8 @@ def test_prints_a_verdict_line_for_every_target(quick_run):
         "dynamodb GET /items?status=done",
         "streaming: first SSE event after the provider's first token:",
         "streaming: time to first byte over total",
+        "activity lag p95, sqlite:",
+        "activity lag p95, dynamodb:",
     ]
     for name in expected:
         assert any(line[6:].startswith(name) for line in verdicts), (name, verdicts)
@@ -72,6 +74,21 @@ def test_streaming_figure_reports_its_rows(quick_run):
         "every token to its SSE event received",
     ):
         assert any(row.strip().startswith(measure) for row in rows), (measure, rows)
+
+
+def test_write_routes_are_compared_with_a_separate_outbox(quick_run):
+    start = next(n for n, line in enumerate(quick_run) if line.startswith("3b "))
+    rows = quick_run[start + 1 : quick_run.index("", start)]
+    for route in ("POST /items ", "PATCH /items/{id}", "DELETE /items/{id}", "GET /me (a new sign-in session)"):
+        assert any(row.strip().startswith(route) for row in rows), (route, rows)
+    # Each is set beside the same write as built, whose event the stream carries at no cost to it.
+    assert all("1 request," in row for row in rows[2:] if "(probe)" not in row), rows
+
+
+def test_activity_lag_is_reported_for_both_adapters(quick_run):
+    start = next(n for n, line in enumerate(quick_run) if line.startswith("7 activity lag"))
+    rows = quick_run[start + 1 : quick_run.index("", start)]
+    assert [row.split()[0] for row in rows[2:]] == ["sqlite", "dynamodb"], rows
 
 
 def test_health_path_loads_neither_boto3_nor_a_jwt_library(quick_run):
