@@ -58,11 +58,12 @@ class LocalFeed:
         return len(self._log.changes(self.batch_size))
 
     def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until every logged change has been forwarded; False if ``timeout`` passed first."""
+        """Wait until every logged change has been forwarded; False if ``timeout`` passed first. Whoever
+        waits hurries the worker: each look wakes it, cutting a retry's backoff short."""
         deadline = time.monotonic() + timeout
         self.start()
-        self.worker.wake()
         while True:
+            self.worker.wake()
             if not self.pending():
                 return True
             if time.monotonic() >= deadline:
@@ -88,10 +89,8 @@ class LocalFeed:
         delivered = changes if failed is None else changes[:failed]
         if delivered:
             self._log.forget_changes(delivered[-1].seq)
-        if failed is None:
-            self._failures = 0
-            return 0.0
-        return self._backoff()
+            self._failures = 0  # progress: the backoff starts over
+        return 0.0 if failed is None else self._backoff()
 
     def _backoff(self) -> float:
         self._failures += 1

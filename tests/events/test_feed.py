@@ -100,3 +100,14 @@ def test_the_worker_forwards_what_an_earlier_process_logged_and_drain_waits_for_
     finally:
         feed.close()
     assert forwarder.taken == ["ITEM#before-restart"]
+
+
+def test_a_batch_that_made_progress_before_its_failure_starts_the_backoff_over(store):
+    _write(store, "a", "b", "c", "d")
+    sequences = [str(change.seq) for change in store.changes(10)]
+    forwarder = Forwarder(raises=1)
+    feed = LocalFeed(store, forwarder, retry_delay=0.5)
+    assert feed.forward_once() == 0.5  # raised: nothing delivered
+    forwarder.fail_at = {sequences[2]}
+    assert feed.forward_once() == 0.5  # "a" and "b" went through before "c" failed: not 1.0
+    assert forwarder.taken == ["ITEM#a", "ITEM#b"]
