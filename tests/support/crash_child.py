@@ -17,6 +17,8 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -33,7 +35,7 @@ class BlockingQueue:
         # No handlers: what is sent stays in the file for the next process's queue to deliver.
         self.queue = LocalQueue(os.path.join(os.environ["DATA_DIR"], "queue.db"), {})
 
-    def send(self, body: str, attributes: dict) -> str:
+    def send(self, body: str, attributes: Mapping[str, str]) -> str:
         if self.block == "after":
             self.queue.send(body, attributes)
         Path(self.marker).write_text(body)
@@ -74,4 +76,5 @@ def settle(user: str) -> None:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"change": change, "settle": settle}[command](*args)
+    commands: dict[str, Callable[..., None]] = {"change": change, "settle": settle}
+    commands[command](*args)
