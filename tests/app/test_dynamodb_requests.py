@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
+from chalicelib.auth.local_issuer import sign_in
 from chalicelib.auth.local_issuer import sub_for
 from chalicelib.store.dynamodb import DynamoDBStore
 from chalicelib.tasks.activity import ActivityRecorder
@@ -108,6 +109,17 @@ def _apply_events(count: int) -> None:
     for n in range(count):
         at = rfc3339(time.time() - n)
         recorder.record(item_event(ITEM_CREATED, sub_for("alice"), new_id(), at, before=None, after=STATUS_TODO))
+
+
+def test_the_profile_routes_cost_one_request_with_a_new_sign_in_session_or_a_known_one(counted, token_for):
+    # A new session is a sign-in (the profile keeps it, and the table's stream makes the event): no
+    # request more than the route's own write.
+    first, second = sign_in(), sign_in()
+    for session in (first, first, second):
+        headers = {"Authorization": f"Bearer {token_for('alice', session=session)}"}
+        assert _costs(counted, "GET", "/me", user=None, headers=headers, status=200) == 1
+        patch = {"display_name": "Al"}
+        assert _costs(counted, "PATCH", "/me", patch, user=None, headers=headers, status=200) == 1
 
 
 # --- writes: at most one, whatever the outcome ---------------------------------------------------

@@ -344,6 +344,37 @@ def test_changes_reach_the_callers_stats_and_activity_through_the_embedded_queue
     assert logged()
 
 
+def test_activity_pages_walk_every_event_once_and_a_foreign_or_tampered_cursor_is_400(server):
+    erin = mint_with_cli("erin-e2e", server.data_dir)
+    created = [_create(server, erin, f"paged {n}") for n in range(4)]
+    for item in created[:3]:
+        assert call(server, "PATCH", f"/items/{item['id']}", {"status": "in_progress"}, token=erin).status == 200
+    deadline = time.monotonic() + 5  # API.md: locally, within 5 seconds
+    while len(call(server, "GET", "/activity?limit=100", token=erin).json["events"]) < 7:
+        assert time.monotonic() < deadline, "the changes did not reach the activity within 5 seconds"
+        time.sleep(0.05)
+    everything = call(server, "GET", "/activity?limit=100", token=erin).json["events"]
+
+    walked, cursor, cursors = [], None, []
+    while True:
+        page = call(server, "GET", "/activity?limit=2" + (f"&cursor={cursor}" if cursor else ""), token=erin)
+        assert page.status == 200, page.body
+        assert len(page.json["events"]) <= 2
+        walked += page.json["events"]
+        cursor = page.json["next_cursor"]
+        if cursor is None:
+            break
+        cursors.append(cursor)
+    assert walked == everything and len({event["id"] for event in walked}) == 7
+
+    frank = mint_with_cli("frank-e2e", server.data_dir)
+    assert_problem(call(server, "GET", f"/activity?limit=2&cursor={cursors[0]}", token=frank), 400, "invalid_cursor")
+    tampered = cursors[0][:-2] + ("AA" if not cursors[0].endswith("AA") else "BB")
+    assert_problem(call(server, "GET", f"/activity?limit=2&cursor={tampered}", token=erin), 400, "invalid_cursor")
+    assert call(server, "GET", "/stats", token=frank).json["total"] == 0
+    assert call(server, "GET", "/stats", token=erin).json["in_progress"] == 3
+
+
 # --- concurrency over real connections -----------------------------------------------------------
 
 

@@ -51,8 +51,25 @@ def sqs_record(body: Any, *, message_id: str = "m-1", request_id: str | None = N
 
 
 def activity_of(sub: str) -> list[dict[str, Any]]:
-    page = wiring.services().store.query(keys.user_pk(sub), keys.ACTIVITY_PREFIX, limit=100)
-    return page.records
+    """Every ACTIVITY# record of ``sub`` the store holds, newest first (all pages)."""
+    store = wiring.services().store
+    records: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        page = store.query(keys.user_pk(sub), keys.ACTIVITY_PREFIX, limit=100, after=after)
+        records += page.records
+        if not page.more or not page.records:
+            return records
+        last = page.records[-1]
+        after = keys.activity_key(sub, last["at"], last["id"]).sk
+
+
+def item_counts(sub: str) -> dict[str, int]:
+    """What ``sub``'s items themselves say the counters should be (the rebuild's source of truth)."""
+    from chalicelib.tasks.stats import StatsRebuild  # lazy: only the tests that compare with the items
+
+    rebuilt = StatsRebuild(wiring.services().store, settle=0, sleep=lambda _: None).rebuild(sub, correct=False)
+    return {name: rebuilt.found[name] + rebuilt.corrected.get(name, 0) for name in rebuilt.found}
 
 
 def stats_of(sub: str) -> dict[str, Any] | None:
