@@ -151,24 +151,16 @@ def statements(name: str, needs: Needs) -> list:
         found.append(
             {"Sid": "ReadTableStream", "Effect": "Allow", "Action": list(STREAM_READ), "Resource": stream_arn(TASKS)}
         )
-    for queue in needs.send:
-        found.append(
+    # Each queue exists whenever its sender or consumer does (queues.py, stream.py): no condition needed.
+    for verb, actions, queues in (("Send", SQS_SEND, needs.send), ("Receive", SQS_RECEIVE, needs.receive)):
+        found.extend(
             {
-                "Sid": f"Send{queue}",
+                "Sid": f"{verb}{queue}",
                 "Effect": "Allow",
-                "Action": list(SQS_SEND),
+                "Action": list(actions),
                 "Resource": {"Fn::GetAtt": [queue, "Arn"]},
             }
-        )
-    for queue in needs.receive:
-        # A consumer exists only with its queue (queues.py), so no condition is needed here.
-        found.append(
-            {
-                "Sid": f"Receive{queue}",
-                "Effect": "Allow",
-                "Action": list(SQS_RECEIVE),
-                "Resource": {"Fn::GetAtt": [queue, "Arn"]},
-            }
+            for queue in queues
         )
     if needs.bedrock:
         found.extend(_model_statements())

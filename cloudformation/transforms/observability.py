@@ -88,6 +88,21 @@ def _alarm(description: str, condition: str | None = None, **props: Any) -> dict
     return with_condition(resource, condition)
 
 
+def _queue_depth_alarm(description: str, condition: str, queue: str) -> dict:
+    """An alarm on any message waiting in ``queue`` (the queues that should stay empty)."""
+    return _alarm(
+        description,
+        condition,
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+        Statistic="Maximum",
+        Period=300,
+        ComparisonOperator="GreaterThanThreshold",
+        Threshold=0,
+    )
+
+
 def _function_alarms(out: Template, name: str, function: dict) -> None:
     condition = function.get("Condition")
     dims = [{"Name": "FunctionName", "Value": {"Ref": name}}]
@@ -159,16 +174,10 @@ def _stream_alarms(out: Template, forwarding: list[str]) -> None:
         add_resource(
             out,
             "TableStreamFailuresAlarm",
-            _alarm(
+            _queue_depth_alarm(
                 "Table changes outlived the stream unforwarded: their events are missing (rebuild the counters)",
                 FORWARDER_ENABLED,
-                Namespace="AWS/SQS",
-                MetricName="ApproximateNumberOfMessagesVisible",
-                Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [FAILURE_QUEUE, "QueueName"]}}],
-                Statistic="Maximum",
-                Period=300,
-                ComparisonOperator="GreaterThanThreshold",
-                Threshold=0,
+                FAILURE_QUEUE,
             ),
         )
 
@@ -495,17 +504,7 @@ def transform(template: Template) -> Template:
     add_resource(
         out,
         "DeadLetterQueueDepthAlarm",
-        _alarm(
-            "Activity events reached the dead-letter queue",
-            SQS_ENABLED,
-            Namespace="AWS/SQS",
-            MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "QueueName"]}}],
-            Statistic="Maximum",
-            Period=300,
-            ComparisonOperator="GreaterThanThreshold",
-            Threshold=0,
-        ),
+        _queue_depth_alarm("Activity events reached the dead-letter queue", SQS_ENABLED, DEAD_LETTER_QUEUE),
     )
     forwarding = sorted(forwarders(out))
     _stream_alarms(out, forwarding)
