@@ -59,9 +59,10 @@ class Caller(NamedTuple):
 def authenticate(headers: Mapping[str, str], request_context: Mapping[str, Any] | None, settings: Settings) -> Caller:
     """The caller of this request, or ``Unauthorized``.
 
-    Deployed, API Gateway's Cognito authorizer has already verified the token and hands its claims
-    over in the request context; those are trusted only inside Lambda, because ``chalice local``
-    and the test client fill (or let a client forge) the same place without verifying anything.
+    Deployed, API Gateway's authorizer (the REST API's Cognito authorizer, or the HTTP API's JWT
+    authorizer) has already verified the token and hands its claims over in the request context; those
+    are trusted only inside Lambda, because ``chalice local`` and the test client fill (or let a client
+    forge) the same place without verifying anything.
     """
     if settings.in_lambda:
         claims = _gateway_claims(request_context)
@@ -153,6 +154,24 @@ def refused(error: Unauthorized) -> None:
 
 
 def _gateway_claims(request_context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The verified token's claims where API Gateway puts them in a REST-shaped (payload 1.0) event:
+    ``requestContext.authorizer.claims``, from either gateway.
+
+    - REST API, Cognito user pool authorizer: ``authorizer.claims``, every value a string.
+    - HTTP API, JWT authorizer, payload format 1.0 (the one Chalice routes): the same place, next to
+      ``authorizer.scopes``, every value a string too (numbers in decimal: ``"auth_time": "1700000000"``).
+      Payload 2.0 would nest them under ``authorizer.jwt.claims``, but Chalice routes no 2.0 event at
+      all (chalicelib/web/middleware.py answers it as UnroutableEvent before anyone authenticates).
+
+    Sources (AWS, API Gateway developer guide): "Create AWS Lambda proxy integrations for HTTP APIs in
+    API Gateway", its 1.0 and 2.0 examples,
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html;
+    "Control access to HTTP APIs with JWT authorizers" (the claims reach the integration as
+    ``$context.authorizer.claims``),
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-jwt-authorizer.html;
+    a 1.0 event as delivered, numbers as decimal strings,
+    https://github.com/awsdocs/amazon-api-gateway-developer-guide/issues/113.
+    """
     if not isinstance(request_context, Mapping):
         return None
     authorizer = request_context.get("authorizer")

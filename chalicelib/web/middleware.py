@@ -28,7 +28,8 @@ _CHALICE_ERRORS: dict[int, type[AppError]] = {405: MethodNotAllowed, 415: Unsupp
 
 
 class UnroutableEvent(Exception):
-    """An event Chalice built no request for: it routes only API Gateway REST API (payload 1.0) events."""
+    """An event Chalice built no request for: it routes only REST-shaped events (a REST API's, or an HTTP
+    API's in payload format 1.0)."""
 
 
 def handle(request: Request | None, get_response: Callable[[Request], Response], routes: Mapping[str, Any]) -> Response:
@@ -64,8 +65,8 @@ def _respond(
             # Raised, not only logged, so that it is reported like any other unhandled error; handing the
             # event on would get Chalice's own 500, which nobody logs.
             raise UnroutableEvent(
-                "the event has no requestContext.resourcePath: not an API Gateway REST API "
-                "(payload 1.0) event; check the integration that invokes this function"
+                "the event has no requestContext.resourcePath: not an API Gateway REST API or HTTP API "
+                "payload 1.0 event; check the integration that invokes this function"
             )
         if _needs_auth(request, routes):
             from chalicelib.auth import authenticate  # lazy: routes with the authorizer only, not GET /health

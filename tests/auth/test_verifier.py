@@ -36,6 +36,8 @@ from chalicelib.settings import LOCAL_ISSUER
 from chalicelib.settings import ConfigError
 from chalicelib.settings import Settings
 from chalicelib.vocabulary import REJECTION_REASONS
+from tests.support.invoke import GATEWAY_SHAPES
+from tests.support.invoke import gateway_event
 from tests.support.tokens import CountingFetch
 from tests.support.tokens import encode_jws
 
@@ -834,20 +836,30 @@ def lambda_settings(auth_settings) -> Settings:
     return Settings.from_env({"DATA_DIR": auth_settings.data_dir, "AWS_LAMBDA_FUNCTION_NAME": "tasks-api"})
 
 
-def gateway_context(**claims: str) -> dict:
+SIGNED_IN_AT = 1_763_794_800
+SESSION = "3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f"
+
+# Each test of API Gateway's claims runs on both gateways' events: the REST API's Cognito authorizer and the
+# HTTP API's JWT authorizer (payload format 1.0), each rendering the claims its own way (tests/support/invoke.py).
+on_both_gateways = pytest.mark.parametrize("shape", GATEWAY_SHAPES)
+
+
+def gateway_context(shape: str = "rest", **claims) -> dict:
+    """The request context of a ``shape`` event carrying gina's verified access-token claims, with
+    ``claims`` replacing some (OMIT: removing them)."""
     base = {
         "sub": sub_for("gina"),
         "iss": LOCAL_ISSUER,
         "token_use": "access",
         "client_id": LOCAL_CLIENT_ID,
         "username": "gina",
-        "exp": "Sat Nov 22 08:00:00 UTC 2025",
-        "iat": "Sat Nov 22 07:00:00 UTC 2025",
-        "auth_time": "1763794800",
-        "origin_jti": "3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f",
+        "exp": SIGNED_IN_AT + 3600,
+        "iat": SIGNED_IN_AT,
+        "auth_time": SIGNED_IN_AT,
+        "origin_jti": SESSION,
     }
-    merged = {**base, **claims}
-    return {"authorizer": {"claims": {k: v for k, v in merged.items() if v is not OMIT}}}
+    merged = {k: v for k, v in {**base, **claims}.items() if v is not OMIT}
+    return gateway_event(shape, "GET", "/me", claims=merged)["requestContext"]
 
 
 @pytest.mark.parametrize("name", ["Authorization", "authorization", "AUTHORIZATION", "aUtHoRiZaTiOn"])
@@ -914,40 +926,35 @@ def test_garbage_bearer_token_rejected(auth_settings):
             authenticate({"Authorization": f"Bearer {token}"}, {}, auth_settings)
 
 
-def test_gateway_claims_trusted_in_lambda(lambda_settings):
-    caller = authenticate({}, gateway_context(), lambda_settings)
+@on_both_gateways
+def test_gateway_claims_trusted_in_lambda(lambda_settings, shape):
+    caller = authenticate({}, gateway_context(shape), lambda_settings)
     assert caller == Caller(
         sub=sub_for("gina"),
         username="gina",
         email=None,
         token_use="access",
         client_id=LOCAL_CLIENT_ID,
-        session="3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f",
-        signed_in_at=1_763_794_800,
+        session=SESSION,
+        signed_in_at=SIGNED_IN_AT,
     )
 
 
-def as_gateway_claims(claims: dict) -> dict:
-    """What API Gateway's Cognito authorizer hands over for a verified token's claims: every value a
-    string; exp and iat as dates, the other numbers (auth_time) in decimal."""
-    dated = {"exp", "iat"}
-    return {
-        name: time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(value)) if name in dated else str(value)
-        for name, value in claims.items()
-    }
-
-
 @pytest.mark.parametrize("token_use", ["access", "id"])
-def test_gateway_claims_and_the_token_give_the_same_caller(lambda_settings, auth_settings, token_use):
+def test_both_gateways_claims_and_the_token_give_the_same_caller(lambda_settings, auth_settings, token_use):
     session = sign_in(int(time.time()) - 600)
-    token = mint("gina", settings=auth_settings, token_use=token_use, session=session)
+    # A Cognito token of a user in groups: a list claim, which each gateway renders as a string of its own.
+    token = mint("gina", settings=auth_settings, token_use=token_use, session=session, **{"cognito:groups": ["a", "b"]})
     claims = jwt.decode(token, options={"verify_signature": False})
-    from_gateway = authenticate({}, {"authorizer": {"claims": as_gateway_claims(claims)}}, lambda_settings)
     from_token = authenticate({"Authorization": f"Bearer {token}"}, {}, auth_settings)
-    assert from_gateway == from_token
-    assert (from_gateway.session, from_gateway.signed_in_at) == session
+    for shape in GATEWAY_SHAPES:
+        context = gateway_event(shape, "GET", "/me", claims=claims)["requestContext"]
+        from_gateway = authenticate({}, context, lambda_settings)
+        assert from_gateway == from_token, shape
+        assert (from_gateway.session, from_gateway.signed_in_at) == session, shape
 
 
+@on_both_gateways
 @pytest.mark.parametrize(
     "claims",
     [
@@ -960,25 +967,28 @@ def test_gateway_claims_and_the_token_give_the_same_caller(lambda_settings, auth
     ],
     ids=repr,
 )
-def test_unusable_session_claims_from_the_gateway_refuse_nothing(lambda_settings, claims):
-    caller = authenticate({}, gateway_context(**claims), lambda_settings)
+def test_unusable_session_claims_from_the_gateway_refuse_nothing(lambda_settings, shape, claims):
+    caller = authenticate({}, gateway_context(shape, **claims), lambda_settings)
     assert caller.username == "gina"
     assert caller.signed_in_at is None
     assert caller.session is None or "origin_jti" not in claims
 
 
-def test_gateway_id_token_claims_in_lambda(lambda_settings):
+@on_both_gateways
+def test_gateway_id_token_claims_in_lambda(lambda_settings, shape):
     context = gateway_context(
+        shape,
         token_use="id",
         client_id=OMIT,
         username=OMIT,
         aud=LOCAL_CLIENT_ID,
-        **{"cognito:username": "gina", "email": "gina@example.com"},
+        **{"cognito:username": "gina", "email": "gina@example.com", "email_verified": True},
     )
     caller = authenticate({}, context, lambda_settings)
     assert (caller.username, caller.email, caller.token_use) == ("gina", "gina@example.com", "id")
 
 
+@on_both_gateways
 @pytest.mark.parametrize(
     "claims",
     [
@@ -992,17 +1002,18 @@ def test_gateway_id_token_claims_in_lambda(lambda_settings):
     ],
     ids=repr,
 )
-def test_gateway_claims_are_still_checked_in_lambda(lambda_settings, claims):
+def test_gateway_claims_are_still_checked_in_lambda(lambda_settings, shape, claims):
     with pytest.raises(Unauthorized):
-        authenticate({}, gateway_context(**claims), lambda_settings)
+        authenticate({}, gateway_context(shape, **claims), lambda_settings)
 
 
-def test_forged_gateway_claims_ignored_outside_lambda(auth_settings):
+@on_both_gateways
+def test_forged_gateway_claims_ignored_outside_lambda(auth_settings, shape):
     assert not auth_settings.in_lambda
     with pytest.raises(Unauthorized):
-        authenticate({}, gateway_context(), auth_settings)
+        authenticate({}, gateway_context(shape), auth_settings)
     bob = mint("bob", settings=auth_settings)
-    caller = authenticate({"Authorization": f"Bearer {bob}"}, gateway_context(), auth_settings)
+    caller = authenticate({"Authorization": f"Bearer {bob}"}, gateway_context(shape), auth_settings)
     assert caller.username == "bob" and caller.sub == sub_for("bob")
 
 
@@ -1015,6 +1026,10 @@ def test_forged_gateway_claims_ignored_outside_lambda(auth_settings):
         {"authorizer": {}},
         {"authorizer": {"claims": {}}},
         {"authorizer": {"claims": "x"}},
+        # An HTTP API route without an authorizer (payload 1.0): the documented empty shape.
+        {"authorizer": {"claims": None, "scopes": None}},
+        # Payload 2.0's place for JWT claims is not where a 1.0 event carries them: never read.
+        {"authorizer": {"jwt": {"claims": {"sub": "victim", "iss": LOCAL_ISSUER}, "scopes": None}}},
     ],
     ids=repr,
 )

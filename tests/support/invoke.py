@@ -1,5 +1,6 @@
-"""The app as Lambda invokes it: API Gateway REST events, the authorizer's claims, Lambda's environment,
-and a fresh interpreter (tests/support/lambda_child.py) that invokes ``app.app`` once per event."""
+"""The app as Lambda invokes it: API Gateway REST events and HTTP API (payload format 1.0) events, each
+gateway's authorizer claims, Lambda's environment, and a fresh interpreter (tests/support/lambda_child.py)
+that invokes ``app.app`` once per event."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,13 +37,14 @@ def rest_event(
     resource: str | None = None,
     headers: Mapping[str, str] | None = None,
     body: Any = None,
-    claims: Mapping[str, str] | None = None,
+    claims: Mapping[str, Any] | None = None,
     path_parameters: Mapping[str, str] | None = None,
     query: Mapping[str, str | Sequence[str]] | None = None,
     apigw_request_id: str = "apigw-request-1",
     stage: str = "api",
 ) -> dict[str, Any]:
-    """An API Gateway REST (v1) proxy event, as the deployed API sends it to the function."""
+    """An API Gateway REST (v1) proxy event, as the deployed API sends it to the function; ``claims`` are
+    the token's, rendered as the Cognito authorizer hands them over (``rest_api_claims``)."""
     sent = {"Host": "abc.execute-api.us-east-1.amazonaws.com", **(headers or {})}
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
@@ -58,7 +61,7 @@ def rest_event(
         "identity": {"sourceIp": "203.0.113.10"},
     }
     if claims is not None:
-        context["authorizer"] = {"claims": dict(claims)}
+        context["authorizer"] = {"claims": rest_api_claims(claims)}
     return {
         "resource": resource or path,
         "path": path,
@@ -76,6 +79,107 @@ def rest_event(
     }
 
 
+def http_event(
+    method: str,
+    path: str,
+    *,
+    resource: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    claims: Mapping[str, Any] | None = None,
+    path_parameters: Mapping[str, str] | None = None,
+    query: Mapping[str, str | Sequence[str]] | None = None,
+    apigw_request_id: str = "JqTrAjEXIAMEbXQ=",
+) -> dict[str, Any]:
+    """An API Gateway HTTP API event in payload format 1.0, as the HTTP flavour's integration sends it.
+
+    Shape from AWS's "Create AWS Lambda proxy integrations for HTTP APIs in API Gateway" (its 1.0 example;
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html):
+    ``version`` "1.0", header names lowercase, the route's path as ``resource`` and
+    ``requestContext.resourcePath``, the stage ``$default`` (no stage in ``path``), and the JWT
+    authorizer's verified claims flat in ``requestContext.authorizer.claims`` beside ``scopes``
+    (``jwt.claims`` is payload 2.0's place). ``claims`` are the token's, rendered as API Gateway hands them
+    over (``http_api_claims``).
+    """
+    sent = {"host": "a1b2c3.execute-api.us-east-1.amazonaws.com", **{k.lower(): v for k, v in (headers or {}).items()}}
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
+        sent.setdefault("content-type", "application/json")
+    multi_query = None
+    if query:
+        multi_query = {name: [value] if isinstance(value, str) else list(value) for name, value in query.items()}
+    context: dict[str, Any] = {
+        "accountId": "123456789012",
+        "apiId": "a1b2c3",
+        "authorizer": {"claims": http_api_claims(claims) if claims is not None else None, "scopes": None},
+        "domainName": "a1b2c3.execute-api.us-east-1.amazonaws.com",
+        "domainPrefix": "a1b2c3",
+        "extendedRequestId": apigw_request_id,
+        "httpMethod": method,
+        "identity": {"sourceIp": "203.0.113.10", "userAgent": sent.get("user-agent", "curl/8.5.0")},
+        "path": path,
+        "protocol": "HTTP/1.1",
+        "requestId": apigw_request_id,
+        "requestTime": "01/Dec/2026:21:00:00 +0000",
+        "requestTimeEpoch": 1796158800000,
+        "resourceId": None,
+        "resourcePath": resource or path,
+        "stage": "$default",
+    }
+    return {
+        "version": "1.0",
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": sent,
+        "multiValueHeaders": {k: [v] for k, v in sent.items()},
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} if multi_query else None,
+        "multiValueQueryStringParameters": multi_query,
+        "requestContext": context,
+        "pathParameters": dict(path_parameters or {}) or None,
+        "stageVariables": None,
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def rest_api_claims(claims: Mapping[str, Any]) -> dict[str, str]:
+    """A token's claims as the REST API's Cognito authorizer hands them over: every value a string; exp and
+    iat as dates, the other numbers (auth_time) in decimal, booleans as ``true``/``false``."""
+    dated = {"exp", "iat"}
+    return {
+        name: time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(value))
+        if name in dated and isinstance(value, int) and not isinstance(value, bool)
+        else _text(value)
+        for name, value in claims.items()
+    }
+
+
+def http_api_claims(claims: Mapping[str, Any]) -> dict[str, str]:
+    """A token's claims as the HTTP API's JWT authorizer hands them over in payload 1.0: every value a
+    string, numbers in decimal (``"exp": "1612061676"``, as delivered in
+    https://github.com/awsdocs/amazon-api-gateway-developer-guide/issues/113), a list as ``"[a b]"`` (as
+    measured in https://github.com/floci-io/floci/pull/2011; the app reads no list claim)."""
+    return {
+        name: "[" + " ".join(_text(v) for v in value) + "]" if isinstance(value, list | tuple) else _text(value)
+        for name, value in claims.items()
+    }
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def gateway_event(shape: str, method: str, path: str, **options: Any) -> dict[str, Any]:
+    """``rest_event`` or ``http_event`` by name (``"rest"``, ``"http"``): one test, both gateways."""
+    return {"rest": rest_event, "http": http_event}[shape](method, path, **options)
+
+
+GATEWAY_SHAPES = ("rest", "http")
+
+
 @dataclass
 class ChildRun:
     invocations: list[Output]
@@ -85,10 +189,16 @@ class ChildRun:
     stderr: str
 
 
-def item_event(method: str, item_id: str, **options: Any) -> dict[str, Any]:
-    """``rest_event`` on ``/items/{item_id}``, routed as API Gateway routes it (resource and path parameter)."""
-    return rest_event(
-        method, f"/items/{item_id}", resource="/items/{item_id}", path_parameters={"item_id": item_id}, **options
+def item_event(method: str, item_id: str, *, shape: str = "rest", **options: Any) -> dict[str, Any]:
+    """``rest_event`` (or ``http_event``, ``shape="http"``) on ``/items/{item_id}``, routed as API Gateway
+    routes it (resource and path parameter)."""
+    return gateway_event(
+        shape,
+        method,
+        f"/items/{item_id}",
+        resource="/items/{item_id}",
+        path_parameters={"item_id": item_id},
+        **options,
     )
 
 
