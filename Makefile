@@ -11,6 +11,8 @@ NAME ?= alice
 STACK_VENV := .venv-stack
 AWS_REGION ?= $(or $(AWS_DEFAULT_REGION),us-east-1)
 DEPLOY_ARGS ?=
+# The API flavour: rest (API Gateway REST API, the default) or http (HTTP API + JWT authorizer); docs/DEPLOY.md.
+API ?= rest
 
 .PHONY: dev test test-fast check token clean help package deploy bench dead-letters replay rebuild-stats
 
@@ -24,8 +26,8 @@ help:
 	@echo "make replay [IDS='id ...'] - replay those dead letters (default: all) into the activity queue"
 	@echo "make rebuild-stats [SUBS='sub ...'] - rebuild those users' STATS from their items (default: all)"
 	@echo "make bench  - benchmarks: cold start, warm overhead, DynamoDB requests, scale, size (docs/PERFORMANCE.md)"
-	@echo "make package - dist/template.yaml (chalice package + cloudformation/) and dist/image (build context)"
-	@echo "make deploy DEPLOY_ARGS='--region eu-west-1 [--dry-run] [Key=Value ...]' - scripts/deploy.sh"
+	@echo "make package [API=rest|http] - dist/template.yaml (chalice package + cloudformation/) and dist/image"
+	@echo "make deploy [API=rest|http] DEPLOY_ARGS='--region eu-west-1 [--dry-run] [Key=Value ...]' - scripts/deploy.sh"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON))"; exit 1; }
@@ -82,11 +84,11 @@ bench: $(VENV)/.installed node_modules/.installed
 package: $(VENV)/.installed
 	rm -rf out dist
 	AWS_DEFAULT_REGION=$(AWS_REGION) $(VENV)/bin/chalice package --pkg-format cloudformation --template-format yaml --stage prod out
-	$(PY) -m cloudformation.build out/sam.yaml -o dist
+	$(PY) -m cloudformation.build out/sam.yaml -o dist --api $(API)
 	$(PY) -m container.context dist/image
 
 deploy: package
-	scripts/deploy.sh $(DEPLOY_ARGS)
+	scripts/deploy.sh --api $(API) $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) $(STACK_VENV) node_modules .pytest_cache .hypothesis .mypy_cache .ruff_cache out dist

@@ -20,6 +20,10 @@ LOCAL_ISSUER = "http://localhost/local-dev-issuer"
 LOCAL_CLIENT_ID = "local-dev-client"
 DEFAULT_METRICS_NAMESPACE = "TasksApi"
 DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
+# What a browser client of this API sends beyond the CORS-safelisted headers, and how long (seconds) a
+# browser may reuse a preflight answer; the stack's CorsAllowHeaders / CorsMaxAge default to these.
+DEFAULT_CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-Id")
+DEFAULT_CORS_MAX_AGE = 600
 
 
 class ConfigError(ValueError):
@@ -64,6 +68,8 @@ class Settings(NamedTuple):
     assistant_provider: str = "offline"
     bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
     cors_allow_origins: tuple[str, ...] = ()
+    cors_allow_headers: tuple[str, ...] = DEFAULT_CORS_ALLOW_HEADERS
+    cors_max_age: int = DEFAULT_CORS_MAX_AGE
     log_level: str = "INFO"
     log_format: str = "json"
     # Observability (chalicelib/observability, docs/OPERATIONS.md). ``observability`` off turns all of
@@ -132,6 +138,10 @@ class Settings(NamedTuple):
             and xray_daemon is not None
             and bool(env.get("_X_AMZN_TRACE_ID"))
         )
+        max_age = (env.get("CORS_MAX_AGE") or str(DEFAULT_CORS_MAX_AGE)).strip()
+        if not max_age.isdigit():
+            raise ConfigError(f"CORS_MAX_AGE must be a whole number of seconds, got {max_age!r}")
+        cors_max_age = int(max_age)
         secret = env.get("CURSOR_SECRET") or ""
         # Without a configured secret the cursor key is derived from the deployment's identity:
         # cursors stay tamper-evident and bound to caller and filter, but a determined caller
@@ -155,6 +165,8 @@ class Settings(NamedTuple):
             assistant_provider=_choice(env, "ASSISTANT_PROVIDER", "offline", ("offline", "bedrock", "off")),
             bedrock_model_id=env.get("BEDROCK_MODEL_ID") or DEFAULT_BEDROCK_MODEL_ID,
             cors_allow_origins=_csv(env.get("CORS_ALLOW_ORIGINS")),
+            cors_allow_headers=_csv(env.get("CORS_ALLOW_HEADERS")) or DEFAULT_CORS_ALLOW_HEADERS,
+            cors_max_age=cors_max_age,
             log_level=log_level,
             log_format=log_format,
             observability=observability,

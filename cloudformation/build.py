@@ -1,5 +1,9 @@
-"""The post-processor: ``python -m cloudformation.build out/sam.yaml -o dist/`` turns the template
-``chalice package`` wrote into the deployable ``dist/template.yaml``, through the pipeline below."""
+"""The post-processor: ``python -m cloudformation.build out/sam.yaml -o dist/ [--api rest|http]`` turns the
+template ``chalice package`` wrote into the deployable ``dist/template.yaml``, through the pipeline below.
+
+Two flavours of the same app: ``rest`` (the default: API Gateway's REST API, which streams the assistant on
+the API's own origin, answers its own errors as problem documents and traces the stage with X-Ray) and
+``http`` (an API Gateway v2 HTTP API with a JWT authorizer: cheaper, fewer features; docs/DEPLOY.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from cloudformation.template import load
 from cloudformation.transforms import api
 from cloudformation.transforms import cognito
 from cloudformation.transforms import functions
+from cloudformation.transforms import http_api
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
 from cloudformation.transforms import observability
@@ -22,27 +27,49 @@ from cloudformation.transforms import stream
 from cloudformation.transforms import streaming
 from cloudformation.transforms import tables
 
-# Read top to bottom: each step is a pure template -> template function (cloudformation/transforms/).
-# Order matters where a step reads what an earlier one made: streaming copies the image settings;
-# the settings, auth, table and queue steps set variables on every function, the streaming one too;
-# the stream step overrides the queue settings of the forwarder, which exists only with the queue;
-# iam grants each function its own log group, which observability creates.
-PIPELINE: list[Callable[[Template], Template]] = [
-    image.transform,  # PackageType: Image, ImageUri and Architecture parameters, handler as command
-    streaming.transform,  # the streaming function and POST /assistant/stream with STREAM transfer mode
-    functions.transform,  # every function's settings: stage, JSON logs, cursor key, assistant, CORS
-    cognito.transform,  # user pool (created or existing), the authorizer's ARN and OAuth scope
-    tables.transform,  # EnableTasksTable -> the single table, STORE and TABLE_NAME
-    queues.transform,  # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches
-    stream.transform,  # the table's stream -> the forwarder (filtered, bisect, retried), its failure queue
-    observability.transform,  # log groups (30 days), metric filters, alarms, SNS topic, dashboard
-    iam.transform,  # one least-privilege role per function instead of Chalice's DefaultRole
-    api.transform,  # REGIONAL, throttling, tracing, access logs, tags, problem gateway responses
+Step = Callable[[Template], Template]
+REST = "rest"
+HTTP = "http"
+FLAVOURS = (REST, HTTP)
+DEFAULT_FLAVOUR = REST
+BOTH = frozenset(FLAVOURS)
+# Where this file was built for, so scripts/deploy.sh can tell which stack it deploys.
+FLAVOUR_FILE = "api-flavour"
+
+# Read top to bottom: each step is a pure template -> template function (cloudformation/transforms/), run
+# for the flavours it names. Order matters where a step reads what an earlier one made: streaming copies
+# the image settings; the settings, auth, table and queue steps set variables on every function, the
+# streaming one too; the stream step overrides the queue settings of the forwarder, which exists only with
+# the queue; http_api reads the routes and scopes cognito and streaming left in Chalice's swagger, and
+# observability reads whichever API is there; iam grants each function its own log group, which
+# observability creates.
+PIPELINE: list[tuple[Step, frozenset[str]]] = [
+    (image.transform, BOTH),  # PackageType: Image, ImageUri and Architecture parameters, handler as command
+    (streaming.transform, BOTH),  # the streaming function and POST /assistant/stream with STREAM transfer mode
+    (functions.transform, BOTH),  # every function's settings: stage, JSON logs, cursor key, assistant, CORS
+    (cognito.transform, BOTH),  # user pool (created or existing), the authorizer's ARN and OAuth scope
+    (tables.transform, BOTH),  # EnableTasksTable -> the single table, STORE and TABLE_NAME
+    (queues.transform, BOTH),  # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches
+    (stream.transform, BOTH),  # the table's stream -> the forwarder (filtered, bisect, retried), its failure queue
+    # --- the HTTP flavour's own steps -----------------------------------------------------------------
+    (http_api.transform, frozenset({HTTP})),  # the REST API -> an HTTP API: routes, JWT authorizer, CORS, logs
+    # (function_url.transform, frozenset({HTTP})),  # the streaming function's URL: lands with its own change
+    # --- shared again -----------------------------------------------------------------------------------
+    (observability.transform, BOTH),  # log groups (30 days), metric filters, alarms, SNS topic, dashboard
+    (iam.transform, BOTH),  # one least-privilege role per function instead of Chalice's DefaultRole
+    # --- the REST flavour's own steps -----------------------------------------------------------------
+    (api.transform, frozenset({REST})),  # REGIONAL, throttling, tracing, access logs, tags, problem responses
 ]
 
 
-def build(template: Template) -> Template:
-    for step in PIPELINE:
+def steps(flavour: str = DEFAULT_FLAVOUR) -> list[Step]:
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown API flavour {flavour!r}: one of {', '.join(FLAVOURS)}")
+    return [step for step, flavours in PIPELINE if flavour in flavours]
+
+
+def build(template: Template, flavour: str = DEFAULT_FLAVOUR) -> Template:
+    for step in steps(flavour):
         template = step(template)
     return template
 
@@ -51,13 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cloudformation.build", description=__doc__)
     parser.add_argument("template", help="the sam.yaml (or sam.json) chalice package wrote")
     parser.add_argument("-o", "--output-dir", default="dist", help="where template.yaml goes (default: dist)")
+    parser.add_argument(
+        "--api", choices=FLAVOURS, default=DEFAULT_FLAVOUR, help=f"the API flavour (default: {DEFAULT_FLAVOUR})"
+    )
     args = parser.parse_args(argv)
     with open(args.template, encoding="utf-8") as source:
         template = load(source.read())
     os.makedirs(args.output_dir, exist_ok=True)
     target = os.path.join(args.output_dir, "template.yaml")
     with open(target, "w", encoding="utf-8") as sink:
-        sink.write(dump(build(template)))
+        sink.write(dump(build(template, args.api)))
+    with open(os.path.join(args.output_dir, FLAVOUR_FILE), "w", encoding="utf-8") as sink:
+        sink.write(args.api + "\n")
     print(target)
     return 0
 

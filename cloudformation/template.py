@@ -13,6 +13,7 @@ Template = dict[str, Any]
 
 FUNCTION = "AWS::Serverless::Function"
 API = "AWS::Serverless::Api"
+HTTP_API = "AWS::ApiGatewayV2::Api"
 NO_VALUE = {"Ref": "AWS::NoValue"}
 LAMBDA_DEFAULT_TIMEOUT = 3  # seconds, when a function names none (Lambda's own default)
 
@@ -63,6 +64,14 @@ def the_api(template: Template) -> tuple[str, dict[str, Any]]:
     if len(apis) != 1:
         raise ValueError(f"expected one {API}, found {len(apis)}")
     return apis[0]
+
+
+def http_api(template: Template) -> str | None:
+    """The name of the template's HTTP API (the HTTP flavour), or None (the REST flavour)."""
+    names = [n for n, r in resources(template).items() if r.get("Type") == HTTP_API]
+    if len(names) > 1:
+        raise ValueError(f"expected at most one {HTTP_API}, found {len(names)}")
+    return names[0] if names else None
 
 
 def add(template: Template, section: str, name: str, value: Any) -> None:

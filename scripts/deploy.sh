@@ -3,8 +3,9 @@
 # Needs `make package` first (make deploy runs it), the AWS CLI v2 and docker buildx.
 #
 #   scripts/deploy.sh [--dry-run] [--stack NAME] [--region REGION] [--arch arm64|x86_64] [--tag TAG]
-#                     [--repository NAME] [Key=Value ...]
+#                     [--repository NAME] [--api rest|http] [Key=Value ...]
 #
+# --api names the flavour dist/ must hold (make package API=...; default: whichever dist/api-flavour says).
 # Key=Value pairs are stack parameters (docs/DEPLOY.md "Stack parameters"), e.g. EnableSqsIntegration=false
 # AlarmEmail=ops@example.com. --dry-run prints every command and runs none (values that only AWS
 # knows, such as the account id, appear as <placeholders>).
@@ -18,9 +19,10 @@ ARCH="${ARCH:-arm64}"
 TAG="${IMAGE_TAG:-}"
 REPOSITORY="${ECR_REPOSITORY:-}"
 DIST="${DIST:-dist}"
+API=""
 PARAMETERS=()
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --dry-run) DRY_RUN=1 ;;
@@ -29,6 +31,7 @@ while (($#)); do
     --arch) ARCH="$2"; shift ;;
     --tag) TAG="$2"; shift ;;
     --repository) REPOSITORY="$2"; shift ;;
+    --api) API="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *=*) PARAMETERS+=("$1") ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -46,6 +49,12 @@ PLATFORM="linux/$([[ "$ARCH" == arm64 ]] && echo arm64 || echo amd64)"
 for needed in "$DIST/template.yaml" "$DIST/image/Dockerfile"; do
   [[ -e "$needed" ]] || { echo "$needed is missing: run make package first" >&2; exit 1; }
 done
+# The flavour the template was built for (python -m cloudformation.build writes it beside the template).
+PACKAGED="$(cat "$DIST/api-flavour" 2>/dev/null || echo rest)"
+API="${API:-$PACKAGED}"
+case "$API" in rest|http) ;; *) echo "--api must be rest or http" >&2; exit 2 ;; esac
+[[ "$API" == "$PACKAGED" ]] || {
+  echo "$DIST holds the $PACKAGED stack, not $API: run make package API=$API first" >&2; exit 1; }
 
 exec 3>&1  # the commands a capture prints go to the real stdout, in order
 run() {  # print the command; run it unless this is a dry run
@@ -84,7 +93,7 @@ run aws cloudformation deploy --region "$REGION" --stack-name "$STACK" \
   --template-file "$DIST/template.yaml" \
   --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
   --no-fail-on-empty-changeset \
-  --tags app=tasks-api \
+  --tags app=tasks-api "api=$API" \
   --parameter-overrides "ImageUri=$REPOSITORY_URI@$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}"
 
 run aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK" \

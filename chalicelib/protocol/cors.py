@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 
-# What a browser client of this API sends and needs to read beyond the CORS-safelisted headers.
-ALLOW_HEADERS = "Authorization, Content-Type, If-Match, Idempotency-Key, X-Request-Id"
+# What a browser client of this API needs to read beyond the CORS-safelisted headers. What it may send
+# (CORS_ALLOW_HEADERS) and how long a preflight answer holds (CORS_MAX_AGE) are settings.
 EXPOSE_HEADERS = "ETag, Location, X-Request-Id, Idempotent-Replayed"
-MAX_AGE_SECONDS = "600"
 
 
 def _allowed(headers: Mapping[str, str], origins: tuple[str, ...]) -> str | None:
@@ -30,7 +29,13 @@ def response_headers(headers: Mapping[str, str], origins: tuple[str, ...]) -> di
     return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSE_HEADERS, "Vary": "Origin"}
 
 
-def preflight_headers(headers: Mapping[str, str], origins: tuple[str, ...], methods: Iterable[str]) -> dict[str, str]:
+def preflight_headers(
+    headers: Mapping[str, str],
+    origins: tuple[str, ...],
+    methods: Iterable[str],
+    allow_headers: Iterable[str],
+    max_age: int,
+) -> dict[str, str]:
     """Headers for the answer to an OPTIONS preflight of a resource serving ``methods``."""
     origin = _allowed(headers, origins)
     if origin is None:
@@ -38,7 +43,7 @@ def preflight_headers(headers: Mapping[str, str], origins: tuple[str, ...], meth
     return {
         "Access-Control-Allow-Origin": origin,
         "Access-Control-Allow-Methods": ", ".join(sorted(set(methods) | {"OPTIONS"})),
-        "Access-Control-Allow-Headers": ALLOW_HEADERS,
-        "Access-Control-Max-Age": MAX_AGE_SECONDS,
+        "Access-Control-Allow-Headers": ", ".join(allow_headers),
+        "Access-Control-Max-Age": str(max_age),
         "Vary": "Origin",
     }

@@ -57,7 +57,10 @@ def preflight(routes: Any) -> Response:
     """The answer to a browser's CORS preflight for the requested resource (no token needed)."""
     request = _request()
     methods = set(routes.get(request.context.get("resourcePath", ""), {})) - {"OPTIONS"}
-    headers = cors.preflight_headers(request.headers, get_settings().cors_allow_origins, methods)
+    settings = get_settings()
+    headers = cors.preflight_headers(
+        request.headers, settings.cors_allow_origins, methods, settings.cors_allow_headers, settings.cors_max_age
+    )
     return no_content(headers)
 
 

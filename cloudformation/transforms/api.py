@@ -1,12 +1,20 @@
 """The REST API's stage and edge: a REGIONAL endpoint (a stream's idle timeout is 5 minutes there,
 30 s on EDGE), stage throttling, X-Ray tracing, JSON access logs, tags, and API Gateway's own error
-responses rewritten as the API's RFC 9457 problem documents."""
+responses rewritten as the API's RFC 9457 problem documents, readable by the first CORS origin.
+
+CORS on API Gateway's own responses: a gateway response's header can be a static value or a value mapped
+from the request (``method.request.header.Origin``; AWS's x-amazon-apigateway-gateway-responses.responseParameters
+page), but never a choice between the two. Echoing the request's Origin would let every origin read them,
+which the app's allow-list does not; so the header is the first origin of ``CorsAllowOrigins`` (static),
+and only when CORS is on. With several origins the others cannot read the gateway's 401/403/404/413/429/5xx
+bodies (a browser reports a network error); the app's own responses answer each listed origin."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from chalicelib.protocol.cors import EXPOSE_HEADERS
 from cloudformation.template import Template
 from cloudformation.template import add_condition
 from cloudformation.template import add_output
@@ -78,6 +86,20 @@ GATEWAY_RESPONSES = {
     "DEFAULT_4XX": _problem("Bad Request", "bad_request", None, "the request was rejected"),
     "DEFAULT_5XX": _problem("Internal Server Error", "internal_error", None, "please retry later"),
 }
+
+
+def access_log_group() -> dict:
+    """The API's access log group (either flavour): /<stack>/api-access, kept 30 days."""
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "DeletionPolicy": "Delete",
+        "UpdateReplacePolicy": "Delete",
+        "Properties": {
+            "LogGroupName": {"Fn::Sub": "/${AWS::StackName}/api-access"},
+            "RetentionInDays": RETENTION_DAYS,
+        },
+        "Metadata": {"checkov": {"skip": list(LOG_GROUP_SKIPS)}},
+    }
 
 
 def _logging_role(out: Template) -> None:
@@ -153,6 +175,25 @@ def _logging_role(out: Template) -> None:
     )
 
 
+CORS_ENABLED = "CorsEnabled"
+# The first of the comma-separated CorsAllowOrigins, as a gateway response's static header value.
+FIRST_ORIGIN = {
+    "Fn::Sub": ["'${Origin}'", {"Origin": {"Fn::Select": [0, {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}]}}]
+}
+CORS_CONDITION = {"Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowOrigins"}, ""]}]}
+
+
+def _readable_by_first_origin(response: dict) -> dict:
+    """The gateway response with its headers chosen by CorsEnabled: plus Allow-Origin and Expose-Headers."""
+    headers = response["responseParameters"]
+    with_cors = {
+        **headers,
+        "gatewayresponse.header.Access-Control-Allow-Origin": FIRST_ORIGIN,
+        "gatewayresponse.header.Access-Control-Expose-Headers": f"'{EXPOSE_HEADERS}'",
+    }
+    return {**response, "responseParameters": {"Fn::If": [CORS_ENABLED, with_cors, headers]}}
+
+
 PARAMETERS = {
     "ThrottlingRateLimit": number_parameter("Stage-wide steady requests per second", 100, MinValue=1),
     "ThrottlingBurstLimit": number_parameter("Stage-wide burst of concurrent requests", 200, MinValue=1),
@@ -168,21 +209,9 @@ def transform(template: Template) -> Template:
     out = clone(template)
     add_parameters(out, PARAMETERS)
     add_condition(out, CREATE_LOGGING_ROLE, {"Fn::Equals": [{"Ref": "ApiGatewayAccountLogging"}, "create"]})
+    add_condition(out, CORS_ENABLED, CORS_CONDITION)
     _logging_role(out)
-    add_resource(
-        out,
-        ACCESS_LOG_GROUP,
-        {
-            "Type": "AWS::Logs::LogGroup",
-            "DeletionPolicy": "Delete",
-            "UpdateReplacePolicy": "Delete",
-            "Properties": {
-                "LogGroupName": {"Fn::Sub": "/${AWS::StackName}/api-access"},
-                "RetentionInDays": RETENTION_DAYS,
-            },
-            "Metadata": {"checkov": {"skip": list(LOG_GROUP_SKIPS)}},
-        },
-    )
+    add_resource(out, ACCESS_LOG_GROUP, access_log_group())
     _, api = the_api(out)
     api["DependsOn"] = sorted(
         {
@@ -218,6 +247,8 @@ def transform(template: Template) -> Template:
     )
     definition = props["DefinitionBody"]
     definition.setdefault("info", {})["title"] = {"Ref": "AWS::StackName"}  # the same name, however imported
-    definition.setdefault("x-amazon-apigateway-gateway-responses", {}).update(GATEWAY_RESPONSES)
+    definition.setdefault("x-amazon-apigateway-gateway-responses", {}).update(
+        {kind: _readable_by_first_origin(response) for kind, response in GATEWAY_RESPONSES.items()}
+    )
     add_output(out, "ApiStage", props.get("StageName", "api"))
     return out

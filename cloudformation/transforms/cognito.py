@@ -24,6 +24,19 @@ OWN_SCOPE = f"{RESOURCE_SERVER}/{SCOPE_NAME}"
 
 POOL_ARN = {"Fn::If": [CREATE, {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "UserPoolArn"}]}
 SCOPE = {"Fn::If": [CREATE, OWN_SCOPE, {"Ref": "ApiScope"}]}
+# The pool's id, issuer URL (what Cognito writes in `iss`) and the accepted app clients (comma-separated),
+# wherever the pool lives: the app re-checks them, and the HTTP flavour's JWT authorizer checks them.
+POOL_ID = {"Fn::If": [CREATE, {"Ref": "UserPool"}, {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "UserPoolArn"}]}]}]}
+_POOL_REGION = {
+    "Fn::If": [CREATE, {"Ref": "AWS::Region"}, {"Fn::Select": [3, {"Fn::Split": [":", {"Ref": "UserPoolArn"}]}]}]
+}
+ISSUER = {
+    "Fn::Sub": [
+        "https://cognito-idp.${PoolRegion}.${AWS::URLSuffix}/${PoolId}",
+        {"PoolRegion": _POOL_REGION, "PoolId": POOL_ID},
+    ]
+}
+CLIENT_IDS = {"Fn::If": [CREATE, {"Ref": "UserPoolClient"}, {"Ref": "UserPoolClientIds"}]}
 
 
 def _own_pool(out: Template) -> None:
@@ -161,22 +174,9 @@ def transform(template: Template) -> Template:
     _, api = the_api(out)
     if not _require_scopes(api["Properties"]["DefinitionBody"]):
         raise ValueError("no Cognito authorizer with the placeholder user pool ARN: nothing to point at the pool")
-    pool_id = {
-        "Fn::If": [CREATE, {"Ref": "UserPool"}, {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "UserPoolArn"}]}]}]
-    }
-    pool_region = {
-        "Fn::If": [CREATE, {"Ref": "AWS::Region"}, {"Fn::Select": [3, {"Fn::Split": [":", {"Ref": "UserPoolArn"}]}]}]
-    }
-    issuer = {
-        "Fn::Sub": [
-            "https://cognito-idp.${PoolRegion}.${AWS::URLSuffix}/${PoolId}",
-            {"PoolRegion": pool_region, "PoolId": pool_id},
-        ]
-    }
-    clients = {"Fn::If": [CREATE, {"Ref": "UserPoolClient"}, {"Ref": "UserPoolClientIds"}]}
     for _, function in functions(out):
-        environment(function).update({"AUTH_ISSUER": issuer, "AUTH_CLIENT_IDS": clients})
-    add_output(out, "UserPoolId", pool_id)
+        environment(function).update({"AUTH_ISSUER": ISSUER, "AUTH_CLIENT_IDS": CLIENT_IDS})
+    add_output(out, "UserPoolId", POOL_ID)
     add_output(out, "UserPoolClientId", {"Ref": "UserPoolClient"}, CREATE)
     add_output(
         out, "AuthDomain", {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"}, CREATE

@@ -3,6 +3,8 @@ cursor key, the assistant and CORS), memory, active tracing and tags."""
 
 from __future__ import annotations
 
+from chalicelib.settings import DEFAULT_CORS_ALLOW_HEADERS
+from chalicelib.settings import DEFAULT_CORS_MAX_AGE
 from chalicelib.settings import Settings
 from cloudformation.template import Template
 from cloudformation.template import add_condition
@@ -75,6 +77,13 @@ PARAMETERS = {
         ConstraintDescription=MODEL_ID_CONSTRAINT,
     ),
     "CorsAllowOrigins": string_parameter("CORS_ALLOW_ORIGINS: comma-separated origins (empty: no CORS)"),
+    "CorsAllowHeaders": string_parameter(
+        "CORS_ALLOW_HEADERS: comma-separated request headers a preflight allows",
+        ",".join(DEFAULT_CORS_ALLOW_HEADERS),
+    ),
+    "CorsMaxAge": number_parameter(
+        "CORS_MAX_AGE: seconds a browser may reuse a preflight answer", DEFAULT_CORS_MAX_AGE, MinValue=0
+    ),
 }
 
 
@@ -103,6 +112,8 @@ def transform(template: Template) -> Template:
                 "ASSISTANT_PROVIDER": {"Ref": "AssistantProvider"},
                 "BEDROCK_MODEL_ID": {"Ref": MODEL_PARAMETER},
                 "CORS_ALLOW_ORIGINS": {"Ref": "CorsAllowOrigins"},
+                "CORS_ALLOW_HEADERS": {"Ref": "CorsAllowHeaders"},
+                "CORS_MAX_AGE": {"Ref": "CorsMaxAge"},
                 # EMF metrics land where the alarms and the dashboard read (observability.APP_NAMESPACE).
                 "METRICS_NAMESPACE": APP_NAMESPACE,
             }

@@ -1,7 +1,8 @@
 """Observability: a 30-day log group per function, metric filters for application errors and
-unhandled exceptions, alarms (errors, throttles, duration near the timeout, API 5xx rate, activity
-events not enqueued or dead-lettered, DLQ depth, the stream forwarder's lag and the changes it gave up
-on) published to an SNS topic with an optional e-mail subscription, and one CloudWatch dashboard.
+unhandled exceptions, alarms (errors, throttles, duration near the timeout, API 5xx rate on the REST or
+the HTTP API's own metrics, activity events not enqueued or dead-lettered, DLQ depth, the stream
+forwarder's lag and the changes it gave up on) published to an SNS topic with an optional e-mail
+subscription, and one CloudWatch dashboard.
 
 The app's own EMF metrics (chalicelib/observability/metrics.py) land in APP_NAMESPACE; the alarms on
 them read the bare metric name, which the code publishes without dimensions for that purpose."""
@@ -21,6 +22,7 @@ from cloudformation.template import add_parameter
 from cloudformation.template import add_resource
 from cloudformation.template import clone
 from cloudformation.template import functions
+from cloudformation.template import http_api
 from cloudformation.template import the_api
 from cloudformation.template import timeout
 from cloudformation.template import with_condition
@@ -211,7 +213,74 @@ def _metric_filters(out: Template, name: str, condition: str | None) -> None:
         )
 
 
-def _dashboard(names: dict[str, dict], api_stage: str, forwarding: list[str]) -> dict:
+def _series(namespace: str, dimensions: list, *names: str, stat: str = "Sum") -> list:
+    return [[namespace, name, *dimensions, {"stat": stat}] for name in names]
+
+
+def _rest_api_graphs(stage: str) -> list:
+    """The REST API's graphs: its stage's metrics (dimensions ApiName and Stage)."""
+    api = ["ApiName", "${AWS::StackName}", "Stage", stage]
+    return [
+        ("API requests and errors", _series("AWS/ApiGateway", api, "Count", "4XXError", "5XXError")),
+        (
+            "API latency p50 / p99",
+            _series("AWS/ApiGateway", api, "Latency", stat="p50")
+            + _series("AWS/ApiGateway", api, "Latency", stat="p99"),
+        ),
+    ]
+
+
+def _http_api_graphs(name: str) -> list:
+    """The HTTP API's graphs: its metrics are 4xx, 5xx, Count, Latency, IntegrationLatency, by ApiId (AWS:
+    "Monitor CloudWatch metrics for HTTP APIs"); the API has one stage, so ApiId alone covers it."""
+    api = ["ApiId", "${" + name + "}"]
+    return [
+        ("API requests and errors", _series("AWS/ApiGateway", api, "Count", "4xx", "5xx")),
+        (
+            "API latency p50 / p99, integration p99",
+            _series("AWS/ApiGateway", api, "Latency", stat="p50")
+            + _series("AWS/ApiGateway", api, "Latency", stat="p99")
+            + _series("AWS/ApiGateway", api, "IntegrationLatency", stat="p99"),
+        ),
+    ]
+
+
+def _http_api_5xx_alarm(name: str) -> dict:
+    """The share of the HTTP API's requests answered 5xx, computed (its 5xx metric is a count)."""
+
+    def metric(id_: str, metric_name: str) -> dict:
+        return {
+            "Id": id_,
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/ApiGateway",
+                    "MetricName": metric_name,
+                    "Dimensions": [{"Name": "ApiId", "Value": {"Ref": name}}],
+                },
+                "Period": 300,
+                "Stat": "Sum",
+            },
+        }
+
+    return _alarm(
+        f"API: more than {API_5XX_RATE:.0%} of requests answered 5xx",
+        ComparisonOperator="GreaterThanThreshold",
+        Threshold=API_5XX_RATE,
+        Metrics=[
+            metric("errors", "5xx"),
+            metric("requests", "Count"),
+            {
+                "Id": "rate",
+                "Label": "5xx share",
+                "ReturnData": True,
+                "Expression": "IF(requests > 0, errors / requests, 0)",
+            },
+        ],
+    )
+
+
+def _dashboard(names: dict[str, dict], api_graphs: list, forwarding: list[str]) -> dict:
     variables: dict[str, Any] = {
         "TableName": {"Fn::If": [TASKS.condition, {"Ref": TASKS.resource}, "disabled"]},
         "QueueName": {"Fn::If": [SQS_ENABLED, {"Fn::GetAtt": [ACTIVITY_QUEUE, "QueueName"]}, "disabled"]},
@@ -231,10 +300,7 @@ def _dashboard(names: dict[str, dict], api_stage: str, forwarding: list[str]) ->
             ["AWS/Lambda", metric, "FunctionName", f"${{Fn{n}}}", {"stat": stat, "label": f"{n} {stat}"}] for n in of
         ]
 
-    def series(namespace: str, dimensions: list, *names: str, stat: str = "Sum") -> list:
-        return [[namespace, name, *dimensions, {"stat": stat}] for name in names]
-
-    api = ["ApiName", "${AWS::StackName}", "Stage", api_stage]
+    series = _series
     bedrock = ["ModelId", "${BedrockModelId}"]
     table = ["TableName", "${TableName}"]
     activity = [metrics.SERVICE, metrics.ACTIVITY]  # the consumer's Service dimension
@@ -244,11 +310,7 @@ def _dashboard(names: dict[str, dict], api_stage: str, forwarding: list[str]) ->
         ("Lambda duration p50 / p99", lambda_metrics("Duration", "p50") + lambda_metrics("Duration", "p99")),
         ("Lambda errors and throttles", lambda_metrics("Errors", "Sum") + lambda_metrics("Throttles", "Sum")),
         ("Lambda concurrency", lambda_metrics("ConcurrentExecutions", "Maximum")),
-        ("API requests and errors", series("AWS/ApiGateway", api, "Count", "4XXError", "5XXError")),
-        (
-            "API latency p50 / p99",
-            series("AWS/ApiGateway", api, "Latency", stat="p50") + series("AWS/ApiGateway", api, "Latency", stat="p99"),
-        ),
+        *api_graphs,
         ("Bedrock invocations, throttles", series("AWS/Bedrock", bedrock, "Invocations", "InvocationThrottles")),
         (
             "Bedrock latency and tokens",
@@ -406,23 +468,29 @@ def transform(template: Template) -> Template:
         function["Properties"]["LoggingConfig"] = {"LogGroup": {"Ref": log_group(name)}}
         _metric_filters(out, name, condition)
         _function_alarms(out, name, function)
-    _, api = the_api(out)
-    stage = api["Properties"].get("StageName", "api")
-    api_dims = [{"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}}, {"Name": "Stage", "Value": stage}]
-    add_resource(
-        out,
-        "Api5xxRateAlarm",
-        _alarm(
-            f"API: more than {API_5XX_RATE:.0%} of requests answered 5xx",
-            Namespace="AWS/ApiGateway",
-            MetricName="5XXError",
-            Dimensions=api_dims,
-            Statistic="Average",
-            Period=300,
-            ComparisonOperator="GreaterThanThreshold",
-            Threshold=API_5XX_RATE,
-        ),
-    )
+    http = http_api(out)
+    if http:  # the HTTP flavour (http_api.py ran): its metric names and dimensions
+        api_graphs = _http_api_graphs(http)
+        add_resource(out, "Api5xxRateAlarm", _http_api_5xx_alarm(http))
+    else:
+        _, api = the_api(out)
+        stage = api["Properties"].get("StageName", "api")
+        api_graphs = _rest_api_graphs(stage)
+        api_dims = [{"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}}, {"Name": "Stage", "Value": stage}]
+        add_resource(
+            out,
+            "Api5xxRateAlarm",
+            _alarm(
+                f"API: more than {API_5XX_RATE:.0%} of requests answered 5xx",
+                Namespace="AWS/ApiGateway",
+                MetricName="5XXError",
+                Dimensions=api_dims,
+                Statistic="Average",
+                Period=300,
+                ComparisonOperator="GreaterThanThreshold",
+                Threshold=API_5XX_RATE,
+            ),
+        )
     add_resource(
         out,
         "AppErrorRateAlarm",
@@ -508,7 +576,7 @@ def transform(template: Template) -> Template:
     )
     forwarding = sorted(forwarders(out))
     _stream_alarms(out, forwarding)
-    add_resource(out, "Dashboard", _dashboard(names, stage, forwarding))
+    add_resource(out, "Dashboard", _dashboard(names, api_graphs, forwarding))
     add_output(
         out,
         "DashboardUrl",

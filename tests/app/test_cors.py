@@ -61,3 +61,18 @@ def test_a_preflight_needs_no_token_and_lists_the_resources_methods_and_headers(
 def test_a_preflight_from_an_unlisted_origin_grants_nothing(api, cors_on):
     reply = api.call("OPTIONS", "/items", user=None, headers={"Origin": "https://evil.example.com"})
     assert reply.status == 204 and reply.header("Access-Control-Allow-Origin") is None
+
+
+def test_a_preflight_allows_the_configured_headers_for_the_configured_time(api, env):
+    env(CORS_ALLOW_ORIGINS=ORIGIN, CORS_ALLOW_HEADERS="Authorization, X-Trace", CORS_MAX_AGE="60")
+    reply = api.call("OPTIONS", "/items", user=None, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
+    assert reply.header("Access-Control-Allow-Headers") == "Authorization, X-Trace"
+    assert reply.header("Access-Control-Max-Age") == "60"
+
+
+def test_a_max_age_that_is_not_a_number_of_seconds_is_refused_at_start():
+    from chalicelib.settings import ConfigError
+    from chalicelib.settings import Settings
+
+    with pytest.raises(ConfigError, match="CORS_MAX_AGE"):
+        Settings.from_env({"CORS_MAX_AGE": "ten minutes"})

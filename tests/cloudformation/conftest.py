@@ -15,6 +15,7 @@ import pytest
 
 from cloudformation.build import build
 from cloudformation.template import dump
+from tests.cloudformation.support.expected import GOLDEN_HTTP_OUTPUT
 from tests.cloudformation.support.expected import GOLDEN_OUTPUT
 from tests.cloudformation.support.expected import UPDATE
 from tests.cloudformation.support.resolve import resolve
@@ -77,21 +78,52 @@ def fixture_built_path(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def matrix(built, tmp_path_factory) -> dict[str, tuple[Path, dict, dict]]:
-    """Every flag combination, resolved (conditions applied) and written once: name -> (path, template,
-    the parameters' resolved values)."""
+def built_http(app_template) -> dict:
+    return build(app_template, "http")
+
+
+@pytest.fixture(scope="session")
+def built_http_path(built_http, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("dist-http") / "template-http.yaml"
+    path.write_text(dump(built_http), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixture_http_built_path(tmp_path_factory) -> Path:
+    """The fixture app's HTTP flavour (the end-to-end golden of --api http)."""
+    path = tmp_path_factory.mktemp("fixture-dist-http") / "template-http.yaml"
+    shutil.copy(GOLDEN_HTTP_OUTPUT, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stacks(built, built_http) -> dict[str, dict]:
+    """The real app's built template, by API flavour."""
+    return {"rest": built, "http": built_http}
+
+
+@pytest.fixture(scope="session")
+def matrix(stacks, tmp_path_factory) -> dict[str, tuple[Path, dict, dict]]:
+    """Every flag combination of each API flavour, resolved (conditions applied) and written once:
+    name (``api=<flavour>-...``) -> (path, template, the parameters' resolved values)."""
     directory = tmp_path_factory.mktemp("matrix")
     rendered = {}
-    for name, overrides in flag_combinations():
-        resolved = resolve(built, overrides)
-        params = resolved.pop("ResolvedParameters")
-        # Keep the parameters, with the combination's values as defaults, so the file deploys as is.
-        for key, value in overrides.items():
-            resolved["Parameters"][key]["Default"] = value
-        path = directory / f"{name.replace('=', '_')}.yaml"
-        path.write_text(dump(resolved), encoding="utf-8")
-        rendered[name] = (path, resolved, params)
+    for flavour, built in stacks.items():
+        for name, overrides in flag_combinations(flavour):
+            rendered[name] = _render(built, name, overrides, directory)
     return rendered
+
+
+def _render(built: dict, name: str, overrides: dict, directory: Path) -> tuple[Path, dict, dict]:
+    resolved = resolve(built, overrides)
+    params = resolved.pop("ResolvedParameters")
+    # Keep the parameters, with the combination's values as defaults, so the file deploys as is.
+    for key, value in overrides.items():
+        resolved["Parameters"][key]["Default"] = value
+    path = directory / f"{name.replace('=', '_')}.yaml"
+    path.write_text(dump(resolved), encoding="utf-8")
+    return path, resolved, params
 
 
 @pytest.fixture(scope="session")
@@ -111,10 +143,14 @@ def profile_renders(built, tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def lint_targets(built_path, fixture_built_path, matrix, profile_renders) -> list[Path]:
+def lint_targets(
+    built_path, fixture_built_path, built_http_path, fixture_http_built_path, matrix, profile_renders
+) -> list[Path]:
     return [
         built_path,
         fixture_built_path,
+        built_http_path,
+        fixture_http_built_path,
         PROJECT / "cloudformation" / "bootstrap.yaml",
         *(path for path, _, _ in matrix.values()),
         *profile_renders,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 
 import pytest
 
@@ -75,3 +76,44 @@ def test_the_script_refuses_to_deploy_what_was_not_packaged(tmp_path):
         text=True,
     )
     assert result.returncode != 0 and "make package" in result.stderr
+
+
+@pytest.mark.parametrize("flavour", ["rest", "http"])
+def test_the_dry_run_deploys_the_flavour_that_was_packaged_and_tags_the_stack_with_it(dist, flavour):
+    (dist / "api-flavour").write_text(flavour + "\n")
+    for args in ((), ("--api", flavour)):
+        commands = dry_run(dist, "--region", "eu-west-1", *args)
+        deploy = commands[5]
+        assert f"--template-file {dist}/template.yaml" in deploy
+        assert f"--tags app=tasks-api api={flavour}" in deploy
+
+
+def test_a_dist_without_a_flavour_file_is_the_rest_stack(dist):
+    assert "api=rest" in dry_run(dist, "--region", "eu-west-1")[5]
+
+
+def test_the_script_refuses_to_deploy_another_flavour_than_was_packaged(dist):
+    (dist / "api-flavour").write_text("rest\n")
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", "--region", "eu-west-1", "--api", "http"],
+        cwd=PROJECT,
+        env={"PATH": "/usr/bin:/bin", "DIST": str(dist)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "make package API=http" in result.stderr
+
+
+@pytest.mark.parametrize("flavour", ["rest", "http"])
+def test_the_build_writes_the_flavour_beside_the_template(tmp_path, flavour):
+    source = PROJECT / "tests" / "cloudformation" / "golden" / "chalice.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "cloudformation.build", str(source), "-o", str(tmp_path), "--api", flavour],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "api-flavour").read_text() == flavour + "\n"
+    assert ("AWS::ApiGatewayV2::Api" in (tmp_path / "template.yaml").read_text()) is (flavour == "http")

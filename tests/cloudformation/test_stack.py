@@ -15,6 +15,7 @@ from app import app
 from chalicelib.settings import Settings
 from cloudformation.template import functions
 from cloudformation.template import load
+from cloudformation.transforms import cognito
 from cloudformation.transforms import iam
 from cloudformation.transforms import stream
 from tests.cloudformation.support.resolve import resolve
@@ -31,7 +32,8 @@ def test_cfn_lint_finds_no_error_or_warning_in_any_rendered_template(cfn_lint_re
     findings = [line for line in cfn_lint_result.stdout.splitlines() if line.strip()]
     assert findings == [], "\n".join(findings[:40])
     assert cfn_lint_result.returncode == 0, cfn_lint_result.stderr[-2000:]
-    assert len(lint_targets) == 3 + 24 + len(PROFILE_MODEL_IDS)
+    # Both flavours of the app and of the fixture, the bootstrap stack, each flavour's 24 flag combinations.
+    assert len(lint_targets) == 5 + 2 * 24 + len(PROFILE_MODEL_IDS)
 
 
 def test_checkov_passes_every_rendered_template(checkov_result):
@@ -56,16 +58,24 @@ def test_every_checkov_skip_says_why(built, lint_targets):
 
 
 @pytest.fixture(scope="module")
-def translated(built_path, fixture_built_path) -> dict[str, dict]:
-    with timed("sam translate (2 templates)"):
-        return {"app": sam_translate(built_path), "fixture": sam_translate(fixture_built_path)}
+def translated(built_path, fixture_built_path, built_http_path, fixture_http_built_path) -> dict[str, dict]:
+    with timed("sam translate (4 templates)"):
+        return {
+            "app": sam_translate(built_path),
+            "fixture": sam_translate(fixture_built_path),
+            "app-http": sam_translate(built_http_path),
+            "fixture-http": sam_translate(fixture_http_built_path),
+        }
+
+
+EVERY = ["app", "fixture", "app-http", "fixture-http"]
 
 
 def of_type(template: dict, kind: str) -> dict[str, dict]:
     return {n: r for n, r in template["Resources"].items() if r["Type"] == kind}
 
 
-@pytest.mark.parametrize("which", ["app", "fixture"])
+@pytest.mark.parametrize("which", EVERY)
 def test_the_translated_stack_image_packages_every_function(translated, which):
     lambdas = of_type(translated[which], "AWS::Lambda::Function")
     assert "APIHandler" in lambdas and "AssistantStreamHandler" in lambdas
@@ -91,7 +101,75 @@ def test_the_translated_stack_streams_the_assistant_route(translated, which):
     assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
 
 
-@pytest.mark.parametrize("which", ["app", "fixture"])
+@pytest.mark.parametrize("which", ["app-http", "fixture-http"])
+def test_the_translated_http_flavour_serves_every_route_through_one_payload_1_0_integration(translated, which):
+    template = translated[which]
+    assert not of_type(template, "AWS::ApiGateway::RestApi") and not of_type(template, "AWS::ApiGateway::Stage")
+    ((api_name, api),) = of_type(template, "AWS::ApiGatewayV2::Api").items()
+    assert api["Properties"]["ProtocolType"] == "HTTP"
+    (integration,) = of_type(template, "AWS::ApiGatewayV2::Integration").values()
+    assert integration["Properties"]["PayloadFormatVersion"] == "1.0"
+    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    (stage,) = of_type(template, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["StageName"] == "$default" and stage["Properties"]["AutoDeploy"] is True
+    assert "AccessLogSettings" in stage["Properties"]
+    (authorizer,) = of_type(template, "AWS::ApiGatewayV2::Authorizer").values()
+    assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+    # One permission per function, for this API only: nothing names a REST API any more.
+    permissions = of_type(template, "AWS::Lambda::Permission")
+    sources = [p["Properties"]["SourceArn"]["Fn::Sub"] for p in permissions.values()]
+    assert sources == ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + api_name + "}/*"]
+    assert "RestAPI" not in json.dumps(template)
+
+
+def _app_routes() -> dict[tuple[str, str], bool]:
+    """(METHOD, path) -> protected, for every route app.py declares: the route table itself."""
+    return {
+        (method, path): entry.authorizer is not None
+        for path, methods in app.routes.items()
+        for method, entry in methods.items()
+    }
+
+
+def _rest_routes(template: dict) -> dict[tuple[str, str], list | None]:
+    paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    found = {}
+    for path, methods in paths.items():
+        for method, spec in methods.items():
+            requirements = spec.get("security") or [{}]
+            found[(method.upper(), path)] = next(iter(requirements[0].values()), None)
+    return found
+
+
+def _http_routes(template: dict) -> dict[tuple[str, str], list | None]:
+    found = {}
+    for route in template["Resources"].values():
+        if route["Type"] == "AWS::ApiGatewayV2::Route":
+            props = route["Properties"]
+            method, path = props["RouteKey"].split(" ", 1)
+            jwt = props["AuthorizationType"] == "JWT"
+            assert jwt or props["AuthorizationType"] == "NONE", props
+            found[(method, path)] = props["AuthorizationScopes"] if jwt else None
+    return found
+
+
+@pytest.mark.parametrize("flavour", ["rest", "http"])
+def test_every_protected_route_of_the_app_requires_the_api_scope_and_every_public_one_is_public(stacks, flavour):
+    declared = _app_routes()
+    assert declared[("GET", "/health")] is False and declared[("GET", "/items")] is True
+    built = stacks[flavour]
+    stack_routes = _rest_routes(built) if flavour == "rest" else _http_routes(built)
+    scope = [cognito.SCOPE]
+    expected = {
+        route: (scope if protected else None)
+        for route, protected in declared.items()
+        # The HTTP API answers preflights from its CORS configuration: no OPTIONS route.
+        if not (flavour == "http" and route[0] == "OPTIONS")
+    }
+    assert stack_routes == expected
+
+
+@pytest.mark.parametrize("which", EVERY)
 def test_every_translated_log_group_keeps_30_days(translated, which):
     groups = of_type(translated[which], "AWS::Logs::LogGroup")
     lambdas = of_type(translated[which], "AWS::Lambda::Function")
@@ -103,7 +181,7 @@ def test_every_translated_log_group_keeps_30_days(translated, which):
 MAPPED = {"OnActivity": "SqsEnabled", "OnDeadLetter": "SqsEnabled", "OnTableChange": stream.ENABLED}
 
 
-@pytest.mark.parametrize("which", ["app", "fixture"])
+@pytest.mark.parametrize("which", EVERY)
 def test_every_translated_event_source_mapping_reports_batch_item_failures(translated, which):
     mappings = of_type(translated[which], "AWS::Lambda::EventSourceMapping")
     assert {m["Properties"]["FunctionName"]["Ref"] for m in mappings.values()} == set(MAPPED)
@@ -112,7 +190,7 @@ def test_every_translated_event_source_mapping_reports_batch_item_failures(trans
         assert mapping["Condition"] == MAPPED[mapping["Properties"]["FunctionName"]["Ref"]]
 
 
-@pytest.mark.parametrize("which", ["app", "fixture"])
+@pytest.mark.parametrize("which", EVERY)
 def test_the_translated_stream_mapping_reads_the_tables_stream_filtered_bisected_and_retried(translated, which):
     resources = translated[which]["Resources"]
     (mapping,) = (
@@ -135,7 +213,7 @@ SQS_DEFAULT_VISIBILITY_TIMEOUT = 30  # seconds, when a queue names none
 LAMBDA_DEFAULT_TIMEOUT = 3
 
 
-@pytest.mark.parametrize("which", ["app", "fixture"])
+@pytest.mark.parametrize("which", EVERY)
 def test_every_queue_with_an_event_source_mapping_stays_invisible_six_times_its_consumers_timeout(translated, which):
     # Lambda refuses to create a mapping on a queue whose visibility timeout is below the function's
     # timeout (the stack would fail to deploy); AWS advises six times it, plus any batching window.
@@ -326,9 +404,16 @@ def statements_of(role: dict):
                     yield chosen
 
 
-@pytest.mark.parametrize("which", ["built", "fixture"])
-def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(built, fixture_built_path, which):
-    template = built if which == "built" else load(fixture_built_path.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("which", ["built", "fixture", "built-http", "fixture-http"])
+def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
+    built, fixture_built_path, built_http, fixture_http_built_path, which
+):
+    template = {
+        "built": built,
+        "built-http": built_http,
+        "fixture": load(fixture_built_path.read_text(encoding="utf-8")),
+        "fixture-http": load(fixture_http_built_path.read_text(encoding="utf-8")),
+    }[which]
     needed = _store_actions() | _queue_actions() | _model_actions() | SERVICE_NEEDS | set(PENDING)
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert "DefaultRole" not in roles
@@ -454,8 +539,9 @@ def _actions(template: dict, role: str) -> set[str]:
 
 
 def test_every_flag_combination_renders_what_its_flags_say(matrix):
-    assert len(matrix) == 24
+    assert len(matrix) == 2 * 24
     for name, (_, template, params) in matrix.items():
+        http = name.startswith("api=http-")
         resources = template["Resources"]
         table = params["EnableTasksTable"] == "true"
         sqs = params["EnableSqsIntegration"] == "true"
@@ -490,7 +576,18 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
             assert "eu-west-1" not in json.dumps(variables["AUTH_ISSUER"])  # taken from the ARN at deploy
             assert params["UserPoolArn"] == EXISTING_POOL["UserPoolArn"]
         assert ("AlarmEmailSubscription" in resources) is bool(params["AlarmEmail"]), name
-        assert ("ApiGatewayAccount" in resources) is (params["ApiGatewayAccountLogging"] == "create"), name
+        cors = params["CorsAllowOrigins"] != ""
+        if http:
+            assert "RestAPI" not in resources and "ApiGatewayAccount" not in resources, name
+            assert ("CorsConfiguration" in resources["HttpApi"]["Properties"]) is cors, name
+            assert not {k for k in variables if k.startswith("CORS_")}, name  # the API answers CORS itself
+        else:
+            assert ("ApiGatewayAccount" in resources) is (params["ApiGatewayAccountLogging"] == "create"), name
+            responses = resources["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+            for kind, response in responses.items():
+                origin = response["responseParameters"].get("gatewayresponse.header.Access-Control-Allow-Origin")
+                assert (origin is not None) is cors, (name, kind)
+            assert variables["CORS_ALLOW_ORIGINS"] == {"Ref": "CorsAllowOrigins"}
 
 
 def test_with_the_queue_switched_off_the_deployed_settings_load_and_emit_no_events(matrix):

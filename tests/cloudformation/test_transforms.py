@@ -18,6 +18,7 @@ from cloudformation.template import functions
 from cloudformation.transforms import api
 from cloudformation.transforms import cognito
 from cloudformation.transforms import functions as shared
+from cloudformation.transforms import http_api
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
 from cloudformation.transforms import observability
@@ -428,7 +429,107 @@ def test_api_makes_the_stage_regional_throttled_traced_and_logged_with_problem_e
     assert props["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     assert json.loads(props["AccessLogSetting"]["Format"])["requestId"] == "$context.requestId"
     unauthorized = props["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]["UNAUTHORIZED"]
-    assert unauthorized["responseParameters"]["gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
+    for headers in unauthorized["responseParameters"]["Fn::If"][1:]:  # with CORS on and off
+        assert headers["gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
     assert json.loads(unauthorized["responseTemplates"]["application/json"])["code"] == "unauthorized"
     assert out["Resources"]["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == 30
     assert "ApiGatewayAccountReady" in out["Resources"]["RestAPI"]["DependsOn"]
+
+
+def test_api_lets_the_first_cors_origin_read_the_gateways_own_errors_only_when_cors_is_on():
+    out = api.transform(input_of(api.transform))
+    responses = out["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    assert out["Conditions"]["CorsEnabled"] == api.CORS_CONDITION
+    for kind, response in responses.items():
+        condition, on, off = response["responseParameters"]["Fn::If"]
+        assert condition == "CorsEnabled", kind
+        assert on["gatewayresponse.header.Access-Control-Allow-Origin"] == api.FIRST_ORIGIN, kind
+        assert "X-Request-Id" in on["gatewayresponse.header.Access-Control-Expose-Headers"], kind
+        assert {k: v for k, v in on.items() if "Access-Control" not in k} == off, kind
+
+
+def test_http_api_replaces_the_rest_api_and_everything_naming_it():
+    out = http_api.transform(input_of(http_api.transform))
+    assert "RestAPI" not in json.dumps(out)
+    assert "AssistantStreamHandlerInvokePermission" not in out["Resources"]
+    assert out["Resources"]["HttpApi"]["Properties"]["ProtocolType"] == "HTTP"
+    assert set(out["Outputs"]) == {"UserPoolId", "EndpointURL", "HttpApiId"}
+
+
+def test_http_api_routes_each_swagger_method_and_protects_what_the_swagger_protects_with_its_scopes():
+    out = http_api.transform(input_of(http_api.transform))
+    routes = {
+        r["Properties"]["RouteKey"]: r["Properties"]
+        for r in out["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route"
+    }
+    assert set(routes) == {"GET /health", "GET /items", "DELETE /items/{item_id}", "POST /assistant/stream"}
+    assert routes["GET /health"]["AuthorizationType"] == "NONE" and "AuthorizerId" not in routes["GET /health"]
+    for key in ("GET /items", "DELETE /items/{item_id}", "POST /assistant/stream"):
+        assert routes[key]["AuthorizationType"] == "JWT"
+        assert routes[key]["AuthorizerId"] == {"Ref": http_api.AUTHORIZER}
+        assert routes[key]["AuthorizationScopes"] == [cognito.SCOPE]
+    # Every route, the stream's too, goes to the API function: the HTTP API cannot stream.
+    assert {json.dumps(r["Target"]) for r in routes.values()} == {
+        json.dumps({"Fn::Join": ["/", ["integrations", {"Ref": http_api.INTEGRATION}]]})
+    }
+    integration = out["Resources"][http_api.INTEGRATION]["Properties"]
+    assert integration["PayloadFormatVersion"] == "1.0"
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+
+
+def test_http_api_checks_cognito_tokens_by_issuer_and_client_id():
+    out = http_api.transform(input_of(http_api.transform))
+    jwt = out["Resources"][http_api.AUTHORIZER]["Properties"]
+    assert jwt["AuthorizerType"] == "JWT" and jwt["IdentitySource"] == ["$request.header.Authorization"]
+    assert jwt["JwtConfiguration"] == {
+        "Issuer": cognito.ISSUER,
+        "Audience": {"Fn::Split": [",", cognito.CLIENT_IDS]},
+    }
+
+
+def test_http_api_answers_cors_itself_from_parameters_and_the_app_adds_none():
+    out = http_api.transform(input_of(http_api.transform))
+    condition, cors, off = out["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]["Fn::If"]
+    assert condition == "CorsEnabled" and off == {"Ref": "AWS::NoValue"}
+    assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
+    assert cors["AllowHeaders"] == {"Fn::Split": [",", {"Ref": "CorsAllowHeaders"}]}
+    assert cors["MaxAge"] == {"Ref": "CorsMaxAge"}
+    # The route table's methods are the default; OPTIONS is the API's to answer.
+    assert out["Parameters"]["CorsAllowMethods"]["Default"] == "DELETE,GET,POST"
+    variables = out["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert not {k for k in variables if k.startswith("CORS_")}
+
+
+def test_http_api_throttles_logs_and_lets_only_itself_invoke_the_function():
+    out = http_api.transform(input_of(http_api.transform))
+    stage = out["Resources"][http_api.STAGE]["Properties"]
+    assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert json.loads(stage["AccessLogSettings"]["Format"])["route"] == "$context.routeKey"
+    assert out["Resources"]["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == 30
+    (permission,) = [r for r in out["Resources"].values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert permission["Properties"]["SourceArn"]["Fn::Sub"].endswith(":${HttpApi}/*")
+
+
+def test_http_api_refuses_an_authorizer_it_cannot_map_to_the_jwt_authorizer():
+    template = input_of(http_api.transform)
+    paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    paths["/items"]["get"]["security"] = [{"SomeIamAuth": []}]
+    with pytest.raises(ValueError, match="only the Cognito authorizer"):
+        http_api.transform(template)
+
+
+def test_observability_reads_the_http_apis_own_metrics_in_the_http_flavour():
+    template = http_api.transform(input_of(http_api.transform))
+    template["Resources"]["APIHandler"]["Properties"].pop("Environment")
+    out = observability.transform(template)
+    alarm = out["Resources"]["Api5xxRateAlarm"]["Properties"]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert names == {"5xx", "Count"}
+    for metric in alarm["Metrics"]:
+        if "MetricStat" in metric:
+            assert metric["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
+    body = json.dumps(out["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    assert '\\"4xx\\"' in body and '\\"IntegrationLatency\\"' in body and "4XXError" not in body

@@ -1,5 +1,5 @@
 """The checked-in expected templates: one input/expected pair per transform (pairs/<transform>/) and the
-end-to-end golden (golden/), and the one way to rewrite them.
+end-to-end goldens (golden/, one per API flavour), and the one way to rewrite them.
 
 After an intended change, ``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/cloudformation -p no:cacheprovider``
 rewrites every expected file from what the code now builds (those tests then report skipped, never
@@ -26,14 +26,15 @@ HERE = Path(__file__).resolve().parents[1]
 PAIRS = HERE / "pairs"
 GOLDEN = HERE / "golden"
 GOLDEN_INPUT = GOLDEN / "chalice.yaml"  # chalice package of fixture_app/
-GOLDEN_OUTPUT = GOLDEN / "template.yaml"  # the whole pipeline's output for it
+GOLDEN_OUTPUT = GOLDEN / "template.yaml"  # the whole pipeline's output for it (REST, the default flavour)
+GOLDEN_HTTP_OUTPUT = GOLDEN / "template-http.yaml"  # the same, built with --api http
 
 
 def step_name(step: Callable[[Template], Template]) -> str:
     return step.__module__.rsplit(".", 1)[-1]  # cloudformation.transforms.queues -> queues
 
 
-STEPS = {step_name(step): step for step in PIPELINE}
+STEPS = {step_name(step): step for step, _ in PIPELINE}  # every flavour's
 
 
 def read(path: Path) -> Template:

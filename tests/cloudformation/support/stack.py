@@ -44,7 +44,8 @@ FLAGS = {
 }
 
 
-def flag_combinations() -> list[tuple[str, dict[str, str]]]:
+def flag_combinations(flavour: str = "rest") -> list[tuple[str, dict[str, str]]]:
+    """Every combination of FLAGS for one API flavour, named ``api=<flavour>-Flag=value-...``."""
     combos = []
     for n, values in enumerate(itertools.product(*FLAGS.values())):
         chosen = dict(zip(FLAGS, values))
@@ -52,9 +53,11 @@ def flag_combinations() -> list[tuple[str, dict[str, str]]]:
         if chosen["UserPool"] == "existing":
             overrides.update(EXISTING_POOL)
         # The remaining switches alternate, so both of their values are rendered too.
-        overrides["ApiGatewayAccountLogging"] = ("create", "existing")[n % 2]
+        if flavour == "rest":  # HTTP APIs log without the account's API Gateway role
+            overrides["ApiGatewayAccountLogging"] = ("create", "existing")[n % 2]
         overrides["AlarmEmail"] = ("", "ops@example.com")[(n // 2) % 2]
-        name = "-".join(f"{k}={v}" for k, v in chosen.items())
+        overrides["CorsAllowOrigins"] = ("", "https://app.example.com,https://admin.example.com")[(n // 4) % 2]
+        name = f"api={flavour}-" + "-".join(f"{k}={v}" for k, v in chosen.items())
         combos.append((name, overrides))
     return combos
 
