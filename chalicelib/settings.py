@@ -36,6 +36,10 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+# An OAuth scope-token (RFC 6749 section 3.3): printable ASCII without space, '"' or '\\'.
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_HTTP_URL = re.compile(r"https?://[^\s/?#]+")
+
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # CloudWatch namespaces: 1-255 of these characters, and the AWS/ prefix is reserved.
 _NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
@@ -65,11 +69,17 @@ class Settings(NamedTuple):
     auth_client_ids: tuple[str, ...] = (LOCAL_CLIENT_ID,)
     auth_jwks_url: str = ""
     auth_is_local: bool = True
+    # An access token must carry this OAuth scope where this process verifies tokens itself (the streaming
+    # function behind a Lambda function URL, where no API Gateway authorizer requires it first).
+    auth_required_scope: str | None = None
     assistant_provider: str = "offline"
     bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
     cors_allow_origins: tuple[str, ...] = ()
     cors_allow_headers: tuple[str, ...] = DEFAULT_CORS_ALLOW_HEADERS
     cors_max_age: int = DEFAULT_CORS_MAX_AGE
+    # The Lambda function URL that streams POST /assistant/stream (the HTTP API flavour): openapi.json names
+    # it as that operation's server. Scheme and host only, no trailing slash.
+    assistant_stream_url: str | None = None
     log_level: str = "INFO"
     log_format: str = "json"
     # Observability (chalicelib/observability, docs/OPERATIONS.md). ``observability`` off turns all of
@@ -117,6 +127,12 @@ class Settings(NamedTuple):
             client_ids = _csv(env.get("AUTH_CLIENT_IDS"))
             if not client_ids:
                 raise ConfigError("AUTH_ISSUER is set, so AUTH_CLIENT_IDS must list the allowed clients")
+        required_scope = (env.get("AUTH_REQUIRED_SCOPE") or "").strip() or None
+        if required_scope is not None and not _SCOPE.fullmatch(required_scope):
+            raise ConfigError(f"AUTH_REQUIRED_SCOPE must be one OAuth scope (no spaces), got {required_scope!r}")
+        stream_url = (env.get("ASSISTANT_STREAM_URL") or "").strip().rstrip("/") or None
+        if stream_url is not None and not _HTTP_URL.fullmatch(stream_url):
+            raise ConfigError(f"ASSISTANT_STREAM_URL must be an http(s) origin (https://host), got {stream_url!r}")
         log_format = _choice(env, "LOG_FORMAT", "text" if stage == "local" else "json", ("json", "text"))
         log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
         if log_level not in _LOG_LEVELS:
@@ -162,11 +178,13 @@ class Settings(NamedTuple):
             auth_client_ids=client_ids,
             auth_jwks_url=env.get("AUTH_JWKS_URL") or default_jwks,
             auth_is_local=auth_is_local,
+            auth_required_scope=required_scope,
             assistant_provider=_choice(env, "ASSISTANT_PROVIDER", "offline", ("offline", "bedrock", "off")),
             bedrock_model_id=env.get("BEDROCK_MODEL_ID") or DEFAULT_BEDROCK_MODEL_ID,
             cors_allow_origins=_csv(env.get("CORS_ALLOW_ORIGINS")),
             cors_allow_headers=_csv(env.get("CORS_ALLOW_HEADERS")) or DEFAULT_CORS_ALLOW_HEADERS,
             cors_max_age=cors_max_age,
+            assistant_stream_url=stream_url,
             log_level=log_level,
             log_format=log_format,
             observability=observability,

@@ -69,6 +69,7 @@ RejectionReason = Literal[
     "wrong_client",  # client_id (access) or aud (id) of another app client
     "wrong_token_use",  # neither an access nor an ID token
     "invalid_claims",  # a required claim missing or of the wrong shape (sub, exp, iat, nbf)
+    "missing_scope",  # AUTH_REQUIRED_SCOPE is set and the token's scope lacks it (an ID token has none)
 ]
 REJECTION_REASONS: tuple[RejectionReason, ...] = get_args(RejectionReason)
 (
@@ -84,6 +85,7 @@ REJECTION_REASONS: tuple[RejectionReason, ...] = get_args(RejectionReason)
     WRONG_CLIENT,
     WRONG_TOKEN_USE,
     INVALID_CLAIMS,
+    MISSING_SCOPE,
 ) = REJECTION_REASONS
 
 # --- the assistant ------------------------------------------------------------------------------------

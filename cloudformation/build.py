@@ -17,6 +17,7 @@ from cloudformation.template import dump
 from cloudformation.template import load
 from cloudformation.transforms import api
 from cloudformation.transforms import cognito
+from cloudformation.transforms import function_url
 from cloudformation.transforms import functions
 from cloudformation.transforms import http_api
 from cloudformation.transforms import iam
@@ -53,7 +54,10 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (stream.transform, BOTH),  # the table's stream -> the forwarder (filtered, bisect, retried), its failure queue
     # --- the HTTP flavour's own steps -----------------------------------------------------------------
     (http_api.transform, frozenset({HTTP})),  # the REST API -> an HTTP API: routes, JWT authorizer, CORS, logs
-    # (function_url.transform, frozenset({HTTP})),  # the streaming function's URL: lands with its own change
+    (
+        function_url.transform,
+        frozenset({HTTP}),
+    ),  # the stream: a function URL (RESPONSE_STREAM) on the streaming function
     # --- shared again -----------------------------------------------------------------------------------
     (observability.transform, BOTH),  # log groups (30 days), metric filters, alarms, SNS topic, dashboard
     (iam.transform, BOTH),  # one least-privilege role per function instead of Chalice's DefaultRole

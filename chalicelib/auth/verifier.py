@@ -1,6 +1,8 @@
 """RS256 verification of Cognito-shaped JWTs against an issuer's JWKS, with a rate-limited key cache.
 
 ``TokenVerifier.verify`` either returns a ``Caller`` or raises ``Unauthorized``; nothing else escapes.
+With a required scope (AUTH_REQUIRED_SCOPE) it also refuses an access token whose ``scope`` lacks it, and
+every ID token (which carries no scope), as API Gateway's authorizers do when a route names scopes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from chalicelib.vocabulary import EXPIRED
 from chalicelib.vocabulary import INVALID_CLAIMS
 from chalicelib.vocabulary import KEYS_UNAVAILABLE
 from chalicelib.vocabulary import MALFORMED_TOKEN
+from chalicelib.vocabulary import MISSING_SCOPE
 from chalicelib.vocabulary import NOT_YET_VALID
 from chalicelib.vocabulary import UNKNOWN_KEY
 from chalicelib.vocabulary import WRONG_ALGORITHM
@@ -82,6 +85,7 @@ class TokenVerifier:
         leeway: float = MAX_LEEWAY,
         clock: Callable[[], float] = time.time,
         fetch: Fetch | None = None,
+        required_scope: str | None = None,
     ) -> None:
         if not 0 <= leeway <= MAX_LEEWAY:
             raise ConfigError(f"token leeway must be 0-{MAX_LEEWAY} seconds")
@@ -93,6 +97,7 @@ class TokenVerifier:
         self.client_ids = tuple(client_ids)
         self.jwks_url = jwks_url
         self.leeway = leeway
+        self.required_scope = required_scope
         self._clock = clock
         self._fetch = fetch
         self._lock = threading.Lock()
@@ -137,7 +142,10 @@ class TokenVerifier:
 
         claims = jwt.decode(token, key=key, algorithms=[ALGORITHM], options=_PYJWT_OPTIONS, issuer=self.issuer)
         self._check_times(claims)
-        return caller_from_claims(claims, issuer=self.issuer, client_ids=self.client_ids)
+        caller = caller_from_claims(claims, issuer=self.issuer, client_ids=self.client_ids)
+        if self.required_scope is not None and self.required_scope not in _scopes(claims):
+            raise Unauthorized("token lacks the required scope", reason=MISSING_SCOPE)
+        return caller
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()
@@ -186,6 +194,14 @@ class TokenVerifier:
         if key is None:
             raise Unauthorized("unknown signing key", reason=UNKNOWN_KEY)
         return key
+
+
+def _scopes(claims: Mapping[str, Any]) -> list[str]:
+    """An access token's scopes: Cognito's ``scope`` claim is one space-separated string (RFC 6749 section
+    3.3; cognito/latest/developerguide/amazon-cognito-user-pools-using-the-access-token.html). An ID token
+    has no ``scope``: none."""
+    scope = claims.get("scope")
+    return scope.split(" ") if isinstance(scope, str) and claims.get("token_use") == "access" else []
 
 
 def _timestamp(claims: Mapping[str, Any], name: str) -> float | None:
@@ -260,11 +276,19 @@ def get_verifier(settings: Settings) -> TokenVerifier:
 
         if settings.auth_jwks_url == local_issuer.jwks_url(settings.data_dir):
             local_dir = local_issuer.issuer_dir(settings.data_dir)
-    return _verifier(settings.auth_issuer, tuple(settings.auth_client_ids), settings.auth_jwks_url, local_dir)
+    return _verifier(
+        settings.auth_issuer,
+        tuple(settings.auth_client_ids),
+        settings.auth_jwks_url,
+        local_dir,
+        settings.auth_required_scope,
+    )
 
 
 @lru_cache(maxsize=16)
-def _verifier(issuer: str, client_ids: tuple[str, ...], jwks_url: str, local_dir: str | None) -> TokenVerifier:
+def _verifier(
+    issuer: str, client_ids: tuple[str, ...], jwks_url: str, local_dir: str | None, required_scope: str | None
+) -> TokenVerifier:
     fetch: Fetch | None = None
     if local_dir is not None:
         from chalicelib.auth import local_issuer
@@ -274,4 +298,4 @@ def _verifier(issuer: str, client_ids: tuple[str, ...], jwks_url: str, local_dir
             local_issuer.ensure_keys(local_dir)
             return fetch_jwks(url)
 
-    return TokenVerifier(issuer, client_ids, jwks_url, fetch=fetch)
+    return TokenVerifier(issuer, client_ids, jwks_url, fetch=fetch, required_scope=required_scope)

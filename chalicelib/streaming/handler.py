@@ -1,5 +1,13 @@
-"""``POST /assistant/stream``: one API Gateway REST event in, API Gateway's streaming response out
-through ``write`` (a JSON prelude, eight NUL bytes, then the body: server-sent events or a problem).
+"""``POST /assistant/stream``: one event in, the streaming response out through ``write`` (a JSON prelude,
+eight NUL bytes, then the body: server-sent events or a problem).
+
+Two callers send the event. API Gateway's REST API (its Cognito authorizer has verified the token and hands
+over the claims) and, in the HTTP API flavour, a Lambda function URL with AuthType NONE (payload format 2.0:
+``rawPath``, ``requestContext.http.method``, lower-case headers). Nothing stands in front of the URL, so its
+events never count as verified: the token is verified here, with the required scope (AUTH_REQUIRED_SCOPE).
+Both read the same response format: API Gateway's (apigateway/latest/developerguide/
+response-transfer-mode-lambda.html) is the one function URLs in RESPONSE_STREAM mode read, the prelude
+AWS's own runtimes write (``awslambda.HttpResponseStream.from`` of aws-lambda-nodejs-runtime-interface-client).
 
 Pure of the Runtime API (chalicelib/streaming/runtime.py speaks it), so tests drive it with any ``write``.
 What the answer streams is chalicelib/assistant/stream.py's, as on the API function's route.
@@ -24,6 +32,8 @@ from chalicelib.auth import authenticate
 from chalicelib.auth import refused
 from chalicelib.errors import AppError
 from chalicelib.errors import InvalidJson
+from chalicelib.errors import MethodNotAllowed
+from chalicelib.errors import NotFound
 from chalicelib.errors import Unauthorized
 from chalicelib.observability import invocation
 from chalicelib.observability import logs
@@ -62,6 +72,7 @@ def handle(event: Mapping[str, Any], lambda_context: Any, write: Write) -> None:
     settings = get_settings()
     request_context = event.get("requestContext")
     request_context = request_context if isinstance(request_context, Mapping) else {}
+    via_url = is_function_url_event(event)
     observed = None
     if settings.observability:
         observed = invocation.begin(
@@ -77,15 +88,56 @@ def handle(event: Mapping[str, Any], lambda_context: Any, write: Write) -> None:
         write, started, {"X-Request-Id": request_id, **cors.response_headers(headers, settings.cors_allow_origins)}
     )
     try:
-        _serve(event, headers, request_context, settings, observed, out)
+        if via_url:
+            # No authorizer in front of a function URL: whatever its request context says, nothing in
+            # it was verified, so the token is (chalicelib/auth.authenticate without gateway claims).
+            _serve_url(event, headers, settings, observed, out)
+        else:
+            _serve(event, headers, request_context, settings, observed, out)
     finally:
         _finish(out, settings, observed)
+
+
+def is_function_url_event(event: Mapping[str, Any]) -> bool:
+    """A Lambda function URL's request (payload format 2.0: lambda/latest/dg/urls-invocation.html), not
+    API Gateway REST's (``httpMethod``, ``resource``)."""
+    request_context = event.get("requestContext")
+    return (
+        event.get("version") == "2.0"
+        and isinstance(request_context, Mapping)
+        and isinstance(request_context.get("http"), Mapping)
+        and "httpMethod" not in event
+    )
+
+
+def _serve_url(
+    event: Mapping[str, Any], headers: Mapping[str, str], settings: Settings, observed: Any, out: _Response
+) -> None:
+    """A function URL serves only ``POST /assistant/stream``, the operation's path under the URL's origin
+    (openapi.json's ``servers`` entry for it)."""
+    http = event["requestContext"]["http"]
+    method, path = http.get("method"), event.get("rawPath")
+    if method == "OPTIONS":
+        # The URL's own CORS configuration answers preflights and its headers take precedence
+        # (lambda/latest/dg/urls-configuration.html, CORS); should one reach the function, it is a
+        # body-less success, so the URL's headers decide it.
+        out.start(204, {"Allow": f"OPTIONS, {METHOD}"})
+        return
+    error: AppError | None = None
+    if path != ROUTE:
+        error = NotFound(f"the function URL serves only {METHOD} {ROUTE}")
+    elif method != METHOD:
+        error = MethodNotAllowed(f"{ROUTE} accepts {METHOD} only", headers={"Allow": METHOD})
+    if error is not None:
+        out.problem(problems.document(error))
+        return
+    _serve(event, headers, None, settings, observed, out)
 
 
 def _serve(
     event: Mapping[str, Any],
     headers: Mapping[str, str],
-    request_context: Mapping[str, Any],
+    request_context: Mapping[str, Any] | None,
     settings: Settings,
     observed: Any,
     out: _Response,
@@ -228,7 +280,8 @@ def prelude(status: int, headers: Mapping[str, str]) -> bytes:
 
 
 def _headers(raw: Any) -> dict[str, str]:
-    """The request headers with lower-case names (API Gateway keeps the client's spelling)."""
+    """The request headers with lower-case names (API Gateway REST keeps the client's spelling; a function
+    URL's are lower-case already)."""
     if not isinstance(raw, Mapping):
         return {}
     return {name.lower(): value for name, value in raw.items() if isinstance(name, str) and isinstance(value, str)}

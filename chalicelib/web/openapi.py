@@ -229,7 +229,7 @@ def _operation(path: str, method: str, facts: dict[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _document(route_keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+def _document(route_keys: tuple[tuple[str, str], ...], stream_url: str | None) -> dict[str, Any]:
     # The schemas load msgspec (heavy); only the first GET /openapi.json pays for it.
     from chalicelib.protocol.schemas import json_schema_components
 
@@ -239,7 +239,14 @@ def _document(route_keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
         facts = OPERATIONS.get((path, method))
         if facts is None:
             raise LookupError(f"{method} {path} has no OpenAPI description")
-        paths.setdefault(path, {})[method.lower()] = _operation(path, method, facts)
+        operation = _operation(path, method, facts)
+        if stream_url and (path, method) == (ASSISTANT_STREAM_PATH, "POST"):
+            # Served by another origin (the HTTP API flavour's Lambda function URL): the same path, body
+            # and bearer token there; the API's own route answers buffered.
+            operation["servers"] = [
+                {"url": stream_url, "description": "The streaming function's URL (the API's route answers buffered)"}
+            ]
+        paths.setdefault(path, {})[method.lower()] = operation
     settings = get_settings()
     return {
         "openapi": "3.1.0",
@@ -267,4 +274,4 @@ def _document(route_keys: tuple[tuple[str, str], ...]) -> dict[str, Any]:
 
 def document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     keys = tuple(sorted((path, method) for path, methods in routes.items() for method in methods))
-    return _document(keys)
+    return _document(keys, get_settings().assistant_stream_url)

@@ -76,3 +76,32 @@ def test_stats_and_activity_are_documented_with_their_response_schemas(api):
         assert {"401", "503"} <= set(operation["responses"])
     assert "400" in activity["responses"]
     assert {"options"} <= set(doc["paths"]["/stats"]) and {"options"} <= set(doc["paths"]["/activity"])
+
+
+def test_the_stream_operation_names_the_function_url_as_its_server_when_one_is_set(api, env):
+    from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
+
+    plain = api.get("/openapi.json", user=None).json
+    assert "servers" not in plain["paths"][ASSISTANT_STREAM_PATH]["post"]
+    env(ASSISTANT_STREAM_URL="https://abcdefghijklmnop.lambda-url.us-east-1.on.aws/")
+    doc = api.get("/openapi.json", user=None).json
+    [server] = doc["paths"][ASSISTANT_STREAM_PATH]["post"]["servers"]
+    assert server["url"] == "https://abcdefghijklmnop.lambda-url.us-east-1.on.aws"  # + the path: the endpoint
+    assert doc["servers"] == [{"url": "/"}]  # every other operation stays on the API's origin
+    others = [op for path, ops in doc["paths"].items() if path != ASSISTANT_STREAM_PATH for op in ops.values()]
+    assert all("servers" not in op for op in others)
+    assert "servers" not in doc["paths"][ASSISTANT_STREAM_PATH]["options"]
+
+
+def test_the_stream_url_setting_is_an_http_origin_or_a_configuration_error():
+    import pytest
+
+    from chalicelib.settings import ConfigError
+    from chalicelib.settings import Settings
+
+    url = Settings.from_env({"ASSISTANT_STREAM_URL": " https://x.lambda-url.eu-west-1.on.aws/ "}).assistant_stream_url
+    assert url == "https://x.lambda-url.eu-west-1.on.aws"
+    assert Settings.from_env({}).assistant_stream_url is None
+    for bad in ("x.lambda-url.eu-west-1.on.aws", "ftp://host", "https://host/assistant/stream", "https://host?q"):
+        with pytest.raises(ConfigError, match="ASSISTANT_STREAM_URL"):
+            Settings.from_env({"ASSISTANT_STREAM_URL": bad})

@@ -774,6 +774,64 @@ def test_any_signed_claims_are_a_caller_or_unauthorized(shared_verifier, auth_se
     only_unauthorized(verifier, token)
 
 
+# --- the required scope (AUTH_REQUIRED_SCOPE: where no API Gateway authorizer requires it first) -------------
+
+API_SCOPE = "tasks-api/api"
+
+
+@pytest.fixture
+def scoped(make_verifier, fake_clock, counting_fetch) -> TokenVerifier:
+    return make_verifier(clock=fake_clock, fetch=counting_fetch, required_scope=API_SCOPE)
+
+
+@pytest.mark.parametrize("scope", [API_SCOPE, f"openid email {API_SCOPE}", f"{API_SCOPE} openid"])
+def test_with_a_required_scope_an_access_token_carrying_it_among_others_verifies(scoped, token_at, scope):
+    assert scoped.verify(token_at("alice", scope=scope)).token_use == "access"
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [OMIT, "", "openid email", "aws.cognito.signin.user.admin", "tasks-api/api2", "tasks-api/ap", "tasks-api", 42],
+    ids=repr,
+)
+def test_with_a_required_scope_an_access_token_without_it_is_refused_as_missing_scope(scoped, token_at, scope):
+    rejects(scoped, token_at("alice", scope=scope), "token lacks the required scope", reason="missing_scope")
+
+
+def test_with_a_required_scope_an_id_token_is_refused_even_one_claiming_the_scope(scoped, token_at):
+    # An ID token carries no scope (Cognito puts scopes in access tokens only); one that says otherwise is
+    # still an ID token.
+    rejects(scoped, token_at("bob", token_use="id"), reason="missing_scope")
+    rejects(scoped, token_at("bob", token_use="id", scope=API_SCOPE), reason="missing_scope")
+
+
+def test_the_scope_is_checked_after_the_token_itself(scoped, token_at, fake_clock):
+    now = int(fake_clock.now)
+    rejects(scoped, token_at(scope="openid", now=now - 7200, ttl=3600), reason="expired")
+    rejects(scoped, token_at(scope="openid", client_id="another-app"), reason="wrong_client")
+
+
+def test_without_a_required_scope_any_scope_and_id_tokens_verify(verifier, token_at):
+    assert verifier.verify(token_at("alice", scope="openid")).token_use == "access"
+    assert verifier.verify(token_at("bob", token_use="id")).token_use == "id"
+
+
+def test_the_setting_reaches_the_process_wide_verifier(auth_settings, token_at):
+    settings = Settings.from_env({"DATA_DIR": auth_settings.data_dir, "AUTH_REQUIRED_SCOPE": f" {API_SCOPE} "})
+    assert settings.auth_required_scope == API_SCOPE
+    verifier = get_verifier(settings)
+    assert verifier.required_scope == API_SCOPE and get_verifier(auth_settings).required_scope is None
+    token = mint("alice", settings=settings)  # the local issuer's access scope only
+    rejects(verifier, token, reason="missing_scope")
+    assert get_verifier(auth_settings).verify(token).sub == sub_for("alice")
+
+
+@pytest.mark.parametrize("value", ["tasks-api/api openid", 'quo"te', "back\\slash", "tab\tbed"])
+def test_a_required_scope_that_is_not_one_scope_token_is_a_configuration_error(value):
+    with pytest.raises(ConfigError, match="AUTH_REQUIRED_SCOPE"):
+        Settings.from_env({"AUTH_REQUIRED_SCOPE": value})
+
+
 # --- why: each refusal's reason -------------------------------------------------------------------------------
 
 
@@ -791,6 +849,7 @@ def test_each_refusal_names_its_reason(verifier, make_verifier, counting_fetch, 
         "wrong_client": (verifier, token_at(client_id="another-app")),
         "wrong_token_use": (verifier, token_at(token_use="refresh")),
         "invalid_claims": (verifier, token_at(sub="USER#mallory")),
+        "missing_scope": (make_verifier(clock=fake_clock, fetch=counting_fetch, required_scope=API_SCOPE), token_at()),
     }
     for reason, (checker, token) in refused_by_verifier.items():
         rejects(checker, token, reason=reason)

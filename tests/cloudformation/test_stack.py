@@ -115,10 +115,15 @@ def test_the_translated_http_flavour_serves_every_route_through_one_payload_1_0_
     assert "AccessLogSettings" in stage["Properties"]
     (authorizer,) = of_type(template, "AWS::ApiGatewayV2::Authorizer").values()
     assert authorizer["Properties"]["AuthorizerType"] == "JWT"
-    # One permission per function, for this API only: nothing names a REST API any more.
-    permissions = of_type(template, "AWS::Lambda::Permission")
-    sources = [p["Properties"]["SourceArn"]["Fn::Sub"] for p in permissions.values()]
+    # One API Gateway permission, for this API only: nothing names a REST API any more. The others are the
+    # stream's function URL's (function_url.py): public by the URL's own auth type, for that function only.
+    permissions = of_type(template, "AWS::Lambda::Permission").values()
+    gateway = [p for p in permissions if p["Properties"]["Principal"] == "apigateway.amazonaws.com"]
+    sources = [p["Properties"]["SourceArn"]["Fn::Sub"] for p in gateway]
     assert sources == ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + api_name + "}/*"]
+    url = [p["Properties"] for p in permissions if p["Properties"]["Principal"] == "*"]
+    assert {p["FunctionName"]["Ref"] for p in url} == {"AssistantStreamHandler"}
+    assert sorted(p["Action"] for p in url) == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
     assert "RestAPI" not in json.dumps(template)
 
 

@@ -3,6 +3,7 @@ recording ``write`` and Lambda's context (the fake Runtime API is in tests/suppo
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -110,3 +111,59 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 300_000
+
+
+def url_event(
+    *,
+    token: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+    path: str = "/assistant/stream",
+    authorizer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A Lambda function URL's request event (payload format 2.0, as lambda/latest/dg/urls-invocation.html
+    shows it): lower-case headers, ``rawPath``, ``requestContext.http``; AuthType NONE puts no authorizer
+    in it (``authorizer`` forges one)."""
+    sent = {
+        "host": "abcdefghijklmnop.lambda-url.us-east-1.on.aws",
+        "x-forwarded-proto": "https",
+        "content-type": "application/json",
+        **{name.lower(): value for name, value in (headers or {}).items()},
+    }
+    if token is not None:
+        sent["authorization"] = f"Bearer {token}"
+    if body is None:
+        body = {"prompt": PROMPT}
+    request_context: dict[str, Any] = {
+        "accountId": "anonymous",
+        "apiId": "abcdefghijklmnop",
+        "domainName": "abcdefghijklmnop.lambda-url.us-east-1.on.aws",
+        "domainPrefix": "abcdefghijklmnop",
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "203.0.113.10",
+            "userAgent": "test",
+        },
+        "requestId": "url-request-1",
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": "01/Dec/2025:12:00:00 +0000",
+        "timeEpoch": 1764590400000,
+    }
+    if authorizer is not None:
+        request_context["authorizer"] = authorizer
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": sent,
+        "requestContext": request_context,
+        "isBase64Encoded": False,
+    }
+    if method != "OPTIONS":
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+    return event
