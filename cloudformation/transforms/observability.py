@@ -23,6 +23,7 @@ from cloudformation.template import add_resource
 from cloudformation.template import clone
 from cloudformation.template import functions
 from cloudformation.template import http_api
+from cloudformation.template import resources
 from cloudformation.template import the_api
 from cloudformation.template import timeout
 from cloudformation.template import with_condition
@@ -213,6 +214,10 @@ def _metric_filters(out: Template, name: str, condition: str | None) -> None:
         )
 
 
+# A function URL's request counts (AWS/Lambda, Sum).
+URL_COUNTS = ("UrlRequestCount", "Url4xxCount", "Url5xxCount")
+
+
 def _series(namespace: str, dimensions: list, *names: str, stat: str = "Sum") -> list:
     return [[namespace, name, *dimensions, {"stat": stat}] for name in names]
 
@@ -243,6 +248,33 @@ def _http_api_graphs(name: str) -> list:
             + _series("AWS/ApiGateway", api, "IntegrationLatency", stat="p99"),
         ),
     ]
+
+
+def _function_url_graphs(function: str) -> list:
+    """A function URL's graphs (the HTTP flavour's stream): its requests, 4xx and 5xx (Sum) and latency
+    (Average, Maximum), by FunctionName (AWS: "Monitoring Lambda function URLs")."""
+    by_function = ["FunctionName", "${Fn" + function + "}"]
+    return [
+        ("Stream URL requests and errors", _series("AWS/Lambda", by_function, *URL_COUNTS)),
+        (
+            "Stream URL latency average / max",
+            _series("AWS/Lambda", by_function, "UrlRequestLatency", stat="Average")
+            + _series("AWS/Lambda", by_function, "UrlRequestLatency", stat="Maximum"),
+        ),
+    ]
+
+
+def _function_url_5xx_alarm(function: str) -> dict:
+    return _alarm(
+        "Stream URL: requests answered 5xx (function errors or timeouts behind the function URL)",
+        Namespace="AWS/Lambda",
+        MetricName="Url5xxCount",
+        Dimensions=[{"Name": "FunctionName", "Value": {"Ref": function}}],
+        Statistic="Sum",
+        Period=300,
+        ComparisonOperator="GreaterThanThreshold",
+        Threshold=0,
+    )
 
 
 def _http_api_5xx_alarm(name: str) -> dict:
@@ -472,6 +504,11 @@ def transform(template: Template) -> Template:
     if http:  # the HTTP flavour (http_api.py ran): its metric names and dimensions
         api_graphs = _http_api_graphs(http)
         add_resource(out, "Api5xxRateAlarm", _http_api_5xx_alarm(http))
+        urls = [r for r in resources(out).values() if r["Type"] == "AWS::Lambda::Url"]
+        for url in urls:  # its stream's function URL (function_url.py)
+            streamer = url["Properties"]["TargetFunctionArn"]["Fn::GetAtt"][0]
+            api_graphs = api_graphs + _function_url_graphs(streamer)
+            add_resource(out, "StreamUrl5xxAlarm", _function_url_5xx_alarm(streamer))
     else:
         _, api = the_api(out)
         stage = api["Properties"].get("StageName", "api")

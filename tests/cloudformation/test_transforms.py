@@ -533,3 +533,19 @@ def test_observability_reads_the_http_apis_own_metrics_in_the_http_flavour():
             assert metric["MetricStat"]["Metric"]["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
     body = json.dumps(out["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
     assert '\\"4xx\\"' in body and '\\"IntegrationLatency\\"' in body and "4XXError" not in body
+
+
+def test_observability_graphs_and_alarms_the_streams_function_url_in_the_http_flavour():
+    template = http_api.transform(input_of(http_api.transform))
+    template["Resources"]["APIHandler"]["Properties"].pop("Environment")
+    assert "StreamUrl5xxAlarm" not in observability.transform(template)["Resources"]  # no URL, no alarm
+    template["Resources"]["StreamUrl"] = {
+        "Type": "AWS::Lambda::Url",
+        "Properties": {"TargetFunctionArn": {"Fn::GetAtt": ["APIHandler", "Arn"]}, "AuthType": "NONE"},
+    }
+    out = observability.transform(template)
+    alarm = out["Resources"]["StreamUrl5xxAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Url5xxCount")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "APIHandler"}}]
+    body = json.dumps(out["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
+    assert all(f'\\"{name}\\"' in body for name in (*observability.URL_COUNTS, "UrlRequestLatency"))
