@@ -46,12 +46,7 @@ def rest_event(
     """An API Gateway REST (v1) proxy event, as the deployed API sends it to the function; ``claims`` are
     the token's, rendered as the Cognito authorizer hands them over (``rest_api_claims``)."""
     sent = {"Host": "abc.execute-api.us-east-1.amazonaws.com", **(headers or {})}
-    if body is not None and not isinstance(body, str):
-        body = json.dumps(body)
-        sent.setdefault("Content-Type", "application/json")
-    multi_query = None
-    if query:
-        multi_query = {name: [value] if isinstance(value, str) else list(value) for name, value in query.items()}
+    body = _json_body(sent, body, "Content-Type")
     context: dict[str, Any] = {
         "resourcePath": resource or path,
         "httpMethod": method,
@@ -62,7 +57,34 @@ def rest_event(
     }
     if claims is not None:
         context["authorizer"] = {"claims": rest_api_claims(claims)}
+    return _proxy_event(method, path, resource, sent, body, query, path_parameters, context)
+
+
+def _json_body(sent: dict[str, str], body: Any, content_type: str) -> Any:
+    """The body as sent: JSON text for anything but a string, with its content type."""
+    if body is None or isinstance(body, str):
+        return body
+    sent.setdefault(content_type, "application/json")
+    return json.dumps(body)
+
+
+def _proxy_event(
+    method: str,
+    path: str,
+    resource: str | None,
+    sent: dict[str, str],
+    body: Any,
+    query: Mapping[str, str | Sequence[str]] | None,
+    path_parameters: Mapping[str, str] | None,
+    context: dict[str, Any],
+    **more: Any,
+) -> dict[str, Any]:
+    """The proxy event both gateways send in the REST shape (payload 1.0)."""
+    multi_query = None
+    if query:
+        multi_query = {name: [value] if isinstance(value, str) else list(value) for name, value in query.items()}
     return {
+        **more,
         "resource": resource or path,
         "path": path,
         "httpMethod": method,
@@ -102,12 +124,7 @@ def http_event(
     over (``http_api_claims``).
     """
     sent = {"host": "a1b2c3.execute-api.us-east-1.amazonaws.com", **{k.lower(): v for k, v in (headers or {}).items()}}
-    if body is not None and not isinstance(body, str):
-        body = json.dumps(body)
-        sent.setdefault("content-type", "application/json")
-    multi_query = None
-    if query:
-        multi_query = {name: [value] if isinstance(value, str) else list(value) for name, value in query.items()}
+    body = _json_body(sent, body, "content-type")
     context: dict[str, Any] = {
         "accountId": "123456789012",
         "apiId": "a1b2c3",
@@ -126,21 +143,7 @@ def http_event(
         "resourcePath": resource or path,
         "stage": "$default",
     }
-    return {
-        "version": "1.0",
-        "resource": resource or path,
-        "path": path,
-        "httpMethod": method,
-        "headers": sent,
-        "multiValueHeaders": {k: [v] for k, v in sent.items()},
-        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} if multi_query else None,
-        "multiValueQueryStringParameters": multi_query,
-        "requestContext": context,
-        "pathParameters": dict(path_parameters or {}) or None,
-        "stageVariables": None,
-        "body": body,
-        "isBase64Encoded": False,
-    }
+    return _proxy_event(method, path, resource, sent, body, query, path_parameters, context, version="1.0")
 
 
 def rest_api_claims(claims: Mapping[str, Any]) -> dict[str, str]:
