@@ -158,41 +158,47 @@ def lint_targets(
 
 
 @pytest.fixture(scope="session")
-def cfn_lint_result(lint_targets) -> subprocess.CompletedProcess:
-    with timed(f"cfn-lint ({len(lint_targets)} templates)"):
-        return subprocess.run(
-            [str(stack_tool("cfn-lint")), "--format", "parseable", *map(str, lint_targets)],
-            env=TOOL_ENV,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-
-
-@pytest.fixture(scope="session")
-def checkov_result(lint_targets, tmp_path_factory) -> dict:
+def _stack_tool_runs(lint_targets, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """cfn-lint and checkov over every rendered template, run side by side (each is one process, mostly
+    waiting on its own CPU: together they take about as long as the slower one)."""
     directory = tmp_path_factory.mktemp("checkov")
     for n, path in enumerate(lint_targets):
         shutil.copy(path, directory / f"{n:02d}_{path.name}")
-    with timed(f"checkov ({len(lint_targets)} templates)"):
-        result = subprocess.run(
-            [
-                str(stack_tool("checkov")),
-                "--directory",
-                str(directory),
-                "--framework",
-                "cloudformation",
-                "--output",
-                "json",
-                "--quiet",
-                "--skip-download",
-                "--compact",
-            ],
-            env=TOOL_ENV,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+    commands = {
+        "cfn-lint": [str(stack_tool("cfn-lint")), "--format", "parseable", *map(str, lint_targets)],
+        "checkov": [
+            str(stack_tool("checkov")),
+            "--directory",
+            str(directory),
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--quiet",
+            "--skip-download",
+            "--compact",
+        ],
+    }
+    with timed(f"cfn-lint and checkov side by side ({len(lint_targets)} templates)"):
+        running = {
+            name: subprocess.Popen(command, env=TOOL_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for name, command in commands.items()
+        }
+        done = {}
+        for name, process in running.items():
+            stdout, stderr = process.communicate(timeout=600)
+            done[name] = subprocess.CompletedProcess(commands[name], process.returncode, stdout, stderr)
+    return done
+
+
+@pytest.fixture(scope="session")
+def cfn_lint_result(_stack_tool_runs) -> subprocess.CompletedProcess:
+    return _stack_tool_runs["cfn-lint"]
+
+
+@pytest.fixture(scope="session")
+def checkov_result(_stack_tool_runs) -> dict:
+    result = _stack_tool_runs["checkov"]
     assert result.stdout.strip(), result.stderr[-4000:]
     report = json.loads(result.stdout)
     return {"returncode": result.returncode, "reports": report if isinstance(report, list) else [report]}
