@@ -222,6 +222,7 @@ class ColdCase:
     event: Mapping[str, Any]
     expect_status: int = 200
     module: str = "app"
+    handler: str = "app"  # the module's attribute Lambda calls (a peer's is ``handler``)
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ def cold_once(case: ColdCase, *, python_flags: Sequence[str] = (), workdir: str)
     spec_path = os.path.join(workdir, f"{case.name.replace(' ', '_').replace('/', '_')}.spec.json")
     out_path = spec_path[: -len(".spec.json")] + ".out.json"
     with open(spec_path, "w") as spec:
-        json.dump({"app_dir": case.app_dir, "module": case.module, "event": case.event}, spec)
+        json.dump({"app_dir": case.app_dir, "module": case.module, "handler": case.handler, "event": case.event}, spec)
     if os.path.exists(out_path):
         os.unlink(out_path)
     command = [sys.executable, *python_flags, COLD_CHILD, spec_path, out_path]

@@ -47,6 +47,10 @@ class Plan:
     warm_rounds: int = 20
     warm_per_round: int = 500
     warm_warmup: int = 500
+    # 2b: GET /items against DynamoDB Local, whose round trip (about a millisecond) dominates each call.
+    warm_peers_rounds: int = 20
+    warm_peers_per_round: int = 50
+    warm_peers_warmup: int = 50
     scale_sizes: tuple[int, ...] = (10, 1_000, 100_000)
     scale_rounds: int = 20
     scale_per_round: int = 30
@@ -62,6 +66,9 @@ SMOKE = Plan(
     warm_rounds=2,
     warm_per_round=40,
     warm_warmup=20,
+    warm_peers_rounds=2,
+    warm_peers_per_round=5,
+    warm_peers_warmup=5,
     scale_sizes=(10, 100, 1_000),
     scale_rounds=2,
     scale_per_round=5,
@@ -98,7 +105,15 @@ FLOOR_READ = "anchor: + boto3 client at import, GET /items (1 Query)"
 HEALTH = "app: GET /health"
 DEPLOYED = "app: GET /items, deployed (DynamoDB, API Gateway claims)"
 EMBEDDED = "app: GET /items, embedded (SQLite, token verified by the app)"
+POWERTOOLS = "peer: GET /items, Powertools REST resolver + boto3"
+FASTAPI = "peer: GET /items, FastAPI + Mangum + boto3"
+# The same route written with the tools a team would otherwise pick (bench/peers/), deployed configuration.
+PEERS = {POWERTOOLS: ("powertools_app", "Powertools"), FASTAPI: ("fastapi_app", "FastAPI + Mangum")}
 SHORT = {HELLO: "bare Chalice", FLOOR: "boto3 floor", FLOOR_READ: "boto3 floor + Query"}
+# Peak RSS (VmHWM) of a cold deployed GET /items process, median MB, measured on 7e3fb36 (boto3 1.44.5 on the
+# read path, Python 3.11, x86_64; every sample the same to 0.1 MB): the reference of the peak memory verdict,
+# which the lean DynamoDB transport of issue 12 is to lower.
+TODAY_PEAK_RSS_MB = 48.3
 
 
 def figure_cold(bench: Bench) -> None:
@@ -128,6 +143,17 @@ def figure_cold(bench: Bench) -> None:
                 bench.deployed_env(),
                 rest_event("GET", "/items", headers=reader_headers, claims=reader_claims),
             ),
+        ]
+        cases += [
+            ColdCase(
+                name,
+                os.path.join(harness.BENCH_DIR, "peers"),
+                bench.deployed_env(),
+                rest_event("GET", "/items", headers=reader_headers, claims=reader_claims),
+                module=module,
+                handler="handler",
+            )
+            for name, (module, _) in PEERS.items()
         ]
     samples = run_cold(cases, bench.plan.cold_rounds, progress=bench.progress)
     bench.shared["cold_cases"] = {case.name: case for case in cases}
@@ -227,6 +253,17 @@ def figure_cold(bench: Bench) -> None:
             f"(paired ratios IQR {spreads[DEPLOYED]})",
         )
         add(EMBEDDED, FLOOR_READ)
+        for peer, (_, short) in PEERS.items():
+            add(peer, FLOOR_READ)
+            pairs = summarize(a.total_ms / b.total_ms for a, b in zip(samples[DEPLOYED], samples[peer]))
+            bench.report.verdict(
+                f"cold first GET /items, deployed, against {short}",
+                totals[DEPLOYED].median / totals[peer].median,
+                1.0,
+                f"the same route as a {short} app with boto3 ({totals[peer].median:.1f} ms; "
+                f"paired ratios IQR {pairs.p25:.2f}-{pairs.p75:.2f})",
+            )
+        memory(bench, samples)
     else:
         add(EMBEDDED, HELLO)
         bench.report.note(f"cold deployed GET /items skipped: {bench.unavailable}")
@@ -234,6 +271,29 @@ def figure_cold(bench: Bench) -> None:
         "cold: interp. = spawn to the child's first line (interpreter and site start); import = "
         "the handler module; 1st call = the first invocation, lazy imports and clients included; "
         "paired IQR = quartiles of the per-round ratio to the anchor (the noise on the ratio)"
+    )
+
+
+def memory(bench: Bench, samples: dict[str, list[harness.ColdSample]]) -> None:
+    """1b: the cold processes' peak resident memory, the app's deployed GET /items beside the floor and peers."""
+    figure = "1b peak memory: peak RSS (VmHWM) of the cold process after its first response, median"
+    bench.report.table(figure, "case", "peak RSS", "IQR", "vs boto3 floor + Query")
+    rss = {name: summarize(s.peak_rss_kb / 1024 for s in runs) for name, runs in samples.items()}
+    for name in (HELLO, FLOOR, FLOOR_READ, DEPLOYED, *PEERS, EMBEDDED):
+        bench.report.row(
+            figure,
+            name,
+            f"{rss[name].median:.1f} MB",
+            f"{rss[name].p25:.1f}-{rss[name].p75:.1f}",
+            "" if name == FLOOR_READ else f"{rss[name].median / rss[FLOOR_READ].median:.2f}x",
+        )
+    deployed = rss[DEPLOYED].median
+    bench.report.check(
+        "peak memory of the cold deployed GET /items",
+        round(deployed, 1) < TODAY_PEAK_RSS_MB,
+        f"{deployed:.1f} MB, {deployed / rss[FLOOR_READ].median:.2f}x the boto3 floor + Query "
+        f"(lower than today's: {TODAY_PEAK_RSS_MB:.1f} MB, measured before the lean transport)"
+        + ("  [quick mode: smoke run, not a measurement]" if bench.plan.quick else ""),
     )
 
 
@@ -278,6 +338,59 @@ def figure_warm(bench: Bench) -> None:
         summaries["GET /health"]["median"] / anchor["median"],
         1.5,
         "the bare Chalice anchor",
+    )
+    if bench.endpoint:
+        warm_peers(bench)
+    else:
+        bench.report.note(f"warm GET /items against the peers skipped: {bench.unavailable}")
+
+
+WARM_APP = "app: GET /items"
+WARM_FLOOR = "anchor: boto3 floor GET /items"
+WARM_PEERS = {"peer: Powertools": "Powertools", "peer: FastAPI + Mangum": "FastAPI + Mangum"}
+
+
+def warm_peers(bench: Bench) -> None:
+    """2b: the deployed GET /items warm on DynamoDB Local, beside the peers and the floor's bare Query."""
+    plan = bench.plan
+    result = run_module(
+        "bench.warm_peers",
+        {"rounds": plan.warm_peers_rounds, "per_round": plan.warm_peers_per_round, "warmup": plan.warm_peers_warmup},
+        env=bench.deployed_env(),
+    )
+    summaries = result["summaries"]
+    calls = plan.warm_peers_rounds * plan.warm_peers_per_round
+    figure = (
+        f"2b warm GET /items against the peers: us per call in one process, deployed configuration on DynamoDB "
+        f"Local (API Gateway claims, one Query each); {calls} calls per case after {plan.warm_peers_warmup} "
+        "warm-up, interleaved"
+    )
+    bench.report.table(figure, "case", "median", "p90", "items", "vs app", "vs boto3 floor Query")
+    app_median = summaries[WARM_APP]["median"]
+    floor_median = summaries[WARM_FLOOR]["median"]
+    for name in (WARM_FLOOR, WARM_APP, *WARM_PEERS):
+        summary = summaries[name]
+        bench.report.row(
+            figure,
+            name,
+            f"{summary['median']:.1f}",
+            f"{summary['p90']:.1f}",
+            result["page_sizes"][name] if name != WARM_FLOOR else "(count only)",
+            "" if name == WARM_APP else f"{summary['median'] / app_median:.2f}x",
+            "" if name == WARM_FLOOR else f"{summary['median'] / floor_median:.2f}x",
+        )
+    bench.report.row(figure, "peak RSS of that process", f"{result['peak_rss_kb'] / 1024:.0f} MB")
+    for name, short in WARM_PEERS.items():
+        bench.report.verdict(
+            f"warm GET /items, deployed, against {short}",
+            app_median / summaries[name]["median"],
+            1.0,
+            f"the same route as a {short} app with boto3 ({summaries[name]['median']:.1f} us)",
+        )
+    bench.report.note(
+        "2b: every case sends the same Query to DynamoDB Local over a kept-alive connection, whose round trip "
+        "is most of each call; the differences are the framework, routing, claims, the page's rendering and "
+        "the client each brings"
     )
 
 

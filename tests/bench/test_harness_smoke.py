@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -45,7 +46,12 @@ def test_prints_a_verdict_line_for_every_target(quick_run):
         "cold GET /health:",
         "cold GET /health loads no boto3",
         "cold first GET /items, deployed:",
+        "cold first GET /items, deployed, against Powertools:",
+        "cold first GET /items, deployed, against FastAPI + Mangum:",
+        "peak memory of the cold deployed GET /items:",
         "warm GET /health overhead:",
+        "warm GET /items, deployed, against Powertools:",
+        "warm GET /items, deployed, against FastAPI + Mangum:",
         "exactly 1 DynamoDB request per read route",
         "at most 1 DynamoDB request per write route",
         "sqlite GET /items?limit=",
@@ -61,6 +67,39 @@ def test_prints_a_verdict_line_for_every_target(quick_run):
         assert any(line[6:].startswith(name) for line in verdicts), (name, verdicts)
     ratios = [line for line in verdicts if "(target <=" in line]
     assert ratios and all("x " in line for line in ratios)
+
+
+def rows_of(quick_run: list[str], title: str) -> list[str]:
+    """The rows of the table titled ``title...`` (header and rule left out)."""
+    start = next(n for n, line in enumerate(quick_run) if line.startswith(title))
+    return [row.strip() for row in quick_run[start + 3 : quick_run.index("", start)]]
+
+
+def test_peers_are_measured_cold_beside_the_app(quick_run):
+    rows = rows_of(quick_run, "1 cold")
+    for peer in ("peer: GET /items, Powertools REST resolver + boto3", "peer: GET /items, FastAPI + Mangum + boto3"):
+        row = next((row for row in rows if row.startswith(peer)), None)
+        assert row is not None, (peer, rows)
+        assert "boto3 floor + Query" in row and row.split()[-2].endswith("x"), row
+
+
+def test_peak_memory_of_the_cold_processes_is_tabled_with_today_as_reference(quick_run):
+    rows = rows_of(quick_run, "1b peak memory")
+    for case in ("app: GET /items, deployed", "anchor: + boto3 client at import, GET /items", "peer: GET /items, Pow"):
+        row = next((row for row in rows if row.startswith(case)), None)
+        assert row is not None and " MB " in row, (case, rows)
+    memory = next(line for line in quick_run if line[6:].startswith("peak memory of the cold deployed GET /items:"))
+    assert "(lower than today's: " in memory and " MB" in memory, memory
+
+
+def test_peers_are_measured_warm_beside_the_app(quick_run):
+    rows = rows_of(quick_run, "2b warm GET /items against the peers")
+    cells = {row.split("  ")[0]: re.split(r"\s{2,}", row) for row in rows}
+    # The same page from the app and each peer (20 of the reader's 25 items): they are compared on the same work.
+    pages = {name: cells[name][3] for name in ("app: GET /items", "peer: Powertools", "peer: FastAPI + Mangum")}
+    assert set(pages.values()) == {"20"}, rows
+    for name in ("peer: Powertools", "peer: FastAPI + Mangum"):
+        assert cells[name][4].endswith("x"), cells[name]  # the ratio to the app
 
 
 def test_streaming_figure_reports_its_rows(quick_run):
@@ -131,3 +170,34 @@ def test_claims_event_lists_items_in_one_request_and_is_trusted_only_in_lambda(e
     # Without the authorizer's claims the app verifies the (unsigned) bearer token itself, and refuses it.
     bare = rest_event("GET", "/items", headers=headers)
     assert app(bare, LambdaContext())["statusCode"] == 401
+
+
+def test_peers_answer_the_apps_page_from_the_same_table(env, dynamodb_endpoint):
+    from app import app
+    from bench import workload
+    from bench.warm_peers import HANDLERS
+    from bench.warm_peers import load
+
+    use_dynamodb(env, dynamodb_endpoint)
+    env(
+        AWS_LAMBDA_FUNCTION_NAME="tasks-api-test",
+        AUTH_ISSUER=workload.ISSUER,
+        AUTH_CLIENT_IDS=workload.CLIENT_ID,
+        QUEUE="off",
+        AWS_ENDPOINT_URL_DYNAMODB=dynamodb_endpoint,  # the peers' boto3 clients, made at their import
+    )
+    headers, claims = workload.gateway_auth("smoke-peers")
+    for n in range(3):
+        create = rest_event("POST", "/items", headers=headers, claims=claims, body={"title": f"Task {n}"})
+        assert app(create, LambdaContext())["statusCode"] == 201
+    event = rest_event("GET", "/items", query={"limit": "2"}, headers=headers, claims=claims)
+    expected = json.loads(app(event, LambdaContext())["body"])
+    assert len(expected["items"]) == 2 and expected["next_cursor"]
+    for n, (name, (path, attribute)) in enumerate(HANDLERS.items()):
+        if not name.startswith("peer"):
+            continue
+        response = getattr(load(f"smoke{n}", path), attribute)(event, LambdaContext())
+        assert response["statusCode"] == 200, (name, response)
+        page = json.loads(response["body"])
+        assert page["items"] == expected["items"], name  # the app's cursor is signed, theirs is not
+        assert page["next_cursor"], name
