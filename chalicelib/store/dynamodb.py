@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from collections.abc import Sequence
-from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from chalicelib import aws
@@ -31,6 +29,8 @@ from chalicelib.store.base import Page
 from chalicelib.store.base import Put
 from chalicelib.store.base import Record
 from chalicelib.store.base import Update
+from chalicelib.store.dynamodb_json import deserialize
+from chalicelib.store.dynamodb_json import serialize
 
 PK, SK, GSI1PK, GSI1SK = KEY_ATTRIBUTES
 GSI1 = "GSI1"
@@ -336,31 +336,6 @@ def _index_key(index: IndexKey) -> dict[str, Any]:
     return {GSI1PK: {"S": index.pk}, GSI1SK: {"S": index.sk}}
 
 
-@lru_cache(maxsize=1)
-def _codec() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-    from boto3.dynamodb.types import TypeSerializer
-
-    return TypeSerializer(), TypeDeserializer()
-
-
-def serialize(value: Any) -> dict[str, Any]:
-    """A record attribute's value as DynamoDB's wire format writes it (``{"S": ...}``, ``{"N": ...}``, ...)."""
-    return _codec()[0].serialize(value)
-
-
 def record_of(item: dict[str, Any]) -> Record:
     """The record an item in DynamoDB's wire format holds (key attributes left out, numbers as ints)."""
-    deserialize = _codec()[1].deserialize
-    return {name: _plain(deserialize(value)) for name, value in item.items() if name not in KEY_ATTRIBUTES}
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; records hold ints."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {name: _plain(item) for name, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+    return {name: deserialize(value) for name, value in item.items() if name not in KEY_ATTRIBUTES}
