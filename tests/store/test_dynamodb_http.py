@@ -5,7 +5,10 @@ their limits, a dropped connection reopened, the reply's CRC32 checked."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import zlib
 from collections import deque
@@ -289,3 +292,28 @@ def test_replies_whose_crc32_never_matches_leave_the_store_unreachable(client, s
 
     with pytest.raises(Unreachable, match="CRC32"):
         client.get_item(TableName="tasks", Key={})
+
+
+READ_PATH = r"""
+import json, sys
+from chalicelib.store.base import Key
+from chalicelib.store.dynamodb import DynamoDBStore
+
+store = DynamoDBStore("tasks", endpoint_url=sys.argv[1], transport="lean")
+record = store.get(Key("USER#a", "TASK#1"))
+page = store.query("USER#a", "TASK#", limit=10)
+print(json.dumps({"record": record, "page": len(page.records), "loaded": sorted(
+    name for name in sys.modules if name.split(".")[0] in ("boto3", "botocore", "s3transfer"))}))
+"""
+
+
+def test_reading_through_the_lean_transport_imports_no_boto3_or_botocore(server, fake_aws):
+    server.replies.extend([(200, {"Item": STORED}), (200, {"Items": [STORED], "Count": 1})])
+
+    result = subprocess.run(
+        [sys.executable, "-c", READ_PATH, server.url], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout)
+    assert (seen["record"], seen["page"], seen["loaded"]) == ({"title": "stored", "version": 2}, 1, [])
