@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -35,9 +35,9 @@ UNSIGNED_HEADERS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """An access key, its secret and, for temporary credentials (Lambda's role), the session token."""
+class Credentials(NamedTuple):
+    """An access key, its secret and, for temporary credentials (Lambda's role), the session token.
+    A NamedTuple, not a dataclass: importing ``dataclasses`` costs more than this whole module."""
 
     access_key: str
     secret_key: str

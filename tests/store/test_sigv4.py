@@ -106,7 +106,7 @@ def botocore_signature(method, url, query, headers, body, credentials, region, s
     from botocore.credentials import Credentials as BotocoreCredentials
 
     request = AWSRequest(method=method, url=url, params=list(query), headers=dict(headers), data=body)
-    signer = SigV4Auth(BotocoreCredentials(*credentials.__dict__.values()), service, region)
+    signer = SigV4Auth(BotocoreCredentials(*credentials), service, region)
     with mock.patch("botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None)):
         signer.add_auth(request)
     return {
