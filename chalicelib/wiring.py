@@ -159,7 +159,10 @@ class Services:
             from chalicelib.store.dynamodb import DynamoDBStore
 
             store = DynamoDBStore(
-                settings.table_name or "", endpoint_url=settings.dynamodb_endpoint_url, region=settings.aws_region
+                settings.table_name or "",
+                endpoint_url=settings.dynamodb_endpoint_url,
+                region=settings.aws_region,
+                transport=settings.dynamodb_transport,
             )
             if settings.dynamodb_endpoint_url:
                 # Local endpoints only (DynamoDB Local): against AWS the stack owns the table, and Lambda

@@ -1,14 +1,16 @@
 """The cloud store adapter: the single-table port on DynamoDB, one request per port call
 (conditional writes return the stored record on failure, so no call needs a second read).
 
-boto3 and botocore load where they are used, with the client (chalicelib/aws.py): importing this costs neither.
+Its operations go through one of two transports (DYNAMODB_TRANSPORT): botocore's client, or the lean one in
+dynamodb_http.py that needs no botocore; the table's schema always goes through botocore's. boto3 and botocore
+load where they are used, with the client (chalicelib/aws.py): importing this costs neither.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from collections.abc import Sequence
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +19,7 @@ from chalicelib.errors import ConditionFailed
 from chalicelib.errors import StoreUnavailable
 from chalicelib.errors import TransactionConflict
 from chalicelib.keys import TTL_ATTRIBUTE
+from chalicelib.settings import DYNAMODB_TRANSPORTS
 from chalicelib.store.base import KEY_ATTRIBUTES
 from chalicelib.store.base import Absent
 from chalicelib.store.base import AbsentOrExpired
@@ -31,8 +34,11 @@ from chalicelib.store.base import Page
 from chalicelib.store.base import Put
 from chalicelib.store.base import Record
 from chalicelib.store.base import Update
+from chalicelib.store.dynamodb_json import deserialize
+from chalicelib.store.dynamodb_json import serialize
 
 PK, SK, GSI1PK, GSI1SK = KEY_ATTRIBUTES
+TIMEOUTS: dict[str, Any] = {"connect_timeout": 2, "read_timeout": 5}
 GSI1 = "GSI1"
 # The table's stream carries both images of each change: the forwarder needs the status before and after.
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"
@@ -54,13 +60,38 @@ _UNAVAILABLE_REASONS = frozenset(("ThrottlingError", "ProvisionedThroughputExcee
 class DynamoDBStore(BaseStore, aws.ClientOwner):
     """The store port on one DynamoDB table (``PK``/``SK``, GSI ``GSI1``, TTL on ``expires_at``)."""
 
-    def __init__(self, table_name: str, *, endpoint_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        transport: str = "boto3",
+    ) -> None:
+        if transport not in DYNAMODB_TRANSPORTS:
+            raise ValueError(f"transport: one of {', '.join(DYNAMODB_TRANSPORTS)}, not {transport!r}")
         self.table_name = table_name
         self.endpoint_url = endpoint_url
+        self.transport = transport
+        self._lean: Any = None
+        self._lean_lock = threading.Lock()
         super().__init__(region=region, endpoint_url=endpoint_url)
 
     # Timeouts well inside API Gateway's 29 s, even after the retries.
-    client = aws.lazy_client("dynamodb", connect_timeout=2, read_timeout=5)
+    client = aws.lazy_client("dynamodb", **TIMEOUTS)
+
+    @property
+    def requests(self) -> Any:
+        """What the port's operations are sent through: botocore's client or the lean one (``transport``)."""
+        if self.transport == "boto3":
+            return self.client
+        if self._lean is None:
+            with self._lean_lock:
+                if self._lean is None:
+                    from chalicelib.store.dynamodb_http import DynamoDBClient  # lazy: only with this transport
+
+                    self._lean = DynamoDBClient(**{**TIMEOUTS, **self._client_options})
+        return self._lean
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -251,19 +282,33 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
     # --- errors --------------------------------------------------------------------------------
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
-        from botocore.exceptions import ConnectionError
-        from botocore.exceptions import HTTPClientError
-
+        requests = self.requests
+        answered, unreachable = _errors(self.transport)
         try:
-            return getattr(self.client, operation)(**params)
-        except ClientError as exc:
+            return getattr(requests, operation)(**params)
+        except answered as exc:
             translated = _translate(exc)
             if translated is None:
                 raise
             raise translated from exc
-        except (ConnectionError, HTTPClientError) as exc:
+        except unreachable as exc:
             raise StoreUnavailable("the database is unreachable; retry the request") from exc
+
+
+@lru_cache(maxsize=2)
+def _errors(transport: str) -> tuple[type[Exception], tuple[type[Exception], ...]]:
+    """A transport's error for DynamoDB's error replies (with botocore's ``.response``), and its errors for
+    no reply at all."""
+    if transport == "lean":
+        from chalicelib.store.dynamodb_http import ClientError as LeanClientError
+        from chalicelib.store.dynamodb_http import Unreachable
+
+        return LeanClientError, (Unreachable,)
+    from botocore.exceptions import ClientError
+    from botocore.exceptions import ConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return ClientError, (ConnectionError, HTTPClientError)
 
 
 def _translate(exc: Any) -> Exception | None:
@@ -336,31 +381,6 @@ def _index_key(index: IndexKey) -> dict[str, Any]:
     return {GSI1PK: {"S": index.pk}, GSI1SK: {"S": index.sk}}
 
 
-@lru_cache(maxsize=1)
-def _codec() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-    from boto3.dynamodb.types import TypeSerializer
-
-    return TypeSerializer(), TypeDeserializer()
-
-
-def serialize(value: Any) -> dict[str, Any]:
-    """A record attribute's value as DynamoDB's wire format writes it (``{"S": ...}``, ``{"N": ...}``, ...)."""
-    return _codec()[0].serialize(value)
-
-
 def record_of(item: dict[str, Any]) -> Record:
     """The record an item in DynamoDB's wire format holds (key attributes left out, numbers as ints)."""
-    deserialize = _codec()[1].deserialize
-    return {name: _plain(deserialize(value)) for name, value in item.items() if name not in KEY_ATTRIBUTES}
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; records hold ints."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {name: _plain(item) for name, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+    return {name: deserialize(value) for name, value in item.items() if name not in KEY_ATTRIBUTES}

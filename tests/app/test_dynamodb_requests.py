@@ -3,6 +3,7 @@ too), at most one per write, none for what is rejected before storage (health, 4
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -25,9 +26,11 @@ from tests.support.environment import use_dynamodb
 MISSING_ID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"  # well formed, so only storage can say it is absent
 
 
-@pytest.fixture(autouse=True)
-def on_dynamodb(env, dynamodb_endpoint) -> None:
+@pytest.fixture(autouse=True, params=["boto3", "lean"])
+def on_dynamodb(request, env, dynamodb_endpoint) -> None:
+    """On DynamoDB Local through each transport (DYNAMODB_TRANSPORT)."""
     use_dynamodb(env, dynamodb_endpoint)
+    env(DYNAMODB_TRANSPORT=request.param)
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +47,8 @@ def counted(api):
     def run(method: str, path: str, body: Any = None, **kw: Any) -> tuple[Reply, int]:
         store = wiring.services().store
         assert isinstance(store, DynamoDBStore)  # the on_dynamodb fixture's store, not a traced or fake one
-        with count_requests(store.client) as count:
+        assert store.transport == os.environ["DYNAMODB_TRANSPORT"]
+        with count_requests(store.requests) as count:
             reply = api.call(method, path, body, **kw)
         return reply, count.total
 

@@ -30,6 +30,22 @@ def shared_dynamodb_store(dynamodb_endpoint):
     store.client.close()
 
 
+@pytest.fixture(scope="session")
+def shared_lean_dynamodb_store(shared_dynamodb_store):
+    """The same table through the lean transport (chalicelib/store/dynamodb_http.py)."""
+    from chalicelib.store.dynamodb import DynamoDBStore
+
+    store = DynamoDBStore(
+        shared_dynamodb_store.table_name, endpoint_url=shared_dynamodb_store.endpoint_url, transport="lean"
+    )
+    with pytest.MonkeyPatch.context() as patch:  # read once, when the client is built, as Lambda's are
+        for name, value in FAKE_AWS.items():
+            patch.setenv(name, value)
+        store.requests  # noqa: B018 - builds the client
+    yield store
+    store.requests.close()
+
+
 @pytest.fixture
 def sqlite_store(tmp_path):
     from chalicelib.store.sqlite import SQLiteStore
@@ -44,9 +60,14 @@ def dynamodb_store(shared_dynamodb_store):
     return shared_dynamodb_store
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture
+def lean_dynamodb_store(shared_lean_dynamodb_store):
+    return shared_lean_dynamodb_store
+
+
+@pytest.fixture(params=["sqlite", "dynamodb", "lean_dynamodb"])
 def store(request):
-    """The same contract, once per adapter."""
+    """The same contract, once per adapter (DynamoDB's on each of its transports)."""
     return request.getfixturevalue(f"{request.param}_store")
 
 

@@ -28,7 +28,7 @@ from tests.support.store import status
 
 
 def one_request(dynamodb_store, operation: str, call: Callable[[], object]) -> object:
-    with count_requests(dynamodb_store.client) as requests:
+    with count_requests(dynamodb_store.requests) as requests:
         try:
             result = call()
         except ConditionFailed as failed:

@@ -147,16 +147,28 @@ class RequestCount:
 
 @contextlib.contextmanager
 def count_requests(client) -> Iterator[RequestCount]:
-    """Count every request ``client`` sends while the block runs (``before-send`` fires per attempt)."""
+    """Count every request ``client`` sends while the block runs, per attempt: botocore's client by its
+    ``before-send`` event, the lean transport's (chalicelib/store/dynamodb_http.py) by its ``on_send`` hooks."""
     count = RequestCount()
     lock = threading.Lock()
 
-    def on_send(event_name: str, **_: object) -> None:
+    def on_send(operation: str) -> None:
         with lock:
-            count.by_operation[event_name.rsplit(".", 1)[-1]] += 1
+            count.by_operation[operation] += 1
+
+    if hasattr(client, "on_send"):
+        client.on_send.append(on_send)
+        try:
+            yield count
+        finally:
+            client.on_send.remove(on_send)
+        return
+
+    def on_event(event_name: str, **_: object) -> None:
+        on_send(event_name.rsplit(".", 1)[-1])
 
     unique_id = f"count-requests-{id(count)}"
-    client.meta.events.register("before-send.dynamodb", on_send, unique_id=unique_id)
+    client.meta.events.register("before-send.dynamodb", on_event, unique_id=unique_id)
     try:
         yield count
     finally:
