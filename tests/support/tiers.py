@@ -34,7 +34,7 @@ SPAWNING_OS_FUNCTIONS = frozenset(
     name for name in dir(os) if name.startswith(("fork", "spawn", "exec", "posix_spawn")) or name in ("system", "popen")
 )
 IMPORT_NAME = dis.opmap["IMPORT_NAME"]
-SLOW_PARAMS = frozenset({"dynamodb"})
+SLOW_PARAMS = frozenset({"dynamodb", "lean_dynamodb"})  # the store adapters on DynamoDB Local
 SLOW_MARKERS = ("slow", "e2e")
 
 
