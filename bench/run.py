@@ -104,6 +104,7 @@ FLOOR = "anchor: + boto3 client at import, GET /"
 FLOOR_READ = "anchor: + boto3 client at import, GET /items (1 Query)"
 HEALTH = "app: GET /health"
 DEPLOYED = "app: GET /items, deployed (DynamoDB, API Gateway claims)"
+DEPLOYED_LEAN = "app: GET /items, deployed, lean DynamoDB transport (DYNAMODB_TRANSPORT=lean)"
 EMBEDDED = "app: GET /items, embedded (SQLite, token verified by the app)"
 POWERTOOLS = "peer: GET /items, Powertools REST resolver + boto3"
 FASTAPI = "peer: GET /items, FastAPI + Mangum + boto3"
@@ -141,6 +142,12 @@ def figure_cold(bench: Bench) -> None:
                 DEPLOYED,
                 harness.REPO_ROOT,
                 bench.deployed_env(),
+                rest_event("GET", "/items", headers=reader_headers, claims=reader_claims),
+            ),
+            ColdCase(
+                DEPLOYED_LEAN,
+                harness.REPO_ROOT,
+                {**bench.deployed_env(), "DYNAMODB_TRANSPORT": "lean"},
                 rest_event("GET", "/items", headers=reader_headers, claims=reader_claims),
             ),
         ]
@@ -252,6 +259,14 @@ def figure_cold(bench: Bench) -> None:
             "the Chalice+boto3 floor anchor, client at import and the same one Query "
             f"(paired ratios IQR {spreads[DEPLOYED]})",
         )
+        lean = add(DEPLOYED_LEAN, FLOOR_READ)
+        bench.report.verdict(
+            "cold first GET /items, deployed, lean transport",
+            lean,
+            0.5,
+            f"the Chalice+boto3 floor anchor with its one Query (paired ratios IQR {spreads[DEPLOYED_LEAN]}); "
+            "issue 12's goal, its transport not yet the default",
+        )
         add(EMBEDDED, FLOOR_READ)
         for peer, (_, short) in PEERS.items():
             add(peer, FLOOR_READ)
@@ -279,7 +294,7 @@ def memory(bench: Bench, samples: dict[str, list[harness.ColdSample]]) -> None:
     figure = "1b peak memory: peak RSS (VmHWM) of the cold process after its first response, median"
     bench.report.table(figure, "case", "peak RSS", "IQR", "vs boto3 floor + Query")
     rss = {name: summarize(s.peak_rss_kb / 1024 for s in runs) for name, runs in samples.items()}
-    for name in (HELLO, FLOOR, FLOOR_READ, DEPLOYED, *PEERS, EMBEDDED):
+    for name in (HELLO, FLOOR, FLOOR_READ, DEPLOYED, DEPLOYED_LEAN, *PEERS, EMBEDDED):
         bench.report.row(
             figure,
             name,

@@ -109,6 +109,9 @@ class DynamoDBClient:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        # The SDKs' own endpoint settings, as botocore reads them (service-specific first), so pointing
+        # an AWS SDK at another endpoint points this transport there too.
+        endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
         if not region:
             if not endpoint_url:
                 raise ValueError("the lean DynamoDB transport needs a region (AWS_REGION) or DYNAMODB_ENDPOINT_URL")
