@@ -93,7 +93,7 @@ class ApiRequest(Invocation):
             # The access line carries the EMF document: CloudWatch extracts the metrics and keeps the
             # rest as log fields, and the request costs one encode and one write instead of two.
             extra[logs.EMF_EXTRA], document = document, None
-        access_log.log(level, "%s %s %s", self.method, self.route, status, extra=extra)
+        logs.log(access_log, level, f"{self.method} {self.route} {status}", extra)
         metrics.write(document)
         logs.reset(self._log_token)
 

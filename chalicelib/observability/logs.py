@@ -110,43 +110,104 @@ def _exception_type(record: logging.LogRecord) -> str | None:
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
+# One encoder for every line (json.dumps with options builds a new one per call).
+_encode = json.JSONEncoder(ensure_ascii=True, default=str, separators=(",", ":")).encode
+_AWS = "_aws"  # the EMF document's metadata key: its directives arrive encoded (metrics.Directives)
+_AWS_KEYS = ("Timestamp", "CloudWatchMetrics")
+# (whole second, its "%Y-%m-%dT%H:%M:%S" text): lines of the same second share the strftime.
+_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp(created: float, msecs: float) -> str:
+    global _second
+    whole = int(created)
+    second = _second
+    if second[0] != whole:
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)))
+    return f"{second[1]}.{int(msecs):03d}Z"
+
+
+def render(
+    created: float,
+    msecs: float,
+    level: str,
+    message: str,
+    logger: str,
+    extras: Mapping[str, Any],
+    exc_type: str | None = None,
+    stack: str = "",
+) -> str:
+    """The JSON line of a record: timestamp (RFC 3339, UTC, Z), level, message, logger, the context
+    fields, the record's extras (``extras[EMF_EXTRA]``, an EMF document, merged last), and ``exc_type`` /
+    ``stack`` for an exception."""
+    line: dict[str, Any] = {
+        "timestamp": _timestamp(created, msecs),
+        "level": level,
+        "message": message,
+        "logger": logger,
+    }
+    context = _fields.get()
+    for name in CONTEXT_FIELDS:
+        value = context.get(name)
+        if value is not None:
+            line[name] = value
+    for name, value in context.items():
+        if name not in line and value is not None:
+            line[name] = value
+    emf = None
+    for name, value in extras.items():
+        if name == EMF_EXTRA:
+            emf = value
+        else:
+            line.setdefault(name, value)
+    if emf:
+        if not exc_type and not stack:
+            spliced = _with_emf(line, emf)
+            if spliced is not None:
+                return spliced
+        for name, value in emf.items():
+            line.setdefault(name, value)
+    if exc_type:
+        line["exc_type"] = exc_type
+    if stack:
+        line["stack"] = stack
+    # ASCII-only: whatever stdout's encoding, a line is always written whole.
+    return _encode(line)
+
+
+def _with_emf(line: dict[str, Any], emf: Mapping[str, Any]) -> str | None:
+    """``line`` with the EMF document merged, its directives spliced in already encoded (they are the
+    same for every request of a route); None when the document is not of that shape (merge it then)."""
+    aws = emf.get(_AWS)
+    if not isinstance(aws, dict) or _AWS in line or next(iter(emf)) != _AWS or tuple(aws) != _AWS_KEYS:
+        return None
+    timestamp = aws["Timestamp"]
+    encoded = getattr(aws["CloudWatchMetrics"], "encoded", None)
+    if type(timestamp) is not int or not isinstance(encoded, str):
+        return None
+    tail = {name: value for name, value in emf.items() if name != _AWS and name not in line}
+    head = _encode(line)
+    aws_json = f'"{_AWS}":{{"Timestamp":{timestamp},"CloudWatchMetrics":{encoded}}}'
+    return f"{head[:-1]},{aws_json},{_encode(tail)[1:]}" if tail else f"{head[:-1]},{aws_json}}}"
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: timestamp (RFC 3339, UTC, Z), level, message, logger, the context
-    fields, the record's extras, and ``exc_type`` / ``stack`` for an exception."""
+    """One JSON object per line (see ``render``)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        line: dict[str, Any] = {
-            "timestamp": f"{seconds}.{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "message": record.getMessage(),
-            "logger": record.name,
-        }
-        context = _fields.get()
-        for name in CONTEXT_FIELDS:
-            value = context.get(name)
-            if value is not None:
-                line[name] = value
-        for name, value in context.items():
-            if name not in line and value is not None:
-                line[name] = value
-        extras = _extras(record)
-        emf = extras.pop(EMF_EXTRA, None)
-        for name, value in extras.items():
-            line.setdefault(name, value)
-        if emf:
-            for name, value in emf.items():
-                line.setdefault(name, value)
-        exc_type = _exception_type(record)
         stack = self.formatException(record.exc_info) if record.exc_info else ""
         if record.stack_info:
             stack = f"{stack}\n{self.formatStack(record.stack_info)}".strip()
-        if exc_type:
-            line["exc_type"] = exc_type
-        if stack:
-            line["stack"] = stack
-        # ASCII-only: whatever stdout's encoding, a line is always written whole.
-        return json.dumps(line, ensure_ascii=True, default=str, separators=(",", ":"))
+        return render(
+            record.created,
+            record.msecs,
+            record.levelname,
+            record.getMessage(),
+            record.name,
+            _extras(record),
+            _exception_type(record),
+            stack,
+        )
 
 
 class TextFormatter(logging.Formatter):
@@ -183,6 +244,59 @@ class StdoutHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value: Any) -> None:  # StreamHandler assigns it; stdout is looked up per record
         pass
+
+
+def log(logger: logging.Logger, level: int, message: str, extra: Mapping[str, Any]) -> None:
+    """``logger.log(level, message, extra=extra)``, the same line; when the record would reach only
+    this module's JSON handler (as configured, in Lambda), written without the logging machinery's
+    LogRecord, caller lookup and handler walk: the access line, once per request."""
+    if not logger.isEnabledFor(level):
+        return
+    handler = _sole_json_handler(logger, level)
+    if handler is None:
+        logger.log(level, message, extra=extra)
+        return
+    created = time.time()
+    msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
+    extras = {name: value for name, value in extra.items() if value is not None and not name.startswith("_")}
+    text = render(created, msecs, logging.getLevelName(level), message, logger.name, extras)
+    handler.acquire()
+    try:
+        stream = handler.stream
+        stream.write(text + handler.terminator)
+        stream.flush()
+    except RecursionError:
+        raise
+    except Exception:
+        handler.handleError(logger.makeRecord(logger.name, level, "(unknown file)", 0, message, (), None, extra=extra))
+    finally:
+        handler.release()
+
+
+def _sole_json_handler(logger: logging.Logger, level: int) -> StdoutHandler | None:
+    """The one handler a ``level`` record of ``logger`` reaches, if it is a StdoutHandler with the
+    JsonFormatter and no logger or handler on the way filters; else None (then log it normally)."""
+    if logger.disabled:
+        return None
+    found: StdoutHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if (
+                found is not None
+                or type(handler) is not StdoutHandler
+                or handler.filters
+                or level < handler.level
+                or type(handler.formatter) is not JsonFormatter
+            ):
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    return found
 
 
 class _ChaliceUnhandled(logging.Filter):

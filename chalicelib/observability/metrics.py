@@ -139,7 +139,19 @@ class Collector:
         return document
 
 
-_Layout = tuple[list[dict[str, Any]], frozenset[str], frozenset[Metric]]
+class Directives(list[dict[str, Any]]):
+    """A document's ``CloudWatchMetrics`` list, with its JSON (``encoded``): the same for every invocation
+    of a path, so encoded once (chalicelib/observability/logs.py splices it into the access line)."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, directives: list[dict[str, Any]]) -> None:
+        super().__init__(directives)
+        self.encoded: str = _encode(directives)
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_Layout = tuple[Directives, frozenset[str], frozenset[Metric]]
 _LAYOUTS: dict[tuple[Any, ...], _Layout] = {}
 
 
@@ -157,14 +169,16 @@ def _layout(namespace: str, recorded: tuple[Metric, ...], given: frozenset[str])
         sets = tuple(s for s in metric.dimensions if all(name in given for name in s))
         if sets:
             grouped.setdefault(sets, []).append(metric)
-    directives = [
-        {
-            "Namespace": namespace,
-            "Dimensions": [list(dimension_set) for dimension_set in sets],
-            "Metrics": [{"Name": metric.name, "Unit": metric.unit} for metric in metrics],
-        }
-        for sets, metrics in grouped.items()
-    ]
+    directives = Directives(
+        [
+            {
+                "Namespace": namespace,
+                "Dimensions": [list(dimension_set) for dimension_set in sets],
+                "Metrics": [{"Name": metric.name, "Unit": metric.unit} for metric in metrics],
+            }
+            for sets, metrics in grouped.items()
+        ]
+    )
     used = frozenset(name for sets in grouped for dimension_set in sets for name in dimension_set)
     layout = (directives, used, frozenset(metric for metrics in grouped.values() for metric in metrics))
     if len(_LAYOUTS) < 256:
@@ -241,7 +255,7 @@ def take(token: Token | None) -> dict[str, Any] | None:
 def write(document: dict[str, Any] | None) -> None:
     """Write an EMF document as one line on stdout."""
     if document is not None:
-        sys.stdout.write(json.dumps(document, separators=(",", ":"), default=str) + "\n")
+        sys.stdout.write(_encode(document) + "\n")
         sys.stdout.flush()
 
 
