@@ -114,6 +114,8 @@ def _exception_type(record: logging.LogRecord) -> str | None:
 _encode = json.JSONEncoder(ensure_ascii=True, default=str, separators=(",", ":")).encode
 _AWS = "_aws"  # the EMF document's metadata key: its directives arrive encoded (metrics.Directives)
 _AWS_KEYS = ("Timestamp", "CloudWatchMetrics")
+_AWS_MARK = "\x00"  # stands for the _aws member while the line is encoded
+_AWS_MARKED = _encode({_AWS: _AWS_MARK})[1:-1]  # '"_aws":"\u0000"'
 # (whole second, its "%Y-%m-%dT%H:%M:%S" text): lines of the same second share the strftime.
 _second: tuple[int, str] = (-1, "")
 
@@ -160,35 +162,35 @@ def render(
             emf = value
         else:
             line.setdefault(name, value)
+    aws_json = None
     if emf:
-        if not exc_type and not stack:
-            spliced = _with_emf(line, emf)
-            if spliced is not None:
-                return spliced
         for name, value in emf.items():
             line.setdefault(name, value)
+        aws_json = _encoded_aws(line, emf)
+        if aws_json is not None:
+            line[_AWS] = _AWS_MARK
     if exc_type:
         line["exc_type"] = exc_type
     if stack:
         line["stack"] = stack
     # ASCII-only: whatever stdout's encoding, a line is always written whole.
-    return _encode(line)
+    text = _encode(line)
+    # The marker's key-value pair appears once: any such text inside a string value is escaped (\").
+    return text if aws_json is None else text.replace(_AWS_MARKED, aws_json, 1)
 
 
-def _with_emf(line: dict[str, Any], emf: Mapping[str, Any]) -> str | None:
-    """``line`` with the EMF document merged, its directives spliced in already encoded (they are the
-    same for every request of a route); None when the document is not of that shape (merge it then)."""
-    aws = emf.get(_AWS)
-    if not isinstance(aws, dict) or _AWS in line or next(iter(emf)) != _AWS or tuple(aws) != _AWS_KEYS:
+def _encoded_aws(line: dict[str, Any], emf: Mapping[str, Any]) -> str | None:
+    """The ``"_aws":{...}`` member of the EMF document merged into ``line``, its directives encoded once
+    per layout (metrics.Directives), not per request; None when the line's ``_aws`` is not the
+    document's of that shape (then it is encoded as it is)."""
+    aws = line.get(_AWS)
+    if aws is None or aws is not emf.get(_AWS) or type(aws) is not dict or tuple(aws) != _AWS_KEYS:
         return None
     timestamp = aws["Timestamp"]
     encoded = getattr(aws["CloudWatchMetrics"], "encoded", None)
-    if type(timestamp) is not int or not isinstance(encoded, str):
+    if type(timestamp) is not int or type(encoded) is not str:
         return None
-    tail = {name: value for name, value in emf.items() if name != _AWS and name not in line}
-    head = _encode(line)
-    aws_json = f'"{_AWS}":{{"Timestamp":{timestamp},"CloudWatchMetrics":{encoded}}}'
-    return f"{head[:-1]},{aws_json},{_encode(tail)[1:]}" if tail else f"{head[:-1]},{aws_json}}}"
+    return f'"{_AWS}":{{"Timestamp":{timestamp},"CloudWatchMetrics":{encoded}}}'
 
 
 class JsonFormatter(logging.Formatter):

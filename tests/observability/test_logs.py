@@ -255,3 +255,18 @@ def test_another_handler_or_a_filter_takes_the_access_line_through_logging(obser
     monkeypatch.setattr(root, "handlers", [handler])
     monkeypatch.setattr(access, "filters", [logging.Filter("other")])
     assert logs._sole_json_handler(access, logging.INFO) is None
+
+
+def test_a_value_that_reads_like_the_emf_marker_is_left_as_it_is(observed):
+    from chalicelib.observability import metrics
+
+    directives = metrics.Directives([{"Namespace": "N", "Dimensions": [], "Metrics": []}])
+    emf = {"_aws": {"Timestamp": 1, "CloudWatchMetrics": directives}, "Requests": 1}
+    tricky = '"_aws":"\x00"'
+    line = logs.render(0.0, 0.0, "INFO", tricky, "tasks.test", {"note": tricky, logs.EMF_EXTRA: emf})
+    parsed = json.loads(line)
+    assert parsed["message"] == tricky and parsed["note"] == tricky and parsed["Requests"] == 1
+    assert parsed["_aws"] == {
+        "Timestamp": 1,
+        "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [], "Metrics": []}],
+    }
