@@ -123,17 +123,23 @@ class Collector:
         for metric, values in self._values.items():
             values = values[:EMF_MAX_VALUES]
             recorded[metric] = values[0] if len(values) == 1 else values
-        directives, used, kept = _layout(self.namespace, tuple(recorded), frozenset(self.dimensions))
-        if not directives:
+        layout = _layout(self.namespace, tuple(recorded), frozenset(self.dimensions))
+        if not layout.directives:
             return None
         document: dict[str, Any] = {
             "_aws": {
                 "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
-                "CloudWatchMetrics": directives,
+                "CloudWatchMetrics": layout.directives,
             }
         }
-        document.update({name: value for name, value in self.dimensions.items() if name in used})
-        document.update({metric.name: value for metric, value in recorded.items() if metric in kept})
+        if layout.every_dimension:
+            document.update(self.dimensions)
+        else:
+            document.update({name: value for name, value in self.dimensions.items() if name in layout.used})
+        if layout.names is not None:  # every metric recorded is kept: its names in recorded order
+            document.update(zip(layout.names, recorded.values()))
+        else:
+            document.update({metric.name: value for metric, value in recorded.items() if metric in layout.kept})
         for name, value in self.properties.items():
             document.setdefault(name, value)
         return document
@@ -151,7 +157,29 @@ class Directives(list[dict[str, Any]]):
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
-_Layout = tuple[Directives, frozenset[str], frozenset[Metric]]
+
+
+class _Layout:
+    """What ``_layout`` works out for one set of recorded metrics and given dimensions (shared: read-only)."""
+
+    __slots__ = ("directives", "used", "kept", "every_dimension", "names")
+
+    def __init__(
+        self,
+        directives: Directives,
+        used: frozenset[str],
+        kept: frozenset[Metric],
+        recorded: tuple[Metric, ...],
+        given: frozenset[str],
+    ) -> None:
+        self.directives = directives
+        self.used = used
+        self.kept = kept
+        self.every_dimension = used == given  # the document carries every dimension given
+        # The metrics' names in recorded order when every one is kept (else filtered by ``kept``).
+        self.names = tuple(metric.name for metric in recorded) if kept == frozenset(recorded) else None
+
+
 _LAYOUTS: dict[tuple[Any, ...], _Layout] = {}
 
 
@@ -180,7 +208,8 @@ def _layout(namespace: str, recorded: tuple[Metric, ...], given: frozenset[str])
         ]
     )
     used = frozenset(name for sets in grouped for dimension_set in sets for name in dimension_set)
-    layout = (directives, used, frozenset(metric for metrics in grouped.values() for metric in metrics))
+    kept = frozenset(metric for metrics in grouped.values() for metric in metrics)
+    layout = _Layout(directives, used, kept, recorded, given)
     if len(_LAYOUTS) < 256:
         _LAYOUTS[key] = layout
     return layout
