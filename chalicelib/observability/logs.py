@@ -129,6 +129,9 @@ def _timestamp(created: float, msecs: float) -> str:
     return f"{second[1]}.{int(msecs):03d}Z"
 
 
+_HEAD = ("timestamp", "level", "message", "logger")  # every line's first fields
+
+
 def render(
     created: float,
     msecs: float,
@@ -149,13 +152,16 @@ def render(
         "logger": logger,
     }
     context = _fields.get()
-    for name in CONTEXT_FIELDS:
-        value = context.get(name)
-        if value is not None:
-            line[name] = value
-    for name, value in context.items():
-        if name not in line and value is not None:
-            line[name] = value
+    if context:
+        get = context.get
+        for name in CONTEXT_FIELDS:
+            value = get(name)
+            if value is not None:
+                line[name] = value
+        if len(line) - len(_HEAD) < len(context):  # fields beyond CONTEXT_FIELDS, or None ones
+            for name, value in context.items():
+                if name not in line and value is not None:
+                    line[name] = value
     emf = None
     for name, value in extras.items():
         if name == EMF_EXTRA:
@@ -164,8 +170,10 @@ def render(
             line.setdefault(name, value)
     aws_json = None
     if emf:
-        for name, value in emf.items():
-            line.setdefault(name, value)
+        # What a setdefault per field does, at C speed: the line's own fields keep their values and places.
+        kept = {name: line[name] for name in line.keys() & emf.keys()}
+        line.update(emf)
+        line.update(kept)
         aws_json = _encoded_aws(line, emf)
         if aws_json is not None:
             line[_AWS] = _AWS_MARK

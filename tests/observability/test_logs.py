@@ -270,3 +270,39 @@ def test_a_value_that_reads_like_the_emf_marker_is_left_as_it_is(observed):
         "Timestamp": 1,
         "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [], "Metrics": []}],
     }
+
+
+def _merged_field_by_field(context, extras, emf):
+    """The line's fields as merged before the direct path: context fields in order, then extras and
+    the EMF document's fields, each only where the line has no such field yet."""
+    line = {"timestamp": "t", "level": "INFO", "message": "m", "logger": "l"}
+    for name in logs.CONTEXT_FIELDS:
+        if context.get(name) is not None:
+            line[name] = context[name]
+    for name, value in context.items():
+        if name not in line and value is not None:
+            line[name] = value
+    for name, value in extras.items():
+        line.setdefault(name, value)
+    for name, value in emf.items():
+        line.setdefault(name, value)
+    return line
+
+
+@pytest.mark.parametrize(
+    ("context", "extras", "emf"),
+    [
+        ({"method": "GET", "request_id": "r", "cold_start": False}, {"status": 200}, {"request_id": "x", "A": 1}),
+        ({"zz": 1, "request_id": None, "user": "u", "message": "no"}, {"level": "no", "b": 2}, {"b": 3, "c": [1]}),
+        ({}, {}, {"timestamp": "no", "d": {"e": 1}}),
+    ],
+)
+def test_the_line_merges_context_extras_and_emf_as_field_by_field(observed, context, extras, emf):
+    token = logs.bind(**context)
+    try:
+        line = json.loads(logs.render(0.0, 0.0, "INFO", "m", "l", {**extras, logs.EMF_EXTRA: emf}))
+    finally:
+        logs.reset(token)
+    expected = _merged_field_by_field(context, extras, emf)
+    expected["timestamp"] = line["timestamp"]
+    assert list(line.items()) == list(expected.items())
