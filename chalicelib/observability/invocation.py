@@ -78,14 +78,16 @@ class ApiRequest(Invocation):
     def finish(self, status: int, *, unhandled: bool = False, replayed: bool = False) -> None:
         """After the response: the request metrics, the access-log line, the EMF line."""
         latency_ms = self.elapsed_ms()
-        metrics.dimension(metrics.STATUS_CLASS, f"{status // 100}xx")
-        metrics.count(metrics.REQUESTS)
-        metrics.observe(metrics.LATENCY, latency_ms)
-        # Explicit zeros: each counter's Average over a period is then a rate.
-        metrics.count(metrics.ERRORS_5XX, 1 if status >= 500 else 0)
-        metrics.count(metrics.UNHANDLED_EXCEPTIONS, 1 if unhandled else 0)
-        metrics.count(metrics.PRECONDITION_FAILED, 1 if status == 412 else 0)
-        metrics.count(metrics.IDEMPOTENT_REPLAYS, 1 if replayed else 0)
+        collector = metrics.current() if self._metrics_token is not None else None
+        if collector is not None:
+            collector.dimensions[metrics.STATUS_CLASS] = f"{status // 100}xx"
+            collector.count(metrics.REQUESTS)
+            collector.observe(metrics.LATENCY, latency_ms)
+            # Explicit zeros: each counter's Average over a period is then a rate.
+            collector.count(metrics.ERRORS_5XX, 1 if status >= 500 else 0)
+            collector.count(metrics.UNHANDLED_EXCEPTIONS, 1 if unhandled else 0)
+            collector.count(metrics.PRECONDITION_FAILED, 1 if status == 412 else 0)
+            collector.count(metrics.IDEMPOTENT_REPLAYS, 1 if replayed else 0)
         level = logging.WARNING if status >= 500 else logging.INFO
         extra: dict[str, Any] = {"status": status, "latency_ms": latency_ms}
         document = metrics.take(self._metrics_token)
@@ -93,7 +95,7 @@ class ApiRequest(Invocation):
             # The access line carries the EMF document: CloudWatch extracts the metrics and keeps the
             # rest as log fields, and the request costs one encode and one write instead of two.
             extra[logs.EMF_EXTRA], document = document, None
-        access_log.log(level, "%s %s %s", self.method, self.route, status, extra=extra)
+        logs.log(access_log, level, f"{self.method} {self.route} {status}", extra)
         metrics.write(document)
         logs.reset(self._log_token)
 

@@ -110,43 +110,114 @@ def _exception_type(record: logging.LogRecord) -> str | None:
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: timestamp (RFC 3339, UTC, Z), level, message, logger, the context
-    fields, the record's extras, and ``exc_type`` / ``stack`` for an exception."""
+# One encoder for every line (json.dumps with options builds a new one per call).
+_encode = json.JSONEncoder(ensure_ascii=True, default=str, separators=(",", ":")).encode
+_AWS = "_aws"  # the EMF document's metadata key: its directives arrive encoded (metrics.Directives)
+_AWS_KEYS = ("Timestamp", "CloudWatchMetrics")
+_AWS_MARK = "\x00"  # stands for the _aws member while the line is encoded
+_AWS_MARKED = _encode({_AWS: _AWS_MARK})[1:-1]  # '"_aws":"\u0000"'
+# (whole second, its "%Y-%m-%dT%H:%M:%S" text): lines of the same second share the strftime.
+_second: tuple[int, str] = (-1, "")
 
-    def format(self, record: logging.LogRecord) -> str:
-        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        line: dict[str, Any] = {
-            "timestamp": f"{seconds}.{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "message": record.getMessage(),
-            "logger": record.name,
-        }
-        context = _fields.get()
+
+def _timestamp(created: float, msecs: float) -> str:
+    global _second
+    whole = int(created)
+    second = _second
+    if second[0] != whole:
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)))
+    return f"{second[1]}.{int(msecs):03d}Z"
+
+
+_HEAD = ("timestamp", "level", "message", "logger")  # every line's first fields
+
+
+def render(
+    created: float,
+    msecs: float,
+    level: str,
+    message: str,
+    logger: str,
+    extras: Mapping[str, Any],
+    exc_type: str | None = None,
+    stack: str = "",
+) -> str:
+    """The JSON line of a record: timestamp (RFC 3339, UTC, Z), level, message, logger, the context
+    fields, the record's extras (``extras[EMF_EXTRA]``, an EMF document, merged last), and ``exc_type`` /
+    ``stack`` for an exception."""
+    line: dict[str, Any] = {
+        "timestamp": _timestamp(created, msecs),
+        "level": level,
+        "message": message,
+        "logger": logger,
+    }
+    context = _fields.get()
+    if context:
+        get = context.get
         for name in CONTEXT_FIELDS:
-            value = context.get(name)
+            value = get(name)
             if value is not None:
                 line[name] = value
-        for name, value in context.items():
-            if name not in line and value is not None:
-                line[name] = value
-        extras = _extras(record)
-        emf = extras.pop(EMF_EXTRA, None)
-        for name, value in extras.items():
+        if len(line) - len(_HEAD) < len(context):  # fields beyond CONTEXT_FIELDS, or None ones
+            for name, value in context.items():
+                if name not in line and value is not None:
+                    line[name] = value
+    emf = None
+    for name, value in extras.items():
+        if name == EMF_EXTRA:
+            emf = value
+        else:
             line.setdefault(name, value)
-        if emf:
-            for name, value in emf.items():
-                line.setdefault(name, value)
-        exc_type = _exception_type(record)
+    aws_json = None
+    if emf:
+        # What a setdefault per field does, at C speed: the line's own fields keep their values and places.
+        kept = {name: line[name] for name in line.keys() & emf.keys()}
+        line.update(emf)
+        line.update(kept)
+        aws_json = _encoded_aws(line, emf)
+        if aws_json is not None:
+            line[_AWS] = _AWS_MARK
+    if exc_type:
+        line["exc_type"] = exc_type
+    if stack:
+        line["stack"] = stack
+    # ASCII-only: whatever stdout's encoding, a line is always written whole.
+    text = _encode(line)
+    # The marker's key-value pair appears once: any such text inside a string value is escaped (\").
+    return text if aws_json is None else text.replace(_AWS_MARKED, aws_json, 1)
+
+
+def _encoded_aws(line: dict[str, Any], emf: Mapping[str, Any]) -> str | None:
+    """The ``"_aws":{...}`` member of the EMF document merged into ``line``, its directives encoded once
+    per layout (metrics.Directives), not per request; None when the line's ``_aws`` is not the
+    document's of that shape (then it is encoded as it is)."""
+    aws = line.get(_AWS)
+    if aws is None or aws is not emf.get(_AWS) or type(aws) is not dict or tuple(aws) != _AWS_KEYS:
+        return None
+    timestamp = aws["Timestamp"]
+    encoded = getattr(aws["CloudWatchMetrics"], "encoded", None)
+    if type(timestamp) is not int or type(encoded) is not str:
+        return None
+    return f'"{_AWS}":{{"Timestamp":{timestamp},"CloudWatchMetrics":{encoded}}}'
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (see ``render``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
         stack = self.formatException(record.exc_info) if record.exc_info else ""
         if record.stack_info:
             stack = f"{stack}\n{self.formatStack(record.stack_info)}".strip()
-        if exc_type:
-            line["exc_type"] = exc_type
-        if stack:
-            line["stack"] = stack
-        # ASCII-only: whatever stdout's encoding, a line is always written whole.
-        return json.dumps(line, ensure_ascii=True, default=str, separators=(",", ":"))
+        return render(
+            record.created,
+            record.msecs,
+            record.levelname,
+            record.getMessage(),
+            record.name,
+            _extras(record),
+            _exception_type(record),
+            stack,
+        )
 
 
 class TextFormatter(logging.Formatter):
@@ -183,6 +254,59 @@ class StdoutHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value: Any) -> None:  # StreamHandler assigns it; stdout is looked up per record
         pass
+
+
+def log(logger: logging.Logger, level: int, message: str, extra: Mapping[str, Any]) -> None:
+    """``logger.log(level, message, extra=extra)``, the same line; when the record would reach only
+    this module's JSON handler (as configured, in Lambda), written without the logging machinery's
+    LogRecord, caller lookup and handler walk: the access line, once per request."""
+    if not logger.isEnabledFor(level):
+        return
+    handler = _sole_json_handler(logger, level)
+    if handler is None:
+        logger.log(level, message, extra=extra)
+        return
+    created = time.time()
+    msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
+    extras = {name: value for name, value in extra.items() if value is not None and not name.startswith("_")}
+    text = render(created, msecs, logging.getLevelName(level), message, logger.name, extras)
+    handler.acquire()
+    try:
+        stream = handler.stream
+        stream.write(text + handler.terminator)
+        stream.flush()
+    except RecursionError:
+        raise
+    except Exception:
+        handler.handleError(logger.makeRecord(logger.name, level, "(unknown file)", 0, message, (), None, extra=extra))
+    finally:
+        handler.release()
+
+
+def _sole_json_handler(logger: logging.Logger, level: int) -> StdoutHandler | None:
+    """The one handler a ``level`` record of ``logger`` reaches, if it is a StdoutHandler with the
+    JsonFormatter and no logger or handler on the way filters; else None (then log it normally)."""
+    if logger.disabled:
+        return None
+    found: StdoutHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if (
+                found is not None
+                or type(handler) is not StdoutHandler
+                or handler.filters
+                or level < handler.level
+                or type(handler.formatter) is not JsonFormatter
+            ):
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    return found
 
 
 class _ChaliceUnhandled(logging.Filter):

@@ -123,23 +123,63 @@ class Collector:
         for metric, values in self._values.items():
             values = values[:EMF_MAX_VALUES]
             recorded[metric] = values[0] if len(values) == 1 else values
-        directives, used, kept = _layout(self.namespace, tuple(recorded), frozenset(self.dimensions))
-        if not directives:
+        layout = _layout(self.namespace, tuple(recorded), frozenset(self.dimensions))
+        if not layout.directives:
             return None
         document: dict[str, Any] = {
             "_aws": {
                 "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
-                "CloudWatchMetrics": directives,
+                "CloudWatchMetrics": layout.directives,
             }
         }
-        document.update({name: value for name, value in self.dimensions.items() if name in used})
-        document.update({metric.name: value for metric, value in recorded.items() if metric in kept})
+        if layout.every_dimension:
+            document.update(self.dimensions)
+        else:
+            document.update({name: value for name, value in self.dimensions.items() if name in layout.used})
+        if layout.names is not None:  # every metric recorded is kept: its names in recorded order
+            document.update(zip(layout.names, recorded.values()))
+        else:
+            document.update({metric.name: value for metric, value in recorded.items() if metric in layout.kept})
         for name, value in self.properties.items():
             document.setdefault(name, value)
         return document
 
 
-_Layout = tuple[list[dict[str, Any]], frozenset[str], frozenset[Metric]]
+class Directives(list[dict[str, Any]]):
+    """A document's ``CloudWatchMetrics`` list, with its JSON (``encoded``): the same for every invocation
+    of a path, so encoded once (chalicelib/observability/logs.py splices it into the access line)."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, directives: list[dict[str, Any]]) -> None:
+        super().__init__(directives)
+        self.encoded: str = _encode(directives)
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+class _Layout:
+    """What ``_layout`` works out for one set of recorded metrics and given dimensions (shared: read-only)."""
+
+    __slots__ = ("directives", "used", "kept", "every_dimension", "names")
+
+    def __init__(
+        self,
+        directives: Directives,
+        used: frozenset[str],
+        kept: frozenset[Metric],
+        recorded: tuple[Metric, ...],
+        given: frozenset[str],
+    ) -> None:
+        self.directives = directives
+        self.used = used
+        self.kept = kept
+        self.every_dimension = used == given  # the document carries every dimension given
+        # The metrics' names in recorded order when every one is kept (else filtered by ``kept``).
+        self.names = tuple(metric.name for metric in recorded) if kept == frozenset(recorded) else None
+
+
 _LAYOUTS: dict[tuple[Any, ...], _Layout] = {}
 
 
@@ -157,16 +197,19 @@ def _layout(namespace: str, recorded: tuple[Metric, ...], given: frozenset[str])
         sets = tuple(s for s in metric.dimensions if all(name in given for name in s))
         if sets:
             grouped.setdefault(sets, []).append(metric)
-    directives = [
-        {
-            "Namespace": namespace,
-            "Dimensions": [list(dimension_set) for dimension_set in sets],
-            "Metrics": [{"Name": metric.name, "Unit": metric.unit} for metric in metrics],
-        }
-        for sets, metrics in grouped.items()
-    ]
+    directives = Directives(
+        [
+            {
+                "Namespace": namespace,
+                "Dimensions": [list(dimension_set) for dimension_set in sets],
+                "Metrics": [{"Name": metric.name, "Unit": metric.unit} for metric in metrics],
+            }
+            for sets, metrics in grouped.items()
+        ]
+    )
     used = frozenset(name for sets in grouped for dimension_set in sets for name in dimension_set)
-    layout = (directives, used, frozenset(metric for metrics in grouped.values() for metric in metrics))
+    kept = frozenset(metric for metrics in grouped.values() for metric in metrics)
+    layout = _Layout(directives, used, kept, recorded, given)
     if len(_LAYOUTS) < 256:
         _LAYOUTS[key] = layout
     return layout
@@ -241,7 +284,7 @@ def take(token: Token | None) -> dict[str, Any] | None:
 def write(document: dict[str, Any] | None) -> None:
     """Write an EMF document as one line on stdout."""
     if document is not None:
-        sys.stdout.write(json.dumps(document, separators=(",", ":"), default=str) + "\n")
+        sys.stdout.write(_encode(document) + "\n")
         sys.stdout.flush()
 
 

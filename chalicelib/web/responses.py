@@ -17,12 +17,14 @@ from chalicelib.protocol import problems
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# One encoder for every body (json.dumps with options builds a new one per call).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     # Typed as Response's own headers (a value may be a list: multi-value headers).
     all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", **(headers or {})}
-    return Response(
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=status, headers=all_headers
-    )
+    return Response(body=_encode(body), status_code=status, headers=all_headers)
 
 
 def no_content(headers: Mapping[str, str] | None = None) -> Response:

@@ -201,3 +201,108 @@ def test_json_lines_keep_extra_fields_and_escape_everything_to_one_line(observed
     parsed = json.loads(line)
     assert parsed["message"] == "two\nlines ü" and parsed["message_id"] == "m-1" and "ignored" not in parsed
     assert parsed["request_id"] == "r-1" and parsed["route"] == "/x" and line.isascii()
+
+
+def test_the_access_line_written_directly_is_the_line_logging_writes(observed, captured, monkeypatch):
+    """logs.log skips the logging machinery only where the JSON handler alone would write the record
+    (as in Lambda): the same bytes either way, the EMF directives spliced in as if merged."""
+    from chalicelib.observability import metrics
+
+    logs.configure(get_settings())
+    root = logging.getLogger()
+    [handler] = [h for h in root.handlers if isinstance(h, logs.StdoutHandler)]
+    monkeypatch.setattr(root, "handlers", [handler])  # pytest's own capture handlers off: the direct path
+    monkeypatch.setattr(logs.time, "time", lambda: 1767225600.123456)
+    access = logging.getLogger(logs.ACCESS_LOGGER)
+    token = logs.bind(request_id="r-1", route="/x", method="GET", cold_start=False)
+    metrics_token = metrics.begin(get_settings(), metrics.API)
+    metrics.dimension(metrics.ROUTE, "GET /x")
+    metrics.count(metrics.REQUESTS)
+    metrics.observe(metrics.LATENCY, 1.5)
+    metrics.prop("request_id", "r-1")
+    try:
+        document = metrics.take(metrics_token)
+        assert document is not None
+        document["_aws"]["Timestamp"] = 1767225600123
+        extra = {"status": 200, "latency_ms": 1.5, "skipped": None, logs.EMF_EXTRA: document}
+        assert logs._sole_json_handler(access, logging.INFO) is handler
+        logs.log(access, logging.INFO, "GET /x 200", extra)
+        direct = captured().lines()
+        monkeypatch.setattr(logs, "_sole_json_handler", lambda logger, level: None)
+        logs.log(access, logging.INFO, "GET /x 200", extra)
+        through_logging = captured().lines()
+    finally:
+        logs.reset(token)
+    assert direct == through_logging and len(direct) == 1
+    parsed = json.loads(direct[0])
+    assert parsed["timestamp"] == "2026-01-01T00:00:00.123Z" and parsed["_aws"]["Timestamp"] == 1767225600123
+    assert list(parsed)[: list(parsed).index("_aws") + 2] == [
+        "timestamp", "level", "message", "logger", "request_id", "route", "method", "cold_start", "status",
+        "latency_ms", "_aws", "Service",
+    ]  # fmt: skip
+    assert parsed["_aws"]["CloudWatchMetrics"] == json.loads(document["_aws"]["CloudWatchMetrics"].encoded)
+
+
+def test_another_handler_or_a_filter_takes_the_access_line_through_logging(observed, monkeypatch):
+    logs.configure(get_settings())
+    access = logging.getLogger(logs.ACCESS_LOGGER)
+    root = logging.getLogger()
+    [handler] = [h for h in root.handlers if isinstance(h, logs.StdoutHandler)]
+    monkeypatch.setattr(root, "handlers", [handler])
+    assert logs._sole_json_handler(access, logging.INFO) is handler
+    monkeypatch.setattr(root, "handlers", [handler, logging.NullHandler()])
+    assert logs._sole_json_handler(access, logging.INFO) is None
+    monkeypatch.setattr(root, "handlers", [handler])
+    monkeypatch.setattr(access, "filters", [logging.Filter("other")])
+    assert logs._sole_json_handler(access, logging.INFO) is None
+
+
+def test_a_value_that_reads_like_the_emf_marker_is_left_as_it_is(observed):
+    from chalicelib.observability import metrics
+
+    directives = metrics.Directives([{"Namespace": "N", "Dimensions": [], "Metrics": []}])
+    emf = {"_aws": {"Timestamp": 1, "CloudWatchMetrics": directives}, "Requests": 1}
+    tricky = '"_aws":"\x00"'
+    line = logs.render(0.0, 0.0, "INFO", tricky, "tasks.test", {"note": tricky, logs.EMF_EXTRA: emf})
+    parsed = json.loads(line)
+    assert parsed["message"] == tricky and parsed["note"] == tricky and parsed["Requests"] == 1
+    assert parsed["_aws"] == {
+        "Timestamp": 1,
+        "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [], "Metrics": []}],
+    }
+
+
+def _merged_field_by_field(context, extras, emf):
+    """The line's fields as merged before the direct path: context fields in order, then extras and
+    the EMF document's fields, each only where the line has no such field yet."""
+    line = {"timestamp": "t", "level": "INFO", "message": "m", "logger": "l"}
+    for name in logs.CONTEXT_FIELDS:
+        if context.get(name) is not None:
+            line[name] = context[name]
+    for name, value in context.items():
+        if name not in line and value is not None:
+            line[name] = value
+    for name, value in extras.items():
+        line.setdefault(name, value)
+    for name, value in emf.items():
+        line.setdefault(name, value)
+    return line
+
+
+@pytest.mark.parametrize(
+    ("context", "extras", "emf"),
+    [
+        ({"method": "GET", "request_id": "r", "cold_start": False}, {"status": 200}, {"request_id": "x", "A": 1}),
+        ({"zz": 1, "request_id": None, "user": "u", "message": "no"}, {"level": "no", "b": 2}, {"b": 3, "c": [1]}),
+        ({}, {}, {"timestamp": "no", "d": {"e": 1}}),
+    ],
+)
+def test_the_line_merges_context_extras_and_emf_as_field_by_field(observed, context, extras, emf):
+    token = logs.bind(**context)
+    try:
+        line = json.loads(logs.render(0.0, 0.0, "INFO", "m", "l", {**extras, logs.EMF_EXTRA: emf}))
+    finally:
+        logs.reset(token)
+    expected = _merged_field_by_field(context, extras, emf)
+    expected["timestamp"] = line["timestamp"]
+    assert list(line.items()) == list(expected.items())
