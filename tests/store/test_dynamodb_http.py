@@ -377,3 +377,15 @@ def test_an_https_endpoint_with_a_trusted_certificate_is_answered(server, tls_se
 
     assert client.get_item(TableName="tasks", Key={})["ResponseMetadata"]["HTTPStatusCode"] == 200
     client.close()
+
+
+@pytest.mark.parametrize("variable", ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"])
+def test_the_sdks_endpoint_variables_point_the_transport_where_they_point_boto3(monkeypatch, variable):
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv(variable, "http://127.0.0.1:8765")
+    assert DynamoDBClient(region="eu-west-1").endpoint_url == "http://127.0.0.1:8765"
+    # The app's own DYNAMODB_ENDPOINT_URL (handed in) wins, as botocore's endpoint_url argument does.
+    assert (
+        DynamoDBClient(region="eu-west-1", endpoint_url="http://localhost:9000").endpoint_url == "http://localhost:9000"
+    )
