@@ -163,6 +163,7 @@ class Services:
                 endpoint_url=settings.dynamodb_endpoint_url,
                 region=settings.aws_region,
                 transport=settings.dynamodb_transport,
+                tracer=tracer,
             )
             if settings.dynamodb_endpoint_url:
                 # Local endpoints only (DynamoDB Local): against AWS the stack owns the table, and Lambda

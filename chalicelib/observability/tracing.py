@@ -3,6 +3,8 @@ nowhere else; botocore is patched before any AWS client is built, and store call
 
 from __future__ import annotations
 
+import json
+import pkgutil
 import threading
 import traceback
 from collections.abc import Callable
@@ -83,3 +85,80 @@ def _traced(recorder: Any, subsegment_name: str, operation: str, call: Callable[
 
     traced.__name__ = operation
     return traced
+
+
+_whitelist: dict[str, Any] | None = None
+
+
+def aws_call(
+    recorder: Any,
+    service: str,
+    operation: str,
+    region: str,
+    params: dict[str, Any],
+    send: Callable[[dict[str, str]], dict[str, Any]],
+) -> dict[str, Any]:
+    """One AWS call made without botocore (the lean DynamoDB transport), recorded as the SDK's botocore
+    patch records botocore's: a subsegment ``service`` in the ``aws`` namespace with its ``aws`` fields
+    (operation, region, request_id, retries, the service's whitelisted parameters such as table_name) and
+    the HTTP status, a remote fault for an error reply. ``send(headers)`` makes the call with ``headers``
+    added: the ``X-Amzn-Trace-Id`` of that subsegment, as the patch's ``inject_header`` adds it."""
+    from aws_xray_sdk.ext.util import inject_trace_header
+
+    subsegment = recorder.begin_subsegment(service, "aws")
+    if subsegment is None:  # no segment (context missing): the call goes out untraced, as botocore's does
+        return send({})
+    headers: dict[str, str] = {}
+    inject_trace_header(headers, subsegment)
+    response: dict[str, Any] | None = None
+    metadata: dict[str, Any] = {}
+    try:
+        response = send(headers)
+        return response
+    except Exception as exc:
+        error_response = getattr(exc, "response", None)
+        metadata = error_response.get("ResponseMetadata", {}) if isinstance(error_response, dict) else {}
+        if metadata:
+            subsegment.put_http_meta("status", metadata.get("HTTPStatusCode"))
+        subsegment.add_exception(exc, traceback.extract_tb(exc.__traceback__), bool(metadata))
+        raise
+    finally:
+        aws: dict[str, Any] = {"operation": operation, "region": region}
+        if response is not None:
+            metadata = response.get("ResponseMetadata") or {}
+            subsegment.put_http_meta("status", metadata.get("HTTPStatusCode"))
+        if metadata:
+            aws["request_id"] = metadata.get("RequestId")
+            aws["retries"] = metadata.get("RetryAttempts", 0)
+        _whitelisted(service, operation, params, response, aws)
+        subsegment.set_aws(aws)
+        recorder.end_subsegment()
+
+
+def _whitelisted(
+    service: str, operation: str, params: dict[str, Any], response: dict[str, Any] | None, aws: dict[str, Any]
+) -> None:
+    """The request's and the reply's parameters the SDK records for this operation (its whitelist, read as
+    aws_xray_sdk.ext.boto_utils reads it: that module imports botocore, this one does not)."""
+    global _whitelist
+    if _whitelist is None:
+        _whitelist = json.loads(pkgutil.get_data("aws_xray_sdk.ext", "resources/aws_para_whitelist.json") or b"{}")
+    from aws_xray_sdk.ext.util import to_snake_case
+
+    spec = _whitelist.get("services", {}).get(service, {}).get("operations", {}).get(operation)
+    if not spec:
+        return
+    for source, kind in ((params, "request"), (response, "response")):
+        if source is None:
+            continue
+        for key in spec.get(f"{kind}_parameters", ()):
+            if key in source:
+                aws[to_snake_case(key)] = source[key]
+        for key, descriptor in spec.get(f"{kind}_descriptors", {}).items():
+            if key in source:
+                value = source[key]
+                if descriptor.get("get_count"):
+                    value = len(value)
+                if descriptor.get("get_keys"):
+                    value = list(value)
+                aws[descriptor["rename_to"]] = value

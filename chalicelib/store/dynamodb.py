@@ -67,6 +67,7 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         endpoint_url: str | None = None,
         region: str | None = None,
         transport: str = "boto3",
+        tracer: Any = None,
     ) -> None:
         if transport not in DYNAMODB_TRANSPORTS:
             raise ValueError(f"transport: one of {', '.join(DYNAMODB_TRANSPORTS)}, not {transport!r}")
@@ -74,6 +75,7 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         self.endpoint_url = endpoint_url
         self.transport = transport
         self._lean: Any = None
+        self._tracer = tracer  # the lean transport's own subsegments (botocore's come from the SDK's patch)
         self._lean_lock = threading.Lock()
         super().__init__(region=region, endpoint_url=endpoint_url)
 
@@ -90,7 +92,7 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
                 if self._lean is None:
                     from chalicelib.store.dynamodb_http import DynamoDBClient  # lazy: only with this transport
 
-                    self._lean = DynamoDBClient(**{**TIMEOUTS, **self._client_options})
+                    self._lean = DynamoDBClient(**{**TIMEOUTS, **self._client_options}, tracer=self._tracer)
         return self._lean
 
     # --- reads ---------------------------------------------------------------------------------

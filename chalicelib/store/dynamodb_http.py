@@ -107,6 +107,7 @@ class DynamoDBClient:
         credentials: Credentials | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        tracer: Any = None,
     ) -> None:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         # The SDKs' own endpoint settings, as botocore reads them (service-specific first), so pointing
@@ -119,6 +120,7 @@ class DynamoDBClient:
         url = urlsplit(endpoint_url or f"https://dynamodb.{region}.amazonaws.com")
         if url.scheme not in ("https", "http") or not url.hostname:
             raise ValueError(f"not an HTTP(S) endpoint: {endpoint_url!r}")
+        self.region = region
         self.endpoint_url = url.geturl()
         self._https = url.scheme == "https"
         self._address = (url.hostname, url.port or (443 if self._https else 80))
@@ -140,6 +142,9 @@ class DynamoDBClient:
         self._lock = threading.Lock()
         # Called with the operation's name before each attempt is sent (tests count requests with it).
         self.on_send: list[Callable[[str], None]] = []
+        # The X-Ray recorder when tracing (wiring's Services.tracer()): each call is then an "aws"
+        # subsegment carrying its trace header, as botocore's patched calls are.
+        self.tracer = tracer
 
     def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
         operation = OPERATIONS.get(name)
@@ -158,13 +163,27 @@ class DynamoDBClient:
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send ``operation`` (``GetItem``, ...) with ``params``; its reply, retried as botocore would."""
+        if self.tracer is None:
+            return self._call(operation, params, None)
+        from chalicelib.observability.tracing import aws_call  # lazy: only when tracing (it imports X-Ray)
+
+        return aws_call(
+            self.tracer,
+            "dynamodb",
+            operation,
+            self.region,
+            params,
+            lambda headers: self._call(operation, params, headers),
+        )
+
+    def _call(self, operation: str, params: dict[str, Any], extra: dict[str, str] | None) -> dict[str, Any]:
         body = json.dumps(params, separators=(",", ":")).encode()
         attempt = 0
         while True:
             attempt += 1
             throttled = False
             try:
-                status, headers, data = self._exchange(operation, body)
+                status, headers, data = self._exchange(operation, body, extra)
             except (OSError, http.client.HTTPException) as exc:
                 failure: Exception = Unreachable(f"DynamoDB {operation}: {exc!r}")
                 failure.__cause__ = exc
@@ -192,7 +211,7 @@ class DynamoDBClient:
         scale = THROTTLING_SCALE if throttled else TRANSIENT_SCALE
         return self._jitter() * min(scale * 2 ** (attempt - 1), MAX_BACKOFF)
 
-    def _exchange(self, operation: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _exchange(self, operation: str, body: bytes, extra: dict[str, str] | None) -> tuple[int, dict[str, str], bytes]:
         for hook in self.on_send:
             hook(operation)
         headers = {
@@ -203,6 +222,8 @@ class DynamoDBClient:
         signed = {"Host": self._host, **headers}
         headers.update(self._signer.sign("POST", self._host, self._path, [], signed, body, self._credentials()))
         headers["Host"] = self._host
+        if extra:
+            headers.update(extra)  # unsigned, as botocore leaves X-Amzn-Trace-Id unsigned
         connection, reused = self._checkout()
         try:
             try:

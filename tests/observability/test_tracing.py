@@ -253,14 +253,74 @@ def test_a_traced_store_passes_everything_but_the_operations_through():
     assert {"get", "query", "put", "update", "delete", "transact"} == STORE_OPERATIONS
 
 
-def test_patched_botocore_puts_each_dynamodb_request_under_its_store_subsegment(tmp_path, dynamodb_endpoint):
-    table = {"STORE": "dynamodb", "TABLE_NAME": f"traced-{os.urandom(4).hex()}"}
+@pytest.mark.parametrize("transport", ["boto3", "lean"])
+def test_each_dynamodb_request_is_an_aws_subsegment_under_its_store_subsegment(tmp_path, dynamodb_endpoint, transport):
+    # boto3's from the SDK's botocore patch, the lean transport's from tracing.aws_call: the same record.
+    table = {"STORE": "dynamodb", "TABLE_NAME": f"traced-{os.urandom(4).hex()}", "DYNAMODB_TRANSPORT": transport}
     run, documents = _traced_run(tmp_path, [_create_event()], DYNAMODB_ENDPOINT_URL=dynamodb_endpoint, **table)
     assert run.responses[0]["statusCode"] == 201
     store_put = next(d for d in documents if d["name"] == "store.put")
     calls = [d for d in documents if d.get("namespace") == "aws" and d["parent_id"] == store_put["id"]]
     assert [(d["name"], d["aws"]["operation"]) for d in calls] == [("dynamodb", "PutItem")], documents
     assert calls[0]["trace_id"] == TRACE_ROOT
+    assert calls[0]["aws"]["table_name"] == table["TABLE_NAME"] and calls[0]["aws"]["region"] == "us-east-1"
+    assert calls[0]["http"]["response"]["status"] == 200 and calls[0]["aws"]["request_id"]
+
+
+def test_the_lean_transport_records_each_request_as_an_aws_subsegment_and_sends_its_trace_header(tmp_path):
+    """DYNAMODB_TRANSPORT=lean sends no request through botocore: its own subsegments are those the SDK's
+    botocore patch writes (namespace aws, the operation, table, region, request id, retries, status; an
+    error reply a remote fault), and each request carries that subsegment's X-Amzn-Trace-Id, as botocore's
+    patched requests do."""
+    from tests.support.dynamodb_stub import REQUEST_ID
+    from tests.support.dynamodb_stub import running_stub
+
+    with running_stub() as dynamodb:
+        dynamodb.replies.extend(
+            [
+                (200, {"Items": [], "Count": 0, "ScannedCount": 0}),
+                (400, {"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "message": "no"}),
+            ]
+        )
+        run, documents = _traced_run(
+            tmp_path,
+            [rest_event("GET", "/items", claims=claims()), item_event("DELETE", MISSING_ID, claims=claims())],
+            STORE="dynamodb",
+            TABLE_NAME="tasks",
+            DYNAMODB_TRANSPORT="lean",
+            AWS_ENDPOINT_URL_DYNAMODB=dynamodb.url,
+            AWS_MAX_ATTEMPTS="1",
+        )
+        requests = list(dynamodb.requests)
+    assert [r["statusCode"] for r in run.responses] == [200, 404], run.responses
+    by_name = {d["name"]: d for d in documents if d["name"].startswith("store.")}
+    calls = [d for d in documents if d.get("namespace") == "aws"]
+    assert [(d["name"], d["aws"]["operation"]) for d in calls] == [("dynamodb", "Query"), ("dynamodb", "DeleteItem")]
+    query, delete = calls
+    assert query["type"] == "subsegment" and query["trace_id"] == TRACE_ROOT
+    assert query["parent_id"] == by_name["store.query"]["id"] and delete["parent_id"] == by_name["store.delete"]["id"]
+    assert query["aws"] == {
+        "operation": "Query",
+        "region": "us-east-1",
+        "request_id": REQUEST_ID,
+        "retries": 0,
+        # The parameters the SDK's whitelist records for a Query, as the botocore patch records them.
+        "table_name": "tasks",
+        "consistent_read": True,
+        "limit": query["aws"]["limit"],
+        "scan_index_forward": False,
+    }
+    assert query["http"] == {"response": {"status": 200}} and "fault" not in query and "error" not in query
+    # An error reply: its status, and the exception as a remote one, as the botocore patch records it.
+    assert delete["http"] == {"response": {"status": 400}} and delete["error"] is True
+    assert delete["aws"]["table_name"] == "tasks" and delete["aws"]["request_id"] == REQUEST_ID
+    [exception] = delete["cause"]["exceptions"]
+    assert exception["remote"] is True and "ConditionalCheckFailedException" in exception["message"]
+    # Each request carried its own subsegment's trace header (unsigned, as botocore leaves it).
+    sent = [headers["x-amzn-trace-id"] for headers, _ in requests]
+    assert sent == [f"Root={TRACE_ROOT};Parent={d['id']};Sampled=1" for d in calls]
+    assert all("x-amzn-trace-id" not in headers["authorization"] for headers, _ in requests)
+    assert "botocore" in run.patched  # for SQS and Bedrock; the lean requests never went through it
 
 
 def test_a_failing_store_call_is_recorded_as_a_fault_on_its_subsegment():

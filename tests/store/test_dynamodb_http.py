@@ -9,12 +9,7 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import zlib
-from collections import deque
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -29,9 +24,11 @@ from chalicelib.store.dynamodb_http import ClientError
 from chalicelib.store.dynamodb_http import DynamoDBClient
 from chalicelib.store.dynamodb_http import Unreachable
 from chalicelib.store.sigv4 import Credentials
+from tests.support.dynamodb_stub import DROP
+from tests.support.dynamodb_stub import Server
+from tests.support.dynamodb_stub import running_stub
 
 PREFIX = "com.amazonaws.dynamodb.v20120810#"
-DROP = "drop"  # close the connection without a reply
 STORED = {"PK": {"S": "USER#a"}, "SK": {"S": "TASK#1"}, "title": {"S": "stored"}, "version": {"N": "2"}}
 
 
@@ -40,58 +37,10 @@ def error(code: str, message: str = "", status: int = 400, **members: Any) -> tu
     return status, {"__type": PREFIX + code, "message": message, **members}
 
 
-class Server(ThreadingHTTPServer):
-    """Answers each request with the next scripted reply (``{}`` when the script is done)."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.replies: deque[Any] = deque()
-        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.connections = 0
-        self.close_after_reply = False
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.connections += 1
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(({name.lower(): value for name, value in self.headers.items()}, body))
-        reply = self.server.replies.popleft() if self.server.replies else (200, {})
-        if reply == DROP:
-            self.close_connection = True
-            return
-        status, payload, *corrupt = reply
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amz-crc32", str(zlib.crc32(data) + (1 if corrupt else 0)))
-        self.end_headers()
-        self.wfile.write(data)
-        # Closed silently, as an idle timeout does: the client learns it on its next request.
-        self.close_connection = self.server.close_after_reply
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def server() -> Iterator[Server]:
-    server = Server()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_stub() as server:
+        yield server
 
 
 @pytest.fixture
