@@ -17,7 +17,9 @@ import pytest
 from container.context import APP_ENTRIES
 from container.context import assemble
 from container.context import pip_install
+from tests.support.dynamodb_stub import running_stub
 from tests.support.imports import HEAVY
+from tests.support.invoke import claims
 from tests.support.invoke import rest_event
 from tests.support.reports import REPORT
 
@@ -25,6 +27,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 DOCKERFILE = PROJECT / "container" / "Dockerfile"
 # What the chalice CLI pulls in and the Lambda image must not carry.
 CLI_ONLY = ("click", "yaml", "inquirer", "blessed", "botocore", "boto3", "pip", "setuptools", "wheel", "jmespath")
+
+ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
 
 PROBE = r"""
 import json, sys, sysconfig, time
@@ -79,20 +83,22 @@ def layout(tmp_path_factory) -> Path:
     return task
 
 
-def probe(task: Path, tmp_path: Path) -> dict:
+def probe(task: Path, tmp_path: Path, event: dict | None = None, **variables: str) -> dict:
     # The deployed environment, minus AWS: no PYTHONPATH, no virtualenv, no site-packages (-I -S).
     env = {
         "APP_STAGE": "prod",
         "LOG_FORMAT": "json",
         "STORE": "dynamodb",
         "TABLE_NAME": "tasks",
-        "AUTH_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example",
+        "AUTH_ISSUER": ISSUER,
         "AUTH_CLIENT_IDS": "client",
         "AWS_REGION": "us-east-1",
         "AWS_LAMBDA_FUNCTION_NAME": "layout-test",
         "LANG": "C.UTF-8",
+        **variables,
     }
-    event = rest_event("GET", "/health", headers={"X-Request-Id": "layout-1"})
+    if event is None:
+        event = rest_event("GET", "/health", headers={"X-Request-Id": "layout-1"})
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", PROBE, str(task), json.dumps(event)],
         env=env,
@@ -117,6 +123,43 @@ def test_the_image_answers_health_with_only_its_own_files_and_the_standard_libra
     # The imports rule's heavy modules wait for the request that needs them (tests/support/imports.py).
     assert not loaded_top & HEAVY, sorted(loaded_top & HEAVY)
     REPORT["image import of app.py"] = f"{seen['import_ms']} ms (this machine, warm disk)"
+
+
+def test_the_image_reads_items_on_the_lean_transport_without_boto3(layout, tmp_path):
+    """The deployed read path (DynamoDB, API Gateway's claims) on DYNAMODB_TRANSPORT=lean: a GET /items sent
+    to DynamoDB (a stub answering its Query) without boto3 or botocore, which the image does not even carry
+    (Lambda's runtime does)."""
+    item = {
+        "PK": {"S": "USER#user-1"},
+        "SK": {"S": "ITEM#01ARZ3NDEKTSV4RRFFQ69G5FAV"},
+        "id": {"S": "01ARZ3NDEKTSV4RRFFQ69G5FAV"},
+        "title": {"S": "from the stub"},
+        "status": {"S": "todo"},
+        "version": {"N": "1"},
+        "created_at": {"S": "2026-11-28T10:00:00.000Z"},
+        "updated_at": {"S": "2026-11-28T10:00:00.000Z"},
+    }
+    with running_stub() as dynamodb:
+        dynamodb.replies.append((200, {"Items": [item], "Count": 1, "ScannedCount": 1}))
+        seen = probe(
+            layout,
+            tmp_path,
+            rest_event("GET", "/items", claims=claims("user-1") | {"iss": ISSUER, "client_id": "client"}),
+            DYNAMODB_TRANSPORT="lean",
+            AWS_ENDPOINT_URL_DYNAMODB=dynamodb.url,
+            AWS_ACCESS_KEY_ID="AKIDLAYOUT",
+            AWS_SECRET_ACCESS_KEY="secret",
+            AWS_SESSION_TOKEN="token",
+        )
+        [(headers, body)] = dynamodb.requests
+    response = seen["response"]
+    assert response["statusCode"] == 200, response
+    assert [i["title"] for i in json.loads(response["body"])["items"]] == ["from the stub"]
+    assert headers["x-amz-target"] == "DynamoDB_20120810.Query" and body["TableName"] == "tasks"
+    assert "AKIDLAYOUT/" in headers["authorization"]
+    loaded_top = {name.split(".")[0] for name in seen["modules"]}
+    assert not loaded_top & {"boto3", "botocore"}
+    assert seen["outside"] == [], f"modules from outside the image: {seen['outside']}"
 
 
 def test_the_image_carries_only_chalices_runtime_module_and_no_cli_dependencies(layout):
