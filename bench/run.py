@@ -265,7 +265,7 @@ def figure_cold(bench: Bench) -> None:
             lean,
             0.5,
             f"the Chalice+boto3 floor anchor with its one Query (paired ratios IQR {spreads[DEPLOYED_LEAN]}); "
-            "issue 12's goal, its transport not yet the default",
+            "issue 12's goal, on the default transport",
         )
         add(EMBEDDED, FLOOR_READ)
         for peer, (_, short) in PEERS.items():

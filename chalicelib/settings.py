@@ -52,8 +52,8 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
-# How the DynamoDB store sends its requests: botocore's client, or the standard-library transport
-# (chalicelib/store/dynamodb_http.py) that keeps boto3 off the request path.
+# How the DynamoDB store sends its requests: botocore's client, or (the default) the standard-library
+# transport (chalicelib/store/dynamodb_http.py) that keeps boto3 off the request path.
 DYNAMODB_TRANSPORTS = ("boto3", "lean")
 
 
@@ -67,7 +67,7 @@ class Settings(NamedTuple):
     sqlite_path: str = ".data/app.db"
     table_name: str | None = None
     dynamodb_endpoint_url: str | None = None
-    dynamodb_transport: str = "boto3"
+    dynamodb_transport: str = "lean"
     aws_region: str | None = None
     queue: str = "local"
     activity_queue_url: str | None = None
@@ -177,7 +177,7 @@ class Settings(NamedTuple):
             sqlite_path=env.get("SQLITE_PATH") or os.path.join(data_dir, "app.db"),
             table_name=table_name,
             dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
-            dynamodb_transport=_choice(env, "DYNAMODB_TRANSPORT", "boto3", DYNAMODB_TRANSPORTS),
+            dynamodb_transport=_choice(env, "DYNAMODB_TRANSPORT", "lean", DYNAMODB_TRANSPORTS),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             queue=queue,
             activity_queue_url=queue_url,

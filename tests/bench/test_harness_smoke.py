@@ -163,7 +163,7 @@ def test_claims_event_lists_items_in_one_request_and_is_trusted_only_in_lambda(e
     headers, claims = workload.gateway_auth("smoke")
     event = rest_event("GET", "/items", headers=headers, claims=claims)
     assert app(event, LambdaContext())["statusCode"] == 200  # builds the store and its table
-    with count_requests(wiring.services().store.client) as count:
+    with count_requests(wiring.services().store.requests) as count:
         response = app(event, LambdaContext())
     assert response["statusCode"] == 200, response["body"]
     assert json.loads(response["body"]) == {"items": [], "next_cursor": None}
