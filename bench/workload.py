@@ -62,8 +62,8 @@ def deployed_env(home: str, *, table: str, endpoint: str | None) -> dict[str, st
         # Deployed, events go to SQS, which has no local stand-in here; the embedded queue instead would
         # run the consumer's writes inside this process and into the per-route request counts.
         "QUEUE": "off",
-        # The rows named "deployed" stay on botocore's client, as measured before the lean transport became
-        # the default: the lean row sets its own, and figure 3 counts requests with botocore's event hooks.
+        # botocore's client, not the default lean transport: figure 3 counts requests and capacity with
+        # botocore's event hooks, and figure 1's boto3 row measures it; the rows of the default set lean.
         "DYNAMODB_TRANSPORT": "boto3",
     }
     if endpoint:
