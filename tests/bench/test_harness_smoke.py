@@ -46,6 +46,7 @@ def test_prints_a_verdict_line_for_every_target(quick_run):
         "cold GET /health:",
         "cold GET /health loads no boto3",
         "cold first GET /items, deployed:",
+        "cold first POST /items, deployed:",
         "cold first GET /items, deployed, on botocore's client:",
         "cold first GET /items, deployed, against Powertools:",
         "cold first GET /items, deployed, against FastAPI + Mangum:",
