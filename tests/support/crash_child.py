@@ -38,7 +38,10 @@ class BlockingQueue:
     def send(self, body: str, attributes: Mapping[str, str]) -> str:
         if self.block == "after":
             self.queue.send(body, attributes)
-        Path(self.marker).write_text(body)
+        # Written aside, then renamed: the test waits for the marker to exist, and must never read it half-written.
+        pending = Path(self.marker + ".pending")
+        pending.write_text(body)
+        pending.rename(self.marker)
         threading.Event().wait()  # until SIGKILL
         raise AssertionError("unreachable")
 
