@@ -106,3 +106,10 @@ INTERNAL_ERROR_DETAIL = "An internal error occurred; quote the request id when r
 UNHANDLED_FIELD = "error"
 UNHANDLED_VALUE = "unhandled"
 UNHANDLED = MappingProxyType({UNHANDLED_FIELD: UNHANDLED_VALUE})  # ``extra=`` of that line
+
+# --- SSM parameters: one prefix per stage (docs/DEPLOY.md). The operator stores the Slack secrets there, the
+# chat commands flip this region's switch there, and the stacks exchange what they need there (no exports).
+SSM_PREFIX = "/tasks-api/{stage}"
+SSM_SLACK_WEBHOOK_URL = "slack/webhook-url"  # SecureString: the incoming webhook the notifier posts to
+SSM_SLACK_SIGNING_SECRET = "slack/signing-secret"  # SecureString: verifies the slash commands
+SSM_REGION_SWITCH = "region/switch"  # String "serving" or "failed": what /health reports for this region
