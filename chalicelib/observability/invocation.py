@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from contextvars import Token
 from typing import Any
 
+from chalicelib.observability import access
 from chalicelib.observability import logs
 from chalicelib.observability import metrics
 
@@ -55,7 +56,13 @@ def begin(
 
 
 def _start(
-    kind: type, settings: Any, service: str, request_id: str | None, lambda_context: Any, fields: dict[str, Any]
+    kind: type,
+    settings: Any,
+    service: str,
+    request_id: str | None,
+    lambda_context: Any,
+    fields: dict[str, Any],
+    dimensions: dict[str, str] | None = None,
 ) -> Any:
     logs.configure(settings)
     log_token = logs.bind(
@@ -65,8 +72,8 @@ def _start(
         cold_start=_cold_start(),
         **fields,
     )
-    metrics_token = metrics.begin(settings, service)
-    metrics.prop("request_id", request_id)
+    properties = {"request_id": request_id} if request_id is not None else None
+    metrics_token = metrics.begin(settings, service, dimensions, properties)
     return kind(settings, log_token, metrics_token)
 
 
@@ -77,25 +84,22 @@ class ApiRequest(Invocation):
 
     def finish(self, status: int, *, unhandled: bool = False, replayed: bool = False) -> None:
         """After the response: the request metrics, the access-log line, the EMF line."""
-        latency_ms = self.elapsed_ms()
-        collector = metrics.current() if self._metrics_token is not None else None
-        if collector is not None:
-            collector.dimensions[metrics.STATUS_CLASS] = f"{status // 100}xx"
-            collector.count(metrics.REQUESTS)
-            collector.observe(metrics.LATENCY, latency_ms)
-            # Explicit zeros: each counter's Average over a period is then a rate.
-            collector.count(metrics.ERRORS_5XX, 1 if status >= 500 else 0)
-            collector.count(metrics.UNHANDLED_EXCEPTIONS, 1 if unhandled else 0)
-            collector.count(metrics.PRECONDITION_FAILED, 1 if status == 412 else 0)
-            collector.count(metrics.IDEMPOTENT_REPLAYS, 1 if replayed else 0)
         level = logging.WARNING if status >= 500 else logging.INFO
+        collector = metrics.current() if self._metrics_token is not None else None
+        if collector is not None and access.write(self, collector, status, level, unhandled, replayed):
+            metrics.take(self._metrics_token, render=False)
+            logs.reset(self._log_token)
+            return
+        latency_ms = self.elapsed_ms()
+        if collector is not None:
+            access.count(collector, status, latency_ms, unhandled, replayed)
         extra: dict[str, Any] = {"status": status, "latency_ms": latency_ms}
         document = metrics.take(self._metrics_token)
         if document is not None and self.settings.log_format == "json" and access_log.isEnabledFor(level):
             # The access line carries the EMF document: CloudWatch extracts the metrics and keeps the
             # rest as log fields, and the request costs one encode and one write instead of two.
             extra[logs.EMF_EXTRA], document = document, None
-        logs.log(access_log, level, f"{self.method} {self.route} {status}", extra)
+        logs.log(access_log, level, access.message(self.method, self.route, status), extra)
         metrics.write(document)
         logs.reset(self._log_token)
 
@@ -114,7 +118,7 @@ def begin_api_request(
         request_id,
         lambda_context,
         {"apigw_request_id": context.get("requestId"), "route": route, "method": method},
+        {metrics.ROUTE: f"{method} {route}"},
     )
     request.route, request.method = route, method
-    metrics.dimension(metrics.ROUTE, f"{method} {route}")
     return request

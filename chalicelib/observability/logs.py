@@ -111,7 +111,7 @@ def _exception_type(record: logging.LogRecord) -> str | None:
 
 
 # One encoder for every line (json.dumps with options builds a new one per call).
-_encode = json.JSONEncoder(ensure_ascii=True, default=str, separators=(",", ":")).encode
+_encode = encode = json.JSONEncoder(ensure_ascii=True, default=str, separators=(",", ":")).encode
 _AWS = "_aws"  # the EMF document's metadata key: its directives arrive encoded (metrics.Directives)
 _AWS_KEYS = ("Timestamp", "CloudWatchMetrics")
 _AWS_MARK = "\x00"  # stands for the _aws member while the line is encoded
@@ -120,38 +120,43 @@ _AWS_MARKED = _encode({_AWS: _AWS_MARK})[1:-1]  # '"_aws":"\u0000"'
 _second: tuple[int, str] = (-1, "")
 
 
-def _timestamp(created: float, msecs: float) -> str:
+def timestamp(created: float, msecs: float) -> str:
+    """A line's ``timestamp``: RFC 3339, UTC, milliseconds, Z (``created``/``msecs`` as LogRecord has them)."""
+    return f"{second(int(created))}.{int(msecs):03d}Z"
+
+
+def second(whole: int) -> str:
+    """The text of a whole second (``%Y-%m-%dT%H:%M:%S``, UTC): lines of the same second share the strftime."""
     global _second
-    whole = int(created)
-    second = _second
-    if second[0] != whole:
-        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)))
-    return f"{second[1]}.{int(msecs):03d}Z"
+    cached = _second
+    if cached[0] != whole:
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return cached[1]
 
 
 _HEAD = ("timestamp", "level", "message", "logger")  # every line's first fields
 
 
 def render(
-    created: float,
-    msecs: float,
+    stamp: str,
     level: str,
     message: str,
     logger: str,
     extras: Mapping[str, Any],
     exc_type: str | None = None,
     stack: str = "",
+    fields: Mapping[str, Any] | None = None,
 ) -> str:
-    """The JSON line of a record: timestamp (RFC 3339, UTC, Z), level, message, logger, the context
-    fields, the record's extras (``extras[EMF_EXTRA]``, an EMF document, merged last), and ``exc_type`` /
-    ``stack`` for an exception."""
+    """The JSON line of a record: its timestamp (``timestamp()``'s text), level, message, logger, the
+    context fields (``fields``, else the current ones), the record's extras (``extras[EMF_EXTRA]``, an EMF
+    document, merged last), and ``exc_type`` / ``stack`` for an exception."""
     line: dict[str, Any] = {
-        "timestamp": _timestamp(created, msecs),
+        "timestamp": stamp,
         "level": level,
         "message": message,
         "logger": logger,
     }
-    context = _fields.get()
+    context = _fields.get() if fields is None else fields
     if context:
         get = context.get
         for name in CONTEXT_FIELDS:
@@ -209,8 +214,7 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             stack = f"{stack}\n{self.formatStack(record.stack_info)}".strip()
         return render(
-            record.created,
-            record.msecs,
+            timestamp(record.created, record.msecs),
             record.levelname,
             record.getMessage(),
             record.name,
@@ -260,33 +264,36 @@ def log(logger: logging.Logger, level: int, message: str, extra: Mapping[str, An
     """``logger.log(level, message, extra=extra)``, the same line; when the record would reach only
     this module's JSON handler (as configured, in Lambda), written without the logging machinery's
     LogRecord, caller lookup and handler walk: the access line, once per request."""
-    if not logger.isEnabledFor(level):
-        return
-    handler = _sole_json_handler(logger, level)
+    handler = sole_json_handler(logger, level)
     if handler is None:
         logger.log(level, message, extra=extra)
         return
     created = time.time()
     msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
     extras = {name: value for name, value in extra.items() if value is not None and not name.startswith("_")}
-    text = render(created, msecs, logging.getLevelName(level), message, logger.name, extras)
-    handler.acquire()
-    try:
-        stream = handler.stream
-        stream.write(text + handler.terminator)
-        stream.flush()
-    except RecursionError:
-        raise
-    except Exception:
-        handler.handleError(logger.makeRecord(logger.name, level, "(unknown file)", 0, message, (), None, extra=extra))
-    finally:
-        handler.release()
+    text = render(timestamp(created, msecs), logging.getLevelName(level), message, logger.name, extras)
+    write(handler, logger, level, text)
 
 
-def _sole_json_handler(logger: logging.Logger, level: int) -> StdoutHandler | None:
-    """The one handler a ``level`` record of ``logger`` reaches, if it is a StdoutHandler with the
-    JsonFormatter and no logger or handler on the way filters; else None (then log it normally)."""
-    if logger.disabled:
+def write(handler: StdoutHandler, logger: logging.Logger, level: int, text: str) -> None:
+    """Write one rendered line of ``logger`` through ``handler`` (from ``sole_json_handler``), as the handler
+    itself would: under its lock, flushed, a failure reported by its ``handleError``."""
+    with handler.lock:  # type: ignore[union-attr]  # Handler.__init__ always makes it
+        try:
+            stream = handler.stream
+            stream.write(text + handler.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            handler.handleError(logger.makeRecord(logger.name, level, "(unknown file)", 0, text, (), None))
+
+
+def sole_json_handler(logger: logging.Logger, level: int) -> StdoutHandler | None:
+    """The one handler a ``level`` record of ``logger`` reaches, if the record is enabled and that handler
+    is a StdoutHandler with the JsonFormatter and no logger or handler on the way filters; else None (then
+    log it normally)."""
+    if logger.disabled or not logger.isEnabledFor(level):
         return None
     found: StdoutHandler | None = None
     current: logging.Logger | None = logger

@@ -117,6 +117,10 @@ class Collector:
         """Record one sample of a distribution (latency, time to first token)."""
         self._values.setdefault(metric, []).append(value)
 
+    def recorded(self) -> bool:
+        """Whether any metric was recorded."""
+        return bool(self._counts or self._values)
+
     def document(self, timestamp_ms: int | None = None) -> dict[str, Any] | None:
         """The EMF document, or None when nothing was recorded (see ``_layout`` for its directives)."""
         recorded: dict[Metric, Any] = dict(self._counts)
@@ -218,11 +222,22 @@ def _layout(namespace: str, recorded: tuple[Metric, ...], given: frozenset[str])
 _current: ContextVar[Collector | None] = ContextVar("metrics_collector", default=None)
 
 
-def begin(settings: Any, service: str) -> Token | None:
-    """Start collecting for one invocation (None, and nothing collected, when METRICS=off)."""
+def begin(
+    settings: Any,
+    service: str,
+    dimensions: Mapping[str, str] | None = None,
+    properties: Mapping[str, Any] | None = None,
+) -> Token | None:
+    """Start collecting for one invocation (None, and nothing collected, when METRICS=off), with these
+    dimensions beside the service and these properties to begin with."""
     if settings.metrics != "emf":
         return None
-    return _current.set(Collector(settings.metrics_namespace, service))
+    collector = Collector(settings.metrics_namespace, service)
+    if dimensions:
+        collector.dimensions.update(dimensions)
+    if properties:
+        collector.properties.update(properties)
+    return _current.set(collector)
 
 
 def current() -> Collector | None:
@@ -272,13 +287,14 @@ def count_rejection(reason: str) -> None:
     count(SIGN_IN_FAILURES)
 
 
-def take(token: Token | None) -> dict[str, Any] | None:
-    """Stop collecting for this invocation and return its EMF document (None if nothing to write)."""
+def take(token: Token | None, *, render: bool = True) -> dict[str, Any] | None:
+    """Stop collecting for this invocation and return its EMF document (None if nothing to write, or
+    not ``render``: its metrics went out another way)."""
     if token is None:
         return None
     collector = _current.get()
     _current.reset(token)
-    return collector.document() if collector is not None else None
+    return collector.document() if collector is not None and render else None
 
 
 def write(document: dict[str, Any] | None) -> None:

@@ -99,6 +99,9 @@ def _cors_origins() -> tuple[str, ...]:
         return ()  # unusable configuration: already answered as a 500 problem, without CORS
 
 
+_begin_api_request: Callable[..., Any] | None = None
+
+
 def _observe(state: context.RequestState, request: Request | None) -> Any:
     try:
         settings = get_settings()
@@ -106,10 +109,13 @@ def _observe(state: context.RequestState, request: Request | None) -> Any:
         return None  # unusable configuration: the request's own handling reports it as a 500 problem
     if not settings.observability:
         return None
-    # Loaded on the first request, not at `import app` (and never with OBSERVABILITY=off).
-    from chalicelib.observability.invocation import begin_api_request
+    global _begin_api_request
+    if _begin_api_request is None:
+        # lazy: loaded on the first request, not at `import app` (and never with OBSERVABILITY=off)
+        from chalicelib.observability.invocation import begin_api_request
 
-    return begin_api_request(
+        _begin_api_request = begin_api_request
+    return _begin_api_request(
         settings,
         request_id=state.request_id,
         request_context=request.context if request is not None else None,

@@ -225,10 +225,10 @@ def test_the_access_line_written_directly_is_the_line_logging_writes(observed, c
         assert document is not None
         document["_aws"]["Timestamp"] = 1767225600123
         extra = {"status": 200, "latency_ms": 1.5, "skipped": None, logs.EMF_EXTRA: document}
-        assert logs._sole_json_handler(access, logging.INFO) is handler
+        assert logs.sole_json_handler(access, logging.INFO) is handler
         logs.log(access, logging.INFO, "GET /x 200", extra)
         direct = captured().lines()
-        monkeypatch.setattr(logs, "_sole_json_handler", lambda logger, level: None)
+        monkeypatch.setattr(logs, "sole_json_handler", lambda logger, level: None)
         logs.log(access, logging.INFO, "GET /x 200", extra)
         through_logging = captured().lines()
     finally:
@@ -249,12 +249,12 @@ def test_another_handler_or_a_filter_takes_the_access_line_through_logging(obser
     root = logging.getLogger()
     [handler] = [h for h in root.handlers if isinstance(h, logs.StdoutHandler)]
     monkeypatch.setattr(root, "handlers", [handler])
-    assert logs._sole_json_handler(access, logging.INFO) is handler
+    assert logs.sole_json_handler(access, logging.INFO) is handler
     monkeypatch.setattr(root, "handlers", [handler, logging.NullHandler()])
-    assert logs._sole_json_handler(access, logging.INFO) is None
+    assert logs.sole_json_handler(access, logging.INFO) is None
     monkeypatch.setattr(root, "handlers", [handler])
     monkeypatch.setattr(access, "filters", [logging.Filter("other")])
-    assert logs._sole_json_handler(access, logging.INFO) is None
+    assert logs.sole_json_handler(access, logging.INFO) is None
 
 
 def test_a_value_that_reads_like_the_emf_marker_is_left_as_it_is(observed):
@@ -263,7 +263,7 @@ def test_a_value_that_reads_like_the_emf_marker_is_left_as_it_is(observed):
     directives = metrics.Directives([{"Namespace": "N", "Dimensions": [], "Metrics": []}])
     emf = {"_aws": {"Timestamp": 1, "CloudWatchMetrics": directives}, "Requests": 1}
     tricky = '"_aws":"\x00"'
-    line = logs.render(0.0, 0.0, "INFO", tricky, "tasks.test", {"note": tricky, logs.EMF_EXTRA: emf})
+    line = logs.render("1970-01-01T00:00:00.000Z", "INFO", tricky, "tasks.test", {"note": tricky, logs.EMF_EXTRA: emf})
     parsed = json.loads(line)
     assert parsed["message"] == tricky and parsed["note"] == tricky and parsed["Requests"] == 1
     assert parsed["_aws"] == {
@@ -300,7 +300,7 @@ def _merged_field_by_field(context, extras, emf):
 def test_the_line_merges_context_extras_and_emf_as_field_by_field(observed, context, extras, emf):
     token = logs.bind(**context)
     try:
-        line = json.loads(logs.render(0.0, 0.0, "INFO", "m", "l", {**extras, logs.EMF_EXTRA: emf}))
+        line = json.loads(logs.render("1970-01-01T00:00:00.000Z", "INFO", "m", "l", {**extras, logs.EMF_EXTRA: emf}))
     finally:
         logs.reset(token)
     expected = _merged_field_by_field(context, extras, emf)

@@ -1,0 +1,168 @@
+"""The access line of a warm API request, filled in rather than rendered: the line ``logs.render`` makes of
+the request and its EMF document, rendered once per shape with markers where each request's values go,
+then per request only those values are encoded and put in place (docs/PERFORMANCE.md, figure 2).
+
+``logs.render`` stays the one definition of the line: a template is its output, so the two cannot differ
+in a field, its order or its encoding (tests/observability/test_access.py compares them)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from itertools import compress
+from json.encoder import encode_basestring_ascii
+from operator import is_
+from operator import itemgetter
+from typing import Any
+
+from chalicelib.observability import logs
+from chalicelib.observability import metrics
+
+access_log = logging.getLogger(logs.ACCESS_LOGGER)
+
+
+def count(collector: metrics.Collector, status: int, latency_ms: Any, unhandled: bool, replayed: bool) -> None:
+    """An API request's metrics, recorded after its response (the template records them the same way)."""
+    collector.dimensions[metrics.STATUS_CLASS] = f"{status // 100}xx"
+    collector.count(metrics.REQUESTS)
+    collector.observe(metrics.LATENCY, latency_ms)
+    # Explicit zeros: each counter's Average over a period is then a rate.
+    collector.count(metrics.ERRORS_5XX, 1 if status >= 500 else 0)
+    collector.count(metrics.UNHANDLED_EXCEPTIONS, 1 if unhandled else 0)
+    collector.count(metrics.PRECONDITION_FAILED, 1 if status == 412 else 0)
+    collector.count(metrics.IDEMPOTENT_REPLAYS, 1 if replayed else 0)
+
+
+def message(method: str, route: str, status: int) -> str:
+    return f"{method} {route} {status}"
+
+
+# Where the values go while a template is rendered: strings the JSON encoder escapes to text no real value
+# encodes to (a control character is always escaped), and for the EMF timestamp an int, since the
+# renderer splices the document's directives only beside an int (each checked to appear as often as it must).
+_STAMP = "\x01stamp\x02"
+_LATENCY = "\x01latency\x02"
+_MILLIS = -7_340_977_271_039
+_VALUE = "\x01{}\x02"
+# A line's values, in this order, before a template picks them in the order its text wants them: the
+# timestamp's whole second (its text) and milliseconds, the EMF timestamp, the latency, then the encoded
+# strings of the fields and of the properties.
+_SECOND, _MSECS, _EPOCH_MILLIS, _LATENCY_MS, _FIRST_STRING = range(5)
+
+
+class _Template:
+    __slots__ = ("text", "pick")
+
+    def __init__(self, text: str, pick: Callable[[list[Any]], tuple[Any, ...]]) -> None:
+        self.text = text  # the line as a %-format (any literal % doubled)
+        self.pick = pick  # the values in the order the format wants them
+
+
+# A shape seen once maps to None, one that cannot have a template (see _compile) to False.
+_TEMPLATES: dict[tuple[Any, ...], _Template | bool | None] = {}
+_MAX_TEMPLATES = 256
+# A value's part of a shape: True, False and None stand for themselves (the line has them as they are),
+# any other value for its type (a string is a value to encode; a template takes nothing else). Looked up
+# by identity, since 1 == True.
+_CONSTANTS = {id(True): True, id(False): False, id(None): None}
+_is_str = partial(is_, str)
+
+
+def write(request: Any, collector: metrics.Collector, status: int, level: int, unhandled: bool, replayed: bool) -> bool:
+    """Write ``request``'s access line from its template and return True; False (nothing written, nothing
+    changed) when this request is not one a template serves: not JSON on the sole handler, a metric or a
+    value the shape does not know, or the first request of its shape (the cold start is one: it is
+    rendered as usual, and the template made only when the shape repeats)."""
+    if request.settings.log_format != "json" or collector.recorded():
+        return False
+    handler = logs.sole_json_handler(access_log, level)
+    if handler is None:
+        return False
+    # The shape, in C loops (this runs on every warm request): the log fields, then the EMF properties.
+    fields = logs.current_fields()
+    properties = collector.properties
+    values = (*fields.values(), *properties.values())
+    shape = tuple(map(_CONSTANTS.get, map(id, values), map(type, values)))
+    key = (
+        request.method,
+        request.route,
+        status,
+        level,
+        unhandled,
+        replayed,
+        collector.namespace,
+        tuple(collector.dimensions.items()),
+        tuple(fields),
+        tuple(properties),
+        shape,
+    )
+    template = _TEMPLATES.get(key, _TEMPLATES)
+    if template is _TEMPLATES:  # a shape not seen before: remember it, render this one as usual
+        if len(_TEMPLATES) < _MAX_TEMPLATES:
+            _TEMPLATES[key] = None
+        return False
+    if template is None:
+        template = _TEMPLATES[key] = _compile(key) or False
+    if template is False:
+        return False
+    assert isinstance(template, _Template)
+    created = time.time()
+    whole = int(created)
+    line = template.text % template.pick(
+        [
+            logs.second(whole),
+            int((created - whole) * 1000),
+            int(created * 1000),
+            request.elapsed_ms(),
+            *map(encode_basestring_ascii, compress(values, map(_is_str, shape))),
+        ]
+    )
+    logs.write(handler, access_log, level, line)
+    return True
+
+
+def _compile(key: tuple[Any, ...]) -> _Template | None:
+    """Render the line of ``key``'s shape with markers for its values and cut it into a template; None
+    (then its requests are rendered as usual) if a marker does not appear as often as it must."""
+    method, route, status, level, unhandled, replayed, namespace, dimensions, names, properties, shape = key
+    if any(part is not str and part not in _CONSTANTS.values() for part in shape) or any(
+        part is not str for part in shape[len(names) :]
+    ):
+        return None  # a value of another type, or a property that is not a string
+    strings = shape.count(str)
+    markers = iter([_VALUE.format(index) for index in range(strings)])
+    parts = iter(shape)
+    fields = {name: next(markers) if part is str else part for name, part in zip(names, parts)}
+    model = metrics.Collector(namespace, "")
+    model.dimensions = dict(dimensions)
+    model.properties = {name: next(markers) for name in properties}
+    count(model, status, _LATENCY, unhandled, replayed)
+    extras = {"status": status, "latency_ms": _LATENCY, logs.EMF_EXTRA: model.document(timestamp_ms=_MILLIS)}
+    text = logs.render(
+        _STAMP, logging.getLevelName(level), message(method, route, status), access_log.name, extras, fields=fields
+    )
+    encode = logs.encode
+    # Each marker: its text in the line, what takes its place, the values that fill it, how often it may
+    # appear (a property never does when a field of the line has its name).
+    slots: list[tuple[str, str, tuple[int, ...], tuple[int, ...]]] = [
+        (encode(_STAMP), '"%s.%03dZ"', (_SECOND, _MSECS), (1,)),
+        (str(_MILLIS), "%d", (_EPOCH_MILLIS,), (1,)),
+        (encode(_LATENCY), "%r", (_LATENCY_MS,), (2,)),
+    ]
+    slots += [(encode(_VALUE.format(index)), "%s", (_FIRST_STRING + index,), (0, 1)) for index in range(strings)]
+    text = text.replace("%", "%%")
+    found: list[tuple[int, tuple[int, ...]]] = []
+    for marker, _directive, filled_by, allowed in slots:
+        if text.count(marker) not in allowed:
+            return None
+        start = text.find(marker)
+        while start >= 0:
+            found.append((start, filled_by))
+            start = text.find(marker, start + len(marker))
+    for marker, directive, _filled_by, _allowed in slots:
+        text = text.replace(marker, directive)
+    order = [value for _start, filled_by in sorted(found) for value in filled_by]
+    # A line has several values, so itemgetter returns a tuple (of one index it would return the value).
+    return _Template(text, itemgetter(*order))
