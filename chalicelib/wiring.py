@@ -147,7 +147,7 @@ class Services:
     @_member
     def faults(self) -> Faults | None:
         """The fault injector of a drill (chalicelib/faults.py), or None at FAULT_RATE 0 (the default): then
-        nothing of it is imported, and the middleware's one check per request finds None."""
+        nothing of it is imported or wrapped (the middleware checks the rate before it asks for this)."""
         if self.settings.fault_rate <= 0:
             return None
         from chalicelib.faults import Faults  # lazy: only a drill loads it

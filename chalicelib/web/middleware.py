@@ -76,9 +76,8 @@ def _respond(
             state.caller = authenticate(request.headers, request.context, get_settings())
             if observed is not None:
                 observed.identify(state.caller.sub)
-        faults = wiring.services().faults  # None unless a drill set FAULT_RATE (chalicelib/faults.py)
-        if faults is not None:
-            faults.before_handler(request.method, request.context.get("resourcePath", ""))
+        if get_settings().fault_rate:  # a fault drill (chalicelib/faults.py); 0 by default: one check, nothing else
+            _inject_fault(request)
         response = get_response(request)
         response = _as_problem(response, state)
     except Unauthorized as error:
@@ -95,6 +94,12 @@ def _respond(
     if request is not None and request.method != "OPTIONS":  # a preflight's answer carries its own CORS headers
         response.headers.update(cors.response_headers(request.headers, _cors_origins()))
     return response
+
+
+def _inject_fault(request: Request) -> None:
+    faults = wiring.services().faults
+    if faults is not None:
+        faults.before_handler(request.method, request.context.get("resourcePath", ""))
 
 
 def _cors_origins() -> tuple[str, ...]:

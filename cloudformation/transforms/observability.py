@@ -61,6 +61,7 @@ API_ERRORS = "ApiApplicationErrors"
 # The app's EMF metrics the alarms and the dashboard read, named by the code's own declarations.
 ENQUEUE_FAILURES = metrics.ENQUEUE_FAILURES.name
 DEAD_LETTER_MESSAGES = metrics.DEAD_LETTER_MESSAGES.name
+INJECTED_FAULTS = metrics.INJECTED_FAULTS.name
 ACTIVITY_COUNTS = tuple(m.name for m in (metrics.EVENTS_RECORDED, metrics.DUPLICATE_EVENTS, metrics.EVENT_FAILURES))
 
 LOG_GROUP_SKIPS = [
@@ -389,7 +390,8 @@ def _dashboard(names: dict[str, dict], api_graphs: list, forwarding: list[str]) 
                 ],
             ],
         ),
-        ("App metrics", series(APP_NAMESPACE_TEXT, [], "ApplicationErrors", "UnhandledExceptions")),
+        # InjectedFaults beside the errors: a fault drill (chalicelib/faults.py) shows as one, not as an outage.
+        ("App metrics", series(APP_NAMESPACE_TEXT, [], "ApplicationErrors", "UnhandledExceptions", INJECTED_FAULTS)),
         ("Activity events", series(APP_NAMESPACE_TEXT, activity, *ACTIVITY_COUNTS)),
         ("Activity event age p99", series(APP_NAMESPACE_TEXT, activity, metrics.EVENT_AGE.name, stat="p99")),
         (
