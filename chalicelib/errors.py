@@ -99,6 +99,10 @@ class FeatureDisabled(AppError):
     status, code, title = 503, "feature_disabled", "Feature disabled"
 
 
+# What the store adapters answer when the database throttles them (and an injected throttle too).
+STORE_THROTTLED = "the database is throttling requests; retry the request"
+
+
 class StoreUnavailable(AppError):
     """The store is throttling or unreachable; the request changed nothing and may be retried."""
 

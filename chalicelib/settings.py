@@ -56,6 +56,42 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
 # transport (chalicelib/store/dynamodb_http.py) that keeps boto3 off the request path.
 DYNAMODB_TRANSPORTS = ("boto3", "lean")
 
+# Fault injection for drills (chalicelib/faults.py, docs/OPERATIONS.md "Fault drill"): what an injected fault
+# is. ``exception`` an unhandled exception, ``store`` a store failure the adapter cannot translate (unhandled
+# too), ``latency`` added delay, ``throttle`` the store's throttling error (a 503).
+FAULT_KINDS = ("exception", "store", "latency", "throttle")
+DEFAULT_FAULT_LATENCY_MS = 1000
+# A route template as app.py declares it, after its method: "GET /items/{item_id}" (compiled only when
+# FAULT_ROUTES is set: not on every cold start).
+_ROUTE = r"[A-Z]+ /[A-Za-z0-9_./{}-]*"
+
+
+def _faults(env: Mapping[str, str], stage: str) -> tuple[float, tuple[str, ...], str, int, bool]:
+    """The fault-injection settings (rate, routes, kind, latency in ms, allowed in prod), refused in the
+    ``prod`` stage unless FAULT_INJECTION_IN_PROD allows them. A plain tuple: a class costs the cold start."""
+    text = (env.get("FAULT_RATE") or "0").strip()
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:  # also refuses nan
+        raise ConfigError(f"FAULT_RATE must be a number from 0 to 1, got {text!r}")
+    routes = tuple(" ".join(route.split()) for route in _csv(env.get("FAULT_ROUTES")))
+    for route in routes:
+        if not re.fullmatch(_ROUTE, route):
+            raise ConfigError(f"FAULT_ROUTES must list route templates like 'GET /items/{{item_id}}', got {route!r}")
+    kind = _choice(env, "FAULT_KIND", "exception", FAULT_KINDS)
+    latency = (env.get("FAULT_LATENCY_MS") or str(DEFAULT_FAULT_LATENCY_MS)).strip()
+    if not latency.isdigit():
+        raise ConfigError(f"FAULT_LATENCY_MS must be a whole number of milliseconds, got {latency!r}")
+    in_prod = _choice(env, "FAULT_INJECTION_IN_PROD", "false", ("true", "false")) == "true"
+    if rate > 0 and stage == "prod" and not in_prod:
+        raise ConfigError(
+            "FAULT_RATE is above 0 in the prod stage: fault injection there needs FAULT_INJECTION_IN_PROD=true "
+            "(the stack's FaultInjectionInProd parameter)"
+        )
+    return rate, routes, kind, int(latency), in_prod
+
 
 class Settings(NamedTuple):
     """Every setting, immutable once built. A NamedTuple rather than a frozen dataclass on purpose:
@@ -99,6 +135,12 @@ class Settings(NamedTuple):
     cursor_secret: bytes = b""
     # Set by the Lambda runtime; API Gateway's authorizer claims are trusted only there.
     in_lambda: bool = False
+    # Fault injection (_faults above); a rate of 0 (the default) builds nothing and costs nothing.
+    fault_rate: float = 0.0
+    fault_routes: tuple[str, ...] = ()
+    fault_kind: str = "exception"
+    fault_latency_ms: int = DEFAULT_FAULT_LATENCY_MS
+    fault_injection_in_prod: bool = False
     function_name: str | None = None
     version: str = APP_VERSION
 
@@ -169,6 +211,7 @@ class Settings(NamedTuple):
         # cursors stay tamper-evident and bound to caller and filter, but a determined caller
         # could forge one for their own partition (which exposes nothing). Set CURSOR_SECRET in
         # production to make them unforgeable.
+        fault_rate, fault_routes, fault_kind, fault_latency_ms, fault_in_prod = _faults(env, stage)
         cursor_key = (secret or f"cursor|{stage}|{issuer}|{table_name or ''}").encode()
         return cls(
             stage=stage,
@@ -201,6 +244,11 @@ class Settings(NamedTuple):
             xray_daemon_address=xray_daemon,
             cursor_secret=cursor_key,
             in_lambda=in_lambda,
+            fault_rate=fault_rate,
+            fault_routes=fault_routes,
+            fault_kind=fault_kind,
+            fault_latency_ms=fault_latency_ms,
+            fault_injection_in_prod=fault_in_prod,
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
         )
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.events.base import Handler
     from chalicelib.events.base import Queue
     from chalicelib.events.feed import LocalFeed
+    from chalicelib.faults import Faults
     from chalicelib.store.base import Store
     from chalicelib.tasks.activity import ActivityRecorder
     from chalicelib.tasks.clock import Clock
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         assistant: AssistantService
         clock: Clock
         consumers: Mapping[str, Consumer]
+        faults: Faults
 
 
 # A queue consumer as app.py declares it: the services it works with, a Lambda SQS event and Lambda's
@@ -108,6 +110,7 @@ class Services:
         assistant: AssistantService | None = None,
         clock: Clock | None = None,
         consumers: Mapping[str, Consumer] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
@@ -119,6 +122,7 @@ class Services:
             "activity_recorder": activity_recorder,
             "provider": provider,
             "assistant": assistant,
+            "faults": faults,
         }
         self._built: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
         self._given = frozenset(self._built)
@@ -139,6 +143,16 @@ class Services:
         """The X-Ray recorder when tracing (Settings.tracing), else None. The only place X-Ray is activated:
         the adapters that call AWS ask for it before they build their client, so botocore is patched first."""
         return self._recorder if self.settings.tracing else None
+
+    @_member
+    def faults(self) -> Faults | None:
+        """The fault injector of a drill (chalicelib/faults.py), or None at FAULT_RATE 0 (the default): then
+        nothing of it is imported or wrapped (the middleware checks the rate before it asks for this)."""
+        if self.settings.fault_rate <= 0:
+            return None
+        from chalicelib.faults import Faults  # lazy: only a drill loads it
+
+        return Faults.from_settings(self.settings)
 
     @_member
     def _recorder(self) -> Any:
@@ -180,6 +194,9 @@ class Services:
             store = SQLiteStore(settings.sqlite_path, capture=capture)
             self._built["store"] = store  # the feed reads the log of this very store
             self.change_feed  # noqa: B018 - started with the store: what an earlier run logged is forwarded too
+        faults = self.faults
+        if faults is not None:  # a drill: the request's store calls may fail (inside the trace, as real ones)
+            store = faults.store(store)
         if tracer is None:
             return store
         from chalicelib.observability.tracing import TracedStore

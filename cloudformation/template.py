@@ -14,6 +14,7 @@ Template = dict[str, Any]
 FUNCTION = "AWS::Serverless::Function"
 API = "AWS::Serverless::Api"
 HTTP_API = "AWS::ApiGatewayV2::Api"
+API_FUNCTION = "APIHandler"  # the logical id chalice package gives the function behind the API
 NO_VALUE = {"Ref": "AWS::NoValue"}
 LAMBDA_DEFAULT_TIMEOUT = 3  # seconds, when a function names none (Lambda's own default)
 

@@ -20,6 +20,7 @@ ROUTE = "Route"  # "GET /items/{item_id}": the route template, never the path
 STATUS_CLASS = "StatusClass"  # "2xx", "4xx", "5xx"
 PROVIDER = "Provider"  # assistant provider: "offline", "bedrock"
 REASON = "Reason"  # why a token was refused: one of vocabulary.REJECTION_REASONS
+KIND = "Kind"  # an injected fault's kind: one of settings.FAULT_KINDS
 
 API = "api"
 FORWARDER = "forwarder"
@@ -56,6 +57,10 @@ PRECONDITION_FAILED = Metric("PreconditionFailed", COUNT, ((SERVICE,),))
 # Each 401 the API or the streaming function answers, by reason (count_rejection, from chalicelib/auth's
 # refused()); never by user. Counted only when one happens: a request has at most one reason.
 SIGN_IN_FAILURES = Metric("SignInFailures", COUNT, ((SERVICE, REASON), (SERVICE,)))
+# Each fault injected on purpose for a drill (chalicelib/faults.py), by kind, and without dimensions (what a
+# dashboard reads to tell a drill from an outage). Counted only when one is injected; the fault itself is
+# counted as a real one would be too (UnhandledExceptions, Errors5xx, ...).
+INJECTED_FAULTS = Metric("InjectedFaults", COUNT, ((SERVICE, KIND), ()))
 
 # --- emitted around the activity queue (chalicelib/consumers.py) ----------------------------------
 EVENTS_FORWARDED = Metric("EventsForwarded", COUNT, ((SERVICE,),))  # forwarder: a change's event sent
@@ -83,6 +88,7 @@ API_METRICS = (
     IDEMPOTENT_REPLAYS,
     PRECONDITION_FAILED,
     SIGN_IN_FAILURES,
+    INJECTED_FAULTS,
 )
 CONSUMER_METRICS = (
     EVENTS_FORWARDED,
@@ -285,6 +291,12 @@ def count_rejection(reason: str) -> None:
     """One refused token (errors.Unauthorized), by reason."""
     dimension(REASON, reason)
     count(SIGN_IN_FAILURES)
+
+
+def count_injected_fault(kind: str) -> None:
+    """One fault injected on purpose (chalicelib/faults.py), by kind."""
+    dimension(KIND, kind)
+    count(INJECTED_FAULTS)
 
 
 def take(token: Token | None, *, render: bool = True) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import aws
+from chalicelib.errors import STORE_THROTTLED
 from chalicelib.errors import ConditionFailed
 from chalicelib.errors import StoreUnavailable
 from chalicelib.errors import TransactionConflict
@@ -329,12 +330,12 @@ def _translate(exc: Any) -> Exception | None:
         if "TransactionConflict" in codes:
             return TransactionConflict("another request is changing the same records")
         if _UNAVAILABLE_REASONS.intersection(codes):
-            return StoreUnavailable("the database is throttling requests; retry the request")
+            return StoreUnavailable(STORE_THROTTLED)
         return None
     if code == "TransactionConflictException":
         return TransactionConflict("another request is changing the same records")
     if code in _UNAVAILABLE_CODES:
-        return StoreUnavailable("the database is throttling requests; retry the request")
+        return StoreUnavailable(STORE_THROTTLED)
     return None
 
 

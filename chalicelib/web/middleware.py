@@ -1,6 +1,7 @@
 """The HTTP middleware: request id, authentication before anything else (each refusal counted by reason),
-problem responses for what Chalice itself answers (405, 415, its own 500), and observability (log fields,
-access log, metrics)."""
+problem responses for what Chalice itself answers (405, 415, its own 500), observability (log fields,
+access log, metrics), and a drill's injected faults (chalicelib/faults.py) between authentication and the
+handler."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from chalice.app import Request
 from chalice.app import Response
 
+from chalicelib import wiring
 from chalicelib.errors import AppError
 from chalicelib.errors import BadRequest
 from chalicelib.errors import MethodNotAllowed
@@ -74,6 +76,8 @@ def _respond(
             state.caller = authenticate(request.headers, request.context, get_settings())
             if observed is not None:
                 observed.identify(state.caller.sub)
+        if get_settings().fault_rate:  # a fault drill (chalicelib/faults.py); 0 by default: one check, nothing else
+            _inject_fault(request)
         response = get_response(request)
         response = _as_problem(response, state)
     except Unauthorized as error:
@@ -90,6 +94,12 @@ def _respond(
     if request is not None and request.method != "OPTIONS":  # a preflight's answer carries its own CORS headers
         response.headers.update(cors.response_headers(request.headers, _cors_origins()))
     return response
+
+
+def _inject_fault(request: Request) -> None:
+    faults = wiring.services().faults
+    if faults is not None:
+        faults.before_handler(request.method, request.context.get("resourcePath", ""))
 
 
 def _cors_origins() -> tuple[str, ...]:

@@ -1,11 +1,15 @@
 """What every function shares: the app's settings as environment variables (stage, JSON logs, the
-cursor key, the assistant and CORS), memory, active tracing and tags."""
+cursor key, the assistant and CORS), memory, active tracing and tags; and the API function's fault drill
+settings (off by default: docs/OPERATIONS.md, "Fault drill")."""
 
 from __future__ import annotations
 
 from chalicelib.settings import DEFAULT_CORS_ALLOW_HEADERS
 from chalicelib.settings import DEFAULT_CORS_MAX_AGE
+from chalicelib.settings import DEFAULT_FAULT_LATENCY_MS
+from chalicelib.settings import FAULT_KINDS
 from chalicelib.settings import Settings
+from cloudformation.template import API_FUNCTION
 from cloudformation.template import Template
 from cloudformation.template import add_condition
 from cloudformation.template import add_parameters
@@ -27,7 +31,6 @@ MODEL_ID_CONSTRAINT = (
     "a foundation model id (provider.model) or a cross-region inference profile id "
     "(geography.provider.model); not an ARN"
 )
-API_FUNCTION = "APIHandler"
 # API Gateway (REST) stops waiting for its integration after 29 s and answers 504 itself. The API
 # function's timeout (.chalice/config.json, lambda_functions.api_handler) must stay below that, so a slow
 # request is stopped by Lambda (logged "Task timed out", counted by the UnhandledExceptions alarm)
@@ -86,13 +89,50 @@ PARAMETERS = {
     ),
 }
 
+# A fault drill (chalicelib/faults.py): the API function's FAULT_* variables, each from its parameter. The
+# app refuses a rate above 0 in the prod stage unless FaultInjectionInProd is true.
+FAULT_PARAMETERS = {
+    "FaultRate": string_parameter(
+        "FAULT_RATE: the share of API requests that fail on purpose in a drill, 0 to 1 (0: off)",
+        "0",
+        AllowedPattern=r"^(0(\.[0-9]+)?|1(\.0+)?)$",
+        ConstraintDescription="a number from 0 to 1",
+    ),
+    "FaultRoutes": string_parameter(
+        "FAULT_ROUTES: comma-separated route templates a drill fails (GET /items,GET /items/{item_id}); "
+        "empty: every route"
+    ),
+    "FaultKind": string_parameter(
+        "FAULT_KIND: exception (500), store (the store fails: 500), throttle (the store throttles: 503), "
+        "latency (FaultLatencyMs added)",
+        FAULT_KINDS[0],
+        AllowedValues=list(FAULT_KINDS),
+    ),
+    "FaultLatencyMs": number_parameter(
+        "FAULT_LATENCY_MS: the delay FaultKind latency adds", DEFAULT_FAULT_LATENCY_MS, MinValue=0, MaxValue=25000
+    ),
+    "FaultInjectionInProd": string_parameter(
+        "FAULT_INJECTION_IN_PROD: true allows a drill (FaultRate above 0) when AppStage is prod",
+        "false",
+        AllowedValues=["false", "true"],
+    ),
+}
+FAULT_VARIABLES = {
+    "FAULT_RATE": "FaultRate",
+    "FAULT_ROUTES": "FaultRoutes",
+    "FAULT_KIND": "FaultKind",
+    "FAULT_LATENCY_MS": "FaultLatencyMs",
+    "FAULT_INJECTION_IN_PROD": "FaultInjectionInProd",
+}
+
 
 def transform(template: Template) -> Template:
     out = clone(template)
     _check_api_timeout(out)
     add_parameters(out, PARAMETERS)
+    add_parameters(out, FAULT_PARAMETERS)
     add_condition(out, BEDROCK_ENABLED, {"Fn::Equals": [{"Ref": "AssistantProvider"}, "bedrock"]})
-    for _, function in functions(out):
+    for name, function in functions(out):
         props = function["Properties"]
         props["MemorySize"] = {"Ref": "FunctionMemorySize"}
         props["Tracing"] = "Active"
@@ -118,4 +158,8 @@ def transform(template: Template) -> Template:
                 "METRICS_NAMESPACE": APP_NAMESPACE,
             }
         )
+        if name == API_FUNCTION:  # only the API injects faults (its requests are what a drill fails)
+            environment(function).update(
+                {variable: {"Ref": parameter} for variable, parameter in FAULT_VARIABLES.items()}
+            )
     return out

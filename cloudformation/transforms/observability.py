@@ -15,6 +15,7 @@ from typing import Any
 
 from chalicelib.observability import metrics
 from chalicelib.observability.logs import ERROR_FILTER_PATTERN
+from cloudformation.template import API_FUNCTION
 from cloudformation.template import Template
 from cloudformation.template import add_condition
 from cloudformation.template import add_output
@@ -53,9 +54,14 @@ DURATION_WARNING = 0.8
 # behind means it keeps failing on a record or cannot keep up; stats and activity fall behind with it.
 ITERATOR_AGE_LIMIT_MS = 60_000
 API_5XX_RATE = 0.01
+# The error-rate alarm divides the API function's ERROR lines (this metric, from a filter on its log group
+# only) by the API function's invocations: numerator and denominator count the same function. An API
+# request logs at most one ERROR line (chalicelib/protocol/problems.py reports an exception once).
+API_ERRORS = "ApiApplicationErrors"
 # The app's EMF metrics the alarms and the dashboard read, named by the code's own declarations.
 ENQUEUE_FAILURES = metrics.ENQUEUE_FAILURES.name
 DEAD_LETTER_MESSAGES = metrics.DEAD_LETTER_MESSAGES.name
+INJECTED_FAULTS = metrics.INJECTED_FAULTS.name
 ACTIVITY_COUNTS = tuple(m.name for m in (metrics.EVENTS_RECORDED, metrics.DUPLICATE_EVENTS, metrics.EVENT_FAILURES))
 
 LOG_GROUP_SKIPS = [
@@ -186,10 +192,13 @@ def _stream_alarms(out: Template, forwarding: list[str]) -> None:
 
 
 def _metric_filters(out: Template, name: str, condition: str | None) -> None:
-    for suffix, pattern, metric in (
+    counted = [
         ("AppErrors", APP_ERROR_PATTERN, "ApplicationErrors"),
         ("Unhandled", UNHANDLED_PATTERN, "UnhandledExceptions"),
-    ):
+    ]
+    if name == API_FUNCTION:  # the error-rate alarm's numerator: this function's ERROR lines alone
+        counted.append(("ApiErrors", APP_ERROR_PATTERN, API_ERRORS))
+    for suffix, pattern, metric in counted:
         add_resource(
             out,
             f"{name}{suffix}Filter",
@@ -381,7 +390,8 @@ def _dashboard(names: dict[str, dict], api_graphs: list, forwarding: list[str]) 
                 ],
             ],
         ),
-        ("App metrics", series(APP_NAMESPACE_TEXT, [], "ApplicationErrors", "UnhandledExceptions")),
+        # InjectedFaults beside the errors: a fault drill (chalicelib/faults.py) shows as one, not as an outage.
+        ("App metrics", series(APP_NAMESPACE_TEXT, [], "ApplicationErrors", "UnhandledExceptions", INJECTED_FAULTS)),
         ("Activity events", series(APP_NAMESPACE_TEXT, activity, *ACTIVITY_COUNTS)),
         ("Activity event age p99", series(APP_NAMESPACE_TEXT, activity, metrics.EVENT_AGE.name, stat="p99")),
         (
@@ -532,7 +542,7 @@ def transform(template: Template) -> Template:
         out,
         "AppErrorRateAlarm",
         _alarm(
-            "App: more than 1% of API invocations logged an ERROR",
+            "App: more than 1% of the API function's invocations logged an ERROR",
             ComparisonOperator="GreaterThanThreshold",
             Threshold=1,
             Metrics=[
@@ -540,7 +550,7 @@ def transform(template: Template) -> Template:
                     "Id": "errors",
                     "ReturnData": False,
                     "MetricStat": {
-                        "Metric": {"Namespace": APP_NAMESPACE, "MetricName": "ApplicationErrors"},
+                        "Metric": {"Namespace": APP_NAMESPACE, "MetricName": API_ERRORS},
                         "Period": 300,
                         "Stat": "Sum",
                     },
@@ -552,7 +562,7 @@ def transform(template: Template) -> Template:
                         "Metric": {
                             "Namespace": "AWS/Lambda",
                             "MetricName": "Invocations",
-                            "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "APIHandler"}}],
+                            "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": API_FUNCTION}}],
                         },
                         "Period": 300,
                         "Stat": "Sum",

@@ -19,7 +19,14 @@ from tests.support.tokens import encode_jws
 # the request's (tests/observability/test_correlation.py follows them on purpose).
 pytestmark = pytest.mark.usefixtures("recording_queue")
 
-ALLOWED_DIMENSIONS = {metrics.SERVICE, metrics.ROUTE, metrics.STATUS_CLASS, metrics.PROVIDER, metrics.REASON}
+ALLOWED_DIMENSIONS = {
+    metrics.SERVICE,
+    metrics.ROUTE,
+    metrics.STATUS_CLASS,
+    metrics.PROVIDER,
+    metrics.REASON,
+    metrics.KIND,
+}
 
 
 def _dimension_values(document: dict) -> dict[str, str]:
@@ -197,6 +204,7 @@ def test_every_declared_metric_renders_valid_emf_with_low_cardinality_dimensions
             metrics.STATUS_CLASS: "2xx",
             metrics.PROVIDER: "bedrock",
             metrics.REASON: "expired",
+            metrics.KIND: "exception",
         }
     )
     for metric in metrics.ALL_METRICS:

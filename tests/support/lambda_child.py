@@ -48,7 +48,11 @@ def main() -> None:
     patched = []
     if "aws_xray_sdk.core.patcher" in sys.modules:
         patched = sorted(sys.modules["aws_xray_sdk.core.patcher"]._PATCHED_MODULES)
-    loaded = sorted(name for name in sys.modules if name.startswith(("aws_xray_sdk", "chalicelib.observability")))
+    loaded = sorted(
+        name
+        for name in sys.modules
+        if name.startswith(("aws_xray_sdk", "chalicelib.observability", "chalicelib.faults"))
+    )
     print(f"{MARK}result {json.dumps({'loaded': loaded, 'patched': patched})}", flush=True)
 
 
