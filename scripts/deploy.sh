@@ -39,6 +39,18 @@ while (($#)); do
   shift
 done
 
+# The stage and cost center the Key=Value pairs name (the app stack's AppStage and CostCenter, whose
+# defaults these are): the bootstrap stack publishes the repository under the stage's SSM prefix and tags it.
+STAGE=prod
+COST_CENTER=tasks-api
+for pair in "${PARAMETERS[@]}"; do
+  case "$pair" in
+    AppStage=*) STAGE="${pair#AppStage=}" ;;
+    CostCenter=*) COST_CENTER="${pair#CostCenter=}" ;;
+  esac
+done
+SSM_PREFIX="/tasks-api/$STAGE"  # chalicelib/vocabulary.py SSM_PREFIX
+
 case "$ARCH" in arm64|x86_64) ;; *) echo "--arch must be arm64 or x86_64" >&2; exit 2 ;; esac
 [[ -n "$REGION" ]] || { echo "set --region or AWS_REGION" >&2; exit 2; }
 REPOSITORY="${REPOSITORY:-$STACK}"
@@ -69,12 +81,14 @@ capture() {  # run a command for its output; a dry run prints it and yields the 
 }
 
 run aws cloudformation deploy --region "$REGION" --stack-name "$STACK-bootstrap" \
-  --template-file cloudformation/bootstrap.yaml --parameter-overrides "RepositoryName=$REPOSITORY" \
+  --template-file cloudformation/bootstrap.yaml \
+  --parameter-overrides "RepositoryName=$REPOSITORY" "AppStage=$STAGE" "CostCenter=$COST_CENTER" \
   --no-fail-on-empty-changeset
 
+# What the bootstrap stack published (SSM, not its outputs: docs/DEPLOY.md "What the stacks exchange").
 REPOSITORY_URI=$(capture "<account>.dkr.ecr.$REGION.amazonaws.com/$REPOSITORY" \
-  aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK-bootstrap" \
-  --query "Stacks[0].Outputs[?OutputKey=='RepositoryUri'].OutputValue" --output text)
+  aws ssm get-parameter --region "$REGION" --name "$SSM_PREFIX/image/repository-uri" \
+  --query Parameter.Value --output text)
 REGISTRY="${REPOSITORY_URI%%/*}"
 
 printf '+ %s | %s\n' "aws ecr get-login-password --region $REGION" \
