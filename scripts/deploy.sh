@@ -40,7 +40,9 @@ while (($#)); do
 done
 
 # The stage and cost center the Key=Value pairs name (the app stack's AppStage and CostCenter, whose
-# defaults these are): the bootstrap stack publishes the repository under the stage's SSM prefix and tags it.
+# defaults these are): the bootstrap stack publishes the repository under the stage's SSM prefix and tags it,
+# and the app stack carries them as stack tags too, which CloudFormation hands to every resource that takes
+# tags: the event source mappings SAM generates included, which the template cannot tag itself.
 STAGE=prod
 COST_CENTER=tasks-api
 for pair in "${PARAMETERS[@]}"; do
@@ -107,7 +109,7 @@ run aws cloudformation deploy --region "$REGION" --stack-name "$STACK" \
   --template-file "$DIST/template.yaml" \
   --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
   --no-fail-on-empty-changeset \
-  --tags app=tasks-api "api=$API" \
+  --tags app=tasks-api "api=$API" "stage=$STAGE" "cost-center=$COST_CENTER" \
   --parameter-overrides "ImageUri=$REPOSITORY_URI@$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}"
 
 run aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK" \

@@ -74,6 +74,15 @@ def test_the_repository_is_read_from_the_stages_ssm_parameter_not_from_stack_out
         assert not any("Outputs[?OutputKey" in command for command in commands)
 
 
+def test_the_app_stack_carries_the_cost_allocation_tags_as_stack_tags(dist):
+    # CloudFormation hands stack tags to every resource that takes them, SAM's event source mappings included.
+    deploy = shlex.split(dry_run(dist, "--region", "eu-west-1", "AppStage=dev", "CostCenter=team-7")[5])
+    given = deploy[deploy.index("--tags") + 1 : deploy.index("--parameter-overrides")]
+    stack_tags = dict(pair.split("=", 1) for pair in given)
+    assert set(tags.TAGS) <= set(stack_tags)
+    assert (stack_tags["app"], stack_tags["stage"], stack_tags["cost-center"]) == (tags.APP, "dev", "team-7")
+
+
 def test_the_bootstrap_stack_gets_the_cost_center_the_app_stack_gets(dist):
     assert f"CostCenter={tags.PARAMETER['Default']}" in dry_run(dist, "--region", "eu-west-1")[0]
     commands = dry_run(dist, "--region", "eu-west-1", "CostCenter=team-7")

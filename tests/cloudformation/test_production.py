@@ -7,7 +7,6 @@ The same checks on the real app's build and its SAM translation are in test_stac
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -21,8 +20,9 @@ from tests.cloudformation.support.expected import GOLDEN_HTTP_OUTPUT
 from tests.cloudformation.support.expected import GOLDEN_OUTPUT
 from tests.cloudformation.support.expected import read
 from tests.cloudformation.support.resolve import resolve
+from tests.cloudformation.support.schemas import exports_and_imports
 from tests.cloudformation.support.schemas import tagging
-from tests.cloudformation.support.schemas import tags_of
+from tests.cloudformation.support.schemas import untagged
 from tests.cloudformation.support.stack import PROJECT
 
 BOOTSTRAP = PROJECT / "cloudformation" / "bootstrap.yaml"
@@ -39,24 +39,6 @@ def every_template() -> dict[str, dict]:
 
 
 # --- no exports, no imports ----------------------------------------------------------------------------
-
-
-def exports_and_imports(template: dict) -> list[str]:
-    """Where ``template`` exports an output or imports another stack's: an empty list when it does neither."""
-    found = [f"Outputs.{name}.Export" for name, output in template.get("Outputs", {}).items() if "Export" in output]
-
-    def walk(node: Any, where: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "Fn::ImportValue":
-                    found.append(where)
-                walk(value, f"{where}.{key}")
-        elif isinstance(node, list):
-            for n, value in enumerate(node):
-                walk(value, f"{where}[{n}]")
-
-    walk(template, "")
-    return found
 
 
 def test_the_export_finder_finds_an_export_and_an_import():
@@ -134,18 +116,6 @@ def test_the_tags_step_knows_each_types_tag_property_and_shape_as_the_schemas_sa
 
 def test_the_tags_step_runs_last_so_whatever_a_step_adds_is_tagged():
     assert PIPELINE[-1][0] is tags.transform
-
-
-def untagged(template: dict, expected: dict[str, Any]) -> list[tuple[str, str, dict]]:
-    """Every resource whose type takes tags (by its schema) but lacks one of ``expected``."""
-    missing = []
-    for name, resource in template["Resources"].items():
-        if tagging(resource["Type"]) is None:
-            continue
-        carried = tags_of(resource)
-        if any(carried.get(key) != value for key, value in expected.items()):
-            missing.append((name, resource["Type"], carried))
-    return missing
 
 
 @pytest.mark.parametrize("which", ["rest", "http", "bootstrap"])

@@ -1,5 +1,6 @@
 """The CloudFormation resource schemas cfn-lint ships (in .venv-stack): which property of a resource type
-holds its tags, and in which shape, read from the schema rather than from a list of our own."""
+holds its tags, and in which shape, read from the schema rather than from a list of our own; and the
+template walks that use them (what is left untagged) or stand beside them (exports and imports)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,33 @@ def tags_of(resource: dict[str, Any]) -> dict[str, Any]:
     if value is None:
         return {}
     return dict(value) if shape == MAP else {t["Key"]: t["Value"] for t in value}
+
+
+def untagged(template: dict, expected: dict[str, Any]) -> list[tuple[str, str, dict]]:
+    """Every resource whose type takes tags (by its schema) but lacks one of ``expected``."""
+    missing = []
+    for name, resource in template["Resources"].items():
+        if tagging(resource["Type"]) is None:
+            continue
+        carried = tags_of(resource)
+        if any(carried.get(key) != value for key, value in expected.items()):
+            missing.append((name, resource["Type"], carried))
+    return missing
+
+
+def exports_and_imports(template: dict) -> list[str]:
+    """Where ``template`` exports an output or imports another stack's: an empty list when it does neither."""
+    found = [f"Outputs.{name}.Export" for name, output in template.get("Outputs", {}).items() if "Export" in output]
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Fn::ImportValue":
+                    found.append(where)
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for n, value in enumerate(node):
+                walk(value, f"{where}[{n}]")
+
+    walk(template, "")
+    return found
