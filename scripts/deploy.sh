@@ -105,12 +105,13 @@ DIGEST=$(capture "sha256:<digest>" \
   aws ecr describe-images --region "$REGION" --repository-name "$REPOSITORY" --image-ids "imageTag=$TAG" \
   --query "imageDetails[0].imageDigest" --output text)
 
+# The stack reads the repository from the same SSM parameter; the digest pins the image just pushed.
 run aws cloudformation deploy --region "$REGION" --stack-name "$STACK" \
   --template-file "$DIST/template.yaml" \
   --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
   --no-fail-on-empty-changeset \
   --tags app=tasks-api "api=$API" "stage=$STAGE" "cost-center=$COST_CENTER" \
-  --parameter-overrides "ImageUri=$REPOSITORY_URI@$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}"
+  --parameter-overrides "ImageDigest=$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}"
 
 run aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK" \
   --query "Stacks[0].Outputs" --output table

@@ -28,9 +28,14 @@ STAGE_PARAMETER = "AppStage"
 ENDPOINT_OUTPUT = "EndpointURL"
 
 
+def ssm_path(name: str) -> str:
+    """The full name of the stage's parameter ``name`` (one of vocabulary's SSM_*), for an Fn::Sub."""
+    return SSM_PREFIX.format(stage="${" + STAGE_PARAMETER + "}") + "/" + name
+
+
 def ssm_name(name: str) -> dict[str, str]:
-    """The full name of the stage's parameter ``name`` (one of vocabulary's SSM_*), as the stack computes it."""
-    return {"Fn::Sub": SSM_PREFIX.format(stage="${" + STAGE_PARAMETER + "}") + "/" + name}
+    """The full name of the stage's parameter ``name``, as the stack computes it."""
+    return {"Fn::Sub": ssm_path(name)}
 
 
 def _parameter(name: str, value: Any, description: str, condition: str | None = None) -> dict:

@@ -59,7 +59,8 @@ def test_the_dry_run_prints_bootstrap_login_build_push_and_deploy_in_order(dist)
     deploy = commands[5]
     assert "--stack-name demo" in deploy and f"--template-file {dist}/template.yaml" in deploy
     assert "--capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND" in deploy
-    assert "ImageUri=<account>.dkr.ecr.eu-west-1.amazonaws.com/demo@sha256:<digest> Architecture=arm64" in deploy
+    # The repository comes from SSM in the stack too; the digest pins the image just pushed.
+    assert "--parameter-overrides ImageDigest=sha256:<digest> Architecture=arm64" in deploy
 
 
 def test_the_repository_is_read_from_the_stages_ssm_parameter_not_from_stack_outputs(dist):

@@ -18,6 +18,7 @@ from cloudformation.template import load
 from cloudformation.transforms import budget
 from cloudformation.transforms import cognito
 from cloudformation.transforms import iam
+from cloudformation.transforms import image
 from cloudformation.transforms import stream
 from cloudformation.transforms import tags
 from tests.cloudformation.support.resolve import resolve
@@ -88,7 +89,7 @@ def test_the_translated_stack_image_packages_every_function(translated, which):
     for name, function in lambdas.items():
         props = function["Properties"]
         assert props["PackageType"] == "Image", name
-        assert props["Code"] == {"ImageUri": {"Ref": "ImageUri"}}, name
+        assert props["Code"] == {"ImageUri": image.IMAGE_URI}, name
         assert "Runtime" not in props and "Handler" not in props, name
         assert props["ImageConfig"].get("Command") or props["ImageConfig"].get("EntryPoint"), name
 
