@@ -695,8 +695,11 @@ def test_the_documented_alarm_count_and_monthly_cost_are_the_built_templates(sta
         alarms, metrics, dashboards = counts[flavour]
         billed = max(0, metrics - FREE_ALARM_METRICS)
         cost = f"${billed * ALARM_METRIC_PRICE:.2f}"
-        assert documented_alarms[column] == str(alarms), flavour
-        assert documented_metrics[column] == str(metrics), flavour
-        assert documented_billed[column] == f"{billed} x ${ALARM_METRIC_PRICE:.2f} = {cost}", flavour
+        where = f"the {flavour.upper()} column of DEPLOY.md's CloudWatch table should say"
+        assert documented_alarms[column] == str(alarms), f"{where} {alarms} alarms"
+        assert documented_metrics[column] == str(metrics), f"{where} {metrics} alarm metrics"
+        billed_text = f"{billed} x ${ALARM_METRIC_PRICE:.2f} = {cost}"
+        assert documented_billed[column] == billed_text, f"{where} {billed_text}"
         assert dashboards <= FREE_DASHBOARDS and documented_dashboards[column] == f"{dashboards} (free)", flavour
-        assert readme_cells[column] == f"{metrics} alarm metrics ({alarms} alarms): {cost}", flavour
+        readme_text = f"{metrics} alarm metrics ({alarms} alarms): {cost}"
+        assert readme_cells[column] == readme_text, f"README's {flavour.upper()} cost cell should say {readme_text}"
