@@ -113,3 +113,10 @@ SSM_PREFIX = "/tasks-api/{stage}"
 SSM_SLACK_WEBHOOK_URL = "slack/webhook-url"  # SecureString: the incoming webhook the notifier posts to
 SSM_SLACK_SIGNING_SECRET = "slack/signing-secret"  # SecureString: verifies the slash commands
 SSM_REGION_SWITCH = "region/switch"  # String "serving" or "failed": what /health reports for this region
+# What the stacks publish for each other and for the operator (docs/DEPLOY.md "What the stacks exchange"):
+SSM_REPOSITORY_URI = "image/repository-uri"  # the bootstrap stack's ECR repository: scripts/deploy.sh pushes there
+SSM_REPOSITORY_ARN = "image/repository-arn"
+SSM_API_URL = "api/url"  # the app stack's API endpoint
+SSM_TABLE_NAME = "table/name"  # with EnableTasksTable
+SSM_QUEUE_URL = "queue/activity-url"  # with EnableSqsIntegration
+SSM_ALARM_TOPIC_ARN = "alarms/topic-arn"

@@ -16,6 +16,7 @@ from cloudformation.template import Template
 from cloudformation.template import dump
 from cloudformation.template import load
 from cloudformation.transforms import api
+from cloudformation.transforms import budget
 from cloudformation.transforms import cognito
 from cloudformation.transforms import function_url
 from cloudformation.transforms import functions
@@ -23,10 +24,12 @@ from cloudformation.transforms import http_api
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
 from cloudformation.transforms import observability
+from cloudformation.transforms import parameters
 from cloudformation.transforms import queues
 from cloudformation.transforms import stream
 from cloudformation.transforms import streaming
 from cloudformation.transforms import tables
+from cloudformation.transforms import tags
 
 Step = Callable[[Template], Template]
 REST = "rest"
@@ -43,7 +46,8 @@ FLAVOUR_FILE = "api-flavour"
 # streaming one too; the stream step overrides the queue settings of the forwarder, which exists only with
 # the queue; http_api reads the routes and scopes cognito and streaming left in Chalice's swagger, and
 # observability reads whichever API is there; iam grants each function its own log group, which
-# observability creates.
+# observability creates; parameters publishes the EndpointURL output either API step left; tags runs last,
+# so it tags whatever every step before it added.
 PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (image.transform, BOTH),  # PackageType: Image, ImageUri and Architecture parameters, handler as command
     (streaming.transform, BOTH),  # the streaming function and POST /assistant/stream with STREAM transfer mode
@@ -63,6 +67,10 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (iam.transform, BOTH),  # one least-privilege role per function instead of Chalice's DefaultRole
     # --- the REST flavour's own steps -----------------------------------------------------------------
     (api.transform, frozenset({REST})),  # REGIONAL, throttling, tracing, access logs, tags, problem responses
+    # --- shared again: what reads the finished stack ----------------------------------------------------
+    (budget.transform, BOTH),  # MonthlyBudget -> a budget on the cost-center tag, told to the alarm topic
+    (parameters.transform, BOTH),  # the API URL, table, queue and topic published under the stage's SSM prefix
+    (tags.transform, BOTH),  # last: app, stage and cost-center tags on every resource that takes them
 ]
 
 

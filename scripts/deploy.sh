@@ -39,6 +39,20 @@ while (($#)); do
   shift
 done
 
+# The stage and cost center the Key=Value pairs name (the app stack's AppStage and CostCenter, whose
+# defaults these are): the bootstrap stack publishes the repository under the stage's SSM prefix and tags it,
+# and the app stack carries them as stack tags too, which CloudFormation hands to every resource that takes
+# tags: the event source mappings SAM generates included, which the template cannot tag itself.
+STAGE=prod
+COST_CENTER=tasks-api
+for pair in "${PARAMETERS[@]}"; do
+  case "$pair" in
+    AppStage=*) STAGE="${pair#AppStage=}" ;;
+    CostCenter=*) COST_CENTER="${pair#CostCenter=}" ;;
+  esac
+done
+SSM_PREFIX="/tasks-api/$STAGE"  # chalicelib/vocabulary.py SSM_PREFIX
+
 case "$ARCH" in arm64|x86_64) ;; *) echo "--arch must be arm64 or x86_64" >&2; exit 2 ;; esac
 [[ -n "$REGION" ]] || { echo "set --region or AWS_REGION" >&2; exit 2; }
 REPOSITORY="${REPOSITORY:-$STACK}"
@@ -69,12 +83,14 @@ capture() {  # run a command for its output; a dry run prints it and yields the 
 }
 
 run aws cloudformation deploy --region "$REGION" --stack-name "$STACK-bootstrap" \
-  --template-file cloudformation/bootstrap.yaml --parameter-overrides "RepositoryName=$REPOSITORY" \
+  --template-file cloudformation/bootstrap.yaml \
+  --parameter-overrides "RepositoryName=$REPOSITORY" "AppStage=$STAGE" "CostCenter=$COST_CENTER" \
   --no-fail-on-empty-changeset
 
+# What the bootstrap stack published (SSM, not its outputs: docs/DEPLOY.md "What the stacks exchange").
 REPOSITORY_URI=$(capture "<account>.dkr.ecr.$REGION.amazonaws.com/$REPOSITORY" \
-  aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK-bootstrap" \
-  --query "Stacks[0].Outputs[?OutputKey=='RepositoryUri'].OutputValue" --output text)
+  aws ssm get-parameter --region "$REGION" --name "$SSM_PREFIX/image/repository-uri" \
+  --query Parameter.Value --output text)
 REGISTRY="${REPOSITORY_URI%%/*}"
 
 printf '+ %s | %s\n' "aws ecr get-login-password --region $REGION" \
@@ -89,12 +105,13 @@ DIGEST=$(capture "sha256:<digest>" \
   aws ecr describe-images --region "$REGION" --repository-name "$REPOSITORY" --image-ids "imageTag=$TAG" \
   --query "imageDetails[0].imageDigest" --output text)
 
+# The stack reads the repository from the same SSM parameter; the digest pins the image just pushed.
 run aws cloudformation deploy --region "$REGION" --stack-name "$STACK" \
   --template-file "$DIST/template.yaml" \
   --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
   --no-fail-on-empty-changeset \
-  --tags app=tasks-api "api=$API" \
-  --parameter-overrides "ImageUri=$REPOSITORY_URI@$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}"
+  --tags app=tasks-api "api=$API" "stage=$STAGE" "cost-center=$COST_CENTER" \
+  --parameter-overrides "ImageDigest=$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}"
 
 run aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK" \
   --query "Stacks[0].Outputs" --output table

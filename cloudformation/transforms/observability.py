@@ -321,6 +321,27 @@ def _http_api_5xx_alarm(name: str) -> dict:
     )
 
 
+LATENCY_PARAMETER = "ApiLatencyP95Threshold"
+LATENCY_PERIODS = 3  # of 5 minutes, all above the threshold: a slow quarter of an hour, not one slow request
+
+
+def _latency_alarm(dimensions: list) -> dict:
+    """The production checklist's p95 latency alarm: AWS/ApiGateway Latency (ms, the whole request as the API
+    saw it) by the flavour's own dimensions, above the LATENCY_PARAMETER threshold."""
+    return _alarm(
+        f"API: p95 latency above {LATENCY_PARAMETER} ms for {LATENCY_PERIODS * 5} minutes",
+        Namespace="AWS/ApiGateway",
+        MetricName="Latency",
+        Dimensions=dimensions,
+        ExtendedStatistic="p95",
+        Period=300,
+        EvaluationPeriods=LATENCY_PERIODS,
+        DatapointsToAlarm=LATENCY_PERIODS,
+        ComparisonOperator="GreaterThanThreshold",
+        Threshold={"Ref": LATENCY_PARAMETER},
+    )
+
+
 def _dashboard(names: dict[str, dict], api_graphs: list, forwarding: list[str]) -> dict:
     variables: dict[str, Any] = {
         "TableName": {"Fn::If": [TASKS.condition, {"Ref": TASKS.resource}, "disabled"]},
@@ -458,6 +479,14 @@ def transform(template: Template) -> Template:
         Default="",
         Description="E-mail address subscribed to the alarm topic (empty: no subscription)",
     )
+    add_parameter(
+        out,
+        LATENCY_PARAMETER,
+        Type="Number",
+        Default=1000,
+        MinValue=1,
+        Description="Milliseconds: ApiLatencyP95Alarm fires when the API's p95 latency stays above it for 15 minutes",
+    )
     add_condition(out, "HasAlarmEmail", {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]})
     add_resource(
         out,
@@ -514,6 +543,7 @@ def transform(template: Template) -> Template:
     if http:  # the HTTP flavour (http_api.py ran): its metric names and dimensions
         api_graphs = _http_api_graphs(http)
         add_resource(out, "Api5xxRateAlarm", _http_api_5xx_alarm(http))
+        add_resource(out, "ApiLatencyP95Alarm", _latency_alarm([{"Name": "ApiId", "Value": {"Ref": http}}]))
         urls = [r for r in resources(out).values() if r["Type"] == "AWS::Lambda::Url"]
         for url in urls:  # its stream's function URL (function_url.py)
             streamer = url["Properties"]["TargetFunctionArn"]["Fn::GetAtt"][0]
@@ -524,6 +554,7 @@ def transform(template: Template) -> Template:
         stage = api["Properties"].get("StageName", "api")
         api_graphs = _rest_api_graphs(stage)
         api_dims = [{"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}}, {"Name": "Stage", "Value": stage}]
+        add_resource(out, "ApiLatencyP95Alarm", _latency_alarm(api_dims))
         add_resource(
             out,
             "Api5xxRateAlarm",

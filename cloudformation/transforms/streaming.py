@@ -14,7 +14,7 @@ from cloudformation.template import clone
 from cloudformation.template import functions
 from cloudformation.template import the_api
 from cloudformation.transforms.image import ARCHITECTURE_PARAMETER
-from cloudformation.transforms.image import IMAGE_PARAMETER
+from cloudformation.transforms.image import IMAGE_URI
 
 FUNCTION = "AssistantStreamHandler"
 PATH = ASSISTANT_STREAM_PATH
@@ -67,7 +67,7 @@ def transform(template: Template) -> Template:
             "Type": "AWS::Serverless::Function",
             "Properties": {
                 "PackageType": "Image",
-                "ImageUri": {"Ref": IMAGE_PARAMETER},
+                "ImageUri": dict(IMAGE_URI),
                 "Architectures": [{"Ref": ARCHITECTURE_PARAMETER}],
                 "ImageConfig": {"EntryPoint": ENTRYPOINT, "WorkingDirectory": "/var/task"},
                 "MemorySize": base.get("MemorySize", 128),

@@ -9,6 +9,10 @@ import sys
 
 import pytest
 
+from chalicelib.vocabulary import SSM_PREFIX
+from chalicelib.vocabulary import SSM_REPOSITORY_URI
+from cloudformation.transforms import functions
+from cloudformation.transforms import tags
 from tests.cloudformation.support.stack import PROJECT
 
 SCRIPT = PROJECT / "scripts" / "deploy.sh"
@@ -40,7 +44,7 @@ def test_the_dry_run_prints_bootstrap_login_build_push_and_deploy_in_order(dist)
     steps = [" ".join(shlex.split(c.split(" | ")[0])[:3]) for c in commands]
     assert steps == [
         "aws cloudformation deploy",  # the bootstrap stack with the ECR repository
-        "aws cloudformation describe-stacks",
+        "aws ssm get-parameter",  # the repository it published under the stage's prefix
         "aws ecr get-login-password",
         "docker buildx build",
         "aws ecr describe-images",  # the pushed digest, which the stack pins
@@ -55,7 +59,35 @@ def test_the_dry_run_prints_bootstrap_login_build_push_and_deploy_in_order(dist)
     deploy = commands[5]
     assert "--stack-name demo" in deploy and f"--template-file {dist}/template.yaml" in deploy
     assert "--capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND" in deploy
-    assert "ImageUri=<account>.dkr.ecr.eu-west-1.amazonaws.com/demo@sha256:<digest> Architecture=arm64" in deploy
+    # The repository comes from SSM in the stack too; the digest pins the image just pushed.
+    assert "--parameter-overrides ImageDigest=sha256:<digest> Architecture=arm64" in deploy
+
+
+def test_the_repository_is_read_from_the_stages_ssm_parameter_not_from_stack_outputs(dist):
+    default_stage = functions.PARAMETERS["AppStage"]["Default"]
+    for args, stage in (((), default_stage), (("AppStage=dev",), "dev")):
+        commands = dry_run(dist, "--region", "eu-west-1", *args)
+        name = SSM_PREFIX.format(stage=stage) + "/" + SSM_REPOSITORY_URI
+        assert shlex.split(commands[1])[:3] == ["aws", "ssm", "get-parameter"]
+        assert f"--name {name} " in commands[1] and "--query Parameter.Value" in commands[1]
+        # The bootstrap stack publishes under that stage's prefix.
+        assert f"AppStage={stage}" in commands[0]
+        assert not any("Outputs[?OutputKey" in command for command in commands)
+
+
+def test_the_app_stack_carries_the_cost_allocation_tags_as_stack_tags(dist):
+    # CloudFormation hands stack tags to every resource that takes them, SAM's event source mappings included.
+    deploy = shlex.split(dry_run(dist, "--region", "eu-west-1", "AppStage=dev", "CostCenter=team-7")[5])
+    given = deploy[deploy.index("--tags") + 1 : deploy.index("--parameter-overrides")]
+    stack_tags = dict(pair.split("=", 1) for pair in given)
+    assert set(tags.TAGS) <= set(stack_tags)
+    assert (stack_tags["app"], stack_tags["stage"], stack_tags["cost-center"]) == (tags.APP, "dev", "team-7")
+
+
+def test_the_bootstrap_stack_gets_the_cost_center_the_app_stack_gets(dist):
+    assert f"CostCenter={tags.PARAMETER['Default']}" in dry_run(dist, "--region", "eu-west-1")[0]
+    commands = dry_run(dist, "--region", "eu-west-1", "CostCenter=team-7")
+    assert "CostCenter=team-7" in commands[0] and commands[5].endswith("CostCenter=team-7")
 
 
 def test_the_dry_run_passes_the_architecture_and_stack_parameters_through(dist):

@@ -15,10 +15,17 @@ from app import app
 from chalicelib.settings import Settings
 from cloudformation.template import functions
 from cloudformation.template import load
+from cloudformation.transforms import budget
 from cloudformation.transforms import cognito
 from cloudformation.transforms import iam
+from cloudformation.transforms import image
 from cloudformation.transforms import stream
+from cloudformation.transforms import tags
 from tests.cloudformation.support.resolve import resolve
+from tests.cloudformation.support.schemas import exports_and_imports
+from tests.cloudformation.support.schemas import tagging
+from tests.cloudformation.support.schemas import tags_of
+from tests.cloudformation.support.schemas import untagged
 from tests.cloudformation.support.stack import EXISTING_POOL
 from tests.cloudformation.support.stack import PROFILE_MODEL_IDS
 from tests.cloudformation.support.stack import PROJECT
@@ -82,7 +89,7 @@ def test_the_translated_stack_image_packages_every_function(translated, which):
     for name, function in lambdas.items():
         props = function["Properties"]
         assert props["PackageType"] == "Image", name
-        assert props["Code"] == {"ImageUri": {"Ref": "ImageUri"}}, name
+        assert props["Code"] == {"ImageUri": image.IMAGE_URI}, name
         assert "Runtime" not in props and "Handler" not in props, name
         assert props["ImageConfig"].get("Command") or props["ImageConfig"].get("EntryPoint"), name
 
@@ -581,6 +588,7 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
             assert "eu-west-1" not in json.dumps(variables["AUTH_ISSUER"])  # taken from the ARN at deploy
             assert params["UserPoolArn"] == EXISTING_POOL["UserPoolArn"]
         assert ("AlarmEmailSubscription" in resources) is bool(params["AlarmEmail"]), name
+        assert ("Budget" in resources) is bool(params["MonthlyBudget"]), name
         cors = params["CorsAllowOrigins"] != ""
         if http:
             assert "RestAPI" not in resources and "ApiGatewayAccount" not in resources, name
@@ -617,3 +625,81 @@ def test_with_the_table_switched_off_the_deployed_settings_make_data_routes_answ
             assert response.status_code == 503, (path, response.body)
             assert json.loads(response.body)["code"] == "feature_disabled"
         assert client.http.get("/health").status_code == 200
+
+
+# --- what issue 13 asks of the real app's stacks (the goldens' twins: test_production.py) ----------------
+
+
+@pytest.mark.parametrize("flavour", ["rest", "http"])
+def test_the_built_app_neither_exports_nor_imports(stacks, flavour):
+    assert exports_and_imports(stacks[flavour]) == []
+
+
+@pytest.mark.parametrize("flavour", ["rest", "http"])
+def test_every_taggable_resource_of_the_built_app_carries_the_cost_allocation_tags(stacks, flavour):
+    assert untagged(stacks[flavour], tags.TAGS) == []
+
+
+STACK_TAGGED = {"AWS::Lambda::EventSourceMapping"}
+
+
+@pytest.mark.parametrize("which", EVERY)
+def test_every_taggable_resource_sam_generates_carries_the_cost_allocation_tags_too(translated, which):
+    # SAM turns a function's and an API's tags (PropagateTags) into tags on what it generates: the Lambda
+    # function, the REST API and its stage. Not on a function's event source mappings: those get the stack
+    # tags scripts/deploy.sh sets (test_deploy_script.py), which CloudFormation hands to every resource.
+    missing = []
+    for name, resource in translated[which]["Resources"].items():
+        if tagging(resource["Type"]) is None or resource["Type"] in STACK_TAGGED:
+            continue
+        carried = tags_of(resource)
+        if any(key not in carried for key in tags.TAGS):
+            missing.append((name, resource["Type"], sorted(carried)))
+    assert missing == []
+
+
+# --- what the fixed CloudWatch items cost (docs/DEPLOY.md "What it costs", README) ----------------------
+
+FREE_ALARM_METRICS = 10
+ALARM_METRIC_PRICE = 0.10  # $ a month, standard resolution
+FREE_DASHBOARDS = 3
+EVERY_FEATURE = {"EnableTasksTable": "true", "EnableSqsIntegration": "true", budget.AMOUNT: "25"}
+
+
+def _cloudwatch_counts(template: dict) -> tuple[int, int, int]:
+    """(alarms, alarm metrics, dashboards) of the template with every feature on. CloudWatch bills an alarm
+    per metric it reads: a metric-math alarm counts each MetricStat, its expressions nothing."""
+    resources = resolve(template, EVERY_FEATURE)["Resources"].values()
+    alarms = [r["Properties"] for r in resources if r["Type"] == "AWS::CloudWatch::Alarm"]
+    metrics = sum(sum("MetricStat" in m for m in a["Metrics"]) if "Metrics" in a else 1 for a in alarms)
+    dashboards = sum(r["Type"] == "AWS::CloudWatch::Dashboard" for r in resources)
+    return len(alarms), metrics, dashboards
+
+
+def _table_row(text: str, label: str) -> list[str]:
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| {label} |")]
+    return [cell.strip() for cell in row.strip("|").split("|")[1:]]
+
+
+def test_the_documented_alarm_count_and_monthly_cost_are_the_built_templates(stacks):
+    deploy = (PROJECT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    counts = {flavour: _cloudwatch_counts(stacks[flavour]) for flavour in ("rest", "http")}
+    documented_alarms = _table_row(deploy, "alarms")
+    documented_metrics = _table_row(deploy, "alarm metrics")
+    documented_billed = _table_row(deploy, "alarm metrics billed (beyond the free 10)")
+    documented_dashboards = _table_row(deploy, "dashboards")
+    readme_row = next(r for r in readme.splitlines() if r.startswith("| fixed CloudWatch cost a month"))
+    readme_cells = [c.strip() for c in readme_row.strip("|").split("|")[1:]]
+    for column, flavour in enumerate(("rest", "http")):
+        alarms, metrics, dashboards = counts[flavour]
+        billed = max(0, metrics - FREE_ALARM_METRICS)
+        cost = f"${billed * ALARM_METRIC_PRICE:.2f}"
+        where = f"the {flavour.upper()} column of DEPLOY.md's CloudWatch table should say"
+        assert documented_alarms[column] == str(alarms), f"{where} {alarms} alarms"
+        assert documented_metrics[column] == str(metrics), f"{where} {metrics} alarm metrics"
+        billed_text = f"{billed} x ${ALARM_METRIC_PRICE:.2f} = {cost}"
+        assert documented_billed[column] == billed_text, f"{where} {billed_text}"
+        assert dashboards <= FREE_DASHBOARDS and documented_dashboards[column] == f"{dashboards} (free)", flavour
+        readme_text = f"{metrics} alarm metrics ({alarms} alarms): {cost}"
+        assert readme_cells[column] == readme_text, f"README's {flavour.upper()} cost cell should say {readme_text}"

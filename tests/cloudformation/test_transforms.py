@@ -9,6 +9,7 @@ import re
 import pytest
 
 from chalicelib import keys
+from chalicelib import vocabulary
 from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
 from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.observability import metrics
@@ -27,6 +28,7 @@ from cloudformation.transforms import stream
 from cloudformation.transforms import streaming
 from cloudformation.transforms import tables
 from tests.cloudformation.support.expected import input_of
+from tests.cloudformation.support.resolve import resolve
 
 
 def snake(name: str) -> str:
@@ -42,11 +44,22 @@ def test_image_packages_every_function_with_its_handler_as_the_image_command():
     out = image.transform(input_of(image.transform))
     for name, function in functions(out):
         props = function["Properties"]
-        assert props["PackageType"] == "Image" and props["ImageUri"] == {"Ref": "ImageUri"}
+        assert props["PackageType"] == "Image" and props["ImageUri"] == image.IMAGE_URI
         assert props["ImageConfig"] == {"Command": [before[name]["Properties"]["Handler"]]}
         assert props["Architectures"] == [{"Ref": "Architecture"}]
         assert not {"Runtime", "Handler", "CodeUri"} & set(props)
     assert out["Parameters"]["Architecture"]["Default"] == "arm64"
+
+
+def test_image_takes_the_bootstrap_stacks_repository_from_ssm_and_the_digest_from_a_parameter():
+    out = image.transform(input_of(image.transform))
+    deployed = resolve(out, {"AppStage": "dev", "ImageDigest": "sha256:" + "a" * 64}, pseudo={})
+    uris = {f["Properties"]["ImageUri"] for _, f in functions(deployed)}
+    repository = vocabulary.SSM_PREFIX.format(stage="dev") + "/" + vocabulary.SSM_REPOSITORY_URI
+    assert uris == {"{{resolve:ssm:" + repository + "}}@sha256:" + "a" * 64}
+    pattern = out["Parameters"]["ImageDigest"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "sha256:" + "0123456789abcdef" * 4)
+    assert not re.fullmatch(pattern, "latest") and not re.fullmatch(pattern, "repo@sha256:" + "a" * 64)
 
 
 def test_streaming_points_the_stream_route_at_its_own_function_with_stream_transfer_mode():
