@@ -113,3 +113,10 @@ SSM_PREFIX = "/tasks-api/{stage}"
 SSM_SLACK_WEBHOOK_URL = "slack/webhook-url"  # SecureString: the incoming webhook the notifier posts to
 SSM_SLACK_SIGNING_SECRET = "slack/signing-secret"  # SecureString: verifies the slash commands
 SSM_REGION_SWITCH = "region/switch"  # String "serving" or "failed": what /health reports for this region
+# This region's switch (the SSM parameter above, or a file locally): what /health reports, what the chat
+# commands `fail` and `restore` write (chalicelib/tasks/region.py).
+REGION_SERVING = "serving"
+REGION_FAILED = "failed"
+REGION_STATES = (REGION_SERVING, REGION_FAILED)
+# The Slack slash command's request URL path (docs/OPERATIONS.md "Chat commands"): public, signed by Slack.
+SLACK_COMMAND_PATH = "/chat/slack"
