@@ -183,8 +183,8 @@ class Settings(NamedTuple):
         # production to make them unforgeable.
         cursor_key = (secret or f"cursor|{stage}|{issuer}|{table_name or ''}").encode()
         parameters = {
-            name: (env.get(name) or "").strip() or None
-            for name in ("REGION_SWITCH_PARAMETER", "SLACK_SIGNING_SECRET_PARAMETER")
+            "REGION_SWITCH_PARAMETER": (env.get("REGION_SWITCH_PARAMETER") or "").strip() or None,
+            "SLACK_SIGNING_SECRET_PARAMETER": (env.get("SLACK_SIGNING_SECRET_PARAMETER") or "").strip() or None,
         }
         for name, value in parameters.items():
             if value is not None and not _SSM_NAME.fullmatch(value):
