@@ -239,3 +239,27 @@ def test_every_command_is_logged_with_who_asked_and_never_the_secret(api, clocks
 def test_without_a_signing_secret_parameter_the_commands_answer_503(api, env):
     reply = api.post(SLACK_COMMAND_PATH, user=None, raw=SLACK_BODY.encode(), headers={"X-Slack-Signature": "v0=x"})
     assert_problem(reply, 503, "service_unavailable")
+
+
+def test_the_operators_command_line_fails_and_restores_the_region_too(api, env):
+    import io
+
+    from chalicelib import ops
+
+    out = io.StringIO()
+    assert ops.main(["region", "fail"], out=out) == 0 and out.getvalue() == "failed\n"
+    assert_problem(health(api), 503, "region_failed")
+    assert ops.main(["region", "restore"], out=out) == 0 and out.getvalue().endswith("serving\n")
+    assert health(api).status == 200
+
+
+def test_the_operators_command_line_says_when_the_switch_cannot_be_written(env, ssm):
+    import io
+
+    from chalicelib import ops
+
+    env(REGION_SWITCH_PARAMETER="/tasks-api/local/region/switch", AWS_ENDPOINT_URL_SSM=ssm.url)
+    ssm.replies.append((400, {"__type": "AccessDeniedException", "message": "no"}))
+    out = io.StringIO()
+    assert ops.main(["region", "fail"], out=out) == 1
+    assert "AccessDeniedException" in out.getvalue()
