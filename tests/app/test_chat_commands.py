@@ -263,3 +263,26 @@ def test_the_operators_command_line_says_when_the_switch_cannot_be_written(env, 
     out = io.StringIO()
     assert ops.main(["region", "fail"], out=out) == 1
     assert "AccessDeniedException" in out.getvalue()
+
+
+@pytest.mark.parametrize("shape", ["rest", "http"])
+@pytest.mark.parametrize("encoded", [False, True])
+def test_slacks_example_verifies_as_either_gateway_delivers_it_base64_or_not(clocks, shape, encoded):
+    import base64
+
+    from app import app
+    from tests.support.invoke import gateway_event
+
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(SLACK_TIMESTAMP),
+        "X-Slack-Signature": SLACK_SIGNATURE,
+    }
+    event = gateway_event(shape, "POST", SLACK_COMMAND_PATH, headers=headers, body=SLACK_BODY)
+    if encoded:  # an HTTP API hands a body it does not take for text over base64-encoded
+        event["body"], event["isBase64Encoded"] = base64.b64encode(SLACK_BODY.encode()).decode(), True
+
+    response = app(event, None)
+
+    assert response["statusCode"] == 200, response["body"]
+    assert json.loads(response["body"])["response_type"] == "ephemeral"
