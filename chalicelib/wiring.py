@@ -358,12 +358,13 @@ class Services:
     @_member
     def slack_signing_secret(self) -> str:
         """The Slack app's signing secret, read from SSM on first use and kept (never logged); not kept
-        when the read fails, so the next command tries again."""
-        from chalicelib.errors import ChatUnavailable  # lazy: the chat commands' route only
+        when the read fails (503), so the next command tries again. Not configured: 401."""
+        from chalicelib.errors import SignatureRefused  # lazy: the chat commands' route only
 
         name = self.settings.slack_signing_secret_parameter
         if not name:
-            raise ChatUnavailable("the chat commands are not configured here (SLACK_SIGNING_SECRET_PARAMETER)")
+            # Nothing could verify a signature here: every request is refused as unsigned, never a 5xx.
+            raise SignatureRefused("The chat commands are not configured here (SLACK_SIGNING_SECRET_PARAMETER)")
         from chalicelib.operations.ssm import secret  # lazy: the chat commands' route only
 
         return secret(self._ssm, name)

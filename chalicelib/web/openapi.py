@@ -137,10 +137,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "ok": {200: "SlackReply"},
         "errors": [401, 403, 503],
         "descriptions": {
-            401: "Slack's signature missing, wrong, more than five minutes old, or replayed (`invalid_signature`)",
+            401: "Slack's signature missing, wrong, more than five minutes old, or replayed, or no signing secret "
+            "configured here (`invalid_signature`)",
             403: "The Slack user and channel are not allowed (`forbidden`)",
-            503: "Not configured here or the signing secret unreadable (`service_unavailable`); the region switch "
-            "could not be written",
+            503: "The signing secret, the region switch or the alarms could not be read or written "
+            "(`service_unavailable`)",
         },
     },
     ("/openapi.json", "GET"): {"summary": "This document", "public": True, "ok": {200: None}, "errors": []},

@@ -236,9 +236,16 @@ def test_every_command_is_logged_with_who_asked_and_never_the_secret(api, clocks
     assert SLACK_SECRET not in everything
 
 
-def test_without_a_signing_secret_parameter_the_commands_answer_503(api, env):
-    reply = api.post(SLACK_COMMAND_PATH, user=None, raw=SLACK_BODY.encode(), headers={"X-Slack-Signature": "v0=x"})
-    assert_problem(reply, 503, "service_unavailable")
+def test_without_a_signing_secret_parameter_every_command_is_refused_as_unverifiable(api, env):
+    reply = send(api, SLACK_BODY, at=SLACK_TIMESTAMP, signature=SLACK_SIGNATURE)
+    assert "not configured" in assert_problem(reply, 401, "invalid_signature")["detail"]
+
+
+def test_a_signing_secret_ssm_cannot_give_is_503_and_read_again_on_the_next_command(api, clocks, ssm):
+    wall, _ = clocks
+    ssm.replies.append((400, {"__type": "ThrottlingException", "message": "Rate exceeded"}))
+    assert_problem(send(api, command("status"), at=int(wall.now)), 503, "service_unavailable")
+    assert send(api, command("status"), at=int(wall.now)).status == 200
 
 
 def test_the_operators_command_line_fails_and_restores_the_region_too(api, env):
