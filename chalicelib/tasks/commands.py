@@ -92,7 +92,7 @@ class ChatCommands:
         try:
             reply = self._run(command, who)
         except AppError as error:
-            log.warning("chat command failed: %s", error.detail, extra={**fields, "outcome": "failed"})
+            log.warning("chat command failed: %s", error.detail, extra={**fields, "outcome": "unavailable"})
             raise
         log.info("chat command", extra={**fields, "outcome": "ran"})
         return reply

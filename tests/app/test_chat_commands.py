@@ -293,3 +293,18 @@ def test_slacks_example_verifies_as_either_gateway_delivers_it_base64_or_not(clo
 
     assert response["statusCode"] == 200, response["body"]
     assert json.loads(response["body"])["response_type"] == "ephemeral"
+
+
+def test_a_switch_ssm_refuses_to_write_is_503_logged_and_changes_nothing(api, clocks, env, ssm, caplog):
+    wall, _ = clocks
+    switch = "/tasks-api/local/region/switch"
+    ssm.put(switch, "serving")
+    env(REGION_SWITCH_PARAMETER=switch)
+    assert send(api, command("status"), at=int(wall.now)).status == 200  # the secret read and kept
+    ssm.replies.append((400, {"__type": "AccessDeniedException", "message": "not authorized to PutParameter"}))
+
+    assert_problem(send(api, command("fail"), at=int(wall.now)), 503, "service_unavailable")
+
+    assert ssm.parameters[switch]["Value"] == "serving" and health(api).status == 200
+    (line,) = [r for r in caplog.records if r.name == "tasks.chat" and r.command == "fail"]
+    assert line.outcome == "unavailable" and "AccessDeniedException" in line.getMessage()
