@@ -15,6 +15,7 @@ from chalicelib.events.base import ACTIVITY
 from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.base import TABLE_STREAM
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
+from chalicelib.vocabulary import SLACK_COMMAND_PATH
 from chalicelib.web import api
 from chalicelib.web import middleware
 
@@ -146,6 +147,13 @@ def assistant_stream_preflight():
 @app.route(ASSISTANT_STREAM_PATH, methods=["POST"], authorizer=cognito, content_types=ANY)
 def stream_assistant():
     return api.stream_assistant()
+
+
+# Slack's slash command (docs/OPERATIONS.md "Chat commands"): public to API Gateway, accepted only when Slack
+# signed it, from an allowed user or channel (chalicelib/web/chat.py).
+@app.route(SLACK_COMMAND_PATH, methods=["POST"], content_types=ANY)
+def slack_command():
+    return api.slack_command()
 
 
 # The activity pipeline (docs/DESIGN.md): the table's change stream is the outbox; the forwarder sends each

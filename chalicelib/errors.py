@@ -71,6 +71,18 @@ class Unauthorized(AppError):
         self.reason = reason
 
 
+class SignatureRefused(AppError):
+    """A signed request (a Slack slash command) whose signature is missing, wrong, too old or seen before."""
+
+    status, code, title = 401, "invalid_signature", "Request signature refused"
+
+
+class Forbidden(AppError):
+    """A verified caller who may not do this (a chat user or channel not allowed)."""
+
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
 class NotFound(AppError):
     status, code, title = 404, "not_found", "Not Found"
 
@@ -146,3 +158,21 @@ class ProviderUnavailable(AppError):
     """The assistant's model provider failed or could not be reached."""
 
     status, code, title = 503, "provider_unavailable", "The assistant is unavailable"
+
+
+class RegionFailed(AppError):
+    """GET /health while this region's switch says ``failed``: health checks move traffic elsewhere."""
+
+    status, code, title = 503, "region_failed", "This region is failed over"
+
+
+class RegionSwitchUnavailable(AppError):
+    """The region switch (an SSM parameter, a local file) could not be read or written."""
+
+    status, code, title = 503, "service_unavailable", "Service temporarily unavailable"
+
+
+class ChatUnavailable(AppError):
+    """The chat commands cannot be served: not configured here, or their signing secret unreadable."""
+
+    status, code, title = 503, "service_unavailable", "Service temporarily unavailable"

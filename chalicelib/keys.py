@@ -78,3 +78,9 @@ def failure_key(message_id: str) -> Key:
     """Why the activity consumer failed a message (first and last reason). A partition per message: the
     consumer writes it when a message fails, and a burst of failures must not meet on one partition."""
     return Key(f"OPS#FAILURE#{message_id}", FAILURE_SK)
+
+
+def slack_signature_key(signature: str) -> Key:
+    """A Slack request signature already accepted (chalicelib/operations/replay.py): a partition per
+    signature, so the puts of a burst of commands never meet on one partition."""
+    return Key(f"OPS#SLACKSIG#{signature}", "SEEN")

@@ -8,6 +8,7 @@ credentials.
     dead-letters replay (MESSAGE_ID ... | --all)    back into the activity queue, then forgotten
     dead-letters discard MESSAGE_ID ...      forgotten without a replay (a message that can never apply)
     stats rebuild (SUB ... | --all) [--settle SECONDS] [--dry-run]    STATS recomputed from items
+    region (status | fail | restore)         this region's switch, which GET /health reports (503: failed)
 
 Exit status 0 when everything asked for was done, 1 when something was not (each line says what).
 """
@@ -22,8 +23,11 @@ from typing import Any
 from typing import TextIO
 
 from chalicelib import wiring
+from chalicelib.errors import AppError
 from chalicelib.tasks.stats import DEFAULT_SETTLE_SECONDS
 from chalicelib.tasks.stats import Rebuilt
+from chalicelib.vocabulary import REGION_FAILED
+from chalicelib.vocabulary import REGION_SERVING
 
 
 def main(argv: Sequence[str] | None = None, services: wiring.Services | None = None, out: TextIO = sys.stdout) -> int:
@@ -68,6 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     rebuild.add_argument("--dry-run", action="store_true", help="report the differences, correct nothing")
     rebuild.set_defaults(run=_rebuild)
+
+    region = commands.add_parser("region", help="this region's switch (REGION_SWITCH_PARAMETER, else a local file)")
+    region_actions = region.add_subparsers(required=True, metavar="ACTION")
+    for action, state, said in (
+        ("status", None, "print it"),
+        ("fail", REGION_FAILED, "GET /health answers 503"),
+        ("restore", REGION_SERVING, "GET /health answers 200"),
+    ):
+        region_actions.add_parser(action, help=said).set_defaults(run=_region, state=state)
     return parser
 
 
@@ -82,6 +95,21 @@ def _chosen(args: argparse.Namespace, dest: str) -> list[str] | None:
     if bool(named) == bool(args.all):
         raise SystemExit(f"name at least one {dest[:-1].replace('_', ' ')}, or --all (not both)")
     return None if args.all else named
+
+
+# --- the region switch ---------------------------------------------------------------------------
+
+
+def _region(services: wiring.Services, args: argparse.Namespace, out: TextIO) -> int:
+    switch = services.region_switch
+    try:
+        if args.state is not None:
+            switch.set(args.state)
+        out.write(switch.read_now() + "\n")
+    except AppError as error:
+        out.write(f"region switch: {error.detail}\n")
+        return 1
+    return 0
 
 
 # --- dead letters ----------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ def _csv(value: str | None) -> tuple[str, ...]:
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+")
 
+# An SSM parameter name as the stack passes it: a full path (/tasks-api/<stage>/...), SSM's characters only.
+_SSM_NAME = re.compile(r"/[A-Za-z0-9_.\-/]{1,1010}")
+
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # CloudWatch namespaces: 1-255 of these characters, and the AWS/ prefix is reserved.
 _NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
@@ -143,6 +146,15 @@ class Settings(NamedTuple):
     fault_injection_in_prod: bool = False
     function_name: str | None = None
     version: str = APP_VERSION
+    # Operations (docs/OPERATIONS.md): this region's switch, which GET /health reports (an SSM String parameter's
+    # name; None: a file under data_dir), and the Slack chat commands: the SSM SecureString parameter holding the
+    # signing secret (None: the commands answer 503), who may run them (Slack user and channel ids; empty:
+    # nobody) and the stack's alarm name prefix that ``status`` lists the alarms in ALARM under (None: none).
+    region_switch_parameter: str | None = None
+    slack_signing_secret_parameter: str | None = None
+    slack_allowed_users: tuple[str, ...] = ()
+    slack_allowed_channels: tuple[str, ...] = ()
+    alarm_name_prefix: str | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "cursor_secret")
@@ -213,6 +225,13 @@ class Settings(NamedTuple):
         # production to make them unforgeable.
         fault_rate, fault_routes, fault_kind, fault_latency_ms, fault_in_prod = _faults(env, stage)
         cursor_key = (secret or f"cursor|{stage}|{issuer}|{table_name or ''}").encode()
+        parameters = {
+            "REGION_SWITCH_PARAMETER": (env.get("REGION_SWITCH_PARAMETER") or "").strip() or None,
+            "SLACK_SIGNING_SECRET_PARAMETER": (env.get("SLACK_SIGNING_SECRET_PARAMETER") or "").strip() or None,
+        }
+        for name, value in parameters.items():
+            if value is not None and not _SSM_NAME.fullmatch(value):
+                raise ConfigError(f"{name} must be an SSM parameter name (/path/name), got {value!r}")
         return cls(
             stage=stage,
             data_dir=data_dir,
@@ -250,6 +269,11 @@ class Settings(NamedTuple):
             fault_latency_ms=fault_latency_ms,
             fault_injection_in_prod=fault_in_prod,
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
+            region_switch_parameter=parameters["REGION_SWITCH_PARAMETER"],
+            slack_signing_secret_parameter=parameters["SLACK_SIGNING_SECRET_PARAMETER"],
+            slack_allowed_users=_csv(env.get("SLACK_ALLOWED_USERS")),
+            slack_allowed_channels=_csv(env.get("SLACK_ALLOWED_CHANNELS")),
+            alarm_name_prefix=(env.get("ALARM_NAME_PREFIX") or "").strip() or None,
         )
 
 

@@ -120,3 +120,10 @@ SSM_API_URL = "api/url"  # the app stack's API endpoint
 SSM_TABLE_NAME = "table/name"  # with EnableTasksTable
 SSM_QUEUE_URL = "queue/activity-url"  # with EnableSqsIntegration
 SSM_ALARM_TOPIC_ARN = "alarms/topic-arn"
+# This region's switch (the SSM parameter above, or a file locally): what /health reports, what the chat
+# commands `fail` and `restore` write (chalicelib/tasks/region.py).
+REGION_SERVING = "serving"
+REGION_FAILED = "failed"
+REGION_STATES = (REGION_SERVING, REGION_FAILED)
+# The Slack slash command's request URL path (docs/OPERATIONS.md "Chat commands"): public, signed by Slack.
+SLACK_COMMAND_PATH = "/chat/slack"

@@ -39,11 +39,15 @@ if TYPE_CHECKING:
     from chalicelib.store.base import Store
     from chalicelib.tasks.activity import ActivityRecorder
     from chalicelib.tasks.clock import Clock
+    from chalicelib.tasks.commands import Alarms
+    from chalicelib.tasks.commands import ChatCommands
     from chalicelib.tasks.dead_letters import DeadLetters
     from chalicelib.tasks.feed import ActivityFeed
     from chalicelib.tasks.items import ItemService
     from chalicelib.tasks.profiles import ProfileService
+    from chalicelib.tasks.region import CachedSwitch
     from chalicelib.tasks.stats import StatsRebuild
+    from chalicelib.web.chat import ReplayGuard
 
     # Typing only (bootstrap's keywords): defining a TypedDict at import would cost every cold start.
     class Replacements(TypedDict, total=False):
@@ -57,6 +61,9 @@ if TYPE_CHECKING:
         clock: Clock
         consumers: Mapping[str, Consumer]
         faults: Faults
+        monotonic: Clock
+        region_switch: CachedSwitch
+        alarms: Alarms
 
 
 # A queue consumer as app.py declares it: the services it works with, a Lambda SQS event and Lambda's
@@ -111,9 +118,13 @@ class Services:
         clock: Clock | None = None,
         consumers: Mapping[str, Consumer] | None = None,
         faults: Faults | None = None,
+        monotonic: Clock | None = None,
+        region_switch: CachedSwitch | None = None,
+        alarms: Alarms | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
+        self._monotonic = monotonic  # what the region switch's cache counts its seconds with
         # None: the ones app.py declared, looked up when the queue is built (app.py may be imported later).
         self._consumers = consumers
         given = {
@@ -123,6 +134,8 @@ class Services:
             "provider": provider,
             "assistant": assistant,
             "faults": faults,
+            "region_switch": region_switch,
+            "alarms": alarms,
         }
         self._built: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
         self._given = frozenset(self._built)
@@ -327,6 +340,89 @@ class Services:
         from chalicelib.assistant.service import AssistantService  # lazy: loads with its first use
 
         return AssistantService(self.items, self.provider, clock=self.clock)
+
+    # --- operations: this region's switch and the chat commands (docs/OPERATIONS.md) ----------------
+
+    @_member
+    def region_switch(self) -> CachedSwitch:
+        """This region's switch as GET /health reads it (cached: tasks/region.py): the SSM parameter
+        REGION_SWITCH_PARAMETER names, else a file under DATA_DIR. Standard library only, either way."""
+        from chalicelib.tasks.region import CachedSwitch  # lazy: loads with its first use (GET /health)
+
+        settings = self.settings
+        name = settings.region_switch_parameter
+        if name:
+            from chalicelib.operations.ssm import SSMRegionSwitch  # lazy: only where the parameter is set
+
+            switch: Any = SSMRegionSwitch(self._ssm, name)
+        else:
+            from chalicelib.operations.files import FILE_NAME  # lazy: as above
+            from chalicelib.operations.files import FileRegionSwitch  # lazy: as above
+
+            switch = FileRegionSwitch(os.path.join(settings.data_dir, FILE_NAME))
+        if self._monotonic is None:
+            return CachedSwitch(switch)
+        return CachedSwitch(switch, monotonic=self._monotonic)
+
+    @_member
+    def _ssm(self) -> Any:
+        """SSM through the standard-library transport (no boto3 on /health); untraced, so a traced /health
+        does not load the X-Ray SDK for it."""
+        from chalicelib.operations import ssm  # lazy: only where an SSM parameter is configured
+
+        return ssm.client(self.settings.aws_region)
+
+    @_member
+    def slack_signing_secret(self) -> str:
+        """The Slack app's signing secret, read from SSM on first use and kept (never logged); not kept
+        when the read fails (503), so the next command tries again. Not configured: 401."""
+        from chalicelib.errors import SignatureRefused  # lazy: the chat commands' route only
+
+        name = self.settings.slack_signing_secret_parameter
+        if not name:
+            # Nothing could verify a signature here: every request is refused as unsigned, never a 5xx.
+            raise SignatureRefused("The chat commands are not configured here (SLACK_SIGNING_SECRET_PARAMETER)")
+        from chalicelib.operations.ssm import secret  # lazy: the chat commands' route only
+
+        return secret(self._ssm, name)
+
+    @_member
+    def slack_replays(self) -> ReplayGuard:
+        """The Slack signatures already accepted: in the app's store (every instance), else in memory."""
+        if self.settings.store == "off":
+            from chalicelib.operations.replay import MemoryReplayGuard  # lazy: the chat commands' route only
+
+            return MemoryReplayGuard()
+        from chalicelib.operations.replay import StoreReplayGuard  # lazy: the chat commands' route only
+
+        return StoreReplayGuard(self.store)
+
+    @_member
+    def alarms(self) -> Alarms:
+        """The stack's alarms in ALARM (CloudWatch, under ALARM_NAME_PREFIX), for the chat command status."""
+        prefix = self.settings.alarm_name_prefix
+        if not prefix:
+            from chalicelib.operations.alarms import NoAlarms  # lazy: the chat commands' route only
+
+            return NoAlarms()
+        from chalicelib.operations.alarms import CloudWatchAlarms  # lazy: the chat commands' route only
+
+        return CloudWatchAlarms(prefix, region=self.settings.aws_region)
+
+    @_member
+    def chat_commands(self) -> ChatCommands:
+        from chalicelib.tasks.commands import ChatCommands  # lazy: the chat commands' route only
+
+        settings = self.settings
+        return ChatCommands(
+            self.region_switch,
+            self.alarms,
+            region=settings.aws_region or "local",
+            stage=settings.stage,
+            version=settings.version,
+            allowed_users=settings.slack_allowed_users,
+            allowed_channels=settings.slack_allowed_channels,
+        )
 
     def close(self) -> None:
         """Stop what this root started (the embedded feed's and queue's workers); what was handed in is the

@@ -17,6 +17,7 @@ from cloudformation.template import dump
 from cloudformation.template import load
 from cloudformation.transforms import api
 from cloudformation.transforms import budget
+from cloudformation.transforms import chat_commands
 from cloudformation.transforms import cognito
 from cloudformation.transforms import function_url
 from cloudformation.transforms import functions
@@ -52,6 +53,7 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (image.transform, BOTH),  # PackageType: Image, ImageUri and Architecture parameters, handler as command
     (streaming.transform, BOTH),  # the streaming function and POST /assistant/stream with STREAM transfer mode
     (functions.transform, BOTH),  # every function's settings: stage, JSON logs, cursor key, assistant, CORS
+    (chat_commands.transform, BOTH),  # the region switch (SSM), the chat commands' settings for the API
     (cognito.transform, BOTH),  # user pool (created or existing), the authorizer's ARN and OAuth scope
     (tables.transform, BOTH),  # EnableTasksTable -> the single table, STORE and TABLE_NAME
     (queues.transform, BOTH),  # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches

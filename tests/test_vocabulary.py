@@ -24,6 +24,8 @@ WORDS = {
     vocabulary.CLIENT_TOKEN_RULE,
     vocabulary.PROMPT_RULE,
     vocabulary.ASSISTANT_STREAM_PATH,
+    *vocabulary.REGION_STATES,
+    vocabulary.SLACK_COMMAND_PATH,
 }
 # Other words that happen to be spelled like one of the vocabulary's: the assistant's `done` event, and
 # the request state's `unhandled` flag.

@@ -1,5 +1,7 @@
 """The lean DynamoDB transport (DYNAMODB_TRANSPORT=lean): the store adapter's few operations sent as botocore
-would send them, without botocore on the request path. Standard library only: JSON 1.0 over persistent
+would send them, without botocore on the request path. Its ``JsonClient`` speaks any AWS JSON-protocol service
+(a subclass names the service, target prefix and content type): SSM's GetParameter on GET /health and the chat
+commands' route goes through it too (chalicelib/operations/ssm.py). Standard library only: JSON 1.0 over persistent
 HTTP(S) connections (``http.client``, TLS verified by ``ssl``'s default context), signed by sigv4.py, the
 reply's CRC32 checked, retried as botocore's standard mode retries DynamoDB.
 
@@ -21,6 +23,7 @@ import time
 import zlib
 from collections.abc import Callable
 from typing import Any
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from chalicelib.store.sigv4 import Credentials
@@ -66,7 +69,7 @@ TRANSIENT_SCALE = 0.025  # ... after any other retried failure (botocore's figur
 
 
 class ClientError(Exception):
-    """DynamoDB answered with an error: ``.response`` as botocore's ClientError has it
+    """The service answered with an error: ``.response`` as botocore's ClientError has it
     (``{"Error": {"Code", "Message"}, "ResponseMetadata": ..., "Item"?, "CancellationReasons"?}``)."""
 
     def __init__(self, response: dict[str, Any], operation_name: str) -> None:
@@ -78,7 +81,7 @@ class ClientError(Exception):
 
 
 class Unreachable(Exception):
-    """No usable reply from DynamoDB after the retries: the connection failed, timed out or was dropped, or
+    """No usable reply from the service after the retries: the connection failed, timed out or was dropped, or
     the reply's CRC32 did not match."""
 
 
@@ -90,11 +93,20 @@ def env_credentials() -> Credentials | None:
     return Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
 
 
-class DynamoDBClient:
-    """The operations in OPERATIONS, as methods taking and returning what botocore's client does.
+class JsonClient:
+    """An AWS JSON-protocol service's operations, as methods taking and returning what botocore's client does.
+    A subclass names the service (its signing name and endpoint prefix), the X-Amz-Target prefix, the content
+    type, the SDKs' endpoint variable for it, and the operations (method name -> operation name).
 
     Thread-safe: each request takes an idle connection (or opens one) and gives it back, so Lambda keeps
     one persistent connection and the local threaded server one per concurrent request."""
+
+    SERVICE = ""  # the signing name and endpoint prefix: "dynamodb", "ssm"
+    LABEL = ""  # in error messages: "DynamoDB"
+    TARGET_PREFIX = ""
+    CONTENT_TYPE = ""
+    ENDPOINT_VARIABLE = ""  # the SDKs' service-specific endpoint variable: AWS_ENDPOINT_URL_DYNAMODB
+    OPERATIONS: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -112,12 +124,12 @@ class DynamoDBClient:
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         # The SDKs' own endpoint settings, as botocore reads them (service-specific first), so pointing
         # an AWS SDK at another endpoint points this transport there too.
-        endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint_url = endpoint_url or os.environ.get(self.ENDPOINT_VARIABLE) or os.environ.get("AWS_ENDPOINT_URL")
         if not region:
             if not endpoint_url:
-                raise ValueError("the lean DynamoDB transport needs a region (AWS_REGION) or DYNAMODB_ENDPOINT_URL")
-            region = "us-east-1"  # DynamoDB Local accepts any
-        url = urlsplit(endpoint_url or f"https://dynamodb.{region}.amazonaws.com")
+                raise ValueError(f"the lean {self.LABEL} transport needs a region (AWS_REGION) or an endpoint URL")
+            region = "us-east-1"  # a local endpoint (DynamoDB Local, a stand-in) accepts any
+        url = urlsplit(endpoint_url or f"https://{self.SERVICE}.{region}.amazonaws.com")
         if url.scheme not in ("https", "http") or not url.hostname:
             raise ValueError(f"not an HTTP(S) endpoint: {endpoint_url!r}")
         self.region = region
@@ -132,7 +144,7 @@ class DynamoDBClient:
         if max_attempts is None:
             max_attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or DEFAULT_MAX_ATTEMPTS)
         self.max_attempts = max(1, max_attempts)
-        self._signer = Signer(region, "dynamodb")
+        self._signer = Signer(region, self.SERVICE)
         self._fixed_credentials = credentials or env_credentials()
         self._chain: Any = None  # boto3's credentials, when the environment holds none
         self._sleep = sleep
@@ -147,7 +159,7 @@ class DynamoDBClient:
         self.tracer = tracer
 
     def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
-        operation = OPERATIONS.get(name)
+        operation = self.OPERATIONS.get(name)
         if operation is None:
             raise AttributeError(name)
         return lambda **params: self.call(operation, params)
@@ -169,7 +181,7 @@ class DynamoDBClient:
 
         return aws_call(
             self.tracer,
-            "dynamodb",
+            self.SERVICE,
             operation,
             self.region,
             params,
@@ -185,13 +197,16 @@ class DynamoDBClient:
             try:
                 status, headers, data = self._exchange(operation, body, extra)
             except (OSError, http.client.HTTPException) as exc:
-                failure: Exception = Unreachable(f"DynamoDB {operation}: {exc!r}")
+                failure: Exception = Unreachable(f"{self.LABEL} {operation}: {exc!r}")
                 failure.__cause__ = exc
                 retryable = True
             else:
                 expected = headers.get("x-amz-crc32")
                 if expected is not None and zlib.crc32(data) != int(expected):
-                    failure, retryable = Unreachable(f"DynamoDB {operation}: the reply's CRC32 does not match"), True
+                    failure, retryable = (
+                        Unreachable(f"{self.LABEL} {operation}: the reply's CRC32 does not match"),
+                        True,
+                    )
                 elif status < 300:
                     response = json.loads(data) if data else {}
                     response["ResponseMetadata"] = _metadata(status, headers, attempt - 1)
@@ -215,8 +230,8 @@ class DynamoDBClient:
         for hook in self.on_send:
             hook(operation)
         headers = {
-            "Content-Type": CONTENT_TYPE,
-            "X-Amz-Target": TARGET_PREFIX + operation,
+            "Content-Type": self.CONTENT_TYPE,
+            "X-Amz-Target": self.TARGET_PREFIX + operation,
             "Content-Length": str(len(body)),
         }
         signed = {"Host": self._host, **headers}
@@ -284,6 +299,17 @@ class DynamoDBClient:
                 raise Unreachable("no AWS credentials: neither in the environment nor in boto3's chain")
         frozen = self._chain.get_frozen_credentials()  # refreshes temporary credentials when due
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+
+class DynamoDBClient(JsonClient):
+    """The store adapter's DynamoDB operations (JSON 1.0)."""
+
+    SERVICE = "dynamodb"
+    LABEL = "DynamoDB"
+    TARGET_PREFIX = TARGET_PREFIX
+    CONTENT_TYPE = CONTENT_TYPE
+    ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_DYNAMODB"
+    OPERATIONS = OPERATIONS
 
 
 def _metadata(status: int, headers: dict[str, str], retries: int) -> dict[str, Any]:

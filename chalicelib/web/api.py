@@ -13,10 +13,12 @@ from chalice.app import Request
 from chalice.app import Response
 
 from chalicelib import wiring
+from chalicelib.errors import RegionFailed
 from chalicelib.protocol import context
 from chalicelib.protocol import cors
 from chalicelib.protocol import requests
 from chalicelib.settings import get_settings
+from chalicelib.vocabulary import REGION_FAILED
 from chalicelib.vocabulary import STATUSES
 from chalicelib.web.responses import endpoint
 from chalicelib.web.responses import json_response
@@ -41,7 +43,18 @@ def _schemas() -> Any:
 @endpoint
 def health() -> Response:
     settings = get_settings()
+    # This region's switch (tasks/region.py): warm, one clock compare; failed -> 503 region_failed, so a DNS
+    # health check moves traffic to another region (docs/OPERATIONS.md "The region switch").
+    if wiring.services().region_switch.state() == REGION_FAILED:
+        raise RegionFailed(f"This region ({settings.aws_region or 'local'}) is failed over by the operators")
     return json_response({"status": "ok", "version": settings.version, "stage": settings.stage})
+
+
+def slack_command() -> Response:
+    # lazy: hmac, the form parser and the chat commands load with this route only
+    from chalicelib.web import chat
+
+    return chat.slack_command()
 
 
 @endpoint

@@ -17,6 +17,7 @@ from chalicelib.settings import get_settings
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN
 from chalicelib.vocabulary import CLIENT_TOKEN_RULE
+from chalicelib.vocabulary import SLACK_COMMAND_PATH
 from chalicelib.vocabulary import STATUSES
 
 _PROBLEM = "application/problem+json"
@@ -25,6 +26,7 @@ _PROBLEM = "application/problem+json"
 _ERRORS = {
     400: "Invalid request: `invalid_json`, `validation_error` (with `errors`) or `invalid_cursor`",
     401: "Missing or invalid bearer token (`unauthorized`), with `WWW-Authenticate: Bearer`",
+    403: "Not allowed (`forbidden`)",
     404: "No such item for this caller (`not_found`)",
     412: "`If-Match` names a stale version (`precondition_failed`)",
     413: "Body larger than 64 KiB (`payload_too_large`)",
@@ -62,6 +64,19 @@ _ASK: dict[str, Any] = {
         503: "Store or model provider unavailable (`service_unavailable`, `provider_throttled`, "
         "`provider_unavailable`), or the assistant switched off (`feature_disabled`)"
     },
+}
+
+# Slack's slash-command request (the fields read) and response.
+_SLACK_COMMAND: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        name: {"type": "string"} for name in ("command", "text", "user_id", "user_name", "channel_id", "channel_name")
+    },
+}
+_SLACK_REPLY: dict[str, Any] = {
+    "type": "object",
+    "required": ["response_type", "text"],
+    "properties": {"response_type": {"enum": ["ephemeral", "in_channel"]}, "text": {"type": "string"}},
 }
 
 
@@ -108,7 +123,27 @@ _PREFLIGHT: dict[str, Any] = {
 
 # (path, method) -> operation facts; responses: status -> schema name (None for no body)
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("/health", "GET"): {"summary": "Liveness and version", "public": True, "ok": {200: "Health"}, "errors": []},
+    ("/health", "GET"): {
+        "summary": "Liveness and version; 503 while this region's switch says failed",
+        "public": True,
+        "ok": {200: "Health"},
+        "errors": [503],
+        "descriptions": {503: "This region is failed over by the operators (`region_failed`)"},
+    },
+    (SLACK_COMMAND_PATH, "POST"): {
+        "summary": "Slack's slash command (`status`, `fail`, `restore`), signed by Slack; no bearer token",
+        "public": True,
+        "form": "SlackCommand",
+        "ok": {200: "SlackReply"},
+        "errors": [401, 403, 503],
+        "descriptions": {
+            401: "Slack's signature missing, wrong, more than five minutes old, or replayed, or no signing secret "
+            "configured here (`invalid_signature`)",
+            403: "The Slack user and channel are not allowed (`forbidden`)",
+            503: "The signing secret, the region switch or the alarms could not be read or written "
+            "(`service_unavailable`)",
+        },
+    },
     ("/openapi.json", "GET"): {"summary": "This document", "public": True, "ok": {200: None}, "errors": []},
     ("/me", "OPTIONS"): _PREFLIGHT,
     ("/items", "OPTIONS"): _PREFLIGHT,
@@ -183,6 +218,11 @@ def _ok_response(status: int, schema: str | None, path: str) -> dict[str, Any]:
         return {"description": "No content"}
     if schema is None:
         return {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}
+    if schema == "SlackReply":
+        return {
+            "description": "Slack's slash-command response: shown to the asker (`ephemeral`) or the channel",
+            "content": {"application/json": {"schema": _SLACK_REPLY}},
+        }
     if schema == "stream":
         return {
             "description": 'Server-sent events: `event: token` / `data: {"text"}` (many), then one '
@@ -220,6 +260,11 @@ def _operation(path: str, method: str, facts: dict[str, Any]) -> dict[str, Any]:
     }
     if facts.get("public"):
         operation["security"] = []
+    if "form" in facts:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": _SLACK_COMMAND}},
+        }
     if "body" in facts:
         operation["requestBody"] = {
             "required": True,

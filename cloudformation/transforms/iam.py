@@ -16,6 +16,7 @@ from cloudformation.template import add_resource
 from cloudformation.template import clone
 from cloudformation.template import functions
 from cloudformation.template import resources
+from cloudformation.transforms import chat_commands
 from cloudformation.transforms.functions import BEDROCK_ENABLED
 from cloudformation.transforms.functions import MODEL_PARAMETER
 from cloudformation.transforms.observability import log_group
@@ -98,13 +99,14 @@ class Needs:
     bedrock: bool = False
     stream: bool = False  # reads the table's change stream (its event source mapping)
     send: tuple[str, ...] = ()  # queues it sends to that exist whenever it does
+    operations: bool = False  # reads and flips the region switch, runs the chat commands (chat_commands.py)
 
 
 # Who needs what, by function. The API serves every route (items, profile, buffered assistant) and sends
 # no event (the table's change stream is the outbox: the forwarder sends them); the stream only reads the
 # caller's items for the assistant's context.
 NEEDS = {
-    "APIHandler": Needs(table=TABLE_WRITE, bedrock=True),
+    "APIHandler": Needs(table=TABLE_WRITE, bedrock=True, operations=True),
     STREAM_HANDLER: Needs(table=TABLE_READ, bedrock=True),
 }
 # Consumers, by the queue they read: activity updates STATS and ACTIVITY# records (and notes why a message
@@ -164,6 +166,8 @@ def statements(name: str, needs: Needs) -> list:
         )
     if needs.bedrock:
         found.extend(_model_statements())
+    if needs.operations:
+        found.extend(chat_commands.statements())
     return found
 
 

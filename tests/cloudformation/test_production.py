@@ -94,6 +94,8 @@ def test_the_app_stack_publishes_its_api_url_table_queue_and_topic_under_the_sta
         full_name("dev", vocabulary.SSM_TABLE_NAME): {"Ref": "TasksTable"},
         full_name("dev", vocabulary.SSM_QUEUE_URL): {"Ref": "ActivityQueue"},
         full_name("dev", vocabulary.SSM_ALARM_TOPIC_ARN): {"Ref": observability.TOPIC},
+        # Not published for other stacks but flipped by the chat commands (chat_commands.py): the same prefix.
+        full_name("dev", vocabulary.SSM_REGION_SWITCH): vocabulary.REGION_SERVING,
     }
     assert all(r["Properties"]["Type"] == "String" for r in published.values())
 
@@ -103,7 +105,11 @@ def test_a_switched_off_table_or_queue_publishes_no_parameter(flavour):
     off = ssm_parameters(
         resolve(read(GOLDENS[flavour]), {"EnableTasksTable": "false", "EnableSqsIntegration": "false"}), "prod"
     )
-    assert set(off) == {full_name("prod", vocabulary.SSM_API_URL), full_name("prod", vocabulary.SSM_ALARM_TOPIC_ARN)}
+    assert set(off) == {
+        full_name("prod", vocabulary.SSM_API_URL),
+        full_name("prod", vocabulary.SSM_ALARM_TOPIC_ARN),
+        full_name("prod", vocabulary.SSM_REGION_SWITCH),
+    }
 
 
 # --- cost allocation tags --------------------------------------------------------------------------------

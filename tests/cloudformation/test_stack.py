@@ -13,6 +13,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.settings import Settings
+from chalicelib.vocabulary import SLACK_COMMAND_PATH
 from cloudformation.template import functions
 from cloudformation.template import load
 from cloudformation.transforms import budget
@@ -169,6 +170,7 @@ def _http_routes(template: dict) -> dict[tuple[str, str], list | None]:
 def test_every_protected_route_of_the_app_requires_the_api_scope_and_every_public_one_is_public(stacks, flavour):
     declared = _app_routes()
     assert declared[("GET", "/health")] is False and declared[("GET", "/items")] is True
+    assert declared[("POST", SLACK_COMMAND_PATH)] is False  # Slack sends no token: its signature is checked
     built = stacks[flavour]
     stack_routes = _rest_routes(built) if flavour == "rest" else _http_routes(built)
     scope = [cognito.SCOPE]
@@ -377,6 +379,19 @@ def _model_actions() -> set[str]:
     return {"bedrock:" + names[call] for call in calls}
 
 
+OPERATIONS_CALLERS = PROJECT / "chalicelib" / "operations"
+
+
+def _operations_actions() -> set[str]:
+    """The SSM and CloudWatch actions the region switch and the chat commands call, read from their source."""
+    ssm = (OPERATIONS_CALLERS / "ssm.py").read_text(encoding="utf-8")
+    alarms = (OPERATIONS_CALLERS / "alarms.py").read_text(encoding="utf-8")
+    calls = {"ssm:" + name for name in re.findall(r'"[a-z_]+": "([A-Za-z]+)"', ssm)}
+    calls |= {"cloudwatch:DescribeAlarms" for _ in re.findall(r'get_paginator\("describe_alarms"\)', alarms)}
+    assert calls == {"ssm:GetParameter", "ssm:PutParameter", "cloudwatch:DescribeAlarms"}, calls
+    return calls
+
+
 def test_the_granted_model_actions_are_exactly_what_the_provider_calls(built):
     for role in ("APIHandlerRole", "AssistantStreamHandlerRole"):
         granted = {a for s in statements_of(built["Resources"][role]) for a in s["Action"] if a.startswith("bedrock:")}
@@ -426,7 +441,9 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
         "fixture": load(fixture_built_path.read_text(encoding="utf-8")),
         "fixture-http": load(fixture_http_built_path.read_text(encoding="utf-8")),
     }[which]
-    needed = _store_actions() | _queue_actions() | _model_actions() | SERVICE_NEEDS | set(PENDING)
+    needed = (
+        _store_actions() | _queue_actions() | _model_actions() | _operations_actions() | SERVICE_NEEDS | set(PENDING)
+    )
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert "DefaultRole" not in roles
     assert {f"{name}Role" for name, _ in functions(template)} <= set(roles)
@@ -442,6 +459,10 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
             targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for target in targets:
                 literal = target if isinstance(target, str) else json.dumps(target)
+                if actions == ["cloudwatch:DescribeAlarms"]:
+                    # This stack's alarms: CloudFormation names each <stack name>-<logical id>-<suffix>.
+                    assert literal.endswith(':alarm:${AWS::StackName}-*"}'), (name, statement)
+                    continue
                 if "*" in literal and not all(a.startswith("xray:") for a in actions):
                     # The one other wildcard: the region of an inference profile's foundation model,
                     # usable only through that exact profile (AWS extends a profile's regions).

@@ -17,6 +17,7 @@ from chalicelib.tasks.outbox import CAPTURED_KEYS
 from chalicelib.tasks.outbox import CAPTURED_PREFIXES
 from cloudformation.template import functions
 from cloudformation.transforms import api
+from cloudformation.transforms import chat_commands
 from cloudformation.transforms import cognito
 from cloudformation.transforms import functions as shared
 from cloudformation.transforms import http_api
@@ -562,3 +563,41 @@ def test_observability_graphs_and_alarms_the_streams_function_url_in_the_http_fl
     assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "APIHandler"}}]
     body = json.dumps(out["Resources"]["Dashboard"]["Properties"]["DashboardBody"])
     assert all(f'\\"{name}\\"' in body for name in (*observability.URL_COUNTS, "UrlRequestLatency"))
+
+
+def test_chat_commands_create_the_region_switch_serving_and_tell_only_the_api_function_its_names():
+    from chalicelib.vocabulary import SSM_PREFIX
+    from chalicelib.vocabulary import SSM_REGION_SWITCH
+    from chalicelib.vocabulary import SSM_SLACK_SIGNING_SECRET
+
+    out = chat_commands.transform(input_of(chat_commands.transform))
+    switch = out["Resources"][chat_commands.SWITCH]
+    assert switch["Type"] == "AWS::SSM::Parameter"
+    props = switch["Properties"]
+    assert props["Type"] == "String" and props["Value"] == "serving"
+    assert props["Name"] == {"Fn::Sub": SSM_PREFIX.format(stage="${AppStage}") + "/" + SSM_REGION_SWITCH}
+    assert re.fullmatch(props["AllowedPattern"], "failed") and not re.fullmatch(props["AllowedPattern"], "FAILED")
+    variables = dict(functions(out))["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["REGION_SWITCH_PARAMETER"] == {"Ref": chat_commands.SWITCH}
+    secret = SSM_PREFIX.format(stage="${AppStage}") + "/" + SSM_SLACK_SIGNING_SECRET
+    assert variables["SLACK_SIGNING_SECRET_PARAMETER"] == {"Fn::Sub": secret}
+    assert variables["SLACK_ALLOWED_USERS"] == {"Ref": "SlackAllowedUsers"}
+    assert out["Parameters"]["SlackAllowedUsers"]["Default"] == ""  # nobody, until the operator says who
+    assert "Environment" not in dict(functions(out))["OnActivity"]["Properties"]
+
+
+def test_iam_lets_only_the_api_read_the_switch_and_secret_flip_the_switch_and_describe_its_own_alarms():
+    out = iam.transform(input_of(iam.transform))
+    granted = {}
+    for name, resource in out["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for statement in resource["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+                if "Sid" in statement:
+                    granted.setdefault(statement["Sid"], []).append((name, statement))
+    for sid in ("ReadRegionSwitchAndSlackSecret", "FlipRegionSwitch", "DescribeOwnAlarms"):
+        ((role, statement),) = granted[sid]
+        assert role == "APIHandlerRole"
+        assert "*" not in json.dumps(statement["Resource"]).replace("${AWS::StackName}-*", "")
+    (_, read), (_, flip) = granted["ReadRegionSwitchAndSlackSecret"][0], granted["FlipRegionSwitch"][0]
+    assert read["Action"] == ["ssm:GetParameter"] and flip["Action"] == ["ssm:PutParameter"]
+    assert flip["Resource"]["Fn::Sub"].endswith("/region/switch") and len(read["Resource"]) == 2
