@@ -81,9 +81,9 @@ NOTIFICATIONS_SENT = Metric("NotificationsSent", COUNT, ((SERVICE,),))  # an ala
 # One the chat never got (the webhook refused it, kept failing, or its secret could not be read): logged too.
 NOTIFICATION_FAILURES = Metric("NotificationFailures", COUNT, ((SERVICE,), ()))
 
-# --- counted by the stack, not by code: the API Gateway's own 401s, by a metric filter on its access log
-# (cloudformation/transforms/api.py); the sign-in alarm adds them to SIGN_IN_FAILURES.
-GATEWAY_SIGN_IN_FAILURES = "GatewaySignInFailures"
+# --- counted by the stack, not by code: every 401 the API answered (its authorizer's and the app's), by a
+# metric filter on its access log (cloudformation/transforms/api.py); the stack's SignInFailuresAlarm reads it.
+API_SIGN_IN_FAILURES = "ApiSignInFailures"
 
 API_METRICS = (
     REQUESTS,
