@@ -645,3 +645,20 @@ def test_observability_alarms_above_the_sign_in_threshold_and_reaches_the_alarm_
     assert alarm["Threshold"] == {"Ref": observability.SIGN_IN_THRESHOLD}
     assert alarm["AlarmActions"] == [{"Ref": observability.TOPIC}]
     assert out["Parameters"][observability.SIGN_IN_THRESHOLD]["Type"] == "Number"
+
+
+def test_observability_adds_the_streams_own_rejections_where_its_function_url_bypasses_the_api():
+    template = http_api.transform(input_of(http_api.transform))
+    template["Resources"]["APIHandler"]["Properties"].pop("Environment")
+    template["Resources"]["StreamUrl"] = {
+        "Type": "AWS::Lambda::Url",
+        "Properties": {"TargetFunctionArn": {"Fn::GetAtt": ["APIHandler", "Arn"]}, "AuthType": "NONE"},
+    }
+    alarm = observability.transform(template)["Resources"]["SignInFailuresAlarm"]["Properties"]
+    queried = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert queried["api"]["MetricName"] == metrics.API_SIGN_IN_FAILURES
+    assert queried["stream"]["MetricName"] == metrics.SIGN_IN_FAILURES.name
+    assert queried["stream"]["Dimensions"] == [{"Name": metrics.SERVICE, "Value": metrics.ASSISTANT_STREAM}]
+    [expression] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert expression["Expression"] == "FILL(api, 0) + FILL(stream, 0)"
+    assert alarm["Threshold"] == {"Ref": observability.SIGN_IN_THRESHOLD}
