@@ -12,6 +12,7 @@ from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
 from chalicelib.auth.authorizer import CognitoAuthorizer
 from chalicelib.auth.authorizer import silence_local_mode_warning
 from chalicelib.events.base import ACTIVITY
+from chalicelib.events.base import ALARMS
 from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.base import TABLE_STREAM
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
@@ -173,3 +174,10 @@ def on_activity(event):
 @app.on_sqs_message(queue=DEAD_LETTERS, batch_size=10)
 def on_dead_letter(event):
     return consumers.dead_letters(wiring.services(), event.to_dict(), event.context)
+
+
+# Chat alerts: the stack subscribes this function to its alarm topic (cloudformation/transforms/notifier.py);
+# each alarm state change is posted to the team's Slack channel (off without a webhook).
+@app.on_sns_message(topic=ALARMS)
+def on_alarm(event):
+    return consumers.alarm(wiring.services(), event.to_dict(), event.context)

@@ -19,9 +19,11 @@ from typing import Any
 from typing import Protocol
 
 from chalicelib.errors import AppError
+from chalicelib.vocabulary import UNHANDLED
 from chalicelib.vocabulary import UNHANDLED_VALUE
 
 if TYPE_CHECKING:
+    from chalicelib.alerts.notifier import AlarmNotifier
     from chalicelib.events.base import Queue
     from chalicelib.settings import Settings
     from chalicelib.tasks.activity import ActivityRecorder
@@ -47,6 +49,9 @@ class ConsumerServices(Protocol):
 
     @property
     def dead_letters(self) -> DeadLetters: ...
+
+    @property
+    def alarm_notifier(self) -> AlarmNotifier | None: ...
 
 
 def forward(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, Any]:
@@ -232,6 +237,58 @@ def _batch(
         if invocation is not None:
             invocation.end()
     return {FAILURES: [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+def alarm(services: ConsumerServices, event: Mapping[str, Any], lambda_context: Any = None) -> dict[str, int]:
+    """Post each alarm state change the alarm topic delivers to the team's chat (chalicelib/alerts). A
+    message the chat did not get is logged (never with the webhook's URL, nor a trace that might quote it)
+    and counted as NotificationFailures; nothing raises out of here, so Lambda never retries an alarm
+    already posted. With no webhook configured, alerts are off: nothing is read or posted."""
+    from chalicelib.observability import metrics
+
+    invocation = _begin(services.settings, metrics.NOTIFIER, lambda_context)
+    records = list(event.get("Records") or ())
+    posted = 0
+    try:
+        notifier = services.alarm_notifier
+        if notifier is None:
+            log.info("chat alerts are off (no SLACK_WEBHOOK_PARAMETER): %d message(s) not posted", len(records))
+            return {"posted": 0, "not_posted": 0}
+        for record in records:
+            if _post_alarm(notifier, record):
+                posted += 1
+                metrics.count(metrics.NOTIFICATIONS_SENT)
+            else:
+                metrics.count(metrics.NOTIFICATION_FAILURES)
+    finally:
+        if invocation is not None:
+            invocation.end()
+    return {"posted": posted, "not_posted": len(records) - posted}
+
+
+def _post_alarm(notifier: AlarmNotifier, record: Mapping[str, Any]) -> bool:
+    """Post one record; False (and logged) when the chat did not get it."""
+    from chalicelib.alerts.message import AlarmChange  # lazy: loaded with the notifier already
+
+    try:
+        found = notifier.post(record)
+    except AppError as error:  # ChatUnavailable, SecretUnavailable: their details never hold the URL
+        log.warning("alarm not posted to the chat: %s", error.detail, extra={"code": error.code})
+        return False
+    except Exception as error:
+        # A bug must neither lose the other records nor crash the function. The type only: a trace or an
+        # exception's text could quote the webhook's URL.
+        log.error(
+            "alarm not posted to the chat: unexpected %s",
+            type(error).__name__,
+            extra={**UNHANDLED, "error_type": type(error).__name__},
+        )
+        return False
+    if isinstance(found, AlarmChange):
+        log.info("alarm posted to the chat", extra={"alarm": found.name, "state": found.state})
+    else:
+        log.info("notice posted to the chat", extra={"subject": found.subject})
+    return True
 
 
 def _note(note_failure: Callable[[str, str], None] | None, message_id: Any, reason: str) -> None:

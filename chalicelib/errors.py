@@ -121,6 +121,19 @@ class StoreUnavailable(AppError):
     status, code, title = 503, "service_unavailable", "Service temporarily unavailable"
 
 
+class ChatUnavailable(AppError):
+    """The team's chat did not take a message (the webhook refused it, or kept failing past its retries).
+    Its detail never quotes the webhook's URL, which is a secret."""
+
+    status, code, title = 503, "chat_unavailable", "The chat is unavailable"
+
+
+class SecretUnavailable(AppError):
+    """A secret could not be read (its parameter is missing, or access to it was denied or failed)."""
+
+    status, code, title = 503, "secret_unavailable", "A secret is unavailable"
+
+
 # --- storage outcomes the domain interprets (never rendered) ----------------------------------------
 
 
@@ -172,7 +185,7 @@ class RegionSwitchUnavailable(AppError):
     status, code, title = 503, "service_unavailable", "Service temporarily unavailable"
 
 
-class ChatUnavailable(AppError):
+class ChatCommandsUnavailable(AppError):
     """The chat commands cannot be served: not configured here, or their signing secret unreadable."""
 
     status, code, title = 503, "service_unavailable", "Service temporarily unavailable"

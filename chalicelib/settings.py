@@ -46,6 +46,9 @@ _SSM_NAME = re.compile(r"/[A-Za-z0-9_.\-/]{1,1010}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # CloudWatch namespaces: 1-255 of these characters, and the AWS/ prefix is reserved.
 _NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
+# An SSM parameter's full name (/tasks-api/prod/slack/webhook-url) and a CloudWatch dashboard's name.
+_SSM_NAME = re.compile(r"[A-Za-z0-9_./-]{1,2048}")
+_DASHBOARD = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -136,6 +139,10 @@ class Settings(NamedTuple):
     tracing: bool = False
     xray_daemon_address: str | None = None
     cursor_secret: bytes = b""
+    # Chat alerts (chalicelib/alerts, docs/OPERATIONS.md "Chat alerts"): the SSM SecureString parameter that
+    # holds the Slack incoming webhook's URL (None: alerts off), and the dashboard each alert links to.
+    slack_webhook_parameter: str | None = None
+    dashboard_name: str | None = None
     # Set by the Lambda runtime; API Gateway's authorizer claims are trusted only there.
     in_lambda: bool = False
     # Fault injection (_faults above); a rate of 0 (the default) builds nothing and costs nothing.
@@ -232,6 +239,12 @@ class Settings(NamedTuple):
         for name, value in parameters.items():
             if value is not None and not _SSM_NAME.fullmatch(value):
                 raise ConfigError(f"{name} must be an SSM parameter name (/path/name), got {value!r}")
+        webhook_parameter = (env.get("SLACK_WEBHOOK_PARAMETER") or "").strip() or None
+        if webhook_parameter is not None and not _SSM_NAME.fullmatch(webhook_parameter):
+            raise ConfigError(f"SLACK_WEBHOOK_PARAMETER must be an SSM parameter name, got {webhook_parameter!r}")
+        dashboard = (env.get("DASHBOARD_NAME") or "").strip() or None
+        if dashboard is not None and not _DASHBOARD.fullmatch(dashboard):
+            raise ConfigError(f"DASHBOARD_NAME must be 1-255 of [A-Za-z0-9_-], got {dashboard!r}")
         return cls(
             stage=stage,
             data_dir=data_dir,
@@ -262,6 +275,8 @@ class Settings(NamedTuple):
             tracing=tracing and observability,
             xray_daemon_address=xray_daemon,
             cursor_secret=cursor_key,
+            slack_webhook_parameter=webhook_parameter,
+            dashboard_name=dashboard,
             in_lambda=in_lambda,
             fault_rate=fault_rate,
             fault_routes=fault_routes,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from typing import TypedDict
     from typing import Unpack
 
+    from chalicelib.alerts.base import ChatWebhook
+    from chalicelib.alerts.base import Secrets
+    from chalicelib.alerts.notifier import AlarmNotifier
     from chalicelib.assistant.base import Provider
     from chalicelib.assistant.service import AssistantService
     from chalicelib.events.base import Handler
@@ -64,6 +68,9 @@ if TYPE_CHECKING:
         monotonic: Clock
         region_switch: CachedSwitch
         alarms: Alarms
+        secrets: Secrets
+        chat_webhook: ChatWebhook
+        sleep: Callable[[float], None]
 
 
 # A queue consumer as app.py declares it: the services it works with, a Lambda SQS event and Lambda's
@@ -121,10 +128,14 @@ class Services:
         monotonic: Clock | None = None,
         region_switch: CachedSwitch | None = None,
         alarms: Alarms | None = None,
+        secrets: Secrets | None = None,
+        chat_webhook: ChatWebhook | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self._monotonic = monotonic  # what the region switch's cache counts its seconds with
+        self._sleep = sleep
         # None: the ones app.py declared, looked up when the queue is built (app.py may be imported later).
         self._consumers = consumers
         given = {
@@ -136,6 +147,8 @@ class Services:
             "faults": faults,
             "region_switch": region_switch,
             "alarms": alarms,
+            "secrets": secrets,
+            "chat_webhook": chat_webhook,
         }
         self._built: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
         self._given = frozenset(self._built)
@@ -151,6 +164,11 @@ class Services:
     @property
     def clock(self) -> Clock:
         return self._clock if self._clock is not None else system_clock
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        """How the adapters wait between retries (tests hand in one that only records)."""
+        return self._sleep if self._sleep is not None else time.sleep
 
     def tracer(self) -> Any:
         """The X-Ray recorder when tracing (Settings.tracing), else None. The only place X-Ray is activated:
@@ -287,7 +305,37 @@ class Services:
 
         return OfflineProvider()
 
+    @_member
+    def secrets(self) -> Secrets:
+        """Decrypted SSM parameters (the Slack webhook's URL), each read on first use and kept."""
+        from chalicelib.alerts.ssm import SsmSecrets  # lazy: the notifier function's only
+
+        return SsmSecrets(region=self.settings.aws_region)
+
+    @_member
+    def chat_webhook(self) -> ChatWebhook | None:
+        """The team's Slack incoming webhook, its URL the SecureString Settings name; None: alerts off."""
+        parameter = self.settings.slack_webhook_parameter
+        if parameter is None:
+            return None
+        from chalicelib.alerts.slack import SlackWebhook  # lazy: the notifier function's only
+
+        return SlackWebhook(self.secrets, parameter, sleep=self.sleep)
+
     # --- services (each loads with its first use: module docstring) ------------------------------
+
+    @_member
+    def alarm_notifier(self) -> AlarmNotifier | None:
+        """Posts the alarm topic's messages to the chat; None when no webhook is configured (alerts off)."""
+        webhook = self.chat_webhook
+        if webhook is None:
+            return None
+        from chalicelib.alerts.notifier import AlarmNotifier  # lazy: loads with its first use
+
+        settings = self.settings
+        return AlarmNotifier(
+            webhook, stage=settings.stage, region=settings.aws_region, dashboard=settings.dashboard_name
+        )
 
     @_member
     def activity_recorder(self) -> ActivityRecorder:

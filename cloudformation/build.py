@@ -24,6 +24,7 @@ from cloudformation.transforms import functions
 from cloudformation.transforms import http_api
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
+from cloudformation.transforms import notifier
 from cloudformation.transforms import observability
 from cloudformation.transforms import parameters
 from cloudformation.transforms import queues
@@ -46,9 +47,10 @@ FLAVOUR_FILE = "api-flavour"
 # the image settings; the settings, auth, table and queue steps set variables on every function, the
 # streaming one too; the stream step overrides the queue settings of the forwarder, which exists only with
 # the queue; http_api reads the routes and scopes cognito and streaming left in Chalice's swagger, and
-# observability reads whichever API is there; iam grants each function its own log group, which
-# observability creates; parameters publishes the EndpointURL output either API step left; tags runs last,
-# so it tags whatever every step before it added.
+# observability reads whichever API is there; the notifier must come before observability and iam, which
+# give it its log group, alarms and role like any function; iam grants each function its own log group,
+# which observability creates; parameters publishes the EndpointURL output either API step left; tags runs
+# last, so it tags whatever every step before it added.
 PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (image.transform, BOTH),  # PackageType: Image, ImageUri and Architecture parameters, handler as command
     (streaming.transform, BOTH),  # the streaming function and POST /assistant/stream with STREAM transfer mode
@@ -58,6 +60,7 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (tables.transform, BOTH),  # EnableTasksTable -> the single table, STORE and TABLE_NAME
     (queues.transform, BOTH),  # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches
     (stream.transform, BOTH),  # the table's stream -> the forwarder (filtered, bisect, retried), its failure queue
+    (notifier.transform, BOTH),  # EnableChatAlerts -> the notifier on the alarm topic, its webhook's SSM name
     # --- the HTTP flavour's own steps -----------------------------------------------------------------
     (http_api.transform, frozenset({HTTP})),  # the REST API -> an HTTP API: routes, JWT authorizer, CORS, logs
     (

@@ -15,6 +15,9 @@ DEAD_LETTERS = "activity-dlq"
 # puts the table's StreamArn in its place (cloudformation/), and locally it names the feed of the SQLite
 # change log (chalicelib/events/feed.py). Also the key of the forwarder among the consumers.
 TABLE_STREAM = "arn:aws:dynamodb:us-east-1:000000000000:table/tasks/stream/local"
+# The alarm topic as app.py's ``@app.on_sns_message`` names it: the stack subscribes the notifier to its
+# AlarmTopic instead (cloudformation/transforms/notifier.py).
+ALARMS = "alarms"
 
 # A consumer: takes a Lambda SQS event ``{"Records": [...]}`` and returns Lambda's partial batch
 # response ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``; None or an empty list

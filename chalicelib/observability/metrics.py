@@ -15,7 +15,7 @@ COUNT = "Count"
 MILLISECONDS = "Milliseconds"
 
 # Dimensions: few values each (never a user, item or request id).
-SERVICE = "Service"  # which code path: "api", "forwarder", "activity", "dead-letters", "assistant-stream"
+SERVICE = "Service"  # which code path: "api", "forwarder", "activity", "dead-letters", "assistant-stream", "notifier"
 ROUTE = "Route"  # "GET /items/{item_id}": the route template, never the path
 STATUS_CLASS = "StatusClass"  # "2xx", "4xx", "5xx"
 PROVIDER = "Provider"  # assistant provider: "offline", "bedrock"
@@ -27,6 +27,7 @@ FORWARDER = "forwarder"
 ACTIVITY = "activity"
 DEAD_LETTERS = "dead-letters"
 ASSISTANT_STREAM = "assistant-stream"
+NOTIFIER = "notifier"
 
 EMF_MAX_VALUES = 100  # values per metric in one document (the specification's limit)
 
@@ -80,6 +81,15 @@ ASSISTANT_OUTPUT_TOKENS = Metric("AssistantOutputTokens", COUNT, ((SERVICE, PROV
 TIME_TO_FIRST_TOKEN = Metric("TimeToFirstToken", MILLISECONDS, ((SERVICE, PROVIDER),))
 PROVIDER_THROTTLES = Metric("ProviderThrottles", COUNT, ((SERVICE, PROVIDER),))
 
+# --- emitted by the alarm notifier (chalicelib/consumers.py alarm, chalicelib/alerts) -------------------
+NOTIFICATIONS_SENT = Metric("NotificationsSent", COUNT, ((SERVICE,),))  # an alarm change posted to the chat
+# One the chat never got (the webhook refused it, kept failing, or its secret could not be read): logged too.
+NOTIFICATION_FAILURES = Metric("NotificationFailures", COUNT, ((SERVICE,), ()))
+
+# --- counted by the stack, not by code: every 401 the API answered (its authorizer's and the app's), by a
+# metric filter on its access log (cloudformation/transforms/api.py); the stack's SignInFailuresAlarm reads it.
+API_SIGN_IN_FAILURES = "ApiSignInFailures"
+
 API_METRICS = (
     REQUESTS,
     LATENCY,
@@ -100,7 +110,8 @@ CONSUMER_METRICS = (
     DEAD_LETTER_MESSAGES,
 )
 ASSISTANT_METRICS = (ASSISTANT_INPUT_TOKENS, ASSISTANT_OUTPUT_TOKENS, TIME_TO_FIRST_TOKEN, PROVIDER_THROTTLES)
-ALL_METRICS = API_METRICS + CONSUMER_METRICS + ASSISTANT_METRICS
+NOTIFIER_METRICS = (NOTIFICATIONS_SENT, NOTIFICATION_FAILURES)
+ALL_METRICS = API_METRICS + CONSUMER_METRICS + ASSISTANT_METRICS + NOTIFIER_METRICS
 
 
 class Collector:

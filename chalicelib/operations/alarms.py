@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Unpack
 
 from chalicelib import aws
-from chalicelib.errors import ChatUnavailable
+from chalicelib.errors import ChatCommandsUnavailable
 
 
 class CloudWatchAlarms(aws.ClientOwner):
@@ -39,9 +39,9 @@ class CloudWatchAlarms(aws.ClientOwner):
                     )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "unknown")
-            raise ChatUnavailable(f"CloudWatch refused DescribeAlarms ({code})") from exc
+            raise ChatCommandsUnavailable(f"CloudWatch refused DescribeAlarms ({code})") from exc
         except BotoCoreError as exc:
-            raise ChatUnavailable(f"CloudWatch is unreachable ({type(exc).__name__})") from exc
+            raise ChatCommandsUnavailable(f"CloudWatch is unreachable ({type(exc).__name__})") from exc
         return sorted(names)
 
 

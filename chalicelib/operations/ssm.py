@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 from typing import ClassVar
 
-from chalicelib.errors import ChatUnavailable
+from chalicelib.errors import ChatCommandsUnavailable
 from chalicelib.errors import RegionSwitchUnavailable
 from chalicelib.store.dynamodb_http import ClientError
 from chalicelib.store.dynamodb_http import JsonClient
@@ -72,8 +72,8 @@ def secret(ssm: SSMClient, name: str) -> str:
     try:
         reply = ssm.get_parameter(Name=name, WithDecryption=True)
     except (ClientError, Unreachable) as exc:
-        raise ChatUnavailable(f"the chat commands' signing secret cannot be read ({_code(exc)})") from exc
+        raise ChatCommandsUnavailable(f"the chat commands' signing secret cannot be read ({_code(exc)})") from exc
     value = str(reply["Parameter"]["Value"])
     if not value:
-        raise ChatUnavailable("the chat commands' signing secret is empty")
+        raise ChatCommandsUnavailable("the chat commands' signing secret is empty")
     return value

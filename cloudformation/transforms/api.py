@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.observability import metrics
 from chalicelib.protocol.cors import EXPOSE_HEADERS
 from cloudformation.template import Template
 from cloudformation.template import add_condition
@@ -25,6 +26,7 @@ from cloudformation.template import clone
 from cloudformation.template import number_parameter
 from cloudformation.template import string_parameter
 from cloudformation.template import the_api
+from cloudformation.transforms.observability import APP_NAMESPACE
 from cloudformation.transforms.observability import LOG_GROUP_SKIPS
 from cloudformation.transforms.observability import RETENTION_DAYS
 
@@ -99,6 +101,31 @@ def access_log_group() -> dict:
             "RetentionInDays": RETENTION_DAYS,
         },
         "Metadata": {"checkov": {"skip": list(LOG_GROUP_SKIPS)}},
+    }
+
+
+# Every 401 the API answered, whoever refused the token (the authorizer, error UNAUTHORIZED, or the app):
+# the access line's status is a JSON string. The line holds no token, and the metric only counts.
+SIGN_IN_FAILURES_FILTER = "ApiSignInFailuresFilter"
+UNAUTHORIZED_PATTERN = '{ $.status = "401" }'
+
+
+def sign_in_failures_filter() -> dict:
+    """The access log's 401s as ApiSignInFailures (either flavour), which SignInFailuresAlarm reads."""
+    return {
+        "Type": "AWS::Logs::MetricFilter",
+        "Properties": {
+            "LogGroupName": {"Ref": ACCESS_LOG_GROUP},
+            "FilterPattern": UNAUTHORIZED_PATTERN,
+            "MetricTransformations": [
+                {
+                    "MetricNamespace": APP_NAMESPACE,
+                    "MetricName": metrics.API_SIGN_IN_FAILURES,
+                    "MetricValue": "1",
+                    "DefaultValue": 0,
+                }
+            ],
+        },
     }
 
 
@@ -212,6 +239,7 @@ def transform(template: Template) -> Template:
     add_condition(out, CORS_ENABLED, CORS_CONDITION)
     _logging_role(out)
     add_resource(out, ACCESS_LOG_GROUP, access_log_group())
+    add_resource(out, SIGN_IN_FAILURES_FILTER, sign_in_failures_filter())
     _, api = the_api(out)
     api["DependsOn"] = sorted(
         {

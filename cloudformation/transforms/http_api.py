@@ -208,6 +208,7 @@ def transform(template: Template) -> Template:
         },
     )
     add_resource(out, ACCESS_LOG_GROUP, rest.access_log_group())
+    add_resource(out, rest.SIGN_IN_FAILURES_FILTER, rest.sign_in_failures_filter())
     add_resource(
         out,
         STAGE,

@@ -19,6 +19,8 @@ from cloudformation.template import resources
 from cloudformation.transforms import chat_commands
 from cloudformation.transforms.functions import BEDROCK_ENABLED
 from cloudformation.transforms.functions import MODEL_PARAMETER
+from cloudformation.transforms.notifier import WEBHOOK_PARAMETER_ARN
+from cloudformation.transforms.notifier import notifiers
 from cloudformation.transforms.observability import log_group
 from cloudformation.transforms.queues import ACTIVITY_QUEUE
 from cloudformation.transforms.queues import DEAD_LETTER_QUEUE
@@ -43,6 +45,11 @@ STREAM_READ = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetSh
 # is authorised as InvokeModelWithResponseStream; Converse (InvokeModel) is never called.
 BEDROCK = ("bedrock:InvokeModelWithResponseStream",)
 LOGS = ("logs:CreateLogStream", "logs:PutLogEvents")
+# The notifier reads the Slack webhook's SecureString with decryption (chalicelib/alerts/ssm.py). No
+# kms:Decrypt: the parameter is encrypted with the AWS managed key aws/ssm, whose key policy already lets
+# every principal of the account decrypt through SSM (AWS Systems Manager user guide, "Restricting
+# decryption of SecureString parameter values"). A customer managed key would need kms:Decrypt on it.
+SSM_READ = ("ssm:GetParameter",)
 XRAY = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 
 # The model grant depends on the BedrockModelId parameter, so CloudFormation decides it (Conditions).
@@ -100,6 +107,7 @@ class Needs:
     stream: bool = False  # reads the table's change stream (its event source mapping)
     send: tuple[str, ...] = ()  # queues it sends to that exist whenever it does
     operations: bool = False  # reads and flips the region switch, runs the chat commands (chat_commands.py)
+    parameters: tuple[tuple[str, object], ...] = ()  # (Sid, ARN) of SSM parameters it reads
 
 
 # Who needs what, by function. The API serves every route (items, profile, buffered assistant) and sends
@@ -119,6 +127,8 @@ CONSUMER_NEEDS = {
 # The forwarder reads the stream and sends each change's events to the activity queue; Lambda sends what
 # outlived the stream to the failure queue with the forwarder's role. It never touches the table's items.
 FORWARDER_NEEDS = Needs(stream=True, send=(ACTIVITY_QUEUE, FAILURE_QUEUE))
+# The notifier reads one parameter, the webhook's URL, and touches nothing else of the stack's.
+NOTIFIER_NEEDS = Needs(parameters=(("ReadSlackWebhook", WEBHOOK_PARAMETER_ARN),))
 
 
 def _when(condition: str, statement: dict) -> dict:
@@ -164,6 +174,9 @@ def statements(name: str, needs: Needs) -> list:
             }
             for queue in queues
         )
+    found.extend(
+        {"Sid": sid, "Effect": "Allow", "Action": list(SSM_READ), "Resource": arn} for sid, arn in needs.parameters
+    )
     if needs.bedrock:
         found.extend(_model_statements())
     if needs.operations:
@@ -200,11 +213,14 @@ def transform(template: Template) -> Template:
         add_condition(out, name, condition)
     consumed = consumers(out)
     forwarding = forwarders(out)
+    notifying = notifiers(out)
     for name, function in list(functions(out)):
         if name in consumed:
             needs = CONSUMER_NEEDS[consumed[name]]
         elif name in forwarding:
             needs = FORWARDER_NEEDS
+        elif name in notifying:
+            needs = NOTIFIER_NEEDS
         else:
             needs = NEEDS.get(name, Needs())
         role = {

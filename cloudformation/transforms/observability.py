@@ -24,6 +24,7 @@ from cloudformation.template import add_resource
 from cloudformation.template import clone
 from cloudformation.template import functions
 from cloudformation.template import http_api
+from cloudformation.template import number_parameter
 from cloudformation.template import resources
 from cloudformation.template import the_api
 from cloudformation.template import timeout
@@ -38,6 +39,9 @@ from cloudformation.transforms.tables import TASKS
 
 RETENTION_DAYS = 30
 TOPIC = "AlarmTopic"
+# The dashboard's name: the stack's (also what the notifier links to, so not a Ref: the dashboard's body
+# names every function, and a function naming the dashboard would close a cycle).
+DASHBOARD_NAME = {"Fn::Sub": "${AWS::StackName}"}
 APP_NAMESPACE = {"Fn::Sub": "TasksApi/${AWS::StackName}"}
 APP_NAMESPACE_TEXT = "TasksApi/${AWS::StackName}"
 # The app logs one JSON object per line (LOG_FORMAT=json); the pattern is the code's own, so the two
@@ -62,6 +66,11 @@ API_ERRORS = "ApiApplicationErrors"
 ENQUEUE_FAILURES = metrics.ENQUEUE_FAILURES.name
 DEAD_LETTER_MESSAGES = metrics.DEAD_LETTER_MESSAGES.name
 INJECTED_FAULTS = metrics.INJECTED_FAULTS.name
+# Rejected tokens: the API's 401s, whoever answered them (its authorizer or the app), counted from its access
+# log (api.py's metric filter); in the HTTP flavour the stream's function URL bypasses the API, so its
+# function's own SignInFailures are added.
+API_SIGN_IN_FAILURES = metrics.API_SIGN_IN_FAILURES
+SIGN_IN_THRESHOLD = "SignInFailuresThreshold"
 ACTIVITY_COUNTS = tuple(m.name for m in (metrics.EVENTS_RECORDED, metrics.DUPLICATE_EVENTS, metrics.EVENT_FAILURES))
 
 LOG_GROUP_SKIPS = [
@@ -342,6 +351,41 @@ def _latency_alarm(dimensions: list) -> dict:
     )
 
 
+def _sign_in_failures_alarm(stream_function: str | None) -> dict:
+    """More rejected tokens in 5 minutes than the SignInFailuresThreshold parameter."""
+
+    def metric(id_: str, name: str, dimensions: list | None = None) -> dict:
+        found: dict[str, Any] = {"Namespace": APP_NAMESPACE, "MetricName": name}
+        if dimensions:
+            found["Dimensions"] = dimensions
+        return {"Id": id_, "ReturnData": False, "MetricStat": {"Metric": found, "Period": 300, "Stat": "Sum"}}
+
+    described = "Sign-in: more rejected tokens (401s) in 5 minutes than SignInFailuresThreshold"
+    common: dict[str, Any] = {
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": {"Ref": SIGN_IN_THRESHOLD},
+    }
+    if stream_function is None:
+        return _alarm(
+            described, Namespace=APP_NAMESPACE, MetricName=API_SIGN_IN_FAILURES, Statistic="Sum", Period=300, **common
+        )
+    stream = [{"Name": metrics.SERVICE, "Value": metrics.ASSISTANT_STREAM}]
+    return _alarm(
+        described,
+        Metrics=[
+            metric("api", API_SIGN_IN_FAILURES),
+            metric("stream", metrics.SIGN_IN_FAILURES.name, stream),
+            {
+                "Id": "rejected",
+                "Label": "rejected tokens",
+                "ReturnData": True,
+                "Expression": "FILL(api, 0) + FILL(stream, 0)",
+            },
+        ],
+        **common,
+    )
+
+
 def _dashboard(names: dict[str, dict], api_graphs: list, forwarding: list[str]) -> dict:
     variables: dict[str, Any] = {
         "TableName": {"Fn::If": [TASKS.condition, {"Ref": TASKS.resource}, "disabled"]},
@@ -464,7 +508,7 @@ def _dashboard(names: dict[str, dict], api_graphs: list, forwarding: list[str]) 
     return {
         "Type": "AWS::CloudWatch::Dashboard",
         "Properties": {
-            "DashboardName": {"Fn::Sub": "${AWS::StackName}"},
+            "DashboardName": DASHBOARD_NAME,
             "DashboardBody": {"Fn::Sub": [body, variables]},
         },
     }
@@ -539,7 +583,13 @@ def transform(template: Template) -> Template:
         function["Properties"]["LoggingConfig"] = {"LogGroup": {"Ref": log_group(name)}}
         _metric_filters(out, name, condition)
         _function_alarms(out, name, function)
+    add_parameter(
+        out,
+        SIGN_IN_THRESHOLD,
+        **number_parameter("Rejected tokens (401s) in 5 minutes above which SignInFailuresAlarm fires", 50, MinValue=1),
+    )
     http = http_api(out)
+    streamer = None
     if http:  # the HTTP flavour (http_api.py ran): its metric names and dimensions
         api_graphs = _http_api_graphs(http)
         add_resource(out, "Api5xxRateAlarm", _http_api_5xx_alarm(http))
@@ -569,6 +619,7 @@ def transform(template: Template) -> Template:
                 Threshold=API_5XX_RATE,
             ),
         )
+    add_resource(out, "SignInFailuresAlarm", _sign_in_failures_alarm(streamer))
     add_resource(
         out,
         "AppErrorRateAlarm",

@@ -22,6 +22,7 @@ from cloudformation.transforms import iam
 from cloudformation.transforms import image
 from cloudformation.transforms import stream
 from cloudformation.transforms import tags
+from cloudformation.transforms.notifier import notifiers
 from tests.cloudformation.support.resolve import resolve
 from tests.cloudformation.support.schemas import exports_and_imports
 from tests.cloudformation.support.schemas import tagging
@@ -359,6 +360,17 @@ def _queue_actions() -> set[str]:
     return {"sqs:SendMessage"}  # SendMessageBatch is authorised as SendMessage
 
 
+SSM_READER = PROJECT / "chalicelib" / "alerts" / "ssm.py"
+
+
+def _secret_actions() -> set[str]:
+    """The SSM actions the notifier's secrets adapter calls, read from its source (as the store's, above)."""
+    assert SSM_READER.exists(), f"{SSM_READER} is missing: the notifier has no secrets adapter"
+    calls = set(re.findall(r"\.(get_parameter|get_parameters|put_parameter)\(", SSM_READER.read_text(encoding="utf-8")))
+    assert calls, "no SSM call found: has chalicelib/alerts/ssm.py changed shape?"
+    return {"ssm:" + "".join(part.title() for part in call.split("_")) for call in calls}
+
+
 def _model_actions() -> set[str]:
     """The Bedrock actions the assistant's provider calls, read from its source."""
     assert BEDROCK_CALLER.exists(), f"{BEDROCK_CALLER} is missing: the assistant has no bedrock provider"
@@ -442,7 +454,13 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
         "fixture-http": load(fixture_http_built_path.read_text(encoding="utf-8")),
     }[which]
     needed = (
-        _store_actions() | _queue_actions() | _model_actions() | _operations_actions() | SERVICE_NEEDS | set(PENDING)
+        _store_actions()
+        | _queue_actions()
+        | _model_actions()
+        | _operations_actions()
+        | _secret_actions()
+        | SERVICE_NEEDS
+        | set(PENDING)
     )
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert "DefaultRole" not in roles
@@ -565,6 +583,25 @@ def test_the_granted_send_actions_are_exactly_what_the_activity_sender_calls(bui
 
 def _variables(template: dict, function: str = "APIHandler") -> dict:
     return template["Resources"][function]["Properties"]["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize("which", ["built", "built-http"])
+def test_the_notifier_may_read_exactly_the_webhook_parameter_with_what_its_adapter_calls(built, built_http, which):
+    template = {"built": built, "built-http": built_http}[which]
+    [name] = notifiers(template)  # app.py's on_alarm, subscribed to the alarm topic
+    granted = [s for s in statements_of(template["Resources"][f"{name}Role"]) if s["Action"][0].startswith("ssm:")]
+    assert [set(s["Action"]) for s in granted] == [_secret_actions()]
+    assert granted[0]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+        "/tasks-api/${AppStage}/slack/webhook-url"
+    }
+    assert not any(
+        a.startswith("kms:") for s in statements_of(template["Resources"][f"{name}Role"]) for a in s["Action"]
+    )
+    # No other role may read it.
+    for other, role in template["Resources"].items():
+        if role["Type"] == "AWS::IAM::Role" and other != f"{name}Role":
+            assert not any(a.startswith("ssm:") for s in statements_of(role) for a in s["Action"]), other
 
 
 def _actions(template: dict, role: str) -> set[str]:

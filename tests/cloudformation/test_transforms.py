@@ -23,6 +23,7 @@ from cloudformation.transforms import functions as shared
 from cloudformation.transforms import http_api
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
+from cloudformation.transforms import notifier
 from cloudformation.transforms import observability
 from cloudformation.transforms import queues
 from cloudformation.transforms import stream
@@ -30,6 +31,7 @@ from cloudformation.transforms import streaming
 from cloudformation.transforms import tables
 from tests.cloudformation.support.expected import input_of
 from tests.cloudformation.support.resolve import resolve
+from tests.observability.filter_pattern import matches
 
 
 def snake(name: str) -> str:
@@ -601,3 +603,114 @@ def test_iam_lets_only_the_api_read_the_switch_and_secret_flip_the_switch_and_de
     (_, read), (_, flip) = granted["ReadRegionSwitchAndSlackSecret"][0], granted["FlipRegionSwitch"][0]
     assert read["Action"] == ["ssm:GetParameter"] and flip["Action"] == ["ssm:PutParameter"]
     assert flip["Resource"]["Fn::Sub"].endswith("/region/switch") and len(read["Resource"]) == 2
+
+
+def test_notifier_subscribes_the_alarm_functions_to_the_alarm_topic_only_when_chat_alerts_are_on():
+    out = notifier.transform(input_of(notifier.transform))
+    function = out["Resources"]["OnAlarm"]
+    [subscription] = function["Properties"]["Events"].values()
+    assert subscription == {"Type": "SNS", "Properties": {"Topic": {"Ref": observability.TOPIC}}}
+    assert function["Condition"] == notifier.ENABLED
+    assert out["Parameters"]["EnableChatAlerts"]["Default"] == "false"
+    assert "Condition" not in out["Resources"]["APIHandler"]
+
+
+def test_notifier_tells_the_function_the_webhooks_full_ssm_name_under_the_stages_prefix_and_the_dashboard():
+    out = notifier.transform(input_of(notifier.transform))
+    variables = out["Resources"]["OnAlarm"]["Properties"]["Environment"]["Variables"]
+    assert variables["SLACK_WEBHOOK_PARAMETER"] == {"Fn::Sub": "/tasks-api/${AppStage}/slack/webhook-url"}
+    assert variables["DASHBOARD_NAME"] == observability.DASHBOARD_NAME
+    assert "Environment" not in out["Resources"]["APIHandler"]["Properties"]
+
+
+def test_notifier_alarms_on_messages_it_could_not_post():
+    alarm = notifier.transform(input_of(notifier.transform))["Resources"][notifier.FAILURES_ALARM]
+    assert alarm["Condition"] == notifier.ENABLED
+    assert alarm["Properties"]["MetricName"] == metrics.NOTIFICATION_FAILURES.name
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": observability.TOPIC}]
+
+
+def test_notifier_refuses_a_subscription_to_a_topic_the_stack_does_not_create():
+    template = input_of(notifier.transform)
+    template["Resources"]["OnAlarm"]["Properties"]["Events"]["OnAlarmSnsSubscription"]["Properties"]["Topic"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:elsewhere"
+    }
+    with pytest.raises(ValueError, match="elsewhere"):
+        notifier.transform(template)
+
+
+def test_iam_lets_the_notifier_read_exactly_the_webhook_parameter_and_nothing_of_the_stacks_data():
+    role = iam.transform(input_of(iam.transform))["Resources"]["OnAlarmRole"]
+    assert role["Condition"] == notifier.ENABLED
+    granted = {
+        s["Sid"]: (s["Action"], s["Resource"]) for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    }
+    assert granted == {
+        "OwnLogGroup": (list(iam.LOGS), {"Fn::GetAtt": ["OnAlarmLogGroup", "Arn"]}),
+        "Tracing": (list(iam.XRAY), "*"),
+        # No kms:Decrypt: the SecureString is under the AWS managed key aws/ssm (iam.SSM_READ's comment).
+        "ReadSlackWebhook": (
+            ["ssm:GetParameter"],
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+                "/tasks-api/${AppStage}/slack/webhook-url"
+            },
+        ),
+    }
+
+
+def access_line(log_format: str, **values: str) -> str:
+    """One access log line as API Gateway writes it from ``log_format``: each $context variable replaced by
+    its value (``-`` when not given, as API Gateway writes an empty one)."""
+    return json.dumps({field: values.get(field, "-") for field in json.loads(log_format)})
+
+
+@pytest.mark.parametrize(
+    ("log_format", "refused"),
+    [
+        (api.ACCESS_LOG_FORMAT, {"error": "UNAUTHORIZED"}),
+        (http_api.ACCESS_LOG_FORMAT, {"authorizerError": "the token has expired"}),
+    ],
+    ids=["rest", "http"],
+)
+def test_the_api_access_logs_401s_count_as_rejected_tokens_and_nothing_else_does(log_format, refused):
+    pattern = api.sign_in_failures_filter()["Properties"]["FilterPattern"]
+    assert matches(pattern, access_line(log_format, status="401", **refused))
+    assert matches(pattern, access_line(log_format, status="401"))  # the app's own 401, through the API
+    for status in ("200", "403", "404", "500"):
+        assert not matches(pattern, access_line(log_format, status=status))
+
+
+def test_both_flavours_count_the_access_logs_401s_without_any_of_the_lines_content():
+    for out in (api.transform(input_of(api.transform)), http_api.transform(input_of(http_api.transform))):
+        metric = out["Resources"][api.SIGN_IN_FAILURES_FILTER]["Properties"]
+        assert metric["LogGroupName"] == {"Ref": api.ACCESS_LOG_GROUP}
+        [transformation] = metric["MetricTransformations"]
+        assert transformation["MetricName"] == metrics.API_SIGN_IN_FAILURES
+        assert transformation["MetricValue"] == "1" and "Dimensions" not in transformation
+
+
+def test_observability_alarms_above_the_sign_in_threshold_and_reaches_the_alarm_topic():
+    out = observability.transform(input_of(observability.transform))
+    alarm = out["Resources"]["SignInFailuresAlarm"]["Properties"]
+    assert alarm["MetricName"] == metrics.API_SIGN_IN_FAILURES
+    assert alarm["Threshold"] == {"Ref": observability.SIGN_IN_THRESHOLD}
+    assert alarm["AlarmActions"] == [{"Ref": observability.TOPIC}]
+    assert out["Parameters"][observability.SIGN_IN_THRESHOLD]["Type"] == "Number"
+
+
+def test_observability_adds_the_streams_own_rejections_where_its_function_url_bypasses_the_api():
+    template = http_api.transform(input_of(http_api.transform))
+    template["Resources"]["APIHandler"]["Properties"].pop("Environment")
+    template["Resources"]["StreamUrl"] = {
+        "Type": "AWS::Lambda::Url",
+        "Properties": {"TargetFunctionArn": {"Fn::GetAtt": ["APIHandler", "Arn"]}, "AuthType": "NONE"},
+    }
+    alarm = observability.transform(template)["Resources"]["SignInFailuresAlarm"]["Properties"]
+    queried = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert queried["api"]["MetricName"] == metrics.API_SIGN_IN_FAILURES
+    assert queried["stream"]["MetricName"] == metrics.SIGN_IN_FAILURES.name
+    assert queried["stream"]["Dimensions"] == [{"Name": metrics.SERVICE, "Value": metrics.ASSISTANT_STREAM}]
+    [expression] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert expression["Expression"] == "FILL(api, 0) + FILL(stream, 0)"
+    assert alarm["Threshold"] == {"Ref": observability.SIGN_IN_THRESHOLD}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.errors import ChatUnavailable
+from chalicelib.errors import ChatCommandsUnavailable
 from chalicelib.operations.alarms import CloudWatchAlarms
 
 
@@ -38,5 +38,5 @@ def test_only_this_stacks_alarms_in_alarm_are_listed(fake_aws):
 
 def test_cloudwatch_unreachable_is_chat_unavailable(fake_aws):
     alarms = CloudWatchAlarms("tasks-prod-", region="eu-west-1", endpoint_url="http://127.0.0.1:9", max_attempts=1)
-    with pytest.raises(ChatUnavailable, match="unreachable"):
+    with pytest.raises(ChatCommandsUnavailable, match="unreachable"):
         alarms.firing()

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from chalicelib.errors import ChatUnavailable
+from chalicelib.errors import ChatCommandsUnavailable
 from chalicelib.errors import RegionSwitchUnavailable
 from chalicelib.operations import ssm
 from chalicelib.store.sigv4 import Credentials
@@ -102,7 +102,7 @@ def test_the_secret_is_read_decrypted_and_a_failure_names_the_code_never_a_value
     assert server.requests[-1][1] == {"Name": SECRET, "WithDecryption": True}
 
     server.replies.append((400, {"__type": "AccessDeniedException", "message": "not authorized"}))
-    with pytest.raises(ChatUnavailable) as refused:
+    with pytest.raises(ChatCommandsUnavailable) as refused:
         ssm.secret(client, SECRET)
     assert "AccessDeniedException" in refused.value.detail and "8f74" not in refused.value.detail
 

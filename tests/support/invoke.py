@@ -270,3 +270,83 @@ def run_in_lambda(
         else:
             chunk.append(line)
     return ChildRun(invocations, responses, final["loaded"], final["patched"], result.stderr)
+
+
+def alarm_message(
+    name: str = "tasks-api-prod-Api5xxRateAlarm-1A2B3C",
+    *,
+    state: str = "ALARM",
+    previous: str = "OK",
+    reason: str = "Threshold Crossed: 1 out of the last 1 datapoints [0.25 (02/12/26 01:20:00)] was greater than "
+    "the threshold (0.01) (minimum 1 datapoint for OK -> ALARM transition).",
+    region: str = "us-east-1",
+    region_name: str = "US East (N. Virginia)",
+    account: str = "123456789012",
+    description: str = "API: more than 1% of requests answered 5xx",
+) -> dict[str, Any]:
+    """A CloudWatch alarm's notification, as an alarm action publishes it to SNS (the documented JSON of an
+    alarm state change: AlarmName, AlarmDescription, AWSAccountId, NewStateValue, NewStateReason,
+    StateChangeTime, Region (its display name), AlarmArn, OldStateValue, Trigger, ...)."""
+    return {
+        "AlarmName": name,
+        "AlarmDescription": description,
+        "AWSAccountId": account,
+        "AlarmConfigurationUpdatedTimestamp": "2026-12-01T21:00:00.000+0000",
+        "NewStateValue": state,
+        "NewStateReason": reason,
+        "StateChangeTime": "2026-12-02T01:25:12.345+0000",
+        "Region": region_name,
+        "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+        "OldStateValue": previous,
+        "OKActions": [f"arn:aws:sns:{region}:{account}:tasks-api-prod-AlarmTopic-XYZ"],
+        "AlarmActions": [f"arn:aws:sns:{region}:{account}:tasks-api-prod-AlarmTopic-XYZ"],
+        "InsufficientDataActions": [],
+        "Trigger": {
+            "MetricName": "5XXError",
+            "Namespace": "AWS/ApiGateway",
+            "StatisticType": "Statistic",
+            "Statistic": "AVERAGE",
+            "Unit": None,
+            "Dimensions": [{"value": "tasks-api-prod", "name": "ApiName"}, {"value": "api", "name": "Stage"}],
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 0.01,
+            "TreatMissingData": "notBreaching",
+            "EvaluateLowSampleCountPercentile": "",
+        },
+    }
+
+
+def sns_event(*messages: str | Mapping[str, Any], subject: str | None = None, region: str = "us-east-1") -> dict:
+    """A Lambda SNS event, one record per message (a mapping is sent as its JSON, as CloudWatch publishes an
+    alarm's notification), in the shape Lambda delivers an SNS subscription's messages."""
+    topic = f"arn:aws:sns:{region}:123456789012:tasks-api-prod-AlarmTopic-XYZ"
+    records = []
+    for n, message in enumerate(messages):
+        text = message if isinstance(message, str) else json.dumps(message)
+        title = subject
+        if title is None and not isinstance(message, str):
+            title = f'{message["NewStateValue"]}: "{message["AlarmName"]}" in {message["Region"]}'
+        records.append(
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{topic}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": f"95df01b4-ee98-5cb9-9903-4c221d41eb5{n}",
+                    "TopicArn": topic,
+                    "Subject": title,
+                    "Message": text,
+                    "Timestamp": "2026-12-02T01:25:12.400Z",
+                    "SignatureVersion": "1",
+                    "Signature": "EXAMPLE",
+                    "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000.pem",
+                    "UnsubscribeUrl": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic}",
+                    "MessageAttributes": {},
+                },
+            }
+        )
+    return {"Records": records}

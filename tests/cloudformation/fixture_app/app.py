@@ -46,3 +46,8 @@ def on_dead_letter(event):
 )
 def on_table_change(event):
     return {"batchItemFailures": []}
+
+
+@app.on_sns_message(topic="alarms")
+def on_alarm(event):
+    return None

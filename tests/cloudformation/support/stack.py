@@ -58,6 +58,7 @@ def flag_combinations(flavour: str = "rest") -> list[tuple[str, dict[str, str]]]
         overrides["AlarmEmail"] = ("", "ops@example.com")[(n // 2) % 2]
         overrides["CorsAllowOrigins"] = ("", "https://app.example.com,https://admin.example.com")[(n // 4) % 2]
         overrides["MonthlyBudget"] = ("", "25")[(n // 8) % 2]
+        overrides["EnableChatAlerts"] = ("false", "true")[(n // 8 + n) % 2]
         name = f"api={flavour}-" + "-".join(f"{k}={v}" for k, v in chosen.items())
         combos.append((name, overrides))
     return combos
