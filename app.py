@@ -15,7 +15,10 @@ from chalicelib.events.base import ACTIVITY
 from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.base import TABLE_STREAM
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
+from chalicelib.vocabulary import HTTP_METHODS
+from chalicelib.vocabulary import UNROUTED_PATH
 from chalicelib.web import api
+from chalicelib.web import local_gateway
 from chalicelib.web import middleware
 
 app = Chalice(app_name="tasks-api")
@@ -32,6 +35,9 @@ cognito = CognitoAuthorizer("CognitoAuthorizer", provider_arns=[PLACEHOLDER_USER
 # `chalice local` warns on every request that it admits this authorizer's requests unverified: the app
 # verifies the token itself, so the program (not the library module, on import) silences that one warning.
 silence_local_mode_warning()
+# `chalice local` (and the test client) match a greedy path as API Gateway does, so a path no route serves
+# reaches the app there too (the last route below); nothing where chalice.local is not loaded (Lambda).
+local_gateway.serve_unrouted_paths()
 
 # Bodies are parsed as JSON whatever their Content-Type (non-JSON is a 400 problem); without this
 # Chalice would answer anything but application/json with its own 415.
@@ -143,6 +149,14 @@ def assistant_stream_preflight():
 @app.route(ASSISTANT_STREAM_PATH, methods=["POST"], authorizer=cognito, content_types=ANY)
 def stream_assistant():
     return api.stream_assistant()
+
+
+# A request no route above serves, on another path (404) or with a method its path does not have (405), as a
+# problem with the request id. Deployed, the stack sends every such request here (cloudformation/transforms/
+# api.py, http_api.py); locally, the local gateway does. Public, and in no OpenAPI document.
+@app.route(UNROUTED_PATH, methods=list(HTTP_METHODS), content_types=ANY)
+def unrouted():
+    return api.unrouted(app.routes)
 
 
 # The activity pipeline (docs/DESIGN.md): the table's change stream is the outbox; the forwarder sends each

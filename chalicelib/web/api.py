@@ -18,6 +18,7 @@ from chalicelib.protocol import cors
 from chalicelib.protocol import requests
 from chalicelib.settings import get_settings
 from chalicelib.vocabulary import STATUSES
+from chalicelib.web import routing
 from chalicelib.web.responses import endpoint
 from chalicelib.web.responses import json_response
 from chalicelib.web.responses import no_content
@@ -62,6 +63,12 @@ def preflight(routes: Any) -> Response:
         request.headers, settings.cors_allow_origins, methods, settings.cors_allow_headers, settings.cors_max_age
     )
     return no_content(headers)
+
+
+@endpoint
+def unrouted(routes: Any) -> Response:
+    """A request no route serves: a 404 problem, or a 405 one where another method is served there."""
+    raise routing.unrouted(_request(), routes)
 
 
 @endpoint

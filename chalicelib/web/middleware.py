@@ -1,5 +1,6 @@
 """The HTTP middleware: request id, authentication before anything else (each refusal counted by reason),
-problem responses for what Chalice itself answers (405, 415, its own 500), and observability (log fields,
+problem responses for what Chalice itself answers (405, 415, its own 500) and for a resource it has no
+route for (404/405, chalicelib/web/routing.py), and observability (log fields,
 access log, metrics)."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from chalicelib.protocol import problems
 from chalicelib.protocol import requests
 from chalicelib.settings import get_settings
 from chalicelib.web import responses
+from chalicelib.web import routing
 
 _CHALICE_ERRORS: dict[int, type[AppError]] = {405: MethodNotAllowed, 415: UnsupportedMediaType}
 
@@ -68,6 +70,10 @@ def _respond(
                 "the event has no requestContext.resourcePath: not an API Gateway REST API or HTTP API "
                 "payload 1.0 event; check the integration that invokes this function"
             )
+        if request.path not in routes:
+            # A resource the app has no route for (the HTTP API's $default route, the REST API's root): answered
+            # here, since Chalice would answer it a 405 (and add the resource to its route table).
+            raise routing.unrouted(request, routes)
         if _needs_auth(request, routes):
             from chalicelib.auth import authenticate  # lazy: routes with the authorizer only, not GET /health
 

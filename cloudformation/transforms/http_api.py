@@ -4,8 +4,10 @@ permissions and outputs) becomes an API Gateway v2 HTTP API in front of the same
 - One route per (method, path) of the swagger Chalice wrote, which is the app's route table (after the
   cognito and streaming steps): a route whose method carries the Cognito security requirement gets the JWT
   authorizer and that requirement's scopes (the API scope, as REST requires it), every other route is
-  public (``/health``, ``/openapi.json``). No OPTIONS route: with a CORS configuration the HTTP API answers
-  preflights itself, and ignores CORS headers from the integration (AWS: "Configure CORS for HTTP APIs").
+  public (``/health``, ``/openapi.json``). The app's catch-all route (``UNROUTED_PATH``) becomes the public
+  ``$default`` route: a request no other route matches reaches the app, which answers 404 or 405. No
+  OPTIONS route: with a CORS configuration the HTTP API answers preflights itself, and ignores CORS headers
+  from the integration (AWS: "Configure CORS for HTTP APIs").
 - The JWT authorizer: issuer = the user pool's issuer URL, audience = the accepted app client ids. Cognito
   access tokens carry no ``aud``; API Gateway then matches ``client_id`` against the audience (AWS:
   "Troubleshooting issues with HTTP API JWT authorizers").
@@ -22,8 +24,8 @@ event on the function (one permission per route) and rewrites CORS and authorize
 of its own; here each route is a resource a test reads directly, and parameters feed CORS as they are.
 
 Not offered by HTTP APIs (docs/DEPLOY.md): response streaming (the function URL serves the stream), stage
-X-Ray tracing (the functions keep active tracing), gateway responses (API Gateway's own 401/403/404/429/5xx
-bodies are its plain JSON, not problem documents), usage plans and API keys.
+X-Ray tracing (the functions keep active tracing), gateway responses (API Gateway's own 401/403/429/5xx
+bodies are its plain JSON, not problem documents; a 404 is the app's, through ``$default``), usage plans and API keys.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import re
 from typing import Any
 
 from chalicelib.protocol.cors import EXPOSE_HEADERS
+from chalicelib.vocabulary import UNROUTED_PATH
 from cloudformation.template import NO_VALUE
 from cloudformation.template import Template
 from cloudformation.template import add_condition
@@ -60,6 +63,8 @@ PERMISSION = f"{API_FUNCTION}HttpApiInvokePermission"
 ACCESS_LOG_GROUP = rest.ACCESS_LOG_GROUP
 CORS_ENABLED = rest.CORS_ENABLED
 PAYLOAD_FORMAT_VERSION = "1.0"
+DEFAULT_ROUTE = "RouteDefault"
+DEFAULT_ROUTE_KEY = "$default"
 # Swagger's method keys -> HTTP API route methods; OPTIONS is answered by the CORS configuration.
 METHODS = {m: m.upper() for m in ("get", "put", "post", "delete", "patch", "head")}
 METHODS["x-amazon-apigateway-any-method"] = "ANY"
@@ -91,6 +96,8 @@ def routes(definition: dict) -> list[tuple[str, str, list | None]]:
     found = []
     security_names = set(definition.get("securityDefinitions", {}))
     for path, methods in definition.get("paths", {}).items():
+        if path == UNROUTED_PATH:
+            continue  # the $default route (``unrouted_route``)
         for key, method in methods.items():
             if key == "options" or not isinstance(method, dict):
                 continue
@@ -105,6 +112,17 @@ def routes(definition: dict) -> list[tuple[str, str, list | None]]:
                     scopes = list(required)
             found.append((METHODS[key], path, scopes))
     return found
+
+
+def unrouted_route(definition: dict) -> dict | None:
+    """The ``$default`` route, when the app declares its catch-all route (app.py's ``UNROUTED_PATH``): the HTTP
+    API sends it every request no other route matches, another path or a method its path does not have (its
+    own answer would be ``404 {"message":"Not Found"}``), and the app answers it as its 404 or 405 problem
+    with the request id (chalicelib/web/routing.py). Public: the app answers it without a token. The cost:
+    such requests invoke the API function (throttled with the stage, and billed as invocations)."""
+    if UNROUTED_PATH not in definition.get("paths", {}):
+        return None
+    return _route(DEFAULT_ROUTE_KEY, None)
 
 
 def cognito_authorizer(definition: dict) -> str:
@@ -142,10 +160,10 @@ def _drop_rest_api(out: Template, name: str) -> None:
         del outputs[other]
 
 
-def _route(method: str, path: str, scopes: list | None) -> dict:
+def _route(route_key: str, scopes: list | None) -> dict:
     props: dict[str, Any] = {
         "ApiId": {"Ref": API},
-        "RouteKey": f"{method} {path}",
+        "RouteKey": route_key,
         "Target": {"Fn::Join": ["/", ["integrations", {"Ref": INTEGRATION}]]},
     }
     if scopes is None:
@@ -157,8 +175,9 @@ def _route(method: str, path: str, scopes: list | None) -> dict:
         checkov_skip(
             route,
             "CKV_AWS_309",
-            "A public route by design (health check, OpenAPI document): app.py declares it without the "
-            "authorizer, and tests/cloudformation checks every other route carries the JWT authorizer.",
+            "A public route by design (health check, OpenAPI document, the 404/405 answer to a request no "
+            "route serves): app.py declares it without the authorizer, and tests/cloudformation checks every "
+            "other route carries the JWT authorizer.",
         )
     return route
 
@@ -264,7 +283,10 @@ def transform(template: Template) -> Template:
         },
     )
     for method, path, scopes in table:
-        add_resource(out, route_name(method, path), _route(method, path, scopes))
+        add_resource(out, route_name(method, path), _route(f"{method} {path}", scopes))
+    default_route = unrouted_route(definition)
+    if default_route is not None:
+        add_resource(out, DEFAULT_ROUTE, default_route)
     add_resource(
         out,
         PERMISSION,

@@ -14,6 +14,7 @@ from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.observability import metrics
 from chalicelib.tasks.outbox import CAPTURED_KEYS
 from chalicelib.tasks.outbox import CAPTURED_PREFIXES
+from chalicelib.vocabulary import UNROUTED_PATH
 from cloudformation.template import functions
 from cloudformation.transforms import api
 from cloudformation.transforms import cognito
@@ -463,8 +464,9 @@ def test_http_api_routes_each_swagger_method_and_protects_what_the_swagger_prote
         for r in out["Resources"].values()
         if r["Type"] == "AWS::ApiGatewayV2::Route"
     }
-    assert set(routes) == {"GET /health", "GET /items", "DELETE /items/{item_id}", "POST /assistant/stream"}
-    assert routes["GET /health"]["AuthorizationType"] == "NONE" and "AuthorizerId" not in routes["GET /health"]
+    assert set(routes) == {"GET /health", "GET /items", "DELETE /items/{item_id}", "POST /assistant/stream", "$default"}
+    for public in ("GET /health", "$default"):
+        assert routes[public]["AuthorizationType"] == "NONE" and "AuthorizerId" not in routes[public]
     for key in ("GET /items", "DELETE /items/{item_id}", "POST /assistant/stream"):
         assert routes[key]["AuthorizationType"] == "JWT"
         assert routes[key]["AuthorizerId"] == {"Ref": http_api.AUTHORIZER}
@@ -476,6 +478,33 @@ def test_http_api_routes_each_swagger_method_and_protects_what_the_swagger_prote
     integration = out["Resources"][http_api.INTEGRATION]["Properties"]
     assert integration["PayloadFormatVersion"] == "1.0"
     assert integration["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+
+
+def test_http_api_sends_what_no_route_matches_to_the_app_only_when_the_app_declares_its_catch_all():
+    template = input_of(http_api.transform)
+    out = http_api.transform(template)
+    # The greedy route is no route of its own: every request no other route matches reaches $default.
+    assert not [r for r in out["Resources"].values() if UNROUTED_PATH in json.dumps(r)]
+    assert out["Resources"][http_api.DEFAULT_ROUTE]["Properties"]["RouteKey"] == "$default"
+    del template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"][UNROUTED_PATH]
+    assert http_api.DEFAULT_ROUTE not in http_api.transform(template)["Resources"]
+
+
+def test_api_sends_every_request_no_route_serves_to_the_api_function_without_a_token_check():
+    template = input_of(api.transform)
+    paths = api.transform(template)["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    catch_all = paths[UNROUTED_PATH]
+    # ANY on the greedy resource, on every other resource (beside its own methods) and on the root.
+    assert list(catch_all) == [api.ANY_METHOD]
+    assert set(paths) == {"/", "/health", UNROUTED_PATH} and paths["/health"]["get"] == {}
+    integration = catch_all[api.ANY_METHOD]["x-amazon-apigateway-integration"]
+    assert "${APIHandler.Arn}" in json.dumps(integration) and integration["type"] == "aws_proxy"
+    for methods in paths.values():
+        assert methods[api.ANY_METHOD]["x-amazon-apigateway-integration"] == integration
+        assert "security" not in methods[api.ANY_METHOD]
+    del template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"][UNROUTED_PATH]
+    untouched = api.transform(template)["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert untouched == {"/health": {"get": {}}}
 
 
 def test_http_api_checks_cognito_tokens_by_issuer_and_client_id():
