@@ -4,6 +4,8 @@ Read it as the API's table of contents; the code behind each route lives in chal
 code behind each consumer in chalicelib/consumers.py, and chalicelib/wiring.py builds what both use.
 """
 
+import sys
+
 from chalice import Chalice
 
 from chalicelib import consumers
@@ -18,7 +20,6 @@ from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.vocabulary import HTTP_METHODS
 from chalicelib.vocabulary import UNROUTED_PATH
 from chalicelib.web import api
-from chalicelib.web import local_gateway
 from chalicelib.web import middleware
 
 app = Chalice(app_name="tasks-api")
@@ -36,8 +37,11 @@ cognito = CognitoAuthorizer("CognitoAuthorizer", provider_arns=[PLACEHOLDER_USER
 # verifies the token itself, so the program (not the library module, on import) silences that one warning.
 silence_local_mode_warning()
 # `chalice local` (and the test client) match a greedy path as API Gateway does, so a path no route serves
-# reaches the app there too (the last route below); nothing where chalice.local is not loaded (Lambda).
-local_gateway.serve_unrouted_paths()
+# reaches the app there too (the last route below). Lambda never loads chalice.local: nothing there.
+if "chalice.local" in sys.modules:
+    from chalicelib.web.local_gateway import serve_unrouted_paths  # lazy: local gateway only, never in Lambda
+
+    serve_unrouted_paths()
 
 # Bodies are parsed as JSON whatever their Content-Type (non-JSON is a 400 problem); without this
 # Chalice would answer anything but application/json with its own 415.

@@ -18,7 +18,6 @@ from chalicelib.protocol import cors
 from chalicelib.protocol import requests
 from chalicelib.settings import get_settings
 from chalicelib.vocabulary import STATUSES
-from chalicelib.web import routing
 from chalicelib.web.responses import endpoint
 from chalicelib.web.responses import json_response
 from chalicelib.web.responses import no_content
@@ -68,6 +67,8 @@ def preflight(routes: Any) -> Response:
 @endpoint
 def unrouted(routes: Any) -> Response:
     """A request no route serves: a 404 problem, or a 405 one where another method is served there."""
+    from chalicelib.web import routing  # lazy: only a request no route serves needs it
+
     raise routing.unrouted(_request(), routes)
 
 

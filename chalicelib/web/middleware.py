@@ -24,7 +24,6 @@ from chalicelib.protocol import problems
 from chalicelib.protocol import requests
 from chalicelib.settings import get_settings
 from chalicelib.web import responses
-from chalicelib.web import routing
 
 _CHALICE_ERRORS: dict[int, type[AppError]] = {405: MethodNotAllowed, 415: UnsupportedMediaType}
 
@@ -73,6 +72,8 @@ def _respond(
         if request.path not in routes:
             # A resource the app has no route for (the HTTP API's $default route, the REST API's root): answered
             # here, since Chalice would answer it a 405 (and add the resource to its route table).
+            from chalicelib.web import routing  # lazy: only a request no route serves needs it
+
             raise routing.unrouted(request, routes)
         if _needs_auth(request, routes):
             from chalicelib.auth import authenticate  # lazy: routes with the authorizer only, not GET /health
