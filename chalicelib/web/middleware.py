@@ -70,8 +70,8 @@ def _respond(
                 "payload 1.0 event; check the integration that invokes this function"
             )
         if request.path not in routes:
-            # A resource the app has no route for (the HTTP API's $default route, the REST API's root): answered
-            # here, since Chalice would answer it a 405 (and add the resource to its route table).
+            # A resource the app has no route for (the root, where both stacks send it): answered here, since
+            # Chalice would answer it a 405 (and add the resource to its route table).
             from chalicelib.web import routing  # lazy: only a request no route serves needs it
 
             raise routing.unrouted(request, routes)

@@ -1,7 +1,7 @@
 """The answer to a request no route serves: ``404`` where no route has its path, ``405`` with ``Allow`` where
 routes have the path but not its method. Both stacks send such requests to the API function (app.py's
-greedy ``UNROUTED_PATH`` route; the REST API's methods on every resource and its root, the HTTP API's
-``$default`` route: cloudformation/transforms/api.py, http_api.py), and so does the local gateway
+greedy ``UNROUTED_PATH`` route and the root; the REST API's ANY method on every resource:
+cloudformation/transforms/api.py, http_api.py), and so does the local gateway
 (chalicelib/web/local_gateway.py); the answer is the API's problem document with the request id.
 
 A path is matched as API Gateway matches a resource: segment by segment, a ``{name}`` segment standing for
@@ -37,11 +37,12 @@ def unrouted(request: Request, routes: Mapping[str, Mapping[str, Any]]) -> AppEr
 
 
 def requested_path(request: Request) -> str:
-    """The path the client asked for. On the greedy route it is the greedy parameter (the REST API and the
-    local gateway capture it, without any stage or base path); otherwise (the HTTP API's ``$default``
-    route, the REST API's root) the event's path."""
-    if request.path == UNROUTED_PATH:
-        return "/" + ((request.uri_params or {}).get(_GREEDY_PARAMETER) or "")
+    """The path the client asked for. On the greedy route it is the greedy parameter (the gateways capture
+    it without any stage or base path); otherwise (the root, a resource the app does not know) the event's
+    path."""
+    captured = (request.uri_params or {}).get(_GREEDY_PARAMETER)
+    if request.path == UNROUTED_PATH and captured:
+        return "/" + captured
     event = request.to_original_event()
     return event.get("path") or (request.context or {}).get("path") or "/"
 

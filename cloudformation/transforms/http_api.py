@@ -4,10 +4,12 @@ permissions and outputs) becomes an API Gateway v2 HTTP API in front of the same
 - One route per (method, path) of the swagger Chalice wrote, which is the app's route table (after the
   cognito and streaming steps): a route whose method carries the Cognito security requirement gets the JWT
   authorizer and that requirement's scopes (the API scope, as REST requires it), every other route is
-  public (``/health``, ``/openapi.json``). The app's catch-all route (``UNROUTED_PATH``) becomes the public
-  ``$default`` route: a request no other route matches reaches the app, which answers 404 or 405. No
-  OPTIONS route: with a CORS configuration the HTTP API answers preflights itself, and ignores CORS headers
-  from the integration (AWS: "Configure CORS for HTTP APIs").
+  public (``/health``, ``/openapi.json``), and so is the app's greedy catch-all route (``UNROUTED_PATH``),
+  which the same methods also get on the root (``unrouted_root_routes``): a request no other route matches
+  reaches the app, which answers 404 or 405. No OPTIONS route: with a CORS configuration the HTTP API
+  answers preflights itself, and ignores CORS headers from the integration (AWS: "Configure CORS for HTTP
+  APIs"); a ``$default`` route would take the preflights (AWS: a ``$default`` route catches every method
+  not routed, OPTIONS included), so there is none.
 - The JWT authorizer: issuer = the user pool's issuer URL, audience = the accepted app client ids. Cognito
   access tokens carry no ``aud``; API Gateway then matches ``client_id`` against the audience (AWS:
   "Troubleshooting issues with HTTP API JWT authorizers").
@@ -25,7 +27,8 @@ of its own; here each route is a resource a test reads directly, and parameters 
 
 Not offered by HTTP APIs (docs/DEPLOY.md): response streaming (the function URL serves the stream), stage
 X-Ray tracing (the functions keep active tracing), gateway responses (API Gateway's own 401/403/429/5xx
-bodies are its plain JSON, not problem documents; a 404 is the app's, through ``$default``), usage plans and API keys.
+bodies are its plain JSON, not problem documents; a 404 is the app's, through the catch-all routes), usage
+plans and API keys.
 """
 
 from __future__ import annotations
@@ -63,8 +66,6 @@ PERMISSION = f"{API_FUNCTION}HttpApiInvokePermission"
 ACCESS_LOG_GROUP = rest.ACCESS_LOG_GROUP
 CORS_ENABLED = rest.CORS_ENABLED
 PAYLOAD_FORMAT_VERSION = "1.0"
-DEFAULT_ROUTE = "RouteDefault"
-DEFAULT_ROUTE_KEY = "$default"
 # Swagger's method keys -> HTTP API route methods; OPTIONS is answered by the CORS configuration.
 METHODS = {m: m.upper() for m in ("get", "put", "post", "delete", "patch", "head")}
 METHODS["x-amazon-apigateway-any-method"] = "ANY"
@@ -96,8 +97,6 @@ def routes(definition: dict) -> list[tuple[str, str, list | None]]:
     found = []
     security_names = set(definition.get("securityDefinitions", {}))
     for path, methods in definition.get("paths", {}).items():
-        if path == UNROUTED_PATH:
-            continue  # the $default route (``unrouted_route``)
         for key, method in methods.items():
             if key == "options" or not isinstance(method, dict):
                 continue
@@ -114,15 +113,16 @@ def routes(definition: dict) -> list[tuple[str, str, list | None]]:
     return found
 
 
-def unrouted_route(definition: dict) -> dict | None:
-    """The ``$default`` route, when the app declares its catch-all route (app.py's ``UNROUTED_PATH``): the HTTP
-    API sends it every request no other route matches, another path or a method its path does not have (its
-    own answer would be ``404 {"message":"Not Found"}``), and the app answers it as its 404 or 405 problem
-    with the request id (chalicelib/web/routing.py). Public: the app answers it without a token. The cost:
-    such requests invoke the API function (throttled with the stage, and billed as invocations)."""
-    if UNROUTED_PATH not in definition.get("paths", {}):
-        return None
-    return _route(DEFAULT_ROUTE_KEY, None)
+def unrouted_root_routes(table: list[tuple[str, str, list | None]]) -> list[tuple[str, str, None]]:
+    """Public routes on the root for each method of the app's catch-all route (app.py's ``UNROUTED_PATH``) the
+    root has no route for. An HTTP API answers a request no route matches with its own ``404
+    {"message":"Not Found"}``; the greedy routes (``GET /{proxy+}``, ...) take every path below the root
+    that no other route matches, with any of their methods, and these take the root, so the app answers
+    them all as its 404 or 405 problem with the request id (chalicelib/web/routing.py). The cost: such
+    requests invoke the API function (throttled with the stage, and billed as invocations)."""
+    greedy = [method for method, path, _ in table if path == UNROUTED_PATH]
+    rooted = {method for method, path, _ in table if path == "/"}
+    return [(method, "/", None) for method in greedy if method not in rooted]
 
 
 def cognito_authorizer(definition: dict) -> str:
@@ -194,7 +194,8 @@ def transform(template: Template) -> Template:
     if not table:
         raise ValueError("the swagger has no routes: nothing for the HTTP API to serve")
     _drop_rest_api(out, rest_name)
-    methods = sorted({method for method, _, _ in table})
+    # The methods the app serves: not the catch-all's, which only answer 404/405.
+    methods = sorted({method for method, path, _ in table if path != UNROUTED_PATH})
     add_parameters(
         out,
         {
@@ -284,9 +285,8 @@ def transform(template: Template) -> Template:
     )
     for method, path, scopes in table:
         add_resource(out, route_name(method, path), _route(f"{method} {path}", scopes))
-    default_route = unrouted_route(definition)
-    if default_route is not None:
-        add_resource(out, DEFAULT_ROUTE, default_route)
+    for method, path, scopes in unrouted_root_routes(table):
+        add_resource(out, route_name(method, path), _route(f"{method} {path}", scopes))
     add_resource(
         out,
         PERMISSION,

@@ -141,9 +141,11 @@ def _app_routes() -> dict[tuple[str, str], bool]:
 
 def _unrouted_routes(flavour: str) -> dict[tuple[str, str], None]:
     """What each stack sends to the app for a request no route serves, all public: REST, ANY on the greedy
-    resource, on every other resource and on the root; HTTP, the $default route."""
+    resource, on every other resource and on the root; HTTP, the greedy route's methods but OPTIONS, there
+    and on the root."""
     if flavour == "http":
-        return {("$default", ""): None}
+        methods = [m for m in app.routes[UNROUTED_PATH] if m != "OPTIONS"]
+        return {(method, path): None for method in methods for path in (UNROUTED_PATH, "/")}
     paths = set(app.routes) | {"/"}
     return {("X-AMAZON-APIGATEWAY-ANY-METHOD", path): None for path in paths}
 
