@@ -30,8 +30,8 @@ def unrouted(request: Request, routes: Mapping[str, Mapping[str, Any]]) -> AppEr
     served = served_methods(requested_path(request), routes)
     if served is None:
         return NotFound(NOT_ROUTED_DETAIL)
-    # A served method lands here only where the gateway routes it nowhere (an HTTP API without CORS answers
-    # no OPTIONS route): deployed, that method is not served either.
+    # Only a method the path's route lacks lands here. Should a served one (a gateway's routes out of step
+    # with the route table), it reached no route there either: Allow does not offer it.
     allowed = [method for method in served if method != request.method]
     return MethodNotAllowed(f"Unsupported method: {request.method}", headers={"Allow": ", ".join(allowed)})
 
