@@ -4,6 +4,8 @@ Read it as the API's table of contents; the code behind each route lives in chal
 code behind each consumer in chalicelib/consumers.py, and chalicelib/wiring.py builds what both use.
 """
 
+import sys
+
 from chalice import Chalice
 
 from chalicelib import consumers
@@ -16,7 +18,9 @@ from chalicelib.events.base import ALARMS
 from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.base import TABLE_STREAM
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
+from chalicelib.vocabulary import HTTP_METHODS
 from chalicelib.vocabulary import SLACK_COMMAND_PATH
+from chalicelib.vocabulary import UNROUTED_PATH
 from chalicelib.web import api
 from chalicelib.web import middleware
 
@@ -37,6 +41,12 @@ cognito = CognitoAuthorizer("CognitoAuthorizer", provider_arns=[PLACEHOLDER_USER
 # `chalice local` warns on every request that it admits this authorizer's requests unverified: the app
 # verifies the token itself, so the program (not the library module, on import) silences that one warning.
 silence_local_mode_warning()
+# `chalice local` (and the test client) match a greedy path as API Gateway does, so a path no route serves
+# reaches the app there too (the last route below). Lambda never loads chalice.local: nothing there.
+if "chalice.local" in sys.modules:
+    from chalicelib.web.local_gateway import serve_unrouted_paths  # lazy: local gateway only, never in Lambda
+
+    serve_unrouted_paths()
 
 # Bodies are parsed as JSON whatever their Content-Type (non-JSON is a 400 problem); without this
 # Chalice would answer anything but application/json with its own 415.
@@ -155,6 +165,14 @@ def stream_assistant():
 @app.route(SLACK_COMMAND_PATH, methods=["POST"], content_types=ANY)
 def slack_command():
     return api.slack_command()
+
+
+# A request no route above serves, on another path (404) or with a method its path does not have (405), as a
+# problem with the request id. Deployed, the stack sends every such request here (cloudformation/transforms/
+# api.py, http_api.py); locally, the local gateway does. Public, and in no OpenAPI document.
+@app.route(UNROUTED_PATH, methods=list(HTTP_METHODS), content_types=ANY)
+def unrouted():
+    return api.unrouted(app.routes)
 
 
 # The activity pipeline (docs/DESIGN.md): the table's change stream is the outbox; the forwarder sends each

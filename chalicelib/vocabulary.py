@@ -96,6 +96,12 @@ PROMPT_RULE = f"1-{MAX_PROMPT_CHARS} characters after trimming"
 # stack wires to this path (cloudformation/transforms/streaming.py) -------------------------------------
 ASSISTANT_STREAM_PATH = "/assistant/stream"
 
+# --- a request no route serves (another path, or a method its path does not have): app.py's one greedy
+# route, where both stacks (cloudformation/transforms/api.py, http_api.py) and the local gateway
+# (chalicelib/web/local_gateway.py) send it, and chalicelib/web/routing.py answers it 404 or 405 --------
+UNROUTED_PATH = "/{proxy+}"
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
 # --- what a client sees of a bug: a 500 problem's (or an ``error`` event's) detail, never the exception --
 INTERNAL_ERROR_DETAIL = "An internal error occurred; quote the request id when reporting it."
 

@@ -63,7 +63,11 @@ def client(env):
     from chalice.test import Client
 
     from app import app
+    from chalicelib.web.local_gateway import serve_unrouted_paths
 
+    # As app.py does where chalice.local is loaded first (`chalice local`); here app.py may have been
+    # imported before Chalice's test client loaded it.
+    serve_unrouted_paths()
     with Client(app) as test_client:
         yield test_client
 

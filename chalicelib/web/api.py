@@ -78,6 +78,14 @@ def preflight(routes: Any) -> Response:
 
 
 @endpoint
+def unrouted(routes: Any) -> Response:
+    """A request no route serves: a 404 problem, or a 405 one where another method is served there."""
+    from chalicelib.web import routing  # lazy: only a request no route serves needs it
+
+    raise routing.unrouted(_request(), routes)
+
+
+@endpoint
 def get_me() -> Response:
     caller = _caller()
     profile = wiring.services().profiles.touch(

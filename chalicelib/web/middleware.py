@@ -1,7 +1,7 @@
 """The HTTP middleware: request id, authentication before anything else (each refusal counted by reason),
-problem responses for what Chalice itself answers (405, 415, its own 500), observability (log fields,
-access log, metrics), and a drill's injected faults (chalicelib/faults.py) between authentication and the
-handler."""
+problem responses for what Chalice itself answers (405, 415, its own 500) and for a resource it has no
+route for (404/405, chalicelib/web/routing.py), observability (log fields, access log, metrics), and a
+drill's injected faults (chalicelib/faults.py) between authentication and the handler."""
 
 from __future__ import annotations
 
@@ -70,6 +70,12 @@ def _respond(
                 "the event has no requestContext.resourcePath: not an API Gateway REST API or HTTP API "
                 "payload 1.0 event; check the integration that invokes this function"
             )
+        if request.path not in routes:
+            # A resource the app has no route for (the root, where both stacks send it): answered here, since
+            # Chalice would answer it a 405 (and add the resource to its route table).
+            from chalicelib.web import routing  # lazy: only a request no route serves needs it
+
+            raise routing.unrouted(request, routes)
         if _needs_auth(request, routes):
             from chalicelib.auth import authenticate  # lazy: routes with the authorizer only, not GET /health
 

@@ -19,6 +19,7 @@ from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN
 from chalicelib.vocabulary import CLIENT_TOKEN_RULE
 from chalicelib.vocabulary import SLACK_COMMAND_PATH
 from chalicelib.vocabulary import STATUSES
+from chalicelib.vocabulary import UNROUTED_PATH
 
 _PROBLEM = "application/problem+json"
 
@@ -318,5 +319,8 @@ def _document(route_keys: tuple[tuple[str, str], ...], stream_url: str | None) -
 
 
 def document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    keys = tuple(sorted((path, method) for path, methods in routes.items() for method in methods))
+    # Not the route that answers requests no other route serves (404/405): it serves no operation.
+    keys = tuple(
+        sorted((path, method) for path, methods in routes.items() if path != UNROUTED_PATH for method in methods)
+    )
     return _document(keys, get_settings().assistant_stream_url)

@@ -1,6 +1,7 @@
 """The REST API's stage and edge: a REGIONAL endpoint (a stream's idle timeout is 5 minutes there,
-30 s on EDGE), stage throttling, X-Ray tracing, JSON access logs, tags, and API Gateway's own error
-responses rewritten as the API's RFC 9457 problem documents, readable by the first CORS origin.
+30 s on EDGE), stage throttling, X-Ray tracing, JSON access logs, tags, every request no route serves sent
+to the app (its 404 and 405 problems), and API Gateway's own error responses rewritten as the API's
+RFC 9457 problem documents, readable by the first CORS origin.
 
 CORS on API Gateway's own responses: a gateway response's header can be a static value or a value mapped
 from the request (``method.request.header.Origin``; AWS's x-amazon-apigateway-gateway-responses.responseParameters
@@ -16,6 +17,7 @@ from typing import Any
 
 from chalicelib.observability import metrics
 from chalicelib.protocol.cors import EXPOSE_HEADERS
+from chalicelib.vocabulary import UNROUTED_PATH
 from cloudformation.template import Template
 from cloudformation.template import add_condition
 from cloudformation.template import add_output
@@ -81,13 +83,48 @@ def _problem(title: str, code: str, status: int | None, detail: str, *, bearer: 
 GATEWAY_RESPONSES = {
     "UNAUTHORIZED": _problem("Unauthorized", "unauthorized", 401, "a valid bearer token is required", bearer=True),
     "ACCESS_DENIED": _problem("Forbidden", "forbidden", 403, "access denied"),
-    # A path or method the API does not have: API Gateway's default is a misleading 403.
+    # A path or method the API does not have: API Gateway's default is a misleading 403. With the app's
+    # catch-all route (``_unrouted_to_the_app``) no request reaches it; kept for an app without one.
     "MISSING_AUTHENTICATION_TOKEN": _problem("Not Found", "not_found", 404, "no such resource"),
     "THROTTLED": _problem("Too Many Requests", "rate_limited", 429, "slow down and retry"),
     "REQUEST_TOO_LARGE": _problem("Payload Too Large", "payload_too_large", 413, "the request body is too large"),
     "DEFAULT_4XX": _problem("Bad Request", "bad_request", None, "the request was rejected"),
     "DEFAULT_5XX": _problem("Internal Server Error", "internal_error", None, "please retry later"),
 }
+
+
+ANY_METHOD = "x-amazon-apigateway-any-method"
+
+
+def _unrouted_to_the_app(definition: dict) -> None:
+    """Every request no route serves goes to the API function, which answers it as the app's 404 or 405
+    problem with the request id (chalicelib/web/routing.py), as ``chalice local`` does.
+
+    API Gateway answers a path it has no resource for, and a method a resource does not have, with its
+    MISSING_AUTHENTICATION_TOKEN response; but when the request carries an ``Authorization`` header (every
+    client of this API sends its bearer token) it answers a 403 about a malformed SigV4 header instead,
+    which that response does not cover (as reported on AWS re:Post, and as Chalice's local gateway mimics).
+    So nothing is left for API Gateway to miss: the app's greedy route (``UNROUTED_PATH``) takes every
+    method (ANY, below every resource without a route of its own), and ANY on every other resource and on
+    the root takes the methods they do not declare (declared methods take precedence over ANY). All public:
+    the app answers them without a token. The cost: such requests invoke the API function (throttled with
+    the stage, and billed as invocations)."""
+    paths = definition.get("paths", {})
+    catch_all = paths.get(UNROUTED_PATH)
+    if not catch_all:
+        return
+    declared = next(method for method in catch_all.values() if isinstance(method, dict))
+    any_method = {
+        "parameters": [{"name": UNROUTED_PATH.strip("/{+}"), "in": "path", "required": True, "type": "string"}],
+        "responses": declared.get("responses", {}),
+        "x-amazon-apigateway-integration": declared["x-amazon-apigateway-integration"],
+    }
+    paths[UNROUTED_PATH] = {ANY_METHOD: any_method}
+    unparameterized = {key: value for key, value in any_method.items() if key != "parameters"}
+    for path, methods in paths.items():
+        if path != UNROUTED_PATH:
+            methods.setdefault(ANY_METHOD, clone(unparameterized))
+    paths.setdefault("/", {}).setdefault(ANY_METHOD, clone(unparameterized))
 
 
 def access_log_group() -> dict:
@@ -275,6 +312,7 @@ def transform(template: Template) -> Template:
     )
     definition = props["DefinitionBody"]
     definition.setdefault("info", {})["title"] = {"Ref": "AWS::StackName"}  # the same name, however imported
+    _unrouted_to_the_app(definition)
     definition.setdefault("x-amazon-apigateway-gateway-responses", {}).update(
         {kind: _readable_by_first_origin(response) for kind, response in GATEWAY_RESPONSES.items()}
     )

@@ -4,8 +4,12 @@ permissions and outputs) becomes an API Gateway v2 HTTP API in front of the same
 - One route per (method, path) of the swagger Chalice wrote, which is the app's route table (after the
   cognito and streaming steps): a route whose method carries the Cognito security requirement gets the JWT
   authorizer and that requirement's scopes (the API scope, as REST requires it), every other route is
-  public (``/health``, ``/openapi.json``). No OPTIONS route: with a CORS configuration the HTTP API answers
-  preflights itself, and ignores CORS headers from the integration (AWS: "Configure CORS for HTTP APIs").
+  public (``/health``, ``/openapi.json``), and so is the app's greedy catch-all route (``UNROUTED_PATH``),
+  which the same methods also get on the root (``unrouted_root_routes``): a request no other route matches
+  reaches the app, which answers 404 or 405. No OPTIONS route: with a CORS configuration the HTTP API
+  answers preflights itself, and ignores CORS headers from the integration (AWS: "Configure CORS for HTTP
+  APIs"); a ``$default`` route would take the preflights (AWS: a ``$default`` route catches every method
+  not routed, OPTIONS included), so there is none.
 - The JWT authorizer: issuer = the user pool's issuer URL, audience = the accepted app client ids. Cognito
   access tokens carry no ``aud``; API Gateway then matches ``client_id`` against the audience (AWS:
   "Troubleshooting issues with HTTP API JWT authorizers").
@@ -22,8 +26,9 @@ event on the function (one permission per route) and rewrites CORS and authorize
 of its own; here each route is a resource a test reads directly, and parameters feed CORS as they are.
 
 Not offered by HTTP APIs (docs/DEPLOY.md): response streaming (the function URL serves the stream), stage
-X-Ray tracing (the functions keep active tracing), gateway responses (API Gateway's own 401/403/404/429/5xx
-bodies are its plain JSON, not problem documents), usage plans and API keys.
+X-Ray tracing (the functions keep active tracing), gateway responses (API Gateway's own 401/403/429/5xx
+bodies are its plain JSON, not problem documents; a 404 is the app's, through the catch-all routes), usage
+plans and API keys.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import re
 from typing import Any
 
 from chalicelib.protocol.cors import EXPOSE_HEADERS
+from chalicelib.vocabulary import UNROUTED_PATH
 from cloudformation.template import NO_VALUE
 from cloudformation.template import Template
 from cloudformation.template import add_condition
@@ -107,6 +113,18 @@ def routes(definition: dict) -> list[tuple[str, str, list | None]]:
     return found
 
 
+def unrouted_root_routes(table: list[tuple[str, str, list | None]]) -> list[tuple[str, str, None]]:
+    """Public routes on the root for each method of the app's catch-all route (app.py's ``UNROUTED_PATH``) the
+    root has no route for. An HTTP API answers a request no route matches with its own ``404
+    {"message":"Not Found"}``; the greedy routes (``GET /{proxy+}``, ...) take every path below the root
+    that no other route matches, with any of their methods, and these take the root, so the app answers
+    them all as its 404 or 405 problem with the request id (chalicelib/web/routing.py). The cost: such
+    requests invoke the API function (throttled with the stage, and billed as invocations)."""
+    greedy = [method for method, path, _ in table if path == UNROUTED_PATH]
+    rooted = {method for method, path, _ in table if path == "/"}
+    return [(method, "/", None) for method in greedy if method not in rooted]
+
+
 def cognito_authorizer(definition: dict) -> str:
     """The name of the swagger's Cognito user pool authorizer (app.py declares one)."""
     names = [
@@ -142,10 +160,10 @@ def _drop_rest_api(out: Template, name: str) -> None:
         del outputs[other]
 
 
-def _route(method: str, path: str, scopes: list | None) -> dict:
+def _route(route_key: str, scopes: list | None) -> dict:
     props: dict[str, Any] = {
         "ApiId": {"Ref": API},
-        "RouteKey": f"{method} {path}",
+        "RouteKey": route_key,
         "Target": {"Fn::Join": ["/", ["integrations", {"Ref": INTEGRATION}]]},
     }
     if scopes is None:
@@ -157,8 +175,9 @@ def _route(method: str, path: str, scopes: list | None) -> dict:
         checkov_skip(
             route,
             "CKV_AWS_309",
-            "A public route by design (health check, OpenAPI document): app.py declares it without the "
-            "authorizer, and tests/cloudformation checks every other route carries the JWT authorizer.",
+            "A public route by design (health check, OpenAPI document, the 404/405 answer to a request no "
+            "route serves): app.py declares it without the authorizer, and tests/cloudformation checks every "
+            "other route carries the JWT authorizer.",
         )
     return route
 
@@ -175,7 +194,8 @@ def transform(template: Template) -> Template:
     if not table:
         raise ValueError("the swagger has no routes: nothing for the HTTP API to serve")
     _drop_rest_api(out, rest_name)
-    methods = sorted({method for method, _, _ in table})
+    # The methods the app serves: not the catch-all's, which only answer 404/405.
+    methods = sorted({method for method, path, _ in table if path != UNROUTED_PATH})
     add_parameters(
         out,
         {
@@ -265,7 +285,9 @@ def transform(template: Template) -> Template:
         },
     )
     for method, path, scopes in table:
-        add_resource(out, route_name(method, path), _route(method, path, scopes))
+        add_resource(out, route_name(method, path), _route(f"{method} {path}", scopes))
+    for method, path, scopes in unrouted_root_routes(table):
+        add_resource(out, route_name(method, path), _route(f"{method} {path}", scopes))
     add_resource(
         out,
         PERMISSION,

@@ -14,6 +14,7 @@ from chalice.test import Client
 from app import app
 from chalicelib.settings import Settings
 from chalicelib.vocabulary import SLACK_COMMAND_PATH
+from chalicelib.vocabulary import UNROUTED_PATH
 from cloudformation.template import functions
 from cloudformation.template import load
 from cloudformation.transforms import budget
@@ -137,12 +138,25 @@ def test_the_translated_http_flavour_serves_every_route_through_one_payload_1_0_
 
 
 def _app_routes() -> dict[tuple[str, str], bool]:
-    """(METHOD, path) -> protected, for every route app.py declares: the route table itself."""
+    """(METHOD, path) -> protected, for every route app.py declares: the route table itself, but the catch-all
+    (UNROUTED_PATH), which each stack serves its own way (``_unrouted_routes``)."""
     return {
         (method, path): entry.authorizer is not None
         for path, methods in app.routes.items()
+        if path != UNROUTED_PATH
         for method, entry in methods.items()
     }
+
+
+def _unrouted_routes(flavour: str) -> dict[tuple[str, str], None]:
+    """What each stack sends to the app for a request no route serves, all public: REST, ANY on the greedy
+    resource, on every other resource and on the root; HTTP, the greedy route's methods but OPTIONS, there
+    and on the root."""
+    if flavour == "http":
+        methods = [m for m in app.routes[UNROUTED_PATH] if m != "OPTIONS"]
+        return {(method, path): None for method in methods for path in (UNROUTED_PATH, "/")}
+    paths = set(app.routes) | {"/"}
+    return {("X-AMAZON-APIGATEWAY-ANY-METHOD", path): None for path in paths}
 
 
 def _rest_routes(template: dict) -> dict[tuple[str, str], list | None]:
@@ -160,7 +174,7 @@ def _http_routes(template: dict) -> dict[tuple[str, str], list | None]:
     for route in template["Resources"].values():
         if route["Type"] == "AWS::ApiGatewayV2::Route":
             props = route["Properties"]
-            method, path = props["RouteKey"].split(" ", 1)
+            method, _, path = props["RouteKey"].partition(" ")
             jwt = props["AuthorizationType"] == "JWT"
             assert jwt or props["AuthorizationType"] == "NONE", props
             found[(method, path)] = props["AuthorizationScopes"] if jwt else None
@@ -181,7 +195,7 @@ def test_every_protected_route_of_the_app_requires_the_api_scope_and_every_publi
         # The HTTP API answers preflights from its CORS configuration: no OPTIONS route.
         if not (flavour == "http" and route[0] == "OPTIONS")
     }
-    assert stack_routes == expected
+    assert stack_routes == expected | _unrouted_routes(flavour)
 
 
 @pytest.mark.parametrize("which", EVERY)

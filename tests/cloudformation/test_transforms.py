@@ -15,6 +15,7 @@ from chalicelib.keys import TTL_ATTRIBUTE
 from chalicelib.observability import metrics
 from chalicelib.tasks.outbox import CAPTURED_KEYS
 from chalicelib.tasks.outbox import CAPTURED_PREFIXES
+from chalicelib.vocabulary import UNROUTED_PATH
 from cloudformation.template import functions
 from cloudformation.transforms import api
 from cloudformation.transforms import chat_commands
@@ -479,8 +480,10 @@ def test_http_api_routes_each_swagger_method_and_protects_what_the_swagger_prote
         for r in out["Resources"].values()
         if r["Type"] == "AWS::ApiGatewayV2::Route"
     }
-    assert set(routes) == {"GET /health", "GET /items", "DELETE /items/{item_id}", "POST /assistant/stream"}
-    assert routes["GET /health"]["AuthorizationType"] == "NONE" and "AuthorizerId" not in routes["GET /health"]
+    catch_all = {"GET /{proxy+}", "PUT /{proxy+}", "GET /", "PUT /"}
+    assert set(routes) == {"GET /health", "GET /items", "DELETE /items/{item_id}", "POST /assistant/stream"} | catch_all
+    for public in ("GET /health", *catch_all):
+        assert routes[public]["AuthorizationType"] == "NONE" and "AuthorizerId" not in routes[public]
     for key in ("GET /items", "DELETE /items/{item_id}", "POST /assistant/stream"):
         assert routes[key]["AuthorizationType"] == "JWT"
         assert routes[key]["AuthorizerId"] == {"Ref": http_api.AUTHORIZER}
@@ -492,6 +495,33 @@ def test_http_api_routes_each_swagger_method_and_protects_what_the_swagger_prote
     integration = out["Resources"][http_api.INTEGRATION]["Properties"]
     assert integration["PayloadFormatVersion"] == "1.0"
     assert integration["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+
+
+def test_http_api_sends_what_no_route_matches_to_the_app_only_when_the_app_declares_its_catch_all():
+    template = input_of(http_api.transform)
+    keys = {r["Properties"].get("RouteKey") for r in http_api.transform(template)["Resources"].values()}
+    # The greedy route's methods but OPTIONS (left to the CORS configuration), there and on the root.
+    assert {"GET /{proxy+}", "GET /"} <= keys and not {k for k in keys if k and k.startswith(("OPTIONS", "$"))}
+    del template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"][UNROUTED_PATH]
+    keys = {r["Properties"].get("RouteKey") for r in http_api.transform(template)["Resources"].values()}
+    assert not {k for k in keys if k and (k.endswith(" /") or UNROUTED_PATH in k)}
+
+
+def test_api_sends_every_request_no_route_serves_to_the_api_function_without_a_token_check():
+    template = input_of(api.transform)
+    paths = api.transform(template)["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    catch_all = paths[UNROUTED_PATH]
+    # ANY on the greedy resource, on every other resource (beside its own methods) and on the root.
+    assert list(catch_all) == [api.ANY_METHOD]
+    assert set(paths) == {"/", "/health", UNROUTED_PATH} and paths["/health"]["get"] == {}
+    integration = catch_all[api.ANY_METHOD]["x-amazon-apigateway-integration"]
+    assert "${APIHandler.Arn}" in json.dumps(integration) and integration["type"] == "aws_proxy"
+    for methods in paths.values():
+        assert methods[api.ANY_METHOD]["x-amazon-apigateway-integration"] == integration
+        assert "security" not in methods[api.ANY_METHOD]
+    del template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"][UNROUTED_PATH]
+    untouched = api.transform(template)["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert untouched == {"/health": {"get": {}}}
 
 
 def test_http_api_checks_cognito_tokens_by_issuer_and_client_id():
@@ -511,7 +541,7 @@ def test_http_api_answers_cors_itself_from_parameters_and_the_app_adds_none():
     assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
     assert cors["AllowHeaders"] == {"Fn::Split": [",", {"Ref": "CorsAllowHeaders"}]}
     assert cors["MaxAge"] == {"Ref": "CorsMaxAge"}
-    # The route table's methods are the default; OPTIONS is the API's to answer.
+    # The route table's methods are the default (not the catch-all's PUT); OPTIONS is the API's to answer.
     assert out["Parameters"]["CorsAllowMethods"]["Default"] == "DELETE,GET,POST"
     variables = out["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert not {k for k in variables if k.startswith("CORS_")}

@@ -229,6 +229,24 @@ def test_a_sane_request_id_is_echoed_and_an_insane_one_replaced(server, alice):
     assert problem.header("X-Request-Id") == "req-404" and problem.json["request_id"] == "req-404"
 
 
+@pytest.mark.parametrize("path", ["/", "/nope", "/nope/deeper/still", "/items/some-id/extra"])
+def test_a_path_no_route_serves_is_a_404_problem_with_the_request_id_with_or_without_a_token(server, alice, path):
+    # Chalice's local gateway alone answers these 403 Missing Authentication Token (a bearer token: a
+    # 403 about the SigV4 header) before the app is called.
+    for token in (None, alice):
+        problem = call(server, "GET", path, token=token, headers={"X-Request-Id": "req-unrouted"})
+        assert_problem(problem, 404, "not_found")
+        assert problem.json["request_id"] == "req-unrouted"
+    assert_problem(call(server, "DELETE", "/nope/deeper", token=alice), 404, "not_found")
+
+
+def test_a_method_its_path_does_not_have_is_still_a_405_problem_with_allow(server, alice):
+    problem = call(server, "PUT", "/items", token=alice)
+    assert_problem(problem, 405, "method_not_allowed")
+    assert problem.header("Allow") == "OPTIONS, GET, POST"
+    assert_problem(call(server, "DELETE", "/health"), 405, "method_not_allowed")
+
+
 def test_a_body_over_64_kib_is_413(server, alice):
     raw = json.dumps({"title": "big", "notes": "x" * (64 * 1024)}).encode()
     assert_problem(call(server, "POST", "/items", raw=raw, token=alice), 413, "payload_too_large")

@@ -1,6 +1,6 @@
 """A small Chalice app with every shape the post-processor handles: a public and a protected route
-(the placeholder Cognito ARN), the streaming route, consumers of the activity queue and its DLQ, and the
-forwarder of the table's change stream (the placeholder stream ARN).
+(the placeholder Cognito ARN), the streaming route, the catch-all route, consumers of the activity queue
+and its DLQ, and the forwarder of the table's change stream (the placeholder stream ARN).
 
 The consumers and the forwarder are the real app's (same names, queues and stream). The end-to-end
 golden (golden/) pins what the whole pipeline builds from it."""
@@ -26,6 +26,12 @@ def items():
 
 @app.route("/assistant/stream", methods=["POST"], authorizer=cognito)
 def assistant_stream():
+    return {}
+
+
+# The real app's catch-all route (its UNROUTED_PATH): what no other route serves is answered 404/405.
+@app.route("/{proxy+}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def unrouted():
     return {}
 
 
