@@ -66,6 +66,16 @@ TRANSIENT_STATUSES = frozenset((500, 502, 503, 504))
 MAX_BACKOFF = 20.0  # seconds
 THROTTLING_SCALE = 1.0  # the first backoff's ceiling, in seconds, after a throttling error
 TRANSIENT_SCALE = 0.025  # ... after any other retried failure (botocore's figure for DynamoDB)
+RETRY_AFTER = "x-amz-retry-after"  # milliseconds the service asks a retry to wait
+RETRY_AFTER_MAX = 5.0  # seconds it may add to the backoff
+# The retry quota (botocore/retries/quota.py, standard.py's RetryQuotaChecker): each client holds a bucket of
+# RETRY_QUOTA; a retry takes THROTTLING_RETRY_COST after throttling, RETRY_COST after any other failure,
+# and none is made once the bucket cannot pay; a success gives back what its last retry took, or
+# NO_RETRY_INCREMENT. So a service that keeps failing is not hammered with retries by every caller.
+RETRY_QUOTA = 500
+RETRY_COST = 14
+THROTTLING_RETRY_COST = 5
+NO_RETRY_INCREMENT = 1
 
 
 class ClientError(Exception):
@@ -145,6 +155,7 @@ class JsonClient:
             max_attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or DEFAULT_MAX_ATTEMPTS)
         self.max_attempts = max(1, max_attempts)
         self._signer = Signer(region, self.SERVICE)
+        self.retry_quota = RETRY_QUOTA  # what is left of the bucket (botocore's available_capacity)
         self._fixed_credentials = credentials or env_credentials()
         self._chain: Any = None  # boto3's credentials, when the environment holds none
         self._sleep = sleep
@@ -191,9 +202,11 @@ class JsonClient:
     def _call(self, operation: str, params: dict[str, Any], extra: dict[str, str] | None) -> dict[str, Any]:
         body = json.dumps(params, separators=(",", ":")).encode()
         attempt = 0
+        paid = 0  # what the last retry took from the quota
         while True:
             attempt += 1
             throttled = False
+            retry_after: str | None = None
             try:
                 status, headers, data = self._exchange(operation, body, extra)
             except (OSError, http.client.HTTPException) as exc:
@@ -210,6 +223,8 @@ class JsonClient:
                 elif status < 300:
                     response = json.loads(data) if data else {}
                     response["ResponseMetadata"] = _metadata(status, headers, attempt - 1)
+                    if self.retry_quota < RETRY_QUOTA:  # full, as nearly always: nothing to give back
+                        self._refill(paid or NO_RETRY_INCREMENT)
                     return response
                 else:
                     error = _error_response(status, headers, data, attempt - 1)
@@ -217,14 +232,38 @@ class JsonClient:
                     throttled = code in THROTTLING_CODES
                     retryable = throttled or code in TRANSIENT_CODES or status in TRANSIENT_STATUSES
                     failure = ClientError(error, operation)
+                    retry_after = headers.get(RETRY_AFTER)
             if not retryable or attempt >= self.max_attempts:
                 raise failure
-            self._sleep(self._backoff(attempt, throttled))
+            paid = THROTTLING_RETRY_COST if throttled else RETRY_COST
+            if not self._take(paid):
+                raise failure
+            self._sleep(self._backoff(attempt, throttled, retry_after))
 
-    def _backoff(self, attempt: int, throttled: bool) -> float:
-        """Full jitter under a ceiling doubling each attempt, capped at MAX_BACKOFF."""
+    def _take(self, amount: int) -> bool:
+        with self._lock:
+            if amount > self.retry_quota:
+                return False
+            self.retry_quota -= amount
+            return True
+
+    def _refill(self, amount: int) -> None:
+        with self._lock:
+            self.retry_quota = min(RETRY_QUOTA, self.retry_quota + amount)
+
+    def _backoff(self, attempt: int, throttled: bool, retry_after: str | None = None) -> float:
+        """Full jitter under a ceiling doubling each attempt, capped at MAX_BACKOFF; raised to the
+        service's ``x-amz-retry-after`` (milliseconds) when it sends one, by at most RETRY_AFTER_MAX."""
         scale = THROTTLING_SCALE if throttled else TRANSIENT_SCALE
-        return self._jitter() * min(scale * 2 ** (attempt - 1), MAX_BACKOFF)
+        delay = self._jitter() * min(scale * 2 ** (attempt - 1), MAX_BACKOFF)
+        if retry_after is not None:
+            try:
+                asked = int(retry_after) / 1000
+            except (ValueError, OverflowError):
+                return delay  # botocore ignores a value it cannot read
+            if asked >= 0:
+                return max(delay, min(asked, delay + RETRY_AFTER_MAX))
+        return delay
 
     def _exchange(self, operation: str, body: bytes, extra: dict[str, str] | None) -> tuple[int, dict[str, str], bytes]:
         for hook in self.on_send:

@@ -219,6 +219,58 @@ def test_the_attempt_limit_follows_aws_max_attempts(server, monkeypatch):
 
 
 @pytest.mark.parametrize(
+    ("header", "wait"),
+    [("3000", 3.0), ("60000", 1.0 + 5.0), ("10", 1.0), ("-5", 1.0), ("soon", 1.0)],
+    ids=["asked", "capped", "below-backoff", "negative", "unreadable"],
+)
+def test_the_service_retry_after_hint_raises_the_wait_as_botocore_does(client, server, sleeps, header, wait):
+    from botocore.retries.standard import ExponentialBackoff
+
+    from chalicelib.store import dynamodb_http
+
+    assert dynamodb_http.RETRY_AFTER == ExponentialBackoff._RETRY_AFTER_HEADER
+    assert dynamodb_http.RETRY_AFTER_MAX == ExponentialBackoff._RETRY_AFTER_MAX_ADDITIONAL
+    server.replies.append((*error("ThrottlingException"), None, {"x-amz-retry-after": header}))
+
+    client.query(TableName="tasks")
+
+    assert sleeps == [wait]  # the first throttling backoff is 1 s at full jitter
+
+
+def test_the_retry_quota_is_botocores():
+    from botocore.retries.quota import RetryQuota
+    from botocore.retries.standard import RetryQuotaChecker
+
+    from chalicelib.store import dynamodb_http
+
+    assert dynamodb_http.RETRY_QUOTA == RetryQuota.INITIAL_CAPACITY
+    assert dynamodb_http.RETRY_COST == RetryQuotaChecker._RETRY_COST
+    assert dynamodb_http.THROTTLING_RETRY_COST == RetryQuotaChecker._THROTTLING_RETRY_COST
+    assert dynamodb_http.NO_RETRY_INCREMENT == RetryQuotaChecker._NO_RETRY_INCREMENT
+
+
+def test_retries_stop_once_the_retry_quota_is_spent_and_successes_refill_it(client, server):
+    # Each failing call retries twice at 14: 17 calls leave 500 - 17 * 28 = 24 in the bucket.
+    server.replies.extend([error("InternalServerError", status=500)] * (17 * 3))
+    for _ in range(17):
+        with pytest.raises(ClientError):
+            client.query(TableName="tasks")
+    assert (len(server.requests), client.retry_quota) == (51, 24)
+
+    server.replies.extend([error("InternalServerError", status=500)] * 3)
+    with pytest.raises(ClientError):
+        client.query(TableName="tasks")  # one retry (10 left), then none: 2 requests
+    with pytest.raises(ClientError):
+        client.query(TableName="tasks")  # 14 > 10: not retried at all
+    assert (len(server.requests), client.retry_quota) == (54, 10)
+
+    server.replies.extend([error("ThrottlingException"), (200, {})])
+    client.query(TableName="tasks")  # a throttling retry costs 5, and its success gives the 5 back
+    client.query(TableName="tasks")  # a success without a retry gives 1
+    assert (len(server.requests), client.retry_quota) == (57, 11)
+
+
+@pytest.mark.parametrize(
     "code", ["ConditionalCheckFailedException", "ValidationException", "TransactionCanceledException"]
 )
 def test_an_error_a_retry_cannot_fix_is_not_retried(client, server, code):

@@ -48,13 +48,19 @@ class Handler(BaseHTTPRequestHandler):
         if reply == DROP:
             self.close_connection = True
             return
-        status, payload, *corrupt = reply
+        # (status, payload), or with a third member: the CRC32 is corrupted when it is truthy, and a fourth
+        # gives extra headers.
+        status, payload, *rest = reply
+        corrupt = bool(rest and rest[0])
+        extra = rest[1] if len(rest) > 1 else {}
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/x-amz-json-1.0")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-amzn-RequestId", REQUEST_ID)
         self.send_header("x-amz-crc32", str(zlib.crc32(data) + (1 if corrupt else 0)))
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
         # Closed silently, as an idle timeout does: the client learns it on its next request.
