@@ -737,7 +737,12 @@ def test_every_taggable_resource_sam_generates_carries_the_cost_allocation_tags_
 FREE_ALARM_METRICS = 10
 ALARM_METRIC_PRICE = 0.10  # $ a month, standard resolution
 FREE_DASHBOARDS = 3
-EVERY_FEATURE = {"EnableTasksTable": "true", "EnableSqsIntegration": "true", budget.AMOUNT: "25"}
+EVERY_FEATURE = {
+    "EnableTasksTable": "true",
+    "EnableSqsIntegration": "true",
+    "EnableChatAlerts": "true",
+    budget.AMOUNT: "25",
+}
 
 
 def _cloudwatch_counts(template: dict) -> tuple[int, int, int]:
