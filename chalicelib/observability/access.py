@@ -8,6 +8,7 @@ in a field, its order or its encoding (tests/observability/test_access.py compar
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -56,7 +57,7 @@ class _Template:
     __slots__ = ("text", "pick")
 
     def __init__(self, text: str, pick: Callable[[list[Any]], tuple[Any, ...]]) -> None:
-        self.text = text  # the line as a %-format (any literal % doubled)
+        self.text = text  # the line as a %-format (any literal % doubled), with its newline
         self.pick = pick  # the values in the order the format wants them
 
 
@@ -119,7 +120,17 @@ def write(request: Any, collector: metrics.Collector, status: int, level: int, u
             *map(encode_basestring_ascii, compress(values, map(_is_str, shape))),
         ]
     )
-    logs.write(handler, access_log, level, line)
+    # As logs.write, without its stream property and concatenation: the template ends with the newline, and
+    # the sole handler is a StdoutHandler, whose stream is sys.stdout.
+    with handler.lock:  # type: ignore[union-attr]  # Handler.__init__ always makes it
+        try:
+            stdout = sys.stdout
+            stdout.write(line)
+            stdout.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            handler.handleError(access_log.makeRecord(access_log.name, level, "(unknown file)", 0, line, (), None))
     return True
 
 
@@ -165,4 +176,4 @@ def _compile(key: tuple[Any, ...]) -> _Template | None:
         text = text.replace(marker, directive)
     order = [value for _start, filled_by in sorted(found) for value in filled_by]
     # A line has several values, so itemgetter returns a tuple (of one index it would return the value).
-    return _Template(text, itemgetter(*order))
+    return _Template(text + "\n", itemgetter(*order))

@@ -329,15 +329,19 @@ class _ChaliceUnhandled(logging.Filter):
 # --- configuration -------------------------------------------------------------------------------
 
 _configured: tuple[str, str, bool] | None = None
+_configured_by: Any = None  # the Settings the configuration was last checked against
 _configure_lock = threading.Lock()
 
 
 def configure(settings: Any) -> None:
     """Install the formatter chosen by Settings on the root logger; cheap and idempotent, so every
     invocation may call it (it changes something only when the settings did)."""
-    global _configured
+    global _configured, _configured_by
+    if settings is _configured_by:  # the same Settings as last time: nothing to compare (every request)
+        return
     key = (settings.log_level, settings.log_format, settings.in_lambda)
     if _configured == key:
+        _configured_by = settings
         return
     with _configure_lock:
         if _configured == key:
@@ -365,6 +369,7 @@ def configure(settings: Any) -> None:
         if not any(isinstance(f, _ChaliceUnhandled) for f in chalice_log.filters):
             chalice_log.addFilter(_ChaliceUnhandled())
         _configured = key
+        _configured_by = settings
 
 
 def log_unhandled(logger: logging.Logger, message: str = "unhandled exception") -> None:

@@ -98,7 +98,9 @@ def _respond(
         response = responses.internal_error()
     response.headers["X-Request-Id"] = state.request_id
     if request is not None and request.method != "OPTIONS":  # a preflight's answer carries its own CORS headers
-        response.headers.update(cors.response_headers(request.headers, _cors_origins()))
+        origins = _cors_origins()
+        if origins:  # CORS off (no CORS_ALLOW_ORIGINS): no header to add
+            response.headers.update(cors.response_headers(request.headers, origins))
     return response
 
 
