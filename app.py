@@ -45,8 +45,10 @@ silence_local_mode_warning()
 # reaches the app there too (the last route below). Lambda never loads chalice.local: nothing there.
 if "chalice.local" in sys.modules:
     from chalicelib.web.local_gateway import serve_unrouted_paths  # lazy: local gateway only, never in Lambda
+    from chalicelib.web.local_gateway import stream_assistant_answers
 
     serve_unrouted_paths()
+    stream_assistant_answers()  # and POST /assistant/stream streams, as deployed
 
 # Bodies are parsed as JSON whatever their Content-Type (non-JSON is a 400 problem); without this
 # Chalice would answer anything but application/json with its own 415.

@@ -24,6 +24,8 @@ DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
 # browser may reuse a preflight answer; the stack's CorsAllowHeaders / CorsMaxAge default to these.
 DEFAULT_CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-Id")
 DEFAULT_CORS_MAX_AGE = 600
+# The longest pause the offline assistant may take between two words (ASSISTANT_OFFLINE_DELAY_MS).
+MAX_OFFLINE_DELAY_MS = 1000
 
 
 class ConfigError(ValueError):
@@ -128,6 +130,9 @@ class Settings(NamedTuple):
     # The Lambda function URL that streams POST /assistant/stream (the HTTP API flavour): openapi.json names
     # it as that operation's server. Scheme and host only, no trailing slash.
     assistant_stream_url: str | None = None
+    # The offline assistant's pause between words (milliseconds; 0: none), so its streamed answer arrives
+    # over time as a model's does (`make dev`, the console's browser tests).
+    assistant_offline_delay_ms: int = 0
     log_level: str = "INFO"
     log_format: str = "json"
     # Observability (chalicelib/observability, docs/OPERATIONS.md). ``observability`` off turns all of
@@ -225,6 +230,12 @@ class Settings(NamedTuple):
         if not max_age.isdigit():
             raise ConfigError(f"CORS_MAX_AGE must be a whole number of seconds, got {max_age!r}")
         cors_max_age = int(max_age)
+        offline_delay = (env.get("ASSISTANT_OFFLINE_DELAY_MS") or "0").strip()
+        if not offline_delay.isdigit() or int(offline_delay) > MAX_OFFLINE_DELAY_MS:
+            raise ConfigError(
+                f"ASSISTANT_OFFLINE_DELAY_MS must be a whole number of milliseconds, 0-{MAX_OFFLINE_DELAY_MS}, "
+                f"got {offline_delay!r}"
+            )
         secret = env.get("CURSOR_SECRET") or ""
         # Without a configured secret the cursor key is derived from the deployment's identity:
         # cursors stay tamper-evident and bound to caller and filter, but a determined caller
@@ -267,6 +278,7 @@ class Settings(NamedTuple):
             cors_allow_headers=_csv(env.get("CORS_ALLOW_HEADERS")) or DEFAULT_CORS_ALLOW_HEADERS,
             cors_max_age=cors_max_age,
             assistant_stream_url=stream_url,
+            assistant_offline_delay_ms=int(offline_delay),
             log_level=log_level,
             log_format=log_format,
             observability=observability,

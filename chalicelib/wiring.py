@@ -303,7 +303,7 @@ class Services:
         # lazy: providers load with the assistant's first use
         from chalicelib.assistant.offline import OfflineProvider
 
-        return OfflineProvider()
+        return OfflineProvider(delay=settings.assistant_offline_delay_ms / 1000)
 
     @_member
     def secrets(self) -> Secrets:

@@ -55,7 +55,7 @@ export class Auth {
       response_type: "code",
       client_id: this.config.clientId,
       redirect_uri: this.config.redirectUri,
-      scope: this.config.scope,
+      scope: this.config.scope || "openid",
       state,
       code_challenge: await challengeOf(verifier),
       code_challenge_method: "S256",

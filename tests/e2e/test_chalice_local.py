@@ -393,6 +393,37 @@ def test_activity_pages_walk_every_event_once_and_a_foreign_or_tampered_cursor_i
     assert call(server, "GET", "/stats", token=erin).json["in_progress"] == 3
 
 
+def test_the_assistant_stream_is_sent_chunked_as_the_streaming_function_sends_it(server, alice):
+    _create(server, alice, "Stream the answer")
+    prompt = {"prompt": "What should I do first?"}
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {alice}", "X-Request-Id": "e2e-stream-1"}
+        connection.request("POST", "/assistant/stream", body=json.dumps(prompt), headers=headers)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Transfer-Encoding") == "chunked"  # not one buffered body
+        assert response.getheader("Content-Type") == "text/event-stream"
+        assert response.getheader("X-Request-Id") == "e2e-stream-1"
+        frames = [frame.split("\n") for frame in response.read().decode().split("\n\n") if frame]
+        # The connection stays usable after the last chunk.
+        connection.request("GET", "/health")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    names = [lines[0].removeprefix("event: ") for lines in frames]
+    data = [json.loads(lines[1].removeprefix("data: ")) for lines in frames]
+    assert names[-1] == "done" and set(names[:-1]) == {"token"} and len(names) > 2
+    text = "".join(event["text"] for event in data[:-1])
+    assert text == call(server, "POST", "/assistant", prompt, token=alice).json["text"]  # the buffered answer's
+    assert "Stream the answer" in text
+
+    # Failures before it began are the API's problems.
+    assert_problem(call(server, "POST", "/assistant/stream", prompt), 401, "unauthorized")
+    assert call(server, "POST", "/assistant/stream", {"prompt": "   "}, token=alice).status == 400
+    assert_problem(call(server, "POST", "/assistant/stream", raw=b"{", token=alice), 400, "invalid_json")
+
+
 # --- concurrency over real connections -----------------------------------------------------------
 
 
