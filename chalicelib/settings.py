@@ -19,13 +19,13 @@ APP_VERSION = "0.1.0"
 LOCAL_ISSUER = "http://localhost/local-dev-issuer"
 LOCAL_CLIENT_ID = "local-dev-client"
 DEFAULT_METRICS_NAMESPACE = "TasksApi"
+# The longest pause the offline assistant may take between two words (ASSISTANT_OFFLINE_DELAY_MS).
+MAX_OFFLINE_DELAY_MS = 1000
 DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
 # What a browser client of this API sends beyond the CORS-safelisted headers, and how long (seconds) a
 # browser may reuse a preflight answer; the stack's CorsAllowHeaders / CorsMaxAge default to these.
 DEFAULT_CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-Id")
 DEFAULT_CORS_MAX_AGE = 600
-# The longest pause the offline assistant may take between two words (ASSISTANT_OFFLINE_DELAY_MS).
-MAX_OFFLINE_DELAY_MS = 1000
 
 
 class ConfigError(ValueError):
