@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from chalicelib.settings import LOCAL_CLIENT_ID
 from chalicelib.vocabulary import API_SCOPE
 from tests.e2e.test_chalice_local import LocalServer
 from tests.e2e.test_chalice_local import call
@@ -109,16 +110,19 @@ def test_a_browser_signs_in_through_the_local_issuer_and_calls_the_api(server):
     assert tokens.status == 200, tokens.body
     created = call(server, "POST", "/items", {"title": "From the console"}, token=tokens.json["access_token"])
     assert created.status == 201, created.body
-    reused = fetch(server, "POST", "/oauth2/token", exchange)
-    assert reused.status == 400 and reused.json["error"] == "invalid_grant"
 
     server.restart()  # as `chalice local` reloads on an edit: the sign-in is kept in files
     refresh = {
         "grant_type": "refresh_token",
         "refresh_token": tokens.json["refresh_token"],
-        "client_id": "local-dev-client",
+        "client_id": LOCAL_CLIENT_ID,
     }
     refreshed = fetch(server, "POST", "/oauth2/token", refresh)
     assert refreshed.status == 200, refreshed.body
     listed = call(server, "GET", "/items", token=refreshed.json["access_token"])
     assert [item["title"] for item in listed.json["items"]] == ["From the console"]
+
+    # The code again, on the restarted server: refused, and the sign-in it started ends (it may have leaked).
+    reused = fetch(server, "POST", "/oauth2/token", exchange)
+    assert reused.status == 400 and reused.json["error"] == "invalid_grant"
+    assert fetch(server, "POST", "/oauth2/token", refresh).json["error"] == "invalid_grant"
