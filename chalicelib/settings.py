@@ -26,6 +26,9 @@ DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
 # browser may reuse a preflight answer; the stack's CorsAllowHeaders / CorsMaxAge default to these.
 DEFAULT_CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-Id")
 DEFAULT_CORS_MAX_AGE = 600
+# How long (seconds) the access and ID tokens of a browser's sign-in with the local issuer live (its OAuth
+# endpoints, chalicelib/web/oauth.py): an hour, as Cognito's default.
+DEFAULT_LOCAL_TOKEN_TTL = 3600
 
 
 class ConfigError(ValueError):
@@ -122,6 +125,8 @@ class Settings(NamedTuple):
     # An access token must carry this OAuth scope where this process verifies tokens itself (the streaming
     # function behind a Lambda function URL, where no API Gateway authorizer requires it first).
     auth_required_scope: str | None = None
+    # The lifetime of the tokens the local issuer's OAuth endpoints hand a browser (seconds).
+    local_token_ttl: int = DEFAULT_LOCAL_TOKEN_TTL
     assistant_provider: str = "offline"
     bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
     cors_allow_origins: tuple[str, ...] = ()
@@ -202,6 +207,9 @@ class Settings(NamedTuple):
         required_scope = (env.get("AUTH_REQUIRED_SCOPE") or "").strip() or None
         if required_scope is not None and not _SCOPE.fullmatch(required_scope):
             raise ConfigError(f"AUTH_REQUIRED_SCOPE must be one OAuth scope (no spaces), got {required_scope!r}")
+        token_ttl = (env.get("LOCAL_TOKEN_TTL") or "").strip()  # judged only when set: cold starts never are
+        if token_ttl and (not re.fullmatch(r"[0-9]{1,9}", token_ttl) or int(token_ttl) == 0):
+            raise ConfigError(f"LOCAL_TOKEN_TTL must be a positive whole number of seconds, got {token_ttl!r}")
         stream_url = (env.get("ASSISTANT_STREAM_URL") or "").strip().rstrip("/") or None
         if stream_url is not None and not _HTTP_URL.fullmatch(stream_url):
             raise ConfigError(f"ASSISTANT_STREAM_URL must be an http(s) origin (https://host), got {stream_url!r}")
@@ -272,6 +280,7 @@ class Settings(NamedTuple):
             auth_jwks_url=env.get("AUTH_JWKS_URL") or default_jwks,
             auth_is_local=auth_is_local,
             auth_required_scope=required_scope,
+            local_token_ttl=int(token_ttl) if token_ttl else DEFAULT_LOCAL_TOKEN_TTL,
             assistant_provider=_choice(env, "ASSISTANT_PROVIDER", "offline", ("offline", "bedrock", "off")),
             bedrock_model_id=env.get("BEDROCK_MODEL_ID") or DEFAULT_BEDROCK_MODEL_ID,
             cors_allow_origins=_csv(env.get("CORS_ALLOW_ORIGINS")),
