@@ -229,7 +229,8 @@ def test_a_sane_request_id_is_echoed_and_an_insane_one_replaced(server, alice):
     assert problem.header("X-Request-Id") == "req-404" and problem.json["request_id"] == "req-404"
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/nope/deeper/still", "/items/some-id/extra"])
+# (The root is the console locally: GET / sends the browser to /console/, tests/e2e/test_console_sign_in.py.)
+@pytest.mark.parametrize("path", ["/nope", "/nope/deeper/still", "/items/some-id/extra"])
 def test_a_path_no_route_serves_is_a_404_problem_with_the_request_id_with_or_without_a_token(server, alice, path):
     # Chalice's local gateway alone answers these 403 Missing Authentication Token (a bearer token: a
     # 403 about the SigV4 header) before the app is called.
