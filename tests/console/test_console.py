@@ -42,7 +42,7 @@ SCREENSHOT = REPO_ROOT / "docs" / "console.png"
 # Short-lived browser tokens, so a test sees one expire and the page refresh it; the offline assistant
 # paced, so its answer arrives over a second or so, as a model's would.
 TOKEN_TTL = 5
-WORD_DELAY_MS = 25
+WORD_DELAY_MS = 40
 WAIT_MS = 10_000  # how long an expectation may wait for the page (it polls; a pass is usually far sooner)
 
 
