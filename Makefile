@@ -13,12 +13,13 @@ AWS_REGION ?= $(or $(AWS_DEFAULT_REGION),us-east-1)
 DEPLOY_ARGS ?=
 # The API flavour: rest (API Gateway REST API, the default) or http (HTTP API + JWT authorizer); docs/DEPLOY.md.
 API ?= rest
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: dev test test-fast check token clean help package deploy bench dead-letters replay rebuild-stats
 
 help:
-	@echo "make dev    - serve the API on http://$(HOST):$(PORT) (chalice local, SQLite, local issuer)"
-	@echo "make test   - make check, then every test: the fast tier, then the slow one (DynamoDB Local, chalice local, stack tools)"
+	@echo "make dev    - serve the API and the console on http://$(HOST):$(PORT)/ (chalice local, SQLite, local issuer)"
+	@echo "make test   - make check, then every test: the fast tier, then the slow one (DynamoDB Local, chalice local, Chromium, stack tools)"
 	@echo "make test-fast - the fast tier only: no Java, no subprocess, no stack tools (tests/support/tiers.py)"
 	@echo "make check  - ruff (lint and format) and mypy, as configured in pyproject.toml"
 	@echo "make token NAME=alice - print a local development token (REFRESH=<token>: of that token's sign-in)"
@@ -42,12 +43,19 @@ $(STACK_VENV)/.installed: requirements-stack.txt
 	$(STACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-stack.txt
 	@touch $@
 
+# The console's browser tests drive Debian's Chromium (tests/console): installed here when missing, never a
+# browser build downloaded by a tool. Needs root (CI runs as root), as apt-get does.
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The console is then at http://$(HOST):$(PORT)/; the offline assistant paces its words so its answer streams visibly.
 dev: $(VENV)/.installed
-	$(VENV)/bin/chalice local --host $(HOST) --port $(PORT) --stage dev
+	ASSISTANT_OFFLINE_DELAY_MS=$${ASSISTANT_OFFLINE_DELAY_MS:-30} $(VENV)/bin/chalice local --host $(HOST) --port $(PORT) --stage dev
 
 token: $(VENV)/.installed
 	@$(PY) -m chalicelib.auth.local_issuer $(NAME) $(if $(REFRESH),--refresh $(REFRESH))
@@ -70,7 +78,7 @@ check: $(VENV)/.installed
 
 # The whole suite in two runs: the fast tier on its own first, exactly as make test-fast runs it (its guard
 # then fails any test the tiers plugin should have called slow), then everything else.
-test: check node_modules/.installed $(STACK_VENV)/.installed
+test: check node_modules/.installed $(STACK_VENV)/.installed $(CHROMIUM)
 	$(PY) -m pytest -m "not slow"
 	$(PY) -m pytest -m slow
 

@@ -18,7 +18,12 @@ from chalicelib.events.base import ALARMS
 from chalicelib.events.base import DEAD_LETTERS
 from chalicelib.events.base import TABLE_STREAM
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
+from chalicelib.vocabulary import CONSOLE_FILE_PATH
+from chalicelib.vocabulary import CONSOLE_PATH
 from chalicelib.vocabulary import HTTP_METHODS
+from chalicelib.vocabulary import LOGOUT_PATH
+from chalicelib.vocabulary import OAUTH_AUTHORIZE_PATH
+from chalicelib.vocabulary import OAUTH_TOKEN_PATH
 from chalicelib.vocabulary import SLACK_COMMAND_PATH
 from chalicelib.vocabulary import UNROUTED_PATH
 from chalicelib.web import api
@@ -45,8 +50,10 @@ silence_local_mode_warning()
 # reaches the app there too (the last route below). Lambda never loads chalice.local: nothing there.
 if "chalice.local" in sys.modules:
     from chalicelib.web.local_gateway import serve_unrouted_paths  # lazy: local gateway only, never in Lambda
+    from chalicelib.web.local_gateway import stream_assistant_answers
 
     serve_unrouted_paths()
+    stream_assistant_answers()  # and POST /assistant/stream streams, as deployed
 
 # Bodies are parsed as JSON whatever their Content-Type (non-JSON is a 400 problem); without this
 # Chalice would answer anything but application/json with its own 415.
@@ -165,6 +172,39 @@ def stream_assistant():
 @app.route(SLACK_COMMAND_PATH, methods=["POST"], content_types=ANY)
 def slack_command():
     return api.slack_command()
+
+
+# The console (docs/DESIGN.md "The console's sign-in"). Locally the app serves its page and the development
+# issuer's OAuth endpoints (Cognito's hosted-UI ones) on the API's own origin; wherever AUTH_ISSUER is set they
+# answer 404 (deployed, the page is on CloudFront and signs in at Cognito). Public, and in no OpenAPI document.
+@app.route("/", methods=["GET"], content_types=ANY)
+def console_home():
+    return api.console_home()
+
+
+@app.route(CONSOLE_PATH, methods=["GET"], content_types=ANY)
+def console_index():
+    return api.console_file(None)
+
+
+@app.route(CONSOLE_FILE_PATH, methods=["GET"], content_types=ANY)
+def console_file(name):
+    return api.console_file(name)
+
+
+@app.route(OAUTH_AUTHORIZE_PATH, methods=["GET", "POST"], content_types=ANY)
+def oauth_authorize():
+    return api.oauth_authorize()
+
+
+@app.route(OAUTH_TOKEN_PATH, methods=["POST"], content_types=ANY)
+def oauth_token():
+    return api.oauth_token()
+
+
+@app.route(LOGOUT_PATH, methods=["GET"], content_types=ANY)
+def oauth_logout():
+    return api.oauth_logout()
 
 
 # A request no route above serves, on another path (404) or with a method its path does not have (405), as a

@@ -19,11 +19,16 @@ APP_VERSION = "0.1.0"
 LOCAL_ISSUER = "http://localhost/local-dev-issuer"
 LOCAL_CLIENT_ID = "local-dev-client"
 DEFAULT_METRICS_NAMESPACE = "TasksApi"
+# The longest pause the offline assistant may take between two words (ASSISTANT_OFFLINE_DELAY_MS).
+MAX_OFFLINE_DELAY_MS = 1000
 DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
 # What a browser client of this API sends beyond the CORS-safelisted headers, and how long (seconds) a
 # browser may reuse a preflight answer; the stack's CorsAllowHeaders / CorsMaxAge default to these.
 DEFAULT_CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-Id")
 DEFAULT_CORS_MAX_AGE = 600
+# How long (seconds) the access and ID tokens of a browser's sign-in with the local issuer live (its OAuth
+# endpoints, chalicelib/web/oauth.py): an hour, as Cognito's default.
+DEFAULT_LOCAL_TOKEN_TTL = 3600
 
 
 class ConfigError(ValueError):
@@ -120,6 +125,8 @@ class Settings(NamedTuple):
     # An access token must carry this OAuth scope where this process verifies tokens itself (the streaming
     # function behind a Lambda function URL, where no API Gateway authorizer requires it first).
     auth_required_scope: str | None = None
+    # The lifetime of the tokens the local issuer's OAuth endpoints hand a browser (seconds).
+    local_token_ttl: int = DEFAULT_LOCAL_TOKEN_TTL
     assistant_provider: str = "offline"
     bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
     cors_allow_origins: tuple[str, ...] = ()
@@ -128,6 +135,9 @@ class Settings(NamedTuple):
     # The Lambda function URL that streams POST /assistant/stream (the HTTP API flavour): openapi.json names
     # it as that operation's server. Scheme and host only, no trailing slash.
     assistant_stream_url: str | None = None
+    # The offline assistant's pause between words (milliseconds; 0: none), so its streamed answer arrives
+    # over time as a model's does (`make dev`, the console's browser tests).
+    assistant_offline_delay_ms: int = 0
     log_level: str = "INFO"
     log_format: str = "json"
     # Observability (chalicelib/observability, docs/OPERATIONS.md). ``observability`` off turns all of
@@ -197,6 +207,9 @@ class Settings(NamedTuple):
         required_scope = (env.get("AUTH_REQUIRED_SCOPE") or "").strip() or None
         if required_scope is not None and not _SCOPE.fullmatch(required_scope):
             raise ConfigError(f"AUTH_REQUIRED_SCOPE must be one OAuth scope (no spaces), got {required_scope!r}")
+        token_ttl = (env.get("LOCAL_TOKEN_TTL") or "").strip()  # judged only when set: cold starts never are
+        if token_ttl and (not re.fullmatch(r"[0-9]{1,9}", token_ttl) or int(token_ttl) == 0):
+            raise ConfigError(f"LOCAL_TOKEN_TTL must be a positive whole number of seconds, got {token_ttl!r}")
         stream_url = (env.get("ASSISTANT_STREAM_URL") or "").strip().rstrip("/") or None
         if stream_url is not None and not _HTTP_URL.fullmatch(stream_url):
             raise ConfigError(f"ASSISTANT_STREAM_URL must be an http(s) origin (https://host), got {stream_url!r}")
@@ -225,6 +238,12 @@ class Settings(NamedTuple):
         if not max_age.isdigit():
             raise ConfigError(f"CORS_MAX_AGE must be a whole number of seconds, got {max_age!r}")
         cors_max_age = int(max_age)
+        offline_delay = (env.get("ASSISTANT_OFFLINE_DELAY_MS") or "0").strip()
+        if not offline_delay.isdigit() or int(offline_delay) > MAX_OFFLINE_DELAY_MS:
+            raise ConfigError(
+                f"ASSISTANT_OFFLINE_DELAY_MS must be a whole number of milliseconds, 0-{MAX_OFFLINE_DELAY_MS}, "
+                f"got {offline_delay!r}"
+            )
         secret = env.get("CURSOR_SECRET") or ""
         # Without a configured secret the cursor key is derived from the deployment's identity:
         # cursors stay tamper-evident and bound to caller and filter, but a determined caller
@@ -261,12 +280,14 @@ class Settings(NamedTuple):
             auth_jwks_url=env.get("AUTH_JWKS_URL") or default_jwks,
             auth_is_local=auth_is_local,
             auth_required_scope=required_scope,
+            local_token_ttl=int(token_ttl) if token_ttl else DEFAULT_LOCAL_TOKEN_TTL,
             assistant_provider=_choice(env, "ASSISTANT_PROVIDER", "offline", ("offline", "bedrock", "off")),
             bedrock_model_id=env.get("BEDROCK_MODEL_ID") or DEFAULT_BEDROCK_MODEL_ID,
             cors_allow_origins=_csv(env.get("CORS_ALLOW_ORIGINS")),
             cors_allow_headers=_csv(env.get("CORS_ALLOW_HEADERS")) or DEFAULT_CORS_ALLOW_HEADERS,
             cors_max_age=cors_max_age,
             assistant_stream_url=stream_url,
+            assistant_offline_delay_ms=int(offline_delay),
             log_level=log_level,
             log_format=log_format,
             observability=observability,

@@ -133,3 +133,17 @@ REGION_FAILED = "failed"
 REGION_STATES = (REGION_SERVING, REGION_FAILED)
 # The Slack slash command's request URL path (docs/OPERATIONS.md "Chat commands"): public, signed by Slack.
 SLACK_COMMAND_PATH = "/chat/slack"
+
+# --- the API's OAuth scope: the one the stack's user pool defines (cloudformation/transforms/cognito.py) and
+# API Gateway requires of every protected route's access token; the local issuer grants it too ------------
+API_SCOPE = "tasks-api/api"
+
+# --- what only a local setup serves (docs/DESIGN.md "The console's sign-in"): the console's page
+# (chalicelib/web/console.py) and the development issuer's OAuth endpoints (chalicelib/web/oauth.py), on the
+# API's own origin. Public, in no OpenAPI document, a 404 problem wherever AUTH_ISSUER is set -------------
+CONSOLE_PATH = "/console"
+CONSOLE_FILE_PATH = CONSOLE_PATH + "/{name}"
+OAUTH_AUTHORIZE_PATH = "/oauth2/authorize"
+OAUTH_TOKEN_PATH = "/oauth2/token"
+LOGOUT_PATH = "/logout"
+LOCAL_ONLY_PATHS = ("/", CONSOLE_PATH, CONSOLE_FILE_PATH, OAUTH_AUTHORIZE_PATH, OAUTH_TOKEN_PATH, LOGOUT_PATH)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.alerts.notifier import AlarmNotifier
     from chalicelib.assistant.base import Provider
     from chalicelib.assistant.service import AssistantService
+    from chalicelib.auth.grants import GrantStore
     from chalicelib.events.base import Handler
     from chalicelib.events.base import Queue
     from chalicelib.events.feed import LocalFeed
@@ -303,7 +304,7 @@ class Services:
         # lazy: providers load with the assistant's first use
         from chalicelib.assistant.offline import OfflineProvider
 
-        return OfflineProvider()
+        return OfflineProvider(delay=settings.assistant_offline_delay_ms / 1000)
 
     @_member
     def secrets(self) -> Secrets:
@@ -444,6 +445,15 @@ class Services:
         from chalicelib.operations.replay import StoreReplayGuard  # lazy: the chat commands' route only
 
         return StoreReplayGuard(self.store)
+
+    @_member
+    def local_grants(self) -> GrantStore:
+        """The local development issuer's codes and refresh tokens (its OAuth endpoints, chalicelib/web/oauth.py),
+        in a file next to its key pair: ``chalice local``'s threads and restarts all see them."""
+        from chalicelib.auth.grants import GrantStore  # lazy: the local sign-in's routes only
+        from chalicelib.auth.local_issuer import issuer_dir  # lazy: as above
+
+        return GrantStore(issuer_dir(self.settings.data_dir))
 
     @_member
     def alarms(self) -> Alarms:

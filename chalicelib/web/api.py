@@ -57,6 +57,39 @@ def slack_command() -> Response:
     return chat.slack_command()
 
 
+# --- the console and the local sign-in (docs/DESIGN.md "The console's sign-in"): local issuer only, else 404 --
+
+
+def console_home() -> Response:
+    from chalicelib.web import console  # lazy: the local console's routes only
+
+    return console.home()
+
+
+def console_file(name: str | None) -> Response:
+    from chalicelib.web import console  # lazy: the local console's routes only
+
+    return console.serve(name)
+
+
+def oauth_authorize() -> Response:
+    from chalicelib.web import oauth  # lazy: the local issuer's endpoints only (PyJWT, cryptography)
+
+    return oauth.authorize()
+
+
+def oauth_token() -> Response:
+    from chalicelib.web import oauth  # lazy: as above
+
+    return oauth.token()
+
+
+def oauth_logout() -> Response:
+    from chalicelib.web import oauth  # lazy: as above
+
+    return oauth.logout()
+
+
 @endpoint
 def openapi_document(routes: Any) -> Response:
     # lazy: the document is built from the schemas (~6 ms); only this route pays for it

@@ -149,7 +149,7 @@ def _needs_auth(request: Request, routes: Mapping[str, Any]) -> bool:
 
 def _as_problem(response: Response, state: context.RequestState) -> Response:
     """Chalice answers some requests itself with its own JSON shape; give them the problem shape."""
-    if response.status_code < 400:
+    if response.status_code < 400 or isinstance(response, responses.Verbatim):
         return response
     content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", "")
     # A header's value may be a list (multi-value); Chalice's own answers give one Content-Type.

@@ -17,6 +17,7 @@ from chalicelib.settings import get_settings
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.vocabulary import CLIENT_TOKEN_PATTERN
 from chalicelib.vocabulary import CLIENT_TOKEN_RULE
+from chalicelib.vocabulary import LOCAL_ONLY_PATHS
 from chalicelib.vocabulary import SLACK_COMMAND_PATH
 from chalicelib.vocabulary import STATUSES
 from chalicelib.vocabulary import UNROUTED_PATH
@@ -319,8 +320,10 @@ def _document(route_keys: tuple[tuple[str, str], ...], stream_url: str | None) -
 
 
 def document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    # Not the route that answers requests no other route serves (404/405): it serves no operation.
+    # Not the route that answers requests no other route serves (404/405): it serves no operation; nor what
+    # only a local setup serves (the console's page and the local issuer's OAuth endpoints): no API of its.
+    unserved = (UNROUTED_PATH, *LOCAL_ONLY_PATHS)
     keys = tuple(
-        sorted((path, method) for path, methods in routes.items() if path != UNROUTED_PATH for method in methods)
+        sorted((path, method) for path, methods in routes.items() if path not in unserved for method in methods)
     )
     return _document(keys, get_settings().assistant_stream_url)

@@ -64,3 +64,9 @@ def endpoint(func: F) -> F:
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper  # type: ignore[return-value]
+
+
+class Verbatim(Response):
+    """A response in the format its client expects, which the middleware sends as it is, whatever its status
+    (chalicelib/web/middleware.py gives Chalice's own error answers the problem shape): the local issuer's
+    OAuth errors (RFC 6749's JSON) and its sign-in page, the console's files."""

@@ -6,6 +6,7 @@ with that scope, and nothing else), and tells the app the issuer and client ids.
 from __future__ import annotations
 
 from chalicelib.auth.authorizer import PLACEHOLDER_USER_POOL_ARN
+from chalicelib.vocabulary import API_SCOPE
 from cloudformation.template import Template
 from cloudformation.template import add_condition
 from cloudformation.template import add_output
@@ -18,9 +19,9 @@ from cloudformation.template import string_parameter
 from cloudformation.template import the_api
 
 CREATE = "CreateUserPool"
-RESOURCE_SERVER = "tasks-api"
-SCOPE_NAME = "api"
-OWN_SCOPE = f"{RESOURCE_SERVER}/{SCOPE_NAME}"
+# The API's scope is the app's word (the local issuer grants it too): <resource server>/<scope name>.
+OWN_SCOPE = API_SCOPE
+RESOURCE_SERVER, SCOPE_NAME = OWN_SCOPE.split("/")
 
 POOL_ARN = {"Fn::If": [CREATE, {"Fn::GetAtt": ["UserPool", "Arn"]}, {"Ref": "UserPoolArn"}]}
 SCOPE = {"Fn::If": [CREATE, OWN_SCOPE, {"Ref": "ApiScope"}]}

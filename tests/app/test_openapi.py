@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from chalicelib.vocabulary import LOCAL_ONLY_PATHS
 from chalicelib.vocabulary import UNROUTED_PATH
 
 
-def test_openapi_is_public_and_documents_every_route_but_the_answer_to_unrouted_requests(api):
+def test_openapi_is_public_and_documents_every_route_but_the_answer_to_unrouted_requests_and_the_local_ones(api):
     from app import app
 
     reply = api.get("/openapi.json", user=None)
@@ -14,9 +15,11 @@ def test_openapi_is_public_and_documents_every_route_but_the_answer_to_unrouted_
     assert doc["openapi"].startswith("3.")
     declared = {(path, method.lower()) for path, methods in app.routes.items() for method in methods}
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
-    # The catch-all route answers 404/405 for requests no route serves: no operation of the API.
+    # The catch-all route answers 404/405 for requests no route serves: no operation of the API; nor are the
+    # console's page and the local issuer's OAuth endpoints, which only a local setup serves.
     assert UNROUTED_PATH in app.routes and UNROUTED_PATH not in doc["paths"]
-    assert documented == {(path, method) for path, method in declared if path != UNROUTED_PATH}
+    assert set(LOCAL_ONLY_PATHS) <= set(app.routes) and not set(LOCAL_ONLY_PATHS) & set(doc["paths"])
+    assert documented == {(path, method) for path, method in declared if path not in (UNROUTED_PATH, *LOCAL_ONLY_PATHS)}
 
 
 def test_openapi_request_schemas_are_the_validating_ones(api):

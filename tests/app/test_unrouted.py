@@ -22,9 +22,11 @@ from tests.support.api import assert_problem
 from tests.support.invoke import http_event
 from tests.support.invoke import rest_event
 
-UNSERVED_PATHS = ["/", "/nope", "/nope/deeper/still", "/items/some-id/extra", "/health/x"]
+# The root is served (GET: to the console, locally), so it is a method it lacks that reaches the app unrouted.
+UNSERVED_PATHS = ["/nope", "/nope/deeper/still", "/items/some-id/extra", "/health/x"]
 # (method, path, Allow): a method the path's route does not have.
 UNSERVED_METHODS = [
+    ("POST", "/", "GET"),
     ("PUT", "/items", "OPTIONS, GET, POST"),
     ("DELETE", "/health", "GET"),
     ("POST", "/items/01ARZ3NDEKTSV4RRFFQ69G5FAV", "OPTIONS, GET, PATCH, DELETE"),

@@ -18,6 +18,7 @@ from chalicelib.consumers import forward
 from chalicelib.events.base import ACTIVITY
 from chalicelib.events.base import TABLE_STREAM
 from chalicelib.events.local import WORKER_THREAD_NAME
+from chalicelib.settings import ConfigError
 from chalicelib.settings import Settings
 from chalicelib.tasks.items import NewItem
 
@@ -232,3 +233,11 @@ def test_services_built_before_app_py_is_imported_still_deliver_to_the_consumers
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "queues: ['activity', 'activity-dlq']" in result.stdout.splitlines()
+
+
+def test_the_offline_assistant_paces_its_words_as_configured_and_not_at_all_by_default(tmp_path):
+    assert wiring.Services(_settings(tmp_path)).provider.delay == 0
+    assert wiring.Services(_settings(tmp_path, ASSISTANT_OFFLINE_DELAY_MS="40")).provider.delay == 0.04
+    for bad in ("-1", "0.5", "1001", "soon"):
+        with pytest.raises(ConfigError, match="ASSISTANT_OFFLINE_DELAY_MS"):
+            _settings(tmp_path, ASSISTANT_OFFLINE_DELAY_MS=bad)

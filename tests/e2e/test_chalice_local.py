@@ -229,7 +229,8 @@ def test_a_sane_request_id_is_echoed_and_an_insane_one_replaced(server, alice):
     assert problem.header("X-Request-Id") == "req-404" and problem.json["request_id"] == "req-404"
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/nope/deeper/still", "/items/some-id/extra"])
+# (The root is the console locally: GET / sends the browser to /console/, tests/e2e/test_console_sign_in.py.)
+@pytest.mark.parametrize("path", ["/nope", "/nope/deeper/still", "/items/some-id/extra"])
 def test_a_path_no_route_serves_is_a_404_problem_with_the_request_id_with_or_without_a_token(server, alice, path):
     # Chalice's local gateway alone answers these 403 Missing Authentication Token (a bearer token: a
     # 403 about the SigV4 header) before the app is called.
@@ -391,6 +392,37 @@ def test_activity_pages_walk_every_event_once_and_a_foreign_or_tampered_cursor_i
     assert_problem(call(server, "GET", f"/activity?limit=2&cursor={tampered}", token=erin), 400, "invalid_cursor")
     assert call(server, "GET", "/stats", token=frank).json["total"] == 0
     assert call(server, "GET", "/stats", token=erin).json["in_progress"] == 3
+
+
+def test_the_assistant_stream_is_sent_chunked_as_the_streaming_function_sends_it(server, alice):
+    _create(server, alice, "Stream the answer")
+    prompt = {"prompt": "What should I do first?"}
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        headers = {"Authorization": f"Bearer {alice}", "X-Request-Id": "e2e-stream-1"}
+        connection.request("POST", "/assistant/stream", body=json.dumps(prompt), headers=headers)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Transfer-Encoding") == "chunked"  # not one buffered body
+        assert response.getheader("Content-Type") == "text/event-stream"
+        assert response.getheader("X-Request-Id") == "e2e-stream-1"
+        frames = [frame.split("\n") for frame in response.read().decode().split("\n\n") if frame]
+        # The connection stays usable after the last chunk.
+        connection.request("GET", "/health")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    names = [lines[0].removeprefix("event: ") for lines in frames]
+    data = [json.loads(lines[1].removeprefix("data: ")) for lines in frames]
+    assert names[-1] == "done" and set(names[:-1]) == {"token"} and len(names) > 2
+    text = "".join(event["text"] for event in data[:-1])
+    assert text == call(server, "POST", "/assistant", prompt, token=alice).json["text"]  # the buffered answer's
+    assert "Stream the answer" in text
+
+    # Failures before it began are the API's problems.
+    assert_problem(call(server, "POST", "/assistant/stream", prompt), 401, "unauthorized")
+    assert call(server, "POST", "/assistant/stream", {"prompt": "   "}, token=alice).status == 400
+    assert_problem(call(server, "POST", "/assistant/stream", raw=b"{", token=alice), 400, "invalid_json")
 
 
 # --- concurrency over real connections -----------------------------------------------------------
