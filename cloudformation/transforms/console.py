@@ -22,9 +22,9 @@ distribution, behind EnableConsole (default true: the product's front door, free
   console: a cycle CloudFormation cannot create in one pass. So the CSP names the API (resources of this
   stack), and the console's origin comes in by the ConsoleOrigin parameter, which scripts/deploy.sh sets
   from the ConsoleUrl output after the first deployment (one more, quick update; later deployments keep
-  the value). With it, every ``CorsAllowOrigins`` the earlier steps read (the app's allow-list, the HTTP
-  API's and the function URL's CORS, the gateway responses' first origin) becomes the console's origin
-  first, then CorsAllowOrigins, and CorsEnabled holds when either is set.
+  the value). With it, whatever the earlier steps made of ``CorsAllowOrigins`` (the app's allow-list, the
+  HTTP API's and the function URL's CORS, the gateway responses' first origin, each CorsEnabled choice)
+  is on, with the console's origin first, then CorsAllowOrigins.
 - The hosted UI and the app client are the stack's own pool's (cognito.py): with an existing pool
   (UserPoolArn) the console is left out.
 
@@ -59,7 +59,6 @@ ORIGIN_PARAMETER = "ConsoleOrigin"
 ENABLED = "ConsoleEnabled"
 ORIGIN_KNOWN = "ConsoleOriginKnown"
 CORS_PARAMETER = "CorsAllowOrigins"
-CORS_GIVEN = "CorsOriginsGiven"
 CORS_ENABLED = rest_api.CORS_ENABLED
 
 BUCKET = "ConsoleBucket"
@@ -95,21 +94,13 @@ PARAMETERS = {
 _STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
 _UNIQUE_NAME = {"Fn::Join": ["-", ["tasks-console", _STACK_UUID]]}
 _CONSOLE_URL = {"Fn::Sub": "${" + ORIGIN_PARAMETER + "}/"}
-# The origins the API allows: the console's first (the gateway's own error responses are readable by the
-# first origin only: api.py), then CorsAllowOrigins.
-ALLOWED_ORIGINS = {
-    "Fn::If": [
-        ORIGIN_KNOWN,
-        {
-            "Fn::If": [
-                CORS_GIVEN,
-                {"Fn::Join": [",", [{"Ref": ORIGIN_PARAMETER}, {"Ref": CORS_PARAMETER}]]},
-                {"Ref": ORIGIN_PARAMETER},
-            ]
-        },
-        {"Ref": CORS_PARAMETER},
-    ]
-}
+# Where the console's origin is known, what CorsAllowOrigins stood for: the console's origin first (the
+# gateway's own error responses are readable by the first origin only: api.py), then CorsAllowOrigins if
+# any; as a string, and as the list its Fn::Split made. Each choice is on a condition of its own (not an
+# Fn::Or), so cfn-lint sees that no branch it takes holds an empty origin.
+_BOTH = {"Fn::Join": [",", [{"Ref": ORIGIN_PARAMETER}, {"Ref": CORS_PARAMETER}]]}
+WITH_CONSOLE = {"Fn::If": [CORS_ENABLED, _BOTH, {"Ref": ORIGIN_PARAMETER}]}
+SPLIT_WITH_CONSOLE = {"Fn::If": [CORS_ENABLED, {"Fn::Split": [",", _BOTH]}, [{"Ref": ORIGIN_PARAMETER}]]}
 
 
 def api_origin(template: Template) -> dict:
@@ -347,10 +338,27 @@ def _references(node: Any, name: str) -> bool:
     return "${" + name + "}" in json.dumps(node)
 
 
-def _allow_console_origin(node: Any) -> Any:
-    """``node`` with every Ref to CorsAllowOrigins replaced by ALLOWED_ORIGINS."""
+def _with_console(node: Any) -> Any:
+    """``node`` where the console's origin is known: CorsAllowOrigins replaced by the origins with it."""
     if node == {"Ref": CORS_PARAMETER}:
-        return copy.deepcopy(ALLOWED_ORIGINS)
+        return copy.deepcopy(WITH_CONSOLE)
+    if node == {"Fn::Split": [",", {"Ref": CORS_PARAMETER}]}:
+        return copy.deepcopy(SPLIT_WITH_CONSOLE)
+    if isinstance(node, dict):
+        return {key: _with_console(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_with_console(value) for value in node]
+    return node
+
+
+def _allow_console_origin(node: Any) -> Any:
+    """``node`` with whatever reads CorsAllowOrigins (a Ref to it, or a choice on CorsEnabled) choosing
+    first whether the console's origin is known: then CORS is on, and the console's origin comes first."""
+    if isinstance(node, dict) and list(node) == ["Fn::If"] and node["Fn::If"][0] == CORS_ENABLED:
+        _, on, _ = node["Fn::If"]
+        return {"Fn::If": [ORIGIN_KNOWN, _with_console(on), node]}
+    if node == {"Ref": CORS_PARAMETER}:
+        return {"Fn::If": [ORIGIN_KNOWN, _with_console(node), node]}
     if isinstance(node, dict):
         return {key: _allow_console_origin(value) for key, value in node.items()}
     if isinstance(node, list):
@@ -389,8 +397,6 @@ def transform(template: Template) -> Template:
         ORIGIN_KNOWN,
         {"Fn::And": [{"Condition": ENABLED}, {"Fn::Not": [{"Fn::Equals": [{"Ref": ORIGIN_PARAMETER}, ""]}]}]},
     )
-    add_condition(out, CORS_GIVEN, rest_api.CORS_CONDITION)
-    conditions[CORS_ENABLED] = {"Fn::Or": [{"Condition": CORS_GIVEN}, {"Condition": ORIGIN_KNOWN}]}
     out["Resources"] = _allow_console_origin(resources(out))
     _redirect_to_the_console(out)
     add_resource(out, BUCKET, _bucket())
