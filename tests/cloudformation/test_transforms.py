@@ -34,6 +34,7 @@ from cloudformation.transforms import tables
 from tests.cloudformation.support.expected import input_of
 from tests.cloudformation.support.resolve import resolve
 from tests.cloudformation.support.resolve import value
+from tests.cloudformation.support.stack import PROJECT
 from tests.observability.filter_pattern import matches
 
 
@@ -860,6 +861,7 @@ def test_console_distribution_serves_https_only_index_html_at_the_root_and_its_o
     # S3 answers 403 for a missing key (CloudFront may not list the bucket): both become the 404 page.
     pages = {e["ErrorCode"]: (e["ResponseCode"], e["ResponsePagePath"]) for e in config["CustomErrorResponses"]}
     assert pages == {403: (404, "/404.html"), 404: (404, "/404.html")}
+    assert (PROJECT / "console" / "404.html").is_file()  # the page deploy.sh uploads from console/
 
 
 def test_console_headers_policy_adds_hsts_nosniff_no_framing_and_no_referrer():
