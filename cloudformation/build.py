@@ -19,6 +19,7 @@ from cloudformation.transforms import api
 from cloudformation.transforms import budget
 from cloudformation.transforms import chat_commands
 from cloudformation.transforms import cognito
+from cloudformation.transforms import console
 from cloudformation.transforms import function_url
 from cloudformation.transforms import functions
 from cloudformation.transforms import http_api
@@ -49,7 +50,8 @@ FLAVOUR_FILE = "api-flavour"
 # the queue; http_api reads the routes and scopes cognito and streaming left in Chalice's swagger, and
 # observability reads whichever API is there; the notifier must come before observability and iam, which
 # give it its log group, alarms and role like any function; iam grants each function its own log group,
-# which observability creates; parameters publishes the EndpointURL output either API step left; tags runs
+# which observability creates; console reads the API's origin and rewrites whatever reads CorsAllowOrigins,
+# so it follows every API step; parameters publishes the EndpointURL output either API step left; tags runs
 # last, so it tags whatever every step before it added.
 PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (image.transform, BOTH),  # PackageType: Image, ImageUri and Architecture parameters, handler as command
@@ -73,6 +75,7 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     # --- the REST flavour's own steps -----------------------------------------------------------------
     (api.transform, frozenset({REST})),  # REGIONAL, throttling, tracing, access logs, tags, problem responses
     # --- shared again: what reads the finished stack ----------------------------------------------------
+    (console.transform, BOTH),  # EnableConsole -> private bucket, CloudFront (OAC, HTTPS, CSP), its origin in CORS
     (budget.transform, BOTH),  # MonthlyBudget -> a budget on the cost-center tag, told to the alarm topic
     (parameters.transform, BOTH),  # the API URL, table, queue and topic published under the stage's SSM prefix
     (tags.transform, BOTH),  # last: app, stage and cost-center tags on every resource that takes them

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Deploy the stack: bootstrap the ECR repository, build and push the image, deploy the template.
+# Deploy the stack: bootstrap the ECR repository, build and push the image, deploy the template, then
+# upload the web console (console/ and its config.json) when the stack has one (EnableConsole).
 # Needs `make package` first (make deploy runs it), the AWS CLI v2 and docker buildx.
 #
 #   scripts/deploy.sh [--dry-run] [--stack NAME] [--region REGION] [--arch arm64|x86_64] [--tag TAG]
@@ -22,7 +23,7 @@ DIST="${DIST:-dist}"
 API=""
 PARAMETERS=()
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --dry-run) DRY_RUN=1 ;;
@@ -106,12 +107,96 @@ DIGEST=$(capture "sha256:<digest>" \
   --query "imageDetails[0].imageDigest" --output text)
 
 # The stack reads the repository from the same SSM parameter; the digest pins the image just pushed.
-run aws cloudformation deploy --region "$REGION" --stack-name "$STACK" \
-  --template-file "$DIST/template.yaml" \
-  --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
-  --no-fail-on-empty-changeset \
-  --tags app=tasks-api "api=$API" "stage=$STAGE" "cost-center=$COST_CENTER" \
-  --parameter-overrides "ImageDigest=$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}"
+# Parameters not given keep the values the stack has (aws cloudformation deploy), ConsoleOrigin among them.
+deploy_app() {
+  run aws cloudformation deploy --region "$REGION" --stack-name "$STACK" \
+    --template-file "$DIST/template.yaml" \
+    --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
+    --no-fail-on-empty-changeset \
+    --tags app=tasks-api "api=$API" "stage=$STAGE" "cost-center=$COST_CENTER" \
+    --parameter-overrides "ImageDigest=$DIGEST" "Architecture=$ARCH" "${PARAMETERS[@]}" "$@"
+}
+deploy_app
+
+# --- the web console (docs/DEPLOY.md "The web console") ----------------------------------------------
+# What the stack says, one output a line (key, tab, value). A dry run's placeholders follow the flavour and
+# EnableConsole, as the stack's outputs would.
+TAB=$'\t'
+NL=$'\n'
+if [[ "$API" == rest ]]; then
+  PLACEHOLDER="EndpointURL${TAB}https://<api>.execute-api.$REGION.amazonaws.com/api/"
+else
+  PLACEHOLDER="EndpointURL${TAB}https://<api>.execute-api.$REGION.amazonaws.com/"
+  PLACEHOLDER+="${NL}AssistantStreamUrl${TAB}https://<stream>.lambda-url.$REGION.on.aws/assistant/stream"
+fi
+PLACEHOLDER+="${NL}AuthDomain${TAB}https://<domain>.auth.$REGION.amazoncognito.com"
+PLACEHOLDER+="${NL}UserPoolClientId${TAB}<client-id>${NL}ApiScope${TAB}tasks-api/api"
+CONSOLE_PLACEHOLDER="${NL}ConsoleUrl${TAB}https://<distribution>.cloudfront.net/"
+CONSOLE_PLACEHOLDER+="${NL}ConsoleBucket${TAB}<console-bucket>${NL}ConsoleDistributionId${TAB}<distribution-id>"
+for pair in "${PARAMETERS[@]}"; do
+  case "$pair" in EnableConsole=false|UserPoolArn=?*) CONSOLE_PLACEHOLDER="" ;; esac  # no console, as the stack
+done
+PLACEHOLDER+="$CONSOLE_PLACEHOLDER"
+OUTPUTS=$(capture "$PLACEHOLDER" aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK" \
+  --query "Stacks[0].Outputs[].[OutputKey,OutputValue]" --output text)
+output() {  # the value of the stack's output $1, or nothing
+  local key value
+  while IFS="$TAB" read -r key value; do
+    if [[ "$key" == "$1" ]]; then printf '%s' "$value"; return; fi
+  done <<<"$OUTPUTS"
+}
+json_string() { local text="${1//\\/\\\\}"; printf '"%s"' "${text//\"/\\\"}"; }
+
+CONSOLE_URL="$(output ConsoleUrl)"
+if [[ -n "$CONSOLE_URL" ]]; then
+  # CloudFront names the distribution when it creates it, and the API's CORS and the app client's redirect
+  # URLs must name it: the first deployment learns it from ConsoleUrl and passes it in (a quick update);
+  # later ones find it allowed already.
+  CONSOLE_ORIGIN="${CONSOLE_URL%/}"
+  [[ "$(output AllowedConsoleOrigin)" == "$CONSOLE_ORIGIN" ]] || deploy_app "ConsoleOrigin=$CONSOLE_ORIGIN"
+
+  # No build step, so no fingerprinted names: browsers revalidate every file on each load (a 304 from the
+  # edge), the edge keeps it a day, and the invalidation below makes a deployment visible at once. One sync
+  # per content type (S3 serves the type it was given), each deleting what console/ no longer has of it;
+  # config.json is the stack's, written below.
+  BUCKET="$(output ConsoleBucket)"
+  CACHE_CONTROL="public, max-age=0, must-revalidate, s-maxage=86400"
+  TYPED=(
+    "*.html=text/html; charset=utf-8"
+    "*.js=text/javascript; charset=utf-8"
+    "*.mjs=text/javascript; charset=utf-8"
+    "*.css=text/css; charset=utf-8"
+    "*.json=application/json"
+    "*.svg=image/svg+xml"
+  )
+  OTHERS=()
+  for typed in "${TYPED[@]}"; do
+    run aws s3 sync console/ "s3://$BUCKET/" --region "$REGION" --delete --exclude "*" --include "${typed%%=*}" \
+      --exclude config.json --content-type "${typed#*=}" --cache-control "$CACHE_CONTROL"
+    OTHERS+=(--exclude "${typed%%=*}")
+  done
+  run aws s3 sync console/ "s3://$BUCKET/" --region "$REGION" --delete "${OTHERS[@]}" --exclude config.json \
+    --cache-control "$CACHE_CONTROL"
+
+  # The page's configuration (docs/DEPLOY.md "The web console"): the API, the stream (the HTTP flavour's
+  # function URL, else the API), the hosted UI, the app client, the scopes, the page itself.
+  API_URL="$(output EndpointURL)"
+  API_URL="${API_URL%/}"
+  STREAM_URL="$(output AssistantStreamUrl)"
+  STREAM_URL="${STREAM_URL%/assistant/stream}"  # chalicelib/vocabulary.py ASSISTANT_STREAM_PATH
+  STREAM_URL="${STREAM_URL%/}"
+  CONFIG="{\"apiUrl\": $(json_string "$API_URL"), \"streamUrl\": $(json_string "${STREAM_URL:-$API_URL}")"
+  CONFIG+=", \"authority\": $(json_string "$(output AuthDomain)"), \"clientId\": $(json_string "$(output UserPoolClientId)")"
+  CONFIG+=", \"scope\": $(json_string "openid $(output ApiScope)"), \"redirectUri\": $(json_string "$CONSOLE_URL")"
+  CONFIG+=", \"logoutUri\": $(json_string "$CONSOLE_URL")}"
+  UPLOAD=(aws s3 cp - "s3://$BUCKET/config.json" --region "$REGION" --content-type application/json
+    --cache-control "$CACHE_CONTROL")
+  printf "+ printf %%s '%s' | %s\n" "$CONFIG" "${UPLOAD[*]}"
+  ((DRY_RUN)) || printf '%s' "$CONFIG" | "${UPLOAD[@]}"
+
+  # Every path (one wildcard path: the first 1,000 a month are free).
+  run aws cloudfront create-invalidation --distribution-id "$(output ConsoleDistributionId)" --paths "/*"
+fi
 
 run aws cloudformation describe-stacks --region "$REGION" --stack-name "$STACK" \
   --query "Stacks[0].Outputs" --output table

@@ -38,6 +38,8 @@ ISSUER = {
     ]
 }
 CLIENT_IDS = {"Fn::If": [CREATE, {"Ref": "UserPoolClient"}, {"Ref": "UserPoolClientIds"}]}
+# The own pool's hosted UI (its OAuth endpoints are under it): the AuthDomain output, the console's authority.
+AUTH_DOMAIN = {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"}
 
 
 def _own_pool(out: Template) -> None:
@@ -179,8 +181,6 @@ def transform(template: Template) -> Template:
         environment(function).update({"AUTH_ISSUER": ISSUER, "AUTH_CLIENT_IDS": CLIENT_IDS})
     add_output(out, "UserPoolId", POOL_ID)
     add_output(out, "UserPoolClientId", {"Ref": "UserPoolClient"}, CREATE)
-    add_output(
-        out, "AuthDomain", {"Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"}, CREATE
-    )
+    add_output(out, "AuthDomain", AUTH_DOMAIN, CREATE)
     add_output(out, "ApiScope", SCOPE)
     return out

@@ -42,6 +42,7 @@ TAGGABLE: dict[str, tuple[str, str]] = {
         (
             "AWS::ApiGateway::RestApi",
             "AWS::ApiGateway::Stage",
+            "AWS::CloudFront::Distribution",
             "AWS::CloudWatch::Alarm",
             "AWS::CloudWatch::Dashboard",
             "AWS::DynamoDB::Table",
@@ -50,6 +51,7 @@ TAGGABLE: dict[str, tuple[str, str]] = {
             "AWS::Lambda::EventSourceMapping",
             "AWS::Lambda::Function",
             "AWS::Logs::LogGroup",
+            "AWS::S3::Bucket",
             "AWS::SNS::Topic",
             "AWS::SQS::Queue",
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -9,6 +10,7 @@ import sys
 
 import pytest
 
+from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.vocabulary import SSM_PREFIX
 from chalicelib.vocabulary import SSM_REPOSITORY_URI
 from cloudformation.transforms import functions
@@ -16,6 +18,14 @@ from cloudformation.transforms import tags
 from tests.cloudformation.support.stack import PROJECT
 
 SCRIPT = PROJECT / "scripts" / "deploy.sh"
+CONTENT_TYPES = {
+    "*.html": "text/html; charset=utf-8",
+    "*.js": "text/javascript; charset=utf-8",
+    "*.mjs": "text/javascript; charset=utf-8",
+    "*.css": "text/css; charset=utf-8",
+    "*.json": "application/json",
+    "*.svg": "image/svg+xml",
+}
 
 
 @pytest.fixture
@@ -41,7 +51,8 @@ def dry_run(dist, *args: str, **env: str) -> list[str]:
 
 def test_the_dry_run_prints_bootstrap_login_build_push_and_deploy_in_order(dist):
     commands = dry_run(dist, "--region", "eu-west-1", "--stack", "demo", "--tag", "v1")
-    steps = [" ".join(shlex.split(c.split(" | ")[0])[:3]) for c in commands]
+    # The program and its subcommand (printf: its format; the config it writes is checked below).
+    steps = [" ".join(shlex.split(c.split(" | ")[0])[:3][: 2 if c.startswith("printf") else 3]) for c in commands]
     assert steps == [
         "aws cloudformation deploy",  # the bootstrap stack with the ECR repository
         "aws ssm get-parameter",  # the repository it published under the stage's prefix
@@ -49,6 +60,11 @@ def test_the_dry_run_prints_bootstrap_login_build_push_and_deploy_in_order(dist)
         "docker buildx build",
         "aws ecr describe-images",  # the pushed digest, which the stack pins
         "aws cloudformation deploy",
+        "aws cloudformation describe-stacks",  # its outputs: the console's bucket, URL, the API, the pool
+        "aws cloudformation deploy",  # the console's origin, which CloudFront named, into CORS and redirects
+        *["aws s3 sync"] * (len(CONTENT_TYPES) + 1),  # console/, one content type at a time, then the rest
+        "printf %s",  # config.json
+        "aws cloudfront create-invalidation",
         "aws cloudformation describe-stacks",
     ]
     assert "--stack-name demo-bootstrap" in commands[0] and "cloudformation/bootstrap.yaml" in commands[0]
@@ -149,3 +165,74 @@ def test_the_build_writes_the_flavour_beside_the_template(tmp_path, flavour):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "api-flavour").read_text() == flavour + "\n"
     assert ("AWS::ApiGatewayV2::Api" in (tmp_path / "template.yaml").read_text()) is (flavour == "http")
+
+
+# --- the web console ----------------------------------------------------------------------------------
+
+APP_DEPLOY = 5  # the app stack's deployment, the sixth command
+
+
+def _console(commands: list[str]) -> list[str]:
+    """The commands after the app stack's deployment and before the closing table of outputs."""
+    return commands[APP_DEPLOY + 1 : -1]
+
+
+def _config(commands: list[str]) -> dict:
+    (upload,) = [c for c in commands if c.startswith("printf %s ")]
+    writer, _, uploader = upload.partition(" | ")
+    assert uploader.startswith("aws s3 cp - s3://<console-bucket>/config.json ")
+    assert "--content-type application/json" in uploader
+    return json.loads(shlex.split(writer)[2])
+
+
+def test_the_console_origin_cloudfront_named_is_passed_in_by_a_second_deployment_of_the_same_stack(dist):
+    commands = dry_run(dist, "--region", "eu-west-1", "CorsAllowOrigins=https://app.example.com")
+    outputs, again = _console(commands)[:2]
+    assert "--query Stacks[0].Outputs[].[OutputKey,OutputValue] --output text" in outputs
+    # The same deployment with every parameter it had, and the origin (ConsoleUrl without its slash).
+    assert again == commands[APP_DEPLOY] + " ConsoleOrigin=https://<distribution>.cloudfront.net"
+
+
+def test_the_console_is_uploaded_one_content_type_at_a_time_revalidated_and_stale_files_deleted(dist):
+    syncs = [c for c in _console(dry_run(dist, "--region", "eu-west-1")) if c.startswith("aws s3 sync ")]
+    assert len(syncs) == len(CONTENT_TYPES) + 1
+    for sync, (pattern, content_type) in zip(syncs, CONTENT_TYPES.items()):
+        assert sync.startswith("aws s3 sync console/ s3://<console-bucket>/ --region eu-west-1 --delete ")
+        assert f"--exclude * --include {pattern} " in sync and f"--content-type {content_type} " in sync
+    rest = syncs[-1]
+    assert all(f"--exclude {pattern} " in rest for pattern in CONTENT_TYPES) and "--content-type" not in rest
+    for sync in syncs:
+        # config.json is the stack's (written next), never uploaded from console/ or deleted by a sync.
+        assert "--exclude config.json" in sync
+        # No fingerprinted names (no build step): browsers revalidate, the edge keeps a day until invalidated.
+        assert sync.endswith("--cache-control public, max-age=0, must-revalidate, s-maxage=86400")
+
+
+@pytest.mark.parametrize("flavour", ["rest", "http"])
+def test_the_consoles_config_names_the_api_the_stream_the_hosted_ui_the_client_and_the_page(dist, flavour):
+    (dist / "api-flavour").write_text(flavour + "\n")
+    api = "https://<api>.execute-api.eu-west-1.amazonaws.com" + ("/api" if flavour == "rest" else "")
+    stream = "https://<stream>.lambda-url.eu-west-1.on.aws" if flavour == "http" else api
+    assert ASSISTANT_STREAM_PATH == "/assistant/stream"  # what the script strips from AssistantStreamUrl
+    assert _config(dry_run(dist, "--region", "eu-west-1")) == {
+        "apiUrl": api,  # EndpointURL without its trailing slash
+        "streamUrl": stream,  # the HTTP flavour's function URL; REST streams on the API
+        "authority": "https://<domain>.auth.eu-west-1.amazoncognito.com",  # AuthDomain: the hosted UI
+        "clientId": "<client-id>",
+        "scope": "openid tasks-api/api",
+        "redirectUri": "https://<distribution>.cloudfront.net/",  # ConsoleUrl
+        "logoutUri": "https://<distribution>.cloudfront.net/",
+    }
+
+
+def test_after_the_upload_cloudfront_forgets_every_cached_file(dist):
+    commands = _console(dry_run(dist, "--region", "eu-west-1"))
+    assert commands[-1] == "aws cloudfront create-invalidation --distribution-id <distribution-id> --paths /*"
+    assert commands.index(commands[-1]) > max(n for n, c in enumerate(commands) if "s3" in c)
+
+
+@pytest.mark.parametrize("without", ["EnableConsole=false", "UserPoolArn=arn:aws:cognito-idp:eu-west-1:1:userpool/x"])
+def test_a_stack_without_the_console_gets_no_upload_and_no_second_deployment(dist, without):
+    commands = dry_run(dist, "--region", "eu-west-1", without)
+    assert _console(commands) == [commands[APP_DEPLOY + 1]]  # only the outputs, read
+    assert not any(c.startswith(("aws s3", "aws cloudfront", "printf")) for c in commands)

@@ -19,12 +19,14 @@ from cloudformation.template import functions
 from cloudformation.template import load
 from cloudformation.transforms import budget
 from cloudformation.transforms import cognito
+from cloudformation.transforms import console
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
 from cloudformation.transforms import stream
 from cloudformation.transforms import tags
 from cloudformation.transforms.notifier import notifiers
 from tests.cloudformation.support.resolve import resolve
+from tests.cloudformation.support.resolve import value
 from tests.cloudformation.support.schemas import exports_and_imports
 from tests.cloudformation.support.schemas import tagging
 from tests.cloudformation.support.schemas import tags_of
@@ -624,6 +626,15 @@ def _actions(template: dict, role: str) -> set[str]:
     return {a for s in statements_of(template["Resources"][role]) for a in s["Action"]}
 
 
+CONSOLE_RESOURCES = (
+    console.BUCKET,
+    console.BUCKET_POLICY,
+    console.ORIGIN_ACCESS_CONTROL,
+    console.HEADERS_POLICY,
+    console.DISTRIBUTION,
+)
+
+
 def test_every_flag_combination_renders_what_its_flags_say(matrix):
     assert len(matrix) == 2 * 24
     for name, (_, template, params) in matrix.items():
@@ -663,10 +674,25 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
             assert params["UserPoolArn"] == EXISTING_POOL["UserPoolArn"]
         assert ("AlarmEmailSubscription" in resources) is bool(params["AlarmEmail"]), name
         assert ("Budget" in resources) is bool(params["MonthlyBudget"]), name
-        cors = params["CorsAllowOrigins"] != ""
+        # The console exists with its parameter and the stack's own pool; its origin, once deploy.sh passes it
+        # in, is the first the API allows and the app client's redirect.
+        console_on = params["EnableConsole"] == "true" and not existing
+        assert all((r in resources) is console_on for r in CONSOLE_RESOURCES), name
+        assert all((o in template["Outputs"]) is console_on for o in ("ConsoleUrl", "ConsoleBucket")), name
+        known = console_on and params["ConsoleOrigin"] != ""
+        allowed = [params["ConsoleOrigin"]] * known + [o for o in params["CorsAllowOrigins"].split(",") if o]
+        cors = bool(allowed)
+        if not existing:
+            client = resources["UserPoolClient"]["Properties"]
+            assert (params["ConsoleOrigin"] + "/" in value(client["CallbackURLs"], params)) is known, name
+            assert ("LogoutURLs" in client) is known, name
         if http:
             assert "RestAPI" not in resources and "ApiGatewayAccount" not in resources, name
             assert ("CorsConfiguration" in resources["HttpApi"]["Properties"]) is cors, name
+            if cors:
+                assert value(resources["HttpApi"]["Properties"]["CorsConfiguration"]["AllowOrigins"], params) == allowed
+                stream_cors = resources["AssistantStreamFunctionUrl"]["Properties"]["Cors"]
+                assert value(stream_cors["AllowOrigins"], params) == allowed, name
             assert not {k for k in variables if k.startswith("CORS_")}, name  # the API answers CORS itself
         else:
             assert ("ApiGatewayAccount" in resources) is (params["ApiGatewayAccountLogging"] == "create"), name
@@ -674,7 +700,9 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
             for kind, response in responses.items():
                 origin = response["responseParameters"].get("gatewayresponse.header.Access-Control-Allow-Origin")
                 assert (origin is not None) is cors, (name, kind)
-            assert variables["CORS_ALLOW_ORIGINS"] == {"Ref": "CorsAllowOrigins"}
+                if cors:  # the first allowed origin reads the gateway's own errors: the console's when known
+                    assert value(origin, params) == f"'{allowed[0]}'", (name, kind)
+            assert value(variables["CORS_ALLOW_ORIGINS"], params) == ",".join(allowed), name
 
 
 def test_with_the_queue_switched_off_the_deployed_settings_load_and_emit_no_events(matrix):

@@ -20,6 +20,7 @@ from cloudformation.template import functions
 from cloudformation.transforms import api
 from cloudformation.transforms import chat_commands
 from cloudformation.transforms import cognito
+from cloudformation.transforms import console
 from cloudformation.transforms import functions as shared
 from cloudformation.transforms import http_api
 from cloudformation.transforms import iam
@@ -32,6 +33,8 @@ from cloudformation.transforms import streaming
 from cloudformation.transforms import tables
 from tests.cloudformation.support.expected import input_of
 from tests.cloudformation.support.resolve import resolve
+from tests.cloudformation.support.resolve import value
+from tests.cloudformation.support.stack import PROJECT
 from tests.observability.filter_pattern import matches
 
 
@@ -744,3 +747,218 @@ def test_observability_adds_the_streams_own_rejections_where_its_function_url_by
     [expression] = [m for m in alarm["Metrics"] if m.get("ReturnData")]
     assert expression["Expression"] == "FILL(api, 0) + FILL(stream, 0)"
     assert alarm["Threshold"] == {"Ref": observability.SIGN_IN_THRESHOLD}
+
+
+# --- the web console ----------------------------------------------------------------------------------
+
+CONSOLE_ORIGIN = "https://d111111abcdef8.cloudfront.net"
+# What the deployed stack names: its API, its stream's function URL, its hosted UI domain, its region.
+DEPLOYED = {
+    "AWS::Region": "eu-west-1",
+    "AWS::URLSuffix": "amazonaws.com",
+    "HttpApi": "a1b2c3",
+    "RestAPI": "r4s5t6",
+    "UserPoolDomain": "tasks-0f1e",
+    "AssistantStreamFunctionUrl.FunctionUrl": "https://u7v8w9.lambda-url.eu-west-1.on.aws/",
+}
+
+
+def _console(**parameters: str) -> dict:
+    """The console step's output on its pair's input (the HTTP flavour), resolved for ``parameters``."""
+    return resolve(console.transform(input_of(console.transform)), parameters, pseudo={})
+
+
+def _built() -> dict:
+    """The console step's output on its pair's input, unresolved."""
+    return console.transform(input_of(console.transform))
+
+
+def _rest_input() -> dict:
+    """The pair's input as the REST flavour leaves it: no function URL, the stage's path in EndpointURL."""
+    template = input_of(console.transform)
+    del template["Resources"]["AssistantStreamFunctionUrl"], template["Outputs"]["AssistantStreamUrl"]
+    template["Outputs"]["EndpointURL"]["Value"] = {
+        "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/"
+    }
+    return template
+
+
+def _deployed(expr):
+    """A string expression as the deployed stack evaluates it (DEPLOYED's names for its resources)."""
+
+    def attributes(node):
+        if isinstance(node, dict):
+            if set(node) == {"Fn::GetAtt"}:
+                return DEPLOYED[".".join(node["Fn::GetAtt"])]
+            return {k: attributes(v) for k, v in node.items()}
+        return [attributes(v) for v in node] if isinstance(node, list) else node
+
+    return value(attributes(expr), DEPLOYED)
+
+
+def _csp(template: dict) -> dict[str, list[str]]:
+    config = template["Resources"][console.HEADERS_POLICY]["Properties"]["ResponseHeadersPolicyConfig"]
+    policy = config["SecurityHeadersConfig"]["ContentSecurityPolicy"]
+    assert policy["Override"] is True  # whatever the origin might send
+    directives = [d.split() for d in _deployed(policy["ContentSecurityPolicy"]).split(";")]
+    return {name: sources for name, *sources in directives}
+
+
+def test_console_bucket_is_private_encrypted_and_refuses_every_request_without_tls():
+    resources = _built()["Resources"]
+    bucket = resources[console.BUCKET]["Properties"]
+    assert (
+        set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+        and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    )
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}  # no ACLs
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert "WebsiteConfiguration" not in bucket and "BucketName" not in bucket
+    policy = resources[console.BUCKET_POLICY]["Properties"]
+    assert policy["Bucket"] == {"Ref": console.BUCKET}
+    deny, allow = policy["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "s3:*")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [{"Fn::GetAtt": [console.BUCKET, "Arn"]}, {"Fn::Sub": "${ConsoleBucket.Arn}/*"}]
+    assert allow["Effect"] == "Allow" and allow["Principal"] != "*"
+
+
+def test_console_bucket_lets_exactly_its_distribution_read_objects_through_origin_access_control():
+    resources = _built()["Resources"]
+    statements = resources[console.BUCKET_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow["Action"] == "s3:GetObject" and allow["Resource"] == {"Fn::Sub": "${ConsoleBucket.Arn}/*"}
+    assert allow["Condition"] == {
+        "StringEquals": {
+            "AWS:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${ConsoleDistribution}"
+            }
+        }
+    }
+    control = resources[console.ORIGIN_ACCESS_CONTROL]["Properties"]["OriginAccessControlConfig"]
+    assert (control["OriginAccessControlOriginType"], control["SigningBehavior"], control["SigningProtocol"]) == (
+        "s3",
+        "always",
+        "sigv4",
+    )
+    (origin,) = resources[console.DISTRIBUTION]["Properties"]["DistributionConfig"]["Origins"]
+    # The bucket's REST endpoint (OAC signs for it; a website endpoint would be public), no legacy OAI.
+    assert origin["DomainName"] == {"Fn::GetAtt": [console.BUCKET, "RegionalDomainName"]}
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": [console.ORIGIN_ACCESS_CONTROL, "Id"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+
+
+def test_console_distribution_serves_https_only_index_html_at_the_root_and_its_own_404_page():
+    config = _built()["Resources"][console.DISTRIBUTION]["Properties"]["DistributionConfig"]
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
+    assert behaviour["ResponseHeadersPolicyId"] == {"Ref": console.HEADERS_POLICY}
+    assert behaviour["TargetOriginId"] == config["Origins"][0]["Id"]
+    assert config["DefaultRootObject"] == "index.html" and config["Enabled"] is True
+    # S3 answers 403 for a missing key (CloudFront may not list the bucket): both become the 404 page.
+    pages = {e["ErrorCode"]: (e["ResponseCode"], e["ResponsePagePath"]) for e in config["CustomErrorResponses"]}
+    assert pages == {403: (404, "/404.html"), 404: (404, "/404.html")}
+    assert (PROJECT / "console" / "404.html").is_file()  # the page deploy.sh uploads from console/
+
+
+def test_console_headers_policy_adds_hsts_nosniff_no_framing_and_no_referrer():
+    config = _built()["Resources"][console.HEADERS_POLICY]["Properties"]["ResponseHeadersPolicyConfig"]
+    security = config["SecurityHeadersConfig"]
+    assert security["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 365 * 24 * 3600
+    assert security["ContentTypeOptions"] == {"Override": True}
+    assert security["FrameOptions"] == {"FrameOption": "DENY", "Override": True}
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"
+    assert all(header["Override"] for header in security.values())
+
+
+def test_console_csp_allows_exactly_the_api_the_streams_function_url_and_the_hosted_ui_in_the_http_flavour():
+    csp = _csp(_console())
+    api_origin = "https://a1b2c3.execute-api.eu-west-1.amazonaws.com"
+    stream_origin = "https://u7v8w9.lambda-url.eu-west-1.on.aws"
+    hosted_ui = "https://tasks-0f1e.auth.eu-west-1.amazoncognito.com"
+    assert csp["connect-src"] == ["'self'", api_origin, stream_origin, hosted_ui]
+    assert csp["form-action"] == ["'self'", hosted_ui]
+    assert csp["frame-ancestors"] == ["'none'"] and csp["default-src"] == ["'none'"]
+    assert csp["script-src"] == ["'self'"] and csp["style-src"] == ["'self'"]  # nothing inline, no eval
+    assert csp["base-uri"] == ["'none'"] and csp["object-src"] == ["'none'"]
+
+
+def test_console_csp_allows_exactly_the_api_and_the_hosted_ui_in_the_rest_flavour_which_streams_on_the_api():
+    out = resolve(console.transform(_rest_input()), {}, pseudo={})
+    csp = _csp(out)
+    api_origin = "https://r4s5t6.execute-api.eu-west-1.amazonaws.com"  # the origin: no stage path
+    assert csp["connect-src"] == ["'self'", api_origin, "https://tasks-0f1e.auth.eu-west-1.amazoncognito.com"]
+
+
+def test_console_publishes_its_url_bucket_and_distribution():
+    outputs = console.transform(input_of(console.transform))["Outputs"]
+    assert outputs["ConsoleUrl"] == {
+        "Value": {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"},
+        "Condition": console.ENABLED,
+    }
+    assert outputs["ConsoleBucket"]["Value"] == {"Ref": console.BUCKET}
+    assert outputs["ConsoleDistributionId"]["Value"] == {"Ref": console.DISTRIBUTION}
+
+
+def test_console_origin_is_allowed_first_by_every_cors_configuration_and_is_the_clients_redirect():
+    both = _console(ConsoleOrigin=CONSOLE_ORIGIN, CorsAllowOrigins="https://app.example.com")
+    resources = both["Resources"]
+    origins = [CONSOLE_ORIGIN, "https://app.example.com"]
+    assert resources["HttpApi"]["Properties"]["CorsConfiguration"]["AllowOrigins"] == origins
+    assert resources["AssistantStreamFunctionUrl"]["Properties"]["Cors"]["AllowOrigins"] == origins
+    assert resources["OnActivity"]["Properties"]["Environment"]["Variables"]["CORS_ALLOW_ORIGINS"] == ",".join(origins)
+    client = resources["UserPoolClient"]["Properties"]
+    assert client["CallbackURLs"] == [CONSOLE_ORIGIN + "/", "http://localhost:8000/callback"]
+    assert client["LogoutURLs"] == [CONSOLE_ORIGIN + "/"]
+    assert both["Outputs"]["AllowedConsoleOrigin"] == {"Value": CONSOLE_ORIGIN}
+    # The console's origin alone turns CORS on.
+    alone = _console(ConsoleOrigin=CONSOLE_ORIGIN)["Resources"]
+    assert alone["HttpApi"]["Properties"]["CorsConfiguration"]["AllowOrigins"] == [CONSOLE_ORIGIN]
+    assert alone["OnActivity"]["Properties"]["Environment"]["Variables"]["CORS_ALLOW_ORIGINS"] == CONSOLE_ORIGIN
+
+
+def test_console_origin_unknown_until_deploy_sh_passes_it_leaves_cors_and_redirects_as_they_were():
+    out = _console()
+    resources = out["Resources"]
+    assert console.DISTRIBUTION in resources  # the console is there, its origin not yet allowed
+    assert "CorsConfiguration" not in resources["HttpApi"]["Properties"]
+    assert resources["OnActivity"]["Properties"]["Environment"]["Variables"]["CORS_ALLOW_ORIGINS"] == ""
+    assert resources["UserPoolClient"]["Properties"]["CallbackURLs"] == ["http://localhost:8000/callback"]
+    assert "LogoutURLs" not in resources["UserPoolClient"]["Properties"]
+    assert "AllowedConsoleOrigin" not in out["Outputs"]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{"EnableConsole": "false"}, {"UserPoolArn": "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_X"}],
+    ids=["switched-off", "existing-pool"],
+)
+def test_console_switched_off_or_without_the_stacks_own_pool_leaves_nothing_of_it(parameters):
+    given = {"CorsAllowOrigins": "https://app.example.com", **parameters}
+    before = resolve(input_of(console.transform), given, pseudo={})
+    after = _console(ConsoleOrigin=CONSOLE_ORIGIN, **given)
+    for kind in ("Resources", "Outputs"):
+        assert after[kind] == before[kind], kind
+    assert after["Parameters"].keys() - before["Parameters"].keys() == {console.ENABLE, console.ORIGIN_PARAMETER}
+
+
+def test_console_origin_parameter_takes_an_https_origin_or_nothing():
+    pattern = console.transform(input_of(console.transform))["Parameters"]["ConsoleOrigin"]["AllowedPattern"]
+    for accepted in ("", CONSOLE_ORIGIN, "https://console.example.com:8443"):
+        assert re.fullmatch(pattern, accepted), accepted
+    for refused in ("http://d1.cloudfront.net", CONSOLE_ORIGIN + "/", "https://a.example.com,https://b.example.com"):
+        assert not re.fullmatch(pattern, refused), refused
+
+
+def test_console_refuses_to_run_before_the_api_and_cognito_steps():
+    template = input_of(console.transform)
+    del template["Conditions"]["CorsEnabled"]
+    with pytest.raises(ValueError, match="CorsAllowOrigins"):
+        console.transform(template)
+    template = input_of(console.transform)
+    del template["Conditions"]["CreateUserPool"]
+    with pytest.raises(ValueError, match="cognito"):
+        console.transform(template)

@@ -36,6 +36,7 @@ EXISTING_POOL = {
 }
 # The assistant on Bedrock through an inference profile: the matrix renders the default foundation model.
 PROFILE_MODEL_IDS = ("eu.amazon.nova-micro-v1:0", "global.anthropic.claude-sonnet-4-5-20250929-v1:0")
+CONSOLE_ORIGIN = "https://d111111abcdef8.cloudfront.net"  # as CloudFront names a distribution
 FLAGS = {
     "EnableTasksTable": ("true", "false"),
     "EnableSqsIntegration": ("true", "false"),
@@ -59,6 +60,10 @@ def flag_combinations(flavour: str = "rest") -> list[tuple[str, dict[str, str]]]
         overrides["CorsAllowOrigins"] = ("", "https://app.example.com,https://admin.example.com")[(n // 4) % 2]
         overrides["MonthlyBudget"] = ("", "25")[(n // 8) % 2]
         overrides["EnableChatAlerts"] = ("false", "true")[(n // 8 + n) % 2]
+        # The console: on in the first two thirds (where its origin alternates: unknown, then passed in by
+        # scripts/deploy.sh, with and without CorsAllowOrigins), off in the last; always off with an existing pool.
+        overrides["EnableConsole"] = ("true", "false")[n // 16]
+        overrides["ConsoleOrigin"] = ("", CONSOLE_ORIGIN)[(n // 2) % 2]
         name = f"api={flavour}-" + "-".join(f"{k}={v}" for k, v in chosen.items())
         combos.append((name, overrides))
     return combos
