@@ -11,10 +11,8 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from functools import partial
-from itertools import compress
+from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii
-from operator import is_
 from operator import itemgetter
 from typing import Any
 
@@ -48,8 +46,8 @@ _LATENCY = "\x01latency\x02"
 _MILLIS = -7_340_977_271_039
 _VALUE = "\x01{}\x02"
 # A line's values, in this order, before a template picks them in the order its text wants them: the
-# timestamp's whole second (its text) and milliseconds, the EMF timestamp, the latency, then the encoded
-# strings of the fields and of the properties.
+# timestamp's whole second (its text) and milliseconds, the EMF timestamp, the latency, then the VARYING
+# fields' values, encoded.
 _SECOND, _MSECS, _EPOCH_MILLIS, _LATENCY_MS, _FIRST_STRING = range(5)
 
 
@@ -66,28 +64,32 @@ class _Template:
 # A shape seen once maps to None, one that cannot have a template (see _compile) to False.
 _TEMPLATES: dict[tuple[Any, ...], _Template | bool | None] = {}
 _MAX_TEMPLATES = 256
-# A value's part of a shape: True, False and None stand for themselves (the line has them as they are),
-# any other value for its type (a string is a value to encode; a template takes nothing else). Looked up
-# by identity, since 1 == True.
-_CONSTANTS = {id(True): True, id(False): False, id(None): None}
-_is_str = partial(is_, str)
+# The log fields whose values differ from one request to the next, in the order of their values (after
+# _FIRST_STRING); the others (the route, the method, the function's name, whether it is the cold start) repeat
+# and go into a template as they are.
+VARYING = ("request_id", "lambda_request_id", "apigw_request_id", "user")
 
 
 def write(request: Any, collector: metrics.Collector, status: int, level: int, unhandled: bool, replayed: bool) -> bool:
     """Write ``request``'s access line from its template and return True; False (nothing written, nothing
-    changed) when this request is not one a template serves: not JSON on the sole handler, a metric or a
-    value the shape does not know, or the first request of its shape (the cold start is one: it is
-    rendered as usual, and the template made only when the shape repeats)."""
-    if request.settings.log_format != "json" or collector.recorded():
+    changed) when this request is not one a template serves: not JSON on the sole handler, a log field or a
+    metric beyond what ``begin_api_request`` (and ``identify``) set, or the first request of its shape (the
+    cold start is one: it is rendered as usual, and the template made only when the shape repeats)."""
+    fields = logs.current_fields()
+    if (
+        fields is not request.fields  # another field was bound since (or other fields altogether)
+        or request.settings.log_format != "json"
+        or collector.recorded()
+        or len(collector.properties) != 1
+        or "request_id" not in collector.properties  # the request id only, as begin_api_request sets it
+    ):
         return False
     handler = logs.sole_json_handler(access_log, level)
     if handler is None:
         return False
-    # The shape, in C loops (this runs on every warm request): the log fields, then the EMF properties.
-    fields = logs.current_fields()
-    properties = collector.properties
-    values = (*fields.values(), *properties.values())
-    shape = tuple(map(_CONSTANTS.get, map(id, values), map(type, values)))
+    get = fields.get
+    varying = (get("request_id"), get("lambda_request_id"), get("apigw_request_id"), get("user"))
+    kinds = tuple(map(type, varying))
     key = (
         request.method,
         request.route,
@@ -95,19 +97,22 @@ def write(request: Any, collector: metrics.Collector, status: int, level: int, u
         level,
         unhandled,
         replayed,
+        get("function_name"),
+        get("cold_start"),
+        kinds,
         collector.namespace,
         tuple(collector.dimensions.items()),
-        tuple(fields),
-        tuple(properties),
-        shape,
     )
-    template = _TEMPLATES.get(key, _TEMPLATES)
+    try:
+        template = _TEMPLATES.get(key, _TEMPLATES)
+    except TypeError:  # a value the key cannot hold (unhashable): no template for it
+        return False
     if template is _TEMPLATES:  # a shape not seen before: remember it, render this one as usual
         if len(_TEMPLATES) < _MAX_TEMPLATES:
             _TEMPLATES[key] = None
         return False
     if template is None:
-        template = _TEMPLATES[key] = _compile(key) or False
+        template = _TEMPLATES[key] = _compile(key, fields, collector) or False
     if template is False:
         return False
     assert isinstance(template, _Template)
@@ -120,7 +125,7 @@ def write(request: Any, collector: metrics.Collector, status: int, level: int, u
             f"{int((created - whole) * 1000):03d}",
             str(int(created * 1000)),
             repr(request.elapsed_ms()),
-            *map(encode_basestring_ascii, compress(values, map(_is_str, shape))),
+            *[encode_basestring_ascii(value) if kind is str else "" for value, kind in zip(varying, kinds)],
         ]
     )
     line = "".join(parts)
@@ -138,24 +143,38 @@ def write(request: Any, collector: metrics.Collector, status: int, level: int, u
     return True
 
 
-def _compile(key: tuple[Any, ...]) -> _Template | None:
-    """Render the line of ``key``'s shape with markers for its values and cut it into a template; None
-    (then its requests are rendered as usual) if a marker does not appear as often as it must."""
-    method, route, status, level, unhandled, replayed, namespace, dimensions, names, properties, shape = key
-    if any(part is not str and part not in _CONSTANTS.values() for part in shape) or any(
-        part is not str for part in shape[len(names) :]
-    ):
-        return None  # a value of another type, or a property that is not a string
-    strings = shape.count(str)
-    markers = iter([_VALUE.format(index) for index in range(strings)])
-    fields = {name: next(markers) if part is str else part for name, part in zip(names, shape)}
+def _compile(key: tuple[Any, ...], fields: Mapping[str, Any], collector: metrics.Collector) -> _Template | None:
+    """Render the line of ``key``'s shape (these fields and this collector's dimensions and properties, as
+    they are on its second request) with markers for its values and cut it into a template; None (then its
+    requests are rendered as usual) for a value of a type a template does not take, or a marker that does not
+    appear as often as it must."""
+    method, route, status, level, unhandled, replayed, _name, _cold, kinds, namespace, dimensions = key
+    if any(kind not in (str, type(None)) for kind in kinds):
+        return None
+    markers = {name: _VALUE.format(index) for index, name in enumerate(VARYING)}
+    model_fields: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in markers:
+            model_fields[name] = None if value is None else markers[name]
+        elif value is None or type(value) in (str, bool):
+            model_fields[name] = value
+        else:
+            return None
     model = metrics.Collector(namespace, "")
     model.dimensions = dict(dimensions)
-    model.properties = {name: next(markers) for name in properties}
+    for name, value in collector.properties.items():  # shadowed by the field of its name, or no template
+        if fields.get(name) is None:
+            return None
+        model.properties[name] = model_fields[name] if name in markers else value
     count(model, status, _LATENCY, unhandled, replayed)
     extras = {"status": status, "latency_ms": _LATENCY, logs.EMF_EXTRA: model.document(timestamp_ms=_MILLIS)}
     text = logs.render(
-        _STAMP, logging.getLevelName(level), message(method, route, status), access_log.name, extras, fields=fields
+        _STAMP,
+        logging.getLevelName(level),
+        message(method, route, status),
+        access_log.name,
+        extras,
+        fields=model_fields,
     )
     encode = logs.encode
     # Each marker: its text in the line, the literal text around the values that take its place, those
@@ -165,7 +184,10 @@ def _compile(key: tuple[Any, ...]) -> _Template | None:
         (str(_MILLIS), ("", ""), (_EPOCH_MILLIS,), (1,)),
         (encode(_LATENCY), ("", ""), (_LATENCY_MS,), (2,)),
     ]
-    slots += [(encode(_VALUE.format(index)), ("", ""), (_FIRST_STRING + index,), (0, 1)) for index in range(strings)]
+    slots += [
+        (encode(marker), ("", ""), (_FIRST_STRING + index,), (1,) if model_fields.get(name) is not None else (0,))
+        for index, (name, marker) in enumerate(markers.items())
+    ]
     found: list[tuple[int, str, tuple[str, ...], tuple[int, ...]]] = []
     for marker, around, filled_by, allowed in slots:
         if text.count(marker) not in allowed:

@@ -78,9 +78,16 @@ def _start(
 
 
 class ApiRequest(Invocation):
-    __slots__ = ("route", "method")
+    __slots__ = ("route", "method", "fields")
     route: str
     method: str
+    # The log fields this request bound (and identify() added to): access.py fills a template only while
+    # they are the current ones.
+    fields: Mapping[str, Any]
+
+    def identify(self, sub: str) -> None:
+        super().identify(sub)
+        self.fields = logs.current_fields()
 
     def finish(self, status: int, *, unhandled: bool = False, replayed: bool = False) -> None:
         """After the response: the request metrics, the access-log line, the EMF line."""
@@ -121,4 +128,5 @@ def begin_api_request(
         {metrics.ROUTE: f"{method} {route}"},
     )
     request.route, request.method = route, method
+    request.fields = logs.current_fields()
     return request

@@ -57,7 +57,7 @@ def _request(request_id, apigw_id, lambda_id, function_name, route, method, user
         lambda_context=Lambda(lambda_id, function_name),
     )
     if user is not None:
-        logs.add(user=user)
+        request.identify(user)  # the line carries the user's pseudonym
     return request
 
 
