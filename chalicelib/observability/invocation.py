@@ -114,19 +114,27 @@ class ApiRequest(Invocation):
 def begin_api_request(
     settings: Any, *, request_id: str, request_context: Mapping[str, Any] | None, lambda_context: Any = None
 ) -> ApiRequest:
-    """Begin observing one API Gateway REST request (Chalice's request context)."""
-    context = request_context or {}
+    """Begin observing one API Gateway REST request (Chalice's request context): ``_start``'s work, written
+    out, since every request pays it."""
+    context = request_context or _NO_CONTEXT
     route = context.get("resourcePath") or "unknown"
     method = context.get("httpMethod") or "-"
-    request: ApiRequest = _start(
-        ApiRequest,
-        settings,
-        metrics.API,
-        request_id,
-        lambda_context,
-        {"apigw_request_id": context.get("requestId"), "route": route, "method": method},
-        {metrics.ROUTE: f"{method} {route}"},
+    logs.configure(settings)
+    fields = {  # in _start's order
+        "request_id": request_id,
+        "lambda_request_id": getattr(lambda_context, "aws_request_id", None),
+        "function_name": getattr(lambda_context, "function_name", None) or settings.function_name,
+        "cold_start": next(_invocations) == 0,
+        "apigw_request_id": context.get("requestId"),
+        "route": route,
+        "method": method,
+    }
+    metrics_token = metrics.begin(
+        settings, metrics.API, {metrics.ROUTE: f"{method} {route}"}, {"request_id": request_id}
     )
-    request.route, request.method = route, method
-    request.fields = logs.current_fields()
+    request = ApiRequest(settings, logs.bind_fields(fields), metrics_token)
+    request.route, request.method, request.fields = route, method, fields
     return request
+
+
+_NO_CONTEXT: Mapping[str, Any] = {}

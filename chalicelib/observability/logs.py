@@ -58,6 +58,11 @@ def bind(**fields: Any) -> Token:
     return _fields.set(fields)
 
 
+def bind_fields(fields: Mapping[str, Any]) -> Token:
+    """``bind(**fields)`` for a mapping the caller built (and keeps: it must not change it)."""
+    return _fields.set(fields)
+
+
 def add(**fields: Any) -> None:
     """Add fields to the current log context (e.g. the user once authenticated)."""
     _fields.set({**_fields.get(), **fields})

@@ -119,10 +119,17 @@ class Collector:
 
     __slots__ = ("namespace", "dimensions", "properties", "_counts", "_values")
 
-    def __init__(self, namespace: str, service: str) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        service: str,
+        dimensions: Mapping[str, str] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> None:
         self.namespace = namespace
-        self.dimensions: dict[str, str] = {SERVICE: service}
-        self.properties: dict[str, Any] = {}  # searchable, not dimensions (e.g. request_id)
+        self.dimensions: dict[str, str] = {SERVICE: service, **dimensions} if dimensions else {SERVICE: service}
+        # Searchable, not dimensions (e.g. request_id).
+        self.properties: dict[str, Any] = dict(properties) if properties else {}
         self._counts: dict[Metric, float] = {}
         self._values: dict[Metric, list[float]] = {}
 
@@ -249,12 +256,7 @@ def begin(
     dimensions beside the service and these properties to begin with."""
     if settings.metrics != "emf":
         return None
-    collector = Collector(settings.metrics_namespace, service)
-    if dimensions:
-        collector.dimensions.update(dimensions)
-    if properties:
-        collector.properties.update(properties)
-    return _current.set(collector)
+    return _current.set(Collector(settings.metrics_namespace, service, dimensions, properties))
 
 
 def current() -> Collector | None:
