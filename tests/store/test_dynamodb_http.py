@@ -27,6 +27,7 @@ from chalicelib.store.sigv4 import Credentials
 from tests.support.dynamodb_stub import DROP
 from tests.support.dynamodb_stub import Server
 from tests.support.dynamodb_stub import running_stub
+from tests.support.tls import self_signed
 
 PREFIX = "com.amazonaws.dynamodb.v20120810#"
 STORED = {"PK": {"S": "USER#a"}, "SK": {"S": "TASK#1"}, "title": {"S": "stored"}, "version": {"N": "2"}}
@@ -326,38 +327,7 @@ def test_reading_through_the_lean_transport_imports_no_boto3_or_botocore(server,
 @pytest.fixture
 def tls_server(server, tmp_path):
     """The scripted server behind TLS, its certificate (for 127.0.0.1) signed by nobody anyone trusts."""
-    import datetime
-    import ipaddress
-    import ssl
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
+    context, cert_file = self_signed(tmp_path)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     server.url = server.url.replace("http://", "https://")
     return cert_file

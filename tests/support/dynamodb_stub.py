@@ -6,7 +6,6 @@ Local (the image layout, the trace header sent to DynamoDB)."""
 from __future__ import annotations
 
 import json
-import threading
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -14,6 +13,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.support.serving import serving
 
 DROP = "drop"  # close the connection without a reply
 REQUEST_ID = "STUBREQUEST0000000000000000000000000000000000000000000"
@@ -72,11 +73,5 @@ class Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def running_stub() -> Iterator[Server]:
-    server = Server()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(Server()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -6,7 +6,6 @@ what it received. Slack's answers, as its webhook documentation gives them: 200 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import ssl
 import threading
@@ -18,6 +17,9 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.support.serving import serving
+from tests.support.tls import self_signed
 
 # A webhook path of Slack's shape; its last part is the secret a log line must never show.
 SECRET_PART = "xoxwebhookSECRETabc123"
@@ -109,46 +111,12 @@ def fake_slack(*answers: Answer, tls: ssl.SSLContext | None = None) -> Iterator[
         server.socket = tls.wrap_socket(server.socket, server_side=True)
         server.scheme = "https"  # type: ignore[attr-defined]
     state["slack"] = FakeSlack(server, list(answers) or [OK])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield state["slack"]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def self_signed_tls(directory: Path) -> ssl.SSLContext:
     """A server context with a certificate for 127.0.0.1 that no CA signed (what a client that verifies
     certificates must refuse)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "slack.pem", directory / "slack.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
+    context, _certificate = self_signed(directory)
     return context

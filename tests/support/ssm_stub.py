@@ -6,13 +6,14 @@ standard-library SSM client's tests and the chat commands' (the signing secret, 
 from __future__ import annotations
 
 import json
-import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.support.serving import serving
 
 REQUEST_ID = "ssm-stub-request-0000"
 
@@ -77,11 +78,5 @@ class Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def running_ssm() -> Iterator[Server]:
-    server = Server()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(Server()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
