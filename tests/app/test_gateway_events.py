@@ -20,20 +20,12 @@ from chalicelib.auth.local_issuer import sub_for
 from chalicelib.settings import get_settings
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from tests.support.invoke import GATEWAY_SHAPES
+from tests.support.invoke import LambdaContext
 from tests.support.invoke import gateway_event
 
 on_both_gateways = pytest.mark.parametrize("shape", GATEWAY_SHAPES)
 
 OTHER_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Elsewhere"
-
-
-class LambdaContext:
-    function_name = "tasks-api-APIHandler"
-    aws_request_id = "lambda-request-1"
-    memory_limit_in_mb = 512
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
 
 
 @dataclass

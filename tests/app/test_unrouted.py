@@ -19,6 +19,7 @@ from cloudformation.transforms import http_api
 from tests.cloudformation.support.expected import input_of
 from tests.support.api import Reply
 from tests.support.api import assert_problem
+from tests.support.invoke import LambdaContext
 from tests.support.invoke import http_event
 from tests.support.invoke import rest_event
 
@@ -69,15 +70,6 @@ def test_a_request_no_route_serves_leaves_the_route_table_as_declared(api):
 
 
 # --- the Lambda handler, on the events each stack's routing sends --------------------------------------
-
-
-class LambdaContext:
-    function_name = "tasks-api-APIHandler"
-    aws_request_id = "lambda-request-1"
-    memory_limit_in_mb = 512
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
 
 
 @pytest.fixture

@@ -350,3 +350,14 @@ def sns_event(*messages: str | Mapping[str, Any], subject: str | None = None, re
             }
         )
     return {"Records": records}
+
+
+class LambdaContext:
+    """The Lambda context of an API function invocation, as the handler reads it."""
+
+    function_name = "tasks-api-APIHandler"
+    aws_request_id = "lambda-request-1"
+    memory_limit_in_mb = 512
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
