@@ -55,9 +55,11 @@ class SSMRegionSwitch:
     def read(self) -> str:
         try:
             reply = self.ssm.get_parameter(Name=self.name)
+            return str(reply["Parameter"]["Value"]).strip()
         except (ClientError, Unreachable) as exc:
             raise RegionSwitchUnavailable(f"SSM GetParameter {self.name}: {_code(exc)}") from exc
-        return str(reply["Parameter"]["Value"]).strip()
+        except (ValueError, KeyError, TypeError) as exc:  # a reply that is not SSM's (a proxy's page, say)
+            raise RegionSwitchUnavailable(f"SSM GetParameter {self.name}: an unreadable reply") from exc
 
     def write(self, state: str) -> None:
         try:

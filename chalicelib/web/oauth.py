@@ -134,7 +134,8 @@ def authorize() -> Response:
         return _page(fields, checked, error=f"Enter a name of 1 to {MAX_USERNAME} characters to sign in as.")
     now = _now()
     session = local_issuer.sign_in(now)
-    browser = secrets.token_urlsafe(32)
+    # The browser's one secret across its sign-ins (kept, its cookie renewed), so signing out forgets them all.
+    browser = _cookie(request, COOKIE) or secrets.token_urlsafe(32)
     code = secrets.token_urlsafe(32)
     grants().add_code(
         code,

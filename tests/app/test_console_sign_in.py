@@ -356,6 +356,14 @@ def test_signing_out_forgets_this_browsers_sign_in_and_returns_to_the_page(brows
     assert other.refresh(others["refresh_token"]).status == 200  # another browser's sign-in is not this one
 
 
+def test_signing_out_forgets_every_sign_in_this_browser_made(browser):
+    first = browser.tokens()
+    second = browser.tokens("alice")  # signed in again (another tab, a reload): the same browser
+    browser.get("/logout?" + urlencode({"client_id": LOCAL_CLIENT_ID, "logout_uri": PAGE}))
+    assert_oauth_error(browser.refresh(first["refresh_token"]), "invalid_grant")
+    assert_oauth_error(browser.refresh(second["refresh_token"]), "invalid_grant")
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -96,6 +96,13 @@ def test_a_missing_switch_parameter_or_an_unreachable_ssm_is_region_switch_unava
         ssm.SSMRegionSwitch(nowhere, SWITCH).read()
 
 
+@pytest.mark.parametrize("reply", [(200, {}), (200, {"Parameter": None}), (200, {"Parameter": {}})])
+def test_a_reply_that_is_not_ssms_is_region_switch_unavailable_so_the_last_state_is_kept(server, client, reply):
+    server.replies.append(reply)
+    with pytest.raises(RegionSwitchUnavailable, match="unreadable"):
+        ssm.SSMRegionSwitch(client, SWITCH).read()
+
+
 def test_the_secret_is_read_decrypted_and_a_failure_names_the_code_never_a_value(server, client):
     server.put(SECRET, "8f742231b10e8888abcd99yyyzzz85a5", "SecureString")
     assert ssm.secret(client, SECRET) == "8f742231b10e8888abcd99yyyzzz85a5"
