@@ -48,13 +48,11 @@ WAIT_MS = 10_000  # how long an expectation may wait for the page (it polls; a p
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LocalServer]:
-    local = LocalServer(tmp_path_factory.mktemp("console") / ".data")
-    local.env.update({"LOCAL_TOKEN_TTL": str(TOKEN_TTL), "ASSISTANT_OFFLINE_DELAY_MS": str(WORD_DELAY_MS)})
-    local.start()
-    try:
+    data_dir = tmp_path_factory.mktemp("console") / ".data"
+    with LocalServer.running(
+        data_dir, LOCAL_TOKEN_TTL=str(TOKEN_TTL), ASSISTANT_OFFLINE_DELAY_MS=str(WORD_DELAY_MS)
+    ) as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")

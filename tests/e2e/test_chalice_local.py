@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,18 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
 
 class LocalServer:
     """`chalice local` on a free port over one data directory; restartable on the same data."""
+
+    @classmethod
+    @contextmanager
+    def running(cls, data_dir: Path, **env: str) -> Iterator[LocalServer]:
+        """Started with these settings added to its environment, stopped when the block ends."""
+        local = cls(data_dir)
+        local.env.update(env)
+        local.start()
+        try:
+            yield local
+        finally:
+            local.stop()
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -161,12 +174,8 @@ def mint_with_cli(username: str, data_dir: Path) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LocalServer]:
-    local = LocalServer(tmp_path_factory.mktemp("e2e") / ".data")
-    local.start()
-    try:
+    with LocalServer.running(tmp_path_factory.mktemp("e2e") / ".data") as local:
         yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")

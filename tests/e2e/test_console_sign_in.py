@@ -61,12 +61,8 @@ class _Hidden(HTMLParser):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LocalServer]:
-    local = LocalServer(tmp_path_factory.mktemp("console") / ".data")
-    local.start()
-    try:
+    with LocalServer.running(tmp_path_factory.mktemp("console") / ".data") as local:
         yield local
-    finally:
-        local.stop()
 
 
 def test_a_browser_signs_in_through_the_local_issuer_and_calls_the_api(server):

@@ -28,10 +28,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def fuzzed_server(tmp_path_factory):
-    local = LocalServer(tmp_path_factory.mktemp("fuzz") / ".data")
-    local.start()
-    yield local
-    local.stop()
+    with LocalServer.running(tmp_path_factory.mktemp("fuzz") / ".data") as local:
+        yield local
 
 
 @pytest.fixture(scope="module")
