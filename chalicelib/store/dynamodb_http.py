@@ -62,6 +62,10 @@ THROTTLING_CODES = frozenset(
     )
 )
 TRANSIENT_CODES = frozenset(("RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"))
+# The errors DynamoDB's model marks retryable, which standard mode retries as transient failures: a write that
+# met a concurrent write to the same item through another region of a multi-Region strongly consistent global
+# table (docs/DEPLOY.md "Two regions"; HTTP 409).
+MODELED_RETRYABLE_CODES = frozenset(("ReplicatedWriteConflictException",))
 TRANSIENT_STATUSES = frozenset((500, 502, 503, 504))
 MAX_BACKOFF = 20.0  # seconds
 THROTTLING_SCALE = 1.0  # the first backoff's ceiling, in seconds, after a throttling error
@@ -230,7 +234,12 @@ class JsonClient:
                     error = _error_response(status, headers, data, attempt - 1)
                     code = error["Error"]["Code"]
                     throttled = code in THROTTLING_CODES
-                    retryable = throttled or code in TRANSIENT_CODES or status in TRANSIENT_STATUSES
+                    retryable = (
+                        throttled
+                        or code in TRANSIENT_CODES
+                        or code in MODELED_RETRYABLE_CODES
+                        or status in TRANSIENT_STATUSES
+                    )
                     failure = ClientError(error, operation)
                     retry_after = headers.get(RETRY_AFTER)
             if not retryable or attempt >= self.max_attempts:

@@ -20,6 +20,7 @@ from chalicelib.store.base import Absent
 from chalicelib.store.base import Key
 from chalicelib.store.base import Put
 from chalicelib.store.base import Update
+from chalicelib.store.dynamodb_http import MODELED_RETRYABLE_CODES
 from chalicelib.store.dynamodb_http import ClientError
 from chalicelib.store.dynamodb_http import DynamoDBClient
 from chalicelib.store.dynamodb_http import Unreachable
@@ -360,3 +361,25 @@ def test_the_sdks_endpoint_variables_point_the_transport_where_they_point_boto3(
     assert (
         DynamoDBClient(region="eu-west-1", endpoint_url="http://localhost:9000").endpoint_url == "http://localhost:9000"
     )
+
+
+def test_the_errors_dynamodbs_model_marks_retryable_are_botocores():
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    modeled = {
+        name
+        for name in model.shape_names
+        if model.shape_for(name).metadata.get("exception") and model.shape_for(name).metadata.get("retryable")
+    }
+    assert modeled == MODELED_RETRYABLE_CODES
+    assert not {name for name in modeled if model.shape_for(name).metadata["retryable"].get("throttling")}
+
+
+def test_a_write_conflicting_with_another_regions_is_retried_after_the_short_backoff(client, server, sleeps):
+    # Multi-Region strong consistency: the same item written through another region at the same moment.
+    server.replies.append(error("ReplicatedWriteConflictException", status=409))
+
+    reply = client.put_item(TableName="tasks", Item={})
+
+    assert (len(server.requests), sleeps, reply["ResponseMetadata"]["RetryAttempts"]) == (2, [0.025], 1)
