@@ -261,7 +261,7 @@ def _overrides(command: str) -> dict[str, str]:
 
 def _regions_called(commands: list[str]) -> set[str]:
     """The regions the commands call (--region) or push to (the ECR registry's host)."""
-    called = set()
+    called: set[str] = set()
     for command in commands:
         words = shlex.split(command.replace(" | ", " "))
         called.update(words[n + 1] for n, word in enumerate(words) if word == "--region")
