@@ -29,7 +29,7 @@ API=""
 PARAMETERS=()  # Key=Value: every region
 SCOPED=()      # REGION:Key=Value: that region only
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }  # the comment block above
 while (($#)); do
   case "$1" in
     --dry-run) DRY_RUN=1 ;;
@@ -52,11 +52,11 @@ case "$ARCH" in arm64|x86_64) ;; *) echo "--arch must be arm64 or x86_64" >&2; e
 if [[ -n "$REGIONS" ]]; then
   ((!REGION_GIVEN)) || { echo "give --region or --regions, not both" >&2; exit 2; }
   IFS=, read -r -a REGION_LIST <<<"$REGIONS"
-  declare -A SEEN=()
+  seen=" "
   for region in "${REGION_LIST[@]}"; do
     [[ "$region" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || { echo "--regions: '$region' is not a region" >&2; exit 2; }
-    [[ -z "${SEEN[$region]:-}" ]] || { echo "--regions names $region twice" >&2; exit 2; }
-    SEEN[$region]=1
+    [[ "$seen" != *" $region "* ]] || { echo "--regions names $region twice" >&2; exit 2; }
+    seen+="$region "
   done
   for pair in "${PARAMETERS[@]}" "${SCOPED[@]#*:}"; do
     case "$pair" in
@@ -169,6 +169,7 @@ deploy_region() {
     stream=$(capture "arn:aws:dynamodb:$region:<account>:table/$STACK-tasks/stream/<stream-label>" \
       aws dynamodb describe-table --region "$region" --table-name "$STACK-tasks" \
       --query Table.LatestStreamArn --output text)
+    [[ "$stream" == arn:* ]] || { echo "$region: $STACK-tasks has no stream ($stream)" >&2; exit 1; }
     parameters+=("TableStreamArn=$stream")
   fi
 
