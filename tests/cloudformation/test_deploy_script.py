@@ -337,6 +337,15 @@ def test_a_pool_given_by_hand_is_used_in_every_region_instead_of_the_home_stacks
         )
 
 
+def test_one_region_gets_nothing_of_the_several_regions_flow(dist):
+    commands = dry_run(dist, "--region", "eu-west-1", "--stack", "demo", "eu-west-1:CertificateArn=arn:eu")
+    assert len(_per_region(commands)) == 1 and not any("dynamodb describe-table" in c for c in commands)
+    deploys = [_overrides(c) for c in commands if c.startswith("aws cloudformation deploy") and "bootstrap" not in c]
+    for parameters in deploys:
+        assert not {"TableRegions", "TableStreamArn", "UserPoolArn", "UserPoolClientIds"} & set(parameters)
+        assert parameters["CertificateArn"] == "arn:eu"  # its own region's pairs apply
+
+
 @pytest.mark.parametrize("golden", [GOLDEN_OUTPUT, GOLDEN_HTTP_OUTPUT], ids=["rest", "http"])
 def test_the_home_stack_has_the_outputs_the_other_regions_pool_parameters_are_read_from(golden):
     outputs = read(golden)["Outputs"]
