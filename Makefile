@@ -28,7 +28,7 @@ help:
 	@echo "make rebuild-stats [SUBS='sub ...'] - rebuild those users' STATS from their items (default: all)"
 	@echo "make bench  - benchmarks: cold start, warm overhead, DynamoDB requests, scale, size (docs/PERFORMANCE.md)"
 	@echo "make package [API=rest|http] - dist/template.yaml (chalice package + cloudformation/) and dist/image"
-	@echo "make deploy [API=rest|http] DEPLOY_ARGS='--region eu-west-1 [--dry-run] [Key=Value ...]' - scripts/deploy.sh"
+	@echo "make deploy [API=rest|http] DEPLOY_ARGS='--region eu-west-1 (or --regions us-east-1,eu-west-1) [--dry-run] [Key=Value ...]' - scripts/deploy.sh"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON))"; exit 1; }

@@ -180,6 +180,8 @@ def transform(template: Template) -> Template:
     for _, function in functions(out):
         environment(function).update({"AUTH_ISSUER": ISSUER, "AUTH_CLIENT_IDS": CLIENT_IDS})
     add_output(out, "UserPoolId", POOL_ID)
+    # The pool's ARN, either way: scripts/deploy.sh --regions hands the home region's to the other regions.
+    add_output(out, "UserPoolArn", POOL_ARN)
     add_output(out, "UserPoolClientId", {"Ref": "UserPoolClient"}, CREATE)
     add_output(out, "AuthDomain", AUTH_DOMAIN, CREATE)
     add_output(out, "ApiScope", SCOPE)

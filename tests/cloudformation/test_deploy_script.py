@@ -13,8 +13,12 @@ import pytest
 from chalicelib.vocabulary import ASSISTANT_STREAM_PATH
 from chalicelib.vocabulary import SSM_PREFIX
 from chalicelib.vocabulary import SSM_REPOSITORY_URI
+from cloudformation.transforms import cognito
 from cloudformation.transforms import functions
 from cloudformation.transforms import tags
+from tests.cloudformation.support.expected import GOLDEN_HTTP_OUTPUT
+from tests.cloudformation.support.expected import GOLDEN_OUTPUT
+from tests.cloudformation.support.expected import read
 from tests.cloudformation.support.stack import PROJECT
 
 SCRIPT = PROJECT / "scripts" / "deploy.sh"
@@ -236,3 +240,152 @@ def test_a_stack_without_the_console_gets_no_upload_and_no_second_deployment(dis
     commands = dry_run(dist, "--region", "eu-west-1", without)
     assert _console(commands) == [commands[APP_DEPLOY + 1]]  # only the outputs, read
     assert not any(c.startswith(("aws s3", "aws cloudfront", "printf")) for c in commands)
+
+
+# --- several regions (docs/DEPLOY.md "Two regions") ------------------------------------------------------
+
+TWO_REGIONS = ("--regions", "us-east-1,eu-west-1", "--stack", "demo", "--tag", "v1")
+POOL_ARN = "arn:aws:cognito-idp:us-east-1:<account>:userpool/<user-pool-id>"
+
+
+def _per_region(commands: list[str]) -> list[list[str]]:
+    """The commands cut where each region's flow begins (its bootstrap stack)."""
+    starts = [n for n, command in enumerate(commands) if "--stack-name demo-bootstrap " in command]
+    return [commands[start:end] for start, end in zip(starts, [*starts[1:], len(commands)])]
+
+
+def _overrides(command: str) -> dict[str, str]:
+    words = shlex.split(command)
+    return dict(pair.split("=", 1) for pair in words[words.index("--parameter-overrides") + 1 :])
+
+
+def _regions_called(commands: list[str]) -> set[str]:
+    """The regions the commands call (--region) or push to (the ECR registry's host)."""
+    called: set[str] = set()
+    for command in commands:
+        words = shlex.split(command.replace(" | ", " "))
+        called.update(words[n + 1] for n, word in enumerate(words) if word == "--region")
+        called.update(word.split(".")[3] for word in words if ".dkr.ecr." in word)
+    return called
+
+
+def _steps(commands: list[str]) -> list[str]:
+    return [" ".join(shlex.split(command.split(" | ")[0])[:3]) for command in commands]
+
+
+def test_a_two_region_dry_run_runs_the_whole_flow_in_the_home_region_then_in_the_other(dist):
+    home, other = _per_region(dry_run(dist, *TWO_REGIONS))
+    flow = ["aws cloudformation deploy", "aws ssm get-parameter", "aws ecr get-login-password", "docker buildx build"]
+    flow.append("aws ecr describe-images")
+    # Home: today's single-region flow, console included.
+    assert _steps(home) == _steps(dry_run(dist, "--region", "us-east-1", "--stack", "demo", "--tag", "v1"))
+    assert _steps(home)[:6] == [*flow, "aws cloudformation deploy"]
+    assert _regions_called(home) == {"us-east-1"}
+    # The other: its own repository (Lambda runs images from its own region's ECR), then its replica's stream
+    # (the home deploy created the replica), then the stack, then its outputs; no console (the pool is home's).
+    assert _steps(other) == [
+        *flow,
+        "aws dynamodb describe-table",
+        "aws cloudformation deploy",
+        "aws cloudformation describe-stacks",
+        "aws cloudformation describe-stacks",
+    ]
+    assert _regions_called(other) == {"eu-west-1"}
+    assert "--tag <account>.dkr.ecr.eu-west-1.amazonaws.com/demo:v1 --push" in other[3]
+    assert other[5] == (
+        "aws dynamodb describe-table --region eu-west-1 --table-name demo-tasks"
+        " --query Table.LatestStreamArn --output text"
+    )
+
+
+def test_every_region_is_told_the_list_and_the_others_their_replicas_stream_and_the_home_pool(dist):
+    home, other = _per_region(dry_run(dist, *TWO_REGIONS))
+    home_parameters = _overrides(home[5])  # the app stack's first deployment
+    assert home_parameters["TableRegions"] == "us-east-1,eu-west-1"
+    # Home creates the global table and the user pool: nothing of another region's.
+    assert not {"TableStreamArn", "UserPoolArn", "UserPoolClientIds", "ApiScope"} & set(home_parameters)
+    # The home stack's outputs are read before the other region deploys.
+    assert "describe-stacks --region us-east-1" in home[6] and "[OutputKey,OutputValue]" in home[6]
+    assert _overrides(other[6]) == {
+        "ImageDigest": "sha256:<digest>",
+        "Architecture": "arm64",
+        "TableRegions": "us-east-1,eu-west-1",
+        "UserPoolArn": POOL_ARN,  # the home stack's UserPoolArn output
+        "UserPoolClientIds": "<client-id>",  # its UserPoolClientId
+        "ApiScope": "tasks-api/api",  # its ApiScope
+        "TableStreamArn": "arn:aws:dynamodb:eu-west-1:<account>:table/demo-tasks/stream/<stream-label>",
+    }
+
+
+def test_a_region_prefixed_pair_applies_in_that_region_only_and_a_plain_one_everywhere(dist):
+    scoped = ("eu-west-1:CertificateArn=arn:eu", "us-east-1:CertificateArn=arn:us")
+    commands = dry_run(dist, *TWO_REGIONS, "AlarmEmail=ops@example.com", *scoped)
+    deploys = [c for c in commands if c.startswith("aws cloudformation deploy") and "bootstrap" not in c]
+    assert [_overrides(c)["CertificateArn"] for c in deploys] == ["arn:us", "arn:us", "arn:eu"]  # home twice: console
+    assert all(_overrides(c)["AlarmEmail"] == "ops@example.com" for c in deploys)
+    assert not any(":CertificateArn" in c for c in commands)
+
+
+def test_a_pool_given_by_hand_is_used_in_every_region_instead_of_the_home_stacks(dist):
+    pool = ("UserPoolArn=arn:aws:cognito-idp:us-east-1:1:userpool/mine", "UserPoolClientIds=a,b", "ApiScope=x/y")
+    deploys = [c for c in dry_run(dist, *TWO_REGIONS, *pool) if c.startswith("aws cloudformation deploy --region")]
+    app = [_overrides(c) for c in deploys if "bootstrap" not in c]
+    assert len(app) == 2  # no console without the stack's own pool: no second home deployment
+    for parameters in app:
+        assert {k: parameters[k] for k in ("UserPoolArn", "UserPoolClientIds", "ApiScope")} == dict(
+            pair.split("=", 1) for pair in pool
+        )
+
+
+def test_one_region_gets_nothing_of_the_several_regions_flow(dist):
+    commands = dry_run(dist, "--region", "eu-west-1", "--stack", "demo", "eu-west-1:CertificateArn=arn:eu")
+    assert len(_per_region(commands)) == 1 and not any("dynamodb describe-table" in c for c in commands)
+    deploys = [_overrides(c) for c in commands if c.startswith("aws cloudformation deploy") and "bootstrap" not in c]
+    for parameters in deploys:
+        assert not {"TableRegions", "TableStreamArn", "UserPoolArn", "UserPoolClientIds"} & set(parameters)
+        assert parameters["CertificateArn"] == "arn:eu"  # its own region's pairs apply
+
+
+@pytest.mark.parametrize("golden", [GOLDEN_OUTPUT, GOLDEN_HTTP_OUTPUT], ids=["rest", "http"])
+def test_the_home_stack_has_the_outputs_the_other_regions_pool_parameters_are_read_from(golden):
+    outputs = read(golden)["Outputs"]
+    assert outputs["UserPoolArn"]["Value"] == cognito.POOL_ARN and "Condition" not in outputs["UserPoolArn"]
+    assert outputs["UserPoolClientId"]["Value"] == {"Ref": "UserPoolClient"}
+    assert outputs["ApiScope"]["Value"] == cognito.SCOPE
+    # What the other regions' stacks are then given: the existing-pool parameters.
+    assert {"UserPoolArn", "UserPoolClientIds", "ApiScope"} <= set(cognito.PARAMETERS)
+
+
+def _refused(dist, *args: str) -> str:
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", *args],
+        cwd=PROJECT,
+        env={"PATH": "/usr/bin:/bin", "DIST": str(dist)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and not result.stdout, result.stdout
+    return result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--regions", "us-east-1,eu-west-1", "ap-south-1:CertificateArn=arn:x"), "ap-south-1 is not a region this"),
+        (("--region", "eu-west-1", "us-east-1:CertificateArn=arn:x"), "us-east-1 is not a region this"),
+        (("--regions", "us-east-1,us-east-1"), "names us-east-1 twice"),
+        (("--regions", "us-east-1,,eu-west-1"), "is not a region"),
+        (("--regions", "us-east-1,eu-west-1", "--region", "us-east-1"), "not both"),
+        (("--regions", "us-east-1,eu-west-1", "TableRegions=us-east-1"), "passes TableRegions itself"),
+        (("--regions", "us-east-1,eu-west-1", "eu-west-1:TableStreamArn=x"), "passes TableStreamArn itself"),
+    ],
+)
+def test_the_script_refuses_regions_and_pairs_that_do_not_fit_before_running_anything(dist, args, said):
+    assert said in _refused(dist, *args)
+
+
+def test_the_makefile_hands_deploy_args_to_the_script_as_they_are():
+    # make deploy DEPLOY_ARGS="--regions us-east-1,eu-west-1 ..." (make itself rebuilds the virtualenvs: read).
+    recipe = (PROJECT / "Makefile").read_text().split("\ndeploy: package\n", 1)[1].splitlines()[0]
+    assert recipe.strip() == "scripts/deploy.sh --api $(API) $(DEPLOY_ARGS)"

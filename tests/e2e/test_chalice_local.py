@@ -438,13 +438,17 @@ def test_the_assistant_stream_is_sent_chunked_as_the_streaming_function_sends_it
 
 
 def _send_together(server: LocalServer, requests: list[tuple[str, str, bytes, dict[str, str]]]) -> list[Reply]:
-    """Open every connection first, then send all at once over them.
+    return send_together([(server, *request) for request in requests])
+
+
+def send_together(requests: list[tuple[LocalServer, str, str, bytes, dict[str, str]]]) -> list[Reply]:
+    """Open every connection first (each to its request's server), then send all at once over them.
 
     chalice local listens with a backlog of 5, so 20 quick connects overflow it and some SYNs are dropped
     (retried a second later). Each connection therefore answers a GET /health first: it is then accepted
     and kept alive (HTTP/1.1) by its own server thread before the next one opens.
     """
-    connections = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=30) for _ in requests]
+    connections = [http.client.HTTPConnection("127.0.0.1", request[0].port, timeout=30) for request in requests]
     for connection in connections:
         connection.request("GET", "/health")
         response = connection.getresponse()
@@ -453,7 +457,7 @@ def _send_together(server: LocalServer, requests: list[tuple[str, str, bytes, di
     barrier = threading.Barrier(len(requests))
 
     def send(index: int) -> Reply:
-        method, path, body, headers = requests[index]
+        _, method, path, body, headers = requests[index]
         connection = connections[index]
         barrier.wait(timeout=10)
         connection.request(method, path, body=body, headers=headers)
