@@ -14,9 +14,9 @@ Safe while traffic flows, because of three things:
 In two regions (docs/DESIGN.md "Two regions") a user's counters are the sum of every region's shard
 ``STATS#<region>``; a rebuild corrects only its own region's shard, by the difference between the items and
 that sum, so the sum comes out right (its own shard may go below zero: only the sum means anything). Its
-condition guards only its own shard: an event another region applies between the read and the correction is
-not seen, nor is one not yet replicated here. The settle interval covers both as it covers an event on its
-way; run it in one region at a time.
+condition guards only its own shard: an event another region applies between the second look and the
+correction is not seen, nor is one not yet replicated here (the two looks catch the rest, as they catch an
+event on its way); run it in one region at a time, with the pipelines caught up.
 
 ``sign_ins`` cannot be rebuilt from items and is left as it is. Events still kept as dead letters are
 not in STATS yet, and a rebuild would count their items: replay them first (the command refuses a user
