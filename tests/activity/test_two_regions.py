@@ -16,6 +16,7 @@ from chalicelib import keys
 from chalicelib import ops
 from chalicelib import wiring
 from chalicelib.auth.local_issuer import sub_for
+from chalicelib.events.base import TABLE_STREAM
 from chalicelib.events.stream import lambda_record
 from chalicelib.settings import ConfigError
 from chalicelib.settings import Settings
@@ -262,3 +263,55 @@ def test_a_rebuild_in_two_regions_corrects_its_own_shard_so_the_sum_matches_the_
         assert store.get(untouched) == {"todo": 1, "total": 1, "applied": 1}
     other = store.get(keys.stats_key(SUB, OTHER))
     assert (other["in_progress"], other["done"], other["total"], other["applied"]) == (0, 1, 1, 2)
+
+
+# --- end to end: two regions' feeds reading one table's real stream --------------------------------
+
+
+@pytest.fixture
+def two_regions(env, dynamodb_endpoint):
+    """Home and other over one DynamoDB Local table, each with its own feed reading that table's stream (its
+    real GetRecords shapes) from the start, as each replica's forwarder reads a stream carrying every write."""
+    from tests.support.environment import use_dynamodb
+
+    use_dynamodb(env, dynamodb_endpoint)
+    env(QUEUE="off")  # the process's own services (the tests' readers) start no feed of their own
+    regions = {}
+    for region in REGIONS:
+        variables = {"AWS_REGION": region, "REGIONS": ",".join(REGIONS), "QUEUE": "local"}
+        settings = Settings.from_env({**os.environ, **variables})
+        regions[region] = wiring.Services(settings, queue=RecordingQueue(), consumers={TABLE_STREAM: consumers.forward})
+    yield regions
+    for services in regions.values():
+        services.close()
+
+
+def test_writes_in_both_regions_are_each_forwarded_by_the_region_that_wrote_them_from_one_real_stream(two_regions):
+    from chalicelib.tasks.items import NewItem
+
+    home, other = two_regions[HOME], two_regions[OTHER]
+    patched = home.items.create(SUB, NewItem("patched in other, deleted in home")).item
+    deleted = home.items.create(SUB, NewItem("deleted in other")).item
+    other.items.patch(SUB, patched["id"], {"status": "done"})
+    home.items.delete(SUB, patched["id"])  # last written in other: other forwards its removal
+    other.items.delete(SUB, deleted["id"])  # last written in home: home does
+    other.profiles.touch(SUB, "gil", None, session="session-1", signed_in_at=1795860000)
+
+    for services in (home, other):
+        assert services.change_feed is not None and services.change_feed.drain(20)
+    sent = {region: [body for body, _ in two_regions[region].queue.sent] for region in REGIONS}
+    assert sorted((event["type"], event["item_id"]) for event in sent[HOME]) == sorted(
+        [("item.created", patched["id"]), ("item.created", deleted["id"]), ("item.deleted", deleted["id"])]
+    )
+    assert sorted((event["type"], event["item_id"]) for event in sent[OTHER]) == sorted(
+        [("item.updated", patched["id"]), ("item.deleted", patched["id"]), ("user.signed_in", None)]
+    )
+
+    for region in REGIONS:
+        records = [sqs_record(body, message_id=f"{region}-{n}") for n, body in enumerate(sent[region])]
+        assert consumers.activity(two_regions[region], {"Records": records}) == {"batchItemFailures": []}
+    store = home.store
+    assert len(activity_of(SUB)) == 6
+    summed = summed_stats(store, SUB)
+    assert ({name: summed[name] for name in COUNTED}, summed["sign_ins"]) == (dict.fromkeys(COUNTED, 0), 1)
+    assert (store.get(keys.stats_key(SUB, HOME))["applied"], store.get(keys.stats_key(SUB, OTHER))["applied"]) == (3, 3)
