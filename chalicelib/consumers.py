@@ -58,7 +58,8 @@ def forward(services: ConsumerServices, event: Mapping[str, Any], lambda_context
     """Send the activity events of each committed change the table's stream reports to the activity queue,
     in order. The first change that could not be sent is reported, and Lambda (or the local feed) hands it
     and everything after it over again: nothing committed is lost, and a change sent twice is one event
-    (its id follows from the change), which the consumer applies once."""
+    (its id follows from the change), which the consumer applies once. In two regions only the changes this
+    region owns are sent (``outbox.owned``): the other region's stream carries the same change and sends it."""
     # lazy: the forwarder's code loads with its first batch, never on the API's cold start
     from chalicelib.events.stream import change_of
     from chalicelib.events.stream import sequence_of
@@ -67,12 +68,17 @@ def forward(services: ConsumerServices, event: Mapping[str, Any], lambda_context
     from chalicelib.observability import metrics
     from chalicelib.tasks import outbox
 
-    invocation = _begin(services.settings, metrics.FORWARDER, lambda_context)
+    settings = services.settings
+    invocation = _begin(settings, metrics.FORWARDER, lambda_context)
     try:
         for record in event.get("Records") or ():
             sequence = sequence_of(record)
             change = change_of(record)
             with correlation.bound(outbox.request_id(change), sequence_number=sequence):
+                if not outbox.owned(change, settings.aws_region, settings.regions):
+                    # Two regions: the region that wrote it forwards it (its stream carries it too).
+                    log.debug("change written in another region: that region forwards it")
+                    continue
                 try:
                     _forward_change(services, change)
                     continue

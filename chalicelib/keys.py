@@ -7,6 +7,8 @@ commands keep lives under ``OPS#`` partitions, which no user's key can be (a sub
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalicelib.store.base import IndexKey
 from chalicelib.store.base import Key
 
@@ -19,6 +21,10 @@ TTL_ATTRIBUTE = "expires_at"
 # On an item or profile record: the X-Request-Id of the request that last wrote it, which the table's change
 # stream carries to the activity event (chalicelib/tasks/outbox.py). Never part of a response.
 REQUEST_ATTRIBUTE = "request_id"
+# On an item or profile record: the region that accepted its last write (Settings.aws_region), which the change
+# stream carries, so that in two regions only that region forwards the change (tasks/outbox.py ``owned``).
+# Never part of a response.
+REGION_ATTRIBUTE = "written_in"
 USER_PREFIX = "USER#"
 # The dead letters kept for replay: one partition, so listing them is one query (they are few).
 DEAD_LETTERS = "OPS#DEADLETTER"
@@ -52,8 +58,20 @@ def item_index_key(sub: str, item_id: str, status: str) -> IndexKey:
     return IndexKey(status_partition(sub, status), ITEM_PREFIX + item_id)
 
 
-def stats_key(sub: str) -> Key:
-    return Key(user_pk(sub), STATS_SK)
+def stats_key(sub: str, region: str | None = None) -> Key:
+    """``STATS``, or with ``region`` the shard ``STATS#<region>`` that only that region's consumer writes (two
+    regions: docs/DESIGN.md). A user's counters are the sum of every record whose sort key begins ``STATS``."""
+    return Key(user_pk(sub), STATS_SK if region is None else f"{STATS_SK}#{region}")
+
+
+def stamped(values: dict[str, Any], request_id: str | None, region: str | None) -> dict[str, Any]:
+    """``values`` with what a captured write records about itself beside the data: the request that made it and
+    the region that accepted it (each when known)."""
+    if request_id is not None:
+        values = {**values, REQUEST_ATTRIBUTE: request_id}
+    if region is not None:
+        values = {**values, REGION_ATTRIBUTE: region}
+    return values
 
 
 def activity_key(sub: str, at: str, event_id: str) -> Key:

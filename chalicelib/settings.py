@@ -54,6 +54,8 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")
 # An SSM parameter's full name (/tasks-api/prod/slack/webhook-url) and a CloudWatch dashboard's name.
 _SSM_NAME = re.compile(r"[A-Za-z0-9_./-]{1,2048}")
 _DASHBOARD = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# An AWS region's name as REGIONS lists it: us-east-1, eu-west-1, us-gov-west-1.
+_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -102,6 +104,20 @@ def _faults(env: Mapping[str, str], stage: str) -> tuple[float, tuple[str, ...],
             "(the stack's FaultInjectionInProd parameter)"
         )
     return rate, routes, kind, int(latency), in_prod
+
+
+def _regions(value: str | None, own: str | None) -> tuple[str, ...]:
+    """REGIONS: AWS region names, each once, and this process's own region among them (else no change
+    would be its to forward, and its counters would go to a shard no region owns)."""
+    regions = _csv(value)
+    for region in regions:
+        if not _AWS_REGION.fullmatch(region):
+            raise ConfigError(f"REGIONS must list AWS region names (us-east-1,eu-west-1), got {region!r}")
+    if len(set(regions)) != len(regions):
+        raise ConfigError(f"REGIONS names a region twice: {','.join(regions)}")
+    if regions and own not in regions:
+        raise ConfigError(f"REGIONS ({','.join(regions)}) must include this process's AWS_REGION, got {own!r}")
+    return regions
 
 
 class Settings(NamedTuple):
@@ -172,6 +188,10 @@ class Settings(NamedTuple):
     slack_allowed_users: tuple[str, ...] = ()
     slack_allowed_channels: tuple[str, ...] = ()
     alarm_name_prefix: str | None = None
+    # The deployment's regions when it runs in more than one over a DynamoDB global table, the home region
+    # (where the table was created) first; empty: one region (docs/DESIGN.md "Two regions"). This process's
+    # own region is ``aws_region``, always one of them.
+    regions: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "cursor_secret")
@@ -261,6 +281,8 @@ class Settings(NamedTuple):
         webhook_parameter = (env.get("SLACK_WEBHOOK_PARAMETER") or "").strip() or None
         if webhook_parameter is not None and not _SSM_NAME.fullmatch(webhook_parameter):
             raise ConfigError(f"SLACK_WEBHOOK_PARAMETER must be an SSM parameter name, got {webhook_parameter!r}")
+        aws_region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        regions = _regions(env.get("REGIONS"), aws_region)
         dashboard = (env.get("DASHBOARD_NAME") or "").strip() or None
         if dashboard is not None and not _DASHBOARD.fullmatch(dashboard):
             raise ConfigError(f"DASHBOARD_NAME must be 1-255 of [A-Za-z0-9_-], got {dashboard!r}")
@@ -272,7 +294,7 @@ class Settings(NamedTuple):
             table_name=table_name,
             dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
             dynamodb_transport=_choice(env, "DYNAMODB_TRANSPORT", "lean", DYNAMODB_TRANSPORTS),
-            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            aws_region=aws_region,
             queue=queue,
             activity_queue_url=queue_url,
             auth_issuer=issuer,
@@ -310,6 +332,7 @@ class Settings(NamedTuple):
             slack_allowed_users=_csv(env.get("SLACK_ALLOWED_USERS")),
             slack_allowed_channels=_csv(env.get("SLACK_ALLOWED_CHANNELS")),
             alarm_name_prefix=(env.get("ALARM_NAME_PREFIX") or "").strip() or None,
+            regions=regions,
         )
 
 

@@ -342,7 +342,13 @@ class Services:
     def activity_recorder(self) -> ActivityRecorder:
         from chalicelib.tasks.activity import ActivityRecorder  # lazy: loads with its first use
 
-        return ActivityRecorder(self.store, clock=self.clock)
+        return ActivityRecorder(self.store, clock=self.clock, region=self._stats_region())
+
+    def _stats_region(self) -> str | None:
+        """Whose STATS shard this process's counters go to: in two regions its own (``STATS#<region>``, so no
+        two regions ever write one record), else None (the one ``STATS`` record)."""
+        settings = self.settings
+        return settings.aws_region if settings.regions else None
 
     @_member
     def dead_letters(self) -> DeadLetters:
@@ -357,19 +363,19 @@ class Services:
         """STATS rebuilt from items (the operator's command only)."""
         from chalicelib.tasks.stats import StatsRebuild  # lazy: loads with its first use
 
-        return StatsRebuild(self.store, clock=self.clock)
+        return StatsRebuild(self.store, clock=self.clock, region=self._stats_region())
 
     @_member
     def items(self) -> ItemService:
         from chalicelib.tasks.items import ItemService  # lazy: loads with its first use
 
-        return ItemService(self.store, clock=self.clock, request_id=request_id)
+        return ItemService(self.store, clock=self.clock, request_id=request_id, region=self.settings.aws_region)
 
     @_member
     def profiles(self) -> ProfileService:
         from chalicelib.tasks.profiles import ProfileService  # lazy: loads with its first use
 
-        return ProfileService(self.store, clock=self.clock, request_id=request_id)
+        return ProfileService(self.store, clock=self.clock, request_id=request_id, region=self.settings.aws_region)
 
     @_member
     def feed(self) -> ActivityFeed:

@@ -167,11 +167,13 @@ def seconds_of(at: str) -> float:
 
 class ActivityRecorder:
     """Applies one event: a conditional put of its ACTIVITY# record and the STATS counters, in one
-    transaction, so a redelivered event (its record exists) changes nothing at all."""
+    transaction, so a redelivered event (its record exists) changes nothing at all. With ``region`` (two
+    regions) the counters go to that region's shard ``STATS#<region>``, which no other region writes."""
 
-    def __init__(self, store: Store, clock: Clock = system_clock) -> None:
+    def __init__(self, store: Store, clock: Clock = system_clock, *, region: str | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._region = region
 
     def record(self, event: Mapping[str, Any]) -> bool:
         """True when applied now; False when it had been applied before (a redelivery)."""
@@ -183,7 +185,7 @@ class ActivityRecorder:
         # Every counter is added to (0 when unmoved), so a new STATS record starts with all of them.
         add = {name: delta.get(name, 0) for name in COUNTERS}
         add[APPLIED] = 1
-        ops.append(Update(keys.stats_key(sub), set={"updated_at": rfc3339(self._clock())}, add=add))
+        ops.append(Update(keys.stats_key(sub, self._region), set={"updated_at": rfc3339(self._clock())}, add=add))
         try:
             # A conflict: another event of the same user is updating STATS right now; take turns.
             retry_on_conflict(

@@ -1,5 +1,6 @@
-"""Activity as a user reads it: their counters (the ``STATS`` record) and their events of the last 30 days
-(the ``ACTIVITY#`` records), one store request each. ActivityRecorder (tasks/activity.py) writes both."""
+"""Activity as a user reads it: their counters (the ``STATS`` record, or in two regions the sum of every
+region's ``STATS#<region>`` shard) and their events of the last 30 days (the ``ACTIVITY#`` records), one
+store request each. ActivityRecorder (tasks/activity.py) writes both."""
 
 from __future__ import annotations
 
@@ -14,6 +15,24 @@ from chalicelib.tasks.clock import Clock
 from chalicelib.tasks.clock import rfc3339
 from chalicelib.tasks.clock import system_clock
 
+# More records than a user can have STATS shards (one per region, and the single-region STATS): one query
+# always reads them all.
+STATS_SHARDS_READ = 100
+
+
+def summed_stats(store: Store, sub: str) -> dict[str, Any]:
+    """The user's counters: each the sum over every record whose sort key begins ``STATS`` (a missing one
+    counts 0), read in one Query; ``updated_at`` the latest of theirs (None: no record yet)."""
+    shards = store.query(keys.user_pk(sub), keys.STATS_SK, limit=STATS_SHARDS_READ).records
+    stats: dict[str, Any] = {name: sum(_counter(shard.get(name)) for shard in shards) for name in COUNTERS}
+    stamps = [shard["updated_at"] for shard in shards if isinstance(shard.get("updated_at"), str)]
+    stats["updated_at"] = max(stamps, default=None)  # RFC 3339 of one fixed shape: text order is time order
+    return stats
+
+
+def _counter(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
 
 class ActivityFeed:
     def __init__(self, store: Store, clock: Clock = system_clock) -> None:
@@ -22,10 +41,7 @@ class ActivityFeed:
 
     def stats(self, sub: str) -> dict[str, Any]:
         """Every counter (0 when the user has none yet) and when they last changed (None: never)."""
-        record = self._store.get(keys.stats_key(sub)) or {}
-        stats: dict[str, Any] = {name: record.get(name, 0) for name in COUNTERS}
-        stats["updated_at"] = record.get("updated_at")
-        return stats
+        return summed_stats(self._store, sub)
 
     def events(self, sub: str, *, limit: int, after: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the user's events of the last 30 days, newest first by ``at``, and the position to

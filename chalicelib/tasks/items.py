@@ -77,17 +77,22 @@ def body_fingerprint(body: Any) -> str:
 
 class ItemService:
     def __init__(
-        self, store: Store, clock: Clock = system_clock, request_id: Callable[[], str | None] = lambda: None
+        self,
+        store: Store,
+        clock: Clock = system_clock,
+        request_id: Callable[[], str | None] = lambda: None,
+        region: str | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         # Each change's activity event is made from the table's change stream (tasks/outbox.py), which
-        # also carries the request's id, kept on the item (never in a response) for that.
+        # also carries the request's id and the region that accepted the write, kept on the item (never in
+        # a response) for that.
         self._request_id = request_id
+        self._region = region
 
     def _stamped(self, values: dict[str, Any]) -> dict[str, Any]:
-        request_id = self._request_id()
-        return values if request_id is None else {**values, keys.REQUEST_ATTRIBUTE: request_id}
+        return keys.stamped(values, self._request_id(), self._region)
 
     def create(
         self, sub: str, data: NewItem, *, idempotency_key: str | None = None, fingerprint: str | None = None

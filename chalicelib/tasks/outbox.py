@@ -70,6 +70,20 @@ def events_of(change: Change) -> list[dict[str, Any]]:
     return [item_event(kind, sub, item_id, at, before=before, after=after, id=identity)]
 
 
+def owned(change: Change, region: str | None, regions: tuple[str, ...]) -> bool:
+    """Whether ``region``'s forwarder forwards this change. In one region (``regions`` empty) every change is.
+    In two or more, each replica's stream carries every change, its own region's writes and the ones
+    replicated from the others alike, so exactly one region takes each: the one the image names as having
+    written it (``written_in``), the new image's for an insert or a modify, the old one's for a removal (both
+    replicas see the same old image, so a delete is forwarded once whichever region deleted). An image
+    written before there were regions, or naming a region no longer listed, is the home region's (the first)."""
+    if not regions:
+        return True
+    image = change.new if change.new is not None else change.old
+    writer = None if image is None else image.get(keys.REGION_ATTRIBUTE)
+    return (writer if writer in regions else regions[0]) == region
+
+
 def request_id(change: Change) -> str | None:
     """The X-Request-Id of the request that made the change, when the record says (a deletion does not:
     the record is gone, and its last image names the request before)."""

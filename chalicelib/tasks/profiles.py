@@ -22,11 +22,16 @@ SIGNED_IN_AT = "signed_in_at"
 
 class ProfileService:
     def __init__(
-        self, store: Store, clock: Clock = system_clock, request_id: Callable[[], str | None] = lambda: None
+        self,
+        store: Store,
+        clock: Clock = system_clock,
+        request_id: Callable[[], str | None] = lambda: None,
+        region: str | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._request_id = request_id
+        self._region = region
 
     def touch(
         self,
@@ -51,9 +56,7 @@ class ProfileService:
         if session is not None:
             changes[SESSION] = session
             changes[SIGNED_IN_AT] = signed_in_at
-        request_id = self._request_id()
-        if request_id is not None:
-            changes[keys.REQUEST_ATTRIBUTE] = request_id
+        changes = keys.stamped(changes, self._request_id(), self._region)
         defaults = {"sub": sub, "created_at": now, "display_name": username}
         defaults = {k: v for k, v in defaults.items() if k not in changes}
         record = self._store.update(Update(keys.profile_key(sub), set=changes, set_if_absent=defaults))

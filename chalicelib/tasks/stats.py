@@ -11,6 +11,13 @@ Safe while traffic flows, because of three things:
 - a difference is corrected only when it is seen twice, a settle interval apart: a change that has
   committed but whose event is not applied yet shows as a difference for a moment, and is not drift.
 
+In two regions (docs/DESIGN.md "Two regions") a user's counters are the sum of every region's shard
+``STATS#<region>``; a rebuild corrects only its own region's shard, by the difference between the items and
+that sum, so the sum comes out right (its own shard may go below zero: only the sum means anything). Its
+condition guards only its own shard: an event another region applies between the second look and the
+correction is not seen, nor is one not yet replicated here (the two looks catch the rest, as they catch an
+event on its way); run it in one region at a time, with the pipelines caught up.
+
 ``sign_ins`` cannot be rebuilt from items and is left as it is. Events still kept as dead letters are
 not in STATS yet, and a rebuild would count their items: replay them first (the command refuses a user
 who has any; docs/OPERATIONS.md).
@@ -21,7 +28,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
-from typing import Any
 from typing import NamedTuple
 
 from chalicelib import keys
@@ -33,6 +39,7 @@ from chalicelib.tasks.activity import APPLIED
 from chalicelib.tasks.clock import Clock
 from chalicelib.tasks.clock import rfc3339
 from chalicelib.tasks.clock import system_clock
+from chalicelib.tasks.feed import summed_stats
 from chalicelib.vocabulary import STATUSES
 
 # What items tell: each status's count and the total (sign_ins is not in them).
@@ -71,9 +78,12 @@ class StatsRebuild:
         *,
         settle: float = DEFAULT_SETTLE_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        region: str | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
+        # The shard a correction goes to: STATS#<region> in two regions, else STATS (None).
+        self._region = region
         self.settle = settle
         self._sleep = sleep
 
@@ -111,9 +121,11 @@ class StatsRebuild:
 
     def _look(self, sub: str) -> _Look:
         # STATS first, then the items: an event applied after this read changes ``applied``, so the
-        # correction (conditioned on it) is never written on top of one the count did not see.
-        stats = self._store.get(keys.stats_key(sub)) or {}
-        found = {name: _count(stats.get(name)) for name in REBUILT}
+        # correction (conditioned on it) is never written on top of one the count did not see. The shard the
+        # correction goes to before the sum of them all, so the sum holds at least what ``applied`` says.
+        stats = self._store.get(keys.stats_key(sub, self._region)) or {}
+        summed = summed_stats(self._store, sub)
+        found = {name: summed[name] for name in REBUILT}
         counted = self._count_items(sub)
         difference = {name: counted[name] - found[name] for name in REBUILT if counted[name] != found[name]}
         applied = stats.get(APPLIED)
@@ -138,13 +150,9 @@ class StatsRebuild:
         # adding the same difference again.
         self._store.update(
             Update(
-                keys.stats_key(sub),
+                keys.stats_key(sub, self._region),
                 set={"updated_at": rfc3339(self._clock())},
                 add={**look.difference, APPLIED: 1},
                 condition=AttributeIs(APPLIED, look.applied),
             )
         )
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

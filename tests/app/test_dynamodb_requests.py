@@ -93,10 +93,14 @@ def test_reading_an_item_costs_one_request_found_or_not(counted, api):
     assert _costs(counted, "GET", "/items/not-an-id", status=404) <= 1
 
 
-def test_reading_the_stats_costs_one_request_with_or_without_a_record(counted):
+def test_reading_the_stats_costs_one_request_with_or_without_a_record_or_with_a_shard_per_region(counted):
     assert _costs(counted, "GET", "/stats", status=200) == 1
     _apply_events(3)
     assert _costs(counted, "GET", "/stats", status=200) == 1
+    for region in ("us-east-1", "eu-west-1"):  # two regions: each counts in its STATS#<region>, read together
+        _apply_events(2, region=region)
+    reply, requests = counted("GET", "/stats")
+    assert requests == 1 and (reply.json["todo"], reply.json["total"]) == (7, 7)
 
 
 def test_reading_the_activity_costs_one_request_with_or_without_a_cursor(counted):
@@ -107,9 +111,9 @@ def test_reading_the_activity_costs_one_request_with_or_without_a_cursor(counted
     assert _costs(counted, "GET", f"/activity?limit=1&cursor={reply.json['next_cursor']}", status=200) == 1
 
 
-def _apply_events(count: int) -> None:
-    """Alice's activity and stats, as the consumer writes them (outside the counting window)."""
-    recorder = ActivityRecorder(wiring.services().store)
+def _apply_events(count: int, *, region: str | None = None) -> None:
+    """Alice's activity and stats, as the consumer (of ``region``) writes them (outside the counting window)."""
+    recorder = ActivityRecorder(wiring.services().store, region=region)
     for n in range(count):
         at = rfc3339(time.time() - n)
         recorder.record(item_event(ITEM_CREATED, sub_for("alice"), new_id(), at, before=None, after=STATUS_TODO))
