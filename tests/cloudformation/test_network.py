@@ -13,6 +13,7 @@ from cloudformation.transforms.streaming import FUNCTION as STREAM_FUNCTION
 from tests.cloudformation.support.resolve import resolve
 from tests.cloudformation.support.resolve import value
 from tests.cloudformation.support.stack import EXISTING_NETWORK
+from tests.cloudformation.support.stack import PROJECT
 
 FLAVOURS = ["rest", "http"]
 PSEUDO = {"AWS::Region": "eu-west-1"}
@@ -209,3 +210,33 @@ def test_lambda_may_create_interfaces_only_in_the_networks_subnets_with_the_func
         {"Fn::Sub": arn + resource}
         for resource in ("network-interface/*", *subnets, "security-group/${FunctionsSecurityGroup.GroupId}")
     ]
+
+
+HOURS_A_MONTH = 730
+ENDPOINT_HOUR = 0.01  # $ per interface endpoint per Availability Zone per hour, us-east-1 (AWS PrivateLink pricing)
+
+
+def _cells(text: str, label: str) -> list[str]:
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| {label}")]
+    return [cell.strip() for cell in row.strip("|").split("|")[1:]]
+
+
+def test_the_documented_monthly_cost_of_the_endpoints_is_the_built_templates(stacks):
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    deploy = (PROJECT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    zones = len(network.SUBNETS)
+    each = zones * HOURS_A_MONTH * ENDPOINT_HOUR
+    for flavour in FLAVOURS:
+        counts = [
+            sum(kind == "Interface" for kind in _endpoints(resolve(stacks[flavour], parameters)).values())
+            for parameters in (CREATED, EVERY_CALLER)
+        ]
+        default, every = counts
+        readme_text = (
+            f"{default} x {zones} AZs x {HOURS_A_MONTH} h x ${ENDPOINT_HOUR:.2f} = ${default * each:.2f} "
+            f"(every caller: {every}, ${every * each:.2f})"
+        )
+        column = FLAVOURS.index(flavour)
+        assert _cells(readme, "private network (`PrivateNetwork=created`)")[column] == readme_text, flavour
+        assert _cells(deploy, "defaults (table and queue on)")[1] == f"{default} x ${each:.2f} = ${default * each:.2f}"
+        assert _cells(deploy, "every caller")[1] == f"{every} x ${each:.2f} = ${every * each:.2f}"
