@@ -61,24 +61,24 @@ def service_name(service: str) -> dict[str, str]:
 
 
 # Interface endpoints, by logical id: (the service's endpoint name, the condition it exists under beyond
-# CREATE, why). Exactly what a function in the VPC calls (grep chalicelib for aws.client, lazy_client and
+# CREATE). Exactly what a function in the VPC calls (grep chalicelib for aws.client, lazy_client and
 # the standard-library transports); event source mappings poll SQS and the table's stream from Lambda's
 # side, and the runtime ships logs (and the EMF metrics in them) itself: neither needs an endpoint.
-INTERFACE_ENDPOINTS: dict[str, tuple[str, str | None, str]] = {
+INTERFACE_ENDPOINTS: dict[str, tuple[str, str | None]] = {
     # GET /health reads the region switch (chalicelib/operations/ssm.py) on every cold cache, the chat
     # commands read their signing secret and fail/restore write the switch: always, from the API function.
-    "SsmEndpoint": ("ssm", None, "the region switch and the chat commands' signing secret"),
+    "SsmEndpoint": ("ssm", None),
     # Every function traces actively (functions.py): the X-Ray daemon in the execution environment sends the
     # segments from the function's network interface.
-    "XRayEndpoint": ("xray", None, "active tracing's segments"),
+    "XRayEndpoint": ("xray", None),
     # The forwarder sends each change's events to the activity queue (chalicelib/events/sqs.py); it exists
     # only with the table and the queue.
-    "SqsEndpoint": ("sqs", stream.ENABLED, "the forwarder's SendMessage"),
+    "SqsEndpoint": ("sqs", stream.ENABLED),
     # The assistant's ConverseStream (chalicelib/assistant/bedrock.py), from the API and streaming functions.
-    "BedrockRuntimeEndpoint": ("bedrock-runtime", BEDROCK_ENABLED, "the assistant's ConverseStream"),
+    "BedrockRuntimeEndpoint": ("bedrock-runtime", BEDROCK_ENABLED),
     # The chat command `status` lists the stack's alarms (DescribeAlarms, chalicelib/operations/alarms.py);
     # without an allowed user or channel no command runs, so the endpoint is not paid for.
-    "MonitoringEndpoint": ("monitoring", CHAT_COMMANDS, "the chat command status's DescribeAlarms"),
+    "MonitoringEndpoint": ("monitoring", CHAT_COMMANDS),
 }
 
 # The network-interface actions Lambda calls with the function's role to attach it to the subnets (Lambda
@@ -120,8 +120,8 @@ PARAMETERS = {
 
 CHECKOV_VPC_SKIPS = {
     "CKV2_AWS_11": "No flow logs: the VPC has no internet gateway or NAT, so its only traffic is the "
-    "functions' HTTPS to AWS endpoints, each call already in CloudTrail and X-Ray; a flow log would add a "
-    "role and a log group billed per GB for nothing an investigation lacks.",
+    "functions' HTTPS to AWS service endpoints, which X-Ray traces per request; a flow log would add a role "
+    "and a log group billed per GB to show those same connections.",
     "CKV2_AWS_12": "The VPC's default security group is unused (every function and endpoint has its own) and "
     "CloudFormation cannot empty its rules without a custom resource; nothing is placed in it.",
 }
@@ -246,7 +246,7 @@ def _created_network(out: Template) -> None:
             },
         },
     )
-    for name, (service, condition, _why) in INTERFACE_ENDPOINTS.items():
+    for name, (service, condition) in INTERFACE_ENDPOINTS.items():
         add_resource(
             out,
             name,
