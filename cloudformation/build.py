@@ -25,6 +25,7 @@ from cloudformation.transforms import functions
 from cloudformation.transforms import http_api
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
+from cloudformation.transforms import network
 from cloudformation.transforms import notifier
 from cloudformation.transforms import observability
 from cloudformation.transforms import parameters
@@ -49,7 +50,9 @@ FLAVOUR_FILE = "api-flavour"
 # streaming one too; the stream step overrides the queue settings of the forwarder, which exists only with
 # the queue; http_api reads the routes and scopes cognito and streaming left in Chalice's swagger, and
 # observability reads whichever API is there; the notifier must come before observability and iam, which
-# give it its log group, alarms and role like any function; iam grants each function its own log group,
+# give it its log group, alarms and role like any function; network follows the notifier and the function URL
+# (both keep their function out of the VPC) and precedes iam, which grants the functions it placed there the
+# network-interface actions; iam grants each function its own log group,
 # which observability creates; console reads the API's origin and rewrites whatever reads CorsAllowOrigins,
 # so it follows every API step; parameters publishes the EndpointURL output either API step left; tags runs
 # last, so it tags whatever every step before it added.
@@ -70,6 +73,7 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
         frozenset({HTTP}),
     ),  # the stream: a function URL (RESPONSE_STREAM) on the streaming function
     # --- shared again -----------------------------------------------------------------------------------
+    (network.transform, BOTH),  # PrivateNetwork -> private subnets, VPC endpoints, security groups, VpcConfig
     (observability.transform, BOTH),  # log groups (30 days), metric filters, alarms, SNS topic, dashboard
     (iam.transform, BOTH),  # one least-privilege role per function instead of Chalice's DefaultRole
     # --- the REST flavour's own steps -----------------------------------------------------------------

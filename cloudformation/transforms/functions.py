@@ -40,8 +40,8 @@ API_GATEWAY_TIMEOUT_SECONDS = 29
 CHECKOV_SKIPS = {
     "CKV_AWS_116": "No asynchronous invocations: API Gateway invokes synchronously and SQS consumers are "
     "redriven by the queue's own dead-letter queue.",
-    "CKV_AWS_117": "The functions call only AWS public endpoints; a VPC would add NAT or endpoint charges that "
-    "break the storage-only idle cost and gain no isolation here.",
+    "CKV_AWS_117": "In a VPC only with PrivateNetwork (network.py): by default the functions call only AWS public "
+    "endpoints, and endpoints would break the storage-only idle cost; the notifier, posting to Slack, stays out.",
     "CKV_AWS_115": "Concurrency is bounded by the API stage's throttling; reserving it would take capacity from "
     "the account pool.",
     "CKV_AWS_173": "Lambda encrypts environment variables at rest with its service key; they hold names and "

@@ -1,9 +1,10 @@
 """Least privilege: Chalice's one ``DefaultRole`` (logs on ``arn:*:logs:*:*:*``, SQS on ``*``) becomes
 one role per function granting only what that function's code paths use, on exact ARNs: its own log
 group, the table and index, the table's stream, the queues it sends to or reads, the assistant's
-model or inference profile. X-Ray's write actions are the one ``*`` resource (AWS offers no
-resource-level permission for them), beside the region of an inference profile's model, usable only
-through that profile (see below)."""
+model or inference profile; with PrivateNetwork on, the network-interface actions Lambda needs to attach a
+function in the VPC (network.py). X-Ray's write actions and ec2:DescribeNetworkInterfaces are the ``*``
+resources (AWS offers no resource-level permission for them), beside the region of an inference profile's
+model, usable only through that profile (see below)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from cloudformation.template import clone
 from cloudformation.template import functions
 from cloudformation.template import resources
 from cloudformation.transforms import chat_commands
+from cloudformation.transforms import network
 from cloudformation.transforms.functions import BEDROCK_ENABLED
 from cloudformation.transforms.functions import MODEL_PARAMETER
 from cloudformation.transforms.notifier import WEBHOOK_PARAMETER_ARN
@@ -135,7 +137,7 @@ def _when(condition: str, statement: dict) -> dict:
     return {"Fn::If": [condition, statement, NO_VALUE]}
 
 
-def statements(name: str, needs: Needs) -> list:
+def statements(name: str, needs: Needs, *, private: bool = False) -> list:
     found = [
         {
             "Sid": "OwnLogGroup",
@@ -181,6 +183,8 @@ def statements(name: str, needs: Needs) -> list:
         found.extend(_model_statements())
     if needs.operations:
         found.extend(chat_commands.statements())
+    if private:  # in the VPC when PrivateNetwork is on: Lambda attaches it with this role (network.py)
+        found.extend(network.statements())
     return found
 
 
@@ -239,7 +243,10 @@ def transform(template: Template) -> Template:
                 "Policies": [
                     {
                         "PolicyName": f"{name}Policy",
-                        "PolicyDocument": {"Version": "2012-10-17", "Statement": statements(name, needs)},
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": statements(name, needs, private=network.private(function)),
+                        },
                     }
                 ],
                 "Tags": [{"Key": "app", "Value": "tasks-api"}],

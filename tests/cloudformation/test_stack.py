@@ -22,6 +22,7 @@ from cloudformation.transforms import cognito
 from cloudformation.transforms import console
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
+from cloudformation.transforms import network
 from cloudformation.transforms import stream
 from cloudformation.transforms import tags
 from cloudformation.transforms.notifier import notifiers
@@ -31,6 +32,7 @@ from tests.cloudformation.support.schemas import exports_and_imports
 from tests.cloudformation.support.schemas import tagging
 from tests.cloudformation.support.schemas import tags_of
 from tests.cloudformation.support.schemas import untagged
+from tests.cloudformation.support.stack import EXISTING_NETWORK
 from tests.cloudformation.support.stack import EXISTING_POOL
 from tests.cloudformation.support.stack import PROFILE_MODEL_IDS
 from tests.cloudformation.support.stack import PROJECT
@@ -305,7 +307,7 @@ def test_the_built_app_runs_each_consumer_on_its_queue_with_its_own_role(built):
         role = resources[f"{name}Role"]
         assert role["Condition"] == "SqsEnabled", name
         statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-        assert statements == iam.statements(name, iam.CONSUMER_NEEDS[queue]), name
+        assert statements == iam.statements(name, iam.CONSUMER_NEEDS[queue], private=True), name
     # The activity consumer writes ACTIVITY# and STATS in one transaction (a Put and an Update); the
     # dead-letter consumer only logs and counts.
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem"} <= _actions(built, "OnActivityRole")
@@ -329,10 +331,11 @@ def test_the_built_app_forwards_the_tables_stream_with_a_role_that_reads_only_it
     role = resources["OnTableChangeRole"]
     assert role["Condition"] == stream.ENABLED
     assert role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] == iam.statements(
-        "OnTableChange", iam.FORWARDER_NEEDS
+        "OnTableChange", iam.FORWARDER_NEEDS, private=True
     )
     by_resource = {}
-    for statement in statements_of(role):
+    # With the private network off (its grants are test_network.py's and the network test's below).
+    for statement in statements_of(resolve(built, {})["Resources"]["OnTableChangeRole"]):
         by_resource.setdefault(json.dumps(statement["Resource"], sort_keys=True), set()).update(statement["Action"])
     assert by_resource == {
         json.dumps({"Fn::GetAtt": ["OnTableChangeLogGroup", "Arn"]}): set(iam.LOGS),
@@ -476,6 +479,7 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
         | _operations_actions()
         | _secret_actions()
         | SERVICE_NEEDS
+        | set(network.ACTIONS)  # Lambda attaching a function to the private network (only while it is on)
         | set(PENDING)
     )
     roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
@@ -493,6 +497,15 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
             targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for target in targets:
                 literal = target if isinstance(target, str) else json.dumps(target)
+                if set(actions) <= set(network.ACTIONS):
+                    # Lambda's network interfaces: any of this account's in this region (their ids are Lambda's
+                    # to choose), the team's subnets by account and region (a list parameter's members cannot
+                    # each become an ARN), and DescribeNetworkInterfaces, which AWS authorises only on "*".
+                    wildcards = {json.dumps(network.NETWORK_INTERFACES), json.dumps(network.ANY_SUBNET_ARN)}
+                    if actions == list(network.DESCRIBE_ACTIONS):
+                        wildcards.add(json.dumps("*"))
+                    assert "*" not in literal or json.dumps(target) in wildcards, (name, statement)
+                    continue
                 if actions == ["cloudwatch:DescribeAlarms"]:
                     # This stack's alarms: CloudFormation names each <stack name>-<logical id>-<suffix>.
                     assert literal.endswith(':alarm:${AWS::StackName}-*"}'), (name, statement)
@@ -503,6 +516,30 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
                     assert ":bedrock:*::foundation-model/${Model}" in literal, (name, statement)
                     through = statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
                     assert "*" not in json.dumps(through), (name, statement)
+
+
+def _grants_ec2(statement: dict) -> bool:
+    branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+    return any(
+        a.startswith("ec2:") for branch in branches if branch != {"Ref": "AWS::NoValue"} for a in branch["Action"]
+    )
+
+
+@pytest.mark.parametrize("flavour", ["rest", "http"])
+def test_the_network_interface_actions_are_granted_only_while_the_private_network_is_on(stacks, flavour):
+    template = stacks[flavour]
+    for name, role in template["Resources"].items():
+        if role["Type"] == "AWS::IAM::Role" and name not in ACCOUNT_ROLES:
+            for statement in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+                if _grants_ec2(statement):
+                    assert statement["Fn::If"][0] == network.ON, (name, statement)
+    for mode in ("off", "created", "existing"):
+        deployed = resolve(template, {"PrivateNetwork": mode, **(EXISTING_NETWORK if mode == "existing" else {})})
+        for name, role in deployed["Resources"].items():
+            if role["Type"] == "AWS::IAM::Role" and name not in ACCOUNT_ROLES:
+                granted = {a for s in statements_of(role) for a in s["Action"] if a.startswith("ec2:")}
+                in_vpc = "VpcConfig" in deployed["Resources"][name.removesuffix("Role")]["Properties"]
+                assert granted == (set(network.ACTIONS) if in_vpc else set()), (mode, name)
 
 
 PSEUDO = {
@@ -673,6 +710,12 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
             assert "eu-west-1" not in json.dumps(variables["AUTH_ISSUER"])  # taken from the ARN at deploy
             assert params["UserPoolArn"] == EXISTING_POOL["UserPoolArn"]
         assert ("AlarmEmailSubscription" in resources) is bool(params["AlarmEmail"]), name
+        created = params["PrivateNetwork"] == "created"
+        private = params["PrivateNetwork"] != "off"
+        assert all((r in resources) is created for r in (network.VPC, *network.SUBNETS, network.DYNAMODB_ENDPOINT))
+        assert (network.FUNCTIONS_SG in resources) is private, name
+        assert ("VpcConfig" in resources["APIHandler"]["Properties"]) is private, name
+        assert ("ec2:CreateNetworkInterface" in _actions(template, "APIHandlerRole")) is private, name
         assert ("Budget" in resources) is bool(params["MonthlyBudget"]), name
         # The console exists with its parameter and the stack's own pool; its origin, once deploy.sh passes it
         # in, is the first the API allows and the app client's redirect.

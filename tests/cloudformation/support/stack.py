@@ -37,6 +37,12 @@ EXISTING_POOL = {
 # The assistant on Bedrock through an inference profile: the matrix renders the default foundation model.
 PROFILE_MODEL_IDS = ("eu.amazon.nova-micro-v1:0", "global.anthropic.claude-sonnet-4-5-20250929-v1:0")
 CONSOLE_ORIGIN = "https://d111111abcdef8.cloudfront.net"  # as CloudFront names a distribution
+PRIVATE_NETWORKS = ("off", "created", "existing")
+# A team's own private subnets and their VPC (ids in the shape EC2 gives them).
+EXISTING_NETWORK = {
+    "SubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+    "VpcId": "vpc-0123456789abcdef0",
+}
 FLAGS = {
     "EnableTasksTable": ("true", "false"),
     "EnableSqsIntegration": ("true", "false"),
@@ -64,6 +70,12 @@ def flag_combinations(flavour: str = "rest") -> list[tuple[str, dict[str, str]]]
         # scripts/deploy.sh, with and without CorsAllowOrigins), off in the last; always off with an existing pool.
         overrides["EnableConsole"] = ("true", "false")[n // 16]
         overrides["ConsoleOrigin"] = ("", CONSOLE_ORIGIN)[(n // 2) % 2]
+        # The private network: each of its three values with both values of every flag and switch above.
+        overrides["PrivateNetwork"] = PRIVATE_NETWORKS[(n + n // 6) % 3]
+        if overrides["PrivateNetwork"] == "existing":
+            overrides.update(EXISTING_NETWORK)
+        # Someone allowed to run the chat commands (the created network's monitoring endpoint exists then).
+        overrides["SlackAllowedUsers"] = ("", "U0123ABCD")[(n // 3) % 2]
         name = f"api={flavour}-" + "-".join(f"{k}={v}" for k, v in chosen.items())
         combos.append((name, overrides))
     return combos
