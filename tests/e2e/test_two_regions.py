@@ -188,7 +188,6 @@ def test_every_change_is_applied_to_stats_and_activity_once_in_total_though_both
         assert sorted((event["type"], event["item_id"]) for event in events) == [("item.created", i) for i in created]
 
 
-@pytest.mark.xfail(strict=True, reason="needs wip/regions-app")
 def test_each_region_forwards_only_the_changes_written_in_it(regions):
     # Both regions read the same stream (a global table's replicas each stream every change, replicated ones
     # too); each record says where it was written (keys.REGION_ATTRIBUTE), and only that region forwards it.
