@@ -23,14 +23,14 @@ off) on their published alias ``live``, and a reserved concurrency cap per funct
   refuses it and the deployment rolls back.
 - Reserved concurrency (ReservedConcurrentExecutions): ``ApiReservedConcurrency``,
   ``StreamingReservedConcurrency`` and ``ConsumerReservedConcurrency`` (each SQS consumer, capped alone). 0
-  would stop the function outright, which is the region switch's job (docs/OPERATIONS.md), so a rule refuses
-  it. A consumer's cap is also its event source mapping's maximum concurrency (ScalingConfig), so Lambda
-  polls no more batches than the function may run: a throttled batch goes back to the queue and counts toward
-  ``ActivityMaxReceiveCount``, which would dead-letter messages that never failed
-  (lambda/latest/dg/services-sqs-scaling.html); that maximum is at least 2, so the rule refuses 1 there too.
-  A function whose cap an earlier step set keeps it: the HTTP flavour's function URL (function_url.py,
-  ``AssistantStreamConcurrency``) caps the streaming function, so that flavour has no
-  ``StreamingReservedConcurrency``.
+  would throttle every invocation (an API that answers none, a queue nobody reads), so a rule refuses it: a
+  cap is a limit, not a switch. A consumer's cap is also its event source mapping's maximum concurrency
+  (ScalingConfig), so Lambda polls no more batches than the function may run: a throttled batch goes back to
+  the queue and counts toward ``ActivityMaxReceiveCount``, which would dead-letter messages that never failed
+  (lambda/latest/dg/services-sqs-scaling.html); that maximum takes 2 to 1000 (API_ScalingConfig.html), so the
+  rule refuses 1 there too and the parameter anything above 1000. A function whose cap an earlier step set
+  keeps it: the HTTP flavour's function URL (function_url.py, ``AssistantStreamConcurrency``) caps the
+  streaming function, so that flavour has no ``StreamingReservedConcurrency``.
 
 Metrics: Lambda publishes each function's metrics under FunctionName whatever version or alias ran, and
 again per alias (with a Resource dimension): the alarms and the dashboard (observability.py) keep the
@@ -70,8 +70,9 @@ UNCAPPED = -1
 API_RESERVED = "ApiReservedConcurrency"
 STREAMING_RESERVED = "StreamingReservedConcurrency"
 CONSUMER_RESERVED = "ConsumerReservedConcurrency"
-# The ESM's ScalingConfig.MaximumConcurrency takes 2 to 1000 (lambda/latest/dg/services-sqs-scaling.html).
+# The ESM's ScalingConfig.MaximumConcurrency takes 2 to 1000 (lambda/latest/dg/API_ScalingConfig.html).
 SQS_MINIMUM_CONCURRENCY = 2
+SQS_MAXIMUM_CONCURRENCY = 1000
 
 PARAMETERS = {
     PROVISIONED: number_parameter(
@@ -100,8 +101,9 @@ PARAMETERS = {
     ),
     CONSUMER_RESERVED: number_parameter(
         "Reserved concurrency of each SQS consumer, and its event source mapping's maximum concurrency "
-        f"(at least {SQS_MINIMUM_CONCURRENCY}); -1: uncapped",
+        f"({SQS_MINIMUM_CONCURRENCY} to {SQS_MAXIMUM_CONCURRENCY}); -1: uncapped",
         UNCAPPED,
+        MaxValue=SQS_MAXIMUM_CONCURRENCY,
     ),
 }
 RESERVED = {API_FUNCTION: API_RESERVED, STREAM_FUNCTION: STREAMING_RESERVED}
