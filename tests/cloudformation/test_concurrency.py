@@ -125,6 +125,17 @@ def test_with_provisioned_concurrency_every_integration_permission_and_the_url_n
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+def test_the_real_apps_every_route_and_permission_invokes_the_alias_with_provisioned_concurrency(stacks, flavour):
+    on = _callers(_resolved(stacks[flavour], ProvisionedConcurrency="1"))
+    off = _callers(_resolved(stacks[flavour]))
+    assert {name for name in on if " " not in name} == CALLERS[flavour]
+    assert set(on.values()) == {f"{name}.Alias" for name in ALIASED}
+    assert set(off.values()) == set(ALIASED)
+    if flavour == "rest":  # one integration per method of every route the app declares, and the catch-alls
+        assert len([name for name in on if " " in name]) > 10
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_without_provisioned_concurrency_they_name_the_function_as_before(templates, flavour):
     callers = _callers(_resolved(templates[flavour]))
     named = {target for target in callers.values() if target.split(".")[0] in ALIASED}
