@@ -19,6 +19,7 @@ from cloudformation.transforms import api
 from cloudformation.transforms import budget
 from cloudformation.transforms import chat_commands
 from cloudformation.transforms import cognito
+from cloudformation.transforms import concurrency
 from cloudformation.transforms import console
 from cloudformation.transforms import function_url
 from cloudformation.transforms import functions
@@ -52,10 +53,13 @@ FLAVOUR_FILE = "api-flavour"
 # observability reads whichever API is there; the notifier must come before observability and iam, which
 # give it its log group, alarms and role like any function; network follows the notifier and the function URL
 # (both keep their function out of the VPC) and precedes iam, which grants the functions it placed there the
-# network-interface actions; iam grants each function its own log group,
-# which observability creates; console reads the API's origin and rewrites whatever reads CorsAllowOrigins,
-# so it follows every API step; parameters publishes the EndpointURL output either API step left; tags runs
-# last, so it tags whatever every step before it added.
+# network-interface actions; iam grants each function its own log group, which observability creates;
+# concurrency points every integration and invoke permission of the API and streaming functions at their alias
+# (with provisioned concurrency on), so it follows every step that makes one (Chalice's swagger, streaming and
+# api's catch-all copies in REST; http_api and function_url in HTTP), and keeps the cap function_url gave the
+# stream; console reads the API's origin and rewrites whatever reads CorsAllowOrigins, so it follows every API
+# step; parameters publishes the EndpointURL output either API step left; tags runs last, so it tags whatever
+# every step before it added.
 PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (image.transform, BOTH),  # PackageType: Image, ImageUri and Architecture parameters, handler as command
     (streaming.transform, BOTH),  # the streaming function and POST /assistant/stream with STREAM transfer mode
@@ -78,6 +82,8 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (iam.transform, BOTH),  # one least-privilege role per function instead of Chalice's DefaultRole
     # --- the REST flavour's own steps -----------------------------------------------------------------
     (api.transform, frozenset({REST})),  # REGIONAL, throttling, tracing, access logs, tags, problem responses
+    # --- shared again: what needs every integration and permission of either API ----------------------
+    (concurrency.transform, BOTH),  # alias live for the API and stream, invoked when provisioned; reserved caps
     # --- shared again: what reads the finished stack ----------------------------------------------------
     (console.transform, BOTH),  # EnableConsole -> private bucket, CloudFront (OAC, HTTPS, CSP), its origin in CORS
     (budget.transform, BOTH),  # MonthlyBudget -> a budget on the cost-center tag, told to the alarm topic

@@ -19,6 +19,7 @@ from cloudformation.template import functions
 from cloudformation.template import load
 from cloudformation.transforms import budget
 from cloudformation.transforms import cognito
+from cloudformation.transforms import concurrency
 from cloudformation.transforms import console
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
@@ -93,12 +94,24 @@ def of_type(template: dict, kind: str) -> dict[str, dict]:
 def test_the_translated_stack_image_packages_every_function(translated, which):
     lambdas = of_type(translated[which], "AWS::Lambda::Function")
     assert "APIHandler" in lambdas and "AssistantStreamHandler" in lambdas
+    # SAM resolves the parameters in an aliased function's image URI (to hash its version): here their
+    # defaults (the translation is given no values), as CloudFormation's transform resolves the deployed ones.
+    stage = translated[which]["Parameters"]["AppStage"]["Default"]
+    resolved = {"Fn::Sub": image.IMAGE_URI["Fn::Sub"].replace("${AppStage}", stage)}
     for name, function in lambdas.items():
         props = function["Properties"]
         assert props["PackageType"] == "Image", name
-        assert props["Code"] == {"ImageUri": image.IMAGE_URI}, name
+        uri = resolved if name in concurrency.ALIASED else image.IMAGE_URI
+        assert props["Code"] == {"ImageUri": uri}, name
         assert "Runtime" not in props and "Handler" not in props, name
         assert props["ImageConfig"].get("Command") or props["ImageConfig"].get("EntryPoint"), name
+
+
+def _invoked(function: str, attribute: str | None = None) -> dict:
+    """What invokes ``function`` once SAM translated it: its alias ``live`` with provisioned concurrency on,
+    else the function (concurrency.py; tests/cloudformation/test_concurrency.py reads both)."""
+    unqualified = {"Fn::GetAtt": [function, attribute]} if attribute else {"Ref": function}
+    return {"Fn::If": [concurrency.PROVISIONED_ON, {"Ref": f"{function}Alias{concurrency.ALIAS}"}, unqualified]}
 
 
 @pytest.mark.parametrize("which", ["app", "fixture"])
@@ -106,10 +119,9 @@ def test_the_translated_stack_streams_the_assistant_route(translated, which):
     (api,) = of_type(translated[which], "AWS::ApiGateway::RestApi").values()
     integration = api["Properties"]["Body"]["paths"]["/assistant/stream"]["post"]["x-amazon-apigateway-integration"]
     assert integration["responseTransferMode"] == "STREAM"
-    assert (
-        "/2021-11-15/functions/${AssistantStreamHandler.Arn}/response-streaming-invocations"
-        in integration["uri"]["Fn::Sub"]
-    )
+    text, variables = integration["uri"]["Fn::Sub"]
+    assert "/2021-11-15/functions/${" + concurrency.TARGET + "}/response-streaming-invocations" in text
+    assert variables[concurrency.TARGET] == _invoked("AssistantStreamHandler", "Arn")
     (stage,) = of_type(translated[which], "AWS::ApiGateway::Stage").values()
     assert stage["Properties"]["TracingEnabled"] is True and "AccessLogSetting" in stage["Properties"]
     assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
@@ -123,7 +135,7 @@ def test_the_translated_http_flavour_serves_every_route_through_one_payload_1_0_
     assert api["Properties"]["ProtocolType"] == "HTTP"
     (integration,) = of_type(template, "AWS::ApiGatewayV2::Integration").values()
     assert integration["Properties"]["PayloadFormatVersion"] == "1.0"
-    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": ["APIHandler", "Arn"]}
+    assert integration["Properties"]["IntegrationUri"] == _invoked("APIHandler", "Arn")
     (stage,) = of_type(template, "AWS::ApiGatewayV2::Stage").values()
     assert stage["Properties"]["StageName"] == "$default" and stage["Properties"]["AutoDeploy"] is True
     assert "AccessLogSettings" in stage["Properties"]
@@ -136,7 +148,7 @@ def test_the_translated_http_flavour_serves_every_route_through_one_payload_1_0_
     sources = [p["Properties"]["SourceArn"]["Fn::Sub"] for p in gateway]
     assert sources == ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + api_name + "}/*"]
     url = [p["Properties"] for p in permissions if p["Properties"]["Principal"] == "*"]
-    assert {p["FunctionName"]["Ref"] for p in url} == {"AssistantStreamHandler"}
+    assert [p["FunctionName"] for p in url] == [_invoked("AssistantStreamHandler")] * 2
     assert sorted(p["Action"] for p in url) == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
     assert "RestAPI" not in json.dumps(template)
 

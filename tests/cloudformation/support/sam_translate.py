@@ -1,7 +1,8 @@
 """Translate a SAM template to plain CloudFormation with aws-sam-translator, offline.
 
-Run with the stack tools' interpreter (.venv-stack/bin/python): ``sam_translate.py TEMPLATE`` prints
-the CloudFormation as JSON. The managed-policy loader is a stub: the templates use no managed policies.
+Run with the stack tools' interpreter (.venv-stack/bin/python): ``sam_translate.py TEMPLATE [Key=Value ...]``
+prints the CloudFormation as JSON, translated with those parameter values (the others: their defaults),
+as CloudFormation's own transform gets them. The managed-policy loader is a stub: the templates use no managed policies.
 """
 
 import json
@@ -16,12 +17,13 @@ class NoManagedPolicies:
         return {}
 
 
-def main(path: str) -> None:
+def main(path: str, *parameters: str) -> None:
     with open(path, encoding="utf-8") as source:
         template = yaml.safe_load(source)
-    translated = transform(template, {}, NoManagedPolicies())
+    values = dict(parameter.split("=", 1) for parameter in parameters)
+    translated = transform(template, values, NoManagedPolicies())
     json.dump(translated, sys.stdout, indent=1, sort_keys=True, default=str)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

@@ -76,6 +76,13 @@ def flag_combinations(flavour: str = "rest") -> list[tuple[str, dict[str, str]]]
             overrides.update(EXISTING_NETWORK)
         # Someone allowed to run the chat commands (the created network's monitoring endpoint exists then).
         overrides["SlackAllowedUsers"] = ("", "U0123ABCD")[(n // 3) % 2]
+        # Concurrency (cloudformation/transforms/concurrency.py): the alias on and off, each cap set and not.
+        overrides["ProvisionedConcurrency"] = ("0", "2")[(n // 2 + n) % 2]
+        overrides["ApiReservedConcurrency"] = ("-1", "50")[(n // 4 + n) % 2]
+        if flavour == "rest":  # HTTP: the function URL's AssistantStreamConcurrency caps the stream
+            overrides["StreamingReservedConcurrency"] = ("-1", "20")[(n // 3 + n // 4) % 2]
+        overrides["ConsumerReservedConcurrency"] = ("-1", "5")[(n // 5) % 2]
+        overrides["FunctionVersionHash"] = ("", "0123456789abcdef")[(n // 2 + n // 3) % 2]
         name = f"api={flavour}-" + "-".join(f"{k}={v}" for k, v in chosen.items())
         combos.append((name, overrides))
     return combos
@@ -113,9 +120,11 @@ def chalice_package(project_dir: Path, out_dir: Path) -> dict:
     return load((out_dir / "sam.yaml").read_text(encoding="utf-8"))
 
 
-def sam_translate(path: Path) -> dict:
+def sam_translate(path: Path, parameters: dict[str, str] | None = None) -> dict:
+    """The template at ``path`` as the SAM translator turns it into CloudFormation, for these parameter values."""
+    pairs = [f"{key}={value}" for key, value in (parameters or {}).items()]
     result = subprocess.run(
-        [str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), str(path)],
+        [str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), str(path), *pairs],
         env=TOOL_ENV,
         capture_output=True,
         text=True,
