@@ -175,13 +175,21 @@ deploy_region() {
 
   # The stack reads the repository from the same SSM parameter; the digest pins the image just pushed.
   # Parameters not given keep the values the stack has (aws cloudformation deploy), ConsoleOrigin among them.
+  # SAM publishes a version of the API and streaming functions (their alias `live`, which the integrations
+  # call with provisioned concurrency on) only when their template changes; a deployment that changes only
+  # parameters must publish one too, so the image and every pair passed name it (docs/DEPLOY.md "Provisioned
+  # concurrency"). The same deployment again hashes the same: nothing new is published.
   deploy_app() {
+    local -a pairs=("ImageDigest=$digest" "Architecture=$ARCH" "${parameters[@]}" "$@")
+    local named given=0
+    for named in "${pairs[@]}"; do if [[ "${named%%=*}" == FunctionVersionHash ]]; then given=1; fi; done
+    ((given)) || pairs+=("FunctionVersionHash=$(printf '%s\n' "${pairs[@]}" | git hash-object --stdin | cut -c1-16)")
     run aws cloudformation deploy --region "$region" --stack-name "$STACK" \
       --template-file "$DIST/template.yaml" \
       --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
       --no-fail-on-empty-changeset \
       --tags app=tasks-api "api=$API" "stage=$stage" "cost-center=$cost_center" \
-      --parameter-overrides "ImageDigest=$digest" "Architecture=$ARCH" "${parameters[@]}" "$@"
+      --parameter-overrides "${pairs[@]}"
   }
   deploy_app
 

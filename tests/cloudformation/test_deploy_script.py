@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def test_the_app_stack_carries_the_cost_allocation_tags_as_stack_tags(dist):
 def test_the_bootstrap_stack_gets_the_cost_center_the_app_stack_gets(dist):
     assert f"CostCenter={tags.PARAMETER['Default']}" in dry_run(dist, "--region", "eu-west-1")[0]
     commands = dry_run(dist, "--region", "eu-west-1", "CostCenter=team-7")
-    assert "CostCenter=team-7" in commands[0] and commands[5].endswith("CostCenter=team-7")
+    assert "CostCenter=team-7" in commands[0] and _overrides(commands[5])["CostCenter"] == "team-7"
 
 
 def test_the_dry_run_passes_the_architecture_and_stack_parameters_through(dist):
@@ -115,7 +116,9 @@ def test_the_dry_run_passes_the_architecture_and_stack_parameters_through(dist):
         dist, "--arch", "x86_64", "EnableSqsIntegration=false", "AlarmEmail=ops@example.com", AWS_REGION="us-west-2"
     )
     assert "--platform linux/amd64 --build-arg ARCH=x86_64" in commands[3]
-    assert commands[5].endswith("Architecture=x86_64 EnableSqsIntegration=false AlarmEmail=ops@example.com")
+    assert (
+        "Architecture=x86_64 EnableSqsIntegration=false AlarmEmail=ops@example.com FunctionVersionHash=" in commands[5]
+    )
     assert "--region us-west-2" in commands[5]
 
 
@@ -194,7 +197,9 @@ def test_the_console_origin_cloudfront_named_is_passed_in_by_a_second_deployment
     outputs, again = _console(commands)[:2]
     assert "--query Stacks[0].Outputs[].[OutputKey,OutputValue] --output text" in outputs
     # The same deployment with every parameter it had, and the origin (ConsoleUrl without its slash).
-    assert again == commands[APP_DEPLOY] + " ConsoleOrigin=https://<distribution>.cloudfront.net"
+    first, second = (command.rsplit(" FunctionVersionHash=", 1) for command in (commands[APP_DEPLOY], again))
+    assert second[0] == first[0] + " ConsoleOrigin=https://<distribution>.cloudfront.net"
+    assert second[1] != first[1]  # a changed parameter: a new version behind the alias
 
 
 def test_the_console_is_uploaded_one_content_type_at_a_time_revalidated_and_stale_files_deleted(dist):
@@ -306,7 +311,9 @@ def test_every_region_is_told_the_list_and_the_others_their_replicas_stream_and_
     assert not {"TableStreamArn", "UserPoolArn", "UserPoolClientIds", "ApiScope"} & set(home_parameters)
     # The home stack's outputs are read before the other region deploys.
     assert "describe-stacks --region us-east-1" in home[6] and "[OutputKey,OutputValue]" in home[6]
-    assert _overrides(other[6]) == {
+    other_parameters = _overrides(other[6])
+    assert re.fullmatch(r"[0-9a-f]{16}", other_parameters.pop("FunctionVersionHash"))
+    assert other_parameters == {
         "ImageDigest": "sha256:<digest>",
         "Architecture": "arm64",
         "TableRegions": "us-east-1,eu-west-1",
@@ -389,3 +396,18 @@ def test_the_makefile_hands_deploy_args_to_the_script_as_they_are():
     # make deploy DEPLOY_ARGS="--regions us-east-1,eu-west-1 ..." (make itself rebuilds the virtualenvs: read).
     recipe = (PROJECT / "Makefile").read_text().split("\ndeploy: package\n", 1)[1].splitlines()[0]
     assert recipe.strip() == "scripts/deploy.sh --api $(API) $(DEPLOY_ARGS)"
+
+
+def _version_hash(dist, *args: str) -> str:
+    return _overrides(dry_run(dist, "--region", "eu-west-1", "--tag", "v1", *args)[APP_DEPLOY])["FunctionVersionHash"]
+
+
+def test_the_version_behind_the_alias_is_named_by_the_image_and_every_parameter_passed(dist):
+    # SAM publishes a version when its hash changes: the same deployment again publishes none; a changed
+    # parameter or architecture (with the same image) publishes one, so the alias serves what was deployed.
+    same = _version_hash(dist, "LogLevel=INFO")
+    assert _version_hash(dist, "LogLevel=INFO") == same
+    assert _version_hash(dist, "LogLevel=DEBUG") != same
+    assert _version_hash(dist, "LogLevel=INFO", "--arch", "x86_64") != same
+    # One a caller names is theirs.
+    assert _version_hash(dist, "FunctionVersionHash=0123456789abcdef") == "0123456789abcdef"
