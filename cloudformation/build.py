@@ -20,6 +20,7 @@ from cloudformation.transforms import budget
 from cloudformation.transforms import chat_commands
 from cloudformation.transforms import cognito
 from cloudformation.transforms import console
+from cloudformation.transforms import domain
 from cloudformation.transforms import function_url
 from cloudformation.transforms import functions
 from cloudformation.transforms import http_api
@@ -50,8 +51,9 @@ FLAVOUR_FILE = "api-flavour"
 # the queue; http_api reads the routes and scopes cognito and streaming left in Chalice's swagger, and
 # observability reads whichever API is there; the notifier must come before observability and iam, which
 # give it its log group, alarms and role like any function; iam grants each function its own log group,
-# which observability creates; console reads the API's origin and rewrites whatever reads CorsAllowOrigins,
-# so it follows every API step; parameters publishes the EndpointURL output either API step left; tags runs
+# which observability creates; domain maps whichever API is there and health-checks the EndpointURL it
+# left; console reads the API's origin and rewrites whatever reads CorsAllowOrigins, so it follows every
+# API step; parameters publishes the EndpointURL output either API step left; tags runs
 # last, so it tags whatever every step before it added.
 PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (image.transform, BOTH),  # PackageType: Image, ImageUri and Architecture parameters, handler as command
@@ -59,7 +61,7 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (functions.transform, BOTH),  # every function's settings: stage, JSON logs, cursor key, assistant, CORS
     (chat_commands.transform, BOTH),  # the region switch (SSM), the chat commands' settings for the API
     (cognito.transform, BOTH),  # user pool (created or existing), the authorizer's ARN and OAuth scope
-    (tables.transform, BOTH),  # EnableTasksTable -> the single table, STORE and TABLE_NAME
+    (tables.transform, BOTH),  # EnableTasksTable, TableRegions -> single or global table, STORE, TABLE_NAME
     (queues.transform, BOTH),  # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches
     (stream.transform, BOTH),  # the table's stream -> the forwarder (filtered, bisect, retried), its failure queue
     (notifier.transform, BOTH),  # EnableChatAlerts -> the notifier on the alarm topic, its webhook's SSM name
@@ -74,6 +76,7 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (iam.transform, BOTH),  # one least-privilege role per function instead of Chalice's DefaultRole
     # --- the REST flavour's own steps -----------------------------------------------------------------
     (api.transform, frozenset({REST})),  # REGIONAL, throttling, tracing, access logs, tags, problem responses
+    (domain.transform, BOTH),  # DomainName -> regional custom domain, /health check, latency record (regions)
     # --- shared again: what reads the finished stack ----------------------------------------------------
     (console.transform, BOTH),  # EnableConsole -> private bucket, CloudFront (OAC, HTTPS, CSP), its origin in CORS
     (budget.transform, BOTH),  # MonthlyBudget -> a budget on the cost-center tag, told to the alarm topic
