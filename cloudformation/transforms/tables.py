@@ -181,7 +181,8 @@ def _any(conditions: list) -> dict:
 def strong_consistency_rule() -> dict:
     """STRONG only where DynamoDB allows it: three replicas of one Region set, or two and a witness of that
     set (a Rule can only compare whole values, so every allowed list is written out: there are few)."""
-    three, witnessed = [], []
+    three: list[str] = []
+    witnessed: list[dict] = []
     for regions in STRONG_REGION_SETS.values():
         three.extend(",".join(chosen) for chosen in itertools.permutations(regions, 3))
         for witness in regions:
