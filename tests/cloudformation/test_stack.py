@@ -224,6 +224,16 @@ def test_every_translated_event_source_mapping_reports_batch_item_failures(trans
         assert mapping["Condition"] == MAPPED[mapping["Properties"]["FunctionName"]["Ref"]]
 
 
+@pytest.mark.parametrize("which", ["app", "fixture"])
+def test_the_translated_custom_domain_maps_the_stage_sam_generates(translated, which):
+    # domain.py names the REST stage as `<api>.Stage`, which only SAM knows how to resolve.
+    resources = translated[which]["Resources"]
+    (stage,) = of_type(translated[which], "AWS::ApiGateway::Stage")
+    mapping = resources[domain.MAPPING]
+    assert mapping["Type"] == "AWS::ApiGateway::BasePathMapping" and mapping["Condition"] == domain.ENABLED
+    assert mapping["Properties"]["Stage"] == {"Ref": stage}
+
+
 @pytest.mark.parametrize("which", EVERY)
 def test_the_translated_stream_mapping_reads_the_tables_stream_filtered_bisected_and_retried(translated, which):
     resources = translated[which]["Resources"]
