@@ -21,6 +21,7 @@ from cloudformation.transforms import chat_commands
 from cloudformation.transforms import cognito
 from cloudformation.transforms import concurrency
 from cloudformation.transforms import console
+from cloudformation.transforms import domain
 from cloudformation.transforms import function_url
 from cloudformation.transforms import functions
 from cloudformation.transforms import http_api
@@ -57,16 +58,16 @@ FLAVOUR_FILE = "api-flavour"
 # concurrency points every integration and invoke permission of the API and streaming functions at their alias
 # (with provisioned concurrency on), so it follows every step that makes one (Chalice's swagger, streaming and
 # api's catch-all copies in REST; http_api and function_url in HTTP), and keeps the cap function_url gave the
-# stream; console reads the API's origin and rewrites whatever reads CorsAllowOrigins, so it follows every API
-# step; parameters publishes the EndpointURL output either API step left; tags runs last, so it tags whatever
-# every step before it added.
+# stream; domain maps whichever API is there and health-checks the EndpointURL it left; console reads the API's
+# origin and rewrites whatever reads CorsAllowOrigins, so it follows every API step; parameters publishes the
+# EndpointURL output either API step left; tags runs last, so it tags whatever every step before it added.
 PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (image.transform, BOTH),  # PackageType: Image, ImageUri and Architecture parameters, handler as command
     (streaming.transform, BOTH),  # the streaming function and POST /assistant/stream with STREAM transfer mode
     (functions.transform, BOTH),  # every function's settings: stage, JSON logs, cursor key, assistant, CORS
     (chat_commands.transform, BOTH),  # the region switch (SSM), the chat commands' settings for the API
     (cognito.transform, BOTH),  # user pool (created or existing), the authorizer's ARN and OAuth scope
-    (tables.transform, BOTH),  # EnableTasksTable -> the single table, STORE and TABLE_NAME
+    (tables.transform, BOTH),  # EnableTasksTable, TableRegions -> single or global table, STORE, TABLE_NAME
     (queues.transform, BOTH),  # EnableSqsIntegration -> activity queue, DLQ, consumers with partial batches
     (stream.transform, BOTH),  # the table's stream -> the forwarder (filtered, bisect, retried), its failure queue
     (notifier.transform, BOTH),  # EnableChatAlerts -> the notifier on the alarm topic, its webhook's SSM name
@@ -84,6 +85,7 @@ PIPELINE: list[tuple[Step, frozenset[str]]] = [
     (api.transform, frozenset({REST})),  # REGIONAL, throttling, tracing, access logs, tags, problem responses
     # --- shared again: what needs every integration and permission of either API ----------------------
     (concurrency.transform, BOTH),  # alias live for the API and stream, invoked when provisioned; reserved caps
+    (domain.transform, BOTH),  # DomainName -> regional custom domain, /health check, latency record (regions)
     # --- shared again: what reads the finished stack ----------------------------------------------------
     (console.transform, BOTH),  # EnableConsole -> private bucket, CloudFront (OAC, HTTPS, CSP), its origin in CORS
     (budget.transform, BOTH),  # MonthlyBudget -> a budget on the cost-center tag, told to the alarm topic

@@ -36,6 +36,7 @@ from cloudformation.transforms.stream import ENABLED as FORWARDER_ENABLED
 from cloudformation.transforms.stream import FAILURE_QUEUE
 from cloudformation.transforms.stream import forwarders
 from cloudformation.transforms.tables import TASKS
+from cloudformation.transforms.tables import table_name
 
 RETENTION_DAYS = 30
 TOPIC = "AlarmTopic"
@@ -388,7 +389,7 @@ def _sign_in_failures_alarm(stream_function: str | None) -> dict:
 
 def _dashboard(names: dict[str, dict], api_graphs: list, forwarding: list[str]) -> dict:
     variables: dict[str, Any] = {
-        "TableName": {"Fn::If": [TASKS.condition, {"Ref": TASKS.resource}, "disabled"]},
+        "TableName": {"Fn::If": [TASKS.condition, table_name(TASKS), "disabled"]},
         "QueueName": {"Fn::If": [SQS_ENABLED, {"Fn::GetAtt": [ACTIVITY_QUEUE, "QueueName"]}, "disabled"]},
         "DeadLetterQueueName": {"Fn::If": [SQS_ENABLED, {"Fn::GetAtt": [DEAD_LETTER_QUEUE, "QueueName"]}, "disabled"]},
     }

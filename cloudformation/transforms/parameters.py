@@ -23,6 +23,7 @@ from cloudformation.transforms.observability import TOPIC
 from cloudformation.transforms.queues import ACTIVITY_QUEUE
 from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
 from cloudformation.transforms.tables import TASKS
+from cloudformation.transforms.tables import table_name
 
 STAGE_PARAMETER = "AppStage"
 ENDPOINT_OUTPUT = "EndpointURL"
@@ -55,7 +56,7 @@ def transform(template: Template) -> Template:
         raise ValueError(f"the template has no {ENDPOINT_OUTPUT} output to publish")
     published = [
         ("ApiUrlParameter", SSM_API_URL, endpoint["Value"], "The API's base URL", None),
-        ("TableNameParameter", SSM_TABLE_NAME, {"Ref": TASKS.resource}, "The table's name", TASKS.condition),
+        ("TableNameParameter", SSM_TABLE_NAME, table_name(TASKS), "The table's name", TASKS.condition),
         (
             "ActivityQueueUrlParameter",
             SSM_QUEUE_URL,

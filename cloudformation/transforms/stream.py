@@ -10,6 +10,8 @@ queue (SQS keeps it 14 days) and alarmed.
 
 The forwarder exists only with both the table and the queue: with ``EnableSqsIntegration=false`` the
 stream is there but unread (no queue, no forwarder); with ``EnableTasksTable=false`` there is no stream.
+With several regions (tables.py) each region's forwarder reads its own region's replica's stream: the global
+table's in the home region, ``TableStreamArn`` elsewhere.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def forwarders(template: Template) -> dict[str, str]:
     for name, function in functions(template):
         for event in function["Properties"].get("Events", {}).values():
             if event.get("Type") == "DynamoDB":
-                found[name] = event["Properties"]["Stream"]["Fn::GetAtt"][0]
+                found[name] = TASKS.resource  # the only stream transform() wires (it refuses any other)
     return found
 
 

@@ -36,10 +36,13 @@ TAGGABLE: dict[str, tuple[str, str]] = {
     "AWS::SSM::Parameter": ("Tags", MAP),
     "AWS::ApiGatewayV2::Api": ("Tags", MAP),
     "AWS::ApiGatewayV2::Stage": ("Tags", MAP),
+    "AWS::ApiGatewayV2::DomainName": ("Tags", MAP),
+    "AWS::Route53::HealthCheck": ("HealthCheckTags", LIST),
     "AWS::Cognito::UserPool": ("UserPoolTags", MAP),
     "AWS::Budgets::Budget": ("ResourceTags", LIST),
     **dict.fromkeys(
         (
+            "AWS::ApiGateway::DomainName",
             "AWS::ApiGateway::RestApi",
             "AWS::ApiGateway::Stage",
             "AWS::CloudFront::Distribution",

@@ -20,6 +20,7 @@ from tests.cloudformation.support.expected import GOLDEN_OUTPUT
 from tests.cloudformation.support.expected import UPDATE
 from tests.cloudformation.support.resolve import resolve
 from tests.cloudformation.support.stack import HERE
+from tests.cloudformation.support.stack import MATRIX_REGION
 from tests.cloudformation.support.stack import PROFILE_MODEL_IDS
 from tests.cloudformation.support.stack import PROJECT
 from tests.cloudformation.support.stack import TIMINGS
@@ -116,7 +117,7 @@ def matrix(stacks, tmp_path_factory) -> dict[str, tuple[Path, dict, dict]]:
 
 
 def _render(built: dict, name: str, overrides: dict, directory: Path) -> tuple[Path, dict, dict]:
-    resolved = resolve(built, overrides)
+    resolved = resolve(built, overrides, region=MATRIX_REGION)
     params = resolved.pop("ResolvedParameters")
     # Keep the parameters, with the combination's values as defaults, so the file deploys as is.
     for key, value in overrides.items():

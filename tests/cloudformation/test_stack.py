@@ -21,10 +21,12 @@ from cloudformation.transforms import budget
 from cloudformation.transforms import cognito
 from cloudformation.transforms import concurrency
 from cloudformation.transforms import console
+from cloudformation.transforms import domain
 from cloudformation.transforms import iam
 from cloudformation.transforms import image
 from cloudformation.transforms import network
 from cloudformation.transforms import stream
+from cloudformation.transforms import tables
 from cloudformation.transforms import tags
 from cloudformation.transforms.notifier import notifiers
 from tests.cloudformation.support.resolve import resolve
@@ -35,6 +37,7 @@ from tests.cloudformation.support.schemas import tags_of
 from tests.cloudformation.support.schemas import untagged
 from tests.cloudformation.support.stack import EXISTING_NETWORK
 from tests.cloudformation.support.stack import EXISTING_POOL
+from tests.cloudformation.support.stack import HOME_REGIONS
 from tests.cloudformation.support.stack import PROFILE_MODEL_IDS
 from tests.cloudformation.support.stack import PROJECT
 from tests.cloudformation.support.stack import sam_translate
@@ -235,6 +238,16 @@ def test_every_translated_event_source_mapping_reports_batch_item_failures(trans
         assert mapping["Condition"] == MAPPED[mapping["Properties"]["FunctionName"]["Ref"]]
 
 
+@pytest.mark.parametrize("which", ["app", "fixture"])
+def test_the_translated_custom_domain_maps_the_stage_sam_generates(translated, which):
+    # domain.py names the REST stage as `<api>.Stage`, which only SAM knows how to resolve.
+    resources = translated[which]["Resources"]
+    (stage,) = of_type(translated[which], "AWS::ApiGateway::Stage")
+    mapping = resources[domain.MAPPING]
+    assert mapping["Type"] == "AWS::ApiGateway::BasePathMapping" and mapping["Condition"] == domain.ENABLED
+    assert mapping["Properties"]["Stage"] == {"Ref": stage}
+
+
 @pytest.mark.parametrize("which", EVERY)
 def test_the_translated_stream_mapping_reads_the_tables_stream_filtered_bisected_and_retried(translated, which):
     resources = translated[which]["Resources"]
@@ -243,7 +256,7 @@ def test_the_translated_stream_mapping_reads_the_tables_stream_filtered_bisected
         for m in of_type(translated[which], "AWS::Lambda::EventSourceMapping").values()
         if m["Properties"]["FunctionName"] == {"Ref": "OnTableChange"}
     )
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
+    assert mapping["EventSourceArn"] == tables.stream_arn(tables.TASKS)  # SAM passes the regions' switch through
     assert resources["TasksTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     (only,) = mapping["FilterCriteria"]["Filters"]
     assert json.loads(only["Pattern"]) == stream.filter_pattern()
@@ -266,7 +279,7 @@ def test_every_queue_with_an_event_source_mapping_stays_invisible_six_times_its_
     mappings = {
         name: mapping
         for name, mapping in of_type(translated[which], "AWS::Lambda::EventSourceMapping").items()
-        if mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][1] == "Arn"  # not the table's StreamArn
+        if mapping["Properties"]["EventSourceArn"].get("Fn::GetAtt", ["", ""])[1] == "Arn"  # not the table's stream
     }
     queues = {m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings.values()}
     assert queues >= {"ActivityQueue", "ActivityDeadLetterQueue"}, "not every queue was checked"
@@ -337,7 +350,7 @@ def test_the_built_app_forwards_the_tables_stream_with_a_role_that_reads_only_it
     assert props["ImageConfig"] == {"Command": ["app.on_table_change"]}
     (event,) = props["Events"].values()
     assert event["Type"] == "DynamoDB"
-    assert event["Properties"]["Stream"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
+    assert event["Properties"]["Stream"] == tables.stream_arn(tables.TASKS)
     variables = props["Environment"]["Variables"]
     assert variables["QUEUE"] == "sqs" and variables["ACTIVITY_QUEUE_URL"] == {"Ref": "ActivityQueue"}
     role = resources["OnTableChangeRole"]
@@ -352,7 +365,11 @@ def test_the_built_app_forwards_the_tables_stream_with_a_role_that_reads_only_it
     assert by_resource == {
         json.dumps({"Fn::GetAtt": ["OnTableChangeLogGroup", "Arn"]}): set(iam.LOGS),
         json.dumps("*"): set(iam.XRAY),
-        json.dumps({"Fn::GetAtt": ["TasksTable", "StreamArn"]}): set(iam.STREAM_READ),
+        # This region's stream: the home region's global table's, another region's given one, the single table's.
+        **{
+            json.dumps(arn, sort_keys=True): set(iam.STREAM_READ)
+            for arn in tables.stream_arn(tables.TASKS)["Fn::If"][1:]
+        },
         json.dumps({"Fn::GetAtt": ["ActivityQueue", "Arn"]}): {"sqs:SendMessage"},
         json.dumps({"Fn::GetAtt": [stream.FAILURE_QUEUE, "Arn"]}): {"sqs:SendMessage"},
     }
@@ -684,6 +701,9 @@ CONSOLE_RESOURCES = (
 )
 
 
+DOMAIN_RESOURCES = (domain.DOMAIN, domain.MAPPING, domain.HEALTH_CHECK, domain.RECORD)
+
+
 def test_every_flag_combination_renders_what_its_flags_say(matrix):
     assert len(matrix) == 2 * 24
     for name, (_, template, params) in matrix.items():
@@ -692,17 +712,26 @@ def test_every_flag_combination_renders_what_its_flags_say(matrix):
         table = params["EnableTasksTable"] == "true"
         sqs = params["EnableSqsIntegration"] == "true"
         variables = _variables(template)
-        assert ("TasksTable" in resources) is table, name
+        # One region: the single table; the home of several: the global table; another region: neither.
+        regions = params["TableRegions"]
+        home = regions == HOME_REGIONS
+        assert ("TasksTable" in resources) is (table and not regions), name
+        assert ("TasksGlobalTable" in resources) is (table and home), name
         assert variables["STORE"] == ("dynamodb" if table else "off"), name
-        assert (variables["TABLE_NAME"] == {"Ref": "TasksTable"}) if table else variables["TABLE_NAME"] == ""
+        named = {"": {"Ref": "TasksTable"}, HOME_REGIONS: {"Ref": "TasksGlobalTable"}}
+        assert variables["TABLE_NAME"] == (named.get(regions, {"Fn::Sub": "${AWS::StackName}-tasks"}) if table else "")
+        assert value(variables["REGIONS"], params) == regions, name
+        custom_domain = params["DomainName"] != ""
+        assert all((r in resources) is custom_domain for r in DOMAIN_RESOURCES), name
         assert any(a.startswith("dynamodb:") for a in _actions(template, "APIHandlerRole")) is table, name
         assert ("ActivityQueue" in resources and "ActivityDeadLetterQueue" in resources) is sqs, name
         # The API sends no event: the forwarder sends what the table's stream recorded.
         assert "sqs:SendMessage" not in _actions(template, "APIHandlerRole"), name
         assert all((consumer in resources) is sqs for consumer in CONSUMERS), name
         # The stream exists with the table; it is read only when the queue exists too.
-        if table:
-            assert resources["TasksTable"]["Properties"]["StreamSpecification"], name
+        if table and regions in named:
+            created = resources["TasksGlobalTable" if home else "TasksTable"]
+            assert created["Properties"]["StreamSpecification"], name
         forwarded = table and sqs
         assert ("OnTableChange" in resources and "OnTableChangeRole" in resources) is forwarded, name
         assert (stream.FAILURE_QUEUE in resources and "OnTableChangeIteratorAgeAlarm" in resources) is forwarded, name

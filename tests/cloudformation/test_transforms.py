@@ -132,7 +132,10 @@ def test_cognito_refuses_a_template_without_the_placeholder_authorizer():
 def test_tables_create_the_single_table_behind_its_flag_and_tell_the_app():
     out = tables.transform(input_of(tables.transform))
     table = out["Resources"]["TasksTable"]
-    assert table["Condition"] == "TasksTableEnabled" and table["DeletionPolicy"] == "Retain"
+    assert table["Condition"] == "TasksSingleTable" and table["DeletionPolicy"] == "Retain"
+    assert out["Conditions"]["TasksSingleTable"] == {
+        "Fn::And": [{"Condition": "TasksTableEnabled"}, {"Fn::Not": [{"Condition": "MultiRegion"}]}]
+    }
     props = table["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert [k["AttributeName"] for k in props["KeySchema"]] == ["PK", "SK"]
@@ -144,7 +147,8 @@ def test_tables_create_the_single_table_behind_its_flag_and_tell_the_app():
     for _, function in functions(out):
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["STORE"] == {"Fn::If": ["TasksTableEnabled", "dynamodb", "off"]}
-        assert variables["TABLE_NAME"] == {"Fn::If": ["TasksTableEnabled", {"Ref": "TasksTable"}, ""]}
+        assert variables["TABLE_NAME"] == {"Fn::If": ["TasksTableEnabled", tables.table_name(tables.TASKS), ""]}
+        assert variables["REGIONS"] == {"Ref": "TableRegions"}
 
 
 def test_queues_wire_each_consumer_to_its_queue_with_partial_batch_responses():
@@ -249,7 +253,7 @@ def test_stream_invokes_the_forwarder_only_for_the_captured_keys():
 
 def test_stream_reads_the_tables_stream_and_never_skips_a_record_it_still_holds():
     props = _mapping(stream.transform(input_of(stream.transform)))
-    assert props["Stream"] == {"Fn::GetAtt": ["TasksTable", "StreamArn"]}
+    assert props["Stream"] == tables.stream_arn(tables.TASKS)  # this region's: tests/cloudformation/test_regions.py
     assert props["StartingPosition"] == "TRIM_HORIZON"  # from the oldest record the stream keeps
     assert props["BisectBatchOnFunctionError"] is True
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -434,7 +438,7 @@ def test_iam_lets_the_forwarder_read_exactly_the_tables_stream_and_send_to_exact
         "Tracing": (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*"),
         "ReadTableStream": (
             ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
-            {"Fn::GetAtt": ["TasksTable", "StreamArn"]},
+            tables.stream_arn(tables.TASKS),
         ),
         "SendActivityQueue": (["sqs:SendMessage"], {"Fn::GetAtt": ["ActivityQueue", "Arn"]}),
         "SendTableStreamFailureQueue": (["sqs:SendMessage"], {"Fn::GetAtt": [stream.FAILURE_QUEUE, "Arn"]}),

@@ -4,7 +4,9 @@ whose condition is false and replace each Fn::If by its chosen branch (AWS::NoVa
 Enough of CloudFormation for the flag-matrix tests to ask "with this flag off, is there a table?".
 Conditions may compare strings built with Ref, Fn::Sub, Fn::Join, Fn::Select and Fn::Split. Given the
 pseudo parameters too (``pseudo={"AWS::Region": ...}``), those functions are also evaluated in the
-resources wherever every input is known, so a test can read an ARN as the deployed stack would."""
+resources wherever every input is known, so a test can read an ARN as the deployed stack would. Conditions
+see the pseudo parameters too (``AWS::Region`` decides which region of several is the home one); ``region``
+alone gives the Conditions the region without evaluating the resources' functions (the flag matrix)."""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def value(expr: Any, names: Mapping[str, Any]) -> Any:
                 raise Unknown(match.group(1))
             return str(scope[match.group(1)])
 
-        return re.sub(r"\$\{([A-Za-z0-9_:]+)\}", substitute, text)
+        return re.sub(r"\$\{([A-Za-z0-9_:.]+)\}", substitute, text)
     if key == "Fn::Join":
         return str(arg[0]).join(str(v) for v in value(arg[1], names))
     if key == "Fn::Select":
@@ -88,13 +90,18 @@ def condition(name: str, conditions: dict, params: Mapping[str, str], memo: dict
 
 
 def resolve(
-    template: dict, overrides: Mapping[str, str] | None = None, pseudo: Mapping[str, str] | None = None
+    template: dict,
+    overrides: Mapping[str, str] | None = None,
+    pseudo: Mapping[str, str] | None = None,
+    *,
+    region: str | None = None,
 ) -> dict:
     out = copy.deepcopy(template)
     params = parameter_values(out, overrides or {})
     conditions = out.get("Conditions", {})
     memo: dict[str, bool] = {}
-    truth = {name: condition(name, conditions, params, memo) for name in conditions}
+    known = {**params, **({"AWS::Region": region} if region else {}), **(pseudo or {})}
+    truth = {name: condition(name, conditions, known, memo) for name in conditions}
     names = {**params, **pseudo} if pseudo is not None else None
 
     def walk(node: Any) -> Any:
@@ -128,3 +135,36 @@ def resolve(
     out.pop("Rules", None)  # their assertions hold for the chosen values, or the combination is invalid
     out["ResolvedParameters"] = params
     return out
+
+
+def _holds(expr: Any, names: Mapping[str, Any]) -> bool:
+    """A Rule's condition or assertion, from parameter values (the rule functions this project's Rules use)."""
+    ((key, arg),) = expr.items()
+    if key == "Fn::Equals":
+        return str(value(arg[0], names)) == str(value(arg[1], names))
+    if key == "Fn::Contains":
+        return str(value(arg[1], names)) in [str(v) for v in value(arg[0], names)]
+    if key == "Fn::Not":
+        return not _holds(arg[0], names)
+    if key == "Fn::And":
+        return all(_holds(x, names) for x in arg)
+    if key == "Fn::Or":
+        return any(_holds(x, names) for x in arg)
+    raise Unknown(expr)
+
+
+def refused_by(template: dict, overrides: Mapping[str, str], pseudo: Mapping[str, str] | None = None) -> list[str]:
+    """What CloudFormation would answer these parameter values before creating anything: each overridden
+    parameter whose AllowedPattern refuses its value, and each Rules assertion they break (its description)."""
+    names = {**parameter_values(template, overrides), **(pseudo or {})}
+    definitions = template.get("Parameters", {})
+    refused = [
+        f"{name}: {definitions[name].get('ConstraintDescription', definitions[name]['AllowedPattern'])}"
+        for name in overrides
+        if "AllowedPattern" in definitions[name] and not re.fullmatch(definitions[name]["AllowedPattern"], names[name])
+    ]
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not _holds(rule["RuleCondition"], names):
+            continue
+        refused.extend(a["AssertDescription"] for a in rule["Assertions"] if not _holds(a["Assert"], names))
+    return refused

@@ -43,6 +43,20 @@ EXISTING_NETWORK = {
     "SubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
     "VpcId": "vpc-0123456789abcdef0",
 }
+# Two regions: the matrix renders in MATRIX_REGION (the tools' region), as the home region of HOME_REGIONS and
+# as the other region of REPLICA_REGIONS, which is given its replica's stream. All of the US Region set, so
+# STRONG is allowed with the witness (cloudformation/transforms/tables.py).
+MATRIX_REGION = TOOL_ENV["AWS_REGION"]
+HOME_REGIONS = "us-east-1,us-west-2"
+REPLICA_REGIONS = "us-west-2,us-east-1"
+TABLE_REGIONS = ("", HOME_REGIONS, REPLICA_REGIONS)
+WITNESS_REGION = "us-east-2"
+REPLICA_STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/tasks-api-tasks/stream/2026-01-01T00:00:00.000"
+CUSTOM_DOMAIN = {
+    "DomainName": "api.example.com",
+    "HostedZoneId": "Z0123456789ABCDEFGHIJ",
+    "CertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
+}
 FLAGS = {
     "EnableTasksTable": ("true", "false"),
     "EnableSqsIntegration": ("true", "false"),
@@ -83,6 +97,15 @@ def flag_combinations(flavour: str = "rest") -> list[tuple[str, dict[str, str]]]
             overrides["StreamingReservedConcurrency"] = ("-1", "20")[(n // 3 + n // 4) % 2]
         overrides["ConsumerReservedConcurrency"] = ("-1", "5")[(n // 5) % 2]
         overrides["FunctionVersionHash"] = ("", "0123456789abcdef")[(n // 2 + n // 3) % 2]
+        # One region, the home of two, the other of two (which reads its replica's stream); STRONG in half the
+        # two-region rows (two regions and a witness); the custom domain in every other pair of rows.
+        regions = TABLE_REGIONS[(n + n // 4) % 3]
+        overrides["TableRegions"] = regions
+        overrides["TableStreamArn"] = REPLICA_STREAM_ARN if regions == REPLICA_REGIONS else ""
+        strong = bool(regions) and (n + n // 4) % 2 == 1
+        overrides["TableConsistency"] = "STRONG" if strong else "EVENTUAL"
+        overrides["TableWitnessRegion"] = WITNESS_REGION if strong else ""
+        overrides.update(CUSTOM_DOMAIN if (n + n // 2) % 2 else dict.fromkeys(CUSTOM_DOMAIN, ""))
         name = f"api={flavour}-" + "-".join(f"{k}={v}" for k, v in chosen.items())
         combos.append((name, overrides))
     return combos
