@@ -69,6 +69,11 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
 # transport (chalicelib/store/dynamodb_http.py) that keeps boto3 off the request path.
 DYNAMODB_TRANSPORTS = ("boto3", "lean")
 
+# The table's consistency across Regions (the stack's TableConsistency, lower case): ``strong`` is a DynamoDB
+# global table in multi-Region strong consistency, which has no transactions and no TTL, so the store is made
+# without transactions and the use-cases take their single-write paths (docs/DESIGN.md).
+TABLE_CONSISTENCIES = ("eventual", "strong")
+
 # Fault injection for drills (chalicelib/faults.py, docs/OPERATIONS.md "Fault drill"): what an injected fault
 # is. ``exception`` an unhandled exception, ``store`` a store failure the adapter cannot translate (unhandled
 # too), ``latency`` added delay, ``throttle`` the store's throttling error (a 503).
@@ -131,6 +136,7 @@ class Settings(NamedTuple):
     table_name: str | None = None
     dynamodb_endpoint_url: str | None = None
     dynamodb_transport: str = "lean"
+    table_consistency: str = "eventual"
     aws_region: str | None = None
     queue: str = "local"
     activity_queue_url: str | None = None
@@ -294,6 +300,7 @@ class Settings(NamedTuple):
             table_name=table_name,
             dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
             dynamodb_transport=_choice(env, "DYNAMODB_TRANSPORT", "lean", DYNAMODB_TRANSPORTS),
+            table_consistency=_choice(env, "TABLE_CONSISTENCY", "eventual", TABLE_CONSISTENCIES),
             aws_region=aws_region,
             queue=queue,
             activity_queue_url=queue_url,

@@ -201,6 +201,8 @@ class Services:
         settings = self.settings
         tracer = self.tracer()
         store: Store
+        # A table in multi-Region strong consistency refuses transactions: the use-cases write one record at a time.
+        transactions = settings.table_consistency != "strong"
         if settings.store == "dynamodb":
             from chalicelib.store.dynamodb import DynamoDBStore
 
@@ -210,6 +212,7 @@ class Services:
                 region=settings.aws_region,
                 transport=settings.dynamodb_transport,
                 tracer=tracer,
+                transactions=transactions,
             )
             if settings.dynamodb_endpoint_url:
                 # Local endpoints only (DynamoDB Local): against AWS the stack owns the table, and Lambda
@@ -223,7 +226,7 @@ class Services:
             # With an activity pipeline, the store logs each change of a captured record in the write's own
             # transaction (the outbox); the local feed forwards the log (``change_feed``).
             capture = self._captured() if settings.queue != "off" else None
-            store = SQLiteStore(settings.sqlite_path, capture=capture)
+            store = SQLiteStore(settings.sqlite_path, capture=capture, transactions=transactions)
             self._built["store"] = store  # the feed reads the log of this very store
             self.change_feed  # noqa: B018 - started with the store: what an earlier run logged is forwarded too
         faults = self.faults

@@ -48,6 +48,14 @@ def adapter(request, env) -> str:
     return request.param
 
 
+@pytest.fixture(params=["eventual", "strong"])
+def table_consistency(request, env) -> str:
+    """Runs the test once with the store's transactions (``eventual``) and once without them (``strong``: a
+    table in multi-Region strong consistency), whose use-cases write one record at a time."""
+    env(TABLE_CONSISTENCY=request.param)
+    return request.param
+
+
 @pytest.fixture
 def recording_queue(env):
     """The activity queue replaced by one that records and never delivers (see tests/support/queues.py)."""

@@ -4,6 +4,11 @@ Records are plain dicts of JSON-able attributes (str, int, bool, None, lists and
 key and index attributes are passed beside them and never appear in what an adapter returns.
 Every write may carry a Condition; when it does not hold the adapter raises
 ``errors.ConditionFailed(existing=<the stored record or None>)`` in the same single request.
+A string set (an Update's ``add_to_set``/``delete_from_set``) reads back as a sorted list of its strings; only
+those clauses make one (a Put of that list writes a list, which DynamoDB will not treat as a set).
+
+A store may offer no transactions (``transactions`` False: a DynamoDB table in multi-Region strong
+consistency has none); the use-cases then reach the same guarantees with single-record conditional writes.
 
 ``BaseStore`` checks every call once, for all adapters: an adapter subclasses it and implements the
 underscored methods, which only ever see operations the port accepted.
@@ -12,7 +17,9 @@ underscored methods, which only ever see operations the port accepted.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 from typing import NamedTuple
@@ -114,6 +121,8 @@ class _UpdateFields(NamedTuple):
     index_key: IndexKey | None
     condition: Condition | None
     returns: str
+    add_to_set: dict[str, frozenset[str]]
+    delete_from_set: dict[str, frozenset[str]]
 
 
 class Update(_UpdateFields):
@@ -122,6 +131,8 @@ class Update(_UpdateFields):
 
     ``set`` overwrites, ``set_if_absent`` writes only attributes the record lacks (so an Update
     without a condition is an upsert), ``add`` increments numbers (a missing one counts as 0).
+    ``add_to_set`` puts strings in a string set (a missing one counts as empty), ``delete_from_set`` takes
+    them out (absent ones are no error; the last one out removes the attribute, as DynamoDB does).
     ``index_key`` replaces the record's GSI1 key when given.
     """
 
@@ -136,19 +147,22 @@ class Update(_UpdateFields):
         index_key: IndexKey | None = None,
         condition: Condition | None = None,
         returns: str = "new",
+        add_to_set: Mapping[str, Iterable[str]] | None = None,
+        delete_from_set: Mapping[str, Iterable[str]] | None = None,
     ) -> Update:
         if returns not in ("new", "old"):
             raise ValueError(f"returns must be 'new' or 'old', not {returns!r}")
         clauses = (set or {}, set_if_absent or {}, add or {})
+        set_clauses = (_string_sets(add_to_set), _string_sets(delete_from_set))
         # DynamoDB refuses an attribute named in two clauses of one update; refusing it here, for
         # every adapter, keeps them alike.
         seen: builtins.set[str] = builtins.set()  # `set` is the clause here
-        for names in clauses:
+        for names in (*clauses, *set_clauses):
             overlap = seen & names.keys()
             if overlap:
                 raise ValueError(f"attributes in more than one update clause: {sorted(overlap)}")
             seen |= names.keys()
-        return super().__new__(cls, key, *clauses, index_key, condition, returns)
+        return super().__new__(cls, key, *clauses, index_key, condition, returns, *set_clauses)
 
     def after(self, before: Record | None) -> Record:
         """The record this update makes of ``before`` (None: the record did not exist)."""
@@ -161,7 +175,41 @@ class Update(_UpdateFields):
             if not isinstance(current, int) or isinstance(current, bool):
                 raise ValueError(f"cannot add to {name!r}: it is not a number")
             record[name] = current + amount
+        for name, strings in self.add_to_set.items():
+            record[name] = sorted(_stored_set(record, name) | strings)
+        for name, strings in self.delete_from_set.items():
+            if name in record:
+                remaining = _stored_set(record, name) - strings
+                if remaining:
+                    record[name] = sorted(remaining)
+                else:
+                    del record[name]
         return record
+
+    def changes_something(self) -> bool:
+        """Whether the update names anything to write (a transaction requires it)."""
+        clauses = (self.set, self.set_if_absent, self.add, self.add_to_set, self.delete_from_set)
+        return self.index_key is not None or any(clauses)
+
+
+def _string_sets(clause: Mapping[str, Iterable[str]] | None) -> dict[str, frozenset[str]]:
+    sets: dict[str, frozenset[str]] = {}
+    for name, strings in (clause or {}).items():
+        if isinstance(strings, str):
+            raise TypeError(f"{name!r}: a set of strings, not one string")
+        values = frozenset(strings)
+        if not values or not all(isinstance(value, str) for value in values):
+            # DynamoDB has no empty set, and a string set holds only strings.
+            raise ValueError(f"{name!r}: at least one string, and only strings")
+        sets[name] = values
+    return sets
+
+
+def _stored_set(record: Record, name: str) -> builtins.set[str]:
+    current = record.get(name, [])
+    if not isinstance(current, list) or not all(isinstance(value, str) for value in current):
+        raise ValueError(f"{name!r} is not a string set")
+    return builtins.set(current)
 
 
 class Delete(NamedTuple):
@@ -180,6 +228,9 @@ class Page(NamedTuple):
 
 class Store(Protocol):
     """What the domain needs from storage. One method call is one storage request."""
+
+    # False: ``transact`` is refused (a programming error); the use-cases take their single-write paths.
+    transactions: bool
 
     def get(self, key: Key) -> Record | None:
         """The record at ``key``, or None."""
@@ -200,9 +251,10 @@ class Store(Protocol):
     def delete(self, op: Delete) -> Record | None: ...
 
     def transact(self, ops: Sequence[Put | Update]) -> None:
-        """Write all or nothing, each key at most once. Every condition is judged against the state
-        before the transaction; a failed one raises ConditionFailed with the index of its operation
-        and the record it found there; contention with another transaction raises TransactionConflict.
+        """Write all or nothing, each key at most once (only where ``transactions``). Every condition is
+        judged against the state before the transaction; a failed one raises ConditionFailed with the index
+        of its operation and the record it found there; contention with another transaction raises
+        TransactionConflict.
         An Update here does what ``update`` does, returns nothing, and must change something."""
 
     def scan_partitions(self, prefix: str) -> Iterator[str]:
@@ -221,6 +273,9 @@ class BaseStore:
     calls the adapter's underscored method. Subclasses implement only storage work."""
 
     __slots__ = ()
+
+    # An adapter's constructor sets it (its ``transactions`` option); True unless told otherwise.
+    transactions: bool = True
 
     def get(self, key: Key) -> Record | None:
         return self._get(key)
@@ -243,13 +298,15 @@ class BaseStore:
         return self._delete(op)
 
     def transact(self, ops: Sequence[Put | Update]) -> None:
+        if not self.transactions:
+            raise RuntimeError("this store offers no transactions (TABLE_CONSISTENCY=strong): use single writes")
         if len({op.key for op in ops}) != len(ops):
             # DynamoDB rejects a transaction that touches one item twice; so does every adapter.
             raise ValueError("a transaction cannot include two operations on the same key")
         for op in ops:
             if isinstance(op, Update):
                 _check_update(op)
-                if not (op.set or op.set_if_absent or op.add or op.index_key):
+                if not op.changes_something():
                     # DynamoDB requires an update expression inside a transaction; so does every adapter.
                     raise ValueError("an Update in a transaction must change something")
             else:
@@ -311,6 +368,6 @@ def _check_put(op: Put) -> None:
 
 
 def _check_update(op: Update) -> None:
-    for clause in (op.set, op.set_if_absent, op.add):
+    for clause in (op.set, op.set_if_absent, op.add, op.add_to_set, op.delete_from_set):
         _check_names(clause)
     _check_condition(op.condition)

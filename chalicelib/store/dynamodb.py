@@ -69,12 +69,15 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
         region: str | None = None,
         transport: str = "boto3",
         tracer: Any = None,
+        transactions: bool = True,
     ) -> None:
         if transport not in DYNAMODB_TRANSPORTS:
             raise ValueError(f"transport: one of {', '.join(DYNAMODB_TRANSPORTS)}, not {transport!r}")
         self.table_name = table_name
         self.endpoint_url = endpoint_url
         self.transport = transport
+        # False on a table in multi-Region strong consistency, which refuses TransactWriteItems.
+        self.transactions = transactions
         self._lean: Any = None
         self._tracer = tracer  # the lean transport's own subsegments (botocore's come from the SDK's patch)
         self._lean_lock = threading.Lock()
@@ -178,11 +181,22 @@ class DynamoDBStore(BaseStore, aws.ClientOwner):
             names[f"#a{n}"] = name
             values[f":a{n}"] = serialize(amount)
             increments.append(f"#a{n} :a{n}")  # ADD treats a missing number as 0
+        for n, (name, strings) in enumerate(op.add_to_set.items()):
+            names[f"#t{n}"] = name
+            values[f":t{n}"] = {"SS": sorted(strings)}
+            increments.append(f"#t{n} :t{n}")  # ADD treats a missing set as empty
+        removals: list[str] = []
+        for n, (name, strings) in enumerate(op.delete_from_set.items()):
+            names[f"#r{n}"] = name
+            values[f":r{n}"] = {"SS": sorted(strings)}
+            removals.append(f"#r{n} :r{n}")
         clauses = []
         if assignments:
             clauses.append("SET " + ", ".join(assignments))
         if increments:
             clauses.append("ADD " + ", ".join(increments))
+        if removals:
+            clauses.append("DELETE " + ", ".join(removals))
         params: dict[str, Any] = dict(TableName=self.table_name, Key=_key(op.key))
         if clauses:
             params["UpdateExpression"] = " ".join(clauses)

@@ -1,7 +1,8 @@
 """DynamoDB's attribute-value JSON for the values records hold (str, int, float, bool, None, lists and dicts
 of those): ``{"S": ...}``, ``{"N": ...}``, ``{"BOOL": ...}``, ``{"NULL": true}``, ``{"L": [...]}``,
-``{"M": {...}}``. Both DynamoDB transports speak it, so reading a record imports no boto3; the tests hold it to
-boto3's TypeSerializer and TypeDeserializer.
+``{"M": {...}}``; and string sets (``{"SS": [...]}``, read as sorted lists: the store writes them only as an
+Update's set clauses). Both DynamoDB transports speak it, so reading a record imports no boto3; the tests hold
+it to boto3's TypeSerializer and TypeDeserializer.
 """
 
 from __future__ import annotations
@@ -62,4 +63,6 @@ def deserialize(attribute: dict[str, Any]) -> Any:
         return {name: deserialize(item) for name, item in value.items()}
     if kind == "L":
         return [deserialize(item) for item in value]
+    if kind == "SS":  # written by an Update's add_to_set; a record holds it as a sorted list
+        return sorted(value)
     raise TypeError(f"a record holds no DynamoDB {kind} attribute")

@@ -103,8 +103,10 @@ class SQLiteStore(BaseStore):
     """The store port on one SQLite file; safe to share between threads and processes. ``capture`` tells
     which records' writes to log (None: none)."""
 
-    def __init__(self, path: str, *, capture: Callable[[Key], bool] | None = None) -> None:
+    def __init__(self, path: str, *, capture: Callable[[Key], bool] | None = None, transactions: bool = True) -> None:
         self.path = path
+        # False: refuse ``transact``, as a DynamoDB table in multi-Region strong consistency does.
+        self.transactions = transactions
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         self._pool = SQLitePool(path, _SCHEMA, max_idle=MAX_IDLE_CONNECTIONS)

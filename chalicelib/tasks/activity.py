@@ -4,6 +4,7 @@ it arrives. chalicelib/tasks/outbox.py makes the events from the table's committ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
@@ -12,7 +13,10 @@ from typing import Any
 from chalicelib import keys
 from chalicelib.errors import AppError
 from chalicelib.errors import ConditionFailed
+from chalicelib.errors import StoreUnavailable
 from chalicelib.store.base import Absent
+from chalicelib.store.base import AttributeIs
+from chalicelib.store.base import Key
 from chalicelib.store.base import Put
 from chalicelib.store.base import Store
 from chalicelib.store.base import Update
@@ -22,6 +26,7 @@ from chalicelib.tasks.clock import rfc3339
 from chalicelib.tasks.clock import system_clock
 from chalicelib.tasks.ids import ID_PATTERN
 from chalicelib.tasks.ids import new_id
+from chalicelib.tasks.retry import FIRST_WAIT
 from chalicelib.tasks.retry import retry_on_conflict
 from chalicelib.vocabulary import EVENT_TYPES
 from chalicelib.vocabulary import ITEM_CREATED
@@ -41,6 +46,14 @@ _MAX_TRANSACTION_ATTEMPTS = 5
 # conditioned on it, so a write that came between its read and its correction makes it read again.
 COUNTERS: tuple[str, ...] = (*STATUSES, "total", "sign_ins")
 APPLIED = "applied"
+# Without transactions (ActivityRecorder._record_in_steps): an ACTIVITY# record's ``state`` (``applying``, then
+# ``applied``; a record a transaction wrote has none: applied), and STATS' string set of the ids of the events
+# whose counters are added but whose ACTIVITY# record is not marked applied yet.
+STATE = "state"
+STATE_APPLYING = "applying"
+STATE_APPLIED = "applied"
+APPLYING_IDS = "applying_ids"
+_MAX_STEP_ATTEMPTS = 10
 
 
 class InvalidEvent(AppError):
@@ -177,6 +190,8 @@ class ActivityRecorder:
 
     def record(self, event: Mapping[str, Any]) -> bool:
         """True when applied now; False when it had been applied before (a redelivery)."""
+        if not self._store.transactions:
+            return self._record_in_steps(event)
         sub = event["sub"]
         attrs = {name: event[name] for name in EVENT_FIELDS}
         attrs[keys.TTL_ATTRIBUTE] = epoch_of(event["at"]) + ACTIVITY_TTL_SECONDS
@@ -198,3 +213,92 @@ class ActivityRecorder:
                 return False
             raise
         return True
+
+    def _record_in_steps(self, event: Mapping[str, Any]) -> bool:
+        """``record`` on a store without transactions: single-record conditional writes, each safe to repeat,
+        so a delivery that stops between any two of them leaves what the next delivery finishes.
+
+        1. put ACTIVITY# with ``state: applying``, if absent (found in any other state: applied, done);
+        2. add the counters to STATS and the event's id to its ``applying_ids``, conditioned on STATS'
+           ``applied`` being what was read just before: skipped when the id is already there;
+        3. mark ACTIVITY# ``state: applied``;
+        4. take the id out of ``applying_ids`` (the set holds only events in flight).
+
+        Step 2's condition is what makes it happen once: a delivery adds the counters only if no write to
+        STATS came between a read of STATS that did not show the id and its own write, and if the ACTIVITY#
+        record (read after that STATS read, or created after it) still said ``applying``, so no other
+        delivery had taken step 3 (hence step 4) before that read either (docs/DESIGN.md).
+        """
+        sub = event["sub"]
+        activity_key = keys.activity_key(sub, event["at"], event["id"])
+        stats_key = keys.stats_key(sub, self._region)
+        attrs: dict[str, Any] = {name: event[name] for name in EVENT_FIELDS}
+        attrs[keys.TTL_ATTRIBUTE] = epoch_of(event["at"]) + ACTIVITY_TTL_SECONDS
+        attrs[STATE] = STATE_APPLYING
+        # Read before step 1: while ACTIVITY# did not exist yet, no delivery had touched STATS for this event.
+        stats = self._store.get(stats_key)
+        try:
+            self._store.put(Put(activity_key, attrs, condition=Absent()))
+            created = True
+        except ConditionFailed as failed:
+            if failed.existing is None or failed.existing.get(STATE) != STATE_APPLYING:
+                self._forget_applying(stats_key, event["id"], stats)  # a stop between steps 3 and 4
+                return False
+            created = False
+        applied_now = False
+        for attempt in range(_MAX_STEP_ATTEMPTS):
+            if attempt:
+                _back_off(attempt)
+            if attempt or not created:
+                stats = self._store.get(stats_key)
+                if event["id"] in _applying_ids(stats):
+                    break  # step 2 is done (by an earlier delivery)
+                current = self._store.get(activity_key)
+                if current is None or current.get(STATE) != STATE_APPLYING:
+                    self._forget_applying(stats_key, event["id"], self._store.get(stats_key))
+                    return False  # another delivery finished it since
+            if self._add_counters(stats_key, event, stats):
+                applied_now = True
+                break
+        else:
+            raise StoreUnavailable("STATS stayed contended; the event will be retried")
+        self._store.update(Update(activity_key, set={STATE: STATE_APPLIED}))
+        self._store.update(Update(stats_key, delete_from_set={APPLYING_IDS: {event["id"]}}))
+        return applied_now
+
+    def _add_counters(self, stats_key: Key, event: Mapping[str, Any], stats: Mapping[str, Any] | None) -> bool:
+        """Step 2; False when STATS changed since ``stats`` was read (read again and retry)."""
+        delta = stats_delta(event)
+        add = {name: delta.get(name, 0) for name in COUNTERS}
+        add[APPLIED] = 1
+        applied = (stats or {}).get(APPLIED)
+        update = Update(
+            stats_key,
+            set={"updated_at": rfc3339(self._clock())},
+            add=add,
+            add_to_set={APPLYING_IDS: {event["id"]}},
+            condition=AttributeIs(APPLIED, applied if isinstance(applied, int) else None),
+        )
+        try:
+            self._store.update(update)
+        except ConditionFailed:
+            return False
+        return True
+
+    def _forget_applying(self, stats_key: Key, event_id: str, stats: Mapping[str, Any] | None) -> None:
+        """Step 4 again, when an earlier delivery stopped before it (the id is still in the set)."""
+        if event_id in _applying_ids(stats):
+            self._store.update(Update(stats_key, delete_from_set={APPLYING_IDS: {event_id}}))
+
+
+def _back_off(attempt: int) -> None:
+    """A random wait, longer after each lost race, so racing deliveries do not collide again in step."""
+    # lazy: random (~1 ms), as in tasks/retry.py: only a lost race pays for it
+    import random
+
+    time.sleep(random.uniform(*FIRST_WAIT) * attempt)
+
+
+def _applying_ids(stats: Mapping[str, Any] | None) -> list[str]:
+    ids = (stats or {}).get(APPLYING_IDS)
+    return ids if isinstance(ids, list) else []

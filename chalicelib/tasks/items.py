@@ -33,6 +33,11 @@ from chalicelib.tasks.retry import retry_on_conflict
 from chalicelib.vocabulary import DEFAULT_STATUS
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# Without transactions (ItemService._create_in_steps): an idempotency record's ``state``, ``pending`` until its
+# item is written, then ``created`` (a record a transaction wrote has none: created too).
+IDEMPOTENCY_STATE = "state"
+STATE_PENDING = "pending"
+STATE_CREATED = "created"
 _MAX_TRANSACTION_ATTEMPTS = 8
 
 
@@ -131,7 +136,10 @@ class ItemService:
             put_record = Put(
                 keys.idempotency_record_key(sub, idempotency_key), record, condition=AbsentOrExpired(int(now))
             )
-            created = self._create_once(put_record, put_item, fingerprint)
+            if self._store.transactions:
+                created = self._create_once(put_record, put_item, fingerprint)
+            else:
+                created = self._create_in_steps(sub, put_record, put_item, fingerprint)
         return created
 
     def _create_once(self, put_record: Put, put_item: Put, fingerprint: str | None) -> Created:
@@ -150,6 +158,45 @@ class ItemService:
                 raise IdempotencyConflict("this Idempotency-Key was used with a different request body") from None
             return Created(public_item(existing["item"]), replayed=True)
         return Created(public_item(put_item.attrs), replayed=False)
+
+    def _create_in_steps(self, sub: str, put_record: Put, put_item: Put, fingerprint: str | None) -> Created:
+        """``_create_once`` on a store without transactions: three single-record writes, each safe to repeat,
+        so a request that stops between any two leaves what its retry (same key, same body) finishes.
+
+        1. put the idempotency record with the prospective item, ``state: pending`` (absent or expired, as in
+           the transaction); found with another body: IdempotencyConflict;
+           found pending: an earlier attempt stopped (or is still running) before step 3: finish its item
+           (found ``created``, or without a state: replay);
+        2. put the item, if absent (present: that earlier attempt wrote it);
+        3. mark the record ``state: created``.
+
+        The narrow window this leaves is in docs/DESIGN.md (an item deleted while its record is pending).
+        """
+        try:
+            self._store.put(put_record._replace(attrs={**put_record.attrs, IDEMPOTENCY_STATE: STATE_PENDING}))
+            replayed = False
+        except ConditionFailed as failed:
+            existing = failed.existing
+            if existing is None:
+                raise
+            if existing.get("fingerprint") != fingerprint:
+                raise IdempotencyConflict("this Idempotency-Key was used with a different request body") from None
+            if existing.get(IDEMPOTENCY_STATE) != STATE_PENDING:
+                return Created(public_item(existing["item"]), replayed=True)
+            item = existing["item"]
+            put_item = Put(
+                keys.item_key(sub, item["id"]),
+                self._stamped(item),
+                index_key=keys.item_index_key(sub, item["id"], item["status"]),
+                condition=Absent(),
+            )
+            replayed = True
+        try:  # noqa: SIM105 - the except clause names what it tolerates
+            self._store.put(put_item)
+        except ConditionFailed:
+            pass  # written by the attempt that wrote the pending record
+        self._store.update(Update(put_record.key, set={IDEMPOTENCY_STATE: STATE_CREATED}))
+        return Created(public_item(put_item.attrs), replayed=replayed)
 
     def get(self, sub: str, item_id: str) -> dict[str, Any]:
         record = self._store.get(keys.item_key(sub, item_id)) if is_id(item_id) else None

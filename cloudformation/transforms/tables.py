@@ -24,6 +24,7 @@ import itertools
 from dataclasses import dataclass
 
 from chalicelib.keys import TTL_ATTRIBUTE
+from chalicelib.settings import TABLE_CONSISTENCIES
 from chalicelib.store.dynamodb import GSI1
 from chalicelib.store.dynamodb import GSI1PK
 from chalicelib.store.dynamodb import GSI1SK
@@ -97,6 +98,7 @@ WITNESSED = "TableWitnessed"
 # Replica entries the template can hold: three, what multi-Region strong consistency takes (and enough for
 # an active-active pair plus one). A longer list is refused by the parameter's pattern.
 MAX_REGIONS = 3
+_EVENTUAL_WRITES, _STRONG_WRITES = TABLE_CONSISTENCIES  # the app's TABLE_CONSISTENCY values
 # The Region sets multi-Region strong consistency allows; its replicas and witness are all of one set
 # (AWS::DynamoDB::GlobalTable GlobalTableWitness, https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-dynamodb-globaltable-globaltablewitness.html).
 STRONG_REGION_SETS = {
@@ -388,6 +390,8 @@ def transform(template: Template) -> Template:
                 "STORE": {"Fn::If": [TASKS.condition, "dynamodb", "off"]},
                 "TABLE_NAME": {"Fn::If": [TASKS.condition, table_name(TASKS), ""]},
                 "REGIONS": {"Ref": REGIONS_PARAMETER},
+                # A strongly consistent global table has no transactions: the app writes in single-item steps.
+                "TABLE_CONSISTENCY": {"Fn::If": [STRONGLY_CONSISTENT, _STRONG_WRITES, _EVENTUAL_WRITES]},
             }
         )
     return out

@@ -18,7 +18,7 @@ from tests.support.activity import sign_ins
 from tests.support.output import Output
 
 
-def test_item_changes_reach_stats_and_activity_through_the_embedded_queue(adapter, api):
+def test_item_changes_reach_stats_and_activity_through_the_embedded_queue(adapter, table_consistency, api):
     created = [api.post("/items", {"title": f"task {n}"}).json for n in range(3)]
     assert api.patch(f"/items/{created[0]['id']}", {"status": "done"}).status == 200
     assert api.delete(f"/items/{created[1]['id']}").status == 204
@@ -30,7 +30,7 @@ def test_item_changes_reach_stats_and_activity_through_the_embedded_queue(adapte
     assert sign_ins(sub) == 1
 
 
-def test_a_message_delivered_twice_is_applied_once(env, api):
+def test_a_message_delivered_twice_is_applied_once(env, table_consistency, api):
     item = api.post("/items", {"title": "once"}).json
     queue = wiring.services().queue
     sub = api.get("/me").json["sub"]

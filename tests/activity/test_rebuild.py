@@ -44,7 +44,7 @@ def ops_command(*argv: str) -> tuple[int, str]:
     return status, out.getvalue()
 
 
-def test_wrong_counters_are_corrected_and_reported_and_sign_ins_left_alone(adapter):
+def test_wrong_counters_are_corrected_and_reported_and_sign_ins_left_alone(adapter, table_consistency):
     for status in ("todo", "todo", "done"):
         add_item(SUB, status, applied=True)
     add_item(SUB, "in_progress", applied=False)  # its event was lost
@@ -142,7 +142,7 @@ class ApplyingAnEventBeforeTheCorrection:
         return self._store.update(op)
 
 
-def test_an_event_applied_between_the_read_and_the_correction_makes_it_read_again(env):
+def test_an_event_applied_between_the_read_and_the_correction_makes_it_read_again(env, table_consistency):
     add_item(SUB, "todo", applied=True)
     add_item(SUB, "todo", applied=False)  # lost: the one difference
     racing = ApplyingAnEventBeforeTheCorrection(wiring.services().store, SUB)

@@ -28,7 +28,7 @@ def _recorder() -> ActivityRecorder:
     return ActivityRecorder(wiring.services().store, clock=lambda: 1_800_000_000.0)
 
 
-def test_an_event_appends_one_activity_record_and_moves_the_counters(adapter):
+def test_an_event_appends_one_activity_record_and_moves_the_counters(adapter, table_consistency):
     event = item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="todo")
     assert _recorder().record(event) is True
     [record] = activity_of(SUB)
@@ -43,7 +43,7 @@ def test_an_event_appends_one_activity_record_and_moves_the_counters(adapter):
     assert stats_of(SUB)["updated_at"] == "2027-01-15T08:00:00.000Z"
 
 
-def test_a_redelivered_event_changes_nothing(adapter):
+def test_a_redelivered_event_changes_nothing(adapter, table_consistency):
     event = item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="done")
     recorder = _recorder()
     assert recorder.record(event) is True
@@ -53,7 +53,7 @@ def test_a_redelivered_event_changes_nothing(adapter):
     assert counters(SUB) == {"todo": 0, "in_progress": 0, "done": 1, "total": 1}
 
 
-def test_each_event_applied_counts_once_in_applied_which_guards_a_rebuild(env):
+def test_each_event_applied_counts_once_in_applied_which_guards_a_rebuild(env, table_consistency):
     recorder = _recorder()
     first = item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="done")
     recorder.record(first)
@@ -62,7 +62,7 @@ def test_each_event_applied_counts_once_in_applied_which_guards_a_rebuild(env):
     assert stats_of(SUB)["applied"] == 2
 
 
-def test_events_in_any_order_reach_the_same_stats(adapter):
+def test_events_in_any_order_reach_the_same_stats(adapter, table_consistency):
     first, second = new_id(), new_id()
     events = [
         item_event(ITEM_CREATED, SUB, first, "2026-11-28T10:00:00.000Z", before=None, after="todo"),
@@ -80,7 +80,7 @@ def test_events_in_any_order_reach_the_same_stats(adapter):
     assert [r["at"] for r in activity_of(SUB)] == sorted((e["at"] for e in events), reverse=True)
 
 
-def test_an_update_without_a_status_change_is_recorded_but_moves_no_counter(adapter):
+def test_an_update_without_a_status_change_is_recorded_but_moves_no_counter(adapter, table_consistency):
     event = item_event(ITEM_UPDATED, SUB, new_id(), AT, before="todo", after="todo")
     assert _recorder().record(event) is True
     assert len(activity_of(SUB)) == 1
@@ -89,14 +89,14 @@ def test_an_update_without_a_status_change_is_recorded_but_moves_no_counter(adap
     assert stats["applied"] == 1
 
 
-def test_users_have_their_own_activity_and_stats(adapter):
+def test_users_have_their_own_activity_and_stats(adapter, table_consistency):
     recorder = _recorder()
     recorder.record(item_event(ITEM_CREATED, "sub-bob", new_id(), AT, before=None, after="todo"))
     assert activity_of(SUB) == [] and stats_of(SUB) is None
     assert counters("sub-bob")["total"] == 1
 
 
-def test_concurrent_events_of_one_user_are_all_counted(adapter):
+def test_concurrent_events_of_one_user_are_all_counted(adapter, table_consistency):
     recorder = _recorder()
     events = [item_event(ITEM_CREATED, SUB, new_id(), AT, before=None, after="todo") for _ in range(12)]
     errors: list[BaseException] = []

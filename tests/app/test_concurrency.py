@@ -145,7 +145,9 @@ def test_twenty_concurrent_patches_with_one_if_match_let_exactly_one_win(adapter
     assert stored.json["version"] == 2 and stored.header("ETag") == '"2"'
 
 
-def test_twenty_concurrent_creates_with_one_idempotency_key_make_one_item_and_all_answer_201(adapter, api, workers):
+def test_twenty_concurrent_creates_with_one_idempotency_key_make_one_item_and_all_answer_201(
+    adapter, table_consistency, api, workers
+):
     body = json.dumps({"title": "Pay rent", "tags": ["home"]}).encode()
     replies = _race(
         workers,

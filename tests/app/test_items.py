@@ -202,7 +202,7 @@ def test_another_users_item_answers_exactly_like_a_missing_one(api):
 # --- idempotency -----------------------------------------------------------------------------
 
 
-def test_idempotent_repeat_returns_the_first_201_and_creates_nothing(api):
+def test_idempotent_repeat_returns_the_first_201_and_creates_nothing(api, table_consistency):
     headers = {"Idempotency-Key": "order-42"}
     first = api.post("/items", {"title": "Once"}, headers=headers)
     second = api.post("/items", {"title": "Once"}, headers=headers)
@@ -212,35 +212,35 @@ def test_idempotent_repeat_returns_the_first_201_and_creates_nothing(api):
     assert len(api.get("/items").json["items"]) == 1
 
 
-def test_idempotent_repeat_returns_the_item_as_first_returned_even_after_it_changed(api):
+def test_idempotent_repeat_returns_the_item_as_first_returned_even_after_it_changed(api, table_consistency):
     headers = {"Idempotency-Key": "k1"}
     first = api.post("/items", {"title": "Original"}, headers=headers).json
     api.patch(f"/items/{first['id']}", {"title": "Changed"})
     assert api.post("/items", {"title": "Original"}, headers=headers).json == first
 
 
-def test_same_key_with_equal_json_in_another_spelling_is_a_repeat(api):
+def test_same_key_with_equal_json_in_another_spelling_is_a_repeat(api, table_consistency):
     headers = {"Idempotency-Key": "k2"}
     first = api.call("POST", "/items", raw=b'{"title": "A", "notes": "n"}', headers=headers)
     second = api.call("POST", "/items", raw=b'{ "notes":"n","title":"A" }', headers=headers)
     assert second.status == 201 and second.json == first.json
 
 
-def test_same_key_with_a_different_body_is_422_and_creates_nothing(api):
+def test_same_key_with_a_different_body_is_422_and_creates_nothing(api, table_consistency):
     headers = {"Idempotency-Key": "k3"}
     api.post("/items", {"title": "A"}, headers=headers)
     assert_problem(api.post("/items", {"title": "B"}, headers=headers), 422, "idempotency_conflict")
     assert [i["title"] for i in api.get("/items").json["items"]] == ["A"]
 
 
-def test_a_rejected_request_leaves_the_key_unused(api):
+def test_a_rejected_request_leaves_the_key_unused(api, table_consistency):
     headers = {"Idempotency-Key": "k4"}
     assert api.post("/items", {"title": ""}, headers=headers).status == 400
     reply = api.post("/items", {"title": "Now valid"}, headers=headers)
     assert reply.status == 201 and reply.json["title"] == "Now valid"
 
 
-def test_idempotency_keys_are_per_caller(api):
+def test_idempotency_keys_are_per_caller(api, table_consistency):
     headers = {"Idempotency-Key": "shared"}
     mine = api.post("/items", {"title": "A"}, headers=headers, user="alice").json
     theirs = api.post("/items", {"title": "A"}, headers=headers, user="bob").json

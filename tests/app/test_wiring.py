@@ -241,3 +241,16 @@ def test_the_offline_assistant_paces_its_words_as_configured_and_not_at_all_by_d
     for bad in ("-1", "0.5", "1001", "soon"):
         with pytest.raises(ConfigError, match="ASSISTANT_OFFLINE_DELAY_MS"):
             _settings(tmp_path, ASSISTANT_OFFLINE_DELAY_MS=bad)
+
+
+def test_a_strongly_consistent_table_gets_a_store_without_transactions_and_eventual_is_the_default(tmp_path):
+    assert _settings(tmp_path).table_consistency == "eventual"
+    assert wiring.Services(_settings(tmp_path, QUEUE="off")).store.transactions is True
+    strong = wiring.Services(_settings(tmp_path, QUEUE="off", TABLE_CONSISTENCY="STRONG"))
+    assert strong.settings.table_consistency == "strong"
+    assert strong.store.transactions is False
+    with pytest.raises(RuntimeError, match="no transactions"):
+        strong.store.transact([])
+    for bad in ("linearizable", "eventually"):
+        with pytest.raises(ConfigError, match="TABLE_CONSISTENCY"):
+            _settings(tmp_path, TABLE_CONSISTENCY=bad)

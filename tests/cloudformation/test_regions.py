@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from chalicelib.settings import Settings
 from cloudformation.template import functions
 from cloudformation.transforms import domain
 from cloudformation.transforms import tables
@@ -144,6 +145,22 @@ def test_strong_consistency_has_its_witness_and_no_time_to_live(built):
     assert props["GlobalTableWitnesses"] == [{"Region": "us-east-2"}]
     assert [replica["Region"] for replica in props["Replicas"]] == [HOME, "us-west-2"]
     assert "TimeToLiveSpecification" not in props  # DynamoDB refuses TTL on a strongly consistent table
+
+
+@pytest.mark.parametrize("consistency", ["EVENTUAL", "STRONG"])
+def test_every_function_writes_in_transactions_unless_the_table_is_strongly_consistent(built, consistency):
+    # DynamoDB offers no transactions on a strongly consistent global table: there the app writes in
+    # single-item steps (docs/DESIGN.md "Strong consistency without transactions").
+    witness = {"TableWitnessRegion": "us-east-2"} if consistency == "STRONG" else {}
+    for region, extra in ((HOME, {}), ("us-west-2", {"TableStreamArn": REPLICA_STREAM})):
+        stack = deployed(
+            built, region, TableRegions=f"{HOME},us-west-2", TableConsistency=consistency, **witness, **extra
+        )
+        for name, _ in functions(stack):
+            given = variables(stack, name)["TABLE_CONSISTENCY"]
+            assert Settings.from_env({"TABLE_CONSISTENCY": given}).table_consistency == consistency.lower()
+    single = deployed(built, HOME)
+    assert {variables(single, name)["TABLE_CONSISTENCY"] for name, _ in functions(single)} == {"eventual"}
 
 
 def test_another_region_creates_no_table_and_uses_its_replica_by_exact_arns_and_the_given_stream(built):

@@ -74,7 +74,7 @@ def test_a_value_dynamodb_or_a_record_cannot_hold_is_refused(value):
         serialize(value)
 
 
-@pytest.mark.parametrize("attribute", [{"B": "Ynl0ZXM="}, {"SS": ["a"]}])
+@pytest.mark.parametrize("attribute", [{"B": "Ynl0ZXM="}, {"NS": ["1"]}])
 def test_an_attribute_of_a_kind_records_never_hold_is_refused(attribute):
     with pytest.raises(TypeError):
         deserialize(attribute)

@@ -72,6 +72,8 @@ def test_any_other_failure_propagates_at_once():
 class ContendedStore:
     """A Store whose transactions lose ``conflicts`` races, then commit (kept in ``committed``)."""
 
+    transactions = True
+
     def __init__(self, conflicts: int) -> None:
         self.conflicts = conflicts
         self.attempts = 0
