@@ -42,7 +42,9 @@ RETENTION_DAYS = 30
 TOPIC = "AlarmTopic"
 # The dashboard's name: the stack's (also what the notifier links to, so not a Ref: the dashboard's body
 # names every function, and a function naming the dashboard would close a cycle).
-DASHBOARD_NAME = {"Fn::Sub": "${AWS::StackName}"}
+# Dashboards are global to the account (one name for every region), so the name carries the region: the same
+# stack deployed in two regions (docs/DEPLOY.md "Two regions") has a dashboard in each.
+DASHBOARD_NAME = {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"}
 APP_NAMESPACE = {"Fn::Sub": "TasksApi/${AWS::StackName}"}
 APP_NAMESPACE_TEXT = "TasksApi/${AWS::StackName}"
 # The app logs one JSON object per line (LOG_FORMAT=json); the pattern is the code's own, so the two

@@ -350,3 +350,36 @@ def test_the_custom_domain_is_regional_with_tls_1_2_and_maps_its_root_to_the_api
         stage = {"Ref": "RestAPI.Stage"}  # the stage SAM generates
         assert mapping == {"DomainName": {"Ref": domain.DOMAIN}, "RestApiId": {"Ref": "RestAPI"}, "Stage": stage}
         assert "BasePath" not in mapping  # the domain's root is the stage's
+
+
+# What an account names once for every region: a second region's stack must not take the first one's name.
+ACCOUNT_WIDE_NAMES = {
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::Budgets::Budget": ("Budget", "BudgetName"),
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::S3::Bucket": "BucketName",
+}
+
+
+def _account_wide_names(stack: dict) -> dict[str, object]:
+    names = {}
+    for logical, resource in stack["Resources"].items():
+        path = ACCOUNT_WIDE_NAMES.get(resource["Type"])
+        if path is None:
+            continue
+        value: object = resource["Properties"]
+        for key in (path,) if isinstance(path, str) else path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            names[logical] = value
+    return names
+
+
+def test_the_same_stack_in_two_regions_names_nothing_the_account_holds_once_alike(built):
+    # CloudWatch dashboards, budgets, IAM and S3 bucket names are one per account, whatever the region.
+    home = deployed(built, HOME, TableRegions=TWO, MonthlyBudget="25")
+    other = deployed(built, OTHER, TableRegions=TWO, TableStreamArn=REPLICA_STREAM, MonthlyBudget="25")
+    home_names, other_names = _account_wide_names(home), _account_wide_names(other)
+    assert {"Dashboard", "Budget"} <= set(home_names)
+    assert not set(map(json.dumps, home_names.values())) & set(map(json.dumps, other_names.values()))
