@@ -27,8 +27,10 @@ from tests.cloudformation.support.stack import TIMINGS
 from tests.cloudformation.support.stack import TOOL_ENV
 from tests.cloudformation.support.stack import chalice_package
 from tests.cloudformation.support.stack import flag_combinations
+from tests.cloudformation.support.stack import sam_translate_many
 from tests.cloudformation.support.stack import stack_tool
 from tests.cloudformation.support.stack import timed
+from tests.cloudformation.support.stack import topology_product
 
 
 def pytest_configure(config):
@@ -117,14 +119,39 @@ def matrix(stacks, tmp_path_factory) -> dict[str, tuple[Path, dict, dict]]:
 
 
 def _render(built: dict, name: str, overrides: dict, directory: Path) -> tuple[Path, dict, dict]:
-    resolved = resolve(built, overrides, region=MATRIX_REGION)
-    params = resolved.pop("ResolvedParameters")
-    # Keep the parameters, with the combination's values as defaults, so the file deploys as is.
-    for key, value in overrides.items():
-        resolved["Parameters"][key]["Default"] = value
+    resolved, params = _resolved(built, overrides)
     path = directory / f"{name.replace('=', '_')}.yaml"
     path.write_text(dump(resolved), encoding="utf-8")
     return path, resolved, params
+
+
+def _resolved(built: dict, overrides: dict) -> tuple[dict, dict]:
+    resolved = resolve(built, overrides, region=MATRIX_REGION)
+    params = resolved.pop("ResolvedParameters")
+    # Keep the parameters, with the combination's values as defaults, so the template deploys as is.
+    for key, value in overrides.items():
+        resolved["Parameters"][key]["Default"] = value
+    return resolved, params
+
+
+@pytest.fixture(scope="session")
+def topology_renders(stacks) -> dict[str, tuple[None, dict, dict]]:
+    """Every combination of the topology product's parameters (support/stack.py), every flag on, resolved:
+    name (``api=<flavour>-...``) -> (None: not written, the template, the parameters' resolved values)."""
+    return {
+        name: (None, *_resolved(built, overrides))
+        for flavour, built in stacks.items()
+        for name, overrides in topology_product(flavour)
+    }
+
+
+@pytest.fixture(scope="session")
+def translated_renders(matrix, topology_renders, tmp_path_factory) -> dict[str, dict]:
+    """Every rendered combination (the matrix's and the topology product's) through the SAM translator."""
+    templates = {f"matrix:{name}": template for name, (_, template, _) in matrix.items()}
+    templates.update({f"topology:{name}": template for name, (_, template, _) in topology_renders.items()})
+    with timed(f"sam translate ({len(templates)} rendered combinations)"):
+        return sam_translate_many(templates, tmp_path_factory.mktemp("sam-many"))
 
 
 @pytest.fixture(scope="session")

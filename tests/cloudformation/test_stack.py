@@ -40,8 +40,15 @@ from tests.cloudformation.support.stack import EXISTING_POOL
 from tests.cloudformation.support.stack import HOME_REGIONS
 from tests.cloudformation.support.stack import PROFILE_MODEL_IDS
 from tests.cloudformation.support.stack import PROJECT
+from tests.cloudformation.support.stack import REPLICA_REGIONS
+from tests.cloudformation.support.stack import flag_combinations
+from tests.cloudformation.support.stack import matrix_rows
+from tests.cloudformation.support.stack import pairs_of
+from tests.cloudformation.support.stack import required_pairs
 from tests.cloudformation.support.stack import sam_translate
 from tests.cloudformation.support.stack import timed
+from tests.cloudformation.support.stack import topology_dimensions
+from tests.cloudformation.support.stack import topology_overrides
 
 # --- lint ----------------------------------------------------------------------------------------
 
@@ -51,7 +58,7 @@ def test_cfn_lint_finds_no_error_or_warning_in_any_rendered_template(cfn_lint_re
     assert findings == [], "\n".join(findings[:40])
     assert cfn_lint_result.returncode == 0, cfn_lint_result.stderr[-2000:]
     # Both flavours of the app and of the fixture, the bootstrap stack, each flavour's 24 flag combinations.
-    assert len(lint_targets) == 5 + 2 * 24 + len(PROFILE_MODEL_IDS)
+    assert len(lint_targets) == 5 + sum(len(flag_combinations(f)) for f in ("rest", "http")) + len(PROFILE_MODEL_IDS)
 
 
 def test_checkov_passes_every_rendered_template(checkov_result):
@@ -501,6 +508,18 @@ def test_no_role_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
         "fixture": load(fixture_built_path.read_text(encoding="utf-8")),
         "fixture-http": load(fixture_http_built_path.read_text(encoding="utf-8")),
     }[which]
+    _walk(template)
+
+
+def test_no_role_of_any_rendered_combination_grants_a_wildcard_resource_or_an_action_no_code_path_needs(
+    matrix, topology_renders
+):
+    # The walk above reads every branch of every condition; here each combination as CloudFormation resolves it.
+    for _, template, _ in (*matrix.values(), *topology_renders.values()):
+        _walk(template)
+
+
+def _walk(template: dict) -> None:
     needed = (
         _store_actions()
         | _queue_actions()
@@ -705,7 +724,7 @@ DOMAIN_RESOURCES = (domain.DOMAIN, domain.MAPPING, domain.HEALTH_CHECK, domain.R
 
 
 def test_every_flag_combination_renders_what_its_flags_say(matrix):
-    assert len(matrix) == 2 * 24
+    assert len(matrix) == sum(len(flag_combinations(flavour)) for flavour in ("rest", "http"))
     for name, (_, template, params) in matrix.items():
         http = name.startswith("api=http-")
         resources = template["Resources"]
@@ -894,3 +913,52 @@ def test_the_documented_alarm_count_and_monthly_cost_are_the_built_templates(sta
         assert dashboards <= FREE_DASHBOARDS and documented_dashboards[column] == f"{dashboards} (free)", flavour
         readme_text = f"{metrics} alarm metrics ({alarms} alarms): {cost}"
         assert readme_cells[column] == readme_text, f"README's {flavour.upper()} cost cell should say {readme_text}"
+
+
+# --- every combination of the deployment topology -----------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["rest", "http"])
+def test_the_matrix_meets_every_pair_of_values_of_any_two_parameters_in_each_flavour(matrix, flavour):
+    # cfn-lint and checkov take over a second a template: the matrix is a pairwise covering array, so each value
+    # of each topology parameter meets each value of every flag and of every other topology parameter.
+    topology = topology_dimensions(flavour)
+    met = set().union(*(pairs_of({**flags, **values}, topology) for flags, values in matrix_rows(flavour)))
+    assert required_pairs(flavour) - met == set()
+    # And the matrix renders those rows: each with its topology's parameters.
+    rendered = {name: params for name, (_, _, params) in matrix.items() if name.startswith(f"api={flavour}-")}
+    assert len(rendered) == len(matrix_rows(flavour))
+    for (name, _), (_, values) in zip(flag_combinations(flavour), matrix_rows(flavour), strict=True):
+        expected = topology_overrides(values)
+        assert {k: rendered[name][k] for k in expected} == expected, name
+
+
+def test_every_rendered_combination_translates_into_what_its_parameters_say(
+    matrix, topology_renders, translated_renders
+):
+    renders = {f"matrix:{n}": r for n, r in matrix.items()} | {f"topology:{n}": r for n, r in topology_renders.items()}
+    # Each flavour: 5 table layouts (one region; home or other of two, EVENTUAL or STRONG) x domain x network x PC.
+    assert len({n for n in renders if n.startswith("topology:")}) == 2 * 5 * 2 * 3 * 2
+    for name, (_, template, params) in renders.items():
+        translated = translated_renders[name]
+        assert "error" not in translated, (name, translated.get("error"))
+        resources = translated["Resources"]
+        kinds = {logical: resource["Type"] for logical, resource in resources.items()}
+        for function, _ in functions(template):
+            assert kinds[function] == "AWS::Lambda::Function", (name, function)
+            # In the VPC as the network step placed it (test_network.py says which), and never without the network.
+            in_vpc = "VpcConfig" in resources[function]["Properties"]
+            assert in_vpc is ("VpcConfig" in template["Resources"][function]["Properties"]), (name, function)
+            assert not in_vpc or params["PrivateNetwork"] != "off", (name, function)
+        assert ("VpcConfig" in resources["APIHandler"]["Properties"]) is (params["PrivateNetwork"] != "off"), name
+        provisioned = params["ProvisionedConcurrency"] != "0"
+        for function in concurrency.ALIASED:
+            alias = resources[f"{function}Alias{concurrency.ALIAS}"]["Properties"]
+            assert ("ProvisionedConcurrencyConfig" in alias) is provisioned, (name, function)
+        # One region: the single table; the home of several: the global table; another region: no table.
+        table_kinds = {kind for kind in kinds.values() if kind.startswith("AWS::DynamoDB::")}
+        layouts = {"": {"AWS::DynamoDB::Table"}, HOME_REGIONS: {"AWS::DynamoDB::GlobalTable"}, REPLICA_REGIONS: set()}
+        assert table_kinds == (layouts[params["TableRegions"]] if params["EnableTasksTable"] == "true" else set()), name
+        domain_on = bool(params["DomainName"])
+        assert ("AWS::Route53::HealthCheck" in kinds.values()) is domain_on, name
+        assert ("AWS::Route53::RecordSet" in kinds.values()) is domain_on, name

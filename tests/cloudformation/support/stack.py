@@ -3,6 +3,7 @@ their own virtualenv, `chalice package` runs, every feature-flag combination, an
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -65,11 +66,102 @@ FLAGS = {
 }
 
 
+# The deployment topology's parameters (issue #14), as dimensions: a row of the matrix takes one value of each.
+# They are spread over the rows so that any two values of any two dimensions (these and FLAGS) meet in some row
+# of each flavour: a pairwise covering array, built greedily below and checked by test_stack.py. Their product
+# alone (TOPOLOGY_PRODUCT's dimensions, every flag on) is rendered too, for the checks cheap enough to run on all
+# of it: the SAM translation and the policy walk.
+TOPOLOGY: dict[str, tuple[str, ...]] = {
+    # One region, the home of two, the other of two (which reads its replica's stream).
+    "Regions": ("single", "home", "other"),
+    # STRONG only with regions: two and a witness, all of the US Region set (tables.py's rule).
+    "TableConsistency": ("EVENTUAL", "STRONG"),
+    "Domain": ("off", "on"),
+    "PrivateNetwork": PRIVATE_NETWORKS,
+    "ProvisionedConcurrency": ("0", "2"),
+    "ApiReservedConcurrency": ("-1", "50"),
+    "StreamingReservedConcurrency": ("-1", "20"),  # REST only: HTTP's AssistantStreamConcurrency caps the stream
+    "ConsumerReservedConcurrency": ("-1", "5"),
+    "FunctionVersionHash": ("", "0123456789abcdef"),
+}
+TOPOLOGY_PRODUCT = ("Regions", "TableConsistency", "Domain", "PrivateNetwork", "ProvisionedConcurrency")
+
+
+def topology_dimensions(flavour: str) -> dict[str, tuple[str, ...]]:
+    return {k: v for k, v in TOPOLOGY.items() if flavour == "rest" or k != "StreamingReservedConcurrency"}
+
+
+def possible(values: dict[str, str]) -> bool:
+    """False for values no stack takes together (the template's rules refuse them)."""
+    return not (values.get("Regions") == "single" and values.get("TableConsistency") == "STRONG")
+
+
+def topology_overrides(values: dict[str, str]) -> dict[str, str]:
+    """The stack parameters that give a row its topology values."""
+    regions = values["Regions"]
+    strong = values["TableConsistency"] == "STRONG"
+    overrides = {
+        "TableRegions": {"single": "", "home": HOME_REGIONS, "other": REPLICA_REGIONS}[regions],
+        "TableStreamArn": REPLICA_STREAM_ARN if regions == "other" else "",
+        "TableConsistency": values["TableConsistency"],
+        "TableWitnessRegion": WITNESS_REGION if strong else "",
+        **(CUSTOM_DOMAIN if values["Domain"] == "on" else dict.fromkeys(CUSTOM_DOMAIN, "")),
+        "PrivateNetwork": values["PrivateNetwork"],
+        **(EXISTING_NETWORK if values["PrivateNetwork"] == "existing" else {}),
+    }
+    for name in TOPOLOGY.keys() - {"Regions", "TableConsistency", "Domain", "PrivateNetwork"}:
+        if name in values:
+            overrides[name] = values[name]
+    return overrides
+
+
+Pair = tuple[tuple[str, str], tuple[str, str]]
+
+
+def pairs_of(row: dict[str, str], topology: dict[str, tuple[str, ...]]) -> set[Pair]:
+    """Every pair of (dimension, value) of the row that involves a topology dimension."""
+    items = sorted(row.items())
+    return {(a, b) for a, b in itertools.combinations(items, 2) if a[0] in topology or b[0] in topology}
+
+
+def required_pairs(flavour: str) -> set[Pair]:
+    """Every pair of values of two dimensions, one at least a topology one, that some stack can take."""
+    dimensions = {**FLAGS, **topology_dimensions(flavour)}
+    topology = topology_dimensions(flavour)
+    required = set()
+    for a, b in itertools.combinations(sorted(dimensions), 2):
+        if a in topology or b in topology:
+            for va, vb in itertools.product(dimensions[a], dimensions[b]):
+                if possible({a: va, b: vb}):
+                    required.add(((a, va), (b, vb)))
+    return required
+
+
+@functools.cache
+def matrix_rows(flavour: str) -> tuple[tuple[dict[str, str], dict[str, str]], ...]:
+    """(FLAGS' values, topology values) per row: every combination of FLAGS once, in order, each given the
+    topology values that meet the most pairs not met yet (ties: the first); then, while some pair is still
+    unmet, more rows the same way, the flags' combinations over again."""
+    topology = topology_dimensions(flavour)
+    candidates = [v for v in (dict(zip(topology, c)) for c in itertools.product(*topology.values())) if possible(v)]
+    flag_rows = [dict(zip(FLAGS, values)) for values in itertools.product(*FLAGS.values())]
+    unmet = required_pairs(flavour)
+    rows = []
+    for n in itertools.count():
+        if n >= len(flag_rows) and not unmet:
+            break
+        flags = flag_rows[n % len(flag_rows)]
+        best = max(candidates, key=lambda values: len(pairs_of({**flags, **values}, topology) & unmet))
+        unmet -= pairs_of({**flags, **best}, topology)
+        rows.append((flags, best))
+    return tuple(rows)
+
+
 def flag_combinations(flavour: str = "rest") -> list[tuple[str, dict[str, str]]]:
-    """Every combination of FLAGS for one API flavour, named ``api=<flavour>-Flag=value-...``."""
+    """Every combination of FLAGS for one API flavour (and the rows the topology needs besides), named
+    ``api=<flavour>-Flag=value-...``."""
     combos = []
-    for n, values in enumerate(itertools.product(*FLAGS.values())):
-        chosen = dict(zip(FLAGS, values))
+    for n, (chosen, topology) in enumerate(matrix_rows(flavour)):
         overrides = {k: v for k, v in chosen.items() if k != "UserPool"}
         if chosen["UserPool"] == "existing":
             overrides.update(EXISTING_POOL)
@@ -82,32 +174,34 @@ def flag_combinations(flavour: str = "rest") -> list[tuple[str, dict[str, str]]]
         overrides["EnableChatAlerts"] = ("false", "true")[(n // 8 + n) % 2]
         # The console: on in the first two thirds (where its origin alternates: unknown, then passed in by
         # scripts/deploy.sh, with and without CorsAllowOrigins), off in the last; always off with an existing pool.
-        overrides["EnableConsole"] = ("true", "false")[n // 16]
+        overrides["EnableConsole"] = ("true", "false")[(n % 24) // 16]
         overrides["ConsoleOrigin"] = ("", CONSOLE_ORIGIN)[(n // 2) % 2]
-        # The private network: each of its three values with both values of every flag and switch above.
-        overrides["PrivateNetwork"] = PRIVATE_NETWORKS[(n + n // 6) % 3]
-        if overrides["PrivateNetwork"] == "existing":
-            overrides.update(EXISTING_NETWORK)
         # Someone allowed to run the chat commands (the created network's monitoring endpoint exists then).
         overrides["SlackAllowedUsers"] = ("", "U0123ABCD")[(n // 3) % 2]
-        # Concurrency (cloudformation/transforms/concurrency.py): the alias on and off, each cap set and not.
-        overrides["ProvisionedConcurrency"] = ("0", "2")[(n // 2 + n) % 2]
-        overrides["ApiReservedConcurrency"] = ("-1", "50")[(n // 4 + n) % 2]
-        if flavour == "rest":  # HTTP: the function URL's AssistantStreamConcurrency caps the stream
-            overrides["StreamingReservedConcurrency"] = ("-1", "20")[(n // 3 + n // 4) % 2]
-        overrides["ConsumerReservedConcurrency"] = ("-1", "5")[(n // 5) % 2]
-        overrides["FunctionVersionHash"] = ("", "0123456789abcdef")[(n // 2 + n // 3) % 2]
-        # One region, the home of two, the other of two (which reads its replica's stream); STRONG in half the
-        # two-region rows (two regions and a witness); the custom domain in every other pair of rows.
-        regions = TABLE_REGIONS[(n + n // 4) % 3]
-        overrides["TableRegions"] = regions
-        overrides["TableStreamArn"] = REPLICA_STREAM_ARN if regions == REPLICA_REGIONS else ""
-        strong = bool(regions) and (n + n // 4) % 2 == 1
-        overrides["TableConsistency"] = "STRONG" if strong else "EVENTUAL"
-        overrides["TableWitnessRegion"] = WITNESS_REGION if strong else ""
-        overrides.update(CUSTOM_DOMAIN if (n + n // 2) % 2 else dict.fromkeys(CUSTOM_DOMAIN, ""))
+        overrides.update(topology_overrides(topology))
         name = f"api={flavour}-" + "-".join(f"{k}={v}" for k, v in chosen.items())
+        if n >= 24:  # a row the topology needed besides: its flags' combination is rendered twice
+            name += f"-row={n}"
         combos.append((name, overrides))
+    return combos
+
+
+def topology_product(flavour: str) -> list[tuple[str, dict[str, str]]]:
+    """Every combination of TOPOLOGY_PRODUCT's values (the others at their first), every flag on: the table
+    and the queue, Bedrock, the stack's own pool, chat alerts and commands."""
+    combos = []
+    for values in itertools.product(*(TOPOLOGY[name] for name in TOPOLOGY_PRODUCT)):
+        chosen = dict(zip(TOPOLOGY_PRODUCT, values))
+        if not possible(chosen):
+            continue
+        rest = {name: first for name, (first, *_) in topology_dimensions(flavour).items() if name not in chosen}
+        overrides = {
+            "AssistantProvider": "bedrock",
+            "EnableChatAlerts": "true",
+            "SlackAllowedUsers": "U0123ABCD",
+            **topology_overrides({**chosen, **rest}),
+        }
+        combos.append((f"api={flavour}-" + "-".join(f"{k}={v}" for k, v in chosen.items()), overrides))
     return combos
 
 
@@ -152,6 +246,22 @@ def sam_translate(path: Path, parameters: dict[str, str] | None = None) -> dict:
         capture_output=True,
         text=True,
         timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+def sam_translate_many(templates: dict[str, dict], directory: Path) -> dict[str, dict]:
+    """Each template (name -> template, its parameters at their defaults) as the SAM translator turns it into
+    CloudFormation, all in one process; a template it refuses maps to ``{"error": why}``."""
+    source = directory / "sam-many.json"
+    source.write_text(json.dumps(templates), encoding="utf-8")
+    result = subprocess.run(
+        [str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), "--many", str(source)],
+        env=TOOL_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout)
