@@ -383,3 +383,29 @@ def test_the_same_stack_in_two_regions_names_nothing_the_account_holds_once_alik
     home_names, other_names = _account_wide_names(home), _account_wide_names(other)
     assert {"Dashboard", "Budget"} <= set(home_names)
     assert not set(map(json.dumps, home_names.values())) & set(map(json.dumps, other_names.values()))
+
+
+HOME_POOL = f"arn:aws:cognito-idp:{HOME}:{ACCOUNT}:userpool/{HOME}_Example1"
+
+
+def test_another_region_verifies_the_home_regions_tokens_with_the_home_pool(built):
+    # A user pool is regional: every region accepts the tokens of the home region's pool (scripts/deploy.sh
+    # passes it), and the issuer's region is the pool's, not the stack's.
+    stack = deployed(
+        built,
+        OTHER,
+        TableRegions=TWO,
+        TableStreamArn=REPLICA_STREAM,
+        UserPoolArn=HOME_POOL,
+        UserPoolClientIds="client-a",
+        ApiScope="tasks/api",
+    )
+    issuer = f"https://cognito-idp.{HOME}.amazonaws.com/{HOME}_Example1"
+    assert "UserPool" not in stack["Resources"]
+    assert {variables(stack, name)["AUTH_ISSUER"] for name, _ in functions(stack)} == {issuer}
+    if "HttpApiJwtAuthorizer" in stack["Resources"]:
+        assert stack["Resources"]["HttpApiJwtAuthorizer"]["Properties"]["JwtConfiguration"]["Issuer"] == issuer
+    else:
+        definition = stack["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+        authorizer = definition["securityDefinitions"]["CognitoAuthorizer"]["x-amazon-apigateway-authorizer"]
+        assert authorizer["providerARNs"] == [HOME_POOL]
