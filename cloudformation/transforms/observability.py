@@ -35,7 +35,12 @@ from cloudformation.transforms.queues import ENABLED as SQS_ENABLED
 from cloudformation.transforms.stream import ENABLED as FORWARDER_ENABLED
 from cloudformation.transforms.stream import FAILURE_QUEUE
 from cloudformation.transforms.stream import forwarders
+from cloudformation.transforms.tables import MAX_REGIONS
+from cloudformation.transforms.tables import MULTI_REGION
+from cloudformation.transforms.tables import STRONGLY_CONSISTENT
 from cloudformation.transforms.tables import TASKS
+from cloudformation.transforms.tables import has_region
+from cloudformation.transforms.tables import listed_region
 from cloudformation.transforms.tables import table_name
 
 RETENTION_DAYS = 30
@@ -107,6 +112,48 @@ def _alarm(description: str, condition: str | None = None, **props: Any) -> dict
         },
     }
     return with_condition(resource, condition)
+
+
+# Two regions under eventual consistency: DynamoDB publishes, in the writing region, how long its writes take to
+# reach each other replica (ReplicationLatency, by ReceivingRegion). What has not replicated is what a lost region
+# holds back (docs/DEPLOY.md "Two regions"); it is typically under a second. A strongly consistent table
+# replicates before a write returns, and publishes no such metric.
+REPLICATION_LATENCY_MS = 10_000
+
+
+def _replication_alarms(out: Template) -> None:
+    """One alarm per other listed region (each index of TableRegions that is not this region)."""
+    for index in range(MAX_REGIONS):
+        condition = f"ReplicatesToRegion{index + 1}"
+        parts: list = [
+            {"Condition": TASKS.condition},
+            {"Condition": MULTI_REGION},
+            {"Fn::Not": [{"Condition": STRONGLY_CONSISTENT}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "AWS::Region"}, listed_region(index)]}]},
+        ]
+        if index:  # the home region (index 0) is listed whenever there are regions
+            parts.append({"Condition": has_region(index)})
+        add_condition(out, condition, {"Fn::And": parts})
+        add_resource(
+            out,
+            f"ReplicationLatencyToRegion{index + 1}Alarm",
+            _alarm(
+                f"Table: this region's writes took over {REPLICATION_LATENCY_MS // 1000} s on average, for 15 "
+                f"minutes, to replicate to the region listed {index + 1}. in TableRegions",
+                condition,
+                Namespace="AWS/DynamoDB",
+                MetricName="ReplicationLatency",
+                Dimensions=[
+                    {"Name": "TableName", "Value": table_name(TASKS)},
+                    {"Name": "ReceivingRegion", "Value": listed_region(index)},
+                ],
+                Statistic="Average",
+                Period=300,
+                EvaluationPeriods=3,
+                ComparisonOperator="GreaterThanThreshold",
+                Threshold=REPLICATION_LATENCY_MS,
+            ),
+        )
 
 
 def _queue_depth_alarm(description: str, condition: str, queue: str) -> dict:
@@ -623,6 +670,7 @@ def transform(template: Template) -> Template:
             ),
         )
     add_resource(out, "SignInFailuresAlarm", _sign_in_failures_alarm(streamer))
+    _replication_alarms(out)
     add_resource(
         out,
         "AppErrorRateAlarm",

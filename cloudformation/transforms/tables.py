@@ -119,7 +119,7 @@ def listed_region(index: int) -> dict:
     return {"Fn::Select": [index, _PADDED]}
 
 
-def _has_region(index: int) -> str:
+def has_region(index: int) -> str:
     return f"TableRegions{index + 1}"  # TableRegions2: the list names a second region
 
 
@@ -163,7 +163,7 @@ def _conditions(table: Table) -> dict:
         table.global_condition: {"Fn::And": [{"Condition": table.condition}, {"Condition": HOME}]},
     }
     for index in range(1, MAX_REGIONS):
-        found[_has_region(index)] = {"Fn::Not": [{"Fn::Equals": [listed_region(index), ""]}]}
+        found[has_region(index)] = {"Fn::Not": [{"Fn::Equals": [listed_region(index), ""]}]}
     return found
 
 
@@ -297,7 +297,7 @@ def _global_table(table: Table) -> dict:
     # (an expired record reads as absent), only DynamoDB's deletion of them stops (docs/DEPLOY.md).
     schema["TimeToLiveSpecification"] = {"Fn::If": [STRONGLY_CONSISTENT, NO_VALUE, schema["TimeToLiveSpecification"]]}
     replicas: list = [_replica(0)]
-    replicas.extend({"Fn::If": [_has_region(i), _replica(i), NO_VALUE]} for i in range(1, MAX_REGIONS))
+    replicas.extend({"Fn::If": [has_region(i), _replica(i), NO_VALUE]} for i in range(1, MAX_REGIONS))
     return {
         "Type": "AWS::DynamoDB::GlobalTable",
         "Condition": table.global_condition,

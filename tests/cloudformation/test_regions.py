@@ -409,3 +409,30 @@ def test_another_region_verifies_the_home_regions_tokens_with_the_home_pool(buil
         definition = stack["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
         authorizer = definition["securityDefinitions"]["CognitoAuthorizer"]["x-amazon-apigateway-authorizer"]
         assert authorizer["providerARNs"] == [HOME_POOL]
+
+
+def _replication_alarms(stack: dict) -> dict[str, str]:
+    """Replication latency alarms of the stack: name -> the region whose receipt it watches."""
+    found = {}
+    for name, resource in stack["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and props.get("MetricName") == "ReplicationLatency":
+            dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+            assert dimensions["TableName"] in (TABLE, {"Ref": "TasksGlobalTable"}), name  # home: the table made here
+            found[name] = dimensions["ReceivingRegion"]
+    return found
+
+
+def test_each_region_watches_its_writes_reaching_every_other_region_under_eventual_consistency(built):
+    three = f"{HOME},{OTHER},us-west-2"
+    home = deployed(built, HOME, TableRegions=three)
+    other = deployed(built, OTHER, TableRegions=three, TableStreamArn=REPLICA_STREAM)
+    assert sorted(_replication_alarms(home).values()) == sorted([OTHER, "us-west-2"])
+    assert sorted(_replication_alarms(other).values()) == sorted([HOME, "us-west-2"])
+    # One region has no replica; a strongly consistent table replicates before a write returns.
+    assert _replication_alarms(deployed(built, HOME)) == {}
+    strong = deployed(
+        built, HOME, TableRegions=f"{HOME},us-west-2", TableConsistency="STRONG", TableWitnessRegion="us-east-2"
+    )
+    assert _replication_alarms(strong) == {}
+    assert _replication_alarms(deployed(built, HOME, TableRegions=TWO, EnableTasksTable="false")) == {}
