@@ -47,18 +47,21 @@ while (($#)); do
   shift
 done
 
+MAX_REGIONS=3  # the table's replicas: cloudformation/transforms/tables.py MAX_REGIONS
 case "$ARCH" in arm64|x86_64) ;; *) echo "--arch must be arm64 or x86_64" >&2; exit 2 ;; esac
 # The regions to deploy to, home first: --regions, else the one --region (or AWS_REGION) names.
 if [[ -n "$REGIONS" ]]; then
   ((!REGION_GIVEN)) || { echo "give --region or --regions, not both" >&2; exit 2; }
+  [[ "$REGIONS" =~ ^[^,]+(,[^,]+)*$ ]] || { echo "--regions: '$REGIONS' has an empty region" >&2; exit 2; }
   IFS=, read -r -a REGION_LIST <<<"$REGIONS"
+  ((${#REGION_LIST[@]} <= MAX_REGIONS)) || { echo "--regions: at most $MAX_REGIONS regions" >&2; exit 2; }
   seen=" "
   for region in "${REGION_LIST[@]}"; do
     [[ "$region" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || { echo "--regions: '$region' is not a region" >&2; exit 2; }
     [[ "$seen" != *" $region "* ]] || { echo "--regions names $region twice" >&2; exit 2; }
     seen+="$region "
   done
-  for pair in "${PARAMETERS[@]}" "${SCOPED[@]#*:}"; do
+  for pair in ${PARAMETERS[@]+"${PARAMETERS[@]}"} ${SCOPED[@]+"${SCOPED[@]#*:}"}; do
     case "$pair" in
       TableRegions=*|TableStreamArn=*) echo "--regions passes ${pair%%=*} itself; drop $pair" >&2; exit 2 ;;
     esac
@@ -68,7 +71,7 @@ else
   REGION_LIST=("$REGION")
 fi
 HOME_REGION="${REGION_LIST[0]}"
-for pair in "${SCOPED[@]}"; do
+for pair in ${SCOPED[@]+"${SCOPED[@]}"}; do
   [[ " ${REGION_LIST[*]} " == *" ${pair%%:*} "* ]] || {
     echo "$pair: ${pair%%:*} is not a region this deploys to (${REGION_LIST[*]})" >&2; exit 2; }
 done
@@ -114,13 +117,13 @@ json_string() { local text="${1//\\/\\\\}"; printf '"%s"' "${text//\"/\\\"}"; }
 deploy_region() {
   local region="$1"; shift
   local pair named given
-  local -a parameters=("${PARAMETERS[@]}")
-  for pair in "${SCOPED[@]}"; do
+  local -a parameters=(${PARAMETERS[@]+"${PARAMETERS[@]}"})
+  for pair in ${SCOPED[@]+"${SCOPED[@]}"}; do
     if [[ "${pair%%:*}" == "$region" ]]; then parameters+=("${pair#*:}"); fi
   done
   for pair in "$@"; do
     given=0
-    for named in "${parameters[@]}"; do if [[ "${named%%=*}" == "${pair%%=*}" ]]; then given=1; fi; done
+    for named in ${parameters[@]+"${parameters[@]}"}; do if [[ "${named%%=*}" == "${pair%%=*}" ]]; then given=1; fi; done
     ((given)) || parameters+=("$pair")
   done
 
@@ -129,7 +132,7 @@ deploy_region() {
   # it, and the app stack carries them as stack tags too, which CloudFormation hands to every resource that
   # takes tags: the event source mappings SAM generates included, which the template cannot tag itself.
   local stage=prod cost_center=tasks-api
-  for pair in "${parameters[@]}"; do
+  for pair in ${parameters[@]+"${parameters[@]}"}; do
     case "$pair" in
       AppStage=*) stage="${pair#AppStage=}" ;;
       CostCenter=*) cost_center="${pair#CostCenter=}" ;;
@@ -175,15 +178,17 @@ deploy_region() {
 
   # The stack reads the repository from the same SSM parameter; the digest pins the image just pushed.
   # Parameters not given keep the values the stack has (aws cloudformation deploy), ConsoleOrigin among them.
-  # SAM publishes a version of the API and streaming functions (their alias `live`, which the integrations
-  # call with provisioned concurrency on) only when their template changes; a deployment that changes only
-  # parameters must publish one too, so the image and every pair passed name it (docs/DEPLOY.md "Provisioned
-  # concurrency"). The same deployment again hashes the same: nothing new is published.
+  # The version behind the API and streaming functions' alias `live` (which the integrations call with
+  # provisioned concurrency on) is named by this hash, which replaces SAM's own: so it hashes everything SAM's
+  # did (the template) and what SAM's does not see (the image digest, every pair passed), and any change of
+  # them publishes a version (docs/DEPLOY.md "Provisioned concurrency"). The same deployment again hashes the
+  # same: nothing new is published.
   deploy_app() {
-    local -a pairs=("ImageDigest=$digest" "Architecture=$ARCH" "${parameters[@]}" "$@")
+    local -a pairs=("ImageDigest=$digest" "Architecture=$ARCH" ${parameters[@]+"${parameters[@]}"} "$@")
     local named given=0
     for named in "${pairs[@]}"; do if [[ "${named%%=*}" == FunctionVersionHash ]]; then given=1; fi; done
-    ((given)) || pairs+=("FunctionVersionHash=$(printf '%s\n' "${pairs[@]}" | git hash-object --stdin | cut -c1-16)")
+    ((given)) || pairs+=("FunctionVersionHash=$( { printf '%s\n' "${pairs[@]}"; cat "$DIST/template.yaml"; } |
+      git hash-object --stdin | cut -c1-16)")
     run aws cloudformation deploy --region "$region" --stack-name "$STACK" \
       --template-file "$DIST/template.yaml" \
       --capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND \
@@ -197,7 +202,7 @@ deploy_region() {
   # What the stack says, one output a line (key, tab, value). A dry run's placeholders follow the flavour,
   # the user pool and EnableConsole, as the stack's outputs would.
   local placeholder own_pool=1 console=1
-  for pair in "${parameters[@]}"; do
+  for pair in ${parameters[@]+"${parameters[@]}"}; do
     case "$pair" in
       EnableConsole=false) console=0 ;;
       UserPoolArn=?*) own_pool=0; console=0 ;;  # the console signs in with the stack's own pool only
@@ -293,7 +298,7 @@ POOL=()
 for pair in "UserPoolArn=$(output UserPoolArn)" "UserPoolClientIds=$(output UserPoolClientId)" "ApiScope=$(output ApiScope)"; do
   if [[ -n "${pair#*=}" ]]; then POOL+=("$pair"); fi
 done
-for region in "${REGION_LIST[@]:1}"; do
+for region in ${REGION_LIST[@]+"${REGION_LIST[@]:1}"}; do
   echo "== $region" >&2
-  deploy_region "$region" "TableRegions=$REGIONS" "${POOL[@]}"
+  deploy_region "$region" "TableRegions=$REGIONS" ${POOL[@]+"${POOL[@]}"}
 done

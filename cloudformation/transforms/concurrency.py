@@ -42,6 +42,7 @@ swagger's (Chalice's, streaming.py's, api.py's catch-all copies), http_api.py's 
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -52,6 +53,7 @@ from cloudformation.template import Template
 from cloudformation.template import add
 from cloudformation.template import add_condition
 from cloudformation.template import add_parameters
+from cloudformation.template import add_resource
 from cloudformation.template import clone
 from cloudformation.template import functions
 from cloudformation.template import number_parameter
@@ -157,18 +159,28 @@ def _to_alias(template: Template, function: str) -> None:
             # A variable, not ${<Function>.Alias} in the string: SAM resolves both, cfn-lint only the Ref.
             text = uri["Fn::Sub"].replace(arn, "${" + TARGET + "}")
             integration["uri"] = {"Fn::Sub": [text, {TARGET: target(function, {"Fn::GetAtt": [function, "Arn"]})}]}
-    for resource in resources(template).values():
+    twins = {}
+    for name, resource in resources(template).items():
         props = resource.get("Properties", {})
         kind = resource.get("Type")
+        if kind == PERMISSION and _is_function_ref(props.get("FunctionName"), function):
+            # Both stay granted, whatever ProvisionedConcurrency says: switching it replaces no permission, so
+            # a REST stage still serving the previous deployment (until the new one is in place) is never refused.
+            twin = copy.deepcopy(resource)
+            twin["Properties"]["FunctionName"] = alias(function)
+            twins[f"{name}Alias{ALIAS.capitalize()}"] = twin
         for key, of_kind in CALLERS:
             if kind == of_kind and _is_function_ref(props.get(key), function):
                 # A Lambda::Url on the alias ARN (qualified), as SAM's own FunctionUrlConfig on an aliased function.
                 props[key] = target(function, props[key])
+    for name, twin in twins.items():
+        add_resource(template, name, twin)
 
 
-# What invokes a function from outside the stack: (property naming the function, resource type).
+# What invokes a function from outside the stack: (property naming the function, resource type). Its invoke
+# permissions are kept for the function and given a twin for the alias (_to_alias).
+PERMISSION = "AWS::Lambda::Permission"
 CALLERS = (
-    ("FunctionName", "AWS::Lambda::Permission"),
     ("IntegrationUri", "AWS::ApiGatewayV2::Integration"),
     ("TargetFunctionArn", "AWS::Lambda::Url"),
 )
@@ -211,6 +223,12 @@ def transform(template: Template) -> Template:
         raise ValueError(f"the alias needs {', '.join(missing)} (Chalice's API function, streaming.py)")
     used = [PROVISIONED, VERSION_HASH]
     add_condition(out, PROVISIONED_ON, {"Fn::Not": [{"Fn::Equals": [{"Ref": PROVISIONED}, "0"]}]})
+    for resource in resources(out).values():
+        if resource.get("Type") == API:
+            # SAM names a REST API's deployment by its definition's text, in which the switch above is the same
+            # Fn::If either way: without a new deployment on each update the stage would keep invoking what the
+            # previous one did (AlwaysDeploy: a deployment per stack update, which costs nothing).
+            resource["Properties"]["AlwaysDeploy"] = True
     for name in ALIASED:
         props = found[name]["Properties"]
         props["AutoPublishAlias"] = ALIAS

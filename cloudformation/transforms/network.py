@@ -86,7 +86,8 @@ INTERFACE_ENDPOINTS: dict[str, tuple[str, str | None]] = {
 # permissions; the AWSLambdaVPCAccessExecutionRole managed policy holds them too).
 CREATE_ACTIONS = ("ec2:CreateNetworkInterface",)
 INTERFACE_ACTIONS = ("ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")
-DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces",)  # works only on "*" (same page)
+# Only on "*" (same page); DescribeSubnets is the managed policy's since its January 2024 version (IPv6 dual stack).
+DESCRIBE_ACTIONS = ("ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets")
 ACTIONS = CREATE_ACTIONS + INTERFACE_ACTIONS + DESCRIBE_ACTIONS
 
 _EC2_ARN = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
@@ -95,7 +96,23 @@ NETWORK_INTERFACES = {"Fn::Sub": _EC2_ARN + "network-interface/*"}
 # be turned into an ARN in CloudFormation (Fn::Join takes no function as its delimiter), and their VpcConfig
 # already names them.
 CREATED_SUBNET_ARNS = [{"Fn::Sub": _EC2_ARN + "subnet/${" + subnet + "}"} for subnet in SUBNETS]
-ANY_SUBNET_ARN = {"Fn::Sub": _EC2_ARN + "subnet/*"}
+# Any account: a team's subnets may be shared with this account from another (AWS RAM), whose id their ARN holds.
+ANY_SUBNET_ARN = {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:*:subnet/*"}
+# The endpoints that reach this account's data (the table, the queues, the parameters) admit nothing of another
+# account's through them: a function in the VPC cannot be made to write elsewhere (VPC endpoint policies).
+THIS_ACCOUNT_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}},
+        }
+    ],
+}
+ACCOUNT_BOUND = ("dynamodb", "sqs", "ssm")
 SECURITY_GROUP_ARN = {"Fn::Sub": _EC2_ARN + "security-group/${" + FUNCTIONS_SG + ".GroupId}"}
 
 PARAMETERS = {
@@ -242,6 +259,7 @@ def _created_network(out: Template) -> None:
                 "ServiceName": service_name("dynamodb"),
                 "VpcId": {"Ref": VPC},
                 "RouteTableIds": [{"Ref": ROUTE_TABLE}],
+                "PolicyDocument": THIS_ACCOUNT_ONLY,
                 "Tags": _tags(),
             },
         },
@@ -260,6 +278,8 @@ def _created_network(out: Template) -> None:
                     "SubnetIds": [{"Ref": subnet} for subnet in SUBNETS],
                     "SecurityGroupIds": [{"Fn::GetAtt": [ENDPOINTS_SG, "GroupId"]}],
                     "PrivateDnsEnabled": True,
+                    # Bedrock's models, X-Ray and CloudWatch are not this account's resources: their defaults.
+                    **({"PolicyDocument": THIS_ACCOUNT_ONLY} if service in ACCOUNT_BOUND else {}),
                     "Tags": _tags(),
                 },
             },
@@ -356,7 +376,7 @@ def statements() -> list[dict[str, Any]]:
                 "Action": list(INTERFACE_ACTIONS),
                 "Resource": NETWORK_INTERFACES,
             },
-            {"Sid": "DescribeNetworkInterfaces", "Effect": "Allow", "Action": list(DESCRIBE_ACTIONS), "Resource": "*"},
+            {"Sid": "DescribeNetwork", "Effect": "Allow", "Action": list(DESCRIBE_ACTIONS), "Resource": "*"},
         )
     ]
 

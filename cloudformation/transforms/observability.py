@@ -144,7 +144,8 @@ def _replication_alarms(out: Template) -> None:
                 Namespace="AWS/DynamoDB",
                 MetricName="ReplicationLatency",
                 Dimensions=[
-                    {"Name": "TableName", "Value": table_name(TASKS)},
+                    # Several regions: the global table's one name in every region.
+                    {"Name": "TableName", "Value": {"Fn::Sub": TASKS.fixed_name}},
                     {"Name": "ReceivingRegion", "Value": listed_region(index)},
                 ],
                 Statistic="Average",

@@ -5,8 +5,10 @@ API Gateway integration, invoke permission and the function URL name the alias; 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import time
 
 import pytest
 
@@ -28,7 +30,6 @@ from tests.cloudformation.support.stack import sam_translate
 FLAVOURS = ("rest", "http")
 DIGEST = "sha256:" + "a" * 64
 OTHER_DIGEST = "sha256:" + "b" * 64
-CALLER_TYPES = ("AWS::Lambda::Permission", "AWS::ApiGatewayV2::Integration", "AWS::Lambda::Url")
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,18 @@ def _target(value: object) -> str:
     raise AssertionError(f"not a function reference: {value!r}")
 
 
+def _permissions(template: dict) -> dict[str, str]:
+    """Every invoke permission of the API or the streaming function -> the function (or alias) it names."""
+    return {
+        name: _target(resource["Properties"]["FunctionName"])
+        for name, resource in resources(template).items()
+        if resource["Type"] == concurrency.PERMISSION
+        and _target(resource["Properties"]["FunctionName"]).removesuffix(".Alias") in ALIASED
+    }
+
+
 def _callers(template: dict) -> dict[str, str]:
-    """Every integration and invoke permission of the built template -> the function (or alias) it names."""
+    """Every integration (and the function URL) of the built template -> the function (or alias) it names."""
     found = {}
     for name, resource in resources(template).items():
         props = resource.get("Properties", {})
@@ -96,27 +107,39 @@ def test_provisioned_concurrency_is_off_by_default_and_on_both_aliases_when_set(
         }
 
 
-# The resources that invoke the API or the streaming function from outside the stack, by flavour.
-CALLERS = {
+# The resources that invoke the API or the streaming function from outside the stack, by flavour (the REST
+# flavour's are its swagger's integrations), and the permissions that let them.
+CALLERS = {"rest": set(), "http": {"HttpApiIntegration", "AssistantStreamFunctionUrl"}}
+PERMISSIONS = {
     "rest": {"APIHandlerInvokePermission", "AssistantStreamHandlerInvokePermission"},
     "http": {
         "APIHandlerHttpApiInvokePermission",
-        "HttpApiIntegration",
-        "AssistantStreamFunctionUrl",
         "AssistantStreamFunctionUrlPermission",
         "AssistantStreamFunctionUrlInvokePermission",
     },
 }
+TWIN = f"Alias{ALIAS.capitalize()}"
+
+
+def _assert_both_granted(template: dict, flavour: str) -> None:
+    """Each invoke permission names the function, and its twin the alias, whatever ProvisionedConcurrency says:
+    switching it replaces no permission (a REST stage still serving its previous deployment is never refused)."""
+    permissions = _permissions(template)
+    assert set(permissions) == PERMISSIONS[flavour] | {name + TWIN for name in PERMISSIONS[flavour]}
+    for name in PERMISSIONS[flavour]:
+        assert permissions[name + TWIN] == permissions[name] + ".Alias", name
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_with_provisioned_concurrency_every_integration_permission_and_the_url_name_the_alias(templates, flavour):
-    callers = _callers(_resolved(templates[flavour], ProvisionedConcurrency="1"))
+    on = _resolved(templates[flavour], ProvisionedConcurrency="1")
+    callers = _callers(on)
     swagger = {name: target for name, target in callers.items() if " " in name}
     others = {name: target for name, target in callers.items() if " " not in name}
     assert set(others) == CALLERS[flavour]
     assert not [name for name, target in callers.items() if not target.endswith(".Alias")]
     assert set(callers.values()) == {f"{name}.Alias" for name in ALIASED}
+    _assert_both_granted(on, flavour)
     if flavour == "rest":  # every route, the stream's and the catch-all copies included
         assert len(swagger) > 2
         assert swagger["RestAPI post /assistant/stream"] == f"{STREAM_FUNCTION}.Alias"
@@ -129,6 +152,8 @@ def test_the_real_apps_every_route_and_permission_invokes_the_alias_with_provisi
     on = _callers(_resolved(stacks[flavour], ProvisionedConcurrency="1"))
     off = _callers(_resolved(stacks[flavour]))
     assert {name for name in on if " " not in name} == CALLERS[flavour]
+    for provisioned in ("0", "1"):
+        _assert_both_granted(_resolved(stacks[flavour], ProvisionedConcurrency=provisioned), flavour)
     assert set(on.values()) == {f"{name}.Alias" for name in ALIASED}
     assert set(off.values()) == set(ALIASED)
     if flavour == "rest":  # one integration per method of every route the app declares, and the catch-alls
@@ -252,6 +277,9 @@ def test_the_translated_stack_invokes_only_the_alias_with_its_provisioned_concur
     }
     assert set(callers) == CALLERS[flavour]
     assert all(target in [{"Ref": name} for name in aliases] for target in callers.values())
+    permissions = {n: r["Properties"]["FunctionName"] for n, r in _of_type(translated, concurrency.PERMISSION).items()}
+    for name in PERMISSIONS[flavour]:  # the function's own stays granted beside the alias's
+        assert permissions[name + TWIN] == {"Ref": f"{permissions[name]['Ref']}Alias{ALIAS}"}, name
     if flavour == "rest":
         body = json.dumps(translated["RestAPI"]["Properties"]["Body"])
         targets = re.findall(r'"' + concurrency.TARGET + r'": (\{[^}]*\})', body)
@@ -270,13 +298,31 @@ def test_the_translated_stack_without_provisioned_concurrency_keeps_an_alias_not
     aliases = _of_type(translated, "AWS::Lambda::Alias")
     assert len(aliases) == 2
     assert not [a for a in aliases.values() if "ProvisionedConcurrencyConfig" in a["Properties"]]
-    invoking = [
+    invoking = {
         name
         for name, resource in translated.items()
         for alias in aliases
         if f'"Ref": "{alias}"' in json.dumps(resource.get("Properties", {}))
-    ]
-    assert not invoking
+    }
+    # Only the permissions' twins name it, ready for the switch.
+    assert invoking == {name + TWIN for name in PERMISSIONS[flavour]}
+
+
+def test_the_rest_api_deploys_its_stage_again_on_every_stack_update(templates, tmp_path):
+    # SAM names a deployment by the definition's text, where the alias switch is one Fn::If either way: without a
+    # new deployment per update, switching ProvisionedConcurrency would leave the stage invoking the other target.
+    assert resources(templates["rest"])["RestAPI"]["Properties"]["AlwaysDeploy"] is True
+
+    def deployment(template: dict, name: str) -> str:
+        (found,) = _of_type(_translate(template, tmp_path, name), "AWS::ApiGateway::Deployment")
+        return found
+
+    first = deployment(templates["rest"], "first")
+    time.sleep(1.05 - time.time() % 1)  # SAM names an always-deployed one by the second it translated in
+    assert deployment(templates["rest"], "update") != first
+    once = copy.deepcopy(templates["rest"])
+    del resources(once)["RestAPI"]["Properties"]["AlwaysDeploy"]
+    assert deployment(once, "once") == deployment(once, "once-again")  # without it: one per definition
 
 
 def _versions(translated: dict) -> set[str]:

@@ -16,6 +16,7 @@ from chalicelib.vocabulary import SSM_PREFIX
 from chalicelib.vocabulary import SSM_REPOSITORY_URI
 from cloudformation.transforms import cognito
 from cloudformation.transforms import functions
+from cloudformation.transforms import tables
 from cloudformation.transforms import tags
 from tests.cloudformation.support.expected import GOLDEN_HTTP_OUTPUT
 from tests.cloudformation.support.expected import GOLDEN_OUTPUT
@@ -382,7 +383,10 @@ def _refused(dist, *args: str) -> str:
         (("--regions", "us-east-1,eu-west-1", "ap-south-1:CertificateArn=arn:x"), "ap-south-1 is not a region this"),
         (("--region", "eu-west-1", "us-east-1:CertificateArn=arn:x"), "us-east-1 is not a region this"),
         (("--regions", "us-east-1,us-east-1"), "names us-east-1 twice"),
-        (("--regions", "us-east-1,,eu-west-1"), "is not a region"),
+        (("--regions", "us-east-1,,eu-west-1"), "has an empty region"),
+        (("--regions", "us-east-1,eu-west-1,"), "has an empty region"),
+        (("--regions", "us-east-1,eu-west-1,us-west-2,eu-central-1"), f"at most {tables.MAX_REGIONS} regions"),
+        (("--regions", "us-east-1,eu-west-one"), "is not a region"),
         (("--regions", "us-east-1,eu-west-1", "--region", "us-east-1"), "not both"),
         (("--regions", "us-east-1,eu-west-1", "TableRegions=us-east-1"), "passes TableRegions itself"),
         (("--regions", "us-east-1,eu-west-1", "eu-west-1:TableStreamArn=x"), "passes TableStreamArn itself"),
@@ -409,5 +413,8 @@ def test_the_version_behind_the_alias_is_named_by_the_image_and_every_parameter_
     assert _version_hash(dist, "LogLevel=INFO") == same
     assert _version_hash(dist, "LogLevel=DEBUG") != same
     assert _version_hash(dist, "LogLevel=INFO", "--arch", "x86_64") != same
+    # The template is hashed too: a hash passed replaces SAM's, which would have seen a changed template.
+    (dist / "template.yaml").write_text("{Resources: {}}\n")
+    assert _version_hash(dist, "LogLevel=INFO") != same
     # One a caller names is theirs.
     assert _version_hash(dist, "FunctionVersionHash=0123456789abcdef") == "0123456789abcdef"

@@ -205,10 +205,16 @@ def test_lambda_may_create_interfaces_only_in_the_networks_subnets_with_the_func
     statements = deployed["Resources"]["APIHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     (create,) = [s for s in statements if s["Action"] == list(network.CREATE_ACTIONS)]
     arn = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
-    subnets = ["subnet/${PrivateSubnetA}", "subnet/${PrivateSubnetB}"] if mode == "created" else ["subnet/*"]
+    # The team's subnets may be shared from another account (AWS RAM): any account's, in this region.
+    subnets = (
+        [{"Fn::Sub": arn + "subnet/${PrivateSubnetA}"}, {"Fn::Sub": arn + "subnet/${PrivateSubnetB}"}]
+        if mode == "created"
+        else [{"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:*:subnet/*"}]
+    )
     assert create["Resource"] == [
-        {"Fn::Sub": arn + resource}
-        for resource in ("network-interface/*", *subnets, "security-group/${FunctionsSecurityGroup.GroupId}")
+        {"Fn::Sub": arn + "network-interface/*"},
+        *subnets,
+        {"Fn::Sub": arn + "security-group/${FunctionsSecurityGroup.GroupId}"},
     ]
 
 

@@ -153,13 +153,20 @@ def test_the_translated_http_flavour_serves_every_route_through_one_payload_1_0_
     assert authorizer["Properties"]["AuthorizerType"] == "JWT"
     # One API Gateway permission, for this API only: nothing names a REST API any more. The others are the
     # stream's function URL's (function_url.py): public by the URL's own auth type, for that function only.
+    # Each is granted on the function and, its twin, on the alias (concurrency.py).
     permissions = of_type(template, "AWS::Lambda::Permission").values()
     gateway = [p for p in permissions if p["Properties"]["Principal"] == "apigateway.amazonaws.com"]
     sources = [p["Properties"]["SourceArn"]["Fn::Sub"] for p in gateway]
-    assert sources == ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + api_name + "}/*"]
+    assert sources == ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + api_name + "}/*"] * 2
+    assert sorted(json.dumps(p["Properties"]["FunctionName"]) for p in gateway) == sorted(
+        json.dumps({"Ref": name}) for name in ("APIHandler", f"APIHandlerAlias{concurrency.ALIAS}")
+    )
     url = [p["Properties"] for p in permissions if p["Properties"]["Principal"] == "*"]
-    assert [p["FunctionName"] for p in url] == [_invoked("AssistantStreamHandler")] * 2
-    assert sorted(p["Action"] for p in url) == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    twin = {"Ref": f"AssistantStreamHandlerAlias{concurrency.ALIAS}"}
+    assert sorted(json.dumps(p["FunctionName"]) for p in url) == sorted(
+        [json.dumps({"Ref": "AssistantStreamHandler"})] * 2 + [json.dumps(twin)] * 2
+    )
+    assert sorted(p["Action"] for p in url) == sorted(["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"] * 2)
     assert "RestAPI" not in json.dumps(template)
 
 
