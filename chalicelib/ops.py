@@ -26,6 +26,7 @@ from chalicelib import wiring
 from chalicelib.errors import AppError
 from chalicelib.tasks.stats import DEFAULT_SETTLE_SECONDS
 from chalicelib.tasks.stats import Rebuilt
+from chalicelib.tasks.stats import ShardedStats
 from chalicelib.vocabulary import REGION_FAILED
 from chalicelib.vocabulary import REGION_SERVING
 
@@ -189,7 +190,11 @@ def _rebuild(services: wiring.Services, args: argparse.Namespace, out: TextIO) -
             out.write(f"{sub}: skipped, {waiting[sub]} dead letter(s) of theirs wait for a replay; replay first\n")
             status = 1
             continue
-        outcome = rebuild.rebuild(sub, correct=not args.dry_run)
+        try:
+            outcome = rebuild.rebuild(sub, correct=not args.dry_run)
+        except ShardedStats as refused:
+            out.write(f"{refused}\n")
+            return 2
         out.write(_reported(outcome, dry_run=args.dry_run) + "\n")
         if not outcome.settled:
             status = 1

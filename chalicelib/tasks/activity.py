@@ -241,7 +241,9 @@ class ActivityRecorder:
             self._store.put(Put(activity_key, attrs, condition=Absent()))
             created = True
         except ConditionFailed as failed:
-            if failed.existing is None or failed.existing.get(STATE) != STATE_APPLYING:
+            if failed.existing is None:
+                raise  # the store did not say what is there: the event is retried, never taken as applied
+            if failed.existing.get(STATE) != STATE_APPLYING:
                 self._forget_applying(stats_key, event["id"], stats)  # a stop between steps 3 and 4
                 return False
             created = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import keys
+from chalicelib.store.base import Record
 from chalicelib.store.base import Store
 from chalicelib.tasks.activity import ACTIVITY_TTL_SECONDS
 from chalicelib.tasks.activity import COUNTERS
@@ -20,10 +21,15 @@ from chalicelib.tasks.clock import system_clock
 STATS_SHARDS_READ = 100
 
 
-def summed_stats(store: Store, sub: str) -> dict[str, Any]:
+def stats_records(store: Store, sub: str) -> list[Record]:
+    """Every record of the user whose sort key begins ``STATS`` (one, or one per region), in one Query."""
+    return store.query(keys.user_pk(sub), keys.STATS_SK, limit=STATS_SHARDS_READ).records
+
+
+def summed_stats(store: Store, sub: str, shards: list[Record] | None = None) -> dict[str, Any]:
     """The user's counters: each the sum over every record whose sort key begins ``STATS`` (a missing one
-    counts 0), read in one Query; ``updated_at`` the latest of theirs (None: no record yet)."""
-    shards = store.query(keys.user_pk(sub), keys.STATS_SK, limit=STATS_SHARDS_READ).records
+    counts 0), read in one Query (or given); ``updated_at`` the latest of theirs (None: no record yet)."""
+    shards = stats_records(store, sub) if shards is None else shards
     stats: dict[str, Any] = {name: sum(_counter(shard.get(name)) for shard in shards) for name in COUNTERS}
     stamps = [shard["updated_at"] for shard in shards if isinstance(shard.get("updated_at"), str)]
     stats["updated_at"] = max(stamps, default=None)  # RFC 3339 of one fixed shape: text order is time order

@@ -39,6 +39,7 @@ from chalicelib.tasks.activity import APPLIED
 from chalicelib.tasks.clock import Clock
 from chalicelib.tasks.clock import rfc3339
 from chalicelib.tasks.clock import system_clock
+from chalicelib.tasks.feed import stats_records
 from chalicelib.tasks.feed import summed_stats
 from chalicelib.vocabulary import STATUSES
 
@@ -50,6 +51,10 @@ DEFAULT_SETTLE_SECONDS = 5.0
 MAX_LOOKS = 6
 # Items read per query.
 PAGE_SIZE = 500
+
+
+class ShardedStats(RuntimeError):
+    """A rebuild told of no region found a user's STATS kept per region (docs/OPERATIONS.md)."""
 
 
 class Rebuilt(NamedTuple):
@@ -66,6 +71,7 @@ class _Look(NamedTuple):
     applied: int | None  # the STATS record's ``applied`` as read (None: absent)
     found: dict[str, int]
     difference: dict[str, int]
+    sharded: bool = False  # records besides the one a correction goes to: shards of other regions
 
 
 class StatsRebuild:
@@ -124,12 +130,14 @@ class StatsRebuild:
         # correction (conditioned on it) is never written on top of one the count did not see. The shard the
         # correction goes to before the sum of them all, so the sum holds at least what ``applied`` says.
         stats = self._store.get(keys.stats_key(sub, self._region)) or {}
-        summed = summed_stats(self._store, sub)
+        shards = stats_records(self._store, sub)
+        summed = summed_stats(self._store, sub, shards)
         found = {name: summed[name] for name in REBUILT}
         counted = self._count_items(sub)
         difference = {name: counted[name] - found[name] for name in REBUILT if counted[name] != found[name]}
         applied = stats.get(APPLIED)
-        return _Look(applied if isinstance(applied, int) and not isinstance(applied, bool) else None, found, difference)
+        applied = applied if isinstance(applied, int) and not isinstance(applied, bool) else None
+        return _Look(applied, found, difference, sharded=len(shards) > (1 if stats else 0))
 
     def _count_items(self, sub: str) -> dict[str, int]:
         counted = dict.fromkeys(REBUILT, 0)
@@ -146,6 +154,10 @@ class StatsRebuild:
             after = keys.item_key(sub, page.records[-1]["id"]).sk
 
     def _correct(self, sub: str, look: _Look) -> None:
+        if self._region is None and look.sharded:
+            # Shards per region, and this run would correct the one-region record, which no consumer writes any
+            # more: its guard on ``applied`` would protect nothing (run it with REGIONS and AWS_REGION as deployed).
+            raise ShardedStats(f"{sub}'s STATS has a shard per region: set REGIONS and AWS_REGION as deployed")
         # ``applied`` +1 too: a second rebuild that read the same record fails its condition instead of
         # adding the same difference again.
         self._store.update(

@@ -265,6 +265,22 @@ def test_a_rebuild_in_two_regions_corrects_its_own_shard_so_the_sum_matches_the_
     assert (other["in_progress"], other["done"], other["total"], other["applied"]) == (0, 1, 1, 2)
 
 
+def test_a_rebuild_told_of_no_region_refuses_stats_kept_per_region_and_changes_nothing(store, env):
+    # Without REGIONS it would correct the one-region record, which no consumer writes any more: its guard on
+    # `applied` would protect nothing against the regions' consumers.
+    _add_items(store, "todo")
+    store.update(Update(keys.stats_key(SUB, HOME), add={"done": 1, "total": 1, "applied": 1}))
+    env(QUEUE="off")
+    out = io.StringIO()
+
+    status = ops.main(["stats", "rebuild", SUB, "--settle", "0"], services=wiring.services(), out=out)
+
+    assert status == 2
+    assert out.getvalue() == f"{SUB}'s STATS has a shard per region: set REGIONS and AWS_REGION as deployed\n"
+    assert store.get(keys.stats_key(SUB)) is None
+    assert store.get(keys.stats_key(SUB, HOME)) == {"done": 1, "total": 1, "applied": 1}
+
+
 # --- end to end: two regions' feeds reading one table's real stream --------------------------------
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib import keys
 from chalicelib import wiring
+from chalicelib.errors import ConditionFailed
 from chalicelib.tasks.activity import APPLYING_IDS
 from chalicelib.tasks.activity import STATE
 from chalicelib.tasks.activity import STATE_APPLIED
@@ -143,3 +144,27 @@ def test_an_activity_record_written_by_a_transaction_counts_as_applied(store):
     store.put(Put(keys.activity_key(SUB, AT, event["id"]), {"id": event["id"], "at": AT}))
     assert _recorder(store).record(event) is False
     assert stats_of(SUB) is None
+
+
+class _Silent:
+    """A store whose refused conditional put does not say what is stored (no adapter does this today)."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.transactions = store.transactions
+
+    def put(self, put):
+        raise ConditionFailed(None)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_a_refusal_that_does_not_say_what_is_stored_is_retried_never_taken_as_applied(store):
+    event = _event()
+
+    with pytest.raises(ConditionFailed):
+        _recorder(_Silent(store)).record(event)
+
+    assert _recorder(store).record(event) is True  # the redelivery applies it
+    _assert_applied_once(event)
