@@ -176,6 +176,23 @@ deploy_region() {
     parameters+=("TableStreamArn=$stream")
   fi
 
+  # A created private network sends the functions' HTTPS to DynamoDB's prefix list only, whose id only EC2
+  # knows (docs/DEPLOY.md "Private network").
+  local network="" prefix_list_given=0
+  for pair in ${parameters[@]+"${parameters[@]}"}; do
+    case "$pair" in
+      PrivateNetwork=*) network="${pair#PrivateNetwork=}" ;;
+      DynamoDBPrefixListId=*) prefix_list_given=1 ;;
+    esac
+  done
+  if [[ "$network" == created ]] && ((!prefix_list_given)); then
+    local prefix_list
+    prefix_list=$(capture "pl-<dynamodb>" aws ec2 describe-managed-prefix-lists --region "$region" \
+      --filters "Name=prefix-list-name,Values=com.amazonaws.$region.dynamodb" \
+      --query "PrefixLists[0].PrefixListId" --output text)
+    parameters+=("DynamoDBPrefixListId=$prefix_list")
+  fi
+
   # The stack reads the repository from the same SSM parameter; the digest pins the image just pushed.
   # Parameters not given keep the values the stack has (aws cloudformation deploy), ConsoleOrigin among them.
   # The version behind the API and streaming functions' alias `live` (which the integrations call with

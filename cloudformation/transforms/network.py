@@ -115,6 +115,9 @@ THIS_ACCOUNT_ONLY = {
 ACCOUNT_BOUND = ("dynamodb", "sqs", "ssm")
 SECURITY_GROUP_ARN = {"Fn::Sub": _EC2_ARN + "security-group/${" + FUNCTIONS_SG + ".GroupId}"}
 
+PREFIX_LIST = "DynamoDBPrefixListId"
+PREFIX_LIST_KNOWN = "DynamoDBPrefixListKnown"
+
 PARAMETERS = {
     PARAMETER: string_parameter(
         "off: Lambda's own networking; created: the functions in two private subnets of a VPC this stack "
@@ -132,6 +135,11 @@ PARAMETERS = {
     "VpcId": string_parameter(
         "With PrivateNetwork existing: the VPC of SubnetIds (the functions' security group is created in it)",
         AllowedPattern="^(vpc-([0-9a-f]{8}|[0-9a-f]{17}))?$",
+    ),
+    PREFIX_LIST: string_parameter(
+        "With PrivateNetwork created: the AWS-managed prefix list com.amazonaws.<region>.dynamodb (scripts/deploy.sh "
+        "looks it up), the functions' only HTTPS destination besides the endpoints; empty: any address",
+        AllowedPattern="^(pl-[0-9a-f]{8,17})?$",
     ),
 }
 
@@ -289,16 +297,26 @@ def _created_network(out: Template) -> None:
 
 
 def _functions_security_group(out: Template) -> None:
+    to_dynamodb = {"IpProtocol": "tcp", "FromPort": HTTPS, "ToPort": HTTPS}
     egress = [
         {
             # DynamoDB's gateway endpoint is reached at DynamoDB's public addresses, named by an AWS-managed
-            # prefix list whose id CloudFormation cannot look up without a custom resource. So HTTPS to any
-            # address: the route tables confine it (created: to the gateway endpoint, the only route out).
-            "IpProtocol": "tcp",
-            "FromPort": HTTPS,
-            "ToPort": HTTPS,
-            "CidrIp": "0.0.0.0/0",
-            "Description": "HTTPS to DynamoDB through the gateway endpoint (where the route tables lead)",
+            # prefix list: its id (which CloudFormation cannot look up without a custom resource) is given, so
+            # HTTPS goes there only. Not given: HTTPS to any address, which the route tables confine (created:
+            # to the gateway endpoint, the only route out).
+            "Fn::If": [
+                PREFIX_LIST_KNOWN,
+                {
+                    **to_dynamodb,
+                    "DestinationPrefixListId": {"Ref": PREFIX_LIST},
+                    "Description": "HTTPS to DynamoDB (its prefix list, reached through the gateway endpoint)",
+                },
+                {
+                    **to_dynamodb,
+                    "CidrIp": "0.0.0.0/0",
+                    "Description": "HTTPS to DynamoDB through the gateway endpoint (where the route tables lead)",
+                },
+            ]
         },
     ]
     add_resource(
@@ -399,6 +417,12 @@ def transform(template: Template) -> Template:
         },
     )
     add_condition(out, ON, {"Fn::Or": [{"Condition": CREATE}, {"Condition": EXISTING_NETWORK}]})
+    # Only in the created network: a team's own (existing) reaches its endpoints, or NAT, at addresses of its own.
+    add_condition(
+        out,
+        PREFIX_LIST_KNOWN,
+        {"Fn::And": [{"Condition": CREATE}, {"Fn::Not": [{"Fn::Equals": [{"Ref": PREFIX_LIST}, ""]}]}]},
+    )
     add_condition(
         out,
         CHAT_COMMANDS,

@@ -418,3 +418,15 @@ def test_the_version_behind_the_alias_is_named_by_the_image_and_every_parameter_
     assert _version_hash(dist, "LogLevel=INFO") != same
     # One a caller names is theirs.
     assert _version_hash(dist, "FunctionVersionHash=0123456789abcdef") == "0123456789abcdef"
+
+
+def test_a_created_private_network_is_given_dynamodbs_prefix_list_before_the_app_stack(dist):
+    commands = dry_run(dist, "--region", "eu-west-1", "PrivateNetwork=created")
+    (lookup,) = [n for n, c in enumerate(commands) if c.startswith("aws ec2 describe-managed-prefix-lists")]
+    assert "--region eu-west-1" in commands[lookup]
+    assert "Values=com.amazonaws.eu-west-1.dynamodb" in commands[lookup]
+    assert _overrides(commands[lookup + 1])["DynamoDBPrefixListId"] == "pl-<dynamodb>"
+    # Not without the created network, and not over one given by hand.
+    for args in (("PrivateNetwork=existing",), ("PrivateNetwork=created", "DynamoDBPrefixListId=pl-0123abcd")):
+        commands = dry_run(dist, "--region", "eu-west-1", *args)
+        assert not [c for c in commands if "describe-managed-prefix-lists" in c], args

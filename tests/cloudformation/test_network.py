@@ -108,8 +108,31 @@ def test_created_has_an_endpoint_for_exactly_each_service_a_function_in_it_calls
 
 
 def _rule(props: dict) -> tuple:
-    peer = props.get("SourceSecurityGroupId") or props.get("DestinationSecurityGroupId") or props.get("CidrIp")
+    peer = (
+        props.get("SourceSecurityGroupId")
+        or props.get("DestinationSecurityGroupId")
+        or props.get("DestinationPrefixListId")
+        or props.get("CidrIp")
+    )
     return props["IpProtocol"], props["FromPort"], props["ToPort"], peer
+
+
+DYNAMODB_PREFIX_LIST = "pl-02cd2c6b"  # the shape EC2 gives com.amazonaws.<region>.dynamodb
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize(("mode", "given"), [("created", True), ("created", False), ("existing", True)])
+def test_the_functions_send_https_to_dynamodbs_prefix_list_only_when_the_created_network_knows_it(
+    stacks, flavour, mode, given
+):
+    parameters = {**(CREATED if mode == "created" else EXISTING)}
+    if given:
+        parameters[network.PREFIX_LIST] = DYNAMODB_PREFIX_LIST
+    group = resolve(stacks[flavour], parameters)["Resources"][network.FUNCTIONS_SG]["Properties"]
+    # Created: its only ways out are the endpoints and DynamoDB. Existing: the team's endpoints (or NAT) are at
+    # addresses of theirs, so any; and created without the id: any, which the route table confines.
+    expected = {"Ref": network.PREFIX_LIST} if mode == "created" and given else "0.0.0.0/0"
+    assert [_rule(r) for r in group["SecurityGroupEgress"]] == [("tcp", 443, 443, expected)]
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)

@@ -78,6 +78,7 @@ TOPOLOGY: dict[str, tuple[str, ...]] = {
     "TableConsistency": ("EVENTUAL", "STRONG"),
     "Domain": ("off", "on"),
     "PrivateNetwork": PRIVATE_NETWORKS,
+    "DynamoDBPrefixListId": ("", "pl-02cd2c6b"),  # scripts/deploy.sh looks it up for a created network
     "ProvisionedConcurrency": ("0", "2"),
     "ApiReservedConcurrency": ("-1", "50"),
     "StreamingReservedConcurrency": ("-1", "20"),  # REST only: HTTP's AssistantStreamConcurrency caps the stream
