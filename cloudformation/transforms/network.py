@@ -241,18 +241,7 @@ def _created_network(out: Template) -> None:
     add_resource(
         out,
         f"{ENDPOINTS_SG}Ingress",
-        {
-            "Type": "AWS::EC2::SecurityGroupIngress",
-            "Condition": CREATE,
-            "Properties": {
-                "GroupId": {"Fn::GetAtt": [ENDPOINTS_SG, "GroupId"]},
-                "IpProtocol": "tcp",
-                "FromPort": HTTPS,
-                "ToPort": HTTPS,
-                "SourceSecurityGroupId": {"Fn::GetAtt": [FUNCTIONS_SG, "GroupId"]},
-                "Description": "HTTPS from the functions",
-            },
-        },
+        _https_between("Ingress", ENDPOINTS_SG, FUNCTIONS_SG, "HTTPS from the functions"),
     )
     add_resource(
         out,
@@ -296,6 +285,25 @@ def _created_network(out: Template) -> None:
             add_condition(out, f"{name}Enabled", {"Fn::And": [{"Condition": CREATE}, {"Condition": condition}]})
 
 
+def _https_between(direction: str, group: str, peer: str, description: str) -> dict:
+    """One rule of the created network: HTTPS in from, or out to, the other group (rules of their own, not the
+    groups' inline lists, so the two groups name each other without a cycle)."""
+    return {
+        "Type": f"AWS::EC2::SecurityGroup{direction}",
+        "Condition": CREATE,
+        "Properties": {
+            "GroupId": {"Fn::GetAtt": [group, "GroupId"]},
+            "IpProtocol": "tcp",
+            "FromPort": HTTPS,
+            "ToPort": HTTPS,
+            ("SourceSecurityGroupId" if direction == "Ingress" else "DestinationSecurityGroupId"): {
+                "Fn::GetAtt": [peer, "GroupId"]
+            },
+            "Description": description,
+        },
+    }
+
+
 def _functions_security_group(out: Template) -> None:
     to_dynamodb = {"IpProtocol": "tcp", "FromPort": HTTPS, "ToPort": HTTPS}
     egress = [
@@ -337,18 +345,7 @@ def _functions_security_group(out: Template) -> None:
     add_resource(
         out,
         f"{FUNCTIONS_SG}ToEndpoints",
-        {
-            "Type": "AWS::EC2::SecurityGroupEgress",
-            "Condition": CREATE,
-            "Properties": {
-                "GroupId": {"Fn::GetAtt": [FUNCTIONS_SG, "GroupId"]},
-                "IpProtocol": "tcp",
-                "FromPort": HTTPS,
-                "ToPort": HTTPS,
-                "DestinationSecurityGroupId": {"Fn::GetAtt": [ENDPOINTS_SG, "GroupId"]},
-                "Description": "HTTPS to the interface endpoints",
-            },
-        },
+        _https_between("Egress", FUNCTIONS_SG, ENDPOINTS_SG, "HTTPS to the interface endpoints"),
     )
     add_output(out, "FunctionsSecurityGroupId", {"Fn::GetAtt": [FUNCTIONS_SG, "GroupId"]}, ON)
 

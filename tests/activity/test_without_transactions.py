@@ -10,7 +10,6 @@ import threading
 import pytest
 
 from chalicelib import keys
-from chalicelib import wiring
 from chalicelib.errors import ConditionFailed
 from chalicelib.tasks.activity import APPLYING_IDS
 from chalicelib.tasks.activity import STATE
@@ -24,6 +23,7 @@ from tests.support.activity import counters
 from tests.support.activity import stats_of
 from tests.support.faults import Crash
 from tests.support.faults import InterruptedStore
+from tests.support.store import without_transactions
 
 SUB = "sub-alice"
 AT = "2026-11-28T10:00:00.000Z"
@@ -33,10 +33,7 @@ FIRST_DELIVERY_WRITES = 4
 
 @pytest.fixture
 def store(adapter, env):
-    env(TABLE_CONSISTENCY="strong")
-    store = wiring.services().store
-    assert store.transactions is False
-    return store
+    return without_transactions(env)
 
 
 def _recorder(store) -> ActivityRecorder:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from chalicelib import keys
-from chalicelib import wiring
 from chalicelib.errors import IdempotencyConflict
 from chalicelib.store.base import Delete
 from chalicelib.tasks.items import IDEMPOTENCY_STATE
@@ -16,6 +15,7 @@ from chalicelib.tasks.items import ItemService
 from chalicelib.tasks.items import NewItem
 from tests.support.faults import Crash
 from tests.support.faults import InterruptedStore
+from tests.support.store import without_transactions
 
 SUB = "sub-alice"
 KEY = "order-42"
@@ -25,10 +25,7 @@ CREATE_WRITES = 3
 
 @pytest.fixture
 def store(adapter, env):
-    env(TABLE_CONSISTENCY="strong")
-    store = wiring.services().store
-    assert store.transactions is False
-    return store
+    return without_transactions(env)
 
 
 def _create(store, title: str = "Once", fingerprint: str = "f1"):

@@ -31,3 +31,13 @@ def record_activity(pk: str, event_id: str, at: str) -> list:
         Put(Key(pk, f"ACTIVITY#{event_id}"), {"event": event_id}, condition=Absent()),
         Update(Key(pk, "STATS"), add={"todo": 1, "total": 1}, set={"updated_at": at}),
     ]
+
+
+def without_transactions(env):
+    """The app's store as on a strongly consistent global table (TABLE_CONSISTENCY=strong): no transactions."""
+    from chalicelib import wiring
+
+    env(TABLE_CONSISTENCY="strong")
+    store = wiring.services().store
+    assert store.transactions is False
+    return store

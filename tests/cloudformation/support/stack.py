@@ -241,15 +241,7 @@ def chalice_package(project_dir: Path, out_dir: Path) -> dict:
 def sam_translate(path: Path, parameters: dict[str, str] | None = None) -> dict:
     """The template at ``path`` as the SAM translator turns it into CloudFormation, for these parameter values."""
     pairs = [f"{key}={value}" for key, value in (parameters or {}).items()]
-    result = subprocess.run(
-        [str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), str(path), *pairs],
-        env=TOOL_ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout)
+    return _translator(str(path), *pairs)
 
 
 def sam_translate_many(templates: dict[str, dict], directory: Path) -> dict[str, dict]:
@@ -257,8 +249,13 @@ def sam_translate_many(templates: dict[str, dict], directory: Path) -> dict[str,
     CloudFormation, all in one process; a template it refuses maps to ``{"error": why}``."""
     source = directory / "sam-many.json"
     source.write_text(json.dumps(templates), encoding="utf-8")
+    return _translator("--many", str(source))
+
+
+def _translator(*args: str) -> dict:
+    """support/sam_translate.py's JSON, run with the stack tools' interpreter."""
     result = subprocess.run(
-        [str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), "--many", str(source)],
+        [str(stack_tool("python")), str(HERE / "support" / "sam_translate.py"), *args],
         env=TOOL_ENV,
         capture_output=True,
         text=True,
