@@ -305,26 +305,18 @@ def _https_between(direction: str, group: str, peer: str, description: str) -> d
 
 
 def _functions_security_group(out: Template) -> None:
-    to_dynamodb = {"IpProtocol": "tcp", "FromPort": HTTPS, "ToPort": HTTPS}
     egress = [
         {
             # DynamoDB's gateway endpoint is reached at DynamoDB's public addresses, named by an AWS-managed
             # prefix list: its id (which CloudFormation cannot look up without a custom resource) is given, so
             # HTTPS goes there only. Not given: HTTPS to any address, which the route tables confine (created:
             # to the gateway endpoint, the only route out).
-            "Fn::If": [
-                PREFIX_LIST_KNOWN,
-                {
-                    **to_dynamodb,
-                    "DestinationPrefixListId": {"Ref": PREFIX_LIST},
-                    "Description": "HTTPS to DynamoDB (its prefix list, reached through the gateway endpoint)",
-                },
-                {
-                    **to_dynamodb,
-                    "CidrIp": "0.0.0.0/0",
-                    "Description": "HTTPS to DynamoDB through the gateway endpoint (where the route tables lead)",
-                },
-            ]
+            "IpProtocol": "tcp",
+            "FromPort": HTTPS,
+            "ToPort": HTTPS,
+            "DestinationPrefixListId": {"Fn::If": [PREFIX_LIST_KNOWN, {"Ref": PREFIX_LIST}, NO_VALUE]},
+            "CidrIp": {"Fn::If": [PREFIX_LIST_KNOWN, NO_VALUE, "0.0.0.0/0"]},
+            "Description": "HTTPS to DynamoDB: its prefix list when known, else where the route tables lead",
         },
     ]
     add_resource(
