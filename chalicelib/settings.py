@@ -190,6 +190,8 @@ class Settings(NamedTuple):
     # signing secret (None: the commands answer 503), who may run them (Slack user and channel ids; empty:
     # nobody) and the stack's alarm name prefix that ``status`` lists the alarms in ALARM under (None: none).
     region_switch_parameter: str | None = None
+    # How long GET /health keeps a read of the switch (seconds; None: chalicelib/tasks/region.py's CACHE_SECONDS).
+    region_switch_cache_seconds: float | None = None
     slack_signing_secret_parameter: str | None = None
     slack_allowed_users: tuple[str, ...] = ()
     slack_allowed_channels: tuple[str, ...] = ()
@@ -335,6 +337,7 @@ class Settings(NamedTuple):
             fault_injection_in_prod=fault_in_prod,
             function_name=env.get("AWS_LAMBDA_FUNCTION_NAME") or None,
             region_switch_parameter=parameters["REGION_SWITCH_PARAMETER"],
+            region_switch_cache_seconds=_switch_cache(env.get("REGION_SWITCH_CACHE_SECONDS")),
             slack_signing_secret_parameter=parameters["SLACK_SIGNING_SECRET_PARAMETER"],
             slack_allowed_users=_csv(env.get("SLACK_ALLOWED_USERS")),
             slack_allowed_channels=_csv(env.get("SLACK_ALLOWED_CHANNELS")),
@@ -346,3 +349,13 @@ class Settings(NamedTuple):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+def _switch_cache(value: str | None) -> float | None:
+    """REGION_SWITCH_CACHE_SECONDS: 0 to 300 seconds (0: read on every request); unset: the default."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3})?", text) or float(text) > 300:
+        raise ConfigError(f"REGION_SWITCH_CACHE_SECONDS must be 0 to 300 seconds, got {text!r}")
+    return float(text)

@@ -418,9 +418,12 @@ class Services:
             from chalicelib.operations.files import FileRegionSwitch  # lazy: as above
 
             switch = FileRegionSwitch(os.path.join(settings.data_dir, FILE_NAME))
-        if self._monotonic is None:
-            return CachedSwitch(switch)
-        return CachedSwitch(switch, monotonic=self._monotonic)
+        options: dict[str, Any] = {}
+        if settings.region_switch_cache_seconds is not None:
+            options["ttl"] = settings.region_switch_cache_seconds
+        if self._monotonic is not None:
+            options["monotonic"] = self._monotonic
+        return CachedSwitch(switch, **options)
 
     @_member
     def _ssm(self) -> Any:

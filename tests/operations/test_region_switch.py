@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import RegionSwitchUnavailable
+from chalicelib.operations.files import FILE_NAME
 from chalicelib.operations.files import FileRegionSwitch
+from chalicelib.settings import ConfigError
+from chalicelib.settings import Settings
 from chalicelib.tasks.region import CACHE_SECONDS
 from chalicelib.tasks.region import CachedSwitch
 from chalicelib.vocabulary import REGION_FAILED
@@ -105,3 +108,25 @@ def test_an_unwritable_local_switch_is_region_switch_unavailable(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(RegionSwitchUnavailable):
         FileRegionSwitch(str(tmp_path / "file" / "region-switch")).write(REGION_FAILED)
+
+
+@pytest.mark.parametrize(("given", "kept"), [("", None), ("0", 0.0), ("1", 1.0), ("2.5", 2.5), ("300", 300.0)])
+def test_how_long_health_keeps_a_read_of_the_switch_is_a_setting(given, kept):
+    assert Settings.from_env({"REGION_SWITCH_CACHE_SECONDS": given}).region_switch_cache_seconds == kept
+
+
+@pytest.mark.parametrize("given", ["-1", "301", "ten", "1e3"])
+def test_a_switch_cache_time_that_is_not_0_to_300_seconds_is_refused(given):
+    with pytest.raises(ConfigError, match="REGION_SWITCH_CACHE_SECONDS"):
+        Settings.from_env({"REGION_SWITCH_CACHE_SECONDS": given})
+
+
+def test_the_app_keeps_a_read_of_the_switch_as_long_as_the_setting_says(env, tmp_path):
+    from chalicelib import wiring
+
+    env(DATA_DIR=str(tmp_path), REGION_SWITCH_CACHE_SECONDS="0")
+    clock = Clock()
+    services = wiring.Services(Settings.from_env(), monotonic=clock)
+    assert services.region_switch.state() == REGION_SERVING
+    FileRegionSwitch(str(tmp_path / FILE_NAME)).write(REGION_FAILED)
+    assert services.region_switch.state() == REGION_FAILED  # read again at once: no cache
