@@ -5,7 +5,6 @@ however the deliveries stop, race or interleave (tasks/activity.py ``_record_in_
 from __future__ import annotations
 
 import contextlib
-import threading
 
 import pytest
 
@@ -24,6 +23,7 @@ from tests.support.activity import stats_of
 from tests.support.faults import Crash
 from tests.support.faults import InterruptedStore
 from tests.support.store import without_transactions
+from tests.support.threads import run_together
 
 SUB = "sub-alice"
 AT = "2026-11-28T10:00:00.000Z"
@@ -111,25 +111,12 @@ def test_a_delivery_that_pauses_before_adding_the_counters_while_another_applies
 def test_concurrent_deliveries_of_the_same_events_apply_each_once(store):
     events = [_event() for _ in range(6)]
     deliveries = [event for event in events for _ in range(3)]
-    barrier = threading.Barrier(len(deliveries))
-    outcomes: list[tuple[str, bool]] = []
-    errors: list[BaseException] = []
     recorder = _recorder(store)
 
-    def deliver(event: dict) -> None:
-        try:
-            barrier.wait()
-            outcomes.append((event["id"], recorder.record(event)))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+    applied = run_together(len(deliveries), lambda n: recorder.record(deliveries[n]))
 
-    threads = [threading.Thread(target=deliver, args=(event,)) for event in deliveries]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert sorted(event_id for event_id, applied in outcomes if applied) == sorted(e["id"] for e in events)
+    assert [outcome for outcome in applied if not isinstance(outcome, bool)] == []  # no delivery raised
+    assert sorted(d["id"] for d, now in zip(deliveries, applied, strict=True) if now) == sorted(e["id"] for e in events)
     _assert_applied_once(*events)
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 
 from chalicelib.errors import ConditionFailed
 from chalicelib.errors import TransactionConflict
@@ -16,26 +14,7 @@ from chalicelib.store.base import Update
 from chalicelib.store.base import VersionIs
 from tests.support.store import NOW
 from tests.support.store import item
-
-
-def run_together(count: int, action: Callable[[int], object]) -> list[object]:
-    """Run ``action(i)`` on ``count`` threads released at once; each result or raised exception."""
-    barrier = threading.Barrier(count)
-    outcomes: list[object] = [None] * count
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[i] = action(i)
-        except Exception as exc:
-            outcomes[i] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
+from tests.support.threads import run_together
 
 
 def test_concurrent_absent_puts_on_one_key_let_exactly_one_win(store, pk):
