@@ -81,6 +81,8 @@ async function main() {
 
   showSignedIn(true);
   started = true;
+  const workspace = $("#workspace");
+  workspace.setAttribute("aria-busy", "true"); // until the first reads have drawn the page
   try {
     // The profile names the user, and its first read of this sign-in records it (a sign-in event).
     const { data: me } = await api.me();
@@ -91,7 +93,9 @@ async function main() {
   if (!started) return;
   await Promise.all([tasks.load(), overview.refresh()]);
   overview.follow(); // this sign-in's event reaches the overview a moment later
-  $("#new-title").focus();
+  workspace.setAttribute("aria-busy", "false");
+  // Only where the user has not gone already: typing that began while the list loaded stays where it began.
+  if (!document.activeElement || document.activeElement === document.body) $("#new-title").focus();
 }
 
 main();

@@ -89,14 +89,17 @@ def expect(target: Any) -> Any:
     return playwright_expect(target)
 
 
-def sign_in(page: Any, server: LocalServer, username: str) -> None:
-    """From the README's address to the signed-in console, through the local authorize form."""
+def sign_in(page: Any, server: LocalServer, username: str, *, drawn: bool = True) -> None:
+    """From the README's address to the signed-in console, through the local authorize form; with ``drawn``,
+    also until the first reads have drawn the page (the workspace's aria-busy turns false)."""
     page.goto(server.url + "/")
     page.locator("#sign-in").click()
     field = page.get_by_label("Sign in as")
     field.fill(username)
     field.press("Enter")
     expect(page.locator("#user")).to_have_text(username)
+    if drawn:
+        expect(page.locator("#workspace")).to_have_attribute("aria-busy", "false")
 
 
 def client_id(server: LocalServer) -> str:
@@ -313,12 +316,28 @@ def test_an_expired_token_is_refreshed_without_losing_what_the_user_typed(page, 
     expect(item_row(page, "Typed before the token expired")).to_have_count(1)
 
     created = next(r for r in sent if r.method == "POST" and r.url.endswith("/items"))
+    assert json.loads(created.post_data)["title"] == "Typed before the token expired"  # nothing typed elsewhere
     assert bearer_of(created) != first and claims(bearer_of(created))["exp"] > claims(first)["exp"]
     refreshes = [r for r in sent if r.url.endswith("/oauth2/token") and "grant_type=refresh_token" in r.post_data]
     assert refreshes, "the page never refreshed its token"
     assert claims(bearer_of(created))["origin_jti"] == claims(first)["origin_jti"]  # the same sign-in
     expect(page.locator("#prompt")).to_have_value("What is overdue?")
     expect(page.locator("#error")).to_be_hidden()
+
+
+def test_typing_begun_while_the_list_loads_keeps_its_focus_and_text(page, server):
+    held: list[Any] = []
+    page.route(lambda url: "/items?" in url, lambda route: held.append(route), times=1)  # until released
+    sign_in(page, server, "hal", drawn=False)
+    expect(page.locator("#items")).to_have_attribute("aria-busy", "true")
+    page.locator("#prompt").fill("What is overdue?")
+    held.pop().continue_()
+    expect(page.locator("#workspace")).to_have_attribute("aria-busy", "false")
+
+    # The page did not pull the user over to the new-task field once it had drawn the list.
+    page.keyboard.type(" And tomorrow?")
+    expect(page.locator("#prompt")).to_have_value("What is overdue? And tomorrow?")
+    expect(page.locator("#new-title")).to_have_value("")
 
 
 def test_a_refused_token_is_refreshed_and_the_request_sent_again_keeping_the_input(page, server, tmp_path):
